@@ -1,0 +1,207 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/serde"
+)
+
+// ErrNotFound means the aggregate has no events. It is
+// [eventstore.ErrStreamNotFound], so either can be tested with errors.Is.
+var ErrNotFound = eventstore.ErrStreamNotFound
+
+// Repository loads and saves aggregates of type T (usually a pointer to a
+// struct that embeds [Root]) as streams of events in an
+// [eventstore.Store], encoding the events with a [serde.Serde].
+// A Repository is safe for concurrent use.
+type Repository[T Aggregate] struct {
+	store eventstore.Store
+	serde serde.Serde
+	newT  func() T
+	cfg   config
+}
+
+// Option configures a [Repository].
+type Option func(*config)
+
+type config struct {
+	attempts  int
+	baseDelay time.Duration
+	maxDelay  time.Duration
+	logger    *slog.Logger
+	streamID  func(id string) string
+}
+
+// WithRetry sets how [Repository.Update] retries after a concurrency
+// conflict: at most attempts tries in all (attempts >= 1), sleeping a random
+// ("full jitter") duration between 0 and base·2^n, capped at max, before
+// try n+1. The default is 5 attempts, base 5ms, max 500ms.
+func WithRetry(attempts int, base, max time.Duration) Option {
+	return func(c *config) {
+		c.attempts = max1(attempts)
+		c.baseDelay = base
+		c.maxDelay = max
+	}
+}
+
+// WithLogger sets the logger for retries and other notable events. The
+// default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithStreamID maps aggregate IDs to stream IDs, for example to add a
+// prefix ("account-" + id) when several aggregate types share a store. The
+// default uses the aggregate ID as the stream ID.
+func WithStreamID(f func(id string) string) Option { return func(c *config) { c.streamID = f } }
+
+func max1(n int) int {
+	if n < 1 {
+		return 1
+	}
+	return n
+}
+
+// NewRepository returns a repository that stores aggregates created by
+// newT (which must return a fresh, zero aggregate, e.g.
+// func() *Account { return &Account{} }) in store, encoding events with sd.
+func NewRepository[T Aggregate](store eventstore.Store, sd serde.Serde, newT func() T, opts ...Option) *Repository[T] {
+	cfg := config{attempts: 5, baseDelay: 5 * time.Millisecond, maxDelay: 500 * time.Millisecond, streamID: func(id string) string { return id }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	return &Repository[T]{store: store, serde: sd, newT: newT, cfg: cfg}
+}
+
+// New returns a fresh aggregate with the given ID and version 0.
+func (r *Repository[T]) New(id string) T {
+	a := r.newT()
+	Init(a, id)
+	return a
+}
+
+// Load rebuilds the aggregate with the given ID from its events. It returns
+// an error matching [ErrNotFound] when the aggregate has no events, and a
+// descriptive error naming the stream, version and position when an event
+// cannot be decoded (for example an unknown event type: register it with
+// serde.Register).
+func (r *Repository[T]) Load(ctx context.Context, id string) (T, error) {
+	a := r.New(id)
+	n, err := r.replay(ctx, a, 1)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	if n == 0 {
+		var zero T
+		return zero, fmt.Errorf("aggregate %q: %w", id, ErrNotFound)
+	}
+	return a, nil
+}
+
+// replay applies the stored events of a's stream from version from on and
+// returns how many it applied.
+func (r *Repository[T]) replay(ctx context.Context, a T, from int64) (int, error) {
+	root := a.aggregateRoot()
+	n := 0
+	for rec, err := range r.store.ReadStream(ctx, r.cfg.streamID(root.id), from) {
+		if errors.Is(err, eventstore.ErrStreamNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("aggregate %q: read events: %w", root.id, err)
+		}
+		ev, err := r.serde.Unmarshal(ctx, rec.Type, rec.Data)
+		if err != nil {
+			return n, fmt.Errorf("aggregate %q: decode event %s (version %d, position %s): %w", root.id, rec.Type, rec.Version, rec.Position, err)
+		}
+		a.Apply(ev)
+		root.version = rec.Version
+		n++
+	}
+	return n, nil
+}
+
+// Save appends the aggregate's changes to its stream, expecting the stream
+// to be at the version the aggregate was loaded at, and marks them saved.
+// It returns an error matching [eventstore.ErrConcurrencyConflict] when
+// another writer appended first. Saving an aggregate without changes does
+// nothing.
+func (r *Repository[T]) Save(ctx context.Context, a T) error {
+	root := a.aggregateRoot()
+	if len(root.changes) == 0 {
+		return nil
+	}
+	md, _ := eventstore.MetadataFromContext(ctx)
+	events := make([]eventstore.Event, len(root.changes))
+	for i, ch := range root.changes {
+		name, data, err := r.serde.Marshal(ctx, ch)
+		if err != nil {
+			return fmt.Errorf("aggregate %q: encode event %T: %w", root.id, ch, err)
+		}
+		events[i] = eventstore.Event{Type: name, Data: data, Metadata: md}
+	}
+	res, err := r.store.Append(ctx, r.cfg.streamID(root.id), eventstore.Exact(root.version), events...)
+	if err != nil {
+		return fmt.Errorf("aggregate %q: save %d events at version %d: %w", root.id, len(events), root.version, err)
+	}
+	MarkSaved(a, res.Version)
+	return nil
+}
+
+// Update runs a command: it loads the aggregate (a new one at version 0 if
+// it has no events), calls fn, and saves the changes fn raised. When the
+// save meets a concurrency conflict it starts over with a fresh load, with
+// the retry policy of [WithRetry]. An error from fn is returned exactly as
+// fn returned it, and nothing is saved. It returns the aggregate as saved.
+func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error) (T, error) {
+	var zero T
+	for attempt := 0; ; attempt++ {
+		a := r.New(id)
+		if _, err := r.replay(ctx, a, 1); err != nil {
+			return zero, err
+		}
+		if err := fn(a); err != nil {
+			return zero, err
+		}
+		err := r.Save(ctx, a)
+		if err == nil {
+			return a, nil
+		}
+		if !errors.Is(err, eventstore.ErrConcurrencyConflict) || attempt+1 >= r.cfg.attempts {
+			if attempt > 0 {
+				err = fmt.Errorf("after %d attempts: %w", attempt+1, err)
+			}
+			return zero, err
+		}
+		d := r.backoff(attempt)
+		r.cfg.logger.DebugContext(ctx, "aggregate: concurrency conflict, retrying",
+			slog.String("stream", r.cfg.streamID(id)), slog.Int("attempt", attempt+1), slog.Duration("backoff", d))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return zero, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns a full-jitter delay for the given retry (0-based).
+func (r *Repository[T]) backoff(attempt int) time.Duration {
+	ceil := r.cfg.baseDelay << min(attempt, 20)
+	if ceil > r.cfg.maxDelay || ceil <= 0 {
+		ceil = r.cfg.maxDelay
+	}
+	if ceil <= 0 {
+		return 0
+	}
+	return rand.N(ceil + 1)
+}

@@ -1,0 +1,94 @@
+package aggregate
+
+// Root holds the bookkeeping every event-sourced aggregate needs: its ID,
+// the version it was loaded at, and the events raised since. Embed it (as a
+// value) in your aggregate struct:
+//
+//	type Account struct {
+//		aggregate.Root
+//		Balance int64
+//	}
+//
+// Root's fields are unexported so that only the repository and [Raise]
+// change them.
+type Root struct {
+	id      string
+	version int64
+	changes []any
+}
+
+// AggregateID returns the aggregate's ID (its stream ID).
+func (r *Root) AggregateID() string { return r.id }
+
+// AggregateVersion returns the version of the last event applied to the
+// aggregate, including raised events that are not saved yet. A new
+// aggregate has version 0.
+func (r *Root) AggregateVersion() int64 { return r.version + int64(len(r.changes)) }
+
+// StoredVersion returns the version of the last event loaded from or saved
+// to the store, not counting unsaved changes.
+func (r *Root) StoredVersion() int64 { return r.version }
+
+// Changes returns the events raised since the aggregate was loaded or last
+// saved. The slice must not be modified.
+func (r *Root) Changes() []any { return r.changes }
+
+func (r *Root) aggregateRoot() *Root { return r }
+
+// Aggregate is implemented by any struct that embeds [Root] (through a
+// pointer to it) and has an Apply method.
+type Aggregate interface {
+	// Apply changes the aggregate's state to reflect event. It is called
+	// for every stored event on load and for every raised event, so it
+	// must not check invariants or fail: decide in command methods, then
+	// record the decision with Raise. Unknown events should be ignored.
+	Apply(event any)
+	aggregateRoot() *Root
+}
+
+// Raise records events as changes of a and applies them to it in order.
+// Call it from command methods after checking invariants:
+//
+//	func (a *Account) Deposit(amount int64) error {
+//		if amount <= 0 {
+//			return ErrInvalidAmount
+//		}
+//		aggregate.Raise(a, Deposited{Amount: amount})
+//		return nil
+//	}
+func Raise(a Aggregate, events ...any) {
+	r := a.aggregateRoot()
+	for _, ev := range events {
+		a.Apply(ev)
+		r.changes = append(r.changes, ev)
+	}
+}
+
+// Init sets the ID of a new aggregate; the repository calls it for you.
+// Tests and factories outside a repository may call it on aggregates
+// with version 0; it panics on an aggregate that was loaded.
+func Init(a Aggregate, id string) {
+	r := a.aggregateRoot()
+	if r.version != 0 {
+		panic("aggregate: Init on an aggregate that was loaded from the store")
+	}
+	r.id = id
+}
+
+// Restore applies stored events to a (as a load does) and advances its
+// stored version to version, without recording them as changes. Snapshot
+// integrations and test helpers use it.
+func Restore(a Aggregate, version int64, events ...any) {
+	for _, ev := range events {
+		a.Apply(ev)
+	}
+	a.aggregateRoot().version = version
+}
+
+// MarkSaved records that the aggregate's changes were stored, leaving it
+// at version: the changes are cleared.
+func MarkSaved(a Aggregate, version int64) {
+	r := a.aggregateRoot()
+	r.version = version
+	r.changes = nil
+}

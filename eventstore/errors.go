@@ -1,0 +1,66 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrConcurrencyConflict means the stream did not have the expected
+	// version: another writer appended first. Reload the aggregate and
+	// retry the command. Errors matching it are [*ConflictError].
+	ErrConcurrencyConflict = errors.New("eventstore: concurrency conflict")
+
+	// ErrStreamNotFound means the stream has no events.
+	ErrStreamNotFound = errors.New("eventstore: stream not found")
+
+	// ErrInvalidArgument means the call itself was wrong (an empty stream
+	// ID, no events, an event without a type, an invalid expected
+	// version). The wrapping error says what to change.
+	ErrInvalidArgument = errors.New("eventstore: invalid argument")
+
+	// ErrDuplicateEventID means some of the appended event IDs are already
+	// in the stream, but not as the same complete append at the expected
+	// place, so the append can be neither written nor treated as an
+	// idempotent repeat. Use fresh IDs for new events.
+	ErrDuplicateEventID = errors.New("eventstore: duplicate event ID")
+
+	// ErrClosed means the store was closed.
+	ErrClosed = errors.New("eventstore: store closed")
+
+	// ErrCorruptLog means the store met data it cannot interpret as an
+	// event of this library (a foreign record, a malformed header). The
+	// wrapping error names where it is.
+	ErrCorruptLog = errors.New("eventstore: corrupt log")
+)
+
+// ConflictError is the error returned when an append's expected version
+// does not hold. It matches [ErrConcurrencyConflict] with errors.Is.
+type ConflictError struct {
+	// StreamID is the stream of the append.
+	StreamID string
+	// Expected is what the append expected.
+	Expected ExpectedVersion
+	// Actual is the stream's version when the append was checked. It is -1
+	// when the store could not tell (for example when a concurrent writer
+	// won a race the store detected after writing).
+	Actual int64
+}
+
+// Error describes the conflict.
+func (e *ConflictError) Error() string {
+	actual := fmt.Sprint(e.Actual)
+	if e.Actual < 0 {
+		actual = "unknown (a concurrent append won)"
+	}
+	return fmt.Sprintf("eventstore: concurrency conflict on stream %q: expected version %s, actual %s; reload and retry",
+		e.StreamID, e.Expected, actual)
+}
+
+// Is makes errors.Is(err, ErrConcurrencyConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConcurrencyConflict }
+
+// invalid wraps ErrInvalidArgument with a description of what to change.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,163 @@
+// Package kafkatest gives tests, examples and local development a Kafka
+// cluster to talk to: an embedded in-process broker (franz-go's kfake,
+// which speaks the real Kafka protocol, transactions included, so sarama
+// and the Kafka event store use the same code path as against a real
+// broker), or a real cluster named by the KAFKAES_BROKERS environment
+// variable.
+//
+// Environment switches read by [New]:
+//
+//   - KAFKAES_BROKERS=host:port[,host:port...]: use that cluster instead of
+//     the embedded one.
+//   - KAFKAES_KEEP_TOPICS=1: do not delete the topics a test created, so
+//     they can be inspected afterwards.
+package kafkatest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Cluster is a Kafka cluster for tests and examples.
+type Cluster struct {
+	// Brokers are the bootstrap addresses.
+	Brokers []string
+	// Embedded is true when the cluster is an in-process kfake cluster.
+	Embedded bool
+
+	fake *kfake.Cluster
+}
+
+// StartEmbedded starts an in-process single-broker Kafka cluster listening
+// on 127.0.0.1 with a random port. Close it when done.
+func StartEmbedded() (*Cluster, error) {
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.ListenFn(func(network, _ string) (netListener, error) { return listenLoopback(network) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafkatest: start embedded kafka: %w", err)
+	}
+	return &Cluster{Brokers: c.ListenAddrs(), Embedded: true, fake: c}, nil
+}
+
+// New returns the cluster named by KAFKAES_BROKERS, or else a new embedded
+// cluster that is closed when the test ends.
+func New(tb testing.TB) *Cluster {
+	tb.Helper()
+	if env := os.Getenv("KAFKAES_BROKERS"); env != "" {
+		return &Cluster{Brokers: strings.Split(env, ",")}
+	}
+	c, err := StartEmbedded()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// Fake returns the underlying kfake cluster, or nil for a real cluster. Tests
+// use it to inject faults.
+func (c *Cluster) Fake() *kfake.Cluster { return c.fake }
+
+// Close stops an embedded cluster; it does nothing for a real one.
+func (c *Cluster) Close() {
+	if c.fake != nil {
+		c.fake.Close()
+	}
+}
+
+// Config returns a sarama configuration suited to the cluster: protocol
+// version 3.6, a client ID, and short timeouts for tests. Callers may change
+// it before use.
+func (c *Cluster) Config() *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.ClientID = "kafkaes-test"
+	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
+	cfg.Net.DialTimeout = 5 * time.Second
+	return cfg
+}
+
+// Client returns a new sarama client for the cluster, closed when the test
+// ends.
+func (c *Cluster) Client(tb testing.TB) sarama.Client {
+	tb.Helper()
+	cl, err := sarama.NewClient(c.Brokers, c.Config())
+	if err != nil {
+		tb.Fatalf("kafkatest: connect to %v: %v", c.Brokers, err)
+	}
+	tb.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+// TopicName returns a topic name that is unique to this run: prefix, the
+// test's name and a random suffix. Tests that write deliberately invalid
+// records must use a prefix containing "invalid"; snapshot topics contain
+// "snapshot" and dead-letter topics "dlq".
+func TopicName(tb testing.TB, prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + "-" + sanitize(tb.Name()) + "-" + hex.EncodeToString(b[:])
+	if len(name) > 200 {
+		name = name[:190] + "-" + hex.EncodeToString(b[:])
+	}
+	return name
+}
+
+// CreateTopic creates a topic for the test with the given partitions and
+// configs (replication factor 1) and deletes it when the test ends, unless
+// KAFKAES_KEEP_TOPICS=1. Events topics need cleanup.policy=delete and
+// retention.ms=-1; see EventsTopicConfig.
+func (c *Cluster) CreateTopic(tb testing.TB, name string, partitions int32, configs map[string]*string) {
+	tb.Helper()
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+	if err != nil {
+		tb.Fatalf("kafkatest: admin client: %v", err)
+	}
+	defer admin.Close()
+	err = admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false)
+	if err != nil {
+		tb.Fatalf("kafkatest: create topic %s: %v", name, err)
+	}
+	if os.Getenv("KAFKAES_KEEP_TOPICS") == "1" {
+		tb.Logf("kafkatest: keeping topic %s (KAFKAES_KEEP_TOPICS=1)", name)
+		return
+	}
+	tb.Cleanup(func() {
+		a, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_ = a.DeleteTopic(name)
+	})
+}
+
+// EventsTopicConfig returns the topic configuration an events topic needs:
+// cleanup.policy=delete and retention.ms=-1 (keep forever).
+func EventsTopicConfig() map[string]*string {
+	del, forever := "delete", "-1"
+	return map[string]*string{"cleanup.policy": &del, "retention.ms": &forever}
+}
+
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
