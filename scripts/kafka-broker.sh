@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# kafka-broker.sh: a real single-node Apache Kafka broker (KRaft, broker and
+# controller in one JVM, 127.0.0.1 only) for kafkaes tests and local
+# development, without Docker. The broker jars come from Maven Central via
+# Maven; Java 17 or newer runs them.
+#
+# Usage: scripts/kafka-broker.sh {install|start|stop|restart|kill|status|env|clean}
+#
+#   install  fetch the broker jars with Maven into the cache (fast when cached)
+#   start    install if needed, format KRaft storage on first use, start the
+#            broker in the background and wait until it answers a Metadata
+#            request (a real protocol probe, scripts/kafkawait)
+#   stop     SIGTERM, then SIGKILL after KAFKAES_KAFKA_STOP_TIMEOUT seconds
+#   restart  stop then start; the data directory is kept
+#   kill     SIGKILL at once (a crash); the data directory is kept
+#   status   say whether the broker runs and serves; exit 0 only if it serves
+#   env      print the export line that points the test suites at the broker
+#   clean    stop the broker and delete its data directory (the jars stay)
+#
+# Settings (environment variables, with defaults):
+#   KAFKAES_KAFKA_VERSION          4.4.0   org.apache.kafka:kafka_2.13 version
+#   KAFKAES_KAFKA_DIR              $HOME/.cache/kafkaes/kafka-<version>
+#                                  (jars in libs/, broker state in run/)
+#   KAFKAES_KAFKA_PORT             39092   client listener on 127.0.0.1
+#   KAFKAES_KAFKA_CONTROLLER_PORT  39093   KRaft controller listener
+#   KAFKAES_KAFKA_HEAP             -Xms256m -Xmx1g
+#   KAFKAES_KAFKA_START_TIMEOUT    120     seconds to wait for the broker
+#   KAFKAES_KAFKA_STOP_TIMEOUT     30      seconds before SIGKILL on stop
+set -euo pipefail
+
+VERSION="${KAFKAES_KAFKA_VERSION:-4.4.0}"
+# The slf4j binding must match the log4j-core version kafka_2.13 depends on.
+LOG4J_VERSION="${KAFKAES_LOG4J_VERSION:-2.25.5}"
+DIR="${KAFKAES_KAFKA_DIR:-${HOME:-/root}/.cache/kafkaes/kafka-${VERSION}}"
+PORT="${KAFKAES_KAFKA_PORT:-39092}"
+CPORT="${KAFKAES_KAFKA_CONTROLLER_PORT:-39093}"
+HEAP="${KAFKAES_KAFKA_HEAP:--Xms256m -Xmx1g}"
+START_TIMEOUT="${KAFKAES_KAFKA_START_TIMEOUT:-120}"
+STOP_TIMEOUT="${KAFKAES_KAFKA_STOP_TIMEOUT:-30}"
+
+SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+REPO="$(cd "$(dirname "$SELF")/.." && pwd)"
+LIBS="$DIR/libs"
+RUN="$DIR/run"
+DATA="$RUN/data"
+PIDFILE="$RUN/broker.pid"
+LOG="$RUN/broker.log"
+PROPS="$RUN/server.properties"
+LOG4J="$RUN/log4j2.properties"
+WAITBIN="$RUN/kafkawait"
+BROKERS="127.0.0.1:$PORT"
+
+say() { echo "kafka-broker: $*" >&2; }
+die() { echo "kafka-broker: error: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+need_java() {
+	command -v java >/dev/null 2>&1 || die "java not found on PATH; install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless)"
+	local v major
+	v="$(java -version 2>&1 | awk -F'"' '/version/ { print $2; exit }')"
+	major="${v%%.*}"
+	[[ "$major" == 1 ]] && major="$(echo "$v" | cut -d. -f2)"
+	[[ "$major" =~ ^[0-9]+$ ]] || die "cannot read the Java version from 'java -version' (got '$v')"
+	((major >= 17)) || die "Kafka $VERSION needs Java 17 or newer, found Java $v; install openjdk-17 or put a newer java first on PATH"
+}
+
+need_mvn() {
+	command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH; install Maven (Debian: apt-get install maven) to fetch the Kafka jars from Maven Central"
+}
+
+installed() { [[ -f "$LIBS/.complete-$VERSION" ]]; }
+
+cmd_install() {
+	if installed; then
+		say "Kafka $VERSION jars already in $LIBS"
+		return 0
+	fi
+	need_java
+	need_mvn
+	local t0 tmp
+	t0="$(now)"
+	mkdir -p "$DIR"
+	tmp="$(mktemp -d "$DIR/install.XXXXXX")"
+	cat >"$tmp/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>io.github.kafkaes</groupId>
+  <artifactId>kafka-broker-jars</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <!-- the broker (kafka.Kafka) and the KRaft storage tool (kafka.tools.StorageTool) -->
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>$VERSION</version>
+    </dependency>
+    <!-- kafka_2.13 logs through slf4j 1.7 and brings log4j-core but no binding -->
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>$LOG4J_VERSION</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+	say "fetching org.apache.kafka:kafka_2.13:$VERSION and its runtime dependencies from Maven Central into $LIBS"
+	if ! (cd "$tmp" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/libs") >"$tmp/mvn.log" 2>&1; then
+		cat "$tmp/mvn.log" >&2
+		rm -rf "$tmp"
+		die "Maven could not fetch Kafka $VERSION (log above). Check that Maven Central is reachable and that version $VERSION of org.apache.kafka:kafka_2.13 exists; set KAFKAES_KAFKA_VERSION to another version if not"
+	fi
+	ls "$tmp/libs"/kafka_2.13-*.jar >/dev/null 2>&1 || die "Maven finished but no kafka_2.13 jar is in $tmp/libs"
+	rm -rf "$LIBS"
+	mv "$tmp/libs" "$LIBS"
+	cp "$tmp/pom.xml" "$LIBS/pom.xml"
+	rm -rf "$tmp"
+	touch "$LIBS/.complete-$VERSION"
+	say "installed $(ls "$LIBS"/*.jar | wc -l) jars in $(since "$t0")s"
+}
+
+pid_alive() {
+	[[ -f "$PIDFILE" ]] || return 1
+	local pid
+	pid="$(cat "$PIDFILE" 2>/dev/null)"
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	kill -0 "$pid" 2>/dev/null || return 1
+	# Guard against a recycled pid: it must be our java running kafka.Kafka.
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "kafka.Kafka $PROPS" || return 1
+	echo "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+build_probe() {
+	if [[ -x "$WAITBIN" && "$WAITBIN" -nt "$REPO/scripts/kafkawait/main.go" ]]; then
+		return 0
+	fi
+	command -v go >/dev/null 2>&1 || return 1
+	(cd "$REPO" && go build -o "$WAITBIN" ./scripts/kafkawait) || return 1
+}
+
+# probe TIMEOUT_SECONDS: one readiness check with a real Metadata round trip
+# when Go is available, else the log line the broker prints when it serves.
+probe() {
+	if [[ -x "$WAITBIN" ]]; then
+		"$WAITBIN" -q -brokers "$BROKERS" -timeout "${1}s" 2>/dev/null
+	else
+		port_open "$PORT" && grep -q "Kafka Server started" "$LOG" 2>/dev/null
+	fi
+}
+
+write_config() {
+	mkdir -p "$RUN"
+	cat >"$PROPS" <<EOF
+# Generated by scripts/kafka-broker.sh: single-node KRaft broker+controller.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CPORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$DATA
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# Abort transactions of dead producers soon after their transaction timeout.
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+EOF
+	cat >"$LOG4J" <<'EOF'
+status = warn
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = STDOUT
+logger.state.name = state.change.logger
+logger.state.level = WARN
+EOF
+}
+
+format_storage() {
+	[[ -f "$DATA/meta.properties" ]] && return 0
+	local id out
+	id="$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+	[[ -n "$id" ]] || die "kafka.tools.StorageTool random-uuid printed no cluster ID"
+	mkdir -p "$DATA"
+	if ! out="$(java -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$PROPS" 2>&1)"; then
+		echo "$out" >&2
+		die "formatting KRaft storage in $DATA failed (output above)"
+	fi
+	say "formatted KRaft storage in $DATA (cluster ID $id)"
+}
+
+cmd_start() {
+	local t0 pid
+	t0="$(now)"
+	if pid="$(pid_alive)"; then
+		say "already running (pid $pid); waiting until it serves"
+	else
+		cmd_install
+		need_java
+		if port_open "$PORT" || port_open "$CPORT"; then
+			die "port $PORT or $CPORT on 127.0.0.1 is already in use by another process; stop it or set KAFKAES_KAFKA_PORT / KAFKAES_KAFKA_CONTROLLER_PORT"
+		fi
+		write_config
+		format_storage
+		[[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
+		# setsid: the broker must not die with the shell or job that started it.
+		# shellcheck disable=SC2086
+		setsid java $HEAP -XX:+UseG1GC -Djava.awt.headless=true \
+			-Dlog4j2.configurationFile="$LOG4J" \
+			-cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >"$LOG" 2>&1 &
+		echo $! >"$PIDFILE"
+		say "started pid $! (log: $LOG)"
+	fi
+	build_probe || say "Go not available to build scripts/kafkawait; falling back to the broker's log line"
+	local deadline=$((SECONDS + START_TIMEOUT))
+	while :; do
+		if ! pid_alive >/dev/null; then
+			tail -n 40 "$LOG" >&2 || true
+			rm -f "$PIDFILE"
+			die "the broker exited during startup (last log lines above, full log $LOG)"
+		fi
+		if probe 2; then
+			break
+		fi
+		if ((SECONDS >= deadline)); then
+			tail -n 40 "$LOG" >&2 || true
+			die "the broker did not serve on $BROKERS within ${START_TIMEOUT}s (log $LOG); it is still running, stop it with '$SELF stop'"
+		fi
+		sleep 0.3
+	done
+	say "serving on $BROKERS after $(since "$t0")s"
+}
+
+cmd_stop() {
+	local pid t0
+	t0="$(now)"
+	if ! pid="$(pid_alive)"; then
+		rm -f "$PIDFILE"
+		say "not running"
+		return 0
+	fi
+	kill -TERM "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + STOP_TIMEOUT))
+	while kill -0 "$pid" 2>/dev/null; do
+		if ((SECONDS >= deadline)); then
+			say "broker pid $pid still running ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			sleep 0.5
+			break
+		fi
+		sleep 0.2
+	done
+	rm -f "$PIDFILE"
+	say "stopped pid $pid in $(since "$t0")s"
+}
+
+cmd_kill() {
+	local pid
+	if ! pid="$(pid_alive)"; then
+		rm -f "$PIDFILE"
+		say "not running"
+		return 0
+	fi
+	kill -KILL "$pid" 2>/dev/null || true
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	rm -f "$PIDFILE"
+	say "killed pid $pid (SIGKILL)"
+}
+
+cmd_status() {
+	local pid
+	if ! pid="$(pid_alive)"; then
+		say "not running (dir $DIR)"
+		return 1
+	fi
+	build_probe || true
+	if probe 5; then
+		say "running (pid $pid) and serving on $BROKERS"
+		return 0
+	fi
+	say "running (pid $pid) but not serving on $BROKERS yet (log $LOG)"
+	return 1
+}
+
+cmd_env() {
+	local extra=""
+	[[ -n "${KAFKAES_KAFKA_VERSION:-}" ]] && extra+=" KAFKAES_KAFKA_VERSION=$VERSION"
+	[[ -n "${KAFKAES_KAFKA_DIR:-}" ]] && extra+=" KAFKAES_KAFKA_DIR=$DIR"
+	[[ -n "${KAFKAES_KAFKA_PORT:-}" ]] && extra+=" KAFKAES_KAFKA_PORT=$PORT"
+	[[ -n "${KAFKAES_KAFKA_CONTROLLER_PORT:-}" ]] && extra+=" KAFKAES_KAFKA_CONTROLLER_PORT=$CPORT"
+	echo "export KAFKAES_BROKERS=$BROKERS KAFKAES_BROKER_CTL=$SELF$extra"
+}
+
+cmd_clean() {
+	cmd_stop
+	rm -rf "$RUN"
+	say "deleted $RUN"
+}
+
+case "${1:-}" in
+install) cmd_install ;;
+start) cmd_start ;;
+stop) cmd_stop ;;
+restart) cmd_stop && cmd_start ;;
+kill) cmd_kill ;;
+status) cmd_status ;;
+env) cmd_env ;;
+clean) cmd_clean ;;
+*)
+	sed -n '2,/^set -euo/p' "$SELF" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+	exit 2
+	;;
+esac

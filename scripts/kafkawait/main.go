@@ -1,0 +1,102 @@
+// Command kafkawait waits until a Kafka cluster really serves requests: it
+// connects with sarama, sends a Metadata request and requires at least one
+// broker and a controller in the answer. scripts/kafka-broker.sh uses it to
+// tell when the broker it started is ready.
+//
+// Usage:
+//
+//	go run ./scripts/kafkawait [-brokers 127.0.0.1:39092] [-timeout 60s]
+//
+// -brokers defaults to $KAFKAES_BROKERS, or 127.0.0.1:39092 when unset.
+// -timeout is the total time to keep trying (default 60s). It exits 0 once
+// the cluster answers, and 1 with the last error when the time is up.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+func main() {
+	def := os.Getenv("KAFKAES_BROKERS")
+	if def == "" {
+		def = "127.0.0.1:39092"
+	}
+	brokers := flag.String("brokers", def, "comma-separated bootstrap addresses")
+	timeout := flag.Duration("timeout", 60*time.Second, "total time to keep trying")
+	interval := flag.Duration("interval", 250*time.Millisecond, "pause between attempts")
+	quiet := flag.Bool("q", false, "print nothing on success")
+	flag.Parse()
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	info, err := wait(ctx, strings.Split(*brokers, ","), *interval)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kafkawait: %s not serving after %v: %v\n", *brokers, *timeout, err)
+		os.Exit(1)
+	}
+	if !*quiet {
+		fmt.Println("kafkawait: ready:", info)
+	}
+}
+
+// wait probes until one Metadata round trip succeeds or ctx ends; it returns
+// a short description of the cluster.
+func wait(ctx context.Context, brokers []string, interval time.Duration) (string, error) {
+	var last error
+	for {
+		info, err := probe(ctx, brokers)
+		if err == nil {
+			return info, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			if last == nil {
+				last = ctx.Err()
+			}
+			return "", last
+		case <-time.After(interval):
+		}
+	}
+}
+
+func probe(ctx context.Context, brokers []string) (string, error) {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.ClientID = "kafkaes-kafkawait"
+	cfg.Net.DialTimeout = 2 * time.Second
+	cfg.Net.ReadTimeout = 5 * time.Second
+	cfg.Net.WriteTimeout = 5 * time.Second
+	cfg.Metadata.Retry.Max = 0
+	cfg.Metadata.Full = false
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < cfg.Net.ReadTimeout && left > 0 {
+			cfg.Net.ReadTimeout = left
+		}
+	}
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer client.Close()
+	if err := client.RefreshMetadata(); err != nil {
+		return "", err
+	}
+	bs := client.Brokers()
+	if len(bs) == 0 {
+		return "", errors.New("metadata lists no brokers yet")
+	}
+	ctl, err := client.Controller()
+	if err != nil {
+		return "", fmt.Errorf("no controller yet: %w", err)
+	}
+	return fmt.Sprintf("%d broker(s), controller id %d at %s", len(bs), ctl.ID(), ctl.Addr()), nil
+}
