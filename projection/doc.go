@@ -1,0 +1,68 @@
+// Package projection builds read models (query-side views such as balances,
+// order lists or search indexes) from the events in an event log.
+//
+// A [Runner] feeds the events of a [Source] to typed handlers, one per Go
+// event type:
+//
+//	r, err := projection.New("order-summary", sd, []projection.Handler{
+//		projection.On(func(ctx context.Context, ev OrderPlaced, m projection.Meta) error { ... }),
+//		projection.On(func(ctx context.Context, ev OrderPaid, m projection.Meta) error { ... }),
+//	})
+//	err = r.Run(ctx, projection.FromStore(store))
+//
+// Events are decoded with a [serde.Serde]; an event whose type has no
+// handler is not decoded at all (after the first one of its type), and an
+// event whose type name the serde does not know is skipped (see
+// [WithStrictTypes]).
+//
+// # Sources
+//
+// [FromStore] reads any [eventstore.Store] through Subscribe (the memory
+// store in tests). Package
+// [github.com/kafkaes/kafkaes/projection/kafkaprojection] reads the Kafka
+// events topic through a sarama consumer group, so a projection scales out
+// over several instances, and also runs Kafka-to-Kafka transformations in
+// Kafka transactions.
+//
+// # Checkpoints and delivery guarantees
+//
+// Without a [CheckpointStore] the source keeps the position: the Kafka
+// source commits consumer-group offsets, only after the handlers of the
+// events before them succeeded. A crash repeats the events since the last
+// commit, so handlers see every event at least once; [WithIdempotency]
+// drops repeats by stream and version.
+//
+// With a [CheckpointStore] the runner runs the handlers of a batch inside a
+// transaction of the store and writes the new position in the same
+// transaction, so the read model and its position move together: every
+// event has its effect exactly once, also across crashes and rebalances.
+// Package [github.com/kafkaes/kafkaes/projection/sqlcheckpoint] does this
+// for SQL databases (PostgreSQL); handlers get the transaction with
+// sqlcheckpoint.Tx(ctx). Commits are fenced: a commit whose starting
+// position is no longer the stored one (another instance got there first)
+// is rolled back.
+//
+// # Failures
+//
+// A handler error is retried with exponential backoff ([WithRetry]); when
+// the retries are used up, the [FailureAction] decides: [Stop] (the
+// default) ends Run with a [*HandlerError], [Skip] logs the event and moves
+// on, [DeadLetter] hands it to a [DeadLetterSink] (a "<topic>.dlq" topic for
+// Kafka) with the error and its origin. Dead-lettering keeps the order of
+// each stream: once an event of a stream is dead-lettered, the stream is
+// parked and its later events follow it to the dead-letter sink instead of
+// overtaking it, also after a restart (the sink remembers parked streams).
+// Records that cannot be decoded at all (a corrupt or foreign record) go
+// through the same policy.
+//
+// # Catch-up, rebuild, lag and read-your-writes
+//
+// [Runner.CatchUp] runs a projection until it has processed the log as it
+// was when CatchUp started, reporting [Progress] (done/total, rate, ETA);
+// rebuilding a read model blue/green is CatchUp of a new projection (new
+// name, fresh tables) while the old one keeps serving, then a switch (see
+// the example). [Runner.Lag] reports the events not yet processed per
+// partition, and [Runner.WaitFor] blocks until a position (as returned by
+// an append) has been processed, so a command handler can read its own
+// writes from a view.
+package projection

@@ -1,0 +1,79 @@
+package projection
+
+import (
+	"context"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+)
+
+// Record is one entry a [Source] delivers: an event, or a record of the log
+// that could not be decoded into one.
+type Record struct {
+	// Event is the event. StreamID and Position are always set, also when
+	// DecodeErr is not nil (then StreamID is the record key, if any).
+	Event eventstore.RecordedEvent
+	// DecodeErr is not nil when the record could not be decoded into an
+	// event (a corrupt or foreign record). The runner treats it like a
+	// handler failure that retrying cannot fix.
+	DecodeErr error
+	// Topic is the Kafka topic the record came from, "" for other sources.
+	Topic string
+	// Raw is the source's original record (*sarama.ConsumerMessage for
+	// the Kafka source), for dead-letter sinks that copy it; it may be nil.
+	Raw any
+}
+
+// Source delivers the records of a log to a runner. Implementations:
+// [FromStore] and the Kafka source in package kafkaprojection.
+type Source interface {
+	// Run reads records and hands them to sink until ctx is done (then it
+	// returns ctx.Err()) or sink.Deliver fails (then it returns that
+	// error). Before reading a partition it asks sink.Start where to begin.
+	Run(ctx context.Context, sink Sink) error
+	// End returns the current end of the log: for each partition the
+	// offset the next event will get. Lag and catch-up use it.
+	End(ctx context.Context) (eventstore.Checkpoint, error)
+}
+
+// Sink is the runner's side of a [Source]: where to start, and where to
+// send records. A *Runner's sink is safe for concurrent use by one goroutine
+// per partition.
+type Sink interface {
+	// Start returns the stored checkpoint to resume the given partitions
+	// from (nil partitions: all), and ok=false when the runner keeps no
+	// checkpoint of its own, so the source uses its own (consumer-group
+	// offsets) or the beginning of the log.
+	Start(ctx context.Context, partitions []int32) (cp eventstore.Checkpoint, ok bool, err error)
+	// Deliver processes records of one partition, in log order. It returns
+	// how many of them (a prefix) are done, so the source may commit their
+	// offsets, and an error when the projection must stop (or ctx ended).
+	Deliver(ctx context.Context, recs []Record) (int, error)
+	// Reached tells the runner that the source has read its partition up
+	// to next (exclusive) although no record was delivered for the last
+	// offsets (they were transaction markers or aborted records). Catch-up
+	// uses it to know that it reached the end.
+	Reached(partition int32, next int64)
+}
+
+// CheckpointStore keeps a projection's position in the same database as
+// its read model, so that both change in one transaction.
+type CheckpointStore interface {
+	// Load returns the stored checkpoint of the named projection (nil if it
+	// has none).
+	Load(ctx context.Context, projection string) (eventstore.Checkpoint, error)
+	// Begin starts a transaction for the named projection. The handlers of
+	// the batch run with the returned context, through which they reach
+	// the transaction (for SQL: sqlcheckpoint.Tx(ctx)).
+	Begin(ctx context.Context, projection string) (context.Context, Txn, error)
+}
+
+// Txn is a transaction of a [CheckpointStore].
+type Txn interface {
+	// Commit stores next as the next offset of partition and commits, if
+	// the stored next offset is still from (0 when there was none).
+	// Otherwise it rolls back and returns an error matching
+	// [ErrCheckpointMoved]: another instance processed the partition.
+	Commit(ctx context.Context, partition int32, from, next int64) error
+	// Rollback abandons the transaction. Calling it after Commit is a no-op.
+	Rollback() error
+}

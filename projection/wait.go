@@ -1,0 +1,65 @@
+package projection
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+)
+
+// WaitFor blocks until the event at pos (as returned by an append in
+// [eventstore.AppendResult.Positions]) has been processed, so a command
+// handler can read its own writes from the view. It counts the runner's own
+// progress and, with a [CheckpointStore], the stored checkpoint, which
+// other instances of the projection move too (for a partition this
+// instance does not own). It returns ctx's error when ctx ends first.
+func (r *Runner) WaitFor(ctx context.Context, pos eventstore.Position) error {
+	var tick <-chan time.Time
+	if r.cfg.checkpoints != nil {
+		t := time.NewTicker(r.cfg.pollInt)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		r.mu.Lock()
+		done, ch := r.next.Includes(pos), r.changed
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("projection %q: wait for position %s: %w", r.name, pos, ctx.Err())
+		case <-ch:
+		case <-tick:
+			cp, err := r.cfg.checkpoints.Load(ctx, r.name)
+			if err == nil && cp.Includes(pos) {
+				return nil
+			}
+		}
+	}
+}
+
+// Lag returns, for each partition of the running source, how many offsets
+// the runner is behind the end of the log. It fails when the runner is not
+// running.
+func (r *Runner) Lag(ctx context.Context) (map[int32]int64, error) {
+	r.mu.Lock()
+	src := r.src
+	r.mu.Unlock()
+	if src == nil {
+		return nil, fmt.Errorf("projection %q: lag: the runner has not been started; call Run first", r.name)
+	}
+	end, err := src.End(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projection %q: lag: %w", r.name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lag := make(map[int32]int64, len(end))
+	for p, e := range end {
+		lag[p] = max(0, e-r.next[p])
+	}
+	return lag, nil
+}
