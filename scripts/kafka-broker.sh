@@ -20,7 +20,9 @@
 # Settings (environment variables, with defaults):
 #   KAFKAES_KAFKA_VERSION          4.4.0   org.apache.kafka:kafka_2.13 version
 #   KAFKAES_KAFKA_DIR              $HOME/.cache/kafkaes/kafka-<version>
-#                                  (jars in libs/, broker state in run/)
+#                                  (jars in libs/)
+#   KAFKAES_KAFKA_RUN              $KAFKAES_KAFKA_DIR/run  broker state: data/,
+#                                  server.properties, broker.log, broker.pid
 #   KAFKAES_KAFKA_PORT             39092   client listener on 127.0.0.1
 #   KAFKAES_KAFKA_CONTROLLER_PORT  39093   KRaft controller listener
 #   KAFKAES_KAFKA_HEAP             -Xms256m -Xmx1g
@@ -41,7 +43,7 @@ STOP_TIMEOUT="${KAFKAES_KAFKA_STOP_TIMEOUT:-30}"
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 REPO="$(cd "$(dirname "$SELF")/.." && pwd)"
 LIBS="$DIR/libs"
-RUN="$DIR/run"
+RUN="${KAFKAES_KAFKA_RUN:-$DIR/run}"
 DATA="$RUN/data"
 PIDFILE="$RUN/broker.pid"
 LOG="$RUN/broker.log"
@@ -127,7 +129,7 @@ pid_alive() {
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
 	# Guard against a recycled pid: it must be our java running kafka.Kafka.
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "kafka.Kafka $PROPS" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS" || return 1
 	echo "$pid"
 }
 
@@ -300,12 +302,15 @@ cmd_status() {
 }
 
 cmd_env() {
-	local extra=""
-	[[ -n "${KAFKAES_KAFKA_VERSION:-}" ]] && extra+=" KAFKAES_KAFKA_VERSION=$VERSION"
-	[[ -n "${KAFKAES_KAFKA_DIR:-}" ]] && extra+=" KAFKAES_KAFKA_DIR=$DIR"
-	[[ -n "${KAFKAES_KAFKA_PORT:-}" ]] && extra+=" KAFKAES_KAFKA_PORT=$PORT"
-	[[ -n "${KAFKAES_KAFKA_CONTROLLER_PORT:-}" ]] && extra+=" KAFKAES_KAFKA_CONTROLLER_PORT=$CPORT"
-	echo "export KAFKAES_BROKERS=$BROKERS KAFKAES_BROKER_CTL=$SELF$extra"
+	local line
+	line="export KAFKAES_BROKERS=$(printf %q "$BROKERS") KAFKAES_BROKER_CTL=$(printf %q "$SELF")"
+	local v
+	for v in KAFKAES_KAFKA_VERSION KAFKAES_KAFKA_DIR KAFKAES_KAFKA_RUN KAFKAES_KAFKA_PORT KAFKAES_KAFKA_CONTROLLER_PORT KAFKAES_KAFKA_HEAP; do
+		# Settings that differ from the defaults go along, so that the test
+		# suites' calls of KAFKAES_BROKER_CTL reach this same broker.
+		[[ -n "${!v:-}" ]] && line+=" $v=$(printf %q "${!v}")"
+	done
+	echo "$line"
 }
 
 cmd_clean() {
