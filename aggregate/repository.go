@@ -25,6 +25,7 @@ type Repository[T Aggregate] struct {
 	serde serde.Serde
 	newT  func() T
 	cfg   config
+	snaps *snapshots // nil without WithSnapshots
 }
 
 // Option configures a [Repository].
@@ -36,6 +37,7 @@ type config struct {
 	maxDelay  time.Duration
 	logger    *slog.Logger
 	streamID  func(id string) string
+	snapshots *snapshotConfig
 }
 
 // WithRetry sets how [Repository.Update] retries after a concurrency
@@ -77,7 +79,11 @@ func NewRepository[T Aggregate](store eventstore.Store, sd serde.Serde, newT fun
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	return &Repository[T]{store: store, serde: sd, newT: newT, cfg: cfg}
+	r := &Repository[T]{store: store, serde: sd, newT: newT, cfg: cfg}
+	if cfg.snapshots != nil && cfg.snapshots.store != nil {
+		r.snaps = newSnapshots(cfg.snapshots, cfg.logger)
+	}
+	return r
 }
 
 // New returns a fresh aggregate with the given ID and version 0.
@@ -91,10 +97,10 @@ func (r *Repository[T]) New(id string) T {
 // an error matching [ErrNotFound] when the aggregate has no events, and a
 // descriptive error naming the stream, version and position when an event
 // cannot be decoded (for example an unknown event type: register it with
-// serde.Register).
+// serde.Register). With [WithSnapshots] it starts from the latest usable
+// snapshot and reads only the events after it.
 func (r *Repository[T]) Load(ctx context.Context, id string) (T, error) {
-	a := r.New(id)
-	n, err := r.replay(ctx, a, 1)
+	a, mark, n, err := r.load(ctx, id)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -102,6 +108,9 @@ func (r *Repository[T]) Load(ctx context.Context, id string) (T, error) {
 	if n == 0 {
 		var zero T
 		return zero, fmt.Errorf("aggregate %q: %w", id, ErrNotFound)
+	}
+	if r.snaps != nil && mark.version > 0 {
+		r.snaps.remember(r.cfg.streamID(id), mark)
 	}
 	return a, nil
 }
@@ -135,6 +144,12 @@ func (r *Repository[T]) replay(ctx context.Context, a T, from int64) (int, error
 // another writer appended first. Saving an aggregate without changes does
 // nothing.
 func (r *Repository[T]) Save(ctx context.Context, a T) error {
+	return r.save(ctx, a, snapMark{})
+}
+
+// save is Save with what the caller knows about the stream's latest
+// snapshot.
+func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 	root := a.aggregateRoot()
 	if len(root.changes) == 0 {
 		return nil
@@ -148,11 +163,19 @@ func (r *Repository[T]) Save(ctx context.Context, a T) error {
 		}
 		events[i] = eventstore.Event{Type: name, Data: data, Metadata: md}
 	}
+	prev, lastID := root.version, ""
+	if r.snaps != nil { // a snapshot records the ID of the last event it covers
+		lastID = eventstore.NewEventID()
+		events[len(events)-1].ID = lastID
+	}
 	res, err := r.store.Append(ctx, r.cfg.streamID(root.id), eventstore.Exact(root.version), events...)
 	if err != nil {
 		return fmt.Errorf("aggregate %q: save %d events at version %d: %w", root.id, len(events), root.version, err)
 	}
 	MarkSaved(a, res.Version)
+	if r.snaps != nil {
+		r.afterSave(ctx, a, prev, lastID, mark)
+	}
 	return nil
 }
 
@@ -164,14 +187,14 @@ func (r *Repository[T]) Save(ctx context.Context, a T) error {
 func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error) (T, error) {
 	var zero T
 	for attempt := 0; ; attempt++ {
-		a := r.New(id)
-		if _, err := r.replay(ctx, a, 1); err != nil {
+		a, mark, _, err := r.load(ctx, id)
+		if err != nil {
 			return zero, err
 		}
 		if err := fn(a); err != nil {
 			return zero, err
 		}
-		err := r.Save(ctx, a)
+		err = r.save(ctx, a, mark)
 		if err == nil {
 			return a, nil
 		}
