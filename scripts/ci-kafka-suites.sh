@@ -4,11 +4,14 @@
 #
 # It installs the broker jars (cached), starts a fresh single-node broker
 # with its own state directory and ports (so a developer's broker on the
-# default ports is left alone), runs `go test -race` on the Kafka packages
-# that exist (./eventstore/kafka/... ./snapshot/... ./projection/...) with
-# KAFKAES_BROKERS and KAFKAES_BROKER_CTL set, stops the broker on exit, and
-# exits with the tests' exit code. Extra arguments go to `go test`
-# (e.g. -run TestRestart -v).
+# default ports is left alone), and runs `go test -race` on the Kafka
+# packages that exist (./eventstore/kafka/... ./snapshot/... ./projection/...)
+# in two phases: first all their tests with KAFKAES_BROKERS set and
+# KAFKAES_BROKER_CTL unset (tests that stop the broker skip), then only the
+# tests named TestRealBroker... with KAFKAES_BROKER_CTL set too, one package
+# at a time, as they stop and restart the broker. It stops the broker on
+# exit and exits with the tests' exit code. Extra arguments go to both
+# `go test` runs (e.g. -v).
 #
 # Settings: the KAFKAES_KAFKA_* variables of kafka-broker.sh; here the
 # defaults are KAFKAES_KAFKA_RUN=<kafka dir>/ci-run, KAFKAES_KAFKA_PORT=39192,
@@ -63,10 +66,20 @@ if ((${#pkgs[@]} == 0)); then
 fi
 echo "ci-kafka: testing ${pkgs[*]}"
 
+# Phase 1: every suite, in parallel packages, with KAFKAES_BROKER_CTL unset
+# so that tests which stop the broker (TestRealBroker...) skip. Phase 2: only
+# those tests, with KAFKAES_BROKER_CTL set, one package at a time, so no
+# other test is using the broker while they stop and restart it.
+ctl_path="$KAFKAES_BROKER_CTL"
 s="$(t)"
 rc=0
-go test -race -count=1 -timeout "${KAFKAES_CI_TEST_TIMEOUT:-20m}" "$@" "${pkgs[@]}" || rc=$?
+env -u KAFKAES_BROKER_CTL go test -race -count=1 -timeout "${KAFKAES_CI_TEST_TIMEOUT:-20m}" "$@" "${pkgs[@]}" || rc=$?
 echo "ci-kafka: go test against the real broker took $(dt "$s")s (exit $rc)"
+if ((rc == 0)); then
+	s="$(t)"
+	KAFKAES_BROKER_CTL="$ctl_path" go test -race -count=1 -p 1 -timeout "${KAFKAES_CI_TEST_TIMEOUT:-20m}" -run '^TestRealBroker' "$@" "${pkgs[@]}" || rc=$?
+	echo "ci-kafka: broker stop/restart tests (-run '^TestRealBroker') took $(dt "$s")s (exit $rc)"
+fi
 if ((rc != 0)); then
 	echo "ci-kafka: last broker log lines ($KAFKAES_KAFKA_RUN/broker.log):"
 	tail -n 30 "$KAFKAES_KAFKA_RUN/broker.log" || true
