@@ -1,0 +1,288 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// States of an append request. The caller may cancel it while it is queued
+// or claimed; once a worker has moved it to committing, the caller waits
+// for the outcome, so that an append that returned an error never becomes
+// visible later.
+const (
+	stateQueued int32 = iota
+	stateClaimed
+	stateCommitting
+	stateCancelled
+)
+
+// maxAttempts bounds how often an append is put into a new transaction
+// because another append of its group failed.
+const maxAttempts = 8
+
+type appendReq struct {
+	ctx      context.Context
+	stream   string
+	part     int32
+	expected eventstore.ExpectedVersion
+	events   []eventstore.Event
+	enqueued time.Time
+	state    atomic.Int32
+	attempts int
+	done     chan appendOutcome
+
+	// Set by the worker for one attempt.
+	base      int64 // the stream's version before the append
+	xsnap     int64 // the partition's catch-up offset at the version check
+	lastKnown int64 // the stream's last indexed offset at the version check
+	msgs      []*sarama.ProducerMessage
+}
+
+type appendOutcome struct {
+	res eventstore.AppendResult
+	err error
+}
+
+func (r *appendReq) finish(res eventstore.AppendResult, err error) {
+	select {
+	case r.done <- appendOutcome{res, err}:
+	default: // already finished
+	}
+}
+
+type finished struct {
+	streams []string
+	retry   []*appendReq
+}
+
+// groupCommit batches concurrent appends into transactions. One dispatcher
+// goroutine owns the queue; each worker owns one transactional producer, so
+// up to len(workers) transactions are in flight at once. The dispatcher
+// never lets two appends to the same stream be in flight together, so a
+// store never races itself.
+type groupCommit struct {
+	s        *Store
+	queue    chan *appendReq
+	fin      chan finished
+	work     chan []*appendReq
+	stop     chan struct{}
+	stopped  chan struct{}
+	workers  []*worker
+	workerWG sync.WaitGroup
+}
+
+func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
+	g := &groupCommit{
+		s:       s,
+		queue:   make(chan *appendReq, 1024),
+		fin:     make(chan finished, s.opts.producers),
+		work:    make(chan []*appendReq),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	for i := range s.opts.producers {
+		w := &worker{s: s, id: fmt.Sprintf("%s-%d", s.opts.txnPrefix, i)}
+		if err := w.ensureProducer(); err != nil {
+			for _, w := range g.workers {
+				w.closeProducer()
+			}
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			w.closeProducer()
+			for _, w := range g.workers {
+				w.closeProducer()
+			}
+			return nil, err
+		}
+		g.workers = append(g.workers, w)
+	}
+	for _, w := range g.workers {
+		g.workerWG.Add(1)
+		go func() {
+			defer g.workerWG.Done()
+			defer w.closeProducer()
+			for batch := range g.work {
+				retry := w.process(batch)
+				streams := make([]string, len(batch))
+				for i, r := range batch {
+					streams[i] = r.stream
+				}
+				g.fin <- finished{streams: streams, retry: retry}
+			}
+		}()
+	}
+	go g.dispatch()
+	return g, nil
+}
+
+func (g *groupCommit) close() error {
+	close(g.stop)
+	<-g.stopped
+	g.workerWG.Wait()
+	return nil
+}
+
+// dispatch is the dispatcher loop.
+func (g *groupCommit) dispatch() {
+	defer close(g.stopped)
+	var (
+		pending  []*appendReq
+		inflight = map[string]bool{}
+		idle     = len(g.workers)
+		stopping bool
+		timer    *time.Timer
+		timerC   <-chan time.Time
+	)
+	closedErr := fmt.Errorf("%w: the kafka store was closed before the append was written", eventstore.ErrClosed)
+	for {
+		if stopping {
+			for _, r := range pending {
+				r.finish(eventstore.AppendResult{}, closedErr)
+			}
+			pending = nil
+			if idle == len(g.workers) {
+				close(g.work)
+				for {
+					select {
+					case r := <-g.queue:
+						r.finish(eventstore.AppendResult{}, closedErr)
+					default:
+						return
+					}
+				}
+			}
+		} else {
+			var wait time.Duration
+			pending, idle, wait = g.schedule(pending, inflight, idle)
+			if wait > 0 && timerC == nil {
+				timer = time.NewTimer(wait)
+				timerC = timer.C
+			}
+		}
+		select {
+		case r := <-g.queue:
+			pending = append(pending, r)
+		case f := <-g.fin:
+			idle++
+			for _, st := range f.streams {
+				delete(inflight, st)
+			}
+			if len(f.retry) > 0 {
+				pending = append(f.retry, pending...)
+			}
+		case <-timerC:
+			timerC = nil
+		case <-g.stop:
+			stopping = true
+			g.stop = nil
+			if timer != nil {
+				timer.Stop()
+				timerC = nil
+			}
+		}
+	}
+}
+
+// schedule hands batches to idle workers. It returns the requests still
+// pending and, when it holds back a small batch to linger, how long to wait.
+func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, idle int) ([]*appendReq, int, time.Duration) {
+	maxEvents, linger := g.s.opts.maxBatchEvents, g.s.opts.linger
+	for idle > 0 && len(pending) > 0 {
+		var batch []*appendReq
+		inBatch := map[string]bool{}
+		events := 0
+		rest := pending[:0:0]
+		for i, r := range pending {
+			if r.state.Load() == stateCancelled {
+				continue
+			}
+			if events >= maxEvents || inflight[r.stream] || inBatch[r.stream] ||
+				(events > 0 && events+len(r.events) > maxEvents) {
+				rest = append(rest, pending[i])
+				continue
+			}
+			if !r.state.CompareAndSwap(stateQueued, stateClaimed) {
+				continue // cancelled by its caller
+			}
+			batch = append(batch, r)
+			inBatch[r.stream] = true
+			events += len(r.events)
+		}
+		if len(batch) == 0 {
+			return rest, idle, 0
+		}
+		if linger > 0 && events < maxEvents {
+			if wait := time.Until(batch[0].enqueued.Add(linger)); wait > 0 {
+				for _, r := range batch {
+					r.state.CompareAndSwap(stateClaimed, stateQueued) // a cancelled one stays cancelled
+				}
+				return pending, idle, wait
+			}
+		}
+		for _, r := range batch {
+			inflight[r.stream] = true
+		}
+		g.work <- batch
+		idle--
+		pending = rest
+	}
+	return pending, idle, 0
+}
+
+// Append appends events to a stream if it matches expected; see
+// [eventstore.Store.Append]. Concurrent appends are grouped into shared
+// Kafka transactions (see [WithGroupCommit]); the package documentation
+// explains how the expected version is enforced across store instances.
+func (s *Store) Append(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, events ...eventstore.Event) (eventstore.AppendResult, error) {
+	evs, err := eventstore.PrepareAppend(streamID, expected, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	for i := range evs {
+		evs[i].Data = append([]byte(nil), evs[i].Data...) // the caller may reuse its buffers
+	}
+	if s.isClosed() {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q", eventstore.ErrClosed, streamID)
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.appendTimeout)
+	defer cancel()
+	r := &appendReq{
+		ctx: ctx, stream: streamID, part: wire.PartitionString(streamID, s.nparts),
+		expected: expected, events: evs, enqueued: time.Now(), done: make(chan appendOutcome, 1),
+	}
+	select {
+	case s.gc.queue <- r:
+	case <-ctx.Done():
+		return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w", streamID, ctx.Err())
+	case <-s.closed:
+		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q", eventstore.ErrClosed, streamID)
+	}
+	select {
+	case out := <-r.done:
+		return out.res, out.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(stateQueued, stateCancelled) || r.state.CompareAndSwap(stateClaimed, stateCancelled) {
+			return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, ctx.Err())
+		}
+		// Being committed: the outcome is known shortly.
+		out := <-r.done
+		return out.res, out.err
+	}
+}
+
+// errUnknownOutcome marks an append whose transaction's commit failed in a
+// way that leaves its outcome unknown.
+var errUnknownOutcome = errors.New("kafka: the commit failed and the append may or may not have been written; read the stream, or retry with the same event IDs (the retry is idempotent)")

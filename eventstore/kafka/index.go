@@ -1,0 +1,292 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// run is a stretch of consecutive offsets holding consecutive versions of
+// one stream: offsets offset..offset+n-1 hold versions version..version+n-1.
+type run struct {
+	offset, version, n int64
+}
+
+// idEntry remembers the version at which an event ID is stored.
+type idEntry struct {
+	id      string
+	version int64
+}
+
+// streamState is what the index knows about one stream.
+type streamState struct {
+	version int64
+	runs    []run
+	// ids is a ring of the latest event IDs (idempotency window).
+	ids    []idEntry
+	idNext int
+	// corrupt is the first record with this stream's key that is not a
+	// valid event at its place; loads of the stream report it.
+	corrupt *wire.DecodeError
+}
+
+func (st *streamState) lastOffset() int64 {
+	if len(st.runs) == 0 {
+		return -1
+	}
+	r := st.runs[len(st.runs)-1]
+	return r.offset + r.n - 1
+}
+
+// knows reports whether the stream has an event at offset.
+func (st *streamState) knows(offset int64) bool {
+	i := sort.Search(len(st.runs), func(i int) bool { return st.runs[i].offset+st.runs[i].n > offset })
+	return i < len(st.runs) && st.runs[i].offset <= offset
+}
+
+// offsetOf returns the offset of the event with the given version.
+func (st *streamState) offsetOf(version int64) (int64, bool) {
+	i := sort.Search(len(st.runs), func(i int) bool { return st.runs[i].version+st.runs[i].n > version })
+	if i == len(st.runs) || st.runs[i].version > version {
+		return 0, false
+	}
+	r := st.runs[i]
+	return r.offset + (version - r.version), true
+}
+
+// lookupID returns the version of event ID id, if it is in the window.
+func (st *streamState) lookupID(id string) (int64, bool) {
+	for _, e := range st.ids {
+		if e.id == id {
+			return e.version, true
+		}
+	}
+	return 0, false
+}
+
+// add records the event with the next version at offset.
+func (st *streamState) add(offset int64, id string, window int) {
+	st.version++
+	if n := len(st.runs); n > 0 {
+		r := &st.runs[n-1]
+		if r.offset+r.n == offset && r.version+r.n == st.version {
+			r.n++
+			goto ids
+		}
+	}
+	st.runs = append(st.runs, run{offset: offset, version: st.version, n: 1})
+ids:
+	if window <= 0 || id == "" {
+		return
+	}
+	if len(st.ids) < window {
+		st.ids = append(st.ids, idEntry{id: id, version: st.version})
+		return
+	}
+	st.ids[st.idNext] = idEntry{id: id, version: st.version}
+	st.idNext = (st.idNext + 1) % window
+}
+
+// partIndex indexes one partition: stream -> state, built from the
+// committed records below next plus the store's own commits.
+type partIndex struct {
+	// catchMu serialises catch-ups of the partition.
+	catchMu sync.Mutex
+
+	mu sync.Mutex
+	// next is the first offset not yet read by catch-up (X in the package
+	// documentation): every committed event below it is in streams.
+	next    int64
+	streams map[string]*streamState
+	// foreign counts key-less or undecodable records the catch-up skipped.
+	foreign int64
+}
+
+func newPartIndex() *partIndex { return &partIndex{streams: map[string]*streamState{}} }
+
+func (ix *partIndex) stream(id string) *streamState {
+	st := ix.streams[id]
+	if st == nil {
+		st = &streamState{}
+		ix.streams[id] = st
+	}
+	return st
+}
+
+// applyCommitted adds a committed record read by catch-up. Records the
+// index already has (the store's own commits) are skipped. Records that are
+// not valid events at their place are remembered as corruption of their
+// stream (loads of it report the error); key-less ones are counted and
+// otherwise ignored, so a foreign record never stops appends to other
+// streams.
+func (ix *partIndex) applyCommitted(topic string, p int32, r record, window int) {
+	if len(r.key) == 0 {
+		ix.foreign++
+		return
+	}
+	st := ix.stream(string(r.key))
+	if st.knows(r.offset) {
+		return
+	}
+	bad := func(reason string) {
+		ix.foreign++
+		if st.corrupt == nil {
+			st.corrupt = &wire.DecodeError{Topic: topic, Partition: p, Offset: r.offset, Reason: reason}
+		}
+	}
+	vb, ok := wire.Header(r.headers, wire.HeaderVersion)
+	if !ok {
+		if _, err := wire.Decode(topic, p, r.offset, r.key, r.value, r.headers, r.ts); err != nil {
+			bad(reasonOf(err))
+		} else {
+			bad("no " + wire.HeaderVersion + " header")
+		}
+		return
+	}
+	v, ok := wire.ParseVersion(vb)
+	if !ok {
+		bad(fmt.Sprintf("bad %s header %q", wire.HeaderVersion, vb))
+		return
+	}
+	if r.offset < st.lastOffset() || v != st.version+1 {
+		bad(fmt.Sprintf("event version %d where the stream's next version is %d (a gap or duplicate written outside kafkaes)", v, st.version+1))
+		return
+	}
+	id, _ := wire.Header(r.headers, wire.HeaderID)
+	st.add(r.offset, string(id), window)
+}
+
+func reasonOf(err error) string {
+	if de, ok := err.(*wire.DecodeError); ok {
+		return de.Reason
+	}
+	return err.Error()
+}
+
+// applyOwn records events this store has just committed, before catch-up
+// reaches them (on a real broker the commit markers land after CommitTxn
+// returns, so the read_committed catch-up may not see them yet). Offsets the
+// index already has are skipped.
+func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int64, ids []string, window int) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	st := ix.stream(streamID)
+	for i, off := range offsets {
+		if st.knows(off) {
+			continue
+		}
+		if st.version != firstVersion+int64(i)-1 {
+			// Cannot happen when the conflict scan holds; keep the index
+			// consistent with the log by letting catch-up decide.
+			return
+		}
+		st.add(off, ids[i], window)
+	}
+}
+
+// catchUp reads the committed records of the partitions in parts from
+// where their index stopped up to their last stable offset as of the first
+// fetch, and adds them to the index. progress, when set, is called after
+// every fetch.
+func (s *Store) catchUp(ctx context.Context, parts []int32, progress func(p int32, next, end int64)) error {
+	parts = slices.Clone(parts)
+	slices.Sort(parts)
+	parts = slices.Compact(parts)
+	for _, p := range parts {
+		s.idx[p].catchMu.Lock()
+		defer s.idx[p].catchMu.Unlock()
+	}
+	pending := make(map[int32]int64, len(parts))
+	for _, p := range parts {
+		ix := s.idx[p]
+		ix.mu.Lock()
+		pending[p] = ix.next
+		ix.mu.Unlock()
+	}
+	target := map[int32]int64{}
+	idle := 0
+	for len(pending) > 0 {
+		res, err := retry(ctx, func() (map[int32]*partResult, error) {
+			return s.f.fetch(ctx, pending, sarama.ReadCommitted, 0, fetchMaxBytes)
+		})
+		if err != nil {
+			return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
+		}
+		progressed := false
+		for p, r := range res {
+			ix := s.idx[p]
+			ix.mu.Lock()
+			for _, rec := range r.recs {
+				ix.applyCommitted(s.topic, p, rec, s.opts.idWindow)
+			}
+			if r.next > ix.next {
+				ix.next = r.next
+				progressed = true
+			}
+			next := ix.next
+			ix.mu.Unlock()
+			s.indexed.Add(int64(len(r.recs)))
+			t, ok := target[p]
+			if !ok {
+				t = r.lso
+				target[p] = t
+			}
+			if progress != nil {
+				progress(p, next, t)
+			}
+			if next >= t {
+				delete(pending, p)
+			} else {
+				pending[p] = next
+			}
+		}
+		if !progressed && len(pending) > 0 {
+			// Nothing new below the target yet (for example a fetch that
+			// raced a leader change): back off briefly.
+			idle++
+			if err := sleep(ctx, time.Duration(min(idle, 20))*5*time.Millisecond); err != nil {
+				return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
+			}
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// snapshot is a copy of what the index knows about a stream, taken for
+// one append or load.
+type snapshot struct {
+	version int64
+	// next is the partition's catch-up offset when the snapshot was taken.
+	next    int64
+	corrupt *wire.DecodeError
+	st      *streamState // for lookups under the index lock only
+}
+
+// positions returns the positions of versions from..to of a stream.
+func positionsOf(st *streamState, p int32, from, to int64) []eventstore.Position {
+	out := make([]eventstore.Position, 0, to-from+1)
+	for v := from; v <= to; v++ {
+		off, _ := st.offsetOf(v)
+		out = append(out, eventstore.Position{Partition: p, Offset: off})
+	}
+	return out
+}

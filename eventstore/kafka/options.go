@@ -1,0 +1,196 @@
+package kafka
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+)
+
+// Option configures a [Store]; pass options to [New].
+type Option func(*options)
+
+type options struct {
+	topic             string
+	createPartitions  int32
+	createReplication int16
+	create            bool
+	allowUnsafe       bool
+	txnPrefix         string
+	maxBatchEvents    int
+	linger            time.Duration
+	appendTimeout     time.Duration
+	txnTimeout        time.Duration
+	producers         int
+	idWindow          int
+	logger            *slog.Logger
+	progress          func(IndexProgress)
+}
+
+// Defaults of the options.
+const (
+	// DefaultTopic is the events topic when [WithTopic] is not given.
+	DefaultTopic = "events"
+	// DefaultMaxBatchEvents is the most events one group-commit
+	// transaction carries (see [WithGroupCommit]).
+	DefaultMaxBatchEvents = 1000
+	// DefaultAppendTimeout bounds one Append (see [WithAppendTimeout]).
+	DefaultAppendTimeout = 30 * time.Second
+	// DefaultTransactionTimeout is the Kafka transaction timeout (see
+	// [WithTransactionTimeout]).
+	DefaultTransactionTimeout = 10 * time.Second
+	// DefaultConcurrentTransactions is the number of transactional
+	// producers, that is, of group commits in flight at once (see
+	// [WithConcurrentTransactions]).
+	DefaultConcurrentTransactions = 4
+	// DefaultIdempotencyWindow is how many of the latest event IDs of every
+	// stream the store remembers for idempotent appends (see
+	// [WithIdempotencyWindow]).
+	DefaultIdempotencyWindow = 64
+)
+
+func defaultOptions() options {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return options{
+		topic:          DefaultTopic,
+		txnPrefix:      "kafkaes-" + hex.EncodeToString(b[:]),
+		maxBatchEvents: DefaultMaxBatchEvents,
+		appendTimeout:  DefaultAppendTimeout,
+		txnTimeout:     DefaultTransactionTimeout,
+		producers:      DefaultConcurrentTransactions,
+		idWindow:       DefaultIdempotencyWindow,
+		logger:         slog.New(slog.DiscardHandler),
+	}
+}
+
+// WithTopic sets the events topic. The default is [DefaultTopic] ("events").
+func WithTopic(name string) Option { return func(o *options) { o.topic = name } }
+
+// WithCreateTopic makes [New] create the events topic when it does not
+// exist, with the given partitions and replication factor and the settings
+// an events topic needs (cleanup.policy=delete, retention.ms=-1,
+// retention.bytes=-1). By default New does not create topics and fails with
+// an error saying how to create it. Production clusters want a replication
+// factor of at least 3 with min.insync.replicas=2. Never add partitions to an
+// events topic later: streams would move to other partitions.
+func WithCreateTopic(partitions int32, replicationFactor int16) Option {
+	return func(o *options) {
+		o.create, o.createPartitions, o.createReplication = true, partitions, replicationFactor
+	}
+}
+
+// WithAllowUnsafeTopic lets [New] use an events topic whose configuration
+// can lose events (compaction, or a finite retention.ms or retention.bytes).
+// By default New refuses such a topic. Use it only for throw-away data.
+func WithAllowUnsafeTopic() Option { return func(o *options) { o.allowUnsafe = true } }
+
+// WithTransactionalIDPrefix sets the prefix of the Kafka transactional IDs
+// of the store's producers (the IDs are prefix-0, prefix-1, ...). The
+// default is "kafkaes-" plus a random suffix, unique per Store. Give every
+// service instance its own stable prefix (for example the pod name) to let a
+// restarted instance fence its own previous incarnation at once instead of
+// waiting for the transaction timeout; two live stores must never share a
+// prefix, or they fence each other.
+func WithTransactionalIDPrefix(prefix string) Option {
+	return func(o *options) { o.txnPrefix = prefix }
+}
+
+// WithGroupCommit sets how concurrent appends are grouped into one Kafka
+// transaction: at most maxEvents events per transaction (default
+// [DefaultMaxBatchEvents]), and after the first append of a batch is taken,
+// wait up to linger for more (default 0: take what is queued and go;
+// batches still grow under load because appends queue while earlier
+// transactions are in flight). Values <= 0 keep the default (linger 0).
+func WithGroupCommit(maxEvents int, linger time.Duration) Option {
+	return func(o *options) {
+		if maxEvents > 0 {
+			o.maxBatchEvents = maxEvents
+		}
+		o.linger = max(linger, 0)
+	}
+}
+
+// WithAppendTimeout bounds every Append, on top of the caller's context
+// (default [DefaultAppendTimeout]). An append that is already being
+// committed when it expires waits for the commit's outcome.
+func WithAppendTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.appendTimeout = d
+		}
+	}
+}
+
+// WithTransactionTimeout sets the Kafka transaction timeout of the store's
+// producers (default [DefaultTransactionTimeout]). An open transaction of a
+// crashed writer holds back read_committed readers of its partitions until
+// the broker aborts it after this time, so keep it short. It must not
+// exceed the broker's transaction.max.timeout.ms.
+func WithTransactionTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.txnTimeout = d
+		}
+	}
+}
+
+// WithConcurrentTransactions sets how many transactional producers the
+// store uses, that is, how many group commits can be in flight at once
+// (default [DefaultConcurrentTransactions]). More overlap network round
+// trips of one transaction with the next.
+func WithConcurrentTransactions(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.producers = n
+		}
+	}
+}
+
+// WithIdempotencyWindow sets how many of the latest event IDs of every
+// stream the store remembers (default [DefaultIdempotencyWindow]).
+// Re-appending events whose IDs are among them is recognised as a repeat (or
+// refused with ErrDuplicateEventID); IDs older than the window are not
+// checked. The window is rebuilt from the log at start, so it holds across
+// restarts. Memory is about 50 bytes per remembered ID.
+func WithIdempotencyWindow(n int) Option {
+	return func(o *options) {
+		if n >= 0 {
+			o.idWindow = n
+		}
+	}
+}
+
+// WithLogger sets the logger for the store's background events (producer
+// replacement, retries). The default discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// WithProgress sets a function that [New] calls while it builds the stream
+// index from the topic at start: after every fetch, with the progress of
+// one partition. The default reports nothing.
+func WithProgress(fn func(IndexProgress)) Option { return func(o *options) { o.progress = fn } }
+
+// IndexProgress reports how far the startup catch-up of the stream index
+// has got in one partition.
+type IndexProgress struct {
+	// Topic is the events topic.
+	Topic string
+	// Partition is the partition this report is about.
+	Partition int32
+	// Offset is the next offset to index in the partition.
+	Offset int64
+	// End is the partition's last stable offset when the catch-up started;
+	// the partition is done when Offset >= End.
+	End int64
+	// Records is the number of records indexed so far in all partitions.
+	Records int64
+}
+
+// Done reports whether the partition has been indexed up to End.
+func (p IndexProgress) Done() bool { return p.Offset >= p.End }

@@ -1,0 +1,253 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"time"
+
+	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// loadMaxBytes is the per-partition byte limit of the fetches of a stream
+// load: small, because a load wants a few records at known offsets.
+const loadMaxBytes = 64 << 10
+
+// subscribeWait is how long a live subscription's fetch waits at the broker
+// for new records; it bounds how late a subscription notices cancellation.
+const subscribeWait = 200 * time.Millisecond
+
+// ReadStream yields the events of one stream from version from on; see
+// [eventstore.Store.ReadStream]. It first catches the stream's partition
+// index up (one fetch when nothing is new), then fetches only the offsets
+// the index holds for the stream, checking every record's key and version,
+// so its cost does not grow with the size of the partition. A record at
+// such an offset that is not the expected event, and any record with the
+// stream's key that the index could not read, give a [*CorruptRecordError].
+func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if s.isClosed() {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: read stream %q", eventstore.ErrClosed, streamID))
+			return
+		}
+		if err := eventstore.ValidateStreamID(streamID); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		from = max(from, 1)
+		p := s.Partition(streamID)
+		if err := s.catchUp(ctx, []int32{p}, nil); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+		type want struct{ offset, version int64 }
+		var wants []want
+		ix := s.idx[p]
+		ix.mu.Lock()
+		st := ix.streams[streamID]
+		var corrupt *wire.DecodeError
+		if st != nil {
+			corrupt = st.corrupt
+			for _, r := range st.runs {
+				for i := range r.n {
+					if v := r.version + i; v >= from {
+						wants = append(wants, want{r.offset + i, v})
+					}
+				}
+			}
+		}
+		exists := st != nil && (st.version > 0 || st.corrupt != nil)
+		ix.mu.Unlock()
+		if !exists {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: stream %q", eventstore.ErrStreamNotFound, streamID))
+			return
+		}
+		reportCorrupt := func(before int64) bool {
+			if corrupt != nil && corrupt.Offset < before {
+				c := *corrupt
+				corrupt = nil
+				yield(eventstore.RecordedEvent{}, &c)
+				return true
+			}
+			return false
+		}
+		for i := 0; i < len(wants); {
+			if reportCorrupt(wants[i].offset) {
+				return
+			}
+			off := wants[i].offset
+			res, err := retry(ctx, func() (map[int32]*partResult, error) {
+				return s.loadF.fetch(ctx, map[int32]int64{p: off}, sarama.ReadUncommitted, 0, loadMaxBytes)
+			})
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read stream %q: %w", streamID, err))
+				return
+			}
+			pr := res[p]
+			for _, rec := range pr.recs {
+				if i == len(wants) {
+					break
+				}
+				if rec.control || rec.offset < wants[i].offset {
+					continue
+				}
+				w := wants[i]
+				if rec.offset > w.offset {
+					yield(eventstore.RecordedEvent{}, &wire.DecodeError{Topic: s.topic, Partition: p, Offset: w.offset,
+						Reason: fmt.Sprintf("no record where the index has version %d of stream %q (was the topic truncated?)", w.version, streamID)})
+					return
+				}
+				if reportCorrupt(w.offset) {
+					return
+				}
+				ev, err := wire.Decode(s.topic, p, rec.offset, rec.key, rec.value, rec.headers, rec.ts)
+				if err == nil && (ev.StreamID != streamID || ev.Version != w.version) {
+					err = &wire.DecodeError{Topic: s.topic, Partition: p, Offset: rec.offset,
+						Reason: fmt.Sprintf("expected version %d of stream %q, found version %d of stream %q", w.version, streamID, ev.Version, ev.StreamID)}
+				}
+				if err != nil {
+					yield(eventstore.RecordedEvent{}, err)
+					return
+				}
+				if !yield(ev, nil) {
+					return
+				}
+				i++
+			}
+			if i < len(wants) && pr.next <= wants[i].offset && len(pr.recs) == 0 {
+				if err := sleep(ctx, 5*time.Millisecond); err != nil {
+					yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read stream %q: %w", streamID, err))
+					return
+				}
+			}
+		}
+		reportCorrupt(1 << 62)
+	}
+}
+
+// ReadAll yields every committed event after the positions in from, up to
+// the end of the log when the call started; see [eventstore.Store.ReadAll].
+// It reads with read_committed isolation, so events of aborted or open
+// transactions never appear. A record that is not a valid event yields a
+// [*CorruptRecordError] (naming topic, partition and offset); the sequence
+// goes on with the next record if the caller keeps iterating, so a reader
+// can record the bad position and skip it.
+func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if s.isClosed() {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: read all", eventstore.ErrClosed))
+			return
+		}
+		s.readLog(ctx, s.f, from, false, yield)
+	}
+}
+
+// Subscribe is ReadAll that keeps waiting for new events after it has
+// caught up; see [eventstore.Store.Subscribe]. Every subscription uses its
+// own connection, so its long polls never delay the store's appends. It ends
+// with ctx's error when ctx is done, and with [eventstore.ErrClosed] when the
+// store is closed.
+func (s *Store) Subscribe(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		if s.isClosed() {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: subscribe", eventstore.ErrClosed))
+			return
+		}
+		client, err := sarama.NewClient(s.addrs, s.subscriberConfig())
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: subscribe to %s: connect: %w", s.topic, err))
+			return
+		}
+		defer client.Close()
+		s.readLog(ctx, &fetcher{client: client, topic: s.topic}, from, true, yield)
+	}
+}
+
+func (s *Store) subscriberConfig() *sarama.Config {
+	cfg := *s.cfg
+	cfg.MetricRegistry = metrics.NewRegistry()
+	return &cfg
+}
+
+// readLog reads the partitions from the checkpoint with read_committed
+// isolation: up to their last stable offsets as of the start (live=false),
+// or on and on (live=true).
+func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpoint, live bool, yield func(eventstore.RecordedEvent, error) bool) {
+	all := make([]int32, s.nparts)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	starts, err := retry(ctx, func() (map[int32]int64, error) { return f.listOffsets(ctx, all, sarama.OffsetOldest) })
+	if err != nil {
+		yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read %s: %w", s.topic, err))
+		return
+	}
+	var ends map[int32]int64
+	if !live {
+		ends, err = retry(ctx, func() (map[int32]int64, error) { return f.listOffsets(ctx, all, sarama.OffsetNewest) })
+		if err != nil {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read %s: %w", s.topic, err))
+			return
+		}
+	}
+	pos := make(map[int32]int64, len(all))
+	for _, p := range all {
+		at := max(from[p], starts[p])
+		if live || at < ends[p] {
+			pos[p] = at
+		}
+	}
+	wait := time.Duration(0)
+	if live {
+		wait = subscribeWait
+	}
+	for len(pos) > 0 {
+		if s.isClosed() {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: the store was closed during the read", eventstore.ErrClosed))
+			return
+		}
+		res, err := retry(ctx, func() (map[int32]*partResult, error) {
+			return f.fetch(ctx, pos, sarama.ReadCommitted, wait, fetchMaxBytes)
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read %s: %w", s.topic, err))
+			return
+		}
+		for _, p := range slices.Sorted(func(y func(int32) bool) {
+			for p := range res {
+				if !y(p) {
+					return
+				}
+			}
+		}) {
+			pr := res[p]
+			for _, rec := range pr.recs {
+				if !live && rec.offset >= ends[p] {
+					break
+				}
+				ev, err := wire.Decode(s.topic, p, rec.offset, rec.key, rec.value, rec.headers, rec.ts)
+				if !yield(ev, err) {
+					return
+				}
+			}
+			if pr.next > pos[p] {
+				pos[p] = pr.next
+			}
+			if !live && pos[p] >= ends[p] {
+				delete(pos, p)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// CorruptRecordError is the error for a record of the events topic that is
+// not a valid kafkaes event (a foreign record, a malformed header, a
+// version out of place). It names the topic, partition and offset, and
+// matches [eventstore.ErrCorruptLog] with errors.Is.
+type CorruptRecordError = wire.DecodeError
+
+// Store is an [eventstore.Store] on an Apache Kafka topic. Create it with
+// [New]; it is safe for concurrent use. See the package documentation for
+// how it keeps optimistic concurrency safe across instances.
+type Store struct {
+	opts   options
+	topic  string
+	nparts int32
+	user   sarama.Client
+	// read is the store's own client for raw fetches and metadata, so
+	// that the user's client is never blocked or closed by the store.
+	read  sarama.Client
+	f     *fetcher
+	loadF *fetcher
+	idx   []*partIndex
+	addrs []string
+	cfg   *sarama.Config
+
+	// indexed counts records read by index catch-up; loaded counts records
+	// fetched by stream loads (tests use them to check costs).
+	indexed atomic.Int64
+	loaded  atomic.Int64
+
+	gc *groupCommit
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeErr  error
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// New returns a Store on the events topic of the cluster that client is
+// connected to. The client stays the caller's: the store reads its
+// configuration (TLS, SASL, client ID, version) and broker addresses and
+// opens its own connections and transactional producers from copies of it;
+// it never closes client.
+//
+// New checks the topic (it must exist unless [WithCreateTopic] is given,
+// and must not be compacted or expire events unless [WithAllowUnsafeTopic]
+// is given), then builds the stream index by reading the whole topic once
+// (report progress with [WithProgress]; cancel with ctx), then starts the
+// producers. Close the store when done.
+func New(ctx context.Context, client sarama.Client, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: kafka.New needs a sarama.Client", eventstore.ErrInvalidArgument)
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.topic == "" {
+		return nil, fmt.Errorf("%w: empty topic name; pass kafka.WithTopic(name)", eventstore.ErrInvalidArgument)
+	}
+	if o.txnPrefix == "" {
+		return nil, fmt.Errorf("%w: empty transactional ID prefix", eventstore.ErrInvalidArgument)
+	}
+	if client.Closed() {
+		return nil, fmt.Errorf("%w: the sarama client is closed", eventstore.ErrInvalidArgument)
+	}
+	cfg := copyConfig(client.Config())
+	var addrs []string
+	for _, b := range client.Brokers() {
+		addrs = append(addrs, b.Addr())
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("kafka: the sarama client knows no brokers")
+	}
+	read, err := sarama.NewClient(addrs, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: connect to %v: %w", addrs, err)
+	}
+	s := &Store{opts: o, topic: o.topic, user: client, read: read, addrs: addrs, cfg: cfg, closed: make(chan struct{})}
+	s.f = &fetcher{client: read, topic: o.topic}
+	s.loadF = &fetcher{client: read, topic: o.topic, onRecords: func(n int) { s.loaded.Add(int64(n)) }}
+	if err := s.start(ctx); err != nil {
+		s.shutdown()
+		return nil, err
+	}
+	return s, nil
+}
+
+// copyConfig returns a copy of the user's configuration for the store's own
+// clients, with a protocol version that has the transactional APIs the
+// store needs.
+func copyConfig(c *sarama.Config) *sarama.Config {
+	cp := *c
+	if !cp.Version.IsAtLeast(sarama.V2_5_0_0) {
+		cp.Version = sarama.V2_5_0_0
+	}
+	cp.MetricRegistry = metrics.NewRegistry() // own registry: sharing it would mix the clients' metrics
+	return &cp
+}
+
+func (s *Store) start(ctx context.Context) error {
+	parts, err := s.ensureTopic(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.checkTopicConfig(); err != nil {
+		return err
+	}
+	s.nparts = int32(len(parts))
+	s.idx = make([]*partIndex, s.nparts)
+	for i := range s.idx {
+		s.idx[i] = newPartIndex()
+	}
+	all := make([]int32, s.nparts)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	var progress func(p int32, next, end int64)
+	if fn := s.opts.progress; fn != nil {
+		progress = func(p int32, next, end int64) {
+			fn(IndexProgress{Topic: s.topic, Partition: p, Offset: next, End: end, Records: s.indexed.Load()})
+		}
+	}
+	if err := s.catchUp(ctx, all, progress); err != nil {
+		return err
+	}
+	gc, err := newGroupCommit(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.gc = gc
+	return nil
+}
+
+// ensureTopic returns the partitions of the events topic, creating the
+// topic when it is missing and WithCreateTopic was given.
+func (s *Store) ensureTopic(ctx context.Context) ([]int32, error) {
+	parts, err := retry(ctx, func() ([]int32, error) {
+		if err := s.read.RefreshMetadata(s.topic); err != nil {
+			return nil, err
+		}
+		return s.read.Partitions(s.topic)
+	})
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		if !s.opts.create {
+			return nil, fmt.Errorf("kafka: events topic %q does not exist; create it with cleanup.policy=delete and retention.ms=-1 "+
+				"(kafka-topics.sh --create --topic %s --partitions N --replication-factor 3 --config cleanup.policy=delete --config retention.ms=-1 "+
+				"--config min.insync.replicas=2), or pass kafka.WithCreateTopic(partitions, replicationFactor): %w", s.topic, s.topic, err)
+		}
+		if err := s.createTopic(); err != nil {
+			return nil, err
+		}
+		parts, err = retry(ctx, func() ([]int32, error) {
+			if err := s.read.RefreshMetadata(s.topic); err != nil {
+				return nil, err
+			}
+			ps, err := s.read.Partitions(s.topic)
+			if err == nil && int32(len(ps)) != s.opts.createPartitions {
+				return nil, sarama.ErrLeaderNotAvailable // metadata not complete yet
+			}
+			return ps, err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: read the partitions of topic %q: %w", s.topic, err)
+	}
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("kafka: topic %q has no partitions", s.topic)
+	}
+	sorted := slices.Sorted(slices.Values(parts))
+	for i, p := range sorted {
+		if p != int32(i) {
+			return nil, fmt.Errorf("kafka: topic %q has partitions %v; expected 0..%d", s.topic, sorted, len(sorted)-1)
+		}
+	}
+	return sorted, nil
+}
+
+func (s *Store) createTopic() error {
+	if s.opts.createPartitions <= 0 || s.opts.createReplication <= 0 {
+		return fmt.Errorf("%w: WithCreateTopic needs partitions >= 1 and a replication factor >= 1", eventstore.ErrInvalidArgument)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(s.read)
+	if err != nil {
+		return fmt.Errorf("kafka: admin client: %w", err)
+	}
+	// The admin shares s.read; closing it would close s.read, so it is
+	// left to be released with the store.
+	del, forever := "delete", "-1"
+	err = admin.CreateTopic(s.topic, &sarama.TopicDetail{
+		NumPartitions:     s.opts.createPartitions,
+		ReplicationFactor: s.opts.createReplication,
+		ConfigEntries:     map[string]*string{"cleanup.policy": &del, "retention.ms": &forever, "retention.bytes": &forever},
+	}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("kafka: create events topic %q: %w", s.topic, err)
+	}
+	return nil
+}
+
+// checkTopicConfig refuses a topic that can lose events: compaction, or a
+// finite retention. WithAllowUnsafeTopic skips the check.
+func (s *Store) checkTopicConfig() error {
+	if s.opts.allowUnsafe {
+		return nil
+	}
+	admin, err := sarama.NewClusterAdminFromClient(s.read)
+	if err != nil {
+		return fmt.Errorf("kafka: admin client: %w", err)
+	}
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: s.topic})
+	if err != nil {
+		return fmt.Errorf("kafka: read the configuration of topic %q: %w", s.topic, err)
+	}
+	cfg := map[string]string{}
+	for _, e := range entries {
+		cfg[e.Name] = e.Value
+	}
+	how := func(setting, value string) string {
+		return fmt.Sprintf("set %s=%s on the topic (kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config %s=%s), "+
+			"or pass kafka.WithAllowUnsafeTopic() if losing events is acceptable", setting, value, s.topic, setting, value)
+	}
+	if p, ok := cfg["cleanup.policy"]; ok && strings.Contains(p, "compact") {
+		return fmt.Errorf("kafka: events topic %q has cleanup.policy=%s: compaction deletes events, which are the source of truth; %s",
+			s.topic, p, how("cleanup.policy", "delete"))
+	}
+	if r, ok := cfg["retention.ms"]; ok && r != "-1" {
+		return fmt.Errorf("kafka: events topic %q has retention.ms=%s: Kafka would delete events older than that; %s",
+			s.topic, r, how("retention.ms", "-1"))
+	}
+	if r, ok := cfg["retention.bytes"]; ok && r != "-1" && r != "" {
+		return fmt.Errorf("kafka: events topic %q has retention.bytes=%s: Kafka would delete events beyond that size; %s",
+			s.topic, r, how("retention.bytes", "-1"))
+	}
+	return nil
+}
+
+// Topic returns the name of the events topic.
+func (s *Store) Topic() string { return s.topic }
+
+// Partitions returns the number of partitions of the events topic, as it
+// was when the store started.
+func (s *Store) Partitions() int32 { return s.nparts }
+
+// Partition returns the partition that holds the events of streamID: the
+// one the Java client's default partitioner picks for the key.
+func (s *Store) Partition(streamID string) int32 {
+	return wire.PartitionString(streamID, s.nparts)
+}
+
+// DecodeMessage decodes a message of an events topic consumed with a
+// sarama consumer (for example by a projection's consumer group) into the
+// event it holds. A record that is not a valid kafkaes event gives a
+// [*CorruptRecordError] naming its topic, partition and offset, matching
+// [eventstore.ErrCorruptLog]; it never panics. Consume events topics with
+// Consumer.IsolationLevel = sarama.ReadCommitted, or aborted appends show up.
+func DecodeMessage(msg *sarama.ConsumerMessage) (eventstore.RecordedEvent, error) {
+	if msg == nil {
+		return eventstore.RecordedEvent{}, fmt.Errorf("%w: nil message", eventstore.ErrInvalidArgument)
+	}
+	return wire.DecodeMessage(msg)
+}
+
+// Close stops the store: appends still queued fail with
+// [eventstore.ErrClosed], appends already in a transaction are finished,
+// the producers and the store's own connections are closed. The user's
+// sarama client stays open. Close is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.closeErr = s.shutdown()
+	})
+	return s.closeErr
+}
+
+func (s *Store) shutdown() error {
+	var errs []error
+	if s.gc != nil {
+		errs = append(errs, s.gc.close())
+	}
+	if err := s.read.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,387 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// worker runs group-commit transactions on one transactional producer.
+type worker struct {
+	s    *Store
+	id   string // transactional ID
+	prod sarama.SyncProducer
+}
+
+func (w *worker) ensureProducer() error {
+	if w.prod != nil {
+		return nil
+	}
+	cfg := *w.s.cfg
+	cfg.MetricRegistry = metrics.NewRegistry()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Transaction.ID = w.id
+	cfg.Producer.Transaction.Timeout = w.s.opts.txnTimeout
+	cfg.Producer.Flush = w.s.cfg.Producer.Flush
+	if cfg.Producer.Retry.Max < 3 {
+		cfg.Producer.Retry.Max = 3
+	}
+	p, err := sarama.NewSyncProducer(w.s.addrs, &cfg)
+	if err != nil {
+		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
+	}
+	w.prod = p
+	return nil
+}
+
+func (w *worker) closeProducer() {
+	if w.prod != nil {
+		_ = w.prod.Close()
+		w.prod = nil
+	}
+}
+
+// recover brings the producer back to a usable state after err: it aborts
+// the open transaction after an abortable error, and replaces the producer
+// after a fatal one (for example when it was fenced).
+func (w *worker) recover(err error) {
+	if w.prod == nil {
+		return
+	}
+	st := w.prod.TxnStatus()
+	fatal := st&sarama.ProducerTxnFlagFatalError != 0 || errors.Is(err, sarama.ErrProducerFenced)
+	if !fatal && st&(sarama.ProducerTxnFlagInTransaction|sarama.ProducerTxnFlagAbortableError) != 0 {
+		if aerr := w.prod.AbortTxn(); aerr == nil {
+			return
+		} else {
+			w.s.opts.logger.Warn("kafkaes: abort failed; replacing the producer", "transactional_id", w.id, "error", aerr)
+		}
+	}
+	if fatal || w.prod.TxnStatus()&sarama.ProducerTxnFlagReady == 0 {
+		w.s.opts.logger.Warn("kafkaes: replacing the transactional producer", "transactional_id", w.id, "error", err)
+		w.closeProducer()
+	}
+}
+
+// process runs one group of appends in one transaction and finishes each
+// append, except those it returns for another attempt.
+func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
+	s := w.s
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.appendTimeout)
+	defer cancel()
+	fail := func(rs []*appendReq, err error) {
+		for _, r := range rs {
+			r.finish(eventstore.AppendResult{}, err)
+		}
+	}
+	again := func(rs []*appendReq, cause error) {
+		for _, r := range rs {
+			r.attempts++
+			if r.attempts >= maxAttempts {
+				r.finish(eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q failed after %d attempts: %w", r.stream, r.attempts, cause))
+				continue
+			}
+			if r.state.CompareAndSwap(stateClaimed, stateQueued) {
+				retry = append(retry, r)
+			}
+		}
+	}
+
+	// 1. Catch the index up and check every append against it.
+	parts := make([]int32, 0, len(batch))
+	for _, r := range batch {
+		parts = append(parts, r.part)
+	}
+	if err := s.catchUp(ctx, parts, nil); err != nil {
+		fail(batch, err)
+		return nil
+	}
+	live := batch[:0:0]
+	for _, r := range batch {
+		if r.state.Load() == stateCancelled {
+			continue
+		}
+		if res, err, done := w.check(r); done {
+			r.finish(res, err)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+
+	// 2. Write them in a transaction.
+	if err := w.ensureProducer(); err != nil {
+		again(live, err)
+		return retry
+	}
+	if err := w.prod.BeginTxn(); err != nil {
+		w.recover(err)
+		again(live, err)
+		return retry
+	}
+	var msgs []*sarama.ProducerMessage
+	at := time.Now().UTC()
+	for _, r := range live {
+		r.msgs = r.msgs[:0]
+		for i, ev := range r.events {
+			key, hdrs := wire.Encode(r.stream, r.base+int64(i)+1, ev, at)
+			m := &sarama.ProducerMessage{
+				Topic: s.topic, Partition: r.part, Key: sarama.ByteEncoder(key),
+				Value: sarama.ByteEncoder(ev.Data), Headers: hdrs, Timestamp: at, Metadata: r,
+			}
+			r.msgs = append(r.msgs, m)
+			msgs = append(msgs, m)
+		}
+	}
+	if err := w.prod.SendMessages(msgs); err != nil {
+		w.recover(err)
+		var perrs sarama.ProducerErrors
+		failed := map[*appendReq]error{}
+		if errors.As(err, &perrs) {
+			for _, pe := range perrs {
+				if r, ok := pe.Msg.Metadata.(*appendReq); ok && failed[r] == nil && permanent(pe.Err) {
+					failed[r] = fmt.Errorf("kafka: append to stream %q: the broker refused an event: %w", r.stream, pe.Err)
+				}
+			}
+		}
+		var rest []*appendReq
+		for _, r := range live {
+			if e := failed[r]; e != nil {
+				r.finish(eventstore.AppendResult{}, e)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		again(rest, err)
+		return retry
+	}
+
+	// 3. The conflict scan.
+	conflicts, err := w.scan(ctx, live)
+	if err != nil {
+		w.abort(err)
+		again(live, err)
+		return retry
+	}
+	if len(conflicts) > 0 {
+		w.abort(nil)
+		var rest []*appendReq
+		for _, r := range live {
+			if conflicts[r] {
+				r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		again(rest, errors.New("a concurrent append to another stream of the same transaction conflicted"))
+		return retry
+	}
+
+	// 4. Commit, unless a caller gave up meanwhile.
+	var cancelled bool
+	for _, r := range live {
+		if !r.state.CompareAndSwap(stateClaimed, stateCommitting) {
+			cancelled = true
+		}
+	}
+	if cancelled {
+		w.abort(nil)
+		var rest []*appendReq
+		for _, r := range live {
+			if r.state.CompareAndSwap(stateCommitting, stateClaimed) {
+				rest = append(rest, r)
+			}
+		}
+		again(rest, errors.New("an append of the same transaction was cancelled"))
+		return retry
+	}
+	if err := w.prod.CommitTxn(); err != nil {
+		abortable := w.prod.TxnStatus()&sarama.ProducerTxnFlagAbortableError != 0
+		w.recover(err)
+		if abortable && w.prod != nil && w.prod.TxnStatus()&sarama.ProducerTxnFlagReady != 0 {
+			for _, r := range live {
+				r.state.Store(stateClaimed)
+			}
+			again(live, err) // aborted: nothing was written
+			return retry
+		}
+		fail(live, fmt.Errorf("%w: %w", errUnknownOutcome, err))
+		return nil
+	}
+
+	// 5. Done: record our own events in the index before catch-up sees
+	// their commit markers, and report.
+	for _, r := range live {
+		offsets := make([]int64, len(r.msgs))
+		ids := make([]string, len(r.msgs))
+		pos := make([]eventstore.Position, len(r.msgs))
+		for i, m := range r.msgs {
+			offsets[i] = m.Offset
+			ids[i] = r.events[i].ID
+			pos[i] = eventstore.Position{Partition: m.Partition, Offset: m.Offset}
+		}
+		s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, ids, s.opts.idWindow)
+		r.finish(eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}, nil)
+	}
+	return nil
+}
+
+func (w *worker) abort(cause error) {
+	if w.prod == nil {
+		return
+	}
+	if err := w.prod.AbortTxn(); err != nil {
+		w.recover(err)
+	} else if cause != nil {
+		w.s.opts.logger.Debug("kafkaes: aborted a transaction", "transactional_id", w.id, "cause", cause)
+	}
+}
+
+// permanent reports whether a produce error will not go away by retrying.
+func permanent(err error) bool {
+	return errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidMessage) ||
+		errors.Is(err, sarama.ErrTopicAuthorizationFailed) ||
+		errors.Is(err, sarama.ErrInvalidRecord) || errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed)
+}
+
+// check compares an append with the index. It finishes the append (done)
+// when it is a conflict, an idempotent repeat or a duplicate; otherwise it
+// records the stream's version and the offsets the conflict scan starts
+// from.
+func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, done bool) {
+	ix := w.s.idx[r.part]
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	st := ix.streams[r.stream]
+	if st == nil {
+		st = &streamState{}
+	}
+	current := st.version
+	repeat, last, err := eventstore.CheckIdempotent(r.stream, r.expected, current, r.events, st.lookupID)
+	if err != nil {
+		return res, err, true
+	}
+	if repeat {
+		first := last - int64(len(r.events)) + 1
+		return eventstore.AppendResult{Version: last, Positions: positionsOf(st, r.part, first, last)}, nil, true
+	}
+	if !r.expected.Matches(current) {
+		return res, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: current}, true
+	}
+	r.base, r.xsnap, r.lastKnown = current, ix.next, st.lastOffset()
+	return res, nil, false
+}
+
+// scan is the conflict scan: for every partition of the group it reads, with
+// read_uncommitted, the records from the catch-up offset at the version
+// check up to the group's first offset, and returns the appends of streams
+// that someone else wrote to meanwhile. A record of the same stream is no
+// conflict when the index already counted it (this store's own earlier
+// commit) or when its producer aborted it before our records.
+func (w *worker) scan(ctx context.Context, live []*appendReq) (map[*appendReq]bool, error) {
+	type span struct {
+		from, to int64
+		reqs     map[string]*appendReq
+	}
+	spans := map[int32]*span{}
+	for _, r := range live {
+		first := r.msgs[0].Offset
+		for _, m := range r.msgs {
+			if m.Partition != r.part {
+				return nil, fmt.Errorf("kafka: event of stream %q went to partition %d instead of %d", r.stream, m.Partition, r.part)
+			}
+		}
+		sp := spans[r.part]
+		if sp == nil {
+			sp = &span{from: r.xsnap, to: first, reqs: map[string]*appendReq{}}
+			spans[r.part] = sp
+		}
+		sp.from, sp.to = min(sp.from, r.xsnap), max(sp.to, first)
+		sp.reqs[r.stream] = r
+	}
+	type cand struct {
+		r      *appendReq
+		offset int64
+		pid    int64
+	}
+	var cands []cand
+	markers := map[int32]map[int64][]record{} // partition -> producer -> markers
+	pending := map[int32]int64{}
+	for p, sp := range spans {
+		if sp.from < sp.to {
+			pending[p] = sp.from
+		}
+		markers[p] = map[int64][]record{}
+	}
+	for len(pending) > 0 {
+		res, err := retry(ctx, func() (map[int32]*partResult, error) {
+			return w.s.f.fetch(ctx, pending, sarama.ReadUncommitted, 0, fetchMaxBytes)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("kafka: conflict scan of %s: %w", w.s.topic, err)
+		}
+		for p, pr := range res {
+			sp := spans[p]
+			for _, rec := range pr.recs {
+				if rec.offset >= sp.to {
+					break
+				}
+				if rec.control {
+					markers[p][rec.producerID] = append(markers[p][rec.producerID], rec)
+					continue
+				}
+				if r := sp.reqs[string(rec.key)]; r != nil && rec.offset >= r.xsnap && rec.offset < r.msgs[0].Offset {
+					cands = append(cands, cand{r: r, offset: rec.offset, pid: rec.producerID})
+				}
+			}
+			if pr.next >= sp.to {
+				delete(pending, p)
+			} else if pr.next > pending[p] {
+				pending[p] = pr.next
+			} else if err := sleep(ctx, 5*time.Millisecond); err != nil {
+				// Our records are acknowledged, so the high watermark is
+				// past them; a lagging leader catches up shortly.
+				return nil, fmt.Errorf("kafka: conflict scan of %s/%d stuck at offset %d below %d: %w", w.s.topic, p, pr.next, sp.to, err)
+			}
+		}
+	}
+	conflicts := map[*appendReq]bool{}
+	for _, c := range cands {
+		if conflicts[c.r] {
+			continue
+		}
+		ix := w.s.idx[c.r.part]
+		ix.mu.Lock()
+		st := ix.streams[c.r.stream]
+		known := st != nil && c.offset <= c.r.lastKnown && st.knows(c.offset)
+		ix.mu.Unlock()
+		if known {
+			continue
+		}
+		aborted := false
+		for _, m := range markers[c.r.part][c.pid] {
+			if m.offset > c.offset && m.offset < c.r.msgs[0].Offset {
+				aborted = m.abort // the first marker after the record decides
+				break
+			}
+		}
+		if !aborted {
+			conflicts[c.r] = true
+		}
+	}
+	return conflicts, nil
+}
