@@ -1,0 +1,78 @@
+// Package aggregate is the write side of an event-sourced service:
+// aggregates whose state is the sum of their events, and a typed
+// [Repository] that loads them from an [eventstore.Store] and saves the
+// events their commands raise, with optimistic concurrency.
+//
+// # Writing an aggregate
+//
+// An aggregate is a struct that embeds [Root] and has an Apply method. Apply
+// changes the state for one event and never fails; command methods check
+// invariants and record their decisions with [Raise]:
+//
+//	type Account struct {
+//		aggregate.Root
+//		Balance int64
+//	}
+//
+//	func (a *Account) Apply(event any) {
+//		switch e := event.(type) {
+//		case Deposited:
+//			a.Balance += e.Amount
+//		case Withdrawn:
+//			a.Balance -= e.Amount
+//		}
+//	}
+//
+//	func (a *Account) Withdraw(amount int64) error {
+//		if amount > a.Balance {
+//			return ErrInsufficientFunds
+//		}
+//		aggregate.Raise(a, Withdrawn{Amount: amount})
+//		return nil
+//	}
+//
+// Events are plain Go values. Register each event type under a stable name
+// in a [serde.Registry]; the name, not the Go type name, is what is stored.
+//
+// # Running commands
+//
+// [NewRepository] ties an aggregate type to a store and a serde:
+//
+//	repo := aggregate.NewRepository(store, serde.NewJSON(reg), func() *Account { return &Account{} })
+//	acc, err := repo.Update(ctx, "acc-1", func(a *Account) error { return a.Withdraw(10) })
+//
+// [Repository.Update] loads the aggregate (a new one if its stream is empty),
+// runs the command and appends the raised events, expecting the stream to
+// still be at the version it loaded. If another writer got there first, the
+// append fails with [eventstore.ErrConcurrencyConflict] and Update starts
+// over with a fresh load, after a randomised ("full jitter") exponential
+// backoff; [WithRetry] sets the number of attempts and the delays (default
+// 5 attempts, 5ms base, 500ms cap). The command function may therefore run
+// more than once: keep side effects out of it. An error returned by the
+// command is returned unchanged (compare it with == or errors.Is) and
+// nothing is saved. Cancelling ctx stops Update, also during a backoff.
+//
+// [Repository.Load] and [Repository.Save] are the two halves of Update for
+// callers that manage retries themselves. Load returns an error matching
+// [ErrNotFound] for an aggregate without events, and an error naming the
+// stream, the event type and its version when an event cannot be decoded
+// (for example a type missing from the registry).
+//
+// Metadata attached to ctx with [eventstore.ContextWithMetadata]
+// (correlation and causation IDs, user keys) is stored with every event a
+// save appends. [WithStreamID] maps aggregate IDs to stream IDs, for stores
+// shared by several aggregate types.
+//
+// # Snapshots
+//
+// [WithSnapshots] loads aggregates from their latest snapshot plus the
+// events after it, and takes snapshots in the background by a policy; see
+// package [github.com/kafkaes/kafkaes/snapshot].
+//
+// # Testing
+//
+// Package [github.com/kafkaes/kafkaes/aggregate/aggregatetest] tests
+// command methods in given/when/then form without a store, and
+// [github.com/kafkaes/kafkaes/eventstore/memory] is a complete in-memory
+// store for tests of repositories and services.
+package aggregate
