@@ -114,6 +114,10 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 					yield(eventstore.RecordedEvent{}, err)
 					return
 				}
+				if err := ctx.Err(); err != nil {
+					yield(eventstore.RecordedEvent{}, err)
+					return
+				}
 				if !yield(ev, nil) {
 					return
 				}
@@ -232,6 +236,10 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 			for _, rec := range pr.recs {
 				if !live && rec.offset >= ends[p] {
 					break
+				}
+				if err := ctx.Err(); err != nil {
+					yield(eventstore.RecordedEvent{}, err)
+					return
 				}
 				ev, err := wire.Decode(s.topic, p, rec.offset, rec.key, rec.value, rec.headers, rec.ts)
 				if !yield(ev, err) {
