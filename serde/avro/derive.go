@@ -1,0 +1,297 @@
+package avro
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Enumerated is implemented by Go string types that map to an Avro enum. The
+// enum's name is the Go type name, in the namespace of the record that
+// uses it first. Symbols must be valid Avro names; their order is part of
+// the schema.
+type Enumerated interface {
+	AvroSymbols() []string
+}
+
+// EnumeratedWithDefault is implemented by an [Enumerated] that has a default symbol,
+// which a reader uses for symbols written by newer code that it does not
+// know (Avro 1.9+ enum defaults). Adding a default keeps FORWARD
+// compatibility when new symbols are added later.
+type EnumeratedWithDefault interface {
+	Enumerated
+	AvroDefault() string
+}
+
+var (
+	timeType   = reflect.TypeFor[time.Time]()
+	ratType    = reflect.TypeFor[big.Rat]()
+	ratPtrType = reflect.TypeFor[*big.Rat]()
+	enumType   = reflect.TypeFor[Enumerated]()
+	enumDefTyp = reflect.TypeFor[EnumeratedWithDefault]()
+)
+
+// tagInfo is a parsed `avro:"name,opt,...,default=JSON"` struct tag.
+type tagInfo struct {
+	name       string
+	skip       bool
+	micros     bool
+	uuid       bool
+	date       bool
+	precision  int
+	scale      int
+	hasDefault bool
+	def        json.RawMessage
+}
+
+func parseTag(f reflect.StructField) (tagInfo, error) {
+	ti := tagInfo{name: f.Name, precision: 18, scale: 2}
+	tag, ok := f.Tag.Lookup("avro")
+	if !ok {
+		return ti, nil
+	}
+	if tag == "-" {
+		ti.skip = true
+		return ti, nil
+	}
+	if i := strings.Index(tag, "default="); i >= 0 {
+		ti.hasDefault, ti.def = true, json.RawMessage(tag[i+len("default="):])
+		tag = strings.TrimSuffix(tag[:i], ",")
+	}
+	parts := strings.Split(tag, ",")
+	if parts[0] != "" {
+		ti.name = parts[0]
+	}
+	for _, o := range parts[1:] {
+		var err error
+		switch {
+		case o == "micros":
+			ti.micros = true
+		case o == "uuid":
+			ti.uuid = true
+		case o == "date":
+			ti.date = true
+		case strings.HasPrefix(o, "precision="):
+			ti.precision, err = strconv.Atoi(o[len("precision="):])
+		case strings.HasPrefix(o, "scale="):
+			ti.scale, err = strconv.Atoi(o[len("scale="):])
+		case o == "":
+		default:
+			return ti, fmt.Errorf("field %s: unknown avro tag option %q (known: micros, date, uuid, precision=N, scale=N, default=JSON)", f.Name, o)
+		}
+		if err != nil {
+			return ti, fmt.Errorf("field %s: tag option %q: %v", f.Name, o, err)
+		}
+	}
+	if !nameRE.MatchString(ti.name) {
+		return ti, fmt.Errorf("field %s: %q is not a valid Avro field name; set one with `avro:\"name\"`", f.Name, ti.name)
+	}
+	if ti.hasDefault && !json.Valid(ti.def) {
+		// Allow unquoted strings: default=EUR.
+		q, _ := json.Marshal(string(ti.def))
+		ti.def = q
+	}
+	return ti, nil
+}
+
+// DeriveSchema returns the Avro schema JSON for Go type t as a record
+// named fullName (which must be a valid Avro full name such as
+// "bank.AccountOpened"). Mapping:
+//
+//   - bool → boolean; int8, int16, int32, uint8, uint16 → int;
+//     int, int64, uint32 → long; float32 → float; float64 → double;
+//     string → string; []byte → bytes.
+//   - time.Time → long timestamp-millis (tag option "micros" for
+//     timestamp-micros, "date" for int date). Values are stored in UTC,
+//     truncated to the unit.
+//   - [16]byte types (such as uuid.UUID) → string with logicalType uuid;
+//     tag option "uuid" marks a string field as uuid.
+//   - *big.Rat or big.Rat → bytes decimal with precision 18 and scale 2
+//     (tag options precision=N, scale=N). Values that do not fit the scale
+//     are rejected, never rounded.
+//   - string types implementing [Enumerated] → enum.
+//   - []T → array; map[string]T → map; structs → records named after the
+//     Go type in the namespace of fullName.
+//   - *T → union ["null", T] with default null.
+//
+// Field names are the Go names, or the first part of an `avro:"name"`
+// tag; `avro:"-"` skips a field; `avro:"name,default=JSON"` sets a default
+// (a bare word is taken as a string), which a reader needs when a field
+// is added. uint, uint64, uintptr, interfaces, channels and functions are
+// rejected.
+func DeriveSchema(t reflect.Type, fullName string) (string, error) {
+	if t.Kind() != reflect.Struct {
+		return "", fmt.Errorf("avro: cannot derive a schema for %v: an event must be a struct", t)
+	}
+	if !validFullName(fullName) {
+		return "", fmt.Errorf("avro: %q is not a valid Avro full name; register the type under a name such as \"bank.AccountOpened\" (dot-separated, letters, digits and _)", fullName)
+	}
+	d := &deriver{ns: fullName[:max(strings.LastIndexByte(fullName, '.'), 0)], defined: map[string]reflect.Type{}, active: map[reflect.Type]bool{}}
+	v, err := d.record(t, fullName)
+	if err != nil {
+		return "", fmt.Errorf("avro: derive schema for %v: %w", t, err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("avro: derive schema for %v: %w", t, err)
+	}
+	return string(b), nil
+}
+
+type deriver struct {
+	ns      string
+	defined map[string]reflect.Type
+	active  map[reflect.Type]bool
+}
+
+type jsonField struct {
+	Name    string          `json:"name"`
+	Type    any             `json:"type"`
+	Default json.RawMessage `json:"default,omitempty"`
+}
+
+type jsonRecord struct {
+	Type   string      `json:"type"`
+	Name   string      `json:"name"`
+	Fields []jsonField `json:"fields"`
+}
+
+func (d *deriver) named(t reflect.Type) (full string, seen bool, err error) {
+	if t.Name() == "" {
+		return "", false, fmt.Errorf("anonymous type %v cannot be an Avro named type; declare a named type", t)
+	}
+	full = t.Name()
+	if d.ns != "" {
+		full = d.ns + "." + t.Name()
+	}
+	if old, ok := d.defined[full]; ok {
+		if old != t {
+			return "", false, fmt.Errorf("types %v and %v would both be named %s; rename one", old, t, full)
+		}
+		return full, true, nil
+	}
+	d.defined[full] = t
+	return full, false, nil
+}
+
+func (d *deriver) record(t reflect.Type, full string) (any, error) {
+	if d.active[t] {
+		return nil, fmt.Errorf("recursive type %v is not supported", t)
+	}
+	d.active[t] = true
+	defer delete(d.active, t)
+	d.defined[full] = t
+	rec := jsonRecord{Type: "record", Name: full, Fields: []jsonField{}}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		ti, err := parseTag(sf)
+		if err != nil {
+			return nil, err
+		}
+		if ti.skip {
+			continue
+		}
+		if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+			return nil, fmt.Errorf("embedded struct %s: embedding is not supported; give the field a name", sf.Name)
+		}
+		ft, err := d.typ(sf.Type, ti)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", sf.Name, err)
+		}
+		jf := jsonField{Name: ti.name, Type: ft}
+		if sf.Type.Kind() == reflect.Pointer && sf.Type != ratPtrType {
+			jf.Default = json.RawMessage("null")
+		}
+		if ti.hasDefault {
+			jf.Default = ti.def
+		}
+		rec.Fields = append(rec.Fields, jf)
+	}
+	return rec, nil
+}
+
+func (d *deriver) typ(t reflect.Type, ti tagInfo) (any, error) {
+	switch {
+	case t == timeType:
+		switch {
+		case ti.date:
+			return map[string]any{"type": "int", "logicalType": "date"}, nil
+		case ti.micros:
+			return map[string]any{"type": "long", "logicalType": "timestamp-micros"}, nil
+		}
+		return map[string]any{"type": "long", "logicalType": "timestamp-millis"}, nil
+	case t == ratType || t == ratPtrType:
+		if ti.precision < 1 || ti.scale < 0 || ti.scale > ti.precision {
+			return nil, fmt.Errorf("decimal needs 1 <= precision and 0 <= scale <= precision, got precision=%d scale=%d", ti.precision, ti.scale)
+		}
+		return map[string]any{"type": "bytes", "logicalType": "decimal", "precision": ti.precision, "scale": ti.scale}, nil
+	case t.Kind() == reflect.Array && t.Len() == 16 && t.Elem().Kind() == reflect.Uint8:
+		return map[string]any{"type": "string", "logicalType": "uuid"}, nil
+	case t.Kind() == reflect.String && t.Implements(enumType):
+		full, seen, err := d.named(t)
+		if err != nil || seen {
+			return full, err
+		}
+		e := reflect.Zero(t).Interface().(Enumerated)
+		m := map[string]any{"type": "enum", "name": full, "symbols": e.AvroSymbols()}
+		if t.Implements(enumDefTyp) {
+			m["default"] = reflect.Zero(t).Interface().(EnumeratedWithDefault).AvroDefault()
+		}
+		return m, nil
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean", nil
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Uint8, reflect.Uint16:
+		return "int", nil
+	case reflect.Int, reflect.Int64, reflect.Uint32:
+		return "long", nil
+	case reflect.Float32:
+		return "float", nil
+	case reflect.Float64:
+		return "double", nil
+	case reflect.String:
+		if ti.uuid {
+			return map[string]any{"type": "string", "logicalType": "uuid"}, nil
+		}
+		return "string", nil
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "bytes", nil
+		}
+		it, err := d.typ(t.Elem(), tagInfo{precision: ti.precision, scale: ti.scale, micros: ti.micros})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"type": "array", "items": it}, nil
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String {
+			return nil, fmt.Errorf("map key type %v: Avro maps need string keys", t.Key())
+		}
+		vt, err := d.typ(t.Elem(), tagInfo{precision: ti.precision, scale: ti.scale, micros: ti.micros})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"type": "map", "values": vt}, nil
+	case reflect.Pointer:
+		et, err := d.typ(t.Elem(), ti)
+		if err != nil {
+			return nil, err
+		}
+		return []any{"null", et}, nil
+	case reflect.Struct:
+		full, seen, err := d.named(t)
+		if err != nil || seen {
+			return full, err
+		}
+		return d.record(t, full)
+	}
+	return nil, fmt.Errorf("Go type %v has no Avro mapping (use int64 instead of uint64, a struct instead of an interface)", t)
+}

@@ -1,0 +1,89 @@
+// Package avro is a [serde.Serde] that stores events as Avro through a
+// Confluent-compatible Schema Registry, so that consumers in any language
+// can read them and schemas can evolve safely for years.
+//
+// # Wire format
+//
+// Every value is framed the Confluent way: magic byte 0x00, the writer
+// schema's registry ID as 4 bytes big-endian, then the Avro binary
+// encoding (github.com/linkedin/goavro/v2). Any Confluent deserializer
+// (Java, Python, Go) can decode it.
+//
+// # Names
+//
+// The event type name (the es.type header) of an Avro event is the full
+// name of its record. Register Go types under their Avro full name:
+//
+//	serde.MustRegister[AccountOpened](reg, "bank.AccountOpened")
+//
+// The derived schema is then a record named AccountOpened in namespace
+// bank; nested structs and enums become named types in the same
+// namespace. A name that is not a valid Avro full name ("bank.opened-v1")
+// is rejected with an error that says so. With [WithSchema] the record
+// name in the .avsc must equal the registered name.
+//
+// # Go types and schemas
+//
+// A schema is either given as .avsc text ([WithSchema]) or derived from the
+// Go type ([DeriveSchema] documents the mapping: field names or `avro`
+// tags, pointers as nullable unions, int64, time.Time as
+// timestamp-millis/micros, [16]byte as uuid, *big.Rat as decimal for money,
+// [Enumerated] string types as enums, slices, maps and nested records).
+// Money: use *big.Rat with a decimal schema (default precision 18, scale
+// 2) — values with more fraction digits than the scale are rejected, never
+// rounded — or an int64 of minor units (cents), which needs no logical type.
+// The mapping between the Go type and a schema is compiled once per
+// (type, schema) pair into a plan of closures; per event only the plan
+// runs.
+//
+// # Subjects and modes
+//
+// Subjects follow a [SubjectStrategy]: [TopicRecordName] (default; one
+// topic holds many event types), [TopicName] or [RecordName]. The [Mode]
+// says how Marshal finds the schema ID: [AutoRegister] (default, for
+// development: register on first use after a local compatibility check),
+// [UseRegisteredOnly] (production: fail fast with
+// [ErrSchemaNotRegistered]) or [UseLatest] (write with the subject's
+// latest schema, cached for [WithLatestTTL]).
+//
+// # Schema evolution
+//
+// Unmarshal decodes with the writer's schema (fetched once by ID) and
+// resolves the value to the reader's current schema per the Avro
+// specification: added fields take their defaults, removed fields are
+// skipped, int→long→float→double and string↔bytes are promoted, unknown
+// enum symbols take the enum default, union branches are matched. goavro
+// does not resolve schemas; this package does, with a resolver compiled
+// once per (writer schema ID, Go type). Changes that resolution cannot
+// express (a renamed type, an event split in two) are handled by
+// upcasters, see [serde.Upcasters].
+//
+// [CheckCompatibility] implements the registry's BACKWARD, FORWARD, FULL
+// and *_TRANSITIVE checks. AutoRegister runs it before registering a new
+// version, since not every registry enforces compatibility (srfake does
+// not). For event streams use FULL_TRANSITIVE: events are kept forever
+// and replayed from the start, and during a rolling deploy old and new
+// code read each other's events.
+//
+// # Registry access
+//
+// The serde talks to the registry through srclient
+// (github.com/riferrei/srclient) with a context deadline per call,
+// retries with exponential backoff and jitter ([WithRetry]), and its own
+// caches: type → schema ID (forever; with UseLatest for the TTL), schema
+// ID → parsed schema and goavro codec (forever; IDs are immutable), and
+// (schema ID, Go type) → resolver. srclient's Schema.Codec is never used
+// (it is racy and nil for schemas with references) and its caches are
+// disabled by [NewClient] (its latest-version cache never expires).
+// srclient calls take no context, so a cancelled call stops waiting at
+// once while the HTTP request ends at the client's timeout.
+//
+// # Untrusted bytes
+//
+// Payloads are checked before goavro sees them: each block count must fit
+// in the bytes that remain, zero-size items are limited by
+// [WithMaxItems], and every length is checked. This replaces lowering
+// goavro.MaxBlockCount and goavro.MaxBlockSize, which are package
+// variables shared by the whole process; this package never writes them.
+// The decoders are fuzzed (FuzzUnmarshal, FuzzResolve).
+package avro

@@ -1,0 +1,653 @@
+package avro
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/big"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// A plan maps one Go type onto one Avro schema. It is computed once per
+// (type, schema) pair and then used for every event: encode turns a Go
+// value into goavro's native form, decode fills a Go value from it.
+type encodeFn func(v reflect.Value) (any, error)
+type decodeFn func(native any, v reflect.Value) error
+
+type plan struct {
+	enc encodeFn
+	dec decodeFn
+}
+
+type planKey struct {
+	t reflect.Type
+	s *Schema
+}
+
+type planner struct {
+	memo map[planKey]*plan
+}
+
+// compilePlan returns the plan for Go type t and schema s, or an error
+// that names the field that does not fit.
+func compilePlan(t reflect.Type, s *Schema) (*plan, error) {
+	p := &planner{memo: map[planKey]*plan{}}
+	return p.compile(t, s)
+}
+
+func mismatch(t reflect.Type, s *Schema) error {
+	what := s.Kind.String()
+	if s.isNamed() {
+		what += " " + s.Name
+	}
+	if s.Logical != "" {
+		what += " (" + s.Logical + ")"
+	}
+	return fmt.Errorf("Go type %v cannot hold Avro %s", t, what)
+}
+
+func (p *planner) compile(t reflect.Type, s *Schema) (*plan, error) {
+	key := planKey{t, s}
+	if pl, ok := p.memo[key]; ok {
+		// Possibly still being built (recursive schema): call through.
+		return &plan{
+			enc: func(v reflect.Value) (any, error) { return pl.enc(v) },
+			dec: func(n any, v reflect.Value) error { return pl.dec(n, v) },
+		}, nil
+	}
+	pl := &plan{}
+	p.memo[key] = pl
+	built, err := p.build(t, s)
+	if err != nil {
+		delete(p.memo, key)
+		return nil, err
+	}
+	*pl = *built
+	return pl, nil
+}
+
+func (p *planner) build(t reflect.Type, s *Schema) (*plan, error) {
+	if s.Kind == Union {
+		return p.union(t, s)
+	}
+	if t.Kind() == reflect.Pointer && t != ratPtrType {
+		return p.pointer(t, s)
+	}
+	switch {
+	case t == timeType:
+		return timePlan(t, s)
+	case t == ratType || t == ratPtrType:
+		return decimalPlan(t, s)
+	case t.Kind() == reflect.Array && t.Len() == 16 && t.Elem().Kind() == reflect.Uint8:
+		return uuidPlan(t, s)
+	}
+	switch s.Kind {
+	case Null:
+		return &plan{
+			enc: func(reflect.Value) (any, error) { return nil, nil },
+			dec: func(_ any, v reflect.Value) error { v.SetZero(); return nil },
+		}, nil
+	case Boolean:
+		if t.Kind() != reflect.Bool {
+			return nil, mismatch(t, s)
+		}
+		return &plan{
+			enc: func(v reflect.Value) (any, error) { return v.Bool(), nil },
+			dec: func(n any, v reflect.Value) error {
+				b, ok := n.(bool)
+				if !ok {
+					return nativeErr(n, s)
+				}
+				v.SetBool(b)
+				return nil
+			},
+		}, nil
+	case Int, Long:
+		return intPlan(t, s)
+	case Float, Double:
+		if t.Kind() != reflect.Float32 && t.Kind() != reflect.Float64 {
+			return nil, mismatch(t, s)
+		}
+		single := s.Kind == Float
+		return &plan{
+			enc: func(v reflect.Value) (any, error) {
+				if single {
+					return float32(v.Float()), nil
+				}
+				return v.Float(), nil
+			},
+			dec: func(n any, v reflect.Value) error {
+				switch f := n.(type) {
+				case float32:
+					v.SetFloat(float64(f))
+				case float64:
+					v.SetFloat(f)
+				default:
+					return nativeErr(n, s)
+				}
+				return nil
+			},
+		}, nil
+	case String, Enum:
+		if t.Kind() != reflect.String {
+			return nil, mismatch(t, s)
+		}
+		isEnum := s.Kind == Enum
+		return &plan{
+			enc: func(v reflect.Value) (any, error) {
+				str := v.String()
+				if isEnum && !contains(s.Symbols, str) {
+					return nil, fmt.Errorf("%q is not a symbol of enum %s (symbols: %s)", str, s.Name, strings.Join(s.Symbols, ", "))
+				}
+				return str, nil
+			},
+			dec: func(n any, v reflect.Value) error {
+				str, ok := n.(string)
+				if !ok {
+					return nativeErr(n, s)
+				}
+				v.SetString(str)
+				return nil
+			},
+		}, nil
+	case Bytes, Fixed:
+		if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Uint8 {
+			return nil, mismatch(t, s)
+		}
+		fixed, size := s.Kind == Fixed, s.Size
+		return &plan{
+			enc: func(v reflect.Value) (any, error) {
+				b := v.Bytes()
+				if fixed && len(b) != size {
+					return nil, fmt.Errorf("fixed %s needs exactly %d bytes, got %d", s.Name, size, len(b))
+				}
+				if b == nil {
+					b = []byte{}
+				}
+				return b, nil
+			},
+			dec: func(n any, v reflect.Value) error {
+				b, ok := n.([]byte)
+				if !ok {
+					return nativeErr(n, s)
+				}
+				// goavro returns slices of the input buffer: copy.
+				v.SetBytes(append([]byte(nil), b...))
+				return nil
+			},
+		}, nil
+	case Array:
+		if t.Kind() != reflect.Slice {
+			return nil, mismatch(t, s)
+		}
+		ip, err := p.compile(t.Elem(), s.Items)
+		if err != nil {
+			return nil, fmt.Errorf("array items: %w", err)
+		}
+		return &plan{
+			enc: func(v reflect.Value) (any, error) {
+				out := make([]any, v.Len())
+				for i := range out {
+					e, err := ip.enc(v.Index(i))
+					if err != nil {
+						return nil, fmt.Errorf("[%d]: %w", i, err)
+					}
+					out[i] = e
+				}
+				return out, nil
+			},
+			dec: func(n any, v reflect.Value) error {
+				arr, ok := n.([]any)
+				if !ok {
+					return nativeErr(n, s)
+				}
+				sl := reflect.MakeSlice(t, len(arr), len(arr))
+				for i, e := range arr {
+					if err := ip.dec(e, sl.Index(i)); err != nil {
+						return fmt.Errorf("[%d]: %w", i, err)
+					}
+				}
+				v.Set(sl)
+				return nil
+			},
+		}, nil
+	case Map:
+		if t.Kind() != reflect.Map || t.Key().Kind() != reflect.String {
+			return nil, mismatch(t, s)
+		}
+		vp, err := p.compile(t.Elem(), s.Values)
+		if err != nil {
+			return nil, fmt.Errorf("map values: %w", err)
+		}
+		return &plan{
+			enc: func(v reflect.Value) (any, error) {
+				out := make(map[string]any, v.Len())
+				it := v.MapRange()
+				for it.Next() {
+					e, err := vp.enc(it.Value())
+					if err != nil {
+						return nil, fmt.Errorf("[%q]: %w", it.Key().String(), err)
+					}
+					out[it.Key().String()] = e
+				}
+				return out, nil
+			},
+			dec: func(n any, v reflect.Value) error {
+				m, ok := n.(map[string]any)
+				if !ok {
+					return nativeErr(n, s)
+				}
+				out := reflect.MakeMapWithSize(t, len(m))
+				for k, e := range m {
+					ev := reflect.New(t.Elem()).Elem()
+					if err := vp.dec(e, ev); err != nil {
+						return fmt.Errorf("[%q]: %w", k, err)
+					}
+					out.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), ev)
+				}
+				v.Set(out)
+				return nil
+			},
+		}, nil
+	case Record:
+		return p.record(t, s)
+	}
+	return nil, mismatch(t, s)
+}
+
+func nativeErr(n any, s *Schema) error {
+	return fmt.Errorf("value of type %T does not match Avro %s", n, s.Kind)
+}
+
+type fieldPlan struct {
+	name   string
+	index  int // Go field index, -1 if the Go type has no such field
+	plan   *plan
+	defNat any // native default for fields the Go type lacks
+}
+
+func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
+	if t.Kind() != reflect.Struct {
+		return nil, mismatch(t, s)
+	}
+	goFields := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		ti, err := parseTag(sf)
+		if err != nil {
+			return nil, err
+		}
+		if !ti.skip {
+			goFields[ti.name] = i
+		}
+	}
+	fps := make([]fieldPlan, 0, len(s.Fields))
+	for _, f := range s.Fields {
+		fp := fieldPlan{name: f.Name, index: -1}
+		i, ok := goFields[f.Name]
+		if !ok {
+			for _, a := range f.Aliases {
+				if i, ok = goFields[a]; ok {
+					break
+				}
+			}
+		}
+		if ok {
+			for k, j := range goFields {
+				if j == i {
+					delete(goFields, k)
+				}
+			}
+			pl, err := p.compile(t.Field(i).Type, f.Type)
+			if err != nil {
+				return nil, fmt.Errorf("record %s field %q (Go %s.%s): %w", s.Name, f.Name, t.Name(), t.Field(i).Name, err)
+			}
+			fp.index, fp.plan = i, pl
+		} else {
+			if !f.HasDefault {
+				return nil, fmt.Errorf("record %s field %q has no default and Go type %v has no field for it; add the field (or an `avro:\"%s\"` tag) to the Go type", s.Name, f.Name, t, f.Name)
+			}
+			d, err := defaultToNative(f.Type, f.Default)
+			if err != nil {
+				return nil, fmt.Errorf("record %s field %q: %w", s.Name, f.Name, err)
+			}
+			fp.defNat = d
+		}
+		fps = append(fps, fp)
+	}
+	for name, i := range goFields {
+		return nil, fmt.Errorf("Go field %v.%s (Avro name %q) is not in schema %s; its value would be lost: add it to the schema or tag it `avro:\"-\"`", t, t.Field(i).Name, name, s.Name)
+	}
+	return &plan{
+		enc: func(v reflect.Value) (any, error) {
+			out := make(map[string]any, len(fps))
+			for i := range fps {
+				fp := &fps[i]
+				if fp.index < 0 {
+					out[fp.name] = fp.defNat
+					continue
+				}
+				e, err := fp.plan.enc(v.Field(fp.index))
+				if err != nil {
+					return nil, fmt.Errorf("%s.%s: %w", s.ShortName(), fp.name, err)
+				}
+				out[fp.name] = e
+			}
+			return out, nil
+		},
+		dec: func(n any, v reflect.Value) error {
+			m, ok := n.(map[string]any)
+			if !ok {
+				return nativeErr(n, s)
+			}
+			for i := range fps {
+				fp := &fps[i]
+				if fp.index < 0 {
+					continue
+				}
+				if err := fp.plan.dec(m[fp.name], v.Field(fp.index)); err != nil {
+					return fmt.Errorf("%s.%s: %w", s.ShortName(), fp.name, err)
+				}
+			}
+			return nil
+		},
+	}, nil
+}
+
+// pointer maps *T onto a non-union schema: nil cannot be encoded.
+func (p *planner) pointer(t reflect.Type, s *Schema) (*plan, error) {
+	ep, err := p.compile(t.Elem(), s)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{
+		enc: func(v reflect.Value) (any, error) {
+			if v.IsNil() {
+				return nil, fmt.Errorf("nil %v cannot be stored as Avro %s (not nullable); make the schema a union with null", t, s.Kind)
+			}
+			return ep.enc(v.Elem())
+		},
+		dec: func(n any, v reflect.Value) error {
+			nv := reflect.New(t.Elem())
+			if err := ep.dec(n, nv.Elem()); err != nil {
+				return err
+			}
+			v.Set(nv)
+			return nil
+		},
+	}, nil
+}
+
+// union maps a Go type onto a union: a nil pointer is the null branch,
+// other values use the first branch their type fits.
+func (p *planner) union(t reflect.Type, s *Schema) (*plan, error) {
+	nullable := false
+	inner := t
+	if t.Kind() == reflect.Pointer && t != ratPtrType {
+		inner = t.Elem()
+	}
+	var enc *plan
+	var encKey string
+	decs := map[string]*plan{}
+	for _, b := range s.Branches {
+		if b.Kind == Null {
+			nullable = true
+			continue
+		}
+		bp, err := p.compile(inner, b)
+		if err != nil {
+			continue
+		}
+		decs[b.unionKey()] = bp
+		if enc == nil {
+			enc, encKey = bp, b.unionKey()
+		}
+	}
+	if enc == nil {
+		return nil, fmt.Errorf("Go type %v fits no branch of the union", t)
+	}
+	isPtr := inner != t
+	return &plan{
+		enc: func(v reflect.Value) (any, error) {
+			if isPtr {
+				if v.IsNil() {
+					if !nullable {
+						return nil, fmt.Errorf("nil %v but the union has no null branch", t)
+					}
+					return nil, nil
+				}
+				v = v.Elem()
+			}
+			e, err := enc.enc(v)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{encKey: e}, nil
+		},
+		dec: func(n any, v reflect.Value) error {
+			if n == nil {
+				v.SetZero()
+				return nil
+			}
+			m, ok := n.(map[string]any)
+			if !ok || len(m) != 1 {
+				return nativeErr(n, s)
+			}
+			for k, e := range m {
+				bp, ok := decs[k]
+				if !ok {
+					return fmt.Errorf("union branch %s cannot be stored in Go type %v", k, t)
+				}
+				target := v
+				if isPtr {
+					nv := reflect.New(inner)
+					if err := bp.dec(e, nv.Elem()); err != nil {
+						return err
+					}
+					v.Set(nv)
+					return nil
+				}
+				return bp.dec(e, target)
+			}
+			return nil
+		},
+	}, nil
+}
+
+func intPlan(t reflect.Type, s *Schema) (*plan, error) {
+	var lo, hi int64
+	signed := true
+	switch t.Kind() {
+	case reflect.Int8:
+		lo, hi = math.MinInt8, math.MaxInt8
+	case reflect.Int16:
+		lo, hi = math.MinInt16, math.MaxInt16
+	case reflect.Int32:
+		lo, hi = math.MinInt32, math.MaxInt32
+	case reflect.Int, reflect.Int64:
+		lo, hi = math.MinInt64, math.MaxInt64
+	case reflect.Uint8:
+		lo, hi, signed = 0, math.MaxUint8, false
+	case reflect.Uint16:
+		lo, hi, signed = 0, math.MaxUint16, false
+	case reflect.Uint32:
+		lo, hi, signed = 0, math.MaxUint32, false
+	default:
+		return nil, mismatch(t, s)
+	}
+	isInt := s.Kind == Int
+	if isInt && (lo < math.MinInt32 || hi > math.MaxInt32) {
+		// int64 into an Avro int: allowed, checked per value.
+		lo, hi = max(lo, math.MinInt32), min(hi, math.MaxInt32)
+	}
+	return &plan{
+		enc: func(v reflect.Value) (any, error) {
+			var i int64
+			if signed {
+				i = v.Int()
+			} else {
+				i = int64(v.Uint())
+			}
+			if i < lo || i > hi {
+				return nil, fmt.Errorf("%d overflows Avro %s", i, s.Kind)
+			}
+			if isInt {
+				return int32(i), nil
+			}
+			return i, nil
+		},
+		dec: func(n any, v reflect.Value) error {
+			var i int64
+			switch x := fromLogical(s, n).(type) {
+			case int32:
+				i = int64(x)
+			case int64:
+				i = x
+			default:
+				return nativeErr(n, s)
+			}
+			if i < lo || i > hi {
+				return fmt.Errorf("%d overflows Go %v", i, t)
+			}
+			if signed {
+				v.SetInt(i)
+			} else {
+				v.SetUint(uint64(i))
+			}
+			return nil
+		},
+	}, nil
+}
+
+func timePlan(t reflect.Type, s *Schema) (*plan, error) {
+	ok := (s.Kind == Long && (s.Logical == "timestamp-millis" || s.Logical == "timestamp-micros")) ||
+		(s.Kind == Int && s.Logical == "date")
+	if !ok {
+		return nil, mismatch(t, s)
+	}
+	return &plan{
+		enc: func(v reflect.Value) (any, error) { return v.Interface().(time.Time), nil },
+		dec: func(n any, v reflect.Value) error {
+			tm, ok := n.(time.Time)
+			if !ok {
+				return nativeErr(n, s)
+			}
+			v.Set(reflect.ValueOf(tm))
+			return nil
+		},
+	}, nil
+}
+
+func decimalPlan(t reflect.Type, s *Schema) (*plan, error) {
+	if s.Kind != Bytes || s.Logical != "decimal" {
+		return nil, mismatch(t, s)
+	}
+	isPtr := t == ratPtrType
+	limit := pow10(s.Precision)
+	return &plan{
+		enc: func(v reflect.Value) (any, error) {
+			var r *big.Rat
+			if isPtr {
+				if v.IsNil() {
+					return nil, fmt.Errorf("nil *big.Rat: use a zero value or make the field nullable")
+				}
+				r = v.Interface().(*big.Rat)
+			} else {
+				r = v.Addr().Interface().(*big.Rat)
+			}
+			n, err := ratToUnscaled(r, s.Scale)
+			if err != nil {
+				return nil, err
+			}
+			if new(big.Int).Abs(n).Cmp(limit) >= 0 {
+				return nil, fmt.Errorf("decimal %s exceeds precision %d", r.FloatString(s.Scale), s.Precision)
+			}
+			return r, nil
+		},
+		dec: func(n any, v reflect.Value) error {
+			r, ok := n.(*big.Rat)
+			if !ok {
+				return nativeErr(n, s)
+			}
+			if isPtr {
+				v.Set(reflect.ValueOf(new(big.Rat).Set(r)))
+			} else {
+				v.Set(reflect.ValueOf(*new(big.Rat).Set(r)))
+			}
+			return nil
+		},
+	}, nil
+}
+
+func uuidPlan(t reflect.Type, s *Schema) (*plan, error) {
+	if s.Kind == Fixed && s.Size == 16 {
+		return &plan{
+			enc: func(v reflect.Value) (any, error) {
+				b := make([]byte, 16)
+				reflect.Copy(reflect.ValueOf(b), v)
+				return b, nil
+			},
+			dec: func(n any, v reflect.Value) error {
+				b, ok := n.([]byte)
+				if !ok || len(b) != 16 {
+					return nativeErr(n, s)
+				}
+				reflect.Copy(v, reflect.ValueOf(b))
+				return nil
+			},
+		}, nil
+	}
+	if s.Kind != String {
+		return nil, mismatch(t, s)
+	}
+	return &plan{
+		enc: func(v reflect.Value) (any, error) {
+			var b [16]byte
+			reflect.Copy(reflect.ValueOf(b[:]), v)
+			return formatUUID(b), nil
+		},
+		dec: func(n any, v reflect.Value) error {
+			str, ok := n.(string)
+			if !ok {
+				return nativeErr(n, s)
+			}
+			b, err := parseUUID(str)
+			if err != nil {
+				return err
+			}
+			reflect.Copy(v, reflect.ValueOf(b[:]))
+			return nil
+		},
+	}, nil
+}
+
+func formatUUID(b [16]byte) string {
+	var buf [36]byte
+	hex.Encode(buf[0:8], b[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], b[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], b[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], b[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:], b[10:])
+	return string(buf[:])
+}
+
+func parseUUID(s string) ([16]byte, error) {
+	var b [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return b, fmt.Errorf("%q is not a UUID (want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s)
+	}
+	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+	if _, err := hex.Decode(b[:], []byte(h)); err != nil {
+		return b, fmt.Errorf("%q is not a UUID: %v", s, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,221 @@
+package avro
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/riferrei/srclient"
+)
+
+// NewClient returns a srclient Schema Registry client for url (for
+// example "http://127.0.0.1:8081") with a per-request HTTP timeout. The
+// serde keeps its own caches, so the client's are not used.
+func NewClient(url string, timeout time.Duration) *srclient.SchemaRegistryClient {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	c := srclient.NewSchemaRegistryClient(strings.TrimSuffix(url, "/"), srclient.WithClient(&http.Client{Timeout: timeout}))
+	c.CachingEnabled(false)
+	c.CodecCreationEnabled(false)
+	return c
+}
+
+// registryClient wraps srclient with context deadlines, retries with
+// exponential backoff and error classification. srclient's calls take no
+// context, so each attempt runs in a goroutine and the caller stops
+// waiting when ctx is done (the HTTP request itself ends at the client's
+// timeout).
+type registryClient struct {
+	c        srclient.ISchemaRegistryClient
+	attempts int
+	backoff  time.Duration
+}
+
+// schemaInfo is a schema as stored in the registry.
+type schemaInfo struct {
+	id      int
+	version int
+	text    string
+	avro    bool
+}
+
+func toInfo(s *srclient.Schema) schemaInfo {
+	t := s.SchemaType()
+	return schemaInfo{id: s.ID(), version: s.Version(), text: s.Schema(), avro: t == nil || *t == srclient.Avro || *t == "AVRO"}
+}
+
+// registryCode returns the Schema Registry error_code of err, or 0.
+func registryCode(err error) int {
+	var se srclient.Error
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	var sp *srclient.Error
+	if errors.As(err, &sp) && sp != nil {
+		return sp.Code
+	}
+	return 0
+}
+
+// permanent reports whether err is an answer from the registry that a
+// retry will not change (4xx).
+func permanent(err error) bool {
+	code := registryCode(err)
+	if code == 0 {
+		return false
+	}
+	if code >= 1000 {
+		code /= 100
+	}
+	return code >= 400 && code < 500
+}
+
+// call runs fn with retries. op names the operation in errors.
+func (r *registryClient) call(ctx context.Context, op string, fn func() error) error {
+	var last error
+	for attempt := 0; attempt < r.attempts; attempt++ {
+		if attempt > 0 {
+			d := r.backoff << (attempt - 1)
+			d = d/2 + rand.N(d/2+1)
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%w: %s: %v (last error: %v)", ErrRegistryUnavailable, op, ctx.Err(), last)
+			case <-t.C:
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrRegistryUnavailable, op, err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- fn() }()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s: %w", ErrRegistryUnavailable, op, ctx.Err())
+		case err := <-done:
+			if err == nil {
+				return nil
+			}
+			if permanent(err) {
+				return err
+			}
+			last = err
+		}
+	}
+	return fmt.Errorf("%w: %s failed %d times, last error: %v; check that the registry URL is right and the registry is up", ErrRegistryUnavailable, op, r.attempts, last)
+}
+
+func (r *registryClient) schemaByID(ctx context.Context, id int) (schemaInfo, error) {
+	var s *srclient.Schema
+	err := r.call(ctx, fmt.Sprintf("get schema ID %d", id), func() (err error) {
+		s, err = r.c.GetSchema(id)
+		return err
+	})
+	if err != nil {
+		if c := registryCode(err); c == 40403 || c == 404 {
+			return schemaInfo{}, fmt.Errorf("%w: %d is not in registry %s; the payload was written against another registry or the schema was deleted: %v", ErrUnknownSchemaID, id, r.c.GetSchemaRegistryURL(), err)
+		}
+		return schemaInfo{}, err
+	}
+	return toInfo(s), nil
+}
+
+func (r *registryClient) register(ctx context.Context, subject, text string) (schemaInfo, error) {
+	var s *srclient.Schema
+	err := r.call(ctx, "register schema under subject "+subject, func() (err error) {
+		s, err = r.c.CreateSchema(subject, text, srclient.Avro)
+		return err
+	})
+	if err != nil {
+		if c := registryCode(err); c == 409 || c == 40901 {
+			return schemaInfo{}, &IncompatibleError{Subject: subject, Level: "registry", Direction: "checked by the registry", Path: "schema", Rule: err.Error()}
+		}
+		return schemaInfo{}, fmt.Errorf("avro: register schema under subject %s: %w", subject, err)
+	}
+	return toInfo(s), nil
+}
+
+func (r *registryClient) lookup(ctx context.Context, subject, text string) (schemaInfo, error) {
+	var s *srclient.Schema
+	err := r.call(ctx, "look up schema under subject "+subject, func() (err error) {
+		s, err = r.c.LookupSchema(subject, text, srclient.Avro)
+		return err
+	})
+	if err != nil {
+		if c := registryCode(err); c == 40401 || c == 40403 || c == 404 {
+			return schemaInfo{}, fmt.Errorf("%w: subject %s has no version with this schema (%v); register it before deploying this code, or use AutoRegister in development. Schema: %s", ErrSchemaNotRegistered, subject, err, text)
+		}
+		return schemaInfo{}, err
+	}
+	return toInfo(s), nil
+}
+
+func (r *registryClient) latest(ctx context.Context, subject string) (schemaInfo, error) {
+	var s *srclient.Schema
+	err := r.call(ctx, "get latest schema of subject "+subject, func() (err error) {
+		s, err = r.c.GetLatestSchema(subject)
+		return err
+	})
+	if err != nil {
+		if c := registryCode(err); c == 40401 || c == 40402 || c == 404 {
+			return schemaInfo{}, fmt.Errorf("%w: subject %s has no schema (%v); register one before using UseLatest", ErrSchemaNotRegistered, subject, err)
+		}
+		return schemaInfo{}, err
+	}
+	return toInfo(s), nil
+}
+
+// versions returns all schema texts of subject, oldest first (none if
+// the subject does not exist).
+func (r *registryClient) versions(ctx context.Context, subject string) ([]string, error) {
+	var vs []int
+	err := r.call(ctx, "list versions of subject "+subject, func() (err error) {
+		vs, err = r.c.GetSchemaVersions(subject)
+		return err
+	})
+	if err != nil {
+		if c := registryCode(err); c == 40401 || c == 404 {
+			return nil, nil
+		}
+		return nil, err
+	}
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		var s *srclient.Schema
+		err := r.call(ctx, fmt.Sprintf("get version %d of subject %s", v, subject), func() (err error) {
+			s, err = r.c.GetSchemaByVersion(subject, v)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s.Schema())
+	}
+	return out, nil
+}
+
+// level returns the subject's compatibility level (falling back to the
+// global one).
+func (r *registryClient) level(ctx context.Context, subject string) (Compatibility, error) {
+	var lv *srclient.CompatibilityLevel
+	err := r.call(ctx, "get compatibility level of subject "+subject, func() (err error) {
+		lv, err = r.c.GetCompatibilityLevel(subject, true)
+		return err
+	})
+	if err != nil {
+		if permanent(err) {
+			return Backward, nil
+		}
+		return "", err
+	}
+	if lv == nil || *lv == "" {
+		return Backward, nil
+	}
+	return Compatibility(*lv), nil
+}

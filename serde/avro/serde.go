@@ -1,0 +1,477 @@
+package avro
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/riferrei/srclient"
+
+	"github.com/kafkaes/kafkaes/serde"
+)
+
+// SubjectStrategy chooses the Schema Registry subject of an event type.
+type SubjectStrategy int
+
+const (
+	// TopicRecordName uses "<topic>-<record full name>": each event type
+	// of a topic evolves on its own. The default, since one events topic
+	// holds many event types.
+	TopicRecordName SubjectStrategy = iota
+	// TopicName uses "<topic>-value": one schema lineage per topic, which
+	// only fits topics with a single event type (or a union schema).
+	TopicName
+	// RecordName uses "<record full name>": a type evolves the same way
+	// in every topic.
+	RecordName
+)
+
+// Subject returns the subject for a record full name on topic.
+func (s SubjectStrategy) Subject(topic, fullName string) string {
+	switch s {
+	case TopicName:
+		return topic + "-value"
+	case RecordName:
+		return fullName
+	}
+	return topic + "-" + fullName
+}
+
+// Mode says how Marshal finds the schema ID of an event type.
+type Mode int
+
+const (
+	// AutoRegister registers the type's schema under its subject on first
+	// use, after checking its compatibility locally. The default; meant for
+	// development and tests.
+	AutoRegister Mode = iota
+	// UseRegisteredOnly looks the schema up and fails with
+	// [ErrSchemaNotRegistered] if it was never registered. Use it in
+	// production, with schemas registered by the deployment pipeline.
+	UseRegisteredOnly
+	// UseLatest writes with the latest schema of the subject (refreshed
+	// after the latest-TTL), mapping the Go type onto it: fields the Go
+	// type lacks take the schema's defaults.
+	UseLatest
+)
+
+// Option configures a [Serde].
+type Option func(*config)
+
+type config struct {
+	strategy  SubjectStrategy
+	mode      Mode
+	schemas   map[reflect.Type]string
+	compat    Compatibility
+	latestTTL time.Duration
+	attempts  int
+	backoff   time.Duration
+	maxItems  int64
+}
+
+// WithSubjectStrategy sets the subject strategy (default [TopicRecordName]).
+func WithSubjectStrategy(s SubjectStrategy) Option { return func(c *config) { c.strategy = s } }
+
+// WithMode sets how schemas are found (default [AutoRegister]).
+func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
+
+// WithSchema makes the serde use the Avro schema avsc (the text of an .avsc
+// file) for event type T instead of deriving one from the Go type. The
+// record's full name must equal the name T is registered under.
+func WithSchema[T any](avsc string) Option {
+	return func(c *config) { c.schemas[reflect.TypeFor[T]()] = avsc }
+}
+
+// WithCompatibility sets the level checked locally before AutoRegister
+// registers a new version. By default the serde asks the registry for the
+// subject's level (falling back to BACKWARD).
+func WithCompatibility(l Compatibility) Option { return func(c *config) { c.compat = l } }
+
+// WithLatestTTL sets how long [UseLatest] caches a subject's latest
+// schema (default 1 minute).
+func WithLatestTTL(d time.Duration) Option { return func(c *config) { c.latestTTL = d } }
+
+// WithRetry sets how many times a registry call is tried (default 4) and
+// the first backoff, doubled after each try with jitter (default 100ms).
+func WithRetry(attempts int, backoff time.Duration) Option {
+	return func(c *config) { c.attempts, c.backoff = max(attempts, 1), backoff }
+}
+
+// WithMaxItems bounds the number of zero-size array or map items (such as
+// nulls) one payload may declare (default 65536); other items are bounded
+// by the payload's size. This protects against payloads that would make
+// the decoder allocate huge arrays.
+func WithMaxItems(n int64) Option { return func(c *config) { c.maxItems = n } }
+
+// Serde is a [serde.Serde] that stores events as Avro in the Confluent
+// wire format (0x00, 4-byte big-endian schema ID, Avro binary body),
+// with schemas in a Schema Registry. It is safe for concurrent use.
+type Serde struct {
+	reg   *serde.Registry
+	rc    *registryClient
+	topic string
+	cfg   config
+
+	mu      sync.Mutex // serialises the slow path (registry calls) per serde
+	readers sync.Map   // reflect.Type -> *readerInfo
+	writers sync.Map   // reflect.Type -> *writerInfo
+	ids     sync.Map   // int -> *writerSchema
+	decs    sync.Map   // decKey -> *decodePath
+}
+
+type readerInfo struct {
+	name   string // registered name = record full name
+	text   string
+	schema *Schema
+	codec  *goavro.Codec
+	plan   *plan
+}
+
+type writerInfo struct {
+	id      int
+	codec   *goavro.Codec
+	plan    *plan
+	expires time.Time // zero: never
+}
+
+type writerSchema struct {
+	id     int
+	schema *Schema
+	codec  *goavro.Codec
+}
+
+type decKey struct {
+	id int
+	t  reflect.Type
+}
+
+type decodePath struct {
+	ws      *writerSchema
+	resolve resolveFn // nil: writer schema is the reader schema
+	plan    *plan
+}
+
+// New returns an Avro serde for the event types in reg, writing to topic
+// (used for subject names), talking to the registry through client (for
+// example from [NewClient]). The serde keeps its own caches (subject and
+// schema to ID, ID to codec, latest schema with a TTL) and never calls
+// srclient's Schema.Codec. Event type names must be the Avro full names
+// of the records: register types as serde.Register[T](reg,
+// "bank.AccountOpened") and the derived record is named
+// bank.AccountOpened.
+func New(reg *serde.Registry, client srclient.ISchemaRegistryClient, topic string, opts ...Option) (*Serde, error) {
+	if reg == nil || client == nil {
+		return nil, fmt.Errorf("avro: New needs an event registry and a schema registry client")
+	}
+	if topic == "" {
+		return nil, fmt.Errorf("avro: New needs the topic name (used for subject names)")
+	}
+	cfg := config{schemas: map[reflect.Type]string{}, latestTTL: time.Minute, attempts: 4, backoff: 100 * time.Millisecond, maxItems: 1 << 16}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &Serde{reg: reg, topic: topic, cfg: cfg, rc: &registryClient{c: client, attempts: cfg.attempts, backoff: cfg.backoff}}
+	return s, nil
+}
+
+// Topic returns the topic the serde names subjects after.
+func (s *Serde) Topic() string { return s.topic }
+
+// SchemaFor returns the reader schema JSON of the event type registered
+// as name: the schema given with [WithSchema], or the derived one.
+func (s *Serde) SchemaFor(name string) (string, error) {
+	t, err := s.reg.Type(name)
+	if err != nil {
+		return "", err
+	}
+	ri, err := s.reader(t, name)
+	if err != nil {
+		return "", err
+	}
+	return ri.text, nil
+}
+
+// Subject returns the registry subject for the event type registered as
+// name.
+func (s *Serde) Subject(name string) string { return s.cfg.strategy.Subject(s.topic, name) }
+
+func (s *Serde) reader(t reflect.Type, name string) (*readerInfo, error) {
+	if v, ok := s.readers.Load(t); ok {
+		return v.(*readerInfo), nil
+	}
+	text, ok := s.cfg.schemas[t]
+	if !ok {
+		var err error
+		if text, err = DeriveSchema(t, name); err != nil {
+			return nil, err
+		}
+	}
+	sch, err := ParseSchema(text)
+	if err != nil {
+		return nil, fmt.Errorf("avro: schema of %s: %w", name, err)
+	}
+	if sch.Kind != Record || sch.Name != name {
+		return nil, fmt.Errorf("avro: the schema of %v must be a record named %q (its registered event name), got %s %q; register the type under the record's full name", t, name, sch.Kind, sch.Name)
+	}
+	codec, err := goavro.NewCodec(text)
+	if err != nil {
+		return nil, fmt.Errorf("avro: schema of %s: %w", name, err)
+	}
+	pl, err := compilePlan(t, sch)
+	if err != nil {
+		return nil, fmt.Errorf("avro: Go type %v does not fit its schema: %w", t, err)
+	}
+	ri := &readerInfo{name: name, text: text, schema: sch, codec: codec, plan: pl}
+	s.readers.Store(t, ri)
+	return ri, nil
+}
+
+// Marshal encodes v (a registered event type or a pointer to one) as a
+// Confluent-framed Avro record and returns its registered name.
+func (s *Serde) Marshal(ctx context.Context, v any) (string, []byte, error) {
+	name, err := s.reg.Name(v)
+	if err != nil {
+		return "", nil, err
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return "", nil, fmt.Errorf("avro: cannot marshal a nil %v", rv.Type())
+		}
+		rv = rv.Elem()
+	}
+	w, err := s.writer(ctx, rv.Type(), name)
+	if err != nil {
+		return "", nil, err
+	}
+	native, err := w.plan.enc(rv)
+	if err != nil {
+		return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
+	}
+	buf := make([]byte, 5, 64)
+	binary.BigEndian.PutUint32(buf[1:], uint32(w.id))
+	buf, err = w.codec.BinaryFromNative(buf, native)
+	if err != nil {
+		return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
+	}
+	return name, buf, nil
+}
+
+func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*writerInfo, error) {
+	if v, ok := s.writers.Load(t); ok {
+		w := v.(*writerInfo)
+		if w.expires.IsZero() || time.Now().Before(w.expires) {
+			return w, nil
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.writers.Load(t); ok {
+		w := v.(*writerInfo)
+		if w.expires.IsZero() || time.Now().Before(w.expires) {
+			return w, nil
+		}
+	}
+	ri, err := s.reader(t, name)
+	if err != nil {
+		return nil, err
+	}
+	subject := s.Subject(name)
+	var w *writerInfo
+	switch s.cfg.mode {
+	case UseRegisteredOnly:
+		info, err := s.rc.lookup(ctx, subject, ri.text)
+		if err != nil {
+			return nil, err
+		}
+		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan}
+	case UseLatest:
+		info, err := s.rc.latest(ctx, subject)
+		if err != nil {
+			return nil, err
+		}
+		ws, err := s.writerSchema(info)
+		if err != nil {
+			return nil, err
+		}
+		pl, err := compilePlan(t, ws.schema)
+		if err != nil {
+			return nil, fmt.Errorf("avro: Go type %v cannot be written with the latest schema (ID %d) of subject %s: %w", t, info.id, subject, err)
+		}
+		w = &writerInfo{id: info.id, codec: ws.codec, plan: pl, expires: time.Now().Add(s.cfg.latestTTL)}
+	default:
+		if err := s.checkLocal(ctx, subject, ri.text); err != nil {
+			return nil, err
+		}
+		info, err := s.rc.register(ctx, subject, ri.text)
+		if err != nil {
+			return nil, err
+		}
+		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan}
+	}
+	s.writers.Store(t, w)
+	return w, nil
+}
+
+// checkLocal enforces the compatibility level before registering, since
+// not every registry does (srfake does not).
+func (s *Serde) checkLocal(ctx context.Context, subject, text string) error {
+	existing, err := s.rc.versions(ctx, subject)
+	if err != nil || len(existing) == 0 {
+		return err
+	}
+	for _, e := range existing {
+		if sameSchema(e, text) {
+			return nil // already registered: registering again is a no-op
+		}
+	}
+	level := s.cfg.compat
+	if level == "" {
+		if level, err = s.rc.level(ctx, subject); err != nil {
+			return err
+		}
+	}
+	if err := CheckCompatibility(level, text, existing...); err != nil {
+		if ie, ok := err.(*IncompatibleError); ok {
+			ie.Subject = subject
+		}
+		return err
+	}
+	return nil
+}
+
+// sameSchema reports whether two schema texts are the same JSON value
+// (ignoring whitespace and key order; unlike the Parsing Canonical Form it
+// keeps defaults, aliases and logical types).
+func sameSchema(a, b string) bool {
+	var va, vb any
+	if json.Unmarshal([]byte(a), &va) != nil || json.Unmarshal([]byte(b), &vb) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(va)
+	jb, _ := json.Marshal(vb)
+	return string(ja) == string(jb)
+}
+
+func (s *Serde) writerSchema(info schemaInfo) (*writerSchema, error) {
+	if v, ok := s.ids.Load(info.id); ok {
+		return v.(*writerSchema), nil
+	}
+	if !info.avro {
+		return nil, fmt.Errorf("avro: schema ID %d is not an Avro schema; the payload was written by a Protobuf or JSON Schema serializer", info.id)
+	}
+	sch, err := ParseSchema(info.text)
+	if err != nil {
+		return nil, fmt.Errorf("avro: schema ID %d from the registry: %w", info.id, err)
+	}
+	codec, err := goavro.NewCodec(info.text)
+	if err != nil {
+		return nil, fmt.Errorf("avro: schema ID %d from the registry: %w", info.id, err)
+	}
+	ws := &writerSchema{id: info.id, schema: sch, codec: codec}
+	s.ids.Store(info.id, ws)
+	return ws, nil
+}
+
+// frame splits a Confluent-framed payload into schema ID and body.
+func frame(data []byte) (int, []byte, error) {
+	if len(data) < 5 {
+		return 0, nil, fmt.Errorf("%w: payload has %d bytes, fewer than the 5-byte header (magic byte 0x00 and 4-byte schema ID)", ErrNotFramed, len(data))
+	}
+	if data[0] != 0 {
+		hint := ""
+		switch data[0] {
+		case '{', '[', '"':
+			hint = " (it looks like JSON: was it written by a JSON serializer?)"
+		}
+		return 0, nil, fmt.Errorf("%w: first byte is 0x%02x, want magic byte 0x00%s", ErrNotFramed, data[0], hint)
+	}
+	return int(binary.BigEndian.Uint32(data[1:5])), data[5:], nil
+}
+
+// Unmarshal decodes a Confluent-framed Avro payload into a value of the Go
+// type registered as name, resolving the writer's schema (by its ID) to
+// the type's current schema.
+func (s *Serde) Unmarshal(ctx context.Context, name string, data []byte) (any, error) {
+	t, err := s.reg.Type(name)
+	if err != nil {
+		return nil, err
+	}
+	id, body, err := frame(data)
+	if err != nil {
+		return nil, &DecodeError{Type: name, Topic: s.topic, Err: err}
+	}
+	dp, err := s.decodePath(ctx, id, t, name)
+	if err != nil {
+		return nil, err
+	}
+	native, err := s.decodeNative(dp.ws, body)
+	if err != nil {
+		return nil, &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: err}
+	}
+	if dp.resolve != nil {
+		if native, err = dp.resolve(native); err != nil {
+			return nil, &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: err}
+		}
+	}
+	out := reflect.New(t).Elem()
+	if err := dp.plan.dec(native, out); err != nil {
+		return nil, &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: err}
+	}
+	return out.Interface(), nil
+}
+
+func (s *Serde) decodeNative(ws *writerSchema, body []byte) (any, error) {
+	if err := checkBinary(ws.schema, body, s.cfg.maxItems); err != nil {
+		return nil, fmt.Errorf("payload does not match schema ID %d: %w", ws.id, err)
+	}
+	native, rest, err := ws.codec.NativeFromBinary(body)
+	if err != nil {
+		return nil, fmt.Errorf("payload does not match schema ID %d: %w", ws.id, err)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("payload does not match schema ID %d: %d trailing bytes", ws.id, len(rest))
+	}
+	return native, nil
+}
+
+func (s *Serde) fetchWriter(ctx context.Context, id int) (*writerSchema, error) {
+	if v, ok := s.ids.Load(id); ok {
+		return v.(*writerSchema), nil
+	}
+	info, err := s.rc.schemaByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	info.id = id
+	return s.writerSchema(info)
+}
+
+func (s *Serde) decodePath(ctx context.Context, id int, t reflect.Type, name string) (*decodePath, error) {
+	key := decKey{id, t}
+	if v, ok := s.decs.Load(key); ok {
+		return v.(*decodePath), nil
+	}
+	ws, err := s.fetchWriter(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ri, err := s.reader(t, name)
+	if err != nil {
+		return nil, err
+	}
+	// Resolution is compiled once per (schema ID, Go type); it is nil when
+	// the writer's schema needs no conversion.
+	fn, err := compileResolver(ws.schema, ri.schema, false)
+	if err != nil {
+		return nil, &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: fmt.Errorf("the writer's schema cannot be read as %v's schema: %v; keep schema changes compatible, or register an upcaster", t, err)}
+	}
+	dp := &decodePath{ws: ws, plan: ri.plan, resolve: fn}
+	s.decs.Store(key, dp)
+	return dp, nil
+}

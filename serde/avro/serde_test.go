@@ -1,0 +1,304 @@
+package avro_test
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/serde"
+	"github.com/kafkaes/kafkaes/serde/avro"
+	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
+)
+
+type Currency string
+
+func (Currency) AvroSymbols() []string { return []string{"EUR", "USD", "GBP"} }
+
+type Address struct {
+	Street string `avro:"street"`
+	City   string `avro:"city"`
+}
+
+type AccountOpened struct {
+	ID       [16]byte          `avro:"id"`
+	Owner    string            `avro:"owner"`
+	Balance  *big.Rat          `avro:"balance,precision=18,scale=2"`
+	Cents    int64             `avro:"cents"`
+	Small    int32             `avro:"small"`
+	Currency Currency          `avro:"currency"`
+	OpenedAt time.Time         `avro:"opened_at"`
+	Micros   time.Time         `avro:"micros,micros"`
+	Nick     *string           `avro:"nick"`
+	Tags     []string          `avro:"tags"`
+	Limits   map[string]int32  `avro:"limits"`
+	Address  Address           `avro:"address"`
+	Previous *Address          `avro:"previous"`
+	Raw      []byte            `avro:"raw"`
+	Score    float64           `avro:"score"`
+	Ratio    float32           `avro:"ratio"`
+	Active   bool              `avro:"active"`
+	Meta     map[string]string `avro:"meta"`
+	internal int
+}
+
+const evName = "bank.AccountOpened"
+
+func sample() AccountOpened {
+	nick := "bob"
+	return AccountOpened{
+		ID:       [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		Owner:    "Bob",
+		Balance:  big.NewRat(-12345, 100),
+		Cents:    1 << 40,
+		Small:    -7,
+		Currency: "USD",
+		OpenedAt: time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC),
+		Micros:   time.Date(2026, 1, 2, 3, 4, 5, 6_007_000, time.UTC),
+		Nick:     &nick,
+		Tags:     []string{"a", "b"},
+		Limits:   map[string]int32{"daily": 500},
+		Address:  Address{"Main St 1", "Springfield"},
+		Raw:      []byte{0, 1, 2},
+		Score:    3.25,
+		Ratio:    0.5,
+		Active:   true,
+		Meta:     map[string]string{},
+	}
+}
+
+func newSerde(t *testing.T, topic string, opts ...avro.Option) (*avro.Serde, *serde.Registry) {
+	t.Helper()
+	reg := serde.NewRegistry()
+	serde.MustRegister[AccountOpened](reg, evName)
+	client, _ := avrotest.Registry(t)
+	s, err := avro.New(reg, client, topic, opts...)
+	require.NoError(t, err)
+	return s, reg
+}
+
+func TestRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newSerde(t, "rt-"+t.Name())
+	in := sample()
+	name, data, err := s.Marshal(ctx, &in)
+	require.NoError(t, err)
+	require.Equal(t, evName, name)
+	require.Equal(t, byte(0), data[0], "magic byte")
+
+	out, err := s.Unmarshal(ctx, name, data)
+	require.NoError(t, err)
+	got := out.(AccountOpened)
+	require.Zero(t, got.Balance.Cmp(in.Balance), "balance %s", got.Balance.FloatString(2))
+	got.Balance, in.Balance = nil, nil
+	require.Equal(t, in, got)
+
+	// Zero values and nil pointers round-trip too.
+	var zero AccountOpened
+	zero.Balance = new(big.Rat)
+	zero.Currency = "EUR"
+	_, data, err = s.Marshal(ctx, zero)
+	require.NoError(t, err)
+	out, err = s.Unmarshal(ctx, name, data)
+	require.NoError(t, err)
+	z := out.(AccountOpened)
+	require.Nil(t, z.Nick)
+	require.Nil(t, z.Previous)
+	require.True(t, z.OpenedAt.Equal(zero.OpenedAt), "zero time round-trips: %v", z.OpenedAt)
+	require.Empty(t, z.Raw)
+}
+
+func TestDerivedSchemaAndSubjects(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		strategy avro.SubjectStrategy
+		subject  string
+	}{
+		{avro.TopicRecordName, "subj-" + t.Name() + "-" + evName},
+		{avro.TopicName, "subj-" + t.Name() + "-value"},
+		{avro.RecordName, evName},
+	} {
+		reg := serde.NewRegistry()
+		serde.MustRegister[AccountOpened](reg, evName)
+		client, _ := avrotest.Registry(t)
+		s, err := avro.New(reg, client, "subj-"+t.Name(), avro.WithSubjectStrategy(tc.strategy))
+		require.NoError(t, err)
+		require.Equal(t, tc.subject, s.Subject(evName))
+		_, data, err := s.Marshal(ctx, sample())
+		require.NoError(t, err)
+		latest, err := client.GetLatestSchema(tc.subject)
+		require.NoError(t, err)
+		id := int(data[1])<<24 | int(data[2])<<16 | int(data[3])<<8 | int(data[4])
+		require.Equal(t, latest.ID(), id, "frame carries the registered schema ID")
+		require.Contains(t, latest.Schema(), `"logicalType":"timestamp-millis"`)
+		require.Contains(t, latest.Schema(), `"logicalType":"uuid"`)
+		require.Contains(t, latest.Schema(), `"logicalType":"decimal"`)
+		require.Contains(t, latest.Schema(), `["null","bank.Address"]`)
+	}
+}
+
+func TestFramingErrors(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newSerde(t, "frame-"+t.Name())
+	for _, data := range [][]byte{nil, {0, 0, 0}, []byte(`{"a":1}`), {1, 0, 0, 0, 1, 2}} {
+		_, err := s.Unmarshal(ctx, evName, data)
+		require.ErrorIs(t, err, avro.ErrNotFramed)
+		require.ErrorIs(t, err, serde.ErrMalformed)
+	}
+	_, err := s.Unmarshal(ctx, evName, []byte(`{"owner":"x"}`))
+	require.ErrorContains(t, err, "looks like JSON")
+
+	_, err = s.Unmarshal(ctx, evName, []byte{0, 0x7f, 0, 0, 1, 2})
+	require.ErrorIs(t, err, avro.ErrUnknownSchemaID)
+	require.NotErrorIs(t, err, serde.ErrMalformed, "an unknown ID is a configuration problem, not a poison record")
+
+	// A body that does not match its schema.
+	_, data, err := s.Marshal(ctx, sample())
+	require.NoError(t, err)
+	_, err = s.Unmarshal(ctx, evName, data[:len(data)-3])
+	require.ErrorIs(t, err, serde.ErrMalformed)
+	var de *avro.DecodeError
+	require.ErrorAs(t, err, &de)
+	require.NotZero(t, de.SchemaID)
+	err = avro.WithRecordPosition(err, 3, 1234)
+	require.ErrorContains(t, err, "partition 3 offset 1234")
+	require.ErrorContains(t, err, "schema ID")
+
+	_, err = s.Unmarshal(ctx, evName, append(append([]byte{}, data...), 0))
+	require.ErrorIs(t, err, serde.ErrMalformed)
+}
+
+func TestEncodeErrors(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newSerde(t, "enc-"+t.Name())
+	ev := sample()
+	ev.Balance = big.NewRat(1, 3)
+	_, _, err := s.Marshal(ctx, ev)
+	require.ErrorContains(t, err, "fraction digits")
+
+	ev = sample()
+	ev.Currency = "XXX"
+	_, _, err = s.Marshal(ctx, ev)
+	require.ErrorContains(t, err, `"XXX" is not a symbol of enum bank.Currency`)
+
+	_, _, err = s.Marshal(ctx, struct{ A int }{})
+	require.ErrorIs(t, err, serde.ErrUnknownType)
+}
+
+func TestRegistryUnreachable(t *testing.T) {
+	reg := serde.NewRegistry()
+	serde.MustRegister[AccountOpened](reg, evName)
+	url, stop := avrotest.StartEmbedded()
+	stop()
+	s, err := avro.New(reg, avro.NewClient(url, time.Second), "down", avro.WithRetry(3, time.Millisecond))
+	require.NoError(t, err)
+	_, _, err = s.Marshal(context.Background(), sample())
+	require.ErrorIs(t, err, avro.ErrRegistryUnavailable)
+	require.ErrorContains(t, err, "3 times")
+}
+
+func TestRegistryContextAndRetries(t *testing.T) {
+	fake := avrotest.Fake(t)
+	var calls, fail atomic.Int32
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		calls.Add(1)
+		if strings.Contains(r.URL.Path, "hang") || r.Header.Get("X-Hang") != "" {
+			<-block
+		}
+		if fail.Load() > 0 {
+			fail.Add(-1)
+			w.WriteHeader(http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+	reg := serde.NewRegistry()
+	serde.MustRegister[AccountOpened](reg, evName)
+	s, err := avro.New(reg, avro.NewClient(fake.URL(), 5*time.Second), "retry", avro.WithRetry(4, time.Millisecond))
+	require.NoError(t, err)
+
+	// Two transient failures are retried away.
+	fail.Store(2)
+	_, _, err = s.Marshal(context.Background(), sample())
+	require.NoError(t, err)
+	require.Zero(t, fail.Load())
+
+	// A registry that does not answer: the context deadline wins.
+	fake.ClearInterceptors()
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool { <-block; return false })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = s.Unmarshal(ctx, evName, []byte{0, 0, 0, 0x10, 0x01, 2})
+	require.ErrorIs(t, err, avro.ErrRegistryUnavailable)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestUseRegisteredOnly(t *testing.T) {
+	ctx := context.Background()
+	client, _ := avrotest.Registry(t)
+	reg := serde.NewRegistry()
+	serde.MustRegister[AccountOpened](reg, evName)
+	topic := "ro-" + t.Name()
+	prod, err := avro.New(reg, client, topic, avro.WithMode(avro.UseRegisteredOnly))
+	require.NoError(t, err)
+	_, _, err = prod.Marshal(ctx, sample())
+	require.ErrorIs(t, err, avro.ErrSchemaNotRegistered)
+	require.ErrorContains(t, err, topic+"-"+evName)
+
+	dev, err := avro.New(reg, client, topic)
+	require.NoError(t, err)
+	_, d1, err := dev.Marshal(ctx, sample())
+	require.NoError(t, err)
+
+	_, d2, err := prod.Marshal(ctx, sample())
+	require.NoError(t, err)
+	require.Equal(t, d1[:5], d2[:5], "same schema ID")
+}
+
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newSerde(t, "conc-"+t.Name())
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			for j := 0; j < 20; j++ {
+				name, data, err := s.Marshal(ctx, sample())
+				if err == nil {
+					_, err = s.Unmarshal(ctx, name, data)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		require.NoError(t, <-errs)
+	}
+}
+
+func TestNilAndBadNames(t *testing.T) {
+	var nilEv *AccountOpened
+	s, _ := newSerde(t, "nil-"+t.Name())
+	_, _, err := s.Marshal(context.Background(), nilEv)
+	require.Error(t, err)
+
+	reg := serde.NewRegistry()
+	serde.MustRegister[AccountOpened](reg, "bank.account-opened")
+	client, _ := avrotest.Registry(t)
+	bad, err := avro.New(reg, client, "x")
+	require.NoError(t, err)
+	_, _, err = bad.Marshal(context.Background(), sample())
+	require.ErrorContains(t, err, "not a valid Avro full name")
+	require.False(t, errors.Is(err, avro.ErrRegistryUnavailable))
+}
