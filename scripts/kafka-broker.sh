@@ -179,6 +179,10 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# After a crash (kill) the restarted broker can register only when the
+# session of its previous incarnation has expired: keep that short.
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
 # Abort transactions of dead producers soon after their transaction timeout.
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 EOF
@@ -222,13 +226,23 @@ cmd_start() {
 		write_config
 		format_storage
 		[[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
-		# setsid: the broker must not die with the shell or job that started it.
-		# shellcheck disable=SC2086
-		setsid java $HEAP -XX:+UseG1GC -Djava.awt.headless=true \
+		# setsid: the broker must not die with the shell or job that started
+		# it. setsid forks when its caller leads a process group, so $! is not
+		# always the broker's pid: the inner shell writes its own pid, then
+		# execs java under that same pid.
+		rm -f "$PIDFILE"
+		# shellcheck disable=SC2016,SC2086
+		setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$PIDFILE" \
+			java $HEAP -XX:+UseG1GC -Djava.awt.headless=true \
 			-Dlog4j2.configurationFile="$LOG4J" \
 			-cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >"$LOG" 2>&1 &
-		echo $! >"$PIDFILE"
-		say "started pid $! (log: $LOG)"
+		local i
+		for i in $(seq 1 100); do
+			[[ -s "$PIDFILE" ]] && break
+			sleep 0.05
+		done
+		[[ -s "$PIDFILE" ]] || die "the broker process did not start (no pid file $PIDFILE after 5s)"
+		say "started pid $(cat "$PIDFILE") (log: $LOG)"
 	fi
 	build_probe || say "Go not available to build scripts/kafkawait; falling back to the broker's log line"
 	local deadline=$((SECONDS + START_TIMEOUT))
