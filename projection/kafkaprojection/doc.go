@@ -1,0 +1,32 @@
+// Package kafkaprojection connects projections to Apache Kafka through
+// sarama:
+//
+//   - [Source] reads an events topic through a consumer group, so a
+//     projection scales out over several instances and partitions move
+//     between them when instances come and go. It starts a new group at the
+//     oldest offset (sarama's default is the newest) and reads with
+//     isolation read_committed, so it never sees events of aborted appends.
+//   - [DLQ] is a dead-letter sink that writes failed events to
+//     "<topic>.dlq" with the error and the event's origin in headers.
+//   - [Transformer] consumes an events topic, turns events into records of
+//     another topic and produces them in a Kafka transaction together with
+//     the consumer offsets: exactly once, like a Kafka Streams map/filter.
+//
+// # Delivery guarantees of Source
+//
+// Without a checkpoint store the source marks a record's offset for commit
+// only after the runner finished with it (handled, skipped or
+// dead-lettered), and commits the marks every Consumer.Offsets.AutoCommit
+// interval and when partitions are revoked: at least once. With a
+// checkpoint store (package sqlcheckpoint) the stored checkpoint decides
+// where each assigned partition starts, whatever the group offsets say, and
+// the group offsets are only moved along for monitoring: exactly once.
+//
+// # Rebalances
+//
+// When partitions are revoked, the source stops taking new records of them,
+// lets the batch in flight finish (handlers run with the Run context, not
+// the session context), marks and commits what is done, and returns, within
+// Consumer.Group.Rebalance.Timeout. Records fetched but not started are
+// abandoned and are delivered to the partition's next owner.
+package kafkaprojection

@@ -1,0 +1,150 @@
+package kafkaprojection_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
+	"github.com/kafkaes/kafkaes/serde"
+)
+
+type Deposited struct {
+	Amount int64 `json:"amount"`
+}
+
+func testSerde() *serde.JSON {
+	reg := serde.NewRegistry()
+	serde.MustRegister[Deposited](reg, "test.Deposited")
+	return serde.NewJSON(reg)
+}
+
+// producer writes events in wire format v1 with a plain idempotent
+// producer, like the Kafka store does (without its transactions).
+type producer struct {
+	t       testing.TB
+	p       sarama.SyncProducer
+	topic   string
+	mu      sync.Mutex
+	version map[string]int64
+}
+
+func newProducer(t testing.TB, c *kafkatest.Cluster, topic string) *producer {
+	cfg := c.Config()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Partitioner = wire.NewPartitioner
+	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return &producer{t: t, p: p, topic: topic, version: map[string]int64{}}
+}
+
+// deposit appends a Deposited event to stream and returns its position.
+func (p *producer) deposit(stream string, amount int64) eventstore.Position {
+	data, _ := json.Marshal(Deposited{Amount: amount})
+	return p.event(stream, "test.Deposited", data)
+}
+
+func (p *producer) event(stream, typ string, data []byte) eventstore.Position {
+	p.mu.Lock()
+	p.version[stream]++
+	v := p.version[stream]
+	p.mu.Unlock()
+	key, hs := wire.Encode(stream, v, eventstore.Event{ID: eventstore.NewEventID(), Type: typ, Data: data}, time.Now())
+	part, off, err := p.p.SendMessage(&sarama.ProducerMessage{Topic: p.topic, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(data), Headers: hs})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return eventstore.Position{Partition: part, Offset: off}
+}
+
+// raw writes a record that is not a valid event (no headers).
+func (p *producer) raw(key string, value []byte) eventstore.Position {
+	part, off, err := p.p.SendMessage(&sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value)})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return eventstore.Position{Partition: part, Offset: off}
+}
+
+// seen collects "stream/version" of handled events.
+type seen struct {
+	mu sync.Mutex
+	n  map[string]int
+	by map[string][]int64
+}
+
+func newSeen() *seen { return &seen{n: map[string]int{}, by: map[string][]int64{}} }
+
+func (s *seen) add(stream string, version int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n[fmt.Sprintf("%s/%d", stream, version)]++
+	s.by[stream] = append(s.by[stream], version)
+}
+
+func (s *seen) counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.n {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *seen) total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.n)
+}
+
+func keys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func timeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// bg runs fn in the background; the returned stop cancels it and waits.
+func bg(t testing.TB, fn func(ctx context.Context) error) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- fn(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-errc:
+			case <-time.After(60 * time.Second):
+				t.Errorf("runner did not stop within 60s")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}

@@ -1,0 +1,326 @@
+package kafkaprojection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
+	"github.com/kafkaes/kafkaes/projection"
+)
+
+// Source is a [projection.Source] that reads a Kafka events topic through a
+// sarama consumer group. Create it with [NewSource]; Close it when done.
+type Source struct {
+	topic, group string
+	client       sarama.Client
+	maxBatch     int
+	idle         time.Duration
+	logger       *slog.Logger
+	ownsClient   bool
+}
+
+// Option configures a [Source].
+type Option func(*options)
+
+type options struct {
+	initial  int64
+	maxBatch int
+	idle     time.Duration
+	logger   *slog.Logger
+}
+
+// WithInitialOffset sets where a consumer group without committed offsets
+// starts: sarama.OffsetOldest (the default, so a new projection sees the
+// whole history) or sarama.OffsetNewest.
+func WithInitialOffset(o int64) Option { return func(c *options) { c.initial = o } }
+
+// WithMaxBatch sets the most records handed to the runner at once (one
+// transaction with a checkpoint store). The default is 500.
+func WithMaxBatch(n int) Option { return func(c *options) { c.maxBatch = max(n, 1) } }
+
+// WithIdleCheck sets how long a partition must be quiet before the source
+// checks whether it reached the end of the log (the offsets after the
+// last event may be transaction markers, which a consumer never sees;
+// catch-up needs to know). The default is 100ms.
+func WithIdleCheck(d time.Duration) Option { return func(c *options) { c.idle = d } }
+
+// WithLogger sets the logger for rebalances and consumer errors. The
+// default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *options) { c.logger = l } }
+
+// NewSource returns a source for the events topic, read by the consumer
+// group group, on a new sarama client for brokers configured by cfg (nil
+// means sarama.NewConfig() with Kafka version 2.1). The configuration is
+// copied and adjusted: Consumer.IsolationLevel = ReadCommitted,
+// Consumer.Offsets.Initial = the initial offset (oldest), and
+// Consumer.Return.Errors = true (errors are logged). Everything else, such as
+// TLS, SASL and the client ID, stays the caller's. The version must be at
+// least 0.11 (record headers).
+func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts ...Option) (*Source, error) {
+	o := options{initial: sarama.OffsetOldest, maxBatch: 500, idle: 100 * time.Millisecond}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	if topic == "" || group == "" {
+		return nil, fmt.Errorf("kafkaprojection: topic %q and group %q must not be empty", topic, group)
+	}
+	var c sarama.Config
+	if cfg == nil {
+		c = *sarama.NewConfig()
+		c.Version = sarama.V2_1_0_0
+	} else {
+		c = *cfg
+	}
+	if !c.Version.IsAtLeast(sarama.V0_11_0_0) {
+		return nil, fmt.Errorf("kafkaprojection: sarama config Version %s is too old; events carry headers, set Version to at least sarama.V0_11_0_0 (better the brokers' version)", c.Version)
+	}
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
+	c.Consumer.Offsets.Initial = o.initial
+	c.Consumer.Return.Errors = true
+	client, err := sarama.NewClient(brokers, &c)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaprojection: connect to %v: %w", brokers, err)
+	}
+	return &Source{topic: topic, group: group, client: client, maxBatch: o.maxBatch, idle: o.idle, logger: o.logger, ownsClient: true}, nil
+}
+
+// Close closes the source's client. Stop Run first.
+func (s *Source) Close() error {
+	if s.ownsClient {
+		return s.client.Close()
+	}
+	return nil
+}
+
+// End returns the last stable offset of every partition of the topic:
+// the offset after the last committed record.
+func (s *Source) End(ctx context.Context) (eventstore.Checkpoint, error) {
+	parts, err := s.client.Partitions(s.topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaprojection: partitions of %s: %w", s.topic, err)
+	}
+	return listOffsets(ctx, s.client, s.topic, parts, sarama.OffsetNewest)
+}
+
+// Run joins the consumer group and delivers the records of the partitions
+// assigned to it to sink until ctx ends or the sink fails.
+func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
+	group, err := sarama.NewConsumerGroupFromClient(s.group, s.client)
+	if err != nil {
+		return fmt.Errorf("kafkaprojection: join consumer group %s: %w", s.group, err)
+	}
+	defer group.Close()
+	go func() {
+		for err := range group.Errors() {
+			s.logger.Warn("kafkaprojection: consumer group error", slog.String("group", s.group), slog.Any("error", err))
+		}
+	}()
+	for {
+		cctx, cancel := context.WithCancelCause(ctx)
+		h := &groupHandler{s: s, sink: sink, ctx: cctx, cancel: cancel}
+		err := group.Consume(cctx, []string{s.topic}, h)
+		fatal := context.Cause(cctx)
+		cancel(nil)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case fatal != nil && !errors.Is(fatal, errRestart) && !errors.Is(fatal, context.Canceled):
+			return fatal
+		case errors.Is(err, sarama.ErrClosedConsumerGroup):
+			return err
+		case err != nil:
+			s.logger.Warn("kafkaprojection: consume failed, rejoining", slog.String("group", s.group), slog.Any("error", err))
+			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// errRestart ends a session so that the next one reloads checkpoints.
+var errRestart = errors.New("kafkaprojection: checkpoint moved, restarting the session")
+
+type groupHandler struct {
+	s      *Source
+	sink   projection.Sink
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu    sync.Mutex
+	start map[int32]int64 // checkpoint-store start offsets, if the runner has a store
+}
+
+// Setup moves the group offsets of the assigned partitions to the runner's
+// stored checkpoint, when it has one.
+func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	parts := sess.Claims()[h.s.topic]
+	h.s.logger.Debug("kafkaprojection: partitions assigned", slog.String("group", h.s.group), slog.Any("partitions", parts))
+	cp, ok, err := h.sink.Start(h.ctx, parts)
+	if err != nil {
+		h.cancel(err)
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	var missing []int32
+	for _, p := range parts {
+		if _, ok := cp[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	oldest := map[int32]int64{}
+	if len(missing) > 0 {
+		if oldest, err = listOffsets(h.ctx, h.s.client, h.s.topic, missing, sarama.OffsetOldest); err != nil {
+			h.cancel(err)
+			return err
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.start = map[int32]int64{}
+	for _, p := range parts {
+		off, ok := cp[p]
+		if !ok {
+			off = oldest[p]
+		}
+		h.start[p] = off
+		sess.MarkOffset(h.s.topic, p, off, "")  // moves forward only
+		sess.ResetOffset(h.s.topic, p, off, "") // moves back only
+	}
+	return nil
+}
+
+// Cleanup runs after all claims returned; sarama then commits the marks.
+func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim delivers the records of one partition in batches.
+func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	p := claim.Partition()
+	h.mu.Lock()
+	want, stored := h.start[p]
+	h.mu.Unlock()
+	if stored && claim.InitialOffset() > want {
+		// The claim did not start where the checkpoint store says (the
+		// group offset could not be moved back): restart the session.
+		h.cancel(errRestart)
+		return nil
+	}
+	msgs := claim.Messages()
+	batch := make([]projection.Record, 0, h.s.maxBatch)
+	idle := time.NewTimer(h.s.idle)
+	defer idle.Stop()
+	next := claim.InitialOffset()
+	checked := int64(-1)
+	for {
+		batch = batch[:0]
+		select {
+		case <-sess.Context().Done():
+			return nil
+		case <-idle.C:
+			if next != checked {
+				checked = next
+				h.checkEnd(p, next)
+			}
+			idle.Reset(h.s.idle)
+			continue
+		case msg, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			batch = append(batch, record(msg))
+		}
+	fill:
+		for len(batch) < h.s.maxBatch {
+			select {
+			case msg, ok := <-msgs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, record(msg))
+			default:
+				break fill
+			}
+		}
+		if stored {
+			batch = dropBefore(batch, want)
+			if len(batch) == 0 {
+				continue
+			}
+		}
+		n, err := h.sink.Deliver(h.ctx, batch)
+		if n > 0 {
+			next = batch[n-1].Event.Position.Offset + 1
+			sess.MarkOffset(h.s.topic, p, next, "")
+		}
+		if err != nil {
+			if errors.Is(err, projection.ErrCheckpointMoved) {
+				h.cancel(errRestart)
+			} else {
+				h.cancel(err)
+			}
+			return nil
+		}
+		idle.Reset(h.s.idle)
+	}
+}
+
+func dropBefore(batch []projection.Record, off int64) []projection.Record {
+	i := 0
+	for i < len(batch) && batch[i].Event.Position.Offset < off {
+		i++
+	}
+	return batch[i:]
+}
+
+// checkEnd tells the sink that the partition is read to its end when the
+// only offsets left before the last stable offset hold no committed data.
+func (h *groupHandler) checkEnd(p int32, next int64) {
+	end, err := listOffsets(h.ctx, h.s.client, h.s.topic, []int32{p}, sarama.OffsetNewest)
+	if err != nil || end[p] <= next {
+		return
+	}
+	data, err := committedDataBetween(h.ctx, h.s.client, h.s.topic, p, next, end[p])
+	if err == nil && !data {
+		h.sink.Reached(p, end[p])
+	}
+}
+
+// record turns a consumed message into a projection record. A message that
+// is not a valid event record keeps its key as stream ID and carries the
+// decoding error.
+func record(msg *sarama.ConsumerMessage) projection.Record {
+	ev, err := wire.DecodeMessage(msg)
+	if err != nil {
+		ev = eventstore.RecordedEvent{StreamID: string(msg.Key), RecordedAt: msg.Timestamp.UTC()}
+		if v, ok := wire.Header(msg.Headers, wire.HeaderVersion); ok {
+			ev.Version, _ = wire.ParseVersion(v)
+		}
+		if t, ok := wire.Header(msg.Headers, wire.HeaderType); ok {
+			ev.Type = string(t)
+		}
+	}
+	ev.Position = eventstore.Position{Partition: msg.Partition, Offset: msg.Offset}
+	return projection.Record{Event: ev, DecodeErr: err, Topic: msg.Topic, Raw: msg}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
