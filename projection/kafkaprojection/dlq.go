@@ -106,7 +106,9 @@ func (d *DLQ) Send(ctx context.Context, l projection.Letter) error {
 	if errors.Is(l.Err, projection.ErrParked) {
 		parked = "true"
 	}
-	add := func(k, v string) { msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)}) }
+	add := func(k, v string) {
+		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	}
 	add(HeaderDLQError, errText)
 	add(HeaderDLQProjection, l.Projection)
 	add(HeaderDLQTopic, l.Record.Topic)
