@@ -115,7 +115,7 @@ func parseTag(f reflect.StructField) (tagInfo, error) {
 //     are rejected, never rounded.
 //   - string types implementing [Enumerated] → enum.
 //   - []T → array; map[string]T → map; structs → records named after the
-//     Go type in the namespace of fullName.
+//     Go type in the namespace of fullName (or after [Named.AvroName]).
 //   - *T → union ["null", T] with default null.
 //
 // Field names are the Go names, or the first part of an `avro:"name"`
@@ -160,13 +160,30 @@ type jsonRecord struct {
 	Fields []jsonField `json:"fields"`
 }
 
+// Named is implemented by Go types (nested records and enums) that choose
+// their Avro name instead of using the Go type name, for example when a
+// v2 Go type must keep the v1 Avro name so that schemas stay compatible.
+// A name without dots is put in the namespace of the event's record.
+type Named interface {
+	AvroName() string
+}
+
+var namedType = reflect.TypeFor[Named]()
+
 func (d *deriver) named(t reflect.Type) (full string, seen bool, err error) {
-	if t.Name() == "" {
+	short := t.Name()
+	if t.Implements(namedType) {
+		short = reflect.Zero(t).Interface().(Named).AvroName()
+	}
+	if short == "" {
 		return "", false, fmt.Errorf("anonymous type %v cannot be an Avro named type; declare a named type", t)
 	}
-	full = t.Name()
-	if d.ns != "" {
-		full = d.ns + "." + t.Name()
+	full = short
+	if d.ns != "" && !strings.Contains(short, ".") {
+		full = d.ns + "." + short
+	}
+	if !validFullName(full) {
+		return "", false, fmt.Errorf("type %v: %q is not a valid Avro name", t, full)
 	}
 	if old, ok := d.defined[full]; ok {
 		if old != t {
