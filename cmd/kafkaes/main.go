@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes of kafkaes.
+const (
+	exitOK        = 0 // success, no violation found
+	exitViolation = 1 // the command ran and found violations (verify, topics, schema check)
+	exitFailure   = 2 // the command could not do its job (unreachable cluster, bad input)
+	exitUsage     = 3 // bad command line
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs kafkaes with the given arguments (without the program name) and
+// returns the exit code. Environment fallbacks come from the process
+// environment.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, stdout, stderr, os.Getenv)
+}
+
+// command is one subcommand.
+type command struct {
+	name, args, summary string
+	// flags registers the command's own flags; nil for none.
+	flags func(fs *flag.FlagSet, o *cmdOpts)
+	// minArgs and maxArgs bound the positional arguments (maxArgs < 0: no
+	// limit).
+	minArgs, maxArgs int
+	// needsBrokers is false for commands that only talk to the registry.
+	needsBrokers bool
+	run          func(ctx context.Context, e *env, args []string) int
+}
+
+// cmdOpts holds the flags of every command; each command registers the ones
+// it reads.
+type cmdOpts struct {
+	fromBeginning bool
+	maxViolations int
+	jsonOut       bool
+	subject       string
+	level         string
+	group         string
+	yes           bool
+	all           bool
+	limit         int
+}
+
+func commands() []command {
+	return []command{
+		{name: "topics", summary: "list events and snapshot topics with partition counts and check their configuration",
+			flags: func(fs *flag.FlagSet, o *cmdOpts) {
+				fs.BoolVar(&o.all, "all", false, "also list topics that hold no kafkaes records")
+			},
+			maxArgs: 0, needsBrokers: true, run: runTopics},
+		{name: "stream", args: "<stream-id>", summary: "print the events of one stream as JSON lines",
+			flags: func(fs *flag.FlagSet, o *cmdOpts) {
+				fs.IntVar(&o.limit, "limit", 0, "print at most this many events (0: all)")
+			},
+			minArgs: 1, maxArgs: 1, needsBrokers: true, run: runStream},
+		{name: "tail", summary: "follow new events of the topic as JSON lines until interrupted",
+			flags: func(fs *flag.FlagSet, o *cmdOpts) {
+				fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the beginning of the topic instead of its end")
+				fs.IntVar(&o.limit, "limit", 0, "stop after this many events (0: never)")
+			},
+			maxArgs: 0, needsBrokers: true, run: runTail},
+		{name: "verify", summary: "read the whole events topic and check versions, event IDs and decodability",
+			flags: func(fs *flag.FlagSet, o *cmdOpts) {
+				fs.IntVar(&o.maxViolations, "max-violations", 100, "print at most this many violations (all are counted)")
+				fs.BoolVar(&o.jsonOut, "json", false, "print violations as JSON lines")
+			},
+			maxArgs: 0, needsBrokers: true, run: runVerify},
+		{name: "schema", args: "check <file.avsc>", summary: "check a new Avro schema against the registry's history of its subject",
+			flags: func(fs *flag.FlagSet, o *cmdOpts) {
+				fs.StringVar(&o.subject, "subject", "", "registry subject (default: <topic>-<record full name>, the TopicRecordName strategy)")
+				fs.StringVar(&o.level, "level", "", "compatibility level to check, e.g. FULL_TRANSITIVE (default: the subject's level in the registry)")
+			},
+			minArgs: 2, maxArgs: 2, run: runSchema},
+		{name: "projection", args: "status|rebuild", summary: "show a projection's lag per partition, or reset it to replay the topic",
+			flags: func(fs *flag.FlagSet, o *cmdOpts) {
+				fs.StringVar(&o.group, "group", "", "consumer group ID of the projection (required)")
+				fs.BoolVar(&o.yes, "yes", false, "rebuild: really reset the group's offsets (without it, only show what would change)")
+			},
+			minArgs: 1, maxArgs: 1, needsBrokers: true, run: runProjection},
+	}
+}
+
+// errUsage marks a command-line mistake; the message is printed with the
+// usage hint.
+var errUsage = errors.New("usage")
+
+// runEnv is run with the environment lookup given, so tests control it.
+func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
+	global := newFlagSet("kafkaes", e, nil, nil)
+	rest, err := parseInterleaved(global, args, true)
+	if err != nil {
+		return usageError(e, err, "")
+	}
+	if len(rest) == 0 || rest[0] == "help" {
+		if len(rest) > 1 {
+			for _, c := range commands() {
+				if c.name == rest[1] {
+					commandUsage(e.stdout, c)
+					return exitOK
+				}
+			}
+		}
+		usage(e.stdout)
+		return exitOK
+	}
+	var cmd *command
+	for _, c := range commands() {
+		if c.name == rest[0] {
+			cmd = &c
+			break
+		}
+	}
+	if cmd == nil {
+		return usageError(e, fmt.Errorf("unknown command %q", rest[0]), "")
+	}
+	fs := newFlagSet("kafkaes "+cmd.name, e, &e.opts, cmd.flags)
+	pos, err := parseInterleaved(fs, rest[1:], false)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(e.stdout, *cmd)
+			return exitOK
+		}
+		return usageError(e, err, cmd.name)
+	}
+	if len(pos) < cmd.minArgs || (cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs) {
+		want := cmd.args
+		if want == "" {
+			want = "no arguments"
+		}
+		return usageError(e, fmt.Errorf("%s takes %s, got %d argument(s)", cmd.name, want, len(pos)), cmd.name)
+	}
+	e.resolveEnv()
+	if cmd.needsBrokers && len(e.brokers) == 0 {
+		noBrokers(e.stderr)
+		return exitUsage
+	}
+	return cmd.run(ctx, e, pos)
+}
+
+func usageError(e *env, err error, cmd string) int {
+	fmt.Fprintf(e.stderr, "kafkaes: %v\n", err)
+	if cmd != "" {
+		fmt.Fprintf(e.stderr, "Run 'kafkaes help %s' for usage.\n", cmd)
+	} else {
+		fmt.Fprintln(e.stderr, "Run 'kafkaes help' for usage.")
+	}
+	return exitUsage
+}
+
+// noBrokers explains how to point kafkaes at a cluster.
+func noBrokers(w io.Writer) {
+	fmt.Fprint(w, `kafkaes: no Kafka cluster given.
+
+Point kafkaes at a cluster with the bootstrap brokers, either as a flag or in
+the environment:
+
+    kafkaes --brokers kafka-1:9092,kafka-2:9092 topics
+    export KAFKAES_BROKERS=kafka-1:9092,kafka-2:9092
+
+Add --schema-registry http://registry:8081 (or KAFKAES_SCHEMA_REGISTRY) to
+decode Avro payloads, and --topic NAME (or KAFKAES_TOPIC) to choose the events
+topic (default "events"). For a TLS listener add --tls (and --tls-ca FILE);
+for SASL/PLAIN add --sasl-user NAME and set KAFKAES_SASL_PASSWORD.
+
+A local single-node broker for trying things out: scripts/kafka-broker.sh in
+the kafkaes repository (no Docker needed).
+`)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `kafkaes inspects and checks the Kafka topics of kafkaes event-sourced services.
+
+Usage:
+    kafkaes [global flags] <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "    %-30s %s\n", c.name+" "+c.args, c.summary)
+	}
+	fmt.Fprint(w, `
+Global flags (accepted before or after the command):
+`)
+	fs := newFlagSet("kafkaes", &env{}, nil, nil)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, `
+Exit status: 0 all good; 1 violations found (verify, topics, schema check);
+2 the command failed (cluster or registry unreachable, topic missing, ...);
+3 bad command line.
+
+Run 'kafkaes help <command>' for the flags of a command.
+`)
+}
+
+func commandUsage(w io.Writer, c command) {
+	fmt.Fprintf(w, "Usage: kafkaes %s [flags]\n\n%s.\n\nFlags:\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	var o cmdOpts
+	fs := newFlagSet("kafkaes "+c.name, &env{}, &o, c.flags)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// errLimit ends a scan once --limit events were printed.
+var errLimit = errors.New("limit reached")
+
+// runStream prints the events of one stream: it reads the stream's
+// partition (wire.Partition of the stream ID) read_committed from its start
+// to its last stable offset and prints the records whose key is the stream
+// ID.
+func runStream(ctx context.Context, e *env, args []string) int {
+	id := args[0]
+	if id == "" || len(id) > eventstore.MaxStreamIDLength {
+		e.errorf("stream ID must be 1 to %d bytes", eventstore.MaxStreamIDLength)
+		return exitUsage
+	}
+	cl := e.connect()
+	if cl == nil {
+		return exitFailure
+	}
+	defer cl.Close()
+	rd := newReader(cl, e.topic)
+	parts, err := rd.partitions()
+	if err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
+	p := wire.PartitionString(id, int32(len(parts)))
+	start, err := rd.offsets(ctx, []int32{p}, sarama.OffsetOldest)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
+	end, err := rd.offsets(ctx, []int32{p}, sarama.OffsetNewest)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
+	var reg *registry
+	if e.registry != "" {
+		reg = newRegistry(e.registry, e.timeout)
+	}
+	pr := newPrinter(e.stdout, e.topic, reg)
+	prog := newProgress(e, fmt.Sprintf("stream %s: reading %s/%d", id, e.topic, p), start, end)
+	n := 0
+	err = rd.scan(ctx, start, end, func(r rec) error {
+		if string(r.key) != id {
+			return nil
+		}
+		n++
+		if err := pr.print(r); err != nil {
+			return err
+		}
+		if e.opts.limit > 0 && n >= e.opts.limit {
+			return errLimit
+		}
+		return nil
+	}, prog.update)
+	prog.finish()
+	if err != nil && !errors.Is(err, errLimit) {
+		e.errorf("read stream %q from %s/%d: %v", id, e.topic, p, err)
+		return exitFailure
+	}
+	if n == 0 {
+		e.errorf("stream %q has no events in topic %q (partition %d, offsets %d..%d)", id, e.topic, p, start[p], end[p])
+		return exitViolation
+	}
+	return exitOK
+}

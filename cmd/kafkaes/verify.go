@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// Kinds of violations verify reports.
+const (
+	vCorrupt       = "corrupt-record"    // not a valid kafkaes event record (foreign producer, bad headers)
+	vGap           = "version-gap"       // a stream's versions skip one or more numbers
+	vDuplicate     = "duplicate-version" // a version that is not above the stream's last one
+	vDuplicateID   = "duplicate-event-id"
+	vWrongPart     = "wrong-partition" // a stream's record on another partition than murmur2(key) gives
+	vPayload       = "undecodable-payload"
+	vDeletedPrefix = "deleted-records" // the partition's log does not start at offset 0
+)
+
+// violation is one problem verify found.
+type violation struct {
+	Kind      string `json:"kind"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Stream    string `json:"stream,omitempty"`
+	Version   int64  `json:"version,omitempty"`
+	Message   string `json:"message"`
+}
+
+// verifier holds the state of a verify run.
+type verifier struct {
+	topic  string
+	nparts int32
+	reg    *registry
+
+	// streams is keyed by partition and stream ID: versions must rise by
+	// one in offset order, and offsets are ordered only within a partition.
+	streams map[partStream]*streamState
+	ids     map[string]idLoc
+
+	records, events int64
+	counts          map[string]int
+	report          func(violation)
+	// fatal is set when the check cannot go on (the registry is down).
+	fatal error
+}
+
+type partStream struct {
+	partition int32
+	stream    string
+}
+
+type streamState struct {
+	version int64
+	offset  int64
+}
+
+type idLoc struct {
+	partition int32
+	offset    int64
+}
+
+func (v *verifier) add(kind string, r rec, stream string, version int64, format string, args ...any) {
+	v.counts[kind]++
+	v.report(violation{Kind: kind, Topic: v.topic, Partition: r.partition, Offset: r.offset, Stream: stream, Version: version, Message: fmt.Sprintf(format, args...)})
+}
+
+// check checks one record.
+func (v *verifier) check(r rec) error {
+	v.records++
+	ev, err := wire.Decode(v.topic, r.partition, r.offset, r.key, r.value, r.headers, r.ts)
+	if err != nil {
+		var de *wire.DecodeError
+		msg := err.Error()
+		if errors.As(err, &de) {
+			msg = de.Reason
+		}
+		v.add(vCorrupt, r, printable(r.key), 0, "%s", msg)
+		return nil
+	}
+	v.events++
+	if want := wire.PartitionString(ev.StreamID, v.nparts); want != r.partition {
+		v.add(vWrongPart, r, ev.StreamID, ev.Version,
+			"stream %q belongs on partition %d (murmur2 of the key over %d partitions) but this record is on partition %d; was it written with another partitioner, or were partitions added?",
+			ev.StreamID, want, v.nparts, r.partition)
+	}
+	key := partStream{r.partition, ev.StreamID}
+	st := v.streams[key]
+	if st == nil {
+		st = &streamState{offset: -1}
+		v.streams[key] = st
+	}
+	switch {
+	case ev.Version == st.version+1:
+	case ev.Version > st.version+1:
+		missing := fmt.Sprintf("versions %d..%d are missing", st.version+1, ev.Version-1)
+		if ev.Version == st.version+2 {
+			missing = fmt.Sprintf("version %d is missing", st.version+1)
+		}
+		if st.version == 0 {
+			v.add(vGap, r, ev.StreamID, ev.Version, "the stream's first event has version %d, want 1 (%s)", ev.Version, missing)
+		} else {
+			v.add(vGap, r, ev.StreamID, ev.Version, "version %d follows version %d at offset %d (%s)", ev.Version, st.version, st.offset, missing)
+		}
+	case ev.Version == st.version:
+		v.add(vDuplicate, r, ev.StreamID, ev.Version, "the stream has two events with version %d: the first is at offset %d", ev.Version, st.offset)
+	default:
+		v.add(vDuplicate, r, ev.StreamID, ev.Version, "version %d comes after version %d (offset %d): the stream has two events with version %d, or its versions go backwards",
+			ev.Version, st.version, st.offset, ev.Version)
+	}
+	if ev.Version > st.version {
+		st.version, st.offset = ev.Version, r.offset
+	}
+	if first, ok := v.ids[ev.ID]; ok {
+		v.add(vDuplicateID, r, ev.StreamID, ev.Version, "event ID %q was already used by the record at partition %d offset %d", ev.ID, first.partition, first.offset)
+	} else {
+		v.ids[ev.ID] = idLoc{r.partition, r.offset}
+	}
+	if v.reg != nil {
+		if _, _, err := v.reg.decode(r.value); err != nil {
+			var re *registryError
+			if errors.As(err, &re) && !re.permanent {
+				v.fatal = err
+				return err
+			}
+			v.add(vPayload, r, ev.StreamID, ev.Version, "%v", err)
+		}
+	}
+	return nil
+}
+
+// printable returns a key for a message: the key as a string if it is
+// valid text, else its bytes quoted.
+func printable(key []byte) string {
+	s := fmt.Sprintf("%q", key)
+	return s[1 : len(s)-1]
+}
+
+// runVerify reads the whole events topic read_committed, from the log start
+// to the last stable offset of every partition as it was when verify
+// started, and checks every record.
+func runVerify(ctx context.Context, e *env, _ []string) int {
+	cl := e.connect()
+	if cl == nil {
+		return exitFailure
+	}
+	defer cl.Close()
+	rd := newReader(cl, e.topic)
+	parts, err := rd.partitions()
+	if err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
+	start, err := rd.offsets(ctx, parts, sarama.OffsetOldest)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
+	end, err := rd.offsets(ctx, parts, sarama.OffsetNewest)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
+	v := &verifier{
+		topic: e.topic, nparts: int32(len(parts)),
+		streams: map[partStream]*streamState{}, ids: map[string]idLoc{}, counts: map[string]int{},
+	}
+	if e.registry != "" {
+		v.reg = newRegistry(e.registry, e.timeout)
+	}
+	printed := 0
+	v.report = func(vl violation) {
+		if e.opts.maxViolations > 0 && printed >= e.opts.maxViolations {
+			if printed == e.opts.maxViolations {
+				fmt.Fprintf(e.stderr, "kafkaes: more violations not shown (--max-violations %d); they are counted in the summary\n", e.opts.maxViolations)
+				printed++
+			}
+			return
+		}
+		printed++
+		printViolation(e.stdout, vl, e.opts.jsonOut)
+	}
+	for _, p := range parts {
+		if start[p] > 0 {
+			v.add(vDeletedPrefix, rec{partition: p, offset: start[p]}, "", 0,
+				"the partition's log starts at offset %d: the records before it were deleted (retention, compaction or delete-records), so events are lost and the checks below see only part of the history",
+				start[p])
+		}
+	}
+	total := int64(0)
+	for _, p := range parts {
+		total += end[p] - start[p]
+	}
+	e.progressf("verify: reading %s: %d partitions, %d offsets up to the last stable offsets", e.topic, len(parts), total)
+	prog := newProgress(e, "verify "+e.topic, start, end)
+	err = rd.scan(ctx, start, end, v.check, prog.update)
+	prog.finish()
+	if err != nil {
+		if v.fatal != nil {
+			e.errorf("verify %s: cannot check payloads: %v", e.topic, v.fatal)
+		} else {
+			e.errorf("verify %s: %v", e.topic, err)
+		}
+		return exitFailure
+	}
+	nstreams := map[string]bool{}
+	for k := range v.streams {
+		nstreams[k.stream] = true
+	}
+	summary := fmt.Sprintf("verify: topic %s: %d records in %d partitions, %d events of %d streams", e.topic, v.records, len(parts), v.events, len(nstreams))
+	if v.reg != nil {
+		summary += ", payloads decoded with the Schema Registry"
+	}
+	if len(v.counts) == 0 {
+		fmt.Fprintf(e.stdout, "%s: OK\n", summary)
+		return exitOK
+	}
+	n := 0
+	var kinds []string
+	for _, k := range slices.Sorted(maps.Keys(v.counts)) {
+		n += v.counts[k]
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, v.counts[k]))
+	}
+	fmt.Fprintf(e.stdout, "%s: %d violations (%s)\n", summary, n, strings.Join(kinds, ", "))
+	return exitViolation
+}
+
+func printViolation(w io.Writer, v violation, asJSON bool) {
+	if asJSON {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	where := fmt.Sprintf("%s/%d@%d", v.Topic, v.Partition, v.Offset)
+	if v.Stream != "" {
+		where += fmt.Sprintf(" stream %q", v.Stream)
+		if v.Version > 0 {
+			where += fmt.Sprintf(" version %d", v.Version)
+		}
+	}
+	fmt.Fprintf(w, "VIOLATION %s %s: %s\n", v.Kind, where, v.Message)
+}
