@@ -1,0 +1,325 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/internal/logcheck"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+)
+
+const (
+	// restartAppendTimeout is the stores' WithAppendTimeout in the restart
+	// test.
+	restartAppendTimeout = 4 * time.Second
+	// restartHangSlack is how far past restartAppendTimeout an Append may
+	// return before the test calls it a hang. It is generous so that a
+	// loaded machine does not fail the test; an Append stuck on a dead
+	// broker (sarama's network timeouts are 30s) still exceeds it.
+	restartHangSlack = 10 * time.Second
+)
+
+// restartWriter appends to its own streams and records what happened. It is
+// the only writer of its streams, so it knows their versions: an append
+// with an unknown outcome (the broker went away) is retried with the same
+// event IDs and expected version until it is acknowledged, as the store
+// documents (the retry is idempotent).
+type restartWriter struct {
+	name    string
+	store   *kafka.Store
+	streams []string
+
+	mu        sync.Mutex
+	acked     int       // acknowledged appends
+	failures  int       // appends that returned an error
+	lastErr   error     // the last such error
+	lastOK    time.Time // when the last acknowledged append returned
+	lastFail  time.Time // when the last failed append returned
+	inAppend  time.Time // when the running Append started (zero if none)
+	longest   time.Duration
+	hangs     []string
+	conflicts []string
+}
+
+func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	versions := make([]int64, len(w.streams))
+	for ctx.Err() == nil {
+		i := rng.IntN(len(w.streams))
+		stream := w.streams[i]
+		evs, ids := newEvents(1+rng.IntN(2), w.name)
+		expected := eventstore.Exact(versions[i])
+		for ctx.Err() == nil {
+			start := time.Now()
+			w.mu.Lock()
+			w.inAppend = start
+			w.mu.Unlock()
+			// No deadline of our own: the store's append timeout must end
+			// the call.
+			res, err := w.store.Append(context.Background(), stream, expected, evs...)
+			end := time.Now()
+			took := end.Sub(start)
+			out := classify(err)
+			j.Add(logcheck.Append{Writer: w.name, Stream: stream, IDs: ids, Outcome: out, Version: res.Version, Positions: res.Positions, Err: err})
+
+			w.mu.Lock()
+			w.inAppend = time.Time{}
+			w.longest = max(w.longest, took)
+			if took > restartAppendTimeout+restartHangSlack {
+				w.hangs = append(w.hangs, fmt.Sprintf("append to %s took %v (append timeout %v), returned %v", stream, took.Round(time.Millisecond), restartAppendTimeout, err))
+			}
+			switch out {
+			case logcheck.Acked:
+				w.acked++
+				w.lastOK = end
+			case logcheck.Failed:
+				// Nobody else writes these streams and an unknown outcome
+				// is retried with the same IDs: a conflict means the retry
+				// was not idempotent or the store lost track of a version.
+				w.conflicts = append(w.conflicts, fmt.Sprintf("append to %s at %v: %v", stream, expected, err))
+			default:
+				w.failures++
+				w.lastErr = err
+				w.lastFail = end
+			}
+			w.mu.Unlock()
+
+			if out == logcheck.Acked {
+				versions[i] = res.Version
+				break
+			}
+			if out == logcheck.Failed {
+				return
+			}
+			select { // the broker is away: do not spin
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// restartState is a snapshot of a writer's counters.
+type restartState struct {
+	acked, failures  int
+	lastOK, lastFail time.Time
+	lastErr          error
+	stuckFor         time.Duration
+}
+
+func (w *restartWriter) state() restartState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := restartState{acked: w.acked, failures: w.failures, lastOK: w.lastOK, lastFail: w.lastFail, lastErr: w.lastErr}
+	if !w.inAppend.IsZero() {
+		st.stuckFor = time.Since(w.inAppend)
+	}
+	return st
+}
+
+// waitAll polls until cond holds for every writer or the timeout passes; it
+// returns the names and states of the writers for which it does not hold.
+func waitAll(ws []*restartWriter, timeout time.Duration, cond func(restartState) bool) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		var bad []string
+		for _, w := range ws {
+			if st := w.state(); !cond(st) {
+				bad = append(bad, fmt.Sprintf("%s (acked %d, failed %d, in Append for %v, last error: %v)", w.name, st.acked, st.failures, st.stuckFor.Round(time.Millisecond), st.lastErr))
+			}
+		}
+		if len(bad) == 0 || time.Now().After(deadline) {
+			return bad
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitWriters waits for the writers to return after they were told to stop,
+// and fails the test, naming the writers stuck in Append, if they do not
+// return in time (rather than letting the test binary time out).
+func waitWriters(t *testing.T, wg *sync.WaitGroup, ws []*restartWriter) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(restartAppendTimeout + restartHangSlack + 10*time.Second):
+		var stuck []string
+		for _, w := range ws {
+			if st := w.state(); st.stuckFor > 0 {
+				stuck = append(stuck, fmt.Sprintf("%s (in Append for %v)", w.name, st.stuckFor.Round(time.Millisecond)))
+			}
+		}
+		t.Fatalf("writers did not return after they were stopped: %s", strings.Join(stuck, "; "))
+	}
+}
+
+// TestRealBrokerRestartDuringAppends stops the real broker while two store
+// instances (separate clients) append, first cleanly and then with SIGKILL,
+// and starts it again each time. While the broker is down every Append must
+// return an error within the append timeout (no hang); after the restart
+// appends must succeed again without reopening the stores; and afterwards a
+// plain read_committed consumer must find every acknowledged append exactly
+// once, streams with versions 1..n without gap or duplicate, and every
+// append whose outcome was unknown all there or not at all. A fresh store
+// must load every stream as the log holds it.
+//
+// It needs the broker of scripts/kafka-broker.sh (KAFKAES_BROKER_CTL) and
+// skips otherwise.
+func TestRealBrokerRestartDuringAppends(t *testing.T) {
+	ctl := kafkatest.RequireBrokerCtl(t)
+	const (
+		partitions = 3
+		instances  = 2
+		writers    = 3 // per instance
+		perWriter  = 2 // streams per writer
+	)
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, partitions, kafkatest.EventsTopicConfig())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	var ws []*restartWriter
+	var allStreams []string
+	for i := range instances {
+		s := openStressStore(t, c, topic,
+			kafka.WithAppendTimeout(restartAppendTimeout),
+			kafka.WithTransactionTimeout(5*time.Second))
+		for k := range writers {
+			w := &restartWriter{name: fmt.Sprintf("store%d/writer%d", i, k), store: s}
+			for n := range perWriter {
+				w.streams = append(w.streams, fmt.Sprintf("restart-%d-%d-%d", i, k, n))
+			}
+			allStreams = append(allStreams, w.streams...)
+			ws = append(ws, w)
+		}
+	}
+
+	var (
+		j  logcheck.Journal
+		wg sync.WaitGroup
+	)
+	wctx, stopWriters := context.WithCancel(ctx)
+	defer stopWriters()
+	for _, w := range ws {
+		wg.Go(func() { w.run(wctx, &j) })
+	}
+
+	if bad := waitAll(ws, time.Minute, func(st restartState) bool { return st.acked >= 3 }); len(bad) > 0 {
+		stopWriters()
+		waitWriters(t, &wg, ws)
+		t.Fatalf("appends did not get going before the broker was stopped: %s", strings.Join(bad, "; "))
+	}
+
+	for _, down := range []struct {
+		name string
+		do   func(context.Context) error
+	}{{"stop (SIGTERM)", ctl.Stop}, {"kill (SIGKILL)", ctl.Kill}} {
+		if err := down.do(ctx); err != nil {
+			t.Fatalf("%s: %v", down.name, err)
+		}
+		stopped := time.Now()
+		// Every writer must see an Append fail after the broker went away,
+		// and none may stay in Append past the timeout.
+		bad := waitAll(ws, restartAppendTimeout+restartHangSlack+5*time.Second, func(st restartState) bool {
+			return st.lastFail.After(stopped)
+		})
+		if len(bad) > 0 {
+			t.Errorf("after %s: no Append returned an error within %v for: %s", down.name, restartAppendTimeout+restartHangSlack+5*time.Second, strings.Join(bad, "; "))
+		}
+		var sample error
+		for _, w := range ws {
+			if st := w.state(); st.lastErr != nil {
+				sample = st.lastErr
+				break
+			}
+		}
+		t.Logf("after %s: every writer saw an Append fail within %v; for example: %v", down.name, time.Since(stopped).Round(time.Millisecond), sample)
+
+		if err := ctl.Start(ctx); err != nil {
+			t.Fatalf("start after %s: %v", down.name, err)
+		}
+		started := time.Now()
+		bad = waitAll(ws, 2*time.Minute, func(st restartState) bool { return st.lastOK.After(started) })
+		if len(bad) > 0 {
+			stopWriters()
+			waitWriters(t, &wg, ws)
+			t.Fatalf("after %s and start: appends did not resume within 2m for: %s", down.name, strings.Join(bad, "; "))
+		}
+		t.Logf("after %s and start: every writer appended again within %v", down.name, time.Since(started).Round(time.Millisecond))
+	}
+
+	// Let the writers go on a little on the restarted broker, then stop.
+	time.Sleep(500 * time.Millisecond)
+	stopWriters()
+	waitWriters(t, &wg, ws)
+	for _, w := range ws {
+		_ = w.store.Close()
+	}
+
+	var acked, failures int
+	var longest time.Duration
+	for _, w := range ws {
+		w.mu.Lock()
+		acked += w.acked
+		failures += w.failures
+		longest = max(longest, w.longest)
+		for _, h := range w.hangs {
+			t.Errorf("%s: hang: %s", w.name, h)
+		}
+		for _, cf := range w.conflicts {
+			t.Errorf("%s: unexpected conflict: %s", w.name, cf)
+		}
+		w.mu.Unlock()
+	}
+	t.Logf("%d acknowledged appends, %d failed appends (retried with the same event IDs); longest Append %v (timeout %v)",
+		acked, failures, longest.Round(time.Millisecond), restartAppendTimeout)
+	if failures == 0 {
+		t.Fatal("no Append failed while the broker was down; the test proves nothing")
+	}
+
+	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := logcheck.Check(log, partitions, j.Appends())
+	t.Logf("log: %d events in %d streams", r.Events, r.Streams)
+	for _, p := range r.Problems {
+		t.Error(p)
+	}
+
+	// A new instance builds its index from the log and loads every stream
+	// exactly as the plain consumer saw it.
+	fresh := openStressStore(t, c, topic)
+	want := map[string][]string{}
+	for _, ev := range log {
+		want[ev.StreamID] = append(want[ev.StreamID], ev.ID)
+	}
+	sort.Strings(allStreams)
+	for _, stream := range allStreams {
+		var got []string
+		for ev, err := range fresh.ReadStream(ctx, stream, 1) {
+			if err != nil {
+				if !errors.Is(err, eventstore.ErrStreamNotFound) || len(want[stream]) > 0 {
+					t.Errorf("fresh store: read %s: %v", stream, err)
+				}
+				break
+			}
+			got = append(got, ev.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want[stream]) {
+			t.Errorf("fresh store loads stream %s as %d events, the log holds %d", stream, len(got), len(want[stream]))
+		}
+	}
+}
