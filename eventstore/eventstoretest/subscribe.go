@@ -2,6 +2,7 @@ package eventstoretest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -148,4 +149,77 @@ func requireEventually(t *testing.T, h *harness, cond func() bool, msg string) {
 		}
 		waitABit(ctx)
 	}
+}
+
+// testSubscribeWhileAppending starts a subscription while writers append
+// concurrently: the hand-over from catch-up to live reading must neither
+// lose nor repeat an event.
+func testSubscribeWhileAppending(t *testing.T, h *harness) {
+	s := h.open(t)
+	stores := h.writers(t, s)
+	ctx := h.ctx(t)
+	const perWriter = 5
+	for w := range stores {
+		mustAppend(t, ctx, s, fmt.Sprintf("w%d", w), eventstore.NoStream, 1, ev("T", "0"))
+	}
+
+	subCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(stores))
+	start := make(chan struct{})
+	for w, st := range stores {
+		go func() {
+			<-start
+			stream := fmt.Sprintf("w%d", w)
+			for i := 1; i <= perWriter; i++ {
+				if _, err := st.Append(ctx, stream, eventstore.Exact(int64(i)), ev("T", fmt.Sprint(i))); err != nil {
+					errs <- fmt.Errorf("writer %d, append %d: %w", w, i, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	close(start)
+	sub := consume(s.Subscribe(subCtx, nil))
+	got := sub.nextEvents(t, h.f.Timeout, len(stores)*(perWriter+1))
+	for range stores {
+		require.NoError(t, <-errs)
+	}
+	requireLogOrder(t, got)
+	seen := map[string]bool{}
+	for _, r := range got {
+		key := fmt.Sprintf("%s@%d", r.StreamID, r.Version)
+		require.False(t, seen[key], "subscription yielded %s twice", key)
+		seen[key] = true
+	}
+
+	// ReadAll stops at the end of the log as of its start, even while
+	// appends go on.
+	stop := make(chan struct{})
+	appended := make(chan error, 1)
+	go func() {
+		v := int64(perWriter + 1)
+		for {
+			select {
+			case <-stop:
+				appended <- nil
+				return
+			default:
+			}
+			if _, err := s.Append(ctx, "w0", eventstore.Exact(v), ev("T", "more")); err != nil {
+				appended <- err
+				return
+			}
+			v++
+		}
+	}()
+	recs, err := collect(t, s.ReadAll(ctx, nil))
+	close(stop)
+	require.NoError(t, err, "ReadAll while appends go on must stop at the end of the log")
+	require.GreaterOrEqual(t, len(recs), len(got))
+	requireLogOrder(t, recs)
+	require.NoError(t, <-appended)
+	cancel()
+	require.ErrorIs(t, sub.requireEndsIgnoringEvents(t, h.f.Timeout), context.Canceled)
 }

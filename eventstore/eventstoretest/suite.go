@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"SubscribeFromCheckpoint", testSubscribeFromCheckpoint},
 		{"SubscribeBreak", testSubscribeBreak},
 		{"SubscribePeer", testSubscribePeer},
+		{"SubscribeWhileAppending", testSubscribeWhileAppending},
 		{"Idempotency", testIdempotency},
 		{"ConcurrentRounds", testConcurrentRounds},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -297,6 +298,38 @@ func (s *subscription) requireEnds(t *testing.T, timeout time.Duration) error {
 				case it := <-s.items:
 					if it.err == nil || last != nil {
 						t.Fatalf("unexpected item (%s@%d, %v) at the end of the subscription", it.rec.StreamID, it.rec.Version, it.err)
+					}
+					last = it.err
+				default:
+					return last
+				}
+			}
+		case <-tm.C:
+			t.Fatalf("subscription did not stop within %v", timeout)
+		}
+	}
+}
+
+// requireEndsIgnoringEvents is requireEnds for a subscription that may
+// still deliver events before it ends.
+func (s *subscription) requireEndsIgnoringEvents(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	var last error
+	for {
+		select {
+		case it := <-s.items:
+			if last != nil {
+				t.Fatalf("subscription yielded (%s@%d, %v) after error %v; it must stop at the first error", it.rec.StreamID, it.rec.Version, it.err, last)
+			}
+			last = it.err
+		case <-s.done:
+			for {
+				select {
+				case it := <-s.items:
+					if last != nil {
+						t.Fatalf("subscription yielded (%s@%d, %v) after error %v", it.rec.StreamID, it.rec.Version, it.err, last)
 					}
 					last = it.err
 				default:
