@@ -216,6 +216,11 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		h.cancel(errRestart)
 		return nil
 	}
+	if off := claim.InitialOffset(); off > 0 {
+		// Everything before the group's committed offset was processed
+		// (by this instance or another one).
+		h.sink.Reached(p, off)
+	}
 	msgs := claim.Messages()
 	batch := make([]projection.Record, 0, h.s.maxBatch)
 	idle := time.NewTimer(h.s.idle)
