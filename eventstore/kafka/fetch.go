@@ -336,7 +336,7 @@ func transient(err error) bool {
 	if retriable(err) {
 		return true
 	}
-	if errors.Is(err, sarama.ErrClosedClient) {
+	if errors.Is(err, sarama.ErrClosedClient) || errors.Is(err, errTopicMissing) {
 		return false
 	}
 	var ke sarama.KError

@@ -155,16 +155,24 @@ func (s *Store) start(ctx context.Context) error {
 // topic when it is missing and WithCreateTopic was given.
 func (s *Store) ensureTopic(ctx context.Context) ([]int32, error) {
 	parts, err := retry(ctx, func() ([]int32, error) {
-		if err := s.read.RefreshMetadata(s.topic); err != nil {
-			return nil, err
+		err := s.read.RefreshMetadata(s.topic)
+		if err == nil {
+			var ps []int32
+			ps, err = s.read.Partitions(s.topic)
+			if err == nil {
+				return ps, nil
+			}
 		}
-		return s.read.Partitions(s.topic)
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			return nil, errTopicMissing // not worth retrying
+		}
+		return nil, err
 	})
-	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+	if errors.Is(err, errTopicMissing) {
 		if !s.opts.create {
 			return nil, fmt.Errorf("kafka: events topic %q does not exist; create it with cleanup.policy=delete and retention.ms=-1 "+
 				"(kafka-topics.sh --create --topic %s --partitions N --replication-factor 3 --config cleanup.policy=delete --config retention.ms=-1 "+
-				"--config min.insync.replicas=2), or pass kafka.WithCreateTopic(partitions, replicationFactor): %w", s.topic, s.topic, err)
+				"--config min.insync.replicas=2), or pass kafka.WithCreateTopic(partitions, replicationFactor)", s.topic, s.topic)
 		}
 		if err := s.createTopic(); err != nil {
 			return nil, err
@@ -194,6 +202,9 @@ func (s *Store) ensureTopic(ctx context.Context) ([]int32, error) {
 	}
 	return sorted, nil
 }
+
+// errTopicMissing means the events topic does not exist.
+var errTopicMissing = errors.New("kafka: topic does not exist")
 
 func (s *Store) createTopic() error {
 	if s.opts.createPartitions <= 0 || s.opts.createReplication <= 0 {
