@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -53,11 +54,10 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		var corrupt *wire.DecodeError
 		if st != nil {
 			corrupt = st.corrupt
-			for _, r := range st.runs {
-				for i := range r.n {
-					if v := r.version + i; v >= from {
-						wants = append(wants, want{r.offset + i, v})
-					}
+			first := sort.Search(len(st.runs), func(i int) bool { return st.runs[i].version+st.runs[i].n > from })
+			for _, r := range st.runs[first:] {
+				for i := max(from-r.version, 0); i < r.n; i++ {
+					wants = append(wants, want{r.offset + i, r.version + i})
 				}
 			}
 		}
