@@ -147,7 +147,6 @@ func (e *env) saramaConfig() (*sarama.Config, error) {
 	cfg.Admin.Timeout = e.timeout
 	cfg.Metadata.Retry.Max = 3
 	cfg.Metadata.Retry.Backoff = 200 * time.Millisecond
-	cfg.Metadata.Full = false
 	cfg.Producer.Partitioner = wire.NewPartitioner
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+func strp(s string) *string { return &s }
+
+// snapshotRecord is a record as snapshot/kafka writes it: es.version and
+// es.type, no es.id.
+func snapshotRecord(stream string) testRecord {
+	return testRecord{key: []byte(stream), value: []byte(`{"balance":10}`), partition: -1, headers: []sarama.RecordHeader{
+		{Key: []byte(wire.HeaderVersion), Value: []byte("3")},
+		{Key: []byte(wire.HeaderType), Value: []byte("bank.Account")},
+	}}
+}
+
+// row returns the table row of topic, split into columns.
+func row(out, topic string) []string {
+	for _, l := range lines(out) {
+		f := strings.Fields(l)
+		if len(f) > 1 && f[1] == topic {
+			return f
+		}
+	}
+	return nil
+}
+
+func TestTopics(t *testing.T) {
+	c := kafkatest.New(t)
+	p := newProducer(t, c, "")
+	good := kafkatest.TopicName(t, "events-good")
+	c.CreateTopic(t, good, 3, kafkatest.EventsTopicConfig())
+	p.send(good, 3, streamEvents("acc-1", 2)...)
+
+	compacted := kafkatest.TopicName(t, "events-compacted")
+	c.CreateTopic(t, compacted, 2, map[string]*string{"cleanup.policy": strp("compact"), "retention.ms": strp("-1")})
+	p.send(compacted, 2, streamEvents("acc-1", 1)...)
+
+	expiring := kafkatest.TopicName(t, "events-expiring")
+	c.CreateTopic(t, expiring, 1, map[string]*string{"cleanup.policy": strp("delete"), "retention.ms": strp("604800000")})
+	p.send(expiring, 1, streamEvents("acc-1", 1)...)
+
+	snapGood := kafkatest.TopicName(t, "snapshot-good")
+	c.CreateTopic(t, snapGood, 2, map[string]*string{"cleanup.policy": strp("compact")})
+	p.send(snapGood, 2, snapshotRecord("acc-1"))
+
+	snapBad := kafkatest.TopicName(t, "snapshot-bad")
+	c.CreateTopic(t, snapBad, 2, map[string]*string{"cleanup.policy": strp("delete")})
+	p.send(snapBad, 2, snapshotRecord("acc-1"))
+
+	other := kafkatest.TopicName(t, "plain")
+	c.CreateTopic(t, other, 1, nil)
+	p.send(other, 1, testRecord{key: []byte("k"), value: []byte("v"), partition: 0})
+
+	all := strings.Join([]string{good, compacted, expiring, snapGood, snapBad, other}, ",")
+	r := kafkaes(t, "topics", brokers(c), "--topic", all)
+	if r.code != exitViolation {
+		t.Fatalf("topics with broken configurations: want exit %d\n%s", exitViolation, r)
+	}
+	for _, tc := range []struct {
+		topic, kind, parts, status string
+	}{
+		{good, "events", "3", "ok"},
+		{compacted, "events", "2", "VIOLATION"},
+		{expiring, "events", "1", "VIOLATION"},
+		{snapGood, "snapshots", "2", "ok"},
+		{snapBad, "snapshots", "2", "VIOLATION"},
+		{other, "other", "1", "-"},
+	} {
+		f := row(r.stdout, tc.topic)
+		if f == nil {
+			t.Errorf("no row for %s:\n%s", tc.topic, r)
+			continue
+		}
+		if f[0] != tc.kind || f[2] != tc.parts || f[6] != tc.status {
+			t.Errorf("row of %s: %v, want kind %s, %s partitions, status %s", tc.topic, f, tc.kind, tc.parts, tc.status)
+		}
+	}
+	for _, want := range []string{
+		"VIOLATION events topic " + compacted + ": cleanup.policy=compact, want delete",
+		"VIOLATION events topic " + expiring + ": retention.ms=604800000 (7 days), want -1",
+		"VIOLATION snapshots topic " + snapBad + ": cleanup.policy=delete, want compact",
+		"--add-config retention.ms=-1",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output does not contain %q:\n%s", want, r)
+		}
+	}
+	for _, ok := range []string{good, snapGood} {
+		if strings.Contains(r.stdout, "VIOLATION events topic "+ok+":") || strings.Contains(r.stdout, "VIOLATION snapshots topic "+ok+":") {
+			t.Errorf("%s flagged:\n%s", ok, r)
+		}
+	}
+
+	r = kafkaes(t, "topics", brokers(c), "--topic", good+","+snapGood)
+	if r.code != exitOK {
+		t.Errorf("topics with good configurations:\n%s", r)
+	}
+
+	// Without --topic every topic of the cluster is looked at; ours are
+	// among them.
+	r = kafkaes(t, "topics", brokers(c))
+	if f := row(r.stdout, compacted); r.code != exitViolation || f == nil || f[0] != "events" {
+		t.Errorf("topics of the whole cluster:\n%s", r)
+	}
+	if row(r.stdout, other) != nil {
+		t.Errorf("a topic without kafkaes records is listed without --all:\n%s", r)
+	}
+	r = kafkaes(t, "topics", brokers(c), "--all")
+	if row(r.stdout, other) == nil {
+		t.Errorf("--all does not list %s:\n%s", other, r)
+	}
+}
