@@ -129,7 +129,7 @@ func (r *Repository[T]) replay(ctx context.Context, a T, from int64) (int, error
 		}
 		ev, err := r.serde.Unmarshal(ctx, rec.Type, rec.Data)
 		if err != nil {
-			return n, fmt.Errorf("aggregate %q: decode event %s (version %d, position %s): %w", root.id, rec.Type, rec.Version, rec.Position, err)
+			return n, fmt.Errorf("aggregate %q: decode event %s (stream %q, version %d, position %s): %w", root.id, rec.Type, rec.StreamID, rec.Version, rec.Position, err)
 		}
 		a.Apply(ev)
 		root.version = rec.Version

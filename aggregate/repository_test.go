@@ -190,6 +190,16 @@ func TestLoadUnknownEventType(t *testing.T) {
 	_, err = repo.Update(context.Background(), "acc-9", func(a *Account) error { return a.Deposit(1) })
 	require.ErrorIs(t, err, serde.ErrUnknownType, "Update must not run commands on a partly loaded aggregate")
 
+	// With a stream mapping, the error names the stream too.
+	prefixed := newRepo(t, store, aggregate.WithStreamID(func(id string) string { return "account-" + id }))
+	_, err = store.Append(context.Background(), "account-9", eventstore.NoStream, eventstore.Event{Type: "bank.AccountFrozen", Data: []byte(`{}`)})
+	require.NoError(t, err)
+	_, err = prefixed.Load(context.Background(), "9")
+	require.ErrorIs(t, err, serde.ErrUnknownType)
+	for _, want := range []string{"bank.AccountFrozen", `aggregate "9"`, `stream "account-9"`, "version 1"} {
+		assert.Contains(t, err.Error(), want)
+	}
+
 	// Malformed data of a known type.
 	_, err = store.Append(context.Background(), "acc-10", eventstore.NoStream, eventstore.Event{Type: "bank.MoneyDeposited", Data: []byte(`{"Amount":`)})
 	require.NoError(t, err)
