@@ -28,7 +28,7 @@ type guard struct {
 // trailing bytes, within the item budget. maxItems bounds the number of
 // zero-size array/map items (such as nulls).
 func checkBinary(s *Schema, buf []byte, maxItems int64) error {
-	g := &guard{buf: buf, budget: maxItems}
+	g := guard{buf: buf, budget: maxItems}
 	if err := g.walk(s); err != nil {
 		return err
 	}
@@ -86,11 +86,16 @@ func nonEmpty(s *Schema, seen map[*Schema]bool) bool {
 }
 
 func (g *guard) walk(s *Schema) error {
-	g.depth++
-	defer func() { g.depth-- }()
-	if g.depth > 256 {
+	if g.depth >= 256 {
 		return errors.New("nesting deeper than 256 levels")
 	}
+	g.depth++
+	err := g.value(s)
+	g.depth--
+	return err
+}
+
+func (g *guard) value(s *Schema) error {
 	switch s.Kind {
 	case Null:
 		return nil

@@ -279,12 +279,35 @@ func (rs *resolver) writerUnion(w, r *Schema, path string) (resolveFn, bool, err
 	var nullBranch *branch
 	identity := r.Kind == Union && len(r.Branches) == len(w.Branches)
 	for i, b := range w.Branches {
-		fn, id, err := rs.compile(b, r, path)
+		var fn resolveFn
+		var id bool
+		var err error
+		if r.Kind == Union && i < len(r.Branches) && r.Branches[i].unionKey() == b.unionKey() && r.Branches[i].Kind == b.Kind {
+			// Same branch at the same place: resolve the branch values and
+			// keep the union key.
+			rb := r.Branches[i]
+			var inner resolveFn
+			inner, id, err = rs.compile(b, rb, path)
+			if err == nil && !id {
+				fn = func(v any) (any, error) {
+					c, err := inner(v)
+					if err != nil {
+						return nil, err
+					}
+					return wrapUnion(rb, c), nil
+				}
+			} else if err == nil {
+				fn = func(v any) (any, error) { return wrapUnion(rb, v), nil }
+			}
+		} else {
+			fn, _, err = rs.compile(b, r, path)
+			id = false
+		}
 		if err != nil && rs.strict {
 			return nil, false, &compatErr{path, fmt.Sprintf("writer union branch %s cannot be read: %v", typeDesc(b), err)}
 		}
 		// Identity holds only if r is the same union in the same order.
-		if err != nil || !id || r.Kind != Union || i >= len(r.Branches) || r.Branches[i].unionKey() != b.unionKey() {
+		if err != nil || !id {
 			identity = false
 		}
 		br := branch{fn: fn, err: err}
