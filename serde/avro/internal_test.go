@@ -99,7 +99,7 @@ func TestDeriveErrors(t *testing.T) {
 	type U struct{ X uint64 }
 	_, err := DeriveSchema(typeOf[U](), "a.U")
 	require.ErrorContains(t, err, "use int64 instead of uint64")
-		// Recursive types become recursive schemas.
+	// Recursive types become recursive schemas.
 	type Rec struct {
 		V    int32
 		Next *Rec
