@@ -16,8 +16,11 @@ import (
 )
 
 // loadMaxBytes is the per-partition byte limit of the fetches of a stream
-// load: small, because a load wants a few records at known offsets.
-const loadMaxBytes = 64 << 10
+// load. Kafka always returns the first record batch at the fetch offset in
+// full, however small the limit, so a limit of 1 byte makes every load
+// fetch return exactly the batch holding the wanted offset: the cost of a
+// load depends on the stream's own batches, never on the partition's size.
+const loadMaxBytes = 1
 
 // subscribeWait is how long a live subscription's fetch waits at the broker
 // for new records; it bounds how late a subscription notices cancellation.
