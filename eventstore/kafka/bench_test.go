@@ -351,4 +351,3 @@ func BenchmarkLoadStream(b *testing.B) {
 		})
 	}
 }
-
