@@ -1,0 +1,44 @@
+// Command bank is the main kafkaes example: an event-sourced bank account
+// service that runs a short scripted scenario and prints what happened and
+// the resulting event log.
+//
+//	go run ./examples/bank
+//
+// With no flags it runs on an in-memory store; see setup.go for the
+// embedded Kafka and Schema Registry and the flags that point it at real
+// ones.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.brokers, "brokers", "", "comma-separated Kafka bootstrap brokers (host:port); empty runs an embedded in-process Kafka")
+	flag.StringVar(&cfg.schemaRegistry, "schema-registry", "", "Schema Registry URL; empty runs an embedded in-process registry")
+	flag.StringVar(&cfg.topic, "topic", "bank-events", "events topic")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bank:", err)
+		os.Exit(1)
+	}
+}
+
+// run sets up the store and serde, runs the scenario and prints to w.
+func run(ctx context.Context, w io.Writer, cfg config) error {
+	env, err := setup(ctx, w, cfg)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	return scenario(ctx, w, env)
+}

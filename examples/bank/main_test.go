@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestScenario runs the example end to end, as `go run ./examples/bank`
+// does, and checks the story it tells.
+func TestScenario(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, &out, config{topic: "bank-events"}); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"rejected: account: insufficient funds",
+		"saved after 2 attempts",
+		"rejected: account: closed",
+		"stale save refused: stream acc-alice expected version 5, actual 6",
+		"acc-alice: owner=Alice balance=6.00 open=true version=6",
+		"acc-bob: owner=Bob balance=0.00 open=false version=2",
+		"acc-alice  v6 bank.MoneyDeposited",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+}

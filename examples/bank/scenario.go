@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/kafkaes/kafkaes/aggregate"
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/examples/bank/account"
+)
+
+// scenario runs the scripted story and prints it.
+func scenario(ctx context.Context, w io.Writer, env *env) error {
+	repo := aggregate.NewRepository(env.store, env.serde, account.New)
+	ctx = eventstore.ContextWithMetadata(ctx, eventstore.Metadata{CorrelationID: "bank-demo", Values: map[string]string{"user": "teller-1"}})
+	step := func(title string) { fmt.Fprintf(w, "\n== %s\n", title) }
+	show := func(a *account.Account) {
+		fmt.Fprintf(w, "   %s: owner=%s balance=%s open=%v version=%d\n", a.AggregateID(), a.Owner, money(a.Balance), a.Open, a.AggregateVersion())
+	}
+
+	step("open accounts and move money")
+	for _, c := range []struct{ id, owner string }{{"acc-alice", "Alice"}, {"acc-bob", "Bob"}} {
+		a, err := repo.Update(ctx, c.id, func(a *account.Account) error { return a.OpenAccount(c.owner, "EUR") })
+		if err != nil {
+			return err
+		}
+		show(a)
+	}
+	if _, err := repo.Update(ctx, "acc-alice", func(a *account.Account) error { return a.Deposit(100_00, "salary") }); err != nil {
+		return err
+	}
+	a, err := repo.Update(ctx, "acc-alice", func(a *account.Account) error { return a.Withdraw(30_00, "groceries") })
+	if err != nil {
+		return err
+	}
+	show(a)
+
+	step("a rejected command: overdraft")
+	_, err = repo.Update(ctx, "acc-alice", func(a *account.Account) error { return a.Withdraw(500_00, "car") })
+	if !errors.Is(err, account.ErrInsufficientFunds) {
+		return fmt.Errorf("expected an overdraft to be rejected, got %v", err)
+	}
+	fmt.Fprintf(w, "   rejected: %v (nothing was written)\n", err)
+
+	step("a concurrent update, retried after a conflict")
+	attempts := 0
+	a, err = repo.Update(ctx, "acc-alice", func(a *account.Account) error {
+		attempts++
+		fmt.Fprintf(w, "   attempt %d: teller sees balance %s at version %d\n", attempts, money(a.Balance), a.AggregateVersion())
+		if attempts == 1 {
+			// Another service instance deposits while this command is in
+			// flight, so this attempt's save conflicts.
+			if _, err := repo.Update(ctx, "acc-alice", func(o *account.Account) error { return o.Deposit(5_00, "interest") }); err != nil {
+				return err
+			}
+			fmt.Fprintln(w, "   meanwhile another instance deposited 5.00")
+		}
+		return a.Withdraw(70_00, "rent")
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   saved after %d attempts (the first met a concurrency conflict and was retried)\n", attempts)
+	show(a)
+
+	step("no deposit to a closed account")
+	if _, err := repo.Update(ctx, "acc-bob", func(a *account.Account) error { return a.Close("moved abroad") }); err != nil {
+		return err
+	}
+	_, err = repo.Update(ctx, "acc-bob", func(a *account.Account) error { return a.Deposit(10_00, "gift") })
+	if !errors.Is(err, account.ErrClosed) {
+		return fmt.Errorf("expected a deposit to a closed account to be rejected, got %v", err)
+	}
+	fmt.Fprintf(w, "   rejected: %v\n", err)
+
+	step("an expected-version conflict, seen directly")
+	stale, err := repo.Load(ctx, "acc-alice")
+	if err != nil {
+		return err
+	}
+	if _, err := repo.Update(ctx, "acc-alice", func(a *account.Account) error { return a.Deposit(1_00, "coffee refund") }); err != nil {
+		return err
+	}
+	_ = stale.Deposit(2_00, "stale write")
+	err = repo.Save(ctx, stale)
+	var conflict *eventstore.ConflictError
+	if !errors.As(err, &conflict) {
+		return fmt.Errorf("expected a conflict saving a stale aggregate, got %v", err)
+	}
+	fmt.Fprintf(w, "   stale save refused: stream %s expected version %s, actual %d\n", conflict.StreamID, conflict.Expected, conflict.Actual)
+
+	step("final state")
+	for _, id := range []string{"acc-alice", "acc-bob"} {
+		a, err := repo.Load(ctx, id)
+		if err != nil {
+			return err
+		}
+		show(a)
+	}
+
+	step("event log")
+	for ev, err := range env.store.ReadAll(ctx, nil) {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "   %-10s v%d %-20s %s\n", ev.StreamID, ev.Version, ev.Type, describe(ctx, env, ev))
+	}
+	return nil
+}
+
+// describe decodes an event for printing.
+func describe(ctx context.Context, env *env, ev eventstore.RecordedEvent) string {
+	v, err := env.serde.Unmarshal(ctx, ev.Type, ev.Data)
+	if err != nil {
+		return "undecodable: " + err.Error()
+	}
+	return fmt.Sprintf("%+v", v)
+}
+
+func money(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+}
