@@ -42,8 +42,14 @@ func loadGroup(admin sarama.ClusterAdmin, group string) (*groupState, error) {
 		gs.state, gs.members = d.State, len(d.Members)
 	}
 	resp, err := admin.ListConsumerGroupOffsets(group, nil)
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		return gs, nil // a group that never committed (real Kafka answers with no offsets instead)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list the offsets of consumer group %q: %w", group, err)
+	}
+	if errors.Is(resp.Err, sarama.ErrGroupIDNotFound) {
+		return gs, nil
 	}
 	if resp.Err != 0 && !errors.Is(resp.Err, sarama.ErrNoError) {
 		return nil, fmt.Errorf("list the offsets of consumer group %q: %w", group, resp.Err)
@@ -121,7 +127,7 @@ func runProjection(ctx context.Context, e *env, args []string) int {
 
 func projectionStatus(ctx context.Context, e *env, cl sarama.Client, gs *groupState, topics []string) int {
 	fmt.Fprintf(e.stdout, "group %s: state %s, %d member(s)\n", e.opts.group, orDash(gs.state), gs.members)
-	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tEND\tOFFSET-LAG\tEVENTS-BEHIND\t")
 	var totalOffsets, totalEvents int64
 	exact := true
