@@ -49,7 +49,7 @@ PIDFILE="$RUN/broker.pid"
 LOG="$RUN/broker.log"
 PROPS="$RUN/server.properties"
 LOG4J="$RUN/log4j2.properties"
-WAITBIN="$RUN/kafkawait"
+WAITBIN="$DIR/bin/kafkawait"
 BROKERS="127.0.0.1:$PORT"
 
 say() { echo "kafka-broker: $*" >&2; }
@@ -140,7 +140,8 @@ build_probe() {
 		return 0
 	fi
 	command -v go >/dev/null 2>&1 || return 1
-	(cd "$REPO" && go build -o "$WAITBIN" ./scripts/kafkawait) || return 1
+	mkdir -p "$(dirname "$WAITBIN")"
+	(cd "$REPO" && go build -o "$WAITBIN.tmp" ./scripts/kafkawait && mv -f "$WAITBIN.tmp" "$WAITBIN") || return 1
 }
 
 # probe TIMEOUT_SECONDS: one readiness check with a real Metadata round trip
@@ -202,8 +203,14 @@ EOF
 format_storage() {
 	[[ -f "$DATA/meta.properties" ]] && return 0
 	local id out
-	id="$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
-	[[ -n "$id" ]] || die "kafka.tools.StorageTool random-uuid printed no cluster ID"
+	# A cluster ID is a random 16-byte UUID in URL-safe base64 without
+	# padding, as `kafka-storage random-uuid` prints (made here to save a JVM
+	# start); one starting with '-' would read as an option, so retry.
+	id=""
+	while [[ -z "$id" || "$id" == -* ]]; do
+		id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+	done
+	[[ ${#id} -eq 22 ]] || die "could not make a cluster ID (got '$id')"
 	mkdir -p "$DATA"
 	if ! out="$(java -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$PROPS" 2>&1)"; then
 		echo "$out" >&2
