@@ -150,7 +150,7 @@ func (r *Runner) fail(ctx context.Context, rec *Record, cause error, attempts in
 // tryBatch handles recs in one transaction. ok=false means a handler
 // failed and the transaction was rolled back.
 func (r *Runner) tryBatch(ctx context.Context, recs []Record) (ok bool, err error) {
-	tctx, tx, err := r.cfg.checkpoints.Begin(ctx, r.name)
+	tctx, tx, err := r.cfg.checkpoints.Begin(ctx, r.name, recs[0].Event.Position.Partition)
 	if err != nil {
 		return false, fmt.Errorf("projection %q: begin transaction: %w", r.name, err)
 	}
@@ -181,7 +181,7 @@ func (r *Runner) handleOneTx(ctx context.Context, rec *Record) error {
 	if cause == nil {
 		var infra error
 		attempts, cause = r.retry(ctx, func() error {
-			tctx, tx, err := r.cfg.checkpoints.Begin(ctx, r.name)
+			tctx, tx, err := r.cfg.checkpoints.Begin(ctx, r.name, p.Partition)
 			if err != nil {
 				return err
 			}
@@ -206,7 +206,7 @@ func (r *Runner) handleOneTx(ctx context.Context, rec *Record) error {
 	if err := r.fail(ctx, rec, cause, attempts); err != nil {
 		return err
 	}
-	_, tx, err := r.cfg.checkpoints.Begin(ctx, r.name)
+	_, tx, err := r.cfg.checkpoints.Begin(ctx, r.name, p.Partition)
 	if err != nil {
 		return fmt.Errorf("projection %q: begin transaction: %w", r.name, err)
 	}

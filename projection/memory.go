@@ -28,7 +28,7 @@ func (m *MemoryCheckpoints) Load(_ context.Context, projection string) (eventsto
 }
 
 // Begin starts a transaction; ctx is returned unchanged.
-func (m *MemoryCheckpoints) Begin(ctx context.Context, projection string) (context.Context, Txn, error) {
+func (m *MemoryCheckpoints) Begin(ctx context.Context, projection string, _ int32) (context.Context, Txn, error) {
 	return ctx, &memTxn{m: m, name: projection}, nil
 }
 

@@ -240,9 +240,9 @@ func TestIdempotencyDropsRepeats(t *testing.T) {
 func TestMemoryCheckpointsFence(t *testing.T) {
 	ctx := context.Background()
 	cps := &projection.MemoryCheckpoints{}
-	_, tx, _ := cps.Begin(ctx, "p")
+	_, tx, _ := cps.Begin(ctx, "p", 0)
 	require.NoError(t, tx.Commit(ctx, 0, 0, 5))
-	_, tx, _ = cps.Begin(ctx, "p")
+	_, tx, _ = cps.Begin(ctx, "p", 0)
 	require.ErrorIs(t, tx.Commit(ctx, 0, 0, 7), projection.ErrCheckpointMoved)
 	cp, _ := cps.Load(ctx, "p")
 	require.Equal(t, eventstore.Checkpoint{0: 5}, cp)

@@ -61,10 +61,11 @@ type CheckpointStore interface {
 	// Load returns the stored checkpoint of the named projection (nil if it
 	// has none).
 	Load(ctx context.Context, projection string) (eventstore.Checkpoint, error)
-	// Begin starts a transaction for the named projection. The handlers of
-	// the batch run with the returned context, through which they reach
-	// the transaction (for SQL: sqlcheckpoint.Tx(ctx)).
-	Begin(ctx context.Context, projection string) (context.Context, Txn, error)
+	// Begin starts a transaction for a batch of events of one partition of
+	// the named projection. The handlers of the batch run with the
+	// returned context, through which they reach the transaction (for SQL:
+	// sqlcheckpoint.Tx(ctx)).
+	Begin(ctx context.Context, projection string, partition int32) (context.Context, Txn, error)
 }
 
 // Txn is a transaction of a [CheckpointStore].

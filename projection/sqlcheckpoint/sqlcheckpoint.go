@@ -151,7 +151,7 @@ func Tx(ctx context.Context) *sql.Tx {
 
 // Begin starts a transaction and returns a context that carries it (see
 // [Tx]).
-func (s *Store) Begin(ctx context.Context, name string) (context.Context, projection.Txn, error) {
+func (s *Store) Begin(ctx context.Context, name string, _ int32) (context.Context, projection.Txn, error) {
 	if err := s.check(); err != nil {
 		return nil, nil, err
 	}

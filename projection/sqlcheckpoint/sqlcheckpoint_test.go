@@ -38,9 +38,9 @@ func TestFencedCommit(t *testing.T) {
 	require.NoError(t, err)
 
 	// Two instances start from the same position; the second commit loses.
-	c1, t1, err := cps.Begin(ctx, "p")
+	c1, t1, err := cps.Begin(ctx, "p", 0)
 	require.NoError(t, err)
-	c2, t2, err := cps.Begin(ctx, "p")
+	c2, t2, err := cps.Begin(ctx, "p", 0)
 	require.NoError(t, err)
 	_, err = sqlcheckpoint.Tx(c1).ExecContext(c1, `INSERT INTO `+view+` VALUES (1)`)
 	require.NoError(t, err)
@@ -61,9 +61,9 @@ func TestFencedCommit(t *testing.T) {
 	require.Equal(t, []int{1}, ns, "the fenced transaction's view change is rolled back")
 
 	// With the row existing: the second UPDATE finds the row moved.
-	_, t3, err := cps.Begin(ctx, "p")
+	_, t3, err := cps.Begin(ctx, "p", 0)
 	require.NoError(t, err)
-	_, t4, err := cps.Begin(ctx, "p")
+	_, t4, err := cps.Begin(ctx, "p", 0)
 	require.NoError(t, err)
 	require.NoError(t, t3.Commit(ctx, 3, 10, 20))
 	require.ErrorIs(t, t4.Commit(ctx, 3, 10, 21), projection.ErrCheckpointMoved)

@@ -1,0 +1,253 @@
+package kafkaprojection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/projection"
+)
+
+// Transformer runs a projection whose output is records of other Kafka
+// topics, exactly once: the records the handlers [Emit] for a batch of input
+// events and the consumer offsets after the batch are written in one Kafka
+// transaction. A crash, a rebalance or a handler failure before the commit
+// leaves neither visible to read_committed readers, and the batch is
+// processed again; after the commit both are, and the batch is never
+// processed again. This is Kafka Streams' consume-transform-produce loop,
+// for derived streams (map, filter, aggregate into another topic).
+//
+// Use it as the projection's checkpoint store and its source:
+//
+//	tr, err := kafkaprojection.NewTransformer(brokers, cfg, "orders", "order-shipments")
+//	r, err := projection.New("order-shipments", sd, handlers, projection.WithCheckpoints(tr))
+//	err = r.Run(ctx, tr.Source())
+//
+// Each input partition has its own transactional producer with the
+// transactional ID "<prefix>-<partition>", so when a partition moves to
+// another instance, the new owner's producer fences the old one: a zombie
+// can no longer commit (classic Kafka exactly-once, which works with every
+// broker since 0.11).
+type Transformer struct {
+	src      *Source
+	client   sarama.Client
+	group    string
+	topic    string
+	prefix   string
+	brokers  []string
+	cfg      sarama.Config
+	mu       sync.Mutex
+	producer map[int32]sarama.SyncProducer
+}
+
+// TransformOption configures a [Transformer].
+type TransformOption func(*Transformer)
+
+// WithTransactionalIDPrefix sets the prefix of the producers' transactional
+// IDs. The default is "kafkaes-transform-<group>". Instances of the same
+// transformer must use the same prefix; different transformers must not.
+func WithTransactionalIDPrefix(p string) TransformOption {
+	return func(t *Transformer) { t.prefix = p }
+}
+
+// NewTransformer returns a transformer that consumes topic with the
+// consumer group group on clients for brokers configured by cfg (copied;
+// nil means sarama.NewConfig() with version 2.1; transactions need at
+// least 0.11). srcOpts configure its [Source].
+func NewTransformer(brokers []string, cfg *sarama.Config, topic, group string, opts []TransformOption, srcOpts ...Option) (*Transformer, error) {
+	src, err := NewSource(brokers, cfg, topic, group, srcOpts...)
+	if err != nil {
+		return nil, err
+	}
+	t := &Transformer{src: src, client: src.client, group: group, topic: topic, brokers: brokers,
+		cfg: *src.client.Config(), prefix: "kafkaes-transform-" + group, producer: map[int32]sarama.SyncProducer{}}
+	for _, o := range opts {
+		o(t)
+	}
+	return t, nil
+}
+
+// Source returns the transformer's consumer-group source.
+func (t *Transformer) Source() *Source { return t.src }
+
+// Close closes the producers and the source.
+func (t *Transformer) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var errs []error
+	for p, pr := range t.producer {
+		errs = append(errs, pr.Close())
+		delete(t.producer, p)
+	}
+	errs = append(errs, t.src.Close())
+	return errors.Join(errs...)
+}
+
+// Load returns the group's committed offsets of the input topic (only
+// stable ones: offsets of open transactions are waited for).
+func (t *Transformer) Load(ctx context.Context, _ string) (eventstore.Checkpoint, error) {
+	parts, err := t.client.Partitions(t.topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaprojection: partitions of %s: %w", t.topic, err)
+	}
+	if err := t.client.RefreshCoordinator(t.group); err != nil {
+		return nil, fmt.Errorf("kafkaprojection: coordinator of group %s: %w", t.group, err)
+	}
+	coord, err := t.client.Coordinator(t.group)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaprojection: coordinator of group %s: %w", t.group, err)
+	}
+	req := &sarama.OffsetFetchRequest{Version: 7, ConsumerGroup: t.group, RequireStable: true}
+	for _, p := range parts {
+		req.AddPartition(t.topic, p)
+	}
+	for {
+		resp, err := coord.FetchOffset(req)
+		if err != nil {
+			return nil, fmt.Errorf("kafkaprojection: fetch offsets of group %s: %w", t.group, err)
+		}
+		cp := eventstore.Checkpoint{}
+		retry := false
+		for _, p := range parts {
+			blk := resp.GetBlock(t.topic, p)
+			if blk == nil {
+				continue
+			}
+			if errors.Is(blk.Err, sarama.ErrUnstableOffsetCommit) {
+				retry = true
+				break
+			}
+			if !errors.Is(blk.Err, sarama.ErrNoError) {
+				return nil, fmt.Errorf("kafkaprojection: fetch offset of group %s for %s/%d: %w", t.group, t.topic, p, blk.Err)
+			}
+			if blk.Offset >= 0 {
+				cp[p] = blk.Offset
+			}
+		}
+		if !retry {
+			return cp, nil
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+type emitKey struct{}
+
+type kafkaTxn struct {
+	t    *Transformer
+	part int32
+	msgs []*sarama.ProducerMessage
+	done bool
+}
+
+// Emit adds msg to the output of the current batch. It is written when the
+// batch commits, in the same Kafka transaction as the input offsets. Call
+// it from handlers of a runner whose checkpoint store is a [Transformer];
+// elsewhere it fails.
+func Emit(ctx context.Context, msg *sarama.ProducerMessage) error {
+	tx, ok := ctx.Value(emitKey{}).(*kafkaTxn)
+	if !ok {
+		return errors.New("kafkaprojection: Emit outside a transformer's batch; use projection.WithCheckpoints(transformer)")
+	}
+	if msg == nil || msg.Topic == "" {
+		return errors.New("kafkaprojection: Emit needs a message with a topic")
+	}
+	tx.msgs = append(tx.msgs, msg)
+	return nil
+}
+
+// Begin starts collecting the output of a batch of partition.
+func (t *Transformer) Begin(ctx context.Context, _ string, partition int32) (context.Context, projection.Txn, error) {
+	tx := &kafkaTxn{t: t, part: partition}
+	return context.WithValue(ctx, emitKey{}, tx), tx, nil
+}
+
+func (t *Transformer) producerFor(p int32) (sarama.SyncProducer, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pr, ok := t.producer[p]; ok {
+		return pr, nil
+	}
+	cfg := t.cfg
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Transaction.ID = fmt.Sprintf("%s-%d", t.prefix, p)
+	cfg.Net.MaxOpenRequests = 1
+	pr, err := sarama.NewSyncProducer(t.brokers, &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaprojection: transactional producer %s: %w", cfg.Producer.Transaction.ID, err)
+	}
+	t.producer[p] = pr
+	return pr, nil
+}
+
+func (t *Transformer) dropProducer(p int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pr, ok := t.producer[p]; ok {
+		_ = pr.Close()
+		delete(t.producer, p)
+	}
+}
+
+// Commit writes the batch's output and the input offset next in one Kafka
+// transaction. from is not checked here: fencing is the transactional ID's.
+func (tx *kafkaTxn) Commit(ctx context.Context, partition int32, _ int64, next int64) error {
+	if tx.done {
+		return errors.New("kafkaprojection: transaction already finished")
+	}
+	tx.done = true
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := tx.t
+	pr, err := t.producerFor(partition)
+	if err != nil {
+		return err
+	}
+	fail := func(what string, err error) error {
+		if pr.TxnStatus()&sarama.ProducerTxnFlagInTransaction != 0 {
+			_ = pr.AbortTxn()
+		}
+		// Recreate the producer after any error: a fenced or fatally
+		// failed transactional producer cannot be used again.
+		t.dropProducer(partition)
+		err = fmt.Errorf("kafkaprojection: %s (transaction of %s/%d): %w", what, t.topic, partition, err)
+		if errors.Is(err, sarama.ErrProducerFenced) || strings.Contains(err.Error(), "fenced") {
+			return fmt.Errorf("%w: %w", projection.ErrCheckpointMoved, err)
+		}
+		return err
+	}
+	if err := pr.BeginTxn(); err != nil {
+		return fail("begin", err)
+	}
+	if len(tx.msgs) > 0 {
+		if err := pr.SendMessages(tx.msgs); err != nil {
+			return fail("produce output", err)
+		}
+	}
+	offsets := map[string][]*sarama.PartitionOffsetMetadata{t.topic: {{Partition: partition, Offset: next}}}
+	if err := pr.AddOffsetsToTxn(offsets, t.group); err != nil {
+		return fail("add offsets", err)
+	}
+	if err := pr.CommitTxn(); err != nil {
+		return fail("commit", err)
+	}
+	return nil
+}
+
+// Rollback drops the batch's output.
+func (tx *kafkaTxn) Rollback() error {
+	tx.done = true
+	tx.msgs = nil
+	return nil
+}
