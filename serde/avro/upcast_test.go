@@ -1,0 +1,65 @@
+package avro_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/serde"
+	"github.com/kafkaes/kafkaes/serde/avro"
+	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
+)
+
+// A type renamed and reshaped: old events are bank.MoneyIn with a field
+// "amt"; the current type is bank.Credited with "cents" and "currency".
+type MoneyIn struct {
+	Account string `avro:"account"`
+	Amt     int32  `avro:"amt"`
+}
+
+type Credited struct {
+	Account  string `avro:"account"`
+	Cents    int64  `avro:"cents"`
+	Currency string `avro:"currency,default=EUR"`
+}
+
+func TestAvroUpcastRenamedType(t *testing.T) {
+	ctx := context.Background()
+	client, _ := avrotest.Registry(t)
+	topic := "upcast-" + t.Name()
+
+	oldReg := serde.NewRegistry()
+	serde.MustRegister[MoneyIn](oldReg, "bank.MoneyIn")
+	oldSerde, err := avro.New(oldReg, client, topic)
+	require.NoError(t, err)
+	_, old, err := oldSerde.Marshal(ctx, MoneyIn{Account: "a", Amt: 42})
+	require.NoError(t, err)
+
+	// Today's code has no MoneyIn type, only an upcaster.
+	reg := serde.NewRegistry()
+	serde.MustRegister[Credited](reg, "bank.Credited")
+	ups := serde.NewUpcasters()
+	ups.MustRegister("bank.MoneyIn", serde.UpcastFunc(func(_ context.Context, e serde.Generic) ([]serde.Generic, error) {
+		m := e.Value.(map[string]any) // goavro native, decoded with the writer's schema
+		return []serde.Generic{{Name: "bank.Credited", Value: map[string]any{"account": m["account"], "cents": int64(m["amt"].(int32))}}}, nil
+	}))
+	inner, err := avro.New(reg, client, topic)
+	require.NoError(t, err)
+	s := serde.Upcasting(inner, reg, ups)
+
+	v, err := s.Unmarshal(ctx, "bank.MoneyIn", old)
+	require.NoError(t, err)
+	require.Equal(t, Credited{Account: "a", Cents: 42, Currency: "EUR"}, v, "currency takes its schema default")
+
+	_, cur, err := s.Marshal(ctx, Credited{Account: "b", Cents: 7, Currency: "USD"})
+	require.NoError(t, err)
+	v, err = s.Unmarshal(ctx, "bank.Credited", cur)
+	require.NoError(t, err)
+	require.Equal(t, Credited{Account: "b", Cents: 7, Currency: "USD"}, v)
+
+	_, err = inner.FromGeneric(ctx, "bank.Credited", map[string]any{"cents": int64(1)})
+	require.ErrorContains(t, err, `field "account" is missing`)
+	_, err = inner.UnmarshalGeneric(ctx, "bank.MoneyIn", []byte{1, 2})
+	require.ErrorIs(t, err, serde.ErrMalformed)
+}
