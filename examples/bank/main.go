@@ -4,9 +4,13 @@
 //
 //	go run ./examples/bank
 //
-// With no flags it runs on an in-memory store; see setup.go for the
-// embedded Kafka and Schema Registry and the flags that point it at real
-// ones.
+// With no flags it runs on an embedded in-process Kafka (franz-go's kfake)
+// and Schema Registry (srfake): events go to a Kafka topic through the
+// Kafka event store, encoded as Avro with schemas registered in the
+// registry, and account snapshots go to a compacted topic. Point it at real
+// services with -brokers host:port and -schema-registry http://host:port;
+// on a real cluster the account IDs get a per-run suffix, since the topic
+// outlives the run.
 package main
 
 import (

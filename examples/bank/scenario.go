@@ -9,11 +9,20 @@ import (
 	"github.com/kafkaes/kafkaes/aggregate"
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/examples/bank/account"
+	"github.com/kafkaes/kafkaes/snapshot"
 )
 
 // scenario runs the scripted story and prints it.
 func scenario(ctx context.Context, w io.Writer, env *env) error {
-	repo := aggregate.NewRepository(env.store, env.serde, account.New)
+	alice, bob := "acc-alice"+env.idSuffix, "acc-bob"+env.idSuffix
+	newRepo := func() *aggregate.Repository[*account.Account] {
+		if env.snapshots == nil {
+			return aggregate.NewRepository(env.store, env.serde, account.New)
+		}
+		return aggregate.NewRepository(env.store, env.serde, account.New,
+			aggregate.WithSnapshots(env.snapshots, snapshot.EveryN(10)))
+	}
+	repo := newRepo()
 	ctx = eventstore.ContextWithMetadata(ctx, eventstore.Metadata{CorrelationID: "bank-demo", Values: map[string]string{"user": "teller-1"}})
 	step := func(title string) { fmt.Fprintf(w, "\n== %s\n", title) }
 	show := func(a *account.Account) {
@@ -21,24 +30,24 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 	}
 
 	step("open accounts and move money")
-	for _, c := range []struct{ id, owner string }{{"acc-alice", "Alice"}, {"acc-bob", "Bob"}} {
+	for _, c := range []struct{ id, owner string }{{alice, "Alice"}, {bob, "Bob"}} {
 		a, err := repo.Update(ctx, c.id, func(a *account.Account) error { return a.OpenAccount(c.owner, "EUR") })
 		if err != nil {
 			return err
 		}
 		show(a)
 	}
-	if _, err := repo.Update(ctx, "acc-alice", func(a *account.Account) error { return a.Deposit(100_00, "salary") }); err != nil {
+	if _, err := repo.Update(ctx, alice, func(a *account.Account) error { return a.Deposit(100_00, "salary") }); err != nil {
 		return err
 	}
-	a, err := repo.Update(ctx, "acc-alice", func(a *account.Account) error { return a.Withdraw(30_00, "groceries") })
+	a, err := repo.Update(ctx, alice, func(a *account.Account) error { return a.Withdraw(30_00, "groceries") })
 	if err != nil {
 		return err
 	}
 	show(a)
 
 	step("a rejected command: overdraft")
-	_, err = repo.Update(ctx, "acc-alice", func(a *account.Account) error { return a.Withdraw(500_00, "car") })
+	_, err = repo.Update(ctx, alice, func(a *account.Account) error { return a.Withdraw(500_00, "car") })
 	if !errors.Is(err, account.ErrInsufficientFunds) {
 		return fmt.Errorf("expected an overdraft to be rejected, got %v", err)
 	}
@@ -46,13 +55,13 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 
 	step("a concurrent update, retried after a conflict")
 	attempts := 0
-	a, err = repo.Update(ctx, "acc-alice", func(a *account.Account) error {
+	a, err = repo.Update(ctx, alice, func(a *account.Account) error {
 		attempts++
 		fmt.Fprintf(w, "   attempt %d: teller sees balance %s at version %d\n", attempts, money(a.Balance), a.AggregateVersion())
 		if attempts == 1 {
 			// Another service instance deposits while this command is in
 			// flight, so this attempt's save conflicts.
-			if _, err := repo.Update(ctx, "acc-alice", func(o *account.Account) error { return o.Deposit(5_00, "interest") }); err != nil {
+			if _, err := repo.Update(ctx, alice, func(o *account.Account) error { return o.Deposit(5_00, "interest") }); err != nil {
 				return err
 			}
 			fmt.Fprintln(w, "   meanwhile another instance deposited 5.00")
@@ -66,21 +75,21 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 	show(a)
 
 	step("no deposit to a closed account")
-	if _, err := repo.Update(ctx, "acc-bob", func(a *account.Account) error { return a.Close("moved abroad") }); err != nil {
+	if _, err := repo.Update(ctx, bob, func(a *account.Account) error { return a.Close("moved abroad") }); err != nil {
 		return err
 	}
-	_, err = repo.Update(ctx, "acc-bob", func(a *account.Account) error { return a.Deposit(10_00, "gift") })
+	_, err = repo.Update(ctx, bob, func(a *account.Account) error { return a.Deposit(10_00, "gift") })
 	if !errors.Is(err, account.ErrClosed) {
 		return fmt.Errorf("expected a deposit to a closed account to be rejected, got %v", err)
 	}
 	fmt.Fprintf(w, "   rejected: %v\n", err)
 
 	step("an expected-version conflict, seen directly")
-	stale, err := repo.Load(ctx, "acc-alice")
+	stale, err := repo.Load(ctx, alice)
 	if err != nil {
 		return err
 	}
-	if _, err := repo.Update(ctx, "acc-alice", func(a *account.Account) error { return a.Deposit(1_00, "coffee refund") }); err != nil {
+	if _, err := repo.Update(ctx, alice, func(a *account.Account) error { return a.Deposit(1_00, "coffee refund") }); err != nil {
 		return err
 	}
 	_ = stale.Deposit(2_00, "stale write")
@@ -91,8 +100,28 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 	}
 	fmt.Fprintf(w, "   stale save refused: stream %s expected version %s, actual %d\n", conflict.StreamID, conflict.Expected, conflict.Actual)
 
+	step("a long history, loaded from a snapshot")
+	for day := 1; day <= 20; day++ {
+		if _, err := repo.Update(ctx, alice, func(a *account.Account) error { return a.Deposit(1, fmt.Sprintf("interest day %d", day)) }); err != nil {
+			return err
+		}
+	}
+	if env.snapshots != nil {
+		if err := repo.FlushSnapshots(ctx); err != nil {
+			return err
+		}
+		fresh := newRepo() // as another service instance would
+		a, err := fresh.Load(ctx, alice)
+		if err != nil {
+			return err
+		}
+		st := fresh.SnapshotStats()
+		fmt.Fprintf(w, "   a fresh repository loaded %s at version %d: snapshot hits=%d misses=%d ignored=%d (snapshots taken by the writer: %d)\n",
+			a.AggregateID(), a.AggregateVersion(), st.Hits, st.Misses, st.Ignored, repo.SnapshotStats().Taken)
+	}
+
 	step("final state")
-	for _, id := range []string{"acc-alice", "acc-bob"} {
+	for _, id := range []string{alice, bob} {
 		a, err := repo.Load(ctx, id)
 		if err != nil {
 			return err

@@ -2,13 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
-	"github.com/kafkaes/kafkaes/eventstore/memory"
+	"github.com/kafkaes/kafkaes/eventstore/kafka"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/examples/bank/account"
 	"github.com/kafkaes/kafkaes/serde"
+	"github.com/kafkaes/kafkaes/serde/avro"
+	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
+	"github.com/kafkaes/kafkaes/snapshot"
+	snapkafka "github.com/kafkaes/kafkaes/snapshot/kafka"
 )
 
 // config holds the command-line settings.
@@ -20,17 +31,89 @@ type config struct {
 
 // env is what the scenario runs on.
 type env struct {
-	store eventstore.Store
-	serde serde.Serde
-	close func()
+	store     eventstore.Store
+	serde     serde.Serde
+	snapshots snapshot.Store
+	// idSuffix makes account IDs unique per run on a real cluster, where
+	// the topic outlives the run; it is empty on the embedded one.
+	idSuffix string
+	closers  []func()
 }
 
-func setup(_ context.Context, w io.Writer, _ config) (*env, error) {
+func (e *env) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+// setup connects to Kafka and the Schema Registry (embedded in-process ones
+// unless flags name real services), and opens the event store, the Avro
+// serde and the snapshot store.
+func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
+	e := &env{}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+
+	brokers := strings.Split(cfg.brokers, ",")
+	kafkaDesc := "Kafka at " + cfg.brokers
+	if cfg.brokers == "" {
+		cluster, err := kafkatest.StartEmbedded()
+		if err != nil {
+			return nil, err
+		}
+		e.closers = append(e.closers, cluster.Close)
+		brokers, kafkaDesc = cluster.Brokers, "embedded in-process Kafka (kfake) at "+strings.Join(cluster.Brokers, ",")
+	} else {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		e.idSuffix = "-" + hex.EncodeToString(b[:])
+	}
+	registryURL, registryDesc := cfg.schemaRegistry, "Schema Registry at "+cfg.schemaRegistry
+	if registryURL == "" {
+		url, stop := avrotest.StartEmbedded()
+		e.closers = append(e.closers, stop)
+		registryURL, registryDesc = url, "embedded in-process Schema Registry (srfake) at "+url
+	}
+
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.ClientID = "kafkaes-bank-example"
+	sc.Producer.Return.Successes = true // the snapshot store writes synchronously
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	client, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Kafka at %v: %w (is it running? omit -brokers for the embedded one)", brokers, err)
+	}
+	e.closers = append(e.closers, func() { _ = client.Close() })
+
+	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1))
+	if err != nil {
+		return nil, err
+	}
+	e.store = store
+	e.closers = append(e.closers, func() { _ = store.Close() })
+
+	snaps, err := snapkafka.New(ctx, client, cfg.topic+"-snapshots", snapkafka.WithCreateTopic(3, 1))
+	if err != nil {
+		return nil, err
+	}
+	e.snapshots = snaps
+	e.closers = append(e.closers, func() { _ = snaps.Close() })
+
 	reg := serde.NewRegistry()
 	if err := account.Register(reg); err != nil {
 		return nil, err
 	}
-	st := memory.New()
-	fmt.Fprintln(w, "store: in-memory; serde: JSON")
-	return &env{store: st, serde: serde.NewJSON(reg), close: func() { _ = st.Close() }}, nil
+	sd, err := avro.New(reg, avro.NewClient(registryURL, 10*time.Second), cfg.topic)
+	if err != nil {
+		return nil, err
+	}
+	e.serde = sd
+
+	fmt.Fprintf(w, "kafka: %s\nschema registry: %s\nevents topic: %s (Avro values), snapshots topic: %s-snapshots\n",
+		kafkaDesc, registryDesc, cfg.topic, cfg.topic)
+	return e, nil
 }

@@ -54,6 +54,7 @@ func Register(reg *serde.Registry) error {
 		serde.Register[Deposited](reg, "bank.MoneyDeposited"),
 		serde.Register[Withdrawn](reg, "bank.MoneyWithdrawn"),
 		serde.Register[Closed](reg, "bank.AccountClosed"),
+		serde.Register[State](reg, "bank.AccountState"),
 	)
 }
 
@@ -61,12 +62,40 @@ func Register(reg *serde.Registry) error {
 // events by Apply.
 type Account struct {
 	aggregate.Root
+	Owner    string
+	Currency string
+	Balance  int64
+	Open     bool
+	Closed   bool
+}
+
+// State is the account's snapshot: everything Apply has built up.
+type State struct {
 	Owner    string `json:"owner" avro:"owner"`
 	Currency string `json:"currency" avro:"currency"`
 	Balance  int64  `json:"balance" avro:"balance"`
 	Open     bool   `json:"open" avro:"open"`
 	Closed   bool   `json:"closed" avro:"closed"`
 }
+
+// SnapshotState returns the state to store in a snapshot.
+func (a *Account) SnapshotState() any {
+	return State{Owner: a.Owner, Currency: a.Currency, Balance: a.Balance, Open: a.Open, Closed: a.Closed}
+}
+
+// RestoreSnapshot sets the state from a snapshot.
+func (a *Account) RestoreSnapshot(state any) error {
+	s, ok := state.(State)
+	if !ok {
+		return fmt.Errorf("account: snapshot state is %T, want account.State", state)
+	}
+	a.Owner, a.Currency, a.Balance, a.Open, a.Closed = s.Owner, s.Currency, s.Balance, s.Open, s.Closed
+	return nil
+}
+
+// SnapshotVersion is the version of the State shape; bump it when State or
+// Apply change so that old snapshots are ignored.
+func (a *Account) SnapshotVersion() int { return 1 }
 
 // New returns an empty account, for aggregate.NewRepository.
 func New() *Account { return &Account{} }
