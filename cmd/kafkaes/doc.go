@@ -1,0 +1,133 @@
+// Command kafkaes is a command-line tool for operators of event-sourced
+// services built with kafkaes: it lists and checks their Kafka topics, prints
+// streams, follows new events, verifies a whole events topic, checks Avro
+// schema changes against the Schema Registry, and shows or resets the
+// position of projections.
+//
+// Install:
+//
+//	go install github.com/kafkaes/kafkaes/cmd/kafkaes@latest   # or: go build ./cmd/kafkaes in a checkout
+//
+// Usage:
+//
+//	kafkaes [global flags] <command> [flags] [arguments]
+//
+// Flags may come before or after the command and its arguments.
+//
+// # Connecting
+//
+//	--brokers host:port,...   bootstrap brokers (env KAFKAES_BROKERS); required
+//	                          for every command except schema check
+//	--schema-registry URL     Schema Registry (env KAFKAES_SCHEMA_REGISTRY), to
+//	                          decode Avro payloads and for schema check
+//	--topic NAME              events topic (env KAFKAES_TOPIC; default "events")
+//	--tls, --tls-ca FILE      TLS to the brokers
+//	--sasl-user NAME          SASL/PLAIN, password in env KAFKAES_SASL_PASSWORD
+//	--kafka-version 3.6.0     protocol version; --timeout 30s per request
+//	--quiet                   no progress messages on stderr
+//
+// Without brokers kafkaes explains how to point it at a cluster and exits
+// with status 3.
+//
+// # Commands
+//
+// topics lists the kafkaes topics of the cluster (or the comma-separated
+// --topic list) with their partition counts, replication factors and
+// effective configuration. It tells events topics (records with es.version
+// and es.id headers) from snapshot topics (es.version without es.id; or an
+// empty topic whose name contains "snapshot") by their first records, and
+// flags violations: an events topic must have cleanup.policy=delete,
+// retention.ms=-1 and retention.bytes=-1 (compaction or expiry loses
+// events), a snapshot topic must be compacted. Each violation comes with the
+// kafka-configs.sh command that fixes it. --all also lists other topics.
+//
+//	$ kafkaes --brokers localhost:9092 topics
+//	KIND       TOPIC            PARTITIONS  RF  CLEANUP.POLICY  RETENTION.MS  STATUS
+//	events     bank-events      12          3   delete          -1            ok
+//	events     orders           6           3   delete          604800000     VIOLATION (1)
+//	snapshots  bank-snapshots   12          3   compact         604800000     ok
+//	VIOLATION events topic orders: retention.ms=604800000 (7 days), want -1: ...
+//
+// stream <id> prints the events of one stream as JSON lines, in version
+// order. It reads the stream's partition (murmur2 of the stream ID, as the
+// Kafka store places it) read_committed from its start up to its last
+// stable offset and keeps the records keyed by the stream ID, so its cost
+// grows with the partition, not the stream. Each line has the topic,
+// partition, offset, stream, version, type, id, time, correlation,
+// causation and metadata of the event, and its payload: with
+// --schema-registry, Confluent-framed Avro payloads are decoded with the
+// writer's schema (fetched by the ID in the payload; schema references are
+// resolved) into Avro's JSON encoding ("data"); without it, JSON payloads
+// are shown as "data" and others as "data_base64" (with "schema_id" for
+// framed ones). --limit N stops after N events.
+//
+//	$ kafkaes stream account-42 --topic bank-events --schema-registry http://localhost:8081
+//	{"topic":"bank-events","partition":7,"offset":1041,"stream":"account-42","version":1,"type":"bank.AccountOpened",...,"data":{"owner":"ada"}}
+//
+// tail prints new events of the topic as JSON lines (the same format) as
+// they are committed, from the end of the topic or, with --from-beginning,
+// from its start, until Ctrl-C (or --limit N events).
+//
+// verify reads the whole events topic read_committed, from the log start of
+// every partition to its last stable offset as it was when verify started,
+// and checks:
+//
+//   - every record is a valid kafkaes event record (wire format v1 headers;
+//     a record of another producer is a violation);
+//   - the versions of every stream are 1, 2, 3, ... in offset order: no gap,
+//     no duplicate version;
+//   - every event ID is unique in the topic;
+//   - every stream is on the partition its key hashes to;
+//   - no records were deleted from the start of a partition;
+//   - with --schema-registry, every payload is Confluent-framed Avro that
+//     decodes completely with its registered schema.
+//
+// Every violation is printed with topic/partition@offset (--json prints
+// them as JSON lines; --max-violations limits how many are printed, all are
+// counted), then a summary line. Progress goes to stderr once a second.
+// Transaction markers and aborted records take offsets but are never
+// delivered, so verify reads with raw fetches that report how far they got
+// and ends exactly at the last stable offset; an open transaction does not
+// hold it up. It keeps every event ID in memory (about 100 bytes each).
+//
+// schema check <file.avsc> checks a new Avro schema against every version
+// registered under its subject, with the compatibility checker of package
+// serde/avro (the rules the avro serde applies before it registers a
+// schema). The subject is --subject, or "<topic>-<record full name>" (the
+// TopicRecordName strategy, the serde's default). The level is --level, or
+// the subject's level in the registry. An incompatible schema prints the
+// version it breaks, the direction (backward: the new schema reading old
+// data; forward: old schemas reading new data), the field path and the
+// broken rule, and exits 1.
+//
+//	$ kafkaes schema check --schema-registry http://localhost:8081 --topic bank-events Deposited.avsc
+//	schema check: Deposited.avsc is INCOMPATIBLE with subject "bank-events-bank.Deposited" (2 versions, level FULL_TRANSITIVE ...)
+//	  breaks: version 1, new schema reading data written with the old one (backward)
+//	  at:     Deposited.fee
+//	  rule:   ...
+//
+// projection status --group ID shows the consumer group of a projection
+// (package projection/kafkaprojection consumes with a consumer group): its
+// state and members, and per partition the committed offset, the end (last
+// stable offset), the offset lag and the events behind (counted by reading
+// them, up to 100000 offsets per partition, since transaction markers take
+// offsets too). The topics are those the group committed offsets for, or
+// --topic.
+//
+// projection rebuild --group ID resets the group's committed offsets to the
+// start of the log, so the projection replays every event when it starts
+// again. It prints the change and does nothing without --yes, and it
+// refuses while the group has members (stop the projection first). It does
+// not touch the read model: clear it first or make its handlers tolerate a
+// replay. Projections that keep their position in a projection.CheckpointStore
+// (such as projection/sqlcheckpoint) have no group offsets to reset: reset
+// their checkpoint in their database, or rebuild blue/green under a new
+// projection name with Runner.CatchUp.
+//
+// # Exit status
+//
+// 0: done, nothing wrong; 1: violations found (verify, topics, schema
+// check, or stream found no events); 2: the command failed (cluster or
+// registry unreachable, topic missing, ...); 3: bad command line (also
+// projection rebuild without --yes).
+package main
