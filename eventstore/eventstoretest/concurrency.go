@@ -28,43 +28,54 @@ func (h *harness) writers(t *testing.T, s eventstore.Store) []eventstore.Store {
 }
 
 // testConcurrentRounds starts all writers at once on the same expected
-// version, round after round: exactly one must win each round.
+// version, round after round: at most one may win each try, and a round
+// must be won within a few tries. (A try that nobody wins is allowed: on
+// Kafka the leftovers of aborted appends can make every writer of a try
+// back off; it must not happen again and again.)
 func testConcurrentRounds(t *testing.T, h *harness) {
 	s := h.open(t)
 	stores := h.writers(t, s)
 	ctx := h.ctx(t)
-	const rounds = 4
+	const (
+		rounds = 4
+		tries  = 10
+	)
 	winners := make([]string, rounds)
 	for r := range rounds {
-		start := make(chan struct{})
-		errs := make([]error, len(stores))
-		var wg sync.WaitGroup
-		for w, st := range stores {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				res, err := st.Append(ctx, "race", eventstore.Exact(int64(r)), evID(fmt.Sprintf("round-%d-writer-%d", r, w), "T"))
-				if err == nil && res.Version != int64(r+1) {
-					err = fmt.Errorf("append won with version %d, want %d", res.Version, r+1)
-				}
-				errs[w] = err
-			}()
-		}
-		close(start)
-		wg.Wait()
-		for w, err := range errs {
-			if err == nil {
-				require.Empty(t, winners[r], "round %d: two appends at expected version %d both succeeded (writers %s and %d)", r, r, winners[r], w)
-				winners[r] = fmt.Sprintf("round-%d-writer-%d", r, w)
-				continue
+		var lastErrs []error
+		for try := 0; winners[r] == "" && try < tries; try++ {
+			id := func(w int) string { return fmt.Sprintf("round-%d-try-%d-writer-%d", r, try, w) }
+			start := make(chan struct{})
+			errs := make([]error, len(stores))
+			var wg sync.WaitGroup
+			for w, st := range stores {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					res, err := st.Append(ctx, "race", eventstore.Exact(int64(r)), evID(id(w), "T"))
+					if err == nil && res.Version != int64(r+1) {
+						err = fmt.Errorf("append won with version %d, want %d", res.Version, r+1)
+					}
+					errs[w] = err
+				}()
 			}
-			requireConflict(t, err, "race", eventstore.Exact(int64(r)), -2)
-			var ce *eventstore.ConflictError
-			errors.As(err, &ce)
-			require.True(t, ce.Actual == -1 || ce.Actual > int64(r), "round %d: ConflictError.Actual = %d; a conflicting stream is past the expected version, or -1 if unknown", r, ce.Actual)
+			close(start)
+			wg.Wait()
+			for w, err := range errs {
+				if err == nil {
+					require.Empty(t, winners[r], "round %d: two appends at expected version %d both succeeded (%s and %s)", r, r, winners[r], id(w))
+					winners[r] = id(w)
+					continue
+				}
+				requireConflict(t, err, "race", eventstore.Exact(int64(r)), -2)
+				var ce *eventstore.ConflictError
+				errors.As(err, &ce)
+				require.True(t, ce.Actual == -1 || ce.Actual > int64(r), "round %d: ConflictError.Actual = %d; a conflicting stream is past the expected version, or -1 if unknown", r, ce.Actual)
+			}
+			lastErrs = errs
 		}
-		require.NotEmpty(t, winners[r], "round %d: no append succeeded (%v)", r, errs)
+		require.NotEmpty(t, winners[r], "round %d: no append succeeded in %d tries (last: %v)", r, tries, lastErrs)
 	}
 	for _, st := range []eventstore.Store{s, stores[len(stores)-1]} {
 		requireEventually(t, h, func() bool {
