@@ -35,6 +35,15 @@ type partResult struct {
 // waiting for new data (the client's broker connections are shared, and a
 // long poll would hold up the requests queued behind it).
 func (s *Store) fetch(ctx context.Context, offsets map[int32]int64, maxBytes int32) (map[int32]*partResult, error) {
+	var out map[int32]*partResult
+	err := s.retry(ctx, func() (err error) {
+		out, err = s.fetchOnce(ctx, offsets, maxBytes)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) fetchOnce(ctx context.Context, offsets map[int32]int64, maxBytes int32) (map[int32]*partResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -212,11 +221,11 @@ func (s *Store) build(ctx context.Context) error {
 	target := map[int32]int64{}
 	var remaining int64
 	for _, p := range s.parts {
-		oldest, err := s.client.GetOffset(s.topic, p, sarama.OffsetOldest)
+		oldest, err := s.offset(ctx, p, sarama.OffsetOldest)
 		if err != nil {
 			return fmt.Errorf("snapshot/kafka: start offset of %s/%d: %w", s.topic, p, err)
 		}
-		hw, err := s.client.GetOffset(s.topic, p, sarama.OffsetNewest)
+		hw, err := s.offset(ctx, p, sarama.OffsetNewest)
 		if err != nil {
 			return fmt.Errorf("snapshot/kafka: end offset of %s/%d: %w", s.topic, p, err)
 		}
@@ -241,7 +250,7 @@ func (s *Store) build(ctx context.Context) error {
 		for p, r := range res {
 			if r.outOfRange { // records deleted under us: restart from the new log start
 				s.mu.Unlock()
-				oldest, err := s.client.GetOffset(s.topic, p, sarama.OffsetOldest)
+				oldest, err := s.offset(ctx, p, sarama.OffsetOldest)
 				s.mu.Lock()
 				if err != nil || oldest <= s.next[p] {
 					s.mu.Unlock()
@@ -295,7 +304,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 		more := false
 		for p, r := range res {
 			if r.outOfRange {
-				oldest, err := s.client.GetOffset(s.topic, p, sarama.OffsetOldest)
+				oldest, err := s.offset(ctx, p, sarama.OffsetOldest)
 				if err != nil {
 					return fmt.Errorf("snapshot/kafka: start offset of %s/%d: %w", s.topic, p, err)
 				}
@@ -346,4 +355,15 @@ func (s *Store) poll() {
 		}
 		cancel()
 	}
+}
+
+// offset asks for the oldest or newest offset of partition p, retrying
+// transient errors.
+func (s *Store) offset(ctx context.Context, p int32, which int64) (int64, error) {
+	var off int64
+	err := s.retry(ctx, func() (err error) {
+		off, err = s.client.GetOffset(s.topic, p, which)
+		return err
+	})
+	return off, err
 }

@@ -193,7 +193,10 @@ func TestStoreRecoversFromDeletedRecords(t *testing.T) {
 	ctx := context.Background()
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "snapshot")
-	c.CreateTopic(t, topic, 1, compacted())
+	// Kafka allows DeleteRecords only on topics with the delete policy:
+	// "compact,delete" (accepted by the store) stands in for compaction.
+	policy := "compact,delete"
+	c.CreateTopic(t, topic, 1, map[string]*string{"cleanup.policy": &policy})
 	cl := client(t, c)
 	s1 := open(t, cl, topic)
 	require.NoError(t, s1.Save(ctx, snap("a", 1, "a1")))                 // offset 0
