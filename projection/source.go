@@ -35,6 +35,15 @@ type Source interface {
 	End(ctx context.Context) (eventstore.Checkpoint, error)
 }
 
+// GapChecker is implemented by sources whose logs have offsets that hold
+// no event (Kafka transaction markers and aborted records). [Runner.Lag]
+// uses it not to count such offsets as lag.
+type GapChecker interface {
+	// HasEvents reports whether offsets [from, to) of partition hold any
+	// event a reader would see.
+	HasEvents(ctx context.Context, partition int32, from, to int64) (bool, error)
+}
+
 // Sink is the runner's side of a [Source]: where to start, and where to
 // send records. A *Runner's sink is safe for concurrent use by one goroutine
 // per partition.

@@ -42,8 +42,9 @@ func (r *Runner) WaitFor(ctx context.Context, pos eventstore.Position) error {
 }
 
 // Lag returns, for each partition of the running source, how many offsets
-// the runner is behind the end of the log. It fails when the runner is not
-// running.
+// the runner is behind the end of the log (0 when only offsets without
+// events, such as Kafka transaction markers, are left). It fails when the
+// runner has not been started.
 func (r *Runner) Lag(ctx context.Context) (map[int32]int64, error) {
 	r.mu.Lock()
 	src := r.src
@@ -55,11 +56,20 @@ func (r *Runner) Lag(ctx context.Context) (map[int32]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projection %q: lag: %w", r.name, err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	next := r.Position()
 	lag := make(map[int32]int64, len(end))
+	gc, _ := src.(GapChecker)
 	for p, e := range end {
-		lag[p] = max(0, e-r.next[p])
+		lag[p] = max(0, e-next[p])
+		if lag[p] > 0 && gc != nil {
+			has, err := gc.HasEvents(ctx, p, next[p], e)
+			if err != nil {
+				return nil, fmt.Errorf("projection %q: lag: %w", r.name, err)
+			}
+			if !has {
+				lag[p] = 0
+			}
+		}
 	}
 	return lag, nil
 }

@@ -112,6 +112,13 @@ func (s *Source) End(ctx context.Context) (eventstore.Checkpoint, error) {
 	return listOffsets(ctx, s.client, s.topic, parts, sarama.OffsetNewest)
 }
 
+// HasEvents reports whether offsets [from, to) of the partition hold a
+// record a read_committed consumer sees (not only transaction markers or
+// aborted records).
+func (s *Source) HasEvents(ctx context.Context, partition int32, from, to int64) (bool, error) {
+	return committedDataBetween(ctx, s.client, s.topic, partition, from, to)
+}
+
 // Run joins the consumer group and delivers the records of the partitions
 // assigned to it to sink until ctx ends or the sink fails.
 func (s *Source) Run(ctx context.Context, sink projection.Sink) error {

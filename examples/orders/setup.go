@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/kafkaes/kafkaes/aggregate"
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
+	"github.com/kafkaes/kafkaes/serde"
+)
+
+type config struct {
+	brokers  string
+	postgres string
+	topic    string
+}
+
+type env struct {
+	brokers []string
+	sarama  *sarama.Config
+	topic   string
+	serde   serde.Serde
+	repo    *aggregate.Repository[*Order]
+	view    view
+	runner  *projection.Runner
+	runErr  chan error
+	suffix  string // makes IDs and groups unique per run on a real cluster
+	closers []func()
+}
+
+func (e *env) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
+	e := &env{topic: cfg.topic, runErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	e.brokers = strings.Split(cfg.brokers, ",")
+	desc := "Kafka at " + cfg.brokers
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	e.suffix = "-" + hex.EncodeToString(b[:])
+	if cfg.brokers == "" {
+		cluster, err := kafkatest.StartEmbedded()
+		if err != nil {
+			return nil, err
+		}
+		e.closers = append(e.closers, cluster.Close)
+		e.brokers, desc = cluster.Brokers, "embedded in-process Kafka (kfake) at "+strings.Join(cluster.Brokers, ",")
+	}
+	e.sarama = sarama.NewConfig()
+	e.sarama.Version = sarama.V3_6_0_0
+	e.sarama.ClientID = "kafkaes-orders"
+	client, err := sarama.NewClient(e.brokers, e.sarama)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Kafka at %v: %w", e.brokers, err)
+	}
+	e.closers = append(e.closers, func() { _ = client.Close() })
+	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1))
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { _ = store.Close() })
+	fmt.Fprintf(w, "event store: topic %s on %s\n", cfg.topic, desc)
+
+	e.serde = serde.NewJSON(newRegistry())
+	e.repo = aggregate.NewRepository(positionStore{store}, e.serde, func() *Order { return &Order{} })
+
+	name := "order-summary"
+	if cfg.postgres == "" {
+		e.view = newMemView()
+	} else {
+		db, err := sql.Open("pgx", cfg.postgres)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		e.closers = append(e.closers, func() { _ = db.Close() })
+		if err := db.PingContext(ctx); err != nil {
+			return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		}
+		// Each run gets its own table and projection name: the embedded
+		// Kafka log is new every run, so an older checkpoint would not fit.
+		table := "order_summary" + strings.ReplaceAll(e.suffix, "-", "_")
+		name += e.suffix
+		if e.view, err = newSQLView(ctx, db, table); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(w, "read model: %s (projection %q)\n\n", e.view.describe(), name)
+
+	e.runner, err = projection.New(name, e.serde, e.view.handlers(),
+		projection.WithCheckpoints(e.view.checkpoints()),
+		projection.WithRetry(5, 20*time.Millisecond, time.Second),
+		projection.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return nil, err
+	}
+	src, err := kafkaprojection.NewSource(e.brokers, e.sarama, cfg.topic, name+"-group"+e.suffix)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	go func() { e.runErr <- e.runner.Run(runCtx, src) }()
+	e.closers = append(e.closers, func() { cancel(); <-e.runErr; _ = src.Close() })
+	return e, nil
+}
+
+// positionStore records the position of the last event an Append wrote
+// in the *eventstore.Position the context carries, so that a command
+// handler can wait for the projection to reach it (read-your-writes)
+// without the repository having to return positions.
+type positionStore struct{ eventstore.Store }
+
+type posKey struct{}
+
+func withPosition(ctx context.Context, p *eventstore.Position) context.Context {
+	return context.WithValue(ctx, posKey{}, p)
+}
+
+func (s positionStore) Append(ctx context.Context, id string, exp eventstore.ExpectedVersion, evs ...eventstore.Event) (eventstore.AppendResult, error) {
+	res, err := s.Store.Append(ctx, id, exp, evs...)
+	if p, ok := ctx.Value(posKey{}).(*eventstore.Position); ok && err == nil && len(res.Positions) > 0 {
+		*p = res.Positions[len(res.Positions)-1]
+	}
+	return res, err
+}
