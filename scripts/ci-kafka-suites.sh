@@ -13,18 +13,35 @@
 # exit and exits with the tests' exit code. Extra arguments go to both
 # `go test` runs (e.g. -v).
 #
-# Settings: the KAFKAES_KAFKA_* variables of kafka-broker.sh; here the
-# defaults are KAFKAES_KAFKA_RUN=<kafka dir>/ci-run, KAFKAES_KAFKA_PORT=39192,
-# KAFKAES_KAFKA_CONTROLLER_PORT=39193. KAFKAES_CI_PACKAGES overrides the
-# package patterns; KAFKAES_CI_TEST_TIMEOUT (default 20m) is go test -timeout.
+# Settings: the KAFKAES_KAFKA_* variables of kafka-broker.sh. Here the state
+# directory defaults to a new temporary one (deleted at exit unless
+# KAFKAES_CI_KEEP=1) and the ports to the first free pair of 39192/39193,
+# 39202/39203, ... KAFKAES_CI_PACKAGES overrides the package patterns;
+# KAFKAES_CI_TEST_TIMEOUT (default 20m) is go test -timeout.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VERSION="${KAFKAES_KAFKA_VERSION:-4.4.0}"
 export KAFKAES_KAFKA_DIR="${KAFKAES_KAFKA_DIR:-${HOME:-/root}/.cache/kafkaes/kafka-${VERSION}}"
-export KAFKAES_KAFKA_RUN="${KAFKAES_KAFKA_RUN:-$KAFKAES_KAFKA_DIR/ci-run}"
-export KAFKAES_KAFKA_PORT="${KAFKAES_KAFKA_PORT:-39192}"
-export KAFKAES_KAFKA_CONTROLLER_PORT="${KAFKAES_KAFKA_CONTROLLER_PORT:-39193}"
+# A state directory of this run only: a broker of another run (or another
+# developer) is never touched. Deleted at exit unless KAFKAES_CI_KEEP=1.
+own_run=""
+if [[ -z "${KAFKAES_KAFKA_RUN:-}" ]]; then
+	own_run="$(mktemp -d "${TMPDIR:-/tmp}/kafkaes-ci.XXXXXX")"
+	export KAFKAES_KAFKA_RUN="$own_run/run"
+fi
+port_used() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [[ -z "${KAFKAES_KAFKA_PORT:-}" ]]; then
+	# The first free pair of 39192/39193, 39202/39203, ... 39292/39293.
+	for base in $(seq 39192 10 39292); do
+		if ! port_used "$base" && ! port_used $((base + 1)); then
+			export KAFKAES_KAFKA_PORT="$base" KAFKAES_KAFKA_CONTROLLER_PORT=$((base + 1))
+			break
+		fi
+	done
+	[[ -n "${KAFKAES_KAFKA_PORT:-}" ]] || { echo "ci-kafka: error: no free port pair in 39192..39293 on 127.0.0.1; set KAFKAES_KAFKA_PORT and KAFKAES_KAFKA_CONTROLLER_PORT" >&2; exit 1; }
+fi
+export KAFKAES_KAFKA_CONTROLLER_PORT="${KAFKAES_KAFKA_CONTROLLER_PORT:-$((KAFKAES_KAFKA_PORT + 1))}"
 CTL="scripts/kafka-broker.sh"
 
 t() { date +%s.%N; }
@@ -36,16 +53,20 @@ stop_broker() {
 	s="$(t)"
 	"$CTL" stop || true
 	echo "ci-kafka: broker stop took $(dt "$s")s; total $(dt "$T0")s"
+	if [[ -n "$own_run" && "${KAFKAES_CI_KEEP:-}" != 1 ]]; then
+		rm -rf "$own_run"
+	fi
 }
+trap stop_broker EXIT
 
 s="$(t)"
 "$CTL" install
 echo "ci-kafka: broker install took $(dt "$s")s"
 
-# A broker left over from an earlier run of this script (same state dir) is
-# stopped and its data deleted, so every run starts from an empty cluster.
+# With a state directory given in KAFKAES_KAFKA_RUN, a broker left over
+# from an earlier run is stopped and its data deleted: every run starts from
+# an empty cluster.
 "$CTL" clean
-trap stop_broker EXIT
 s="$(t)"
 "$CTL" start
 echo "ci-kafka: broker start took $(dt "$s")s"
@@ -75,11 +96,13 @@ s="$(t)"
 rc=0
 env -u KAFKAES_BROKER_CTL go test -race -count=1 -timeout "${KAFKAES_CI_TEST_TIMEOUT:-20m}" "$@" "${pkgs[@]}" || rc=$?
 echo "ci-kafka: go test against the real broker took $(dt "$s")s (exit $rc)"
-if ((rc == 0)); then
-	s="$(t)"
-	KAFKAES_BROKER_CTL="$ctl_path" go test -race -count=1 -p 1 -timeout "${KAFKAES_CI_TEST_TIMEOUT:-20m}" -run '^TestRealBroker' "$@" "${pkgs[@]}" || rc=$?
-	echo "ci-kafka: broker stop/restart tests (-run '^TestRealBroker') took $(dt "$s")s (exit $rc)"
-fi
+# Phase 2 runs even when phase 1 failed, for the information; the exit
+# code is the first failure's.
+s="$(t)"
+rc2=0
+KAFKAES_BROKER_CTL="$ctl_path" go test -race -count=1 -p 1 -timeout "${KAFKAES_CI_TEST_TIMEOUT:-20m}" -run '^TestRealBroker' "$@" "${pkgs[@]}" || rc2=$?
+echo "ci-kafka: broker stop/restart tests (-run '^TestRealBroker') took $(dt "$s")s (exit $rc2)"
+((rc != 0)) || rc=$rc2
 if ((rc != 0)); then
 	echo "ci-kafka: last broker log lines ($KAFKAES_KAFKA_RUN/broker.log):"
 	tail -n 30 "$KAFKAES_KAFKA_RUN/broker.log" || true
