@@ -62,7 +62,34 @@ func (g *guard) skip(n int64) error {
 	return nil
 }
 
-// minSize reports whether values of s take at least one byte.
+// hasBlocks reports whether s contains arrays or maps, the only types
+// whose decoding allocates by a count from the wire (goavro checks
+// bytes and string lengths against the remaining input itself).
+func hasBlocks(s *Schema, seen map[*Schema]bool) bool {
+	if seen[s] {
+		return false
+	}
+	seen[s] = true
+	switch s.Kind {
+	case Array, Map:
+		return true
+	case Record:
+		for _, f := range s.Fields {
+			if hasBlocks(f.Type, seen) {
+				return true
+			}
+		}
+	case Union:
+		for _, b := range s.Branches {
+			if hasBlocks(b, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nonEmpty reports whether values of s take at least one byte.
 func nonEmpty(s *Schema, seen map[*Schema]bool) bool {
 	switch s.Kind {
 	case Null:

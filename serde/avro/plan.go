@@ -19,6 +19,9 @@ type decodeFn func(native any, v reflect.Value) error
 type plan struct {
 	enc encodeFn
 	dec decodeFn
+	// encInto, for records, fills a caller-provided map (so Marshal can
+	// reuse the top-level map across events).
+	encInto func(v reflect.Value, out map[string]any) error
 }
 
 type planKey struct {
@@ -323,20 +326,27 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 	for name, i := range goFields {
 		return nil, fmt.Errorf("Go field %v.%s (Avro name %q) is not in schema %s; its value would be lost: add it to the schema or tag it `avro:\"-\"`", t, t.Field(i).Name, name, s.Name)
 	}
+	encInto := func(v reflect.Value, out map[string]any) error {
+		for i := range fps {
+			fp := &fps[i]
+			if fp.index < 0 {
+				out[fp.name] = fp.defNat
+				continue
+			}
+			e, err := fp.plan.enc(v.Field(fp.index))
+			if err != nil {
+				return fmt.Errorf("%s.%s: %w", s.ShortName(), fp.name, err)
+			}
+			out[fp.name] = e
+		}
+		return nil
+	}
 	return &plan{
+		encInto: encInto,
 		enc: func(v reflect.Value) (any, error) {
 			out := make(map[string]any, len(fps))
-			for i := range fps {
-				fp := &fps[i]
-				if fp.index < 0 {
-					out[fp.name] = fp.defNat
-					continue
-				}
-				e, err := fp.plan.enc(v.Field(fp.index))
-				if err != nil {
-					return nil, fmt.Errorf("%s.%s: %w", s.ShortName(), fp.name, err)
-				}
-				out[fp.name] = e
+			if err := encInto(v, out); err != nil {
+				return nil, err
 			}
 			return out, nil
 		},

@@ -137,12 +137,14 @@ type writerInfo struct {
 	codec   *goavro.Codec
 	plan    *plan
 	expires time.Time // zero: never
+	maps    sync.Pool // reusable top-level record maps
 }
 
 type writerSchema struct {
 	id     int
 	schema *Schema
 	codec  *goavro.Codec
+	guard  bool // the schema has arrays or maps: check block counts first
 }
 
 type decKey struct {
@@ -249,8 +251,16 @@ func (s *Serde) Marshal(ctx context.Context, v any) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	native, err := w.plan.enc(rv)
-	if err != nil {
+	// goavro does not keep the native map, so the top-level map is reused.
+	native, _ := w.maps.Get().(map[string]any)
+	if native == nil {
+		native = make(map[string]any, 16)
+	}
+	defer func() {
+		clear(native)
+		w.maps.Put(native)
+	}()
+	if err := w.plan.encInto(rv, native); err != nil {
 		return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
 	}
 	buf := make([]byte, 5, 64)
@@ -373,7 +383,7 @@ func (s *Serde) writerSchema(info schemaInfo) (*writerSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("avro: schema ID %d from the registry: %w", info.id, err)
 	}
-	ws := &writerSchema{id: info.id, schema: sch, codec: codec}
+	ws := &writerSchema{id: info.id, schema: sch, codec: codec, guard: hasBlocks(sch, map[*Schema]bool{})}
 	s.ids.Store(info.id, ws)
 	return ws, nil
 }
@@ -427,8 +437,10 @@ func (s *Serde) Unmarshal(ctx context.Context, name string, data []byte) (any, e
 }
 
 func (s *Serde) decodeNative(ws *writerSchema, body []byte) (any, error) {
-	if err := checkBinary(ws.schema, body, s.cfg.maxItems); err != nil {
-		return nil, fmt.Errorf("payload does not match schema ID %d: %w", ws.id, err)
+	if ws.guard {
+		if err := checkBinary(ws.schema, body, s.cfg.maxItems); err != nil {
+			return nil, fmt.Errorf("payload does not match schema ID %d: %w", ws.id, err)
+		}
 	}
 	native, rest, err := ws.codec.NativeFromBinary(body)
 	if err != nil {
