@@ -37,7 +37,9 @@ type SnapshotVersioner interface {
 // not encoded) and restores it by assigning the decoded value to *T, so
 // fields the serde does not encode (unexported ones, such as dependencies
 // set by newT) are zero after a load from a snapshot; implement Snapshotter
-// to keep them.
+// to keep them. Serdes that derive schemas from Go types may not accept
+// the aggregate itself (serde/avro rejects the embedded Root): implement
+// Snapshotter with a plain state struct registered in the registry.
 type Snapshotter interface {
 	SnapshotState() any
 	RestoreSnapshot(state any) error
