@@ -25,10 +25,13 @@ func (r *Runner) Deliver(ctx context.Context, recs []Record) (int, error) {
 	if r.cfg.checkpoints == nil {
 		for i := range recs {
 			if err := r.handleOne(ctx, &recs[i]); err != nil {
+				if i > 0 {
+					r.advanceBatch(recs[i-1].Event.Position, i)
+				}
 				return i, err
 			}
-			r.advance(recs[i].Event.Position)
 		}
+		r.advanceBatch(recs[len(recs)-1].Event.Position, len(recs))
 		return len(recs), nil
 	}
 	if len(recs) > 1 && r.clean(recs) {
@@ -167,8 +170,7 @@ func (r *Runner) tryBatch(ctx context.Context, recs []Record) (ok bool, err erro
 	if err := r.commit(ctx, tx, last.Partition, last.Offset+1); err != nil {
 		return false, err
 	}
-	r.processed.Add(int64(len(recs)) - 1)
-	r.advance(last)
+	r.advanceBatch(last, len(recs))
 	return true, nil
 }
 

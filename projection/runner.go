@@ -223,8 +223,12 @@ func (r *Runner) notifyLocked() {
 	r.changed = make(chan struct{})
 }
 
-func (r *Runner) advance(p eventstore.Position) {
-	r.processed.Add(1)
+func (r *Runner) advance(p eventstore.Position) { r.advanceBatch(p, 1) }
+
+// advanceBatch records that n records up to and including the one at p
+// are done.
+func (r *Runner) advanceBatch(p eventstore.Position, n int) {
+	r.processed.Add(int64(n))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p.Offset+1 > r.next[p.Partition] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"testing"
@@ -148,3 +149,5 @@ func bg(t testing.TB, fn func(ctx context.Context) error) (stop func() error) {
 	t.Cleanup(func() { _ = stop() })
 	return stop
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,197 @@
+package kafkaprojection_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
+	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
+	"github.com/kafkaes/kafkaes/serde"
+	"github.com/kafkaes/kafkaes/serde/avro"
+	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
+)
+
+// MoneyMoved is the benchmark's 7-field Avro event (as in serde/avro).
+type MoneyMoved struct {
+	ID       string    `avro:"id,uuid"`
+	From     string    `avro:"from"`
+	To       string    `avro:"to"`
+	Cents    int64     `avro:"cents"`
+	Currency string    `avro:"currency"`
+	At       time.Time `avro:"at"`
+	Note     *string   `avro:"note"`
+}
+
+// BenchmarkCatchUp measures catching up on an events topic of Avro events
+// (KAFKAES_BENCH_EVENTS, default 200000, 20000 with -short; 3 partitions):
+// raw-sarama-goavro is a plain sarama consumer per partition decoding the
+// Confluent framing and the Avro body with goavro into native maps;
+// kafkaes is projection.Runner.CatchUp through a consumer-group Source,
+// decoding the wire format and the Avro body into Go structs for a no-op
+// typed handler. Compare the events/s metrics.
+//
+//	go test -run '^$' -bench BenchmarkCatchUp -benchtime 3x ./projection/kafkaprojection
+func BenchmarkCatchUp(b *testing.B) {
+	n := 200_000
+	if testing.Short() {
+		n = 20_000
+	}
+	if v, err := strconv.Atoi(os.Getenv("KAFKAES_BENCH_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	c := kafkatest.New(b)
+	topic := kafkatest.TopicName(b, "events")
+	c.CreateTopic(b, topic, 3, kafkatest.EventsTopicConfig())
+	reg := serde.NewRegistry()
+	serde.MustRegister[MoneyMoved](reg, "bank.MoneyMoved")
+	rc, _ := avrotest.Registry(b)
+	sd, err := avro.New(reg, rc, topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	produceAvro(b, c, topic, sd, n)
+	schema, err := sd.SchemaFor("bank.MoneyMoved")
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("raw-sarama-goavro", func(b *testing.B) {
+		codec, err := goavro.NewCodec(schema)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			rawCatchUp(b, c, topic, codec, n)
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("kafkaes", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			var got atomic.Int64
+			r, err := projection.New("bench", sd, []projection.Handler{
+				projection.On(func(_ context.Context, ev MoneyMoved, _ projection.Meta) error { got.Add(1); return nil }),
+			}, projection.WithLogger(discard()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			bcfg := c.Config()
+			bcfg.Consumer.MaxWaitTime = 100 * time.Millisecond
+			src, err := kafkaprojection.NewSource(c.Brokers, bcfg, topic, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.CatchUp(ctx, src, nil); err != nil {
+				b.Fatal(err)
+			}
+			_ = src.Close()
+			if got.Load() != int64(n) {
+				b.Fatalf("handled %d of %d events", got.Load(), n)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+func produceAvro(b *testing.B, c *kafkatest.Cluster, topic string, sd serde.Serde, n int) {
+	cfg := c.Config()
+	cfg.Producer.Return.Successes = false
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Partitioner = wire.NewPartitioner
+	cfg.Producer.Flush.Messages = 500
+	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
+	p, err := sarama.NewAsyncProducer(c.Brokers, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	note := "rent"
+	at := time.UnixMilli(1_700_000_000_123).UTC()
+	for i := range n {
+		stream := fmt.Sprint("acc-", i%1000)
+		ev := MoneyMoved{ID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", From: stream, To: "acc-2", Cents: int64(i), Currency: "EUR", At: at, Note: &note}
+		name, data, err := sd.Marshal(context.Background(), ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		key, hs := wire.Encode(stream, int64(i/1000+1), eventstore.Event{ID: eventstore.NewEventID(), Type: name, Data: data}, at)
+		p.Input() <- &sarama.ProducerMessage{Topic: topic, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(data), Headers: hs}
+		select {
+		case err := <-p.Errors():
+			b.Fatal(err)
+		default:
+		}
+	}
+	if err := p.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// rawCatchUp reads the whole topic with plain partition consumers and
+// decodes every value with goavro, as a hand-written consumer would.
+func rawCatchUp(b *testing.B, c *kafkatest.Cluster, topic string, codec *goavro.Codec, n int) {
+	cfg := c.Config()
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	cons, err := sarama.NewConsumer(c.Brokers, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cons.Close()
+	parts, err := cons.Partitions(topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan int, len(parts))
+	for _, p := range parts {
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			defer pc.Close()
+			count := 0
+			for msg := range pc.Messages() {
+				var typ []byte
+				for _, h := range msg.Headers {
+					if string(h.Key) == "es.type" {
+						typ = h.Value
+					}
+				}
+				if len(msg.Value) < 5 || msg.Value[0] != 0 || len(typ) == 0 {
+					panic("not a Confluent-framed kafkaes event")
+				}
+				_ = binary.BigEndian.Uint32(msg.Value[1:5]) // schema ID: one codec here
+				v, _, err := codec.NativeFromBinary(msg.Value[5:])
+				if err != nil {
+					panic(err)
+				}
+				_ = v.(map[string]any)["cents"]
+				count++
+				if msg.Offset >= pc.HighWaterMarkOffset()-1 {
+					break
+				}
+			}
+			done <- count
+		}()
+	}
+	total := 0
+	for range parts {
+		total += <-done
+	}
+	if total != n {
+		b.Fatalf("raw consumer read %d of %d events", total, n)
+	}
+}
