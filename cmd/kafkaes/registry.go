@@ -11,6 +11,8 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/riferrei/srclient"
+
+	"github.com/kafkaes/kafkaes/serde/avro"
 )
 
 // registry decodes Confluent-framed Avro payloads with schemas fetched by
@@ -29,7 +31,9 @@ type registry struct {
 
 type codecEntry struct {
 	codec *goavro.Codec
-	err   error
+	// schema orders the fields of decoded records; nil if it did not parse.
+	schema *avro.Schema
+	err    error
 }
 
 func newRegistry(url string, timeout time.Duration) *registry {
@@ -57,10 +61,11 @@ func (r *registry) decode(value []byte) (id int, data json.RawMessage, err error
 	if !ok {
 		return 0, nil, errNotFramed
 	}
-	codec, err := r.codec(id)
-	if err != nil {
-		return id, nil, err
+	ce := r.codec(id)
+	if ce.err != nil {
+		return id, nil, ce.err
 	}
+	codec := ce.codec
 	native, rest, err := codec.NativeFromBinary(value[5:])
 	if err != nil {
 		return id, nil, fmt.Errorf("avro body does not decode with schema ID %d: %w", id, err)
@@ -72,22 +77,25 @@ func (r *registry) decode(value []byte) (id int, data json.RawMessage, err error
 	if err != nil {
 		return id, nil, fmt.Errorf("render the decoded value as JSON: %w", err)
 	}
+	if ce.schema != nil {
+		text = orderFields(ce.schema, text)
+	}
 	return id, text, nil
 }
 
 // codec returns the codec of a schema ID, fetching the schema once.
-func (r *registry) codec(id int) (*goavro.Codec, error) {
+func (r *registry) codec(id int) codecEntry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e, ok := r.codecs[id]; ok {
-		return e.codec, e.err
+		return e
 	}
-	c, err := r.buildCodec(id)
+	e := r.buildCodec(id)
 	var regErr *registryError
-	if err == nil || !errors.As(err, &regErr) || regErr.permanent {
-		r.codecs[id] = codecEntry{c, err} // cache results that will not change
+	if e.err == nil || !errors.As(e.err, &regErr) || regErr.permanent {
+		r.codecs[id] = e // cache results that will not change
 	}
-	return c, err
+	return e
 }
 
 // registryError is a failed registry call.
@@ -107,26 +115,28 @@ func (r *registry) callErr(what string, err error) error {
 	return &registryError{err: fmt.Errorf("%s: Schema Registry at %s: %w (check --schema-registry / KAFKAES_SCHEMA_REGISTRY)", what, r.url, err)}
 }
 
-func (r *registry) buildCodec(id int) (*goavro.Codec, error) {
+func (r *registry) buildCodec(id int) codecEntry {
+	fail := func(err error) codecEntry { return codecEntry{err: err} }
 	s, err := r.client.GetSchema(id)
 	if err != nil {
-		return nil, r.callErr(fmt.Sprintf("schema ID %d", id), err)
+		return fail(r.callErr(fmt.Sprintf("schema ID %d", id), err))
 	}
 	if t := s.SchemaType(); t != nil && *t != srclient.Avro {
-		return nil, fmt.Errorf("schema ID %d is a %s schema, not Avro", id, *t)
+		return fail(fmt.Errorf("schema ID %d is a %s schema, not Avro", id, *t))
 	}
 	text := s.Schema()
 	if refs := s.References(); len(refs) > 0 {
 		text, err = r.inline(text, refs)
 		if err != nil {
-			return nil, fmt.Errorf("schema ID %d: %w", id, err)
+			return fail(fmt.Errorf("schema ID %d: %w", id, err))
 		}
 	}
 	c, err := goavro.NewCodec(text)
 	if err != nil {
-		return nil, fmt.Errorf("schema ID %d does not parse as Avro: %w", id, err)
+		return fail(fmt.Errorf("schema ID %d does not parse as Avro: %w", id, err))
 	}
-	return c, nil
+	parsed, _ := avro.ParseSchema(text) // only for field order; nil is fine
+	return codecEntry{codec: c, schema: parsed}
 }
 
 // inline returns schema text with every named type it references from
