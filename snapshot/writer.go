@@ -35,7 +35,12 @@ type Writer struct {
 	empty   chan struct{} // closed when pending becomes empty; nil while empty
 
 	written, failed, gaveUp, dropped atomic.Int64
+	lastDropLog                      atomic.Int64 // unix nanoseconds of the last "queue full" warning
 }
+
+// dropLogInterval limits "queue full" warnings to one per interval, so an
+// overloaded writer does not flood the log; Stats counts every drop.
+const dropLogInterval = 10 * time.Second
 
 type entry struct {
 	snap     Snapshot
@@ -141,9 +146,13 @@ func (w *Writer) Enqueue(s Snapshot) bool {
 		return true
 	}
 	if len(w.pending) >= w.opts.QueueSize {
-		w.dropped.Add(1)
-		w.opts.Logger.Warn("snapshot: write queue full, snapshot dropped; the aggregate will replay more events until the next snapshot",
-			slog.String("stream", s.StreamID), slog.Int64("version", s.Version), slog.Int("queue_size", w.opts.QueueSize))
+		n := w.dropped.Add(1)
+		now := time.Now().UnixNano()
+		if last := w.lastDropLog.Load(); now-last >= int64(dropLogInterval) && w.lastDropLog.CompareAndSwap(last, now) {
+			w.opts.Logger.Warn("snapshot: write queue full, snapshot dropped; the aggregate will replay more events until the next snapshot",
+				slog.String("stream", s.StreamID), slog.Int64("version", s.Version), slog.Int("queue_size", w.opts.QueueSize),
+				slog.Int64("dropped_total", n))
+		}
 		return false
 	}
 	if len(w.pending) == 0 {

@@ -3,8 +3,10 @@ package snapshot_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,4 +116,21 @@ func TestWriterBoundedQueueCoalescesAndDrops(t *testing.T) {
 func TestWriterFlushIdle(t *testing.T) {
 	w := snapshot.NewWriter(memory.New())
 	require.NoError(t, w.Flush(context.Background()))
+}
+
+func TestWriterLimitsQueueFullWarnings(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	entered := make(chan struct{}, 10)
+	fs := &flakyStore{Store: memory.New(), gate: gate, entered: entered}
+	var logs strings.Builder // written only by Enqueue, on this goroutine
+	w := snapshot.NewWriter(fs, snapshot.WithQueueSize(1), snapshot.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	require.True(t, w.Enqueue(snap("a", 1)))
+	<-entered
+	for i := range 5 {
+		require.False(t, w.Enqueue(snap(fmt.Sprint("s", i), 1)))
+	}
+	require.EqualValues(t, 5, w.Stats().Dropped)
+	require.Equal(t, 1, strings.Count(logs.String(), "write queue full"), logs.String())
+	require.Contains(t, logs.String(), "dropped_total=1")
 }

@@ -52,6 +52,12 @@
 // the states; the index keeps memory proportional to the number of streams
 // and costs one fetch per load.
 //
+// Within a partition the latest record wins, as compaction decides. A
+// store skips writing a snapshot older than the one it has indexed, but an
+// instance that has not yet seen another's newer snapshot may still write
+// an older one after it; loads then use that older snapshot (never a wrong
+// state, just more events to replay) until the next snapshot.
+//
 // The same stream ID should always land in the same partition (use the same
 // partitioner in every writer; sarama's default hash partitioner is fine).
 // If a stream's snapshots appear in several partitions anyway, the index

@@ -337,19 +337,19 @@ func (s *Store) catchUp(ctx context.Context) error {
 func (s *Store) poll() {
 	defer close(s.done)
 	if s.opts.refresh <= 0 {
-		<-s.stop
+		<-s.bg.Done()
 		return
 	}
 	t := time.NewTicker(s.opts.refresh)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.bg.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := s.catchUp(ctx); err != nil {
+		ctx, cancel := context.WithTimeout(s.bg, 30*time.Second)
+		if err := s.catchUp(ctx); err != nil && s.bg.Err() == nil {
 			s.opts.logger.Warn("snapshot/kafka: polling the snapshot topic failed; will retry",
 				slog.String("topic", s.topic), slog.Any("error", err))
 		}

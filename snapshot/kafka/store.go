@@ -48,7 +48,8 @@ type Store struct {
 
 	catchMu sync.Mutex // one catch-up at a time
 
-	stop    chan struct{}
+	bg      context.Context // cancelled by Close; bounds background polls
+	stopBg  context.CancelFunc
 	done    chan struct{}
 	closed  atomic.Bool
 	skipped atomic.Int64
@@ -97,12 +98,15 @@ func New(ctx context.Context, client sarama.Client, topic string, opts ...Option
 		return nil, fmt.Errorf("snapshot/kafka: partitions of topic %s: %w", topic, err)
 	}
 	s := &Store{client: client, topic: topic, opts: o, parts: parts,
-		index: map[string]loc{}, next: map[int32]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+		index: map[string]loc{}, next: map[int32]int64{}, done: make(chan struct{})}
+	s.bg, s.stopBg = context.WithCancel(context.Background())
 	if err := s.build(ctx); err != nil {
+		s.stopBg()
 		return nil, err
 	}
 	s.producer, err = sarama.NewSyncProducerFromClient(client)
 	if err != nil {
+		s.stopBg()
 		return nil, fmt.Errorf("snapshot/kafka: create producer: %w", err)
 	}
 	go s.poll()
@@ -309,7 +313,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	close(s.stop)
+	s.stopBg()
 	<-s.done
 	return s.producer.Close()
 }
