@@ -99,29 +99,59 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 	}
 
-	// 1. Catch the index up and check every append against it.
+	// 1. Check every append against the index as it is. Only when the
+	// check fails is the index caught up first and the check repeated, so
+	// that a stale index never fails an append; a stale index that passes is
+	// harmless, as the conflict scan below sees everything it missed.
 	parts := make([]int32, 0, len(batch))
 	for _, r := range batch {
 		parts = append(parts, r.part)
 	}
-	if err := s.catchUp(ctx, parts, nil); err != nil {
-		fail(batch, err)
-		return nil
-	}
 	live := batch[:0:0]
+	var doubtful []*appendReq
 	for _, r := range batch {
 		if r.state.Load() == stateCancelled {
 			continue
 		}
 		if res, err, done := w.check(r); done {
+			if err != nil {
+				doubtful = append(doubtful, r)
+				continue
+			}
 			r.finish(res, err)
 			continue
 		}
 		live = append(live, r)
 	}
+	if len(doubtful) > 0 {
+		dparts := make([]int32, len(doubtful))
+		for i, r := range doubtful {
+			dparts[i] = r.part
+		}
+		if err := s.catchUp(ctx, dparts, nil); err != nil {
+			fail(doubtful, err)
+		} else {
+			for _, r := range doubtful {
+				if res, err, done := w.check(r); done {
+					r.finish(res, err)
+				} else {
+					live = append(live, r)
+				}
+			}
+		}
+	}
 	if len(live) == 0 {
 		return nil
 	}
+	// Catch the index up while the transaction is written, so that the
+	// next group's checks and scans start from a recent offset.
+	caught := make(chan error, 1)
+	go func() { caught <- s.catchUp(ctx, parts, nil) }()
+	defer func() {
+		if err := <-caught; err != nil {
+			s.opts.logger.Debug("kafkaes: background index catch-up failed", "error", err)
+		}
+	}()
 
 	// 2. Write them in a transaction.
 	if err := w.ensureProducer(); err != nil {
@@ -179,15 +209,36 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	}
 	if len(conflicts) > 0 {
 		w.abort(nil)
+		// Someone else wrote to these streams meanwhile (or had an open
+		// transaction on them). Decide with an index that has caught up:
+		// a real conflict fails, anything else is tried again.
+		if err := <-caught; err != nil {
+			s.opts.logger.Debug("kafkaes: index catch-up failed", "error", err)
+		}
+		caught <- nil
 		var rest []*appendReq
 		for _, r := range live {
-			if conflicts[r] {
+			if !conflicts[r] {
+				rest = append(rest, r)
+				continue
+			}
+			ix := s.idx[r.part]
+			ix.mu.Lock()
+			current := int64(0)
+			if st := ix.streams[r.stream]; st != nil {
+				current = st.version
+			}
+			ix.mu.Unlock()
+			switch {
+			case !r.expected.Matches(current):
+				r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: current})
+			case r.attempts+1 >= maxAttempts:
 				r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
-			} else {
+			default:
 				rest = append(rest, r)
 			}
 		}
-		again(rest, errors.New("a concurrent append to another stream of the same transaction conflicted"))
+		again(rest, errors.New("a concurrent append conflicted"))
 		return retry
 	}
 
