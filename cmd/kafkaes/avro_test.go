@@ -71,10 +71,13 @@ func TestStreamAndVerifyDecodeAvro(t *testing.T) {
 	id := register(t, client, topic+"-bank.Deposited", depositedV1)
 
 	// A schema with a reference to another subject's schema.
-	register(t, client, topic+"-bank.Money", `{"type":"record","name":"Money","namespace":"bank","fields":[{"name":"cents","type":"long"},{"name":"currency","type":"string"}]}`)
+	// (Transfer -> Money -> Currency, each in its own subject.)
+	register(t, client, topic+"-bank.Currency", `{"type":"enum","name":"Currency","namespace":"bank","symbols":["EUR","USD"]}`)
+	register(t, client, topic+"-bank.Money", `{"type":"record","name":"Money","namespace":"bank","fields":[{"name":"cents","type":"long"},{"name":"currency","type":"Currency"}]}`,
+		srclient.Reference{Name: "bank.Currency", Subject: topic + "-bank.Currency", Version: 1})
 	transfer := `{"type":"record","name":"Transfer","namespace":"bank","fields":[{"name":"amount","type":"Money"},{"name":"fee","type":["null","bank.Money"],"default":null}]}`
 	transferID := register(t, client, topic+"-bank.Transfer", transfer, srclient.Reference{Name: "bank.Money", Subject: topic + "-bank.Money", Version: 1})
-	transferFull := `{"type":"record","name":"Transfer","namespace":"bank","fields":[{"name":"amount","type":{"type":"record","name":"Money","fields":[{"name":"cents","type":"long"},{"name":"currency","type":"string"}]}},{"name":"fee","type":["null","bank.Money"],"default":null}]}`
+	transferFull := `{"type":"record","name":"Transfer","namespace":"bank","fields":[{"name":"amount","type":{"type":"record","name":"Money","fields":[{"name":"cents","type":"long"},{"name":"currency","type":{"type":"enum","name":"Currency","symbols":["EUR","USD"]}}]}},{"name":"fee","type":["null","bank.Money"],"default":null}]}`
 
 	// One event written by the avro serde itself.
 	reg := serde.NewRegistry()

@@ -82,9 +82,9 @@
 //   - with --schema-registry, every payload is Confluent-framed Avro that
 //     decodes completely with its registered schema.
 //
-// Every violation is printed with topic/partition@offset (--json prints
-// them as JSON lines; --max-violations limits how many are printed, all are
-// counted), then a summary line. Progress goes to stderr once a second.
+// Every violation is printed with topic/partition@offset, then a summary
+// line (--json prints the violations as JSON lines and the summary on
+// stderr; --max-violations limits how many are printed, all are counted). Progress goes to stderr once a second.
 // Transaction markers and aborted records take offsets but are never
 // delivered, so verify reads with raw fetches that report how far they got
 // and ends exactly at the last stable offset; an open transaction does not

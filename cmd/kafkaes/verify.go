@@ -221,8 +221,14 @@ func runVerify(ctx context.Context, e *env, _ []string) int {
 	if v.reg != nil {
 		summary += ", payloads decoded with the Schema Registry"
 	}
+	// With --json, stdout holds only violation objects; the summary goes
+	// to stderr.
+	sumOut := e.stdout
+	if e.opts.jsonOut {
+		sumOut = e.stderr
+	}
 	if len(v.counts) == 0 {
-		fmt.Fprintf(e.stdout, "%s: OK\n", summary)
+		fmt.Fprintf(sumOut, "%s: OK\n", summary)
 		return exitOK
 	}
 	n := 0
@@ -231,7 +237,7 @@ func runVerify(ctx context.Context, e *env, _ []string) int {
 		n += v.counts[k]
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, v.counts[k]))
 	}
-	fmt.Fprintf(e.stdout, "%s: %d violations (%s)\n", summary, n, strings.Join(kinds, ", "))
+	fmt.Fprintf(sumOut, "%s: %d violations (%s)\n", summary, n, strings.Join(kinds, ", "))
 	return exitViolation
 }
 
