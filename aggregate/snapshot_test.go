@@ -150,7 +150,7 @@ func TestSnapshotLoadReadsOnlyEventsAfterSnapshot(t *testing.T) {
 	require.NoError(t, repo.FlushSnapshots(ctx))
 	st := repo.SnapshotStats()
 	require.EqualValues(t, 2, st.Taken, "EveryN(10) over 25 single-event saves snapshots at 10 and 20")
-	require.EqualValues(t, 2, st.Writer.Written)
+	require.True(t, st.Writer.Written == 1 || st.Writer.Written == 2, "the snapshot at 10 may be replaced by the one at 20 while still queued")
 	snap, err := ss.Load(ctx, "c1")
 	require.NoError(t, err)
 	require.EqualValues(t, 20, snap.Version)
@@ -383,4 +383,52 @@ func TestSnapshotWithoutOptionHasZeroStats(t *testing.T) {
 	repo := aggregate.NewRepository(newSnapEventStore(), snapSerde(t, true), newCounter)
 	require.Equal(t, aggregate.SnapshotStats{}, repo.SnapshotStats())
 	require.NoError(t, repo.FlushSnapshots(context.Background()))
+}
+
+func TestSnapshotConcurrentUpdates(t *testing.T) {
+	ctx := context.Background()
+	es, ss := newSnapEventStore(), snapmem.New()
+	sd := snapSerde(t, true)
+	log, _ := snapLogger()
+	// Two repositories (two service instances) share both stores.
+	opts := []aggregate.Option{aggregate.WithLogger(log), aggregate.WithRetry(100, 0, time.Millisecond),
+		aggregate.WithSnapshots(ss, snapshot.EveryN(3))}
+	repos := []*aggregate.Repository[*snapCounter]{
+		aggregate.NewRepository(es, sd, newCounter, opts...),
+		aggregate.NewRepository(es, sd, newCounter, opts...),
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			repo := repos[g%2]
+			for i := range 25 {
+				stream := fmt.Sprint("c", i%3)
+				if _, err := repo.Update(ctx, stream, addN(1)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	plain := aggregate.NewRepository(es, sd, newCounter)
+	var total int64
+	for _, repo := range repos {
+		require.NoError(t, repo.FlushSnapshots(ctx))
+	}
+	for i := range 3 {
+		stream := fmt.Sprint("c", i)
+		want, err := plain.Load(ctx, stream)
+		require.NoError(t, err)
+		for _, repo := range repos {
+			got, err := repo.Load(ctx, stream)
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+		}
+		total += want.N
+	}
+	require.EqualValues(t, 8*25, total, "every update is applied exactly once")
+	require.Positive(t, repos[0].SnapshotStats().Hits+repos[1].SnapshotStats().Hits)
 }
