@@ -114,7 +114,7 @@ func TestDeriveErrors(t *testing.T) {
 	codec, err := goavro.NewCodec(text)
 	require.NoError(t, err)
 	in := Rec{1, &Rec{2, &Rec{3, nil}}}
-	nat, err := pl.enc(reflect.ValueOf(in))
+	nat, err := pl.enc(reflect.ValueOf(in), nil)
 	require.NoError(t, err)
 	bin, err := codec.BinaryFromNative(nil, nat)
 	require.NoError(t, err)

@@ -13,15 +13,69 @@ import (
 // A plan maps one Go type onto one Avro schema. It is computed once per
 // (type, schema) pair and then used for every event: encode turns a Go
 // value into goavro's native form, decode fills a Go value from it.
-type encodeFn func(v reflect.Value) (any, error)
+type encodeFn func(v reflect.Value, st *encState) (any, error)
 type decodeFn func(native any, v reflect.Value) error
+
+// encState recycles the maps of goavro's native form between encodes:
+// goavro does not keep them after BinaryFromNative returns. Record maps
+// are not cleared: every field of the record is assigned on each encode,
+// and goavro ignores keys that are not fields of the record being
+// written. Union maps must hold exactly one key, so they are emptied. A
+// nil *encState allocates fresh maps.
+type encState struct {
+	freeRec, usedRec []map[string]any
+	freeUni, usedUni []map[string]any
+}
+
+func (st *encState) recordMap(n int) map[string]any {
+	if st == nil {
+		return make(map[string]any, n)
+	}
+	var m map[string]any
+	if k := len(st.freeRec); k > 0 {
+		m, st.freeRec = st.freeRec[k-1], st.freeRec[:k-1]
+	} else {
+		m = make(map[string]any, n)
+	}
+	st.usedRec = append(st.usedRec, m)
+	return m
+}
+
+func (st *encState) unionMap() map[string]any {
+	if st == nil {
+		return make(map[string]any, 1)
+	}
+	var m map[string]any
+	if k := len(st.freeUni); k > 0 {
+		m, st.freeUni = st.freeUni[k-1], st.freeUni[:k-1]
+	} else {
+		m = make(map[string]any, 1)
+	}
+	st.usedUni = append(st.usedUni, m)
+	return m
+}
+
+// reset makes all maps handed out reusable.
+func (st *encState) reset() {
+	st.freeRec = append(st.freeRec, st.usedRec...)
+	clear(st.usedRec)
+	st.usedRec = st.usedRec[:0]
+	for _, m := range st.usedUni {
+		for k := range m {
+			delete(m, k)
+		}
+		st.freeUni = append(st.freeUni, m)
+	}
+	clear(st.usedUni)
+	st.usedUni = st.usedUni[:0]
+}
 
 type plan struct {
 	enc encodeFn
 	dec decodeFn
 	// encInto, for records, fills a caller-provided map (so Marshal can
 	// reuse the top-level map across events).
-	encInto func(v reflect.Value, out map[string]any) error
+	encInto func(v reflect.Value, st *encState, out map[string]any) error
 }
 
 type planKey struct {
@@ -56,7 +110,7 @@ func (p *planner) compile(t reflect.Type, s *Schema) (*plan, error) {
 	if pl, ok := p.memo[key]; ok {
 		// Possibly still being built (recursive schema): call through.
 		return &plan{
-			enc: func(v reflect.Value) (any, error) { return pl.enc(v) },
+			enc: func(v reflect.Value, st *encState) (any, error) { return pl.enc(v, st) },
 			dec: func(n any, v reflect.Value) error { return pl.dec(n, v) },
 		}, nil
 	}
@@ -89,7 +143,7 @@ func (p *planner) build(t reflect.Type, s *Schema) (*plan, error) {
 	switch s.Kind {
 	case Null:
 		return &plan{
-			enc: func(reflect.Value) (any, error) { return nil, nil },
+			enc: func(reflect.Value, *encState) (any, error) { return nil, nil },
 			dec: func(_ any, v reflect.Value) error { v.SetZero(); return nil },
 		}, nil
 	case Boolean:
@@ -97,7 +151,7 @@ func (p *planner) build(t reflect.Type, s *Schema) (*plan, error) {
 			return nil, mismatch(t, s)
 		}
 		return &plan{
-			enc: func(v reflect.Value) (any, error) { return v.Bool(), nil },
+			enc: func(v reflect.Value, st *encState) (any, error) { return v.Bool(), nil },
 			dec: func(n any, v reflect.Value) error {
 				b, ok := n.(bool)
 				if !ok {
@@ -115,7 +169,7 @@ func (p *planner) build(t reflect.Type, s *Schema) (*plan, error) {
 		}
 		single := s.Kind == Float
 		return &plan{
-			enc: func(v reflect.Value) (any, error) {
+			enc: func(v reflect.Value, st *encState) (any, error) {
 				if single {
 					return float32(v.Float()), nil
 				}
@@ -139,7 +193,7 @@ func (p *planner) build(t reflect.Type, s *Schema) (*plan, error) {
 		}
 		isEnum := s.Kind == Enum
 		return &plan{
-			enc: func(v reflect.Value) (any, error) {
+			enc: func(v reflect.Value, st *encState) (any, error) {
 				str := v.String()
 				if isEnum && !contains(s.Symbols, str) {
 					return nil, fmt.Errorf("%q is not a symbol of enum %s (symbols: %s)", str, s.Name, strings.Join(s.Symbols, ", "))
@@ -161,7 +215,7 @@ func (p *planner) build(t reflect.Type, s *Schema) (*plan, error) {
 		}
 		fixed, size := s.Kind == Fixed, s.Size
 		return &plan{
-			enc: func(v reflect.Value) (any, error) {
+			enc: func(v reflect.Value, st *encState) (any, error) {
 				b := v.Bytes()
 				if fixed && len(b) != size {
 					return nil, fmt.Errorf("fixed %s needs exactly %d bytes, got %d", s.Name, size, len(b))
@@ -190,10 +244,10 @@ func (p *planner) build(t reflect.Type, s *Schema) (*plan, error) {
 			return nil, fmt.Errorf("array items: %w", err)
 		}
 		return &plan{
-			enc: func(v reflect.Value) (any, error) {
+			enc: func(v reflect.Value, st *encState) (any, error) {
 				out := make([]any, v.Len())
 				for i := range out {
-					e, err := ip.enc(v.Index(i))
+					e, err := ip.enc(v.Index(i), st)
 					if err != nil {
 						return nil, fmt.Errorf("[%d]: %w", i, err)
 					}
@@ -225,11 +279,11 @@ func (p *planner) build(t reflect.Type, s *Schema) (*plan, error) {
 			return nil, fmt.Errorf("map values: %w", err)
 		}
 		return &plan{
-			enc: func(v reflect.Value) (any, error) {
+			enc: func(v reflect.Value, st *encState) (any, error) {
 				out := make(map[string]any, v.Len())
 				it := v.MapRange()
 				for it.Next() {
-					e, err := vp.enc(it.Value())
+					e, err := vp.enc(it.Value(), st)
 					if err != nil {
 						return nil, fmt.Errorf("[%q]: %w", it.Key().String(), err)
 					}
@@ -326,14 +380,14 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 	for name, i := range goFields {
 		return nil, fmt.Errorf("Go field %v.%s (Avro name %q) is not in schema %s; its value would be lost: add it to the schema or tag it `avro:\"-\"`", t, t.Field(i).Name, name, s.Name)
 	}
-	encInto := func(v reflect.Value, out map[string]any) error {
+	encInto := func(v reflect.Value, st *encState, out map[string]any) error {
 		for i := range fps {
 			fp := &fps[i]
 			if fp.index < 0 {
 				out[fp.name] = fp.defNat
 				continue
 			}
-			e, err := fp.plan.enc(v.Field(fp.index))
+			e, err := fp.plan.enc(v.Field(fp.index), st)
 			if err != nil {
 				return fmt.Errorf("%s.%s: %w", s.ShortName(), fp.name, err)
 			}
@@ -343,9 +397,9 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 	}
 	return &plan{
 		encInto: encInto,
-		enc: func(v reflect.Value) (any, error) {
-			out := make(map[string]any, len(fps))
-			if err := encInto(v, out); err != nil {
+		enc: func(v reflect.Value, st *encState) (any, error) {
+			out := st.recordMap(len(fps))
+			if err := encInto(v, st, out); err != nil {
 				return nil, err
 			}
 			return out, nil
@@ -376,11 +430,11 @@ func (p *planner) pointer(t reflect.Type, s *Schema) (*plan, error) {
 		return nil, err
 	}
 	return &plan{
-		enc: func(v reflect.Value) (any, error) {
+		enc: func(v reflect.Value, st *encState) (any, error) {
 			if v.IsNil() {
 				return nil, fmt.Errorf("nil %v cannot be stored as Avro %s (not nullable); make the schema a union with null", t, s.Kind)
 			}
-			return ep.enc(v.Elem())
+			return ep.enc(v.Elem(), st)
 		},
 		dec: func(n any, v reflect.Value) error {
 			nv := reflect.New(t.Elem())
@@ -423,7 +477,7 @@ func (p *planner) union(t reflect.Type, s *Schema) (*plan, error) {
 	}
 	isPtr := inner != t
 	return &plan{
-		enc: func(v reflect.Value) (any, error) {
+		enc: func(v reflect.Value, st *encState) (any, error) {
 			if isPtr {
 				if v.IsNil() {
 					if !nullable {
@@ -433,11 +487,13 @@ func (p *planner) union(t reflect.Type, s *Schema) (*plan, error) {
 				}
 				v = v.Elem()
 			}
-			e, err := enc.enc(v)
+			e, err := enc.enc(v, st)
 			if err != nil {
 				return nil, err
 			}
-			return map[string]any{encKey: e}, nil
+			m := st.unionMap()
+			m[encKey] = e
+			return m, nil
 		},
 		dec: func(n any, v reflect.Value) error {
 			if n == nil {
@@ -496,7 +552,7 @@ func intPlan(t reflect.Type, s *Schema) (*plan, error) {
 		lo, hi = max(lo, math.MinInt32), min(hi, math.MaxInt32)
 	}
 	return &plan{
-		enc: func(v reflect.Value) (any, error) {
+		enc: func(v reflect.Value, st *encState) (any, error) {
 			var i int64
 			if signed {
 				i = v.Int()
@@ -541,13 +597,17 @@ func timePlan(t reflect.Type, s *Schema) (*plan, error) {
 		return nil, mismatch(t, s)
 	}
 	return &plan{
-		enc: func(v reflect.Value) (any, error) { return v.Interface().(time.Time), nil },
+		enc: func(v reflect.Value, st *encState) (any, error) { return v.Interface().(time.Time), nil },
 		dec: func(n any, v reflect.Value) error {
 			tm, ok := n.(time.Time)
 			if !ok {
 				return nativeErr(n, s)
 			}
-			v.Set(reflect.ValueOf(tm))
+			if v.CanAddr() {
+				*v.Addr().Interface().(*time.Time) = tm // no boxing
+			} else {
+				v.Set(reflect.ValueOf(tm))
+			}
 			return nil
 		},
 	}, nil
@@ -560,7 +620,7 @@ func decimalPlan(t reflect.Type, s *Schema) (*plan, error) {
 	isPtr := t == ratPtrType
 	limit := pow10(s.Precision)
 	return &plan{
-		enc: func(v reflect.Value) (any, error) {
+		enc: func(v reflect.Value, st *encState) (any, error) {
 			var r *big.Rat
 			if isPtr {
 				if v.IsNil() {
@@ -597,7 +657,7 @@ func decimalPlan(t reflect.Type, s *Schema) (*plan, error) {
 func uuidPlan(t reflect.Type, s *Schema) (*plan, error) {
 	if s.Kind == Fixed && s.Size == 16 {
 		return &plan{
-			enc: func(v reflect.Value) (any, error) {
+			enc: func(v reflect.Value, st *encState) (any, error) {
 				b := make([]byte, 16)
 				reflect.Copy(reflect.ValueOf(b), v)
 				return b, nil
@@ -616,7 +676,7 @@ func uuidPlan(t reflect.Type, s *Schema) (*plan, error) {
 		return nil, mismatch(t, s)
 	}
 	return &plan{
-		enc: func(v reflect.Value) (any, error) {
+		enc: func(v reflect.Value, st *encState) (any, error) {
 			var b [16]byte
 			reflect.Copy(reflect.ValueOf(b[:]), v)
 			return formatUUID(b), nil

@@ -137,7 +137,7 @@ type writerInfo struct {
 	codec   *goavro.Codec
 	plan    *plan
 	expires time.Time // zero: never
-	maps    sync.Pool // reusable top-level record maps
+	states  sync.Pool // *encState: reusable native maps
 }
 
 type writerSchema struct {
@@ -251,16 +251,17 @@ func (s *Serde) Marshal(ctx context.Context, v any) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	// goavro does not keep the native map, so the top-level map is reused.
-	native, _ := w.maps.Get().(map[string]any)
-	if native == nil {
-		native = make(map[string]any, 16)
+	// goavro does not keep the native maps, so they are reused.
+	st, _ := w.states.Get().(*encState)
+	if st == nil {
+		st = &encState{}
 	}
 	defer func() {
-		clear(native)
-		w.maps.Put(native)
+		st.reset()
+		w.states.Put(st)
 	}()
-	if err := w.plan.encInto(rv, native); err != nil {
+	native := st.recordMap(16)
+	if err := w.plan.encInto(rv, st, native); err != nil {
 		return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
 	}
 	buf := make([]byte, 5, 64)
