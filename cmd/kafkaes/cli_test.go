@@ -95,6 +95,24 @@ func TestFlagsAnywhere(t *testing.T) {
 	}
 }
 
+func TestBadConnectionFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--timeout", "10ms"}, "--timeout 10ms is too short"},
+		{[]string{"--kafka-version", "0.10.2.0"}, "too old"},
+		{[]string{"--kafka-version", "banana"}, "--kafka-version"},
+		{[]string{"--sasl-user", "ada"}, "KAFKAES_SASL_PASSWORD is empty"},
+		{[]string{"--tls-ca", "/no/such/ca.pem"}, "--tls-ca"},
+	} {
+		r := kafkaes(t, append([]string{"verify", "--brokers", "127.0.0.1:1"}, tc.args...)...)
+		if r.code != exitFailure || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: want exit %d and %q\n%s", tc.args, exitFailure, tc.want, r)
+		}
+	}
+}
+
 func TestUnreachableCluster(t *testing.T) {
 	r := kafkaes(t, "--brokers", "127.0.0.1:1", "--timeout", "2s", "verify")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "cannot reach the Kafka cluster at 127.0.0.1:1") {

@@ -140,6 +140,9 @@ func (e *env) saramaConfig() (*sarama.Config, error) {
 		return nil, fmt.Errorf("--kafka-version %s is too old: kafkaes needs Kafka 2.1 or later (record headers, transactions, read_committed fetches)", v)
 	}
 	cfg.Version = v
+	if e.timeout < time.Second {
+		return nil, fmt.Errorf("--timeout %s is too short: fetches wait up to 500ms for data, so use at least 1s", e.timeout)
+	}
 	cfg.ClientID = e.clientID
 	cfg.Net.DialTimeout = e.timeout
 	cfg.Net.ReadTimeout = e.timeout
