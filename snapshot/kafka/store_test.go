@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -296,5 +297,57 @@ func TestStoreSkipsInvalidRecords(t *testing.T) {
 	for _, k := range []string{"notype", "noversion", "badtime", "badschema", "gone"} {
 		_, err := s.Load(ctx, k)
 		require.True(t, errors.Is(err, snapshot.ErrNotFound), "%s: %v", k, err)
+	}
+}
+
+func TestStoreIndexMatchesLatestRecordPerKey(t *testing.T) {
+	ctx := context.Background()
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "snapshot")
+	c.CreateTopic(t, topic, 3, compacted())
+	writers := []*snapkafka.Store{
+		open(t, client(t, c), topic, snapkafka.WithRefreshInterval(5*time.Millisecond)),
+		open(t, client(t, c), topic, snapkafka.WithRefreshInterval(5*time.Millisecond)),
+	}
+	done := make(chan error, len(writers))
+	for w, s := range writers {
+		go func() {
+			for v := int64(1); v <= 40; v++ {
+				for k := range 5 {
+					if err := s.Save(ctx, snap(fmt.Sprint("k", k), v, fmt.Sprint("w", w, "v", v))); err != nil {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range writers {
+		require.NoError(t, <-done)
+	}
+	// What compaction keeps: the last record of every key, read with a
+	// plain consumer.
+	latest := map[string]string{}
+	for _, m := range readAll(t, client(t, c), topic) {
+		latest[string(m.Key)] = string(m.Value)
+	}
+	require.Len(t, latest, 5)
+	fresh := open(t, client(t, c), topic)
+	for k, want := range latest {
+		got, err := fresh.Load(ctx, k)
+		require.NoError(t, err)
+		require.Equal(t, want, string(got.Data), k)
+	}
+	for _, s := range writers { // the writers converge on it by polling
+		require.Eventually(t, func() bool {
+			for k, want := range latest {
+				got, err := s.Load(ctx, k)
+				if err != nil || string(got.Data) != want {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 10*time.Millisecond)
 	}
 }
