@@ -60,7 +60,8 @@ func WithLogger(l *slog.Logger) Option { return func(c *options) { c.logger = l 
 // means sarama.NewConfig() with Kafka version 2.1). The configuration is
 // copied and adjusted: Consumer.IsolationLevel = ReadCommitted,
 // Consumer.Offsets.Initial = the initial offset (oldest), and
-// Consumer.Return.Errors = true (errors are logged). Everything else, such as
+// Consumer.Return.Errors = true (errors are logged), and ChannelBufferSize
+// at least 4 times the batch size. Everything else, such as
 // TLS, SASL and the client ID, stays the caller's. The version must be at
 // least 0.11 (record headers).
 func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts ...Option) (*Source, error) {
@@ -87,6 +88,9 @@ func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts .
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	c.Consumer.Offsets.Initial = o.initial
 	c.Consumer.Return.Errors = true
+	// Keep sarama fetching while the runner works through a batch: its
+	// fetcher stalls when a partition's channel is full.
+	c.ChannelBufferSize = max(c.ChannelBufferSize, 4*o.maxBatch)
 	client, err := sarama.NewClient(brokers, &c)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: connect to %v: %w", brokers, err)
@@ -228,14 +232,19 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		// (by this instance or another one).
 		h.sink.Reached(p, off)
 	}
-	msgs := claim.Messages()
-	batch := make([]projection.Record, 0, h.s.maxBatch)
+	// A feeder goroutine drains sarama's channel and decodes the wire
+	// format into batches while the runner works on the previous batch,
+	// so sarama's fetcher never stalls on a full channel.
+	stop := make(chan struct{})
+	defer close(stop)
+	batches := make(chan []projection.Record, 2)
+	go h.feed(claim.Messages(), batches, stop)
 	idle := time.NewTimer(h.s.idle)
 	defer idle.Stop()
 	next := claim.InitialOffset()
 	checked := int64(-1)
 	for {
-		batch = batch[:0]
+		var batch []projection.Record
 		select {
 		case <-sess.Context().Done():
 			return nil
@@ -246,23 +255,11 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			}
 			idle.Reset(h.s.idle)
 			continue
-		case msg, ok := <-msgs:
+		case b, ok := <-batches:
 			if !ok {
 				return nil
 			}
-			batch = append(batch, record(msg))
-		}
-	fill:
-		for len(batch) < h.s.maxBatch {
-			select {
-			case msg, ok := <-msgs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, record(msg))
-			default:
-				break fill
-			}
+			batch = b
 		}
 		if stored {
 			batch = dropBefore(batch, want)
@@ -284,6 +281,48 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			return nil
 		}
 		idle.Reset(h.s.idle)
+	}
+}
+
+// feed turns the messages of a claim into batches of records of at most
+// maxBatch, taking what is available without waiting, until msgs closes or
+// stop is closed.
+func (h *groupHandler) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projection.Record, stop <-chan struct{}) {
+	defer close(out)
+	for {
+		var batch []projection.Record
+		select {
+		case <-stop:
+			return
+		case msg, ok := <-msgs:
+			if !ok {
+				return
+			}
+			batch = make([]projection.Record, 1, h.s.maxBatch)
+			batch[0] = record(msg)
+		}
+		closed := false
+	fill:
+		for len(batch) < h.s.maxBatch {
+			select {
+			case msg, ok := <-msgs:
+				if !ok {
+					closed = true
+					break fill
+				}
+				batch = append(batch, record(msg))
+			default:
+				break fill
+			}
+		}
+		select {
+		case out <- batch:
+		case <-stop:
+			return
+		}
+		if closed {
+			return
+		}
 	}
 }
 
