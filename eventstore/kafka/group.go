@@ -45,6 +45,8 @@ type appendReq struct {
 	xsnap     int64 // the partition's catch-up offset at the version check
 	lastKnown int64 // the stream's last indexed offset at the version check
 	msgs      []*sarama.ProducerMessage
+
+	outcome atomic.Int32 // set by finish, read by observers (observe.go)
 }
 
 type appendOutcome struct {
@@ -55,6 +57,11 @@ type appendOutcome struct {
 func (r *appendReq) finish(res eventstore.AppendResult, err error) {
 	select {
 	case r.done <- appendOutcome{res, err}:
+		if err != nil {
+			r.outcome.Store(outcomeFailed)
+		} else {
+			r.outcome.Store(outcomeOK)
+		}
 	default: // already finished
 	}
 }
@@ -89,6 +96,9 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	if err := s.opts.compression.apply(s.cfg); err != nil {
+		return nil, err
+	}
 	for i := range s.opts.producers {
 		w := &worker{s: s, id: fmt.Sprintf("%s-%d", s.opts.txnPrefix, i)}
 		if err := w.ensureProducer(); err != nil {
@@ -112,7 +122,14 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 			defer g.workerWG.Done()
 			defer w.closeProducer()
 			for batch := range g.work {
+				var start time.Time
+				if s.opts.hooks.Batch != nil {
+					start = time.Now()
+				}
 				retry := w.process(batch)
+				if h := s.opts.hooks.Batch; h != nil {
+					s.observeBatch(h, batch, retry, time.Since(start))
+				}
 				streams := make([]string, len(batch))
 				for i, r := range batch {
 					streams[i] = r.stream
@@ -244,6 +261,13 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 // Kafka transactions (see [WithGroupCommit]); the package documentation
 // explains how the expected version is enforced across store instances.
 func (s *Store) Append(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, events ...eventstore.Event) (eventstore.AppendResult, error) {
+	if h := s.opts.hooks.Append; h != nil {
+		return s.observedAppend(ctx, h, streamID, expected, events)
+	}
+	return s.doAppend(ctx, streamID, expected, events...)
+}
+
+func (s *Store) doAppend(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, events ...eventstore.Event) (eventstore.AppendResult, error) {
 	evs, err := eventstore.PrepareAppend(streamID, expected, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -241,6 +242,9 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, progress func(p int3
 			}
 			if progress != nil {
 				progress(p, next, t)
+			}
+			if h := s.opts.hooks.Index; h != nil {
+				h.ObserveIndex(ctx, observe.Index{Topic: s.topic, Partition: p, Offset: next, End: t, Records: len(r.recs)})
 			}
 			if next >= t {
 				delete(pending, p)

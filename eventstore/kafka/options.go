@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 )
 
 // Option configures a [Store]; pass options to [New].
@@ -25,6 +27,8 @@ type options struct {
 	idWindow          int
 	logger            *slog.Logger
 	progress          func(IndexProgress)
+	hooks             observe.Hooks // WithObserver (observe.go)
+	compression       compression   // WithCompression (compression.go)
 }
 
 // Defaults of the options.

@@ -1,0 +1,48 @@
+// Package observe lets the kafkaes components report what they do (appends,
+// group-commit transactions, index catch-up, aggregate loads, retries, serde
+// and registry calls, projection handlers) to metrics, tracing or logging
+// back ends, without making the core packages depend on any of them.
+//
+// # Design
+//
+// An observer is any value. Each component that reports something declares
+// (here) a small interface per kind of report, for example
+// [AppendObserver] or [LoadObserver], and type-asserts the observer it was
+// given against the interfaces it knows, once, when it is constructed
+// (see [Resolve]). A back end implements only the interfaces it cares
+// about; a component calls only the hooks that are implemented. This is the
+// style of franz-go's kgo.Hook and of database/sql/driver's optional
+// interfaces, chosen over one big interface because:
+//
+//   - new reports can be added later without breaking existing observers;
+//   - a component that has no observer pays one nil check per event (no
+//     allocation, no interface call, no time.Now), which the tests prove
+//     with testing.AllocsPerRun;
+//   - this package imports only the standard library and package
+//     eventstore, so every component may import it, and the core packages
+//     (eventstore, aggregate, serde, projection, snapshot) never link
+//     Prometheus or OpenTelemetry (enforced by internal/depgraph).
+//
+// Back ends live in sub-packages: observe/prometheus (a collector that
+// implements every hook) and observe/otel (W3C trace context carried in
+// event metadata, hence in the Kafka headers "traceparent" and
+// "tracestate"). [Logger] is a back end on log/slog. Combine several with
+// [Multi].
+//
+// Hooks are called synchronously on the component's goroutines, some of
+// them (batch, index) on the Kafka store's internal workers: they must be
+// fast and must not block (update counters, record a span event); they must
+// be safe for concurrent use. Reports never carry event payloads. Labels
+// a back end derives from them should not include stream IDs (unbounded
+// cardinality); they are in the reports for logs and traces.
+//
+// # Wiring
+//
+// Give the same observer to every component:
+//
+//	col := prometheus.NewCollector(reg)
+//	store, _ := kafka.New(ctx, client, kafka.WithObserver(col))
+//	repo := aggregate.NewRepository(store, sd, newAccount, aggregate.WithObserver(col))
+//	sd, _ := avro.New(ctx, registry, reg, avro.WithObserver(col))
+//	runner, _ := projection.New("summary", sd, handlers, projection.WithObserver(col))
+package observe
