@@ -254,10 +254,11 @@ func cmpInt64(a, b int64) int {
 	return 0
 }
 
-// listOffsets asks the leaders for an offset of every partition: the last
-// stable offset (sarama.OffsetNewest with read_committed isolation, never the
-// high watermark) or the log start (sarama.OffsetOldest).
-func (f *fetcher) listOffsets(ctx context.Context, parts []int32, which int64) (map[int32]int64, error) {
+// listOffsets asks the leaders for an offset of every partition: with
+// sarama.OffsetNewest the last stable offset (read_committed isolation) or
+// the high watermark (read_uncommitted); with sarama.OffsetOldest the log
+// start.
+func (f *fetcher) listOffsets(ctx context.Context, parts []int32, which int64, iso sarama.IsolationLevel) (map[int32]int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -276,7 +277,7 @@ func (f *fetcher) listOffsets(ctx context.Context, parts []int32, which int64) (
 		if req.Version < 2 {
 			req.Version = 2
 		}
-		req.IsolationLevel = sarama.ReadCommitted
+		req.IsolationLevel = iso
 		for _, p := range ps {
 			req.AddBlock(f.topic, p, which, 1)
 		}

@@ -36,9 +36,12 @@ type appendReq struct {
 	expected eventstore.ExpectedVersion
 	events   []eventstore.Event
 	enqueued time.Time
-	state    atomic.Int32
-	attempts int
-	done     chan appendOutcome
+	// notBefore delays a retry after a conflict that was not real (an
+	// open or aborted transaction of another writer), giving it time to end.
+	notBefore time.Time
+	state     atomic.Int32
+	attempts  int
+	done      chan appendOutcome
 
 	// Set by the worker for one attempt.
 	base      int64 // the stream's version before the append
@@ -158,6 +161,7 @@ func (g *groupCommit) dispatch() {
 		idle     = len(g.workers)
 		stopping bool
 		timer    *time.Timer
+		timerAt  time.Time
 		timerC   <-chan time.Time
 	)
 	closedErr := fmt.Errorf("%w: the kafka store was closed before the append was written", eventstore.ErrClosed)
@@ -181,8 +185,11 @@ func (g *groupCommit) dispatch() {
 		} else {
 			var wait time.Duration
 			pending, idle, wait = g.schedule(pending, inflight, idle)
-			if wait > 0 && timerC == nil {
-				timer = time.NewTimer(wait)
+			if at := time.Now().Add(wait); wait > 0 && (timerC == nil || at.Before(timerAt)) {
+				if timer != nil {
+					timer.Stop()
+				}
+				timer, timerAt = time.NewTimer(wait), at
 				timerC = timer.C
 			}
 		}
@@ -214,6 +221,8 @@ func (g *groupCommit) dispatch() {
 // pending and, when it holds back a small batch to linger, how long to wait.
 func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, idle int) ([]*appendReq, int, time.Duration) {
 	maxEvents, linger := g.s.opts.maxBatchEvents, g.s.opts.linger
+	now := time.Now()
+	var backoff time.Duration
 	for idle > 0 && len(pending) > 0 {
 		var batch []*appendReq
 		inBatch := map[string]bool{}
@@ -221,6 +230,13 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 		rest := pending[:0:0]
 		for i, r := range pending {
 			if r.state.Load() == stateCancelled {
+				continue
+			}
+			if d := r.notBefore.Sub(now); d > 0 {
+				if backoff == 0 || d < backoff {
+					backoff = d
+				}
+				rest = append(rest, pending[i])
 				continue
 			}
 			if events >= maxEvents || inflight[r.stream] || inBatch[r.stream] ||
@@ -236,7 +252,7 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 			events += len(r.events)
 		}
 		if len(batch) == 0 {
-			return rest, idle, 0
+			return rest, idle, backoff
 		}
 		if linger > 0 && events < maxEvents {
 			if wait := time.Until(batch[0].enqueued.Add(linger)); wait > 0 {
@@ -253,7 +269,7 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 		idle--
 		pending = rest
 	}
-	return pending, idle, 0
+	return pending, idle, backoff
 }
 
 // Append appends events to a stream if it matches expected; see

@@ -109,6 +109,15 @@ type partIndex struct {
 	streams map[string]*streamState
 	// foreign counts key-less or undecodable records the catch-up skipped.
 	foreign int64
+	// caughtAt is when a catch-up last reached the last stable offset.
+	caughtAt time.Time
+}
+
+// staleFor reports whether the last complete catch-up is older than d.
+func (ix *partIndex) staleFor(d time.Duration) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return time.Since(ix.caughtAt) > d
 }
 
 func newPartIndex() *partIndex { return &partIndex{streams: map[string]*streamState{}} }
@@ -194,10 +203,15 @@ func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int
 }
 
 // catchUp reads the committed records of the partitions in parts from
-// where their index stopped up to their last stable offset as of the first
-// fetch, and adds them to the index. progress, when set, is called after
-// every fetch.
-func (s *Store) catchUp(ctx context.Context, parts []int32, progress func(p int32, next, end int64)) error {
+// where their index stopped, and adds them to the index. It stops at the
+// last stable offset as of its first fetch, or, when strong is set, at the
+// high watermark as of its first fetch: it then waits for the transactions
+// open at that moment to end, so that every append acknowledged before the
+// call (by any store instance) is in the index afterwards. (On a real
+// broker a transaction's commit markers land shortly after its commit
+// returns, so the last stable offset may still be below an acknowledged
+// append.) progress, when set, is called after every fetch.
+func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progress func(p int32, next, end int64)) error {
 	parts = slices.Clone(parts)
 	slices.Sort(parts)
 	parts = slices.Compact(parts)
@@ -238,6 +252,9 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, progress func(p int3
 			t, ok := target[p]
 			if !ok {
 				t = r.lso
+				if strong {
+					t = r.hw
+				}
 				target[p] = t
 			}
 			if progress != nil {
@@ -247,16 +264,19 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, progress func(p int3
 				h.ObserveIndex(ctx, observe.Index{Topic: s.topic, Partition: p, Offset: next, End: t, Records: len(r.recs)})
 			}
 			if next >= t {
+				ix.mu.Lock()
+				ix.caughtAt = time.Now()
+				ix.mu.Unlock()
 				delete(pending, p)
 			} else {
 				pending[p] = next
 			}
 		}
 		if !progressed && len(pending) > 0 {
-			// Nothing new below the target yet (for example a fetch that
-			// raced a leader change): back off briefly.
+			// Nothing new below the target yet (a transaction is still
+			// open, or the fetch raced a leader change): back off briefly.
 			idle++
-			if err := sleep(ctx, time.Duration(min(idle, 20))*5*time.Millisecond); err != nil {
+			if err := sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
 				return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
 			}
 		}

@@ -45,7 +45,7 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		}
 		from = max(from, 1)
 		p := s.Partition(streamID)
-		if err := s.catchUp(ctx, []int32{p}, nil); err != nil {
+		if err := s.catchUp(ctx, []int32{p}, true, nil); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -189,14 +189,24 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 	for i := range all {
 		all[i] = int32(i)
 	}
-	starts, err := retry(ctx, func() (map[int32]int64, error) { return f.listOffsets(ctx, all, sarama.OffsetOldest) })
+	starts, err := retry(ctx, func() (map[int32]int64, error) {
+		return f.listOffsets(ctx, all, sarama.OffsetOldest, sarama.ReadCommitted)
+	})
 	if err != nil {
 		yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read %s: %w", s.topic, err))
 		return
 	}
 	var ends map[int32]int64
 	if !live {
-		ends, err = retry(ctx, func() (map[int32]int64, error) { return f.listOffsets(ctx, all, sarama.OffsetNewest) })
+		// The end is the high watermark, not the last stable offset: on a
+		// real broker an append is acknowledged a moment before its commit
+		// markers make it visible to read_committed readers, and ReadAll
+		// must include every append acknowledged before it started. Reading
+		// up to the high watermark waits for the transactions open at the
+		// start to end.
+		ends, err = retry(ctx, func() (map[int32]int64, error) {
+			return f.listOffsets(ctx, all, sarama.OffsetNewest, sarama.ReadUncommitted)
+		})
 		if err != nil {
 			yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read %s: %w", s.topic, err))
 			return
@@ -213,6 +223,7 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 	if live {
 		wait = subscribeWait
 	}
+	idle := 0
 	for len(pos) > 0 {
 		if s.isClosed() {
 			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: the store was closed during the read", eventstore.ErrClosed))
@@ -228,6 +239,7 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 			yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read %s: %w", s.topic, err))
 			return
 		}
+		progressed := false
 		for _, p := range slices.Sorted(func(y func(int32) bool) {
 			for p := range res {
 				if !y(p) {
@@ -251,6 +263,7 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 			}
 			if pr.next > pos[p] {
 				pos[p] = pr.next
+				progressed = true
 			}
 			if !live && pos[p] >= ends[p] {
 				delete(pos, p)
@@ -260,5 +273,18 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
+		if progressed || live {
+			idle = 0
+			continue
+		}
+		// Held back by a transaction that is still open: wait for it.
+		idle++
+		if err := sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
+			yield(eventstore.RecordedEvent{}, err)
+			return
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		yield(eventstore.RecordedEvent{}, err)
 	}
 }

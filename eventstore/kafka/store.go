@@ -140,7 +140,7 @@ func (s *Store) start(ctx context.Context) error {
 			fn(IndexProgress{Topic: s.topic, Partition: p, Offset: next, End: end, Records: s.indexed.Load()})
 		}
 	}
-	if err := s.catchUp(ctx, all, progress); err != nil {
+	if err := s.catchUp(ctx, all, false, progress); err != nil {
 		return err
 	}
 	gc, err := newGroupCommit(ctx, s)

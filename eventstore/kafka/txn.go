@@ -13,6 +13,11 @@ import (
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
+// staleIndex is how old a partition's last catch-up may be before an
+// append catches it up before its version check rather than concurrently
+// with its transaction.
+const staleIndex = 250 * time.Millisecond
+
 // worker runs group-commit transactions on one transactional producer.
 type worker struct {
 	s    *Store
@@ -104,8 +109,20 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	// that a stale index never fails an append; a stale index that passes is
 	// harmless, as the conflict scan below sees everything it missed.
 	parts := make([]int32, 0, len(batch))
+	var stale []int32
 	for _, r := range batch {
 		parts = append(parts, r.part)
+		if s.idx[r.part].staleFor(staleIndex) {
+			stale = append(stale, r.part)
+		}
+	}
+	if len(stale) > 0 {
+		// An index that has not been caught up for a while would make the
+		// conflict scan long; catch up first.
+		if err := s.catchUp(ctx, stale, false, nil); err != nil {
+			fail(batch, err)
+			return nil
+		}
 	}
 	live := batch[:0:0]
 	var doubtful []*appendReq
@@ -128,7 +145,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		for i, r := range doubtful {
 			dparts[i] = r.part
 		}
-		if err := s.catchUp(ctx, dparts, nil); err != nil {
+		if err := s.catchUp(ctx, dparts, true, nil); err != nil {
 			fail(doubtful, err)
 		} else {
 			for _, r := range doubtful {
@@ -146,7 +163,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	// Catch the index up while the transaction is written, so that the
 	// next group's checks and scans start from a recent offset.
 	caught := make(chan error, 1)
-	go func() { caught <- s.catchUp(ctx, parts, nil) }()
+	go func() { caught <- s.catchUp(ctx, parts, false, nil) }()
 	defer func() {
 		if err := <-caught; err != nil {
 			s.opts.logger.Debug("kafkaes: background index catch-up failed", "error", err)
@@ -215,7 +232,11 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if err := <-caught; err != nil {
 			s.opts.logger.Debug("kafkaes: index catch-up failed", "error", err)
 		}
-		caught <- nil
+		var cparts []int32
+		for r := range conflicts {
+			cparts = append(cparts, r.part)
+		}
+		caught <- s.catchUp(ctx, cparts, true, nil)
 		var rest []*appendReq
 		for _, r := range live {
 			if !conflicts[r] {
@@ -235,6 +256,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			case r.attempts+1 >= maxAttempts:
 				r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
 			default:
+				r.notBefore = time.Now().Add(time.Millisecond << min(r.attempts, 6))
 				rest = append(rest, r)
 			}
 		}
