@@ -153,6 +153,52 @@ func waitAll(ws []*restartWriter, timeout time.Duration, cond func(restartState)
 	}
 }
 
+// restartSubscriber follows the topic with Subscribe across the broker
+// restarts like a projection runner: when the subscription ends with an
+// error it subscribes again from its checkpoint.
+type restartSubscriber struct {
+	mu      sync.Mutex
+	events  []eventstore.RecordedEvent
+	errs    int
+	lastErr error
+}
+
+func (r *restartSubscriber) run(ctx context.Context, s eventstore.Store) {
+	var cp eventstore.Checkpoint
+	for ctx.Err() == nil {
+		for ev, err := range s.Subscribe(ctx, cp) {
+			if err != nil {
+				if ctx.Err() == nil {
+					r.mu.Lock()
+					r.errs++
+					r.lastErr = err
+					r.mu.Unlock()
+				}
+				break
+			}
+			r.mu.Lock()
+			r.events = append(r.events, ev)
+			r.mu.Unlock()
+			cp = cp.Advance(ev.Position)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// seen returns the IDs of the events the subscriber received, by stream.
+func (r *restartSubscriber) seen() (map[string][]string, int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string][]string{}
+	for _, ev := range r.events {
+		m[ev.StreamID] = append(m[ev.StreamID], ev.ID)
+	}
+	return m, r.errs, r.lastErr
+}
+
 // waitWriters waits for the writers to return after they were told to stop,
 // and fails the test, naming the writers stuck in Append, if they do not
 // return in time (rather than letting the test binary time out).
@@ -214,6 +260,16 @@ func TestRealBrokerRestartDuringAppends(t *testing.T) {
 			ws = append(ws, w)
 		}
 	}
+
+	// A subscriber on a store instance of its own reads along the whole
+	// time and must end up with exactly the log, resubscribing from its
+	// checkpoint when the broker goes away.
+	var sub restartSubscriber
+	subStore := openStressStore(t, c, topic)
+	sctx, stopSub := context.WithCancel(ctx)
+	subDone := make(chan struct{})
+	go func() { defer close(subDone); sub.run(sctx, subStore) }()
+	defer func() { stopSub(); <-subDone }()
 
 	var (
 		j  logcheck.Journal
@@ -334,4 +390,31 @@ func TestRealBrokerRestartDuringAppends(t *testing.T) {
 			t.Errorf("fresh store loads stream %s as %d events, the log holds %d", stream, len(got), len(want[stream]))
 		}
 	}
+
+	// The subscriber must deliver every event of the log exactly once, in
+	// stream order, although the broker went away twice.
+	var subErrs int
+	var subLast error
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got, n, last := sub.seen()
+		subErrs, subLast = n, last
+		same := len(got) == len(want)
+		for stream, ids := range want {
+			same = same && fmt.Sprint(got[stream]) == fmt.Sprint(ids)
+		}
+		if same {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, stream := range allStreams {
+				if fmt.Sprint(got[stream]) != fmt.Sprint(want[stream]) {
+					t.Errorf("subscriber: stream %s: received %d events, the log holds %d (or in another order or with duplicates)", stream, len(got[stream]), len(want[stream]))
+				}
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("subscriber: resubscribed %d times after errors; last error: %v", subErrs, subLast)
 }
