@@ -100,17 +100,17 @@ func (r *Repository[T]) New(id string) T {
 // serde.Register). With [WithSnapshots] it starts from the latest usable
 // snapshot and reads only the events after it.
 func (r *Repository[T]) Load(ctx context.Context, id string) (T, error) {
-	a, mark, n, err := r.load(ctx, id)
+	a, info, err := r.load(ctx, id)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	if n == 0 {
+	if info.events == 0 {
 		var zero T
 		return zero, fmt.Errorf("aggregate %q: %w", id, ErrNotFound)
 	}
-	if r.snaps != nil && mark.version > 0 {
-		r.snaps.remember(r.cfg.streamID(id), mark)
+	if r.snaps != nil && info.mark.version > 0 {
+		r.snaps.remember(r.cfg.streamID(id), info.mark)
 	}
 	return a, nil
 }
@@ -187,14 +187,14 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error) (T, error) {
 	var zero T
 	for attempt := 0; ; attempt++ {
-		a, mark, _, err := r.load(ctx, id)
+		a, info, err := r.load(ctx, id)
 		if err != nil {
 			return zero, err
 		}
 		if err := fn(a); err != nil {
 			return zero, err
 		}
-		err = r.save(ctx, a, mark)
+		err = r.save(ctx, a, info.mark)
 		if err == nil {
 			return a, nil
 		}

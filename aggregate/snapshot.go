@@ -181,65 +181,88 @@ func (r *Repository[T]) FlushSnapshots(ctx context.Context) error {
 	return r.snaps.writer.Flush(ctx)
 }
 
+// snapshotOutcome says how a load used snapshots (for stats and
+// observers).
+type snapshotOutcome uint8
+
+const (
+	snapshotNone    snapshotOutcome = iota // no snapshot store
+	snapshotHit                            // started from a snapshot
+	snapshotMiss                           // the stream had no snapshot
+	snapshotIgnored                        // a snapshot was found but not usable
+	snapshotError                          // the snapshot store failed
+)
+
+// loadInfo describes a load.
+type loadInfo struct {
+	// mark is what is known about the stream's latest snapshot.
+	mark snapMark
+	// events is the number of events read (0 means the aggregate does not
+	// exist); with a snapshot, the covered event read to verify it counts.
+	events  int
+	outcome snapshotOutcome
+}
+
 // load returns the aggregate rebuilt from its latest usable snapshot and
-// the events after it, or from all its events, with what is known about
-// its latest snapshot and the number of events read (0 means the aggregate
-// does not exist).
-func (r *Repository[T]) load(ctx context.Context, id string) (T, snapMark, int, error) {
+// the events after it, or from all its events.
+func (r *Repository[T]) load(ctx context.Context, id string) (T, loadInfo, error) {
 	var zero T
 	if r.snaps == nil {
 		a := r.New(id)
 		n, err := r.replay(ctx, a, 1)
-		return a, snapMark{}, n, err
+		return a, loadInfo{events: n}, err
 	}
 	stream := r.cfg.streamID(id)
-	a, mark, n, ok, err := r.loadFromSnapshot(ctx, id, stream)
+	a, info, err := r.loadFromSnapshot(ctx, id, stream)
 	if err != nil {
-		return zero, snapMark{}, 0, err
+		return zero, loadInfo{}, err
 	}
-	if !ok {
+	if info.outcome != snapshotHit {
 		a = r.New(id)
-		if n, err = r.replay(ctx, a, 1); err != nil {
-			return zero, snapMark{}, 0, err
+		if info.events, err = r.replay(ctx, a, 1); err != nil {
+			return zero, loadInfo{}, err
 		}
 	}
-	return a, r.snaps.mark(stream, mark), n, nil
+	info.mark = r.snaps.mark(stream, info.mark)
+	return a, info, nil
 }
 
-// loadFromSnapshot tries the latest snapshot. ok=false means "rebuild from
-// all events"; err is only for errors that a full replay would meet too
-// (cancellation, the event store failing, an undecodable event).
-func (r *Repository[T]) loadFromSnapshot(ctx context.Context, id, stream string) (a T, mark snapMark, n int, ok bool, err error) {
+// loadFromSnapshot tries the latest snapshot. An outcome other than
+// snapshotHit means "rebuild from all events"; err is only for errors that
+// a full replay would meet too (cancellation, the event store failing, an
+// undecodable event).
+func (r *Repository[T]) loadFromSnapshot(ctx context.Context, id, stream string) (a T, info loadInfo, err error) {
 	s := r.snaps
 	snap, err := s.store.Load(ctx, stream)
 	switch {
 	case errors.Is(err, snapshot.ErrNotFound):
 		s.misses.Add(1)
-		return a, mark, 0, false, nil
+		return a, loadInfo{outcome: snapshotMiss}, nil
 	case err != nil:
 		if ctx.Err() != nil {
-			return a, mark, 0, false, ctx.Err()
+			return a, info, ctx.Err()
 		}
 		s.loadErrors.Add(1)
 		s.logger.WarnContext(ctx, "aggregate: snapshot store failed, rebuilding from events",
 			slog.String("stream", stream), slog.Any("error", err))
-		return a, mark, 0, false, nil
+		return a, loadInfo{outcome: snapshotError}, nil
 	}
+	ignored := loadInfo{outcome: snapshotIgnored}
 	a = r.New(id)
 	if reason := r.restore(ctx, a, stream, snap); reason != "" {
 		r.ignoreSnapshot(ctx, stream, snap, reason)
-		return a, mark, 0, false, nil
+		return a, ignored, nil
 	}
 	// Read from the snapshot's own version: the event there must exist
 	// (else the snapshot is ahead of the stream) and carry the recorded ID.
 	root := a.aggregateRoot()
-	verified := false
+	verified, n := false, 0
 	for rec, err := range r.store.ReadStream(ctx, stream, snap.Version) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			break
 		}
 		if err != nil {
-			return a, mark, n, false, fmt.Errorf("aggregate %q: read events: %w", id, err)
+			return a, info, fmt.Errorf("aggregate %q: read events: %w", id, err)
 		}
 		if !verified {
 			if rec.Version != snap.Version {
@@ -247,7 +270,7 @@ func (r *Repository[T]) loadFromSnapshot(ctx context.Context, id, stream string)
 			}
 			if snap.EventID != "" && rec.ID != snap.EventID {
 				r.ignoreSnapshot(ctx, stream, snap, fmt.Sprintf("the stream's event %d has ID %s, the snapshot covers event ID %s (another history of the stream)", rec.Version, rec.ID, snap.EventID))
-				return a, mark, 0, false, nil
+				return a, ignored, nil
 			}
 			verified = true
 			n++ // the aggregate exists: count the covered event, so Load never says "not found"
@@ -255,7 +278,7 @@ func (r *Repository[T]) loadFromSnapshot(ctx context.Context, id, stream string)
 		}
 		ev, err := r.serde.Unmarshal(ctx, rec.Type, rec.Data)
 		if err != nil {
-			return a, mark, n, false, fmt.Errorf("aggregate %q: decode event %s (version %d, position %s): %w", id, rec.Type, rec.Version, rec.Position, err)
+			return a, info, fmt.Errorf("aggregate %q: decode event %s (version %d, position %s): %w", id, rec.Type, rec.Version, rec.Position, err)
 		}
 		a.Apply(ev)
 		root.version = rec.Version
@@ -263,10 +286,10 @@ func (r *Repository[T]) loadFromSnapshot(ctx context.Context, id, stream string)
 	}
 	if !verified {
 		r.ignoreSnapshot(ctx, stream, snap, fmt.Sprintf("the stream has no event %d (the snapshot is ahead of the stream)", snap.Version))
-		return a, mark, 0, false, nil
+		return a, ignored, nil
 	}
 	s.hits.Add(1)
-	return a, snapMark{version: snap.Version, at: snap.TakenAt}, n, true, nil
+	return a, loadInfo{mark: snapMark{version: snap.Version, at: snap.TakenAt}, events: n, outcome: snapshotHit}, nil
 }
 
 func (r *Repository[T]) ignoreSnapshot(ctx context.Context, stream string, snap snapshot.Snapshot, reason string) {
