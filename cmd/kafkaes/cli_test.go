@@ -49,6 +49,10 @@ func TestUsage(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "Commands:") || !strings.Contains(r.stdout, "verify") {
 		t.Errorf("no arguments: want usage\n%s", r)
 	}
+	r = kafkaes(t, "--help")
+	if r.code != exitOK || !strings.Contains(r.stdout, "Commands:") {
+		t.Errorf("--help: want usage\n%s", r)
+	}
 	r = kafkaes(t, "help", "verify")
 	if r.code != exitOK || !strings.Contains(r.stdout, "-max-violations") {
 		t.Errorf("help verify:\n%s", r)

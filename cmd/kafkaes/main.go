@@ -100,15 +100,15 @@ func commands() []command {
 	}
 }
 
-// errUsage marks a command-line mistake; the message is printed with the
-// usage hint.
-var errUsage = errors.New("usage")
-
 // runEnv is run with the environment lookup given, so tests control it.
 func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
 	global := newFlagSet("kafkaes", e, nil, nil)
 	rest, err := parseInterleaved(global, args, true)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(e.stdout)
+		return exitOK
+	}
 	if err != nil {
 		return usageError(e, err, "")
 	}

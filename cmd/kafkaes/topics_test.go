@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/eventstore"
+	eskafka "github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/internal/wire"
+	"github.com/kafkaes/kafkaes/snapshot"
+	snapkafka "github.com/kafkaes/kafkaes/snapshot/kafka"
 )
 
 func strp(s string) *string { return &s }
@@ -116,5 +122,52 @@ func TestTopics(t *testing.T) {
 	r = kafkaes(t, "topics", brokers(c), "--all")
 	if row(r.stdout, other) == nil {
 		t.Errorf("--all does not list %s:\n%s", other, r)
+	}
+}
+
+// TestTopicsRecognisesStoreTopics checks topics on topics written by the
+// Kafka event store and the Kafka snapshot store themselves.
+func TestTopicsRecognisesStoreTopics(t *testing.T) {
+	c := kafkatest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, events, 2, kafkatest.EventsTopicConfig())
+	es, err := eskafka.New(ctx, c.Client(t), eskafka.WithTopic(events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	if _, err := es.Append(ctx, "acc-1", eventstore.NoStream, eventstore.Event{Type: "test.Opened", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+
+	snaps := kafkatest.TopicName(t, "snapshot")
+	c.CreateTopic(t, snaps, 2, map[string]*string{"cleanup.policy": strp("compact")})
+	cfg := c.Config()
+	cfg.Producer.Return.Successes = true
+	cl, err := sarama.NewClient(c.Brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ss, err := snapkafka.New(ctx, cl, snaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	if err := ss.Save(ctx, snapshot.Snapshot{StreamID: "acc-1", Version: 1, Type: "test.State", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := kafkaes(t, "topics", brokers(c), "--topic", events+","+snaps)
+	if r.code != exitOK {
+		t.Fatalf("topics of the stores:\n%s", r)
+	}
+	if f := row(r.stdout, events); f == nil || f[0] != "events" || f[6] != "ok" {
+		t.Errorf("events topic of the store: %v\n%s", f, r)
+	}
+	if f := row(r.stdout, snaps); f == nil || f[0] != "snapshots" || f[6] != "ok" {
+		t.Errorf("snapshot topic of the store: %v\n%s", f, r)
 	}
 }
