@@ -11,6 +11,13 @@
 //     the embedded one.
 //   - KAFKAES_KEEP_TOPICS=1: do not delete the topics a test created, so
 //     they can be inspected afterwards.
+//   - KAFKAES_BROKER_CTL=path of scripts/kafka-broker.sh: lets tests named
+//     TestRealBroker... stop, kill and restart the real broker (see
+//     [RequireBrokerCtl]); they skip without it.
+//
+// scripts/kafka-broker.sh starts a real single-node broker from the Apache
+// Kafka jars on Maven Central; `eval "$(scripts/kafka-broker.sh env)"` sets
+// KAFKAES_BROKERS and KAFKAES_BROKER_CTL for it.
 package kafkatest
 
 import (
