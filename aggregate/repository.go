@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/serde"
 )
 
@@ -38,6 +41,9 @@ type config struct {
 	logger    *slog.Logger
 	streamID  func(id string) string
 	snapshots *snapshotConfig
+	hooks     observe.Hooks                               // WithObserver (observe.go)
+	aggName   string                                      // the aggregate's type, for observers
+	metadata  func(context.Context, *eventstore.Metadata) // WithMetadata (observe.go)
 }
 
 // WithRetry sets how [Repository.Update] retries after a concurrency
@@ -79,6 +85,7 @@ func NewRepository[T Aggregate](store eventstore.Store, sd serde.Serde, newT fun
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
+	cfg.aggName = strings.TrimLeft(reflect.TypeFor[T]().String(), "*")
 	r := &Repository[T]{store: store, serde: sd, newT: newT, cfg: cfg}
 	if cfg.snapshots != nil && cfg.snapshots.store != nil {
 		r.snaps = newSnapshots(cfg.snapshots, cfg.logger)
@@ -100,7 +107,7 @@ func (r *Repository[T]) New(id string) T {
 // serde.Register). With [WithSnapshots] it starts from the latest usable
 // snapshot and reads only the events after it.
 func (r *Repository[T]) Load(ctx context.Context, id string) (T, error) {
-	a, info, err := r.load(ctx, id)
+	a, info, err := r.loadObserved(ctx, id)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -155,6 +162,9 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 		return nil
 	}
 	md, _ := eventstore.MetadataFromContext(ctx)
+	if r.cfg.metadata != nil {
+		md = r.enrich(ctx, md)
+	}
 	events := make([]eventstore.Event, len(root.changes))
 	for i, ch := range root.changes {
 		name, data, err := r.serde.Marshal(ctx, ch)
@@ -187,7 +197,7 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error) (T, error) {
 	var zero T
 	for attempt := 0; ; attempt++ {
-		a, info, err := r.load(ctx, id)
+		a, info, err := r.loadObserved(ctx, id)
 		if err != nil {
 			return zero, err
 		}
@@ -205,6 +215,9 @@ func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error)
 			return zero, err
 		}
 		d := r.backoff(attempt)
+		if h := r.cfg.hooks.Retry; h != nil {
+			h.ObserveRetry(ctx, observe.Retry{Aggregate: r.cfg.aggName, Stream: r.cfg.streamID(id), Attempt: attempt + 1, Backoff: d})
+		}
 		r.cfg.logger.DebugContext(ctx, "aggregate: concurrency conflict, retrying",
 			slog.String("stream", r.cfg.streamID(id)), slog.Int("attempt", attempt+1), slog.Duration("backoff", d))
 		t := time.NewTimer(d)

@@ -1,0 +1,70 @@
+package aggregate
+
+import (
+	"context"
+	"maps"
+	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
+)
+
+// WithObserver makes the repository report to o (see package
+// eventstore/observe) every load ([observe.LoadObserver]: duration, events
+// read, snapshot hit/miss/ignored/error) and every retry of Update after a
+// concurrency conflict ([observe.RetryObserver]), for whichever of these
+// interfaces o implements. Appends are reported by the store (for example
+// kafka.WithObserver). The default reports nothing.
+func WithObserver(o any) Option {
+	return func(c *config) { c.hooks = observe.Resolve(o) }
+}
+
+// WithMetadata sets a function that adds to the metadata of the events a
+// Save or Update appends, from the command's context: it gets a copy of
+// the metadata attached with [eventstore.ContextWithMetadata] (the zero
+// value if none; its Values map may be nil, and may be changed freely) and
+// changes it in place. Use it to carry request-scoped data with every
+// event without threading it through the domain, for example the trace
+// context (see eventstore/observe/otel.Inject) or the authenticated user.
+// The default adds nothing.
+func WithMetadata(fn func(ctx context.Context, md *eventstore.Metadata)) Option {
+	return func(c *config) { c.metadata = fn }
+}
+
+// enrich returns md as changed by the WithMetadata function, on a copy of
+// its Values so that the context's metadata is never modified.
+func (r *Repository[T]) enrich(ctx context.Context, md eventstore.Metadata) eventstore.Metadata {
+	md.Values = maps.Clone(md.Values)
+	r.cfg.metadata(ctx, &md)
+	return md
+}
+
+// loadObserved is load, reported to the load observer.
+func (r *Repository[T]) loadObserved(ctx context.Context, id string) (T, loadInfo, error) {
+	h := r.cfg.hooks.Load
+	if h == nil {
+		return r.load(ctx, id)
+	}
+	start := time.Now()
+	a, info, err := r.load(ctx, id)
+	h.ObserveLoad(ctx, observe.Load{
+		Aggregate: r.cfg.aggName, Stream: r.cfg.streamID(id), Events: info.events,
+		Snapshot: observeOutcome(info.outcome), Duration: time.Since(start), Err: err,
+	})
+	return a, info, err
+}
+
+func observeOutcome(o snapshotOutcome) observe.SnapshotOutcome {
+	switch o {
+	case snapshotHit:
+		return observe.SnapshotHit
+	case snapshotMiss:
+		return observe.SnapshotMiss
+	case snapshotIgnored:
+		return observe.SnapshotIgnored
+	case snapshotError:
+		return observe.SnapshotError
+	default:
+		return observe.SnapshotNone
+	}
+}
