@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 )
 
 // Progress reports how far a catch-up (or rebuild) is.
@@ -64,7 +66,7 @@ func (r *Runner) CatchUp(ctx context.Context, src Source, progress func(Progress
 		total += max(0, e-start[p])
 	}
 	report := func(finished bool) {
-		if progress == nil {
+		if progress == nil && r.cfg.hooks.Rebuild == nil {
 			return
 		}
 		pos := r.Position()
@@ -80,7 +82,12 @@ func (r *Runner) CatchUp(ctx context.Context, src Source, progress func(Progress
 		if pr.Rate > 0 && done < total {
 			pr.ETA = time.Duration(float64(total-done) / pr.Rate * float64(time.Second))
 		}
-		progress(pr)
+		if progress != nil {
+			progress(pr)
+		}
+		if h := r.cfg.hooks.Rebuild; h != nil {
+			h.ObserveRebuild(ctx, observe.Rebuild{Projection: r.name, Done: done, Total: total, Finished: finished})
+		}
 	}
 	reached := func() (bool, <-chan struct{}) {
 		r.mu.Lock()

@@ -128,6 +128,7 @@ func (r *Runner) fail(ctx context.Context, rec *Record, cause error, attempts in
 	switch action {
 	case Skip:
 		r.skipped.Add(1)
+		r.observeFailure(ctx, rec, "skip", cause)
 		r.cfg.logger.WarnContext(ctx, "projection: skipping event after handler failure",
 			slog.String("projection", r.name), slog.String("stream", m.StreamID), slog.Int64("version", m.Version),
 			slog.String("position", m.Position.String()), slog.String("type", m.Type), slog.Int("attempts", attempts), slog.Any("error", cause))
@@ -141,6 +142,7 @@ func (r *Runner) fail(ctx context.Context, rec *Record, cause error, attempts in
 		r.park(m.StreamID, m.Version)
 		r.mu.Unlock()
 		r.deadLettered.Add(1)
+		r.observeFailure(ctx, rec, "dead_letter", cause)
 		r.cfg.logger.WarnContext(ctx, "projection: event dead-lettered",
 			slog.String("projection", r.name), slog.String("stream", m.StreamID), slog.Int64("version", m.Version),
 			slog.String("position", m.Position.String()), slog.String("type", m.Type), slog.Any("error", cause))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/serde"
 )
 
@@ -49,6 +50,8 @@ type config struct {
 	logger      *slog.Logger
 	progressInt time.Duration
 	pollInt     time.Duration
+	hooks       observe.Hooks                                                   // WithObserver (observe.go)
+	handlerCtx  func(context.Context, eventstore.RecordedEvent) context.Context // WithHandlerContext (observe.go)
 }
 
 // WithCheckpoints makes the runner keep its position in cs, in the same
@@ -294,8 +297,8 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// apply decodes rec and runs its handlers once.
-func (r *Runner) apply(ctx context.Context, rec *Record) error {
+// applyOnce decodes rec and runs its handlers once (see apply).
+func (r *Runner) applyOnce(ctx context.Context, rec *Record) error {
 	ev := &rec.Event
 	if r.cfg.idem != nil {
 		last, err := r.cfg.idem.LastVersion(ctx, r.name, ev.StreamID)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 )
 
 // WaitFor blocks until the event at pos (as returned by an append in
@@ -69,6 +70,11 @@ func (r *Runner) Lag(ctx context.Context) (map[int32]int64, error) {
 			if !has {
 				lag[p] = 0
 			}
+		}
+	}
+	if h := r.cfg.hooks.Lag; h != nil {
+		for p, l := range lag {
+			h.ObserveLag(ctx, observe.Lag{Projection: r.name, Partition: p, Lag: l})
 		}
 	}
 	return lag, nil
