@@ -1,4 +1,167 @@
 // Package kafka is an [eventstore.Store] on an Apache Kafka topic, written
-// on github.com/IBM/sarama, with real optimistic concurrency across any
-// number of store instances.
+// on github.com/IBM/sarama, with real optimistic concurrency: any number of
+// store instances, in any number of processes, may append to the same
+// streams at once, and an append whose expected version no longer holds
+// fails with an [eventstore.ConflictError] and leaves nothing behind.
+//
+//	client, _ := sarama.NewClient(brokers, cfg) // your TLS, SASL, client ID
+//	store, err := kafka.New(ctx, client, kafka.WithTopic("bank-events"))
+//	...
+//	defer store.Close()
+//
+// # Layout
+//
+// Every event is one record of the events topic (wire format v1, see
+// docs/wire-format.md): key = stream ID, value = the event data, headers
+// es.type, es.version, es.id, es.time, es.correlation, es.causation and
+// meta.<key>. A stream lives on the partition the Java client's default
+// partitioner (murmur2) picks for its key, so all of its events are in one
+// partition, in version order. Never add partitions to an events topic:
+// streams would move.
+//
+// # Topic configuration
+//
+// Events are the source of truth, so [New] refuses a topic that can lose
+// them: cleanup.policy must be delete (not compact) and retention.ms and
+// retention.bytes must be -1; the error names the setting to change.
+// [WithAllowUnsafeTopic] overrides the check; [WithCreateTopic] creates a
+// missing topic with safe settings. In production use a replication factor
+// of at least 3, min.insync.replicas=2 and unclean.leader.election.enable=false:
+// the store writes with acks=all, and an acknowledged event then survives
+// the loss of any one broker. With fewer replicas an acknowledged event can
+// be lost with its broker, and the guarantees below hold only for what the
+// cluster keeps.
+//
+// # How appends work: the conflict scan
+//
+// Kafka has no conditional append. The store builds one from Kafka
+// transactions and a per-partition index:
+//
+//   - The index maps every stream of a partition to its version, the
+//     offsets of its events and its latest event IDs. It is built at start by
+//     reading the whole topic with read_committed isolation (raw fetches up
+//     to the last stable offset, dropping aborted records with the
+//     response's aborted-transaction list), and kept up to date by catching
+//     up from X, the first offset not yet read, and by recording the store's
+//     own commits as soon as they succeed.
+//   - An append is checked against the index (expected version, idempotent
+//     repeat). A failed check is repeated after catching up to the high
+//     watermark, so a stale index never fails an append that is valid.
+//   - The events are produced in a transaction (idempotent producer,
+//     acks=all). The produce response gives o1, the offset of the append's
+//     first event.
+//   - The conflict scan fetches [X, o1) of the partition with
+//     read_uncommitted isolation, X taken at the check. If a record there
+//     has the stream's key and is neither an event the index already counted
+//     (the store's own earlier commit, whose markers may not have landed
+//     yet) nor followed, before o1, by an abort marker of its producer, the
+//     transaction is aborted and the append fails with a conflict (after
+//     re-checking on a caught-up index: when the expectation still holds,
+//     the append is retried instead, so an open or aborted transaction of
+//     another writer never fails an append). Otherwise the transaction
+//     commits.
+//
+// # Why it is sound
+//
+// Requirement 1 (any number of writers, no routing): nothing above needs a
+// partition owner; every instance runs the same protocol against the log.
+//
+// Requirement 2 (no duplicate or missing version for read_committed
+// readers). Take two appends A and B to the same stream that both commit,
+// with first offsets a1 < b1. B's produce was acknowledged with acks=all, so
+// the high watermark had passed b1, hence a1: A's records were fetchable
+// with read_uncommitted when B scanned. Either a1 >= X_B, and B's scan met
+// A's record: B only went on if its index already counted that record
+// (then B's versions were assigned after A's) or an abort marker of A's
+// producer followed it (then A did not commit, a contradiction). Or a1 <
+// X_B: the index had read past a1 up to a last stable offset, so A was
+// decided and, being committed, counted in B's index. Either way B's version
+// check saw A's events, so B's versions follow A's. By induction over the
+// committed appends of a stream in offset order, each append's first version
+// is one more than the number of committed events before it: versions are
+// 1..n in offset order. Records of aborted transactions are never visible to
+// read_committed readers.
+//
+// Requirement 3 (an append that returned nil is in the log exactly once; one
+// that returned an error left nothing visible). Nil is returned only after
+// CommitTxn succeeded; the records were written once (idempotent producer,
+// one attempt per transaction; a retried append runs in a new transaction
+// after the old one was aborted). A conflict or a check failure is returned
+// after AbortTxn or before anything was produced. A caller whose context
+// ends before the commit starts gets its context error and the transaction
+// is aborted (other appends of the group are retried); once the commit has
+// started, Append waits for its outcome. The one exception is a commit whose
+// outcome Kafka does not report (the connection breaks during EndTxn, or the
+// broker does not answer within the transaction timeout after the caller's
+// deadline): Append then returns an error saying the outcome is unknown;
+// retry with the same event IDs, which the idempotency check turns into a
+// no-op if the first attempt committed.
+//
+// Requirement 4 (atomic multi-event appends): all events of an append, and
+// of a group commit, are in one Kafka transaction, committed or aborted as
+// a whole; read_committed readers see all of them or none.
+//
+// Failure modes. A writer that dies with a transaction open leaves records
+// that read_committed readers never see; the broker aborts the transaction
+// after the transaction timeout ([WithTransactionTimeout], 10s by default),
+// and until then the last stable offset of its partitions stays behind it,
+// so reads that wait for acknowledged appends (ReadStream, ReadAll) and
+// appends that conflict with it may wait up to that long. Other writers'
+// scans see the open records of the dead writer and retry, then fail with a
+// conflict if the records are still undecided after several attempts. A
+// producer fenced by a newer instance with the same transactional ID, or in
+// a fatal state, is closed and replaced; an abortable error (for example a
+// record too large) aborts the transaction and keeps the producer. A broker
+// that is down makes appends fail within [WithAppendTimeout].
+//
+// # Group commit
+//
+// Concurrent appends are grouped: a dispatcher collects the queued appends
+// (at most one per stream per group, so a store never races itself; up to
+// [WithGroupCommit]'s event limit) into one transaction with one produce, one
+// scan per partition and one commit, while the next group queues. The index
+// is caught up concurrently with the transaction, off the critical path.
+// [WithConcurrentTransactions] runs several groups at once on separate
+// producers; on the embedded broker one producer measured best.
+//
+// # Idempotency
+//
+// The index remembers the IDs of the latest [DefaultIdempotencyWindow]
+// events of every stream ([WithIdempotencyWindow]); it is rebuilt from the
+// log at start, so re-sending an append after a restart is still
+// recognised. IDs older than the window are not checked.
+//
+// # Reads
+//
+// ReadStream catches the stream's partition up (to the high watermark as of
+// the call, so every append acknowledged before it is included), then
+// fetches exactly the offsets the index holds for the stream, one record
+// batch per fetch, and checks every record's key and version: its cost
+// depends on the stream's own events, not on the partition's size. ReadAll
+// and Subscribe read with read_committed isolation, each partition in offset
+// order; positions are Kafka partition/offset pairs, so a
+// [eventstore.Checkpoint] is a consumer position per partition. Consumers
+// that read the topic themselves (consumer groups, other languages) must
+// use read_committed isolation too; [DecodeMessage] decodes their records.
+//
+// # Foreign and malformed records
+//
+// A record that is not a valid kafkaes event (no es.version header, a bad
+// header, a version out of place, a record of another producer) never
+// panics the store and never stops it: the index skips it and remembers it
+// for its stream (by key). ReadStream of that stream yields the events
+// before it, then a [*CorruptRecordError] naming topic, partition and offset
+// (matching [eventstore.ErrCorruptLog]). ReadAll and Subscribe yield such an
+// error where they meet the record and go on with the next record if the
+// caller keeps iterating. Appends to other streams, and to the same stream,
+// carry on.
+//
+// # Resources
+//
+// The store never closes the user's sarama client; it opens its own client
+// for fetches, one per live subscription, and one transactional producer
+// per [WithConcurrentTransactions], all from copies of the client's
+// configuration (protocol version raised to at least 2.5). The index holds
+// about 100 bytes per stream plus 16 bytes per run of consecutive events and
+// the idempotency window.
 package kafka

@@ -317,9 +317,16 @@ func (s *Store) doAppend(ctx context.Context, streamID string, expected eventsto
 		if r.state.CompareAndSwap(stateQueued, stateCancelled) || r.state.CompareAndSwap(stateClaimed, stateCancelled) {
 			return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, ctx.Err())
 		}
-		// Being committed: the outcome is known shortly.
-		out := <-r.done
-		return out.res, out.err
+		// Being committed: the outcome is known shortly, unless the broker
+		// stopped answering; then say that the outcome is unknown.
+		t := time.NewTimer(s.opts.txnTimeout)
+		defer t.Stop()
+		select {
+		case out := <-r.done:
+			return out.res, out.err
+		case <-t.C:
+			return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q: %w", errUnknownOutcome, streamID, ctx.Err())
+		}
 	}
 }
 
