@@ -28,5 +28,10 @@
 // lets the batch in flight finish (handlers run with the Run context, not
 // the session context), marks and commits what is done, and returns, within
 // Consumer.Group.Rebalance.Timeout. Records fetched but not started are
-// abandoned and are delivered to the partition's next owner.
+// abandoned and are delivered to the partition's next owner. A graceful
+// hand-over repeats nothing; an instance that dies leaves its uncommitted
+// work to be repeated (offsets) or rolled back (checkpoint store). sarama
+// notices a rebalance at its next heartbeat
+// (Consumer.Group.Heartbeat.Interval, 3s by default): lower it for quicker
+// hand-overs.
 package kafkaprojection

@@ -261,6 +261,9 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			}
 			batch = b
 		}
+		if sess.Context().Err() != nil {
+			return nil // revoked: leave the batch to the next owner
+		}
 		if stored {
 			batch = dropBefore(batch, want)
 			if len(batch) == 0 {

@@ -18,6 +18,7 @@ func newSource(t testing.TB, c *kafkatest.Cluster, topic, group string, opts ...
 	cfg := c.Config()
 	cfg.Consumer.Offsets.AutoCommit.Interval = 50 * time.Millisecond
 	cfg.Consumer.Group.Rebalance.Timeout = 10 * time.Second
+	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond // notice rebalances quickly
 	src, err := kafkaprojection.NewSource(c.Brokers, cfg, topic, group, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = src.Close() })

@@ -1,0 +1,115 @@
+package kafkaprojection_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
+)
+
+// When a second instance joins while the first is busy, the first finishes
+// its batch in flight, commits what it did and hands the partitions over:
+// with plain consumer-group offsets no event is lost and none is repeated.
+func TestGracefulRebalanceHandsOverWithoutRepeats(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 4, kafkatest.EventsTopicConfig())
+	p := newProducer(t, c, topic)
+	const n = 300
+	last := map[int32]eventstore.Position{}
+	for i := range n {
+		pos := p.deposit(fmt.Sprint("s", i%12), int64(i))
+		last[pos.Partition] = pos
+	}
+	group := kafkatest.TopicName(t, "group")
+	seenA, seenB := newSeen(), newSeen()
+	var handledA atomic.Int32
+	started := make(chan struct{})
+	newRunner := func(s *seen, slow bool) *projection.Runner {
+		r, err := projection.New("view", testSerde(), []projection.Handler{
+			projection.On(func(ctx context.Context, ev Deposited, m projection.Meta) error {
+				if slow {
+					if handledA.Add(1) == 20 {
+						close(started)
+					}
+					if seenB.total() == 0 {
+						time.Sleep(10 * time.Millisecond) // busy until B takes over
+					}
+				}
+				s.add(m.StreamID, m.Version)
+				return nil
+			}),
+		})
+		require.NoError(t, err)
+		return r
+	}
+	rA, rB := newRunner(seenA, true), newRunner(seenB, false)
+	srcA := newSource(t, c, topic, group, kafkaprojection.WithMaxBatch(20))
+	srcB := newSource(t, c, topic, group, kafkaprojection.WithMaxBatch(20))
+	stopA := bg(t, func(ctx context.Context) error { return rA.Run(ctx, srcA) })
+	<-started
+	stopB := bg(t, func(ctx context.Context) error { return rB.Run(ctx, srcB) })
+	require.Eventually(t, func() bool { return seenA.total()+seenB.total() >= n }, 90*time.Second, 10*time.Millisecond)
+	require.ErrorIs(t, stopA(), context.Canceled)
+	require.ErrorIs(t, stopB(), context.Canceled)
+	require.NotZero(t, seenB.total(), "B got partitions")
+	union := map[string]int{}
+	for _, s := range []*seen{seenA, seenB} {
+		for k, v := range s.counts() {
+			union[k] += v
+		}
+	}
+	require.Len(t, union, n)
+	for k, v := range union {
+		require.Equal(t, 1, v, "%s handled %d times", k, v)
+	}
+}
+
+// A poison event with the Stop policy ends Run with a HandlerError; what
+// was done before it is committed, so the next run starts at the poison
+// event, not before it and not after it.
+func TestPoisonEventStopsAndCommitsWhatIsDone(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	p := newProducer(t, c, topic)
+	p.deposit("a", 1)
+	p.deposit("a", 2)
+	p.deposit("a", -1)
+	p.deposit("a", 3)
+	group := kafkatest.TopicName(t, "group")
+	for run := 0; run < 2; run++ {
+		got := newSeen()
+		r, err := projection.New("view", testSerde(), []projection.Handler{
+			projection.On(func(_ context.Context, ev Deposited, m projection.Meta) error {
+				if ev.Amount < 0 {
+					return errors.New("negative deposit")
+				}
+				got.add(m.StreamID, m.Version)
+				return nil
+			}),
+		}, projection.WithRetry(2, time.Millisecond, time.Millisecond))
+		require.NoError(t, err)
+		src := newSource(t, c, topic, group)
+		err = r.Run(timeout(t, 60*time.Second), src)
+		var he *projection.HandlerError
+		require.ErrorAs(t, err, &he)
+		require.Equal(t, int64(3), he.Meta.Version)
+		require.Equal(t, eventstore.Position{Partition: 0, Offset: 2}, he.Meta.Position)
+		if run == 0 {
+			require.Equal(t, []string{"a/1", "a/2"}, keys(got.counts()))
+		} else {
+			require.Empty(t, got.counts(), "the second run starts at the poison event")
+		}
+		require.NoError(t, src.Close())
+	}
+}
