@@ -261,12 +261,11 @@ func twosFromInt(n *big.Int) []byte {
 		}
 		return b
 	}
-	// negative: two's complement over enough bytes
-	l := (n.BitLen() + 8) / 8
-	m := new(big.Int).Add(n, new(big.Int).Lsh(big.NewInt(1), uint(l)*8))
-	b := m.Bytes()
-	for len(b) < l {
-		b = append([]byte{0xff}, b...)
+	// Negative: the shortest two's complement form (as goavro writes it).
+	length := uint(n.BitLen()/8+1) * 8
+	b := new(big.Int).Add(n, new(big.Int).Lsh(big.NewInt(1), length)).Bytes()
+	if len(b) >= 2 && b[0] == 0xff && b[1]&0x80 != 0 {
+		b = b[1:]
 	}
 	return b
 }

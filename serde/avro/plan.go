@@ -627,8 +627,11 @@ func decimalPlan(t reflect.Type, s *Schema) (*plan, error) {
 					return nil, fmt.Errorf("nil *big.Rat: use a zero value or make the field nullable")
 				}
 				r = v.Interface().(*big.Rat)
-			} else {
+			} else if v.CanAddr() {
 				r = v.Addr().Interface().(*big.Rat)
+			} else {
+				rv := v.Interface().(big.Rat)
+				r = &rv
 			}
 			n, err := ratToUnscaled(r, s.Scale)
 			if err != nil {
