@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/riferrei/srclient"
+
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 )
 
 // NewClient returns a srclient Schema Registry client for url (for
@@ -34,6 +36,7 @@ type registryClient struct {
 	c        srclient.ISchemaRegistryClient
 	attempts int
 	backoff  time.Duration
+	obs      observe.RegistryObserver // nil: not observed
 }
 
 // schemaInfo is a schema as stored in the registry.
@@ -77,6 +80,13 @@ func permanent(err error) bool {
 
 // call runs fn with retries. op names the operation in errors.
 func (r *registryClient) call(ctx context.Context, op string, fn func() error) error {
+	if r.obs != nil {
+		return r.observedCall(ctx, op, fn)
+	}
+	return r.callRetrying(ctx, op, fn)
+}
+
+func (r *registryClient) callRetrying(ctx context.Context, op string, fn func() error) error {
 	var last error
 	for attempt := 0; attempt < r.attempts; attempt++ {
 		if attempt > 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"github.com/riferrei/srclient"
 
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/serde"
 )
 
@@ -72,6 +73,7 @@ type config struct {
 	attempts  int
 	backoff   time.Duration
 	maxItems  int64
+	hooks     observe.Hooks // WithObserver (observe.go)
 	// goavroEncode disables the direct encoder (tests compare both).
 	goavroEncode bool
 }
@@ -186,7 +188,7 @@ func New(reg *serde.Registry, client srclient.ISchemaRegistryClient, topic strin
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Serde{reg: reg, topic: topic, cfg: cfg, rc: &registryClient{c: client, attempts: cfg.attempts, backoff: cfg.backoff}}
+	s := &Serde{reg: reg, topic: topic, cfg: cfg, rc: &registryClient{c: client, attempts: cfg.attempts, backoff: cfg.backoff, obs: cfg.hooks.Registry}}
 	return s, nil
 }
 
@@ -245,9 +247,9 @@ func (s *Serde) reader(t reflect.Type, name string) (*readerInfo, error) {
 	return ri, nil
 }
 
-// Marshal encodes v (a registered event type or a pointer to one) as a
+// marshal encodes v (a registered event type or a pointer to one) as a
 // Confluent-framed Avro record and returns its registered name.
-func (s *Serde) Marshal(ctx context.Context, v any) (string, []byte, error) {
+func (s *Serde) marshal(ctx context.Context, v any) (string, []byte, error) {
 	name, err := s.reg.Name(v)
 	if err != nil {
 		return "", nil, err
@@ -428,10 +430,10 @@ func frame(data []byte) (int, []byte, error) {
 	return int(binary.BigEndian.Uint32(data[1:5])), data[5:], nil
 }
 
-// Unmarshal decodes a Confluent-framed Avro payload into a value of the Go
+// unmarshal decodes a Confluent-framed Avro payload into a value of the Go
 // type registered as name, resolving the writer's schema (by its ID) to
 // the type's current schema.
-func (s *Serde) Unmarshal(ctx context.Context, name string, data []byte) (any, error) {
+func (s *Serde) unmarshal(ctx context.Context, name string, data []byte) (any, error) {
 	t, err := s.reg.Type(name)
 	if err != nil {
 		return nil, err
@@ -478,8 +480,10 @@ func (s *Serde) decodeNative(ws *writerSchema, body []byte) (any, error) {
 
 func (s *Serde) fetchWriter(ctx context.Context, id int) (*writerSchema, error) {
 	if v, ok := s.ids.Load(id); ok {
+		s.observeCache(ctx, "schema_by_id", true)
 		return v.(*writerSchema), nil
 	}
+	s.observeCache(ctx, "schema_by_id", false)
 	info, err := s.rc.schemaByID(ctx, id)
 	if err != nil {
 		return nil, err
