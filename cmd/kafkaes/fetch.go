@@ -36,7 +36,7 @@ type reader struct {
 }
 
 func newReader(client sarama.Client, topic string) *reader {
-	return &reader{client: client, topic: topic, maxBytes: 4 << 20, maxWait: 500 * time.Millisecond}
+	return &reader{client: client, topic: topic, maxBytes: 1 << 20, maxWait: 500 * time.Millisecond}
 }
 
 // partitions returns the topic's partitions, or an error that says the

@@ -114,11 +114,29 @@ func TestProgressLines(t *testing.T) {
 	p.interval = 0
 	p.update(map[int32]int64{0: 50, 1: 60})
 	p.update(map[int32]int64{1: 110}) // partition 0 is done
-	p.finish()
+	p.finish()                        // nothing new to say
 	out := lines(errOut.String())
-	if len(out) != 3 || !strings.HasPrefix(out[0], "verify t: 100/200 offsets (50.0%)") || !strings.Contains(out[0], "left") ||
+	if len(out) != 2 || !strings.HasPrefix(out[0], "verify t: 100/200 offsets (50.0%)") || !strings.Contains(out[0], "left") ||
 		!strings.HasPrefix(out[1], "verify t: 200/200 offsets (100.0%)") {
 		t.Errorf("progress lines:\n%s", errOut.String())
+	}
+	// finish prints the final state when the last line was older.
+	errOut.Reset()
+	p.interval = time.Hour
+	p.update(map[int32]int64{0: 100, 1: 110})
+	p.finish()
+	if out := lines(errOut.String()); len(out) != 0 {
+		t.Errorf("no new state, but finish printed %q", out)
+	}
+	p2 := newProgress(e, "v", map[int32]int64{0: 0}, map[int32]int64{0: 10})
+	p2.interval = 0
+	p2.update(map[int32]int64{0: 5})
+	p2.interval = time.Hour
+	p2.update(map[int32]int64{})
+	errOut.Reset()
+	p2.finish()
+	if out := lines(errOut.String()); len(out) != 1 || !strings.HasPrefix(out[0], "v: 10/10 offsets (100.0%)") {
+		t.Errorf("finish after a newer update printed %q", out)
 	}
 	errOut.Reset()
 	e.quiet = true

@@ -81,7 +81,7 @@ func commands() []command {
 			maxArgs: 0, needsBrokers: true, run: runTail},
 		{name: "verify", summary: "read the whole events topic and check versions, event IDs and decodability",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
-				fs.IntVar(&o.maxViolations, "max-violations", 100, "print at most this many violations (all are counted)")
+				fs.IntVar(&o.maxViolations, "max-violations", 100, "print at most this many violations, 0 for all (all are counted)")
 				fs.BoolVar(&o.jsonOut, "json", false, "print violations as JSON lines")
 			},
 			maxArgs: 0, needsBrokers: true, run: runVerify},

@@ -18,6 +18,8 @@ type progress struct {
 	interval   time.Duration
 	printed    bool
 	done       int64
+	// shown is the done count of the last line printed.
+	shown int64
 }
 
 func newProgress(e *env, what string, start, end map[int32]int64) *progress {
@@ -47,6 +49,7 @@ func (p *progress) update(next map[int32]int64) {
 	}
 	p.last = now
 	p.printed = true
+	p.shown = p.done
 	p.e.progressf("%s", p.line(now))
 }
 
@@ -65,9 +68,10 @@ func (p *progress) line(now time.Time) string {
 	return s
 }
 
-// finish prints the last line if any progress was shown.
+// finish prints the final state if progress was shown and the last line
+// printed is not already it.
 func (p *progress) finish() {
-	if p.printed {
+	if p.printed && p.shown != p.done {
 		p.e.progressf("%s", p.line(time.Now()))
 	}
 }

@@ -112,6 +112,14 @@ func runTopics(ctx context.Context, e *env, _ []string) int {
 		}
 		infos = append(infos, ti)
 	}
+	if len(infos) == 0 {
+		if e.opts.all {
+			fmt.Fprintln(e.stdout, "the cluster has no topics (apart from Kafka's internal ones)")
+		} else {
+			fmt.Fprintln(e.stdout, "no kafkaes topics found (use --all to list every topic)")
+		}
+		return exitOK
+	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tTOPIC\tPARTITIONS\tRF\tCLEANUP.POLICY\tRETENTION.MS\tSTATUS")
 	violations := 0
@@ -135,9 +143,6 @@ func runTopics(ctx context.Context, e *env, _ []string) int {
 		for _, n := range ti.notes {
 			fmt.Fprintf(e.stdout, "note: %s topic %s: %s\n", ti.kind, ti.name, n)
 		}
-	}
-	if len(infos) == 0 {
-		fmt.Fprintln(e.stdout, "no kafkaes topics found (use --all to list every topic)")
 	}
 	if violations > 0 {
 		return exitViolation

@@ -98,7 +98,8 @@ func (v *verifier) check(r rec) error {
 	st := v.streams[key]
 	if st == nil {
 		st = &streamState{offset: -1}
-		v.streams[key] = st
+		// Clone: ev's strings share one allocation with all its headers.
+		v.streams[partStream{r.partition, strings.Clone(ev.StreamID)}] = st
 	}
 	switch {
 	case ev.Version == st.version+1:
@@ -124,7 +125,7 @@ func (v *verifier) check(r rec) error {
 	if first, ok := v.ids[ev.ID]; ok {
 		v.add(vDuplicateID, r, ev.StreamID, ev.Version, "event ID %q was already used by the record at partition %d offset %d", ev.ID, first.partition, first.offset)
 	} else {
-		v.ids[ev.ID] = idLoc{r.partition, r.offset}
+		v.ids[strings.Clone(ev.ID)] = idLoc{r.partition, r.offset}
 	}
 	if v.reg != nil {
 		if _, _, err := v.reg.decode(r.value); err != nil {
