@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -132,4 +133,25 @@ func TestUpcastErrors(t *testing.T) {
 	cancel()
 	_, err = s.Unmarshal(cctx, "a", []byte(`{}`))
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// A type renamed from bank.Credit to bank.Deposited: old events are read
+// through an upcaster, new ones are written under the new name.
+func ExampleUpcasting() {
+	type Deposited struct {
+		Account string `json:"account"`
+		Cents   int64  `json:"cents"`
+	}
+	reg := serde.NewRegistry()
+	serde.MustRegister[Deposited](reg, "bank.Deposited")
+	ups := serde.NewUpcasters()
+	ups.MustRegister("bank.Credit", serde.UpcastFunc(func(_ context.Context, e serde.Generic) ([]serde.Generic, error) {
+		old := e.Value.(map[string]any) // a JSON object; numbers are json.Number
+		return []serde.Generic{{Name: "bank.Deposited", Value: map[string]any{"account": old["acct"], "cents": old["amount"]}}}, nil
+	}))
+	s := serde.Upcasting(serde.NewJSON(reg), reg, ups)
+
+	v, err := s.Unmarshal(context.Background(), "bank.Credit", []byte(`{"acct":"a-1","amount":250}`))
+	fmt.Printf("%+v %v\n", v, err)
+	// Output: {Account:a-1 Cents:250} <nil>
 }

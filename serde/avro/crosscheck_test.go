@@ -34,7 +34,7 @@ func TestCrossCheckFastavro(t *testing.T) {
 	}
 	ctx := context.Background()
 	client, _ := avrotest.Registry(t)
-	topic := "cross-" + t.Name()
+	topic := uniqueTopic(t, "cross")
 
 	s, _ := newSerde(t, topic)
 	acctSchema, err := s.SchemaFor(evName)

@@ -43,7 +43,7 @@ func (KindV2) AvroName() string      { return "KindV1" } // same Avro enum as v1
 func TestEvolutionOldEventsStillDecode(t *testing.T) {
 	ctx := context.Background()
 	client, _ := avrotest.Registry(t)
-	topic := "evo-" + t.Name()
+	topic := uniqueTopic(t, "evo")
 	const name = "bank.Deposited"
 
 	reg1 := serde.NewRegistry()
@@ -112,7 +112,7 @@ func TestEvolutionOldEventsStillDecode(t *testing.T) {
 func TestIncompatibleRegistrationIsRefused(t *testing.T) {
 	ctx := context.Background()
 	client, _ := avrotest.Registry(t)
-	topic := "incompat-" + t.Name()
+	topic := uniqueTopic(t, "incompat")
 	const name = "bank.Withdrawn"
 	type W1 struct {
 		Amount int64 `avro:"amount"`
@@ -140,7 +140,7 @@ func TestIncompatibleRegistrationIsRefused(t *testing.T) {
 func TestUseLatestWritesWithTheLatestSchema(t *testing.T) {
 	ctx := context.Background()
 	client, _ := avrotest.Registry(t)
-	topic := "latest-" + t.Name()
+	topic := uniqueTopic(t, "latest")
 	const name = "bank.Deposited"
 	// The pipeline registered v2 (with currency defaulting to EUR); this
 	// service still runs v1' code without the currency field.

@@ -34,7 +34,7 @@ type fuzzTarget struct {
 func fuzzSetup(t testing.TB) (*avro.Serde, []fuzzTarget) {
 	ctx := context.Background()
 	client, _ := avrotest.Registry(t)
-	topic := "fuzz"
+	topic := uniqueTopic(t, "fuzz")
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
 	serde.MustRegister[Sparse](reg, "fuzz.Sparse")

@@ -3,6 +3,9 @@ package avro_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"math/big"
 	"net/http"
 	"sync/atomic"
@@ -72,6 +75,12 @@ func sample() AccountOpened {
 	}
 }
 
+// uniqueTopic returns a topic name unique to this test run, so subjects do
+// not collide when KAFKAES_SCHEMA_REGISTRY points at a shared registry.
+func uniqueTopic(t testing.TB, prefix string) string {
+	return fmt.Sprintf("%s-%s-%x", prefix, strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()), rand.Uint32())
+}
+
 func newSerde(t *testing.T, topic string, opts ...avro.Option) (*avro.Serde, *serde.Registry) {
 	t.Helper()
 	reg := serde.NewRegistry()
@@ -84,7 +93,7 @@ func newSerde(t *testing.T, topic string, opts ...avro.Option) (*avro.Serde, *se
 
 func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newSerde(t, "rt-"+t.Name())
+	s, _ := newSerde(t, uniqueTopic(t, "rt"))
 	in := sample()
 	name, data, err := s.Marshal(ctx, &in)
 	require.NoError(t, err)
@@ -115,18 +124,19 @@ func TestRoundTrip(t *testing.T) {
 
 func TestDerivedSchemaAndSubjects(t *testing.T) {
 	ctx := context.Background()
+	topic := uniqueTopic(t, "subj")
 	for _, tc := range []struct {
 		strategy avro.SubjectStrategy
 		subject  string
 	}{
-		{avro.TopicRecordName, "subj-" + t.Name() + "-" + evName},
-		{avro.TopicName, "subj-" + t.Name() + "-value"},
+		{avro.TopicRecordName, topic + "-" + evName},
+		{avro.TopicName, topic + "-value"},
 		{avro.RecordName, evName},
 	} {
 		reg := serde.NewRegistry()
 		serde.MustRegister[AccountOpened](reg, evName)
 		client, _ := avrotest.Registry(t)
-		s, err := avro.New(reg, client, "subj-"+t.Name(), avro.WithSubjectStrategy(tc.strategy))
+		s, err := avro.New(reg, client, topic, avro.WithSubjectStrategy(tc.strategy))
 		require.NoError(t, err)
 		require.Equal(t, tc.subject, s.Subject(evName))
 		_, data, err := s.Marshal(ctx, sample())
@@ -144,7 +154,7 @@ func TestDerivedSchemaAndSubjects(t *testing.T) {
 
 func TestFramingErrors(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newSerde(t, "frame-"+t.Name())
+	s, _ := newSerde(t, uniqueTopic(t, "frame"))
 	for _, data := range [][]byte{nil, {0, 0, 0}, []byte(`{"a":1}`), {1, 0, 0, 0, 1, 2}} {
 		_, err := s.Unmarshal(ctx, evName, data)
 		require.ErrorIs(t, err, avro.ErrNotFramed)
@@ -175,7 +185,7 @@ func TestFramingErrors(t *testing.T) {
 
 func TestEncodeErrors(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newSerde(t, "enc-"+t.Name())
+	s, _ := newSerde(t, uniqueTopic(t, "enc"))
 	ev := sample()
 	ev.Balance = big.NewRat(1, 3)
 	_, _, err := s.Marshal(ctx, ev)
@@ -242,7 +252,7 @@ func TestUseRegisteredOnly(t *testing.T) {
 	client, _ := avrotest.Registry(t)
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
-	topic := "ro-" + t.Name()
+	topic := uniqueTopic(t, "ro")
 	prod, err := avro.New(reg, client, topic, avro.WithMode(avro.UseRegisteredOnly))
 	require.NoError(t, err)
 	_, _, err = prod.Marshal(ctx, sample())
@@ -261,7 +271,7 @@ func TestUseRegisteredOnly(t *testing.T) {
 
 func TestConcurrentUse(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newSerde(t, "conc-"+t.Name())
+	s, _ := newSerde(t, uniqueTopic(t, "conc"))
 	errs := make(chan error, 8)
 	for i := 0; i < 8; i++ {
 		go func() {
@@ -285,7 +295,7 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestNilAndBadNames(t *testing.T) {
 	var nilEv *AccountOpened
-	s, _ := newSerde(t, "nil-"+t.Name())
+	s, _ := newSerde(t, uniqueTopic(t, "nil"))
 	_, _, err := s.Marshal(context.Background(), nilEv)
 	require.Error(t, err)
 

@@ -27,7 +27,7 @@ type Credited struct {
 func TestAvroUpcastRenamedType(t *testing.T) {
 	ctx := context.Background()
 	client, _ := avrotest.Registry(t)
-	topic := "upcast-" + t.Name()
+	topic := uniqueTopic(t, "upcast")
 
 	oldReg := serde.NewRegistry()
 	serde.MustRegister[MoneyIn](oldReg, "bank.MoneyIn")
