@@ -23,6 +23,7 @@ func TestScenario(t *testing.T) {
 		"saved after 2 attempts",
 		"rejected: account: closed",
 		"stale save refused: stream acc-alice expected version 5, actual 6",
+		"served from the snapshot at version 20 + 6 later events",
 		"a fresh repository loaded acc-alice at version 26: snapshot hits=1",
 		"acc-alice: owner=Alice balance=6.20 open=true version=26",
 		"acc-bob: owner=Bob balance=0.00 open=false version=2",

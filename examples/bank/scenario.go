@@ -115,6 +115,10 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 		if err != nil {
 			return err
 		}
+		if s, err := env.snapshots.Load(ctx, alice); err == nil {
+			fmt.Fprintf(w, "   served from the snapshot at version %d + %d later events, instead of replaying all %d\n",
+				s.Version, a.AggregateVersion()-s.Version, a.AggregateVersion())
+		}
 		st := fresh.SnapshotStats()
 		fmt.Fprintf(w, "   a fresh repository loaded %s at version %d: snapshot hits=%d misses=%d ignored=%d (snapshots taken by the writer: %d)\n",
 			a.AggregateID(), a.AggregateVersion(), st.Hits, st.Misses, st.Ignored, repo.SnapshotStats().Taken)
