@@ -284,6 +284,21 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progres
 	return nil
 }
 
+// catchUpWaiting is a strong catch-up that waits at most d for open
+// transactions: a transaction that stays open longer (a hung or crashed
+// writer) cannot be an append that was acknowledged before the call, whose
+// commit markers land within milliseconds. It returns an error only when
+// the catch-up itself failed or ctx ended.
+func (s *Store) catchUpWaiting(ctx context.Context, parts []int32, d time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := s.catchUp(wctx, parts, true, nil)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return nil // waited long enough; the index holds everything decided
+	}
+	return err
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -22,13 +22,19 @@ import (
 // load depends on the stream's own batches, never on the partition's size.
 const loadMaxBytes = 1
 
+// readWait bounds how long ReadStream waits for transactions open in the
+// stream's partition (see catchUpWaiting).
+const readWait = 2 * time.Second
+
 // subscribeWait is how long a live subscription's fetch waits at the broker
 // for new records; it bounds how late a subscription notices cancellation.
 const subscribeWait = 200 * time.Millisecond
 
 // ReadStream yields the events of one stream from version from on; see
 // [eventstore.Store.ReadStream]. It first catches the stream's partition
-// index up (one fetch when nothing is new), then fetches only the offsets
+// index up (one fetch when nothing is new), waiting up to 2s for
+// transactions that are open in the partition, so that it sees every
+// append acknowledged before the call on a real broker too, then fetches only the offsets
 // the index holds for the stream, checking every record's key and version,
 // so its cost does not grow with the size of the partition. A record at
 // such an offset that is not the expected event, and any record with the
@@ -45,7 +51,7 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		}
 		from = max(from, 1)
 		p := s.Partition(streamID)
-		if err := s.catchUp(ctx, []int32{p}, true, nil); err != nil {
+		if err := s.catchUpWaiting(ctx, []int32{p}, readWait); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
@@ -139,6 +145,10 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 
 // ReadAll yields every committed event after the positions in from, up to
 // the end of the log when the call started; see [eventstore.Store.ReadAll].
+// The end is each partition's high watermark, so ReadAll waits for
+// transactions open at the start to end, at most 2s without progress (a
+// transaction open longer belongs to a hung writer; its partition then ends
+// before it).
 // It reads with read_committed isolation, so events of aborted or open
 // transactions never appear. A record that is not a valid event yields a
 // [*CorruptRecordError] (naming topic, partition and offset); the sequence
@@ -223,7 +233,7 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 	if live {
 		wait = subscribeWait
 	}
-	idle := 0
+	idle, lastProgress := 0, time.Now()
 	for len(pos) > 0 {
 		if s.isClosed() {
 			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: the store was closed during the read", eventstore.ErrClosed))
@@ -274,10 +284,15 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 			return
 		}
 		if progressed || live {
-			idle = 0
+			idle, lastProgress = 0, time.Now()
 			continue
 		}
-		// Held back by a transaction that is still open: wait for it.
+		// Held back by a transaction that is still open: wait for it, but
+		// not for one that stays open longer than any acknowledged append
+		// takes to become visible (a hung or crashed writer).
+		if time.Since(lastProgress) > readWait {
+			return
+		}
 		idle++
 		if err := sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
 			yield(eventstore.RecordedEvent{}, err)

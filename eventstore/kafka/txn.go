@@ -18,6 +18,12 @@ import (
 // with its transaction.
 const staleIndex = 250 * time.Millisecond
 
+// checkWait bounds how long a failed version check waits for transactions
+// open in its partition before it is repeated (see catchUpWaiting). The
+// worker waits, so the bound is short: a stale index then gives a conflict
+// that a reload clears.
+const checkWait = 100 * time.Millisecond
+
 // worker runs group-commit transactions on one transactional producer.
 type worker struct {
 	s    *Store
@@ -145,7 +151,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		for i, r := range doubtful {
 			dparts[i] = r.part
 		}
-		if err := s.catchUp(ctx, dparts, true, nil); err != nil {
+		if err := s.catchUpWaiting(ctx, dparts, checkWait); err != nil {
 			fail(doubtful, err)
 		} else {
 			for _, r := range doubtful {
@@ -232,11 +238,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if err := <-caught; err != nil {
 			s.opts.logger.Debug("kafkaes: index catch-up failed", "error", err)
 		}
-		var cparts []int32
-		for r := range conflicts {
-			cparts = append(cparts, r.part)
-		}
-		caught <- s.catchUp(ctx, cparts, true, nil)
+		caught <- nil
 		var rest []*appendReq
 		for _, r := range live {
 			if !conflicts[r] {
