@@ -232,6 +232,13 @@ func parseBlock(blk *sarama.FetchResponseBlock, p int32, from int64) *fetched {
 	aborted := slices.Clone(blk.AbortedTransactions)
 	sort.Slice(aborted, func(i, j int) bool { return aborted[i].FirstOffset < aborted[j].FirstOffset })
 	abortedPIDs := map[int64]bool{}
+	n := 0
+	for _, rs := range blk.RecordsSet {
+		if rs != nil && rs.RecordBatch != nil {
+			n += len(rs.RecordBatch.Records)
+		}
+	}
+	f.recs = make([]rec, 0, n)
 	for _, rs := range blk.RecordsSet {
 		if rs == nil {
 			continue
