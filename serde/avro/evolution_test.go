@@ -3,6 +3,7 @@ package avro_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -178,4 +179,46 @@ func TestUseLatestWritesWithTheLatestSchema(t *testing.T) {
 	v, err := s2.Unmarshal(ctx, name, data)
 	require.NoError(t, err)
 	require.Equal(t, New{"a", 3, "EUR"}, v)
+}
+
+func TestUseLatestRefreshesAfterTTL(t *testing.T) {
+	ctx := context.Background()
+	client, _ := avrotest.Registry(t)
+	topic := uniqueTopic(t, "ttl")
+	const name = "bank.Deposited"
+	type Dep struct {
+		Account string `avro:"account"`
+	}
+	subject := topic + "-" + name
+	v1, err := client.CreateSchema(subject, `{"type":"record","name":"bank.Deposited","fields":[{"name":"account","type":"string"}]}`, "AVRO")
+	require.NoError(t, err)
+
+	reg := serde.NewRegistry()
+	serde.MustRegister[Dep](reg, name)
+	cached, err := avro.New(reg, client, topic, avro.WithMode(avro.UseLatest), avro.WithLatestTTL(time.Hour))
+	require.NoError(t, err)
+	fresh, err := avro.New(reg, client, topic, avro.WithMode(avro.UseLatest), avro.WithLatestTTL(time.Nanosecond))
+	require.NoError(t, err)
+	for _, s := range []*avro.Serde{cached, fresh} {
+		_, data, err := s.Marshal(ctx, Dep{"a"})
+		require.NoError(t, err)
+		require.Equal(t, v1.ID(), schemaID(data))
+	}
+
+	v2, err := client.CreateSchema(subject, `{"type":"record","name":"bank.Deposited","fields":[{"name":"account","type":"string"},{"name":"n","type":"int","default":0}]}`, "AVRO")
+	require.NoError(t, err)
+	require.NotEqual(t, v1.ID(), v2.ID())
+	_, data, err := cached.Marshal(ctx, Dep{"a"})
+	require.NoError(t, err)
+	require.Equal(t, v1.ID(), schemaID(data), "within the TTL the cached latest schema is used")
+	_, data, err = fresh.Marshal(ctx, Dep{"a"})
+	require.NoError(t, err)
+	require.Equal(t, v2.ID(), schemaID(data), "after the TTL the new latest schema is used")
+	v, err := fresh.Unmarshal(ctx, name, data)
+	require.NoError(t, err)
+	require.Equal(t, Dep{"a"}, v)
+}
+
+func schemaID(framed []byte) int {
+	return int(framed[1])<<24 | int(framed[2])<<16 | int(framed[3])<<8 | int(framed[4])
 }
