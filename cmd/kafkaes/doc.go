@@ -59,14 +59,18 @@
 // writer's schema (fetched by the ID in the payload; schema references are
 // resolved) into Avro's JSON encoding ("data"); without it, JSON payloads
 // are shown as "data" and others as "data_base64" (with "schema_id" for
-// framed ones). --limit N stops after N events.
+// framed ones). --limit N stops after N events. Partitions added to the
+// topic after the stream was written move its key elsewhere (verify reports
+// that as wrong-partition); stream reads only the partition the key maps to
+// now.
 //
 //	$ kafkaes stream account-42 --topic bank-events --schema-registry http://localhost:8081
 //	{"topic":"bank-events","partition":7,"offset":1041,"stream":"account-42","version":1,"type":"bank.AccountOpened",...,"data":{"owner":"ada"}}
 //
 // tail prints new events of the topic as JSON lines (the same format) as
 // they are committed, from the end of the topic or, with --from-beginning,
-// from its start, until Ctrl-C (or --limit N events).
+// from its start, until Ctrl-C (or --limit N events). It follows the
+// partitions the topic had when tail started.
 //
 // verify reads the whole events topic read_committed, from the log start of
 // every partition to its last stable offset as it was when verify started,
@@ -101,10 +105,11 @@
 // broken rule, and exits 1.
 //
 //	$ kafkaes schema check --schema-registry http://localhost:8081 --topic bank-events Deposited.avsc
-//	schema check: Deposited.avsc is INCOMPATIBLE with subject "bank-events-bank.Deposited" (2 versions, level FULL_TRANSITIVE ...)
+//	schema check: Deposited.avsc is INCOMPATIBLE with subject "bank-events-bank.Deposited" (2 versions, level FULL_TRANSITIVE from the registry's level for the subject)
 //	  breaks: version 1, new schema reading data written with the old one (backward)
 //	  at:     Deposited.fee
-//	  rule:   ...
+//	  rule:   field "fee" is not in the writer's schema and has no default
+//	  fix:    make the change compatible (add fields with defaults, do not change field types), or introduce a new event type with an upcaster
 //
 // projection status --group ID shows the consumer group of a projection
 // (package projection/kafkaprojection consumes with a consumer group): its

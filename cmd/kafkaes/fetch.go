@@ -149,7 +149,9 @@ func (r *reader) fetch(ctx context.Context, from map[int32]int64) (map[int32]*fe
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					firstErr = cmp(firstErr, err)
+					if firstErr == nil {
+						firstErr = err
+					}
 					return
 				}
 				for p, f := range res {
@@ -160,13 +162,6 @@ func (r *reader) fetch(ctx context.Context, from map[int32]int64) (map[int32]*fe
 		wg.Wait()
 		return out, firstErr
 	})
-}
-
-func cmp(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }
 
 func (r *reader) fetchBroker(b *sarama.Broker, parts []int32, from map[int32]int64) (map[int32]*fetched, error) {
