@@ -29,6 +29,12 @@ type options struct {
 	progress          func(IndexProgress)
 	hooks             observe.Hooks // WithObserver (observe.go)
 	compression       compression   // WithCompression (compression.go)
+
+	// Test hooks (unexported): how old an index may be before a catch-up
+	// precedes the version check, and switching the conflict scan off to
+	// show that the tests catch its absence.
+	staleIndex time.Duration
+	testNoScan bool
 }
 
 // Defaults of the options.
@@ -65,6 +71,7 @@ func defaultOptions() options {
 		producers:      DefaultConcurrentTransactions,
 		idWindow:       DefaultIdempotencyWindow,
 		logger:         slog.New(slog.DiscardHandler),
+		staleIndex:     defaultStaleIndex,
 	}
 }
 

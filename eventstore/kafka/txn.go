@@ -13,10 +13,10 @@ import (
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
-// staleIndex is how old a partition's last catch-up may be before an
-// append catches it up before its version check rather than concurrently
-// with its transaction.
-const staleIndex = 250 * time.Millisecond
+// defaultStaleIndex is how old a partition's last catch-up may be before
+// an append catches it up before its version check rather than
+// concurrently with its transaction.
+const defaultStaleIndex = 250 * time.Millisecond
 
 // checkWait bounds how long a failed version check waits for transactions
 // open in its partition before it is repeated (see catchUpWaiting). The
@@ -118,7 +118,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	var stale []int32
 	for _, r := range batch {
 		parts = append(parts, r.part)
-		if s.idx[r.part].staleFor(staleIndex) {
+		if s.idx[r.part].staleFor(s.opts.staleIndex) {
 			stale = append(stale, r.part)
 		}
 	}
@@ -224,7 +224,11 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	}
 
 	// 3. The conflict scan.
-	conflicts, err := w.scan(ctx, live)
+	scan := w.scan
+	if s.opts.testNoScan {
+		scan = func(context.Context, []*appendReq) (map[*appendReq]bool, error) { return nil, nil }
+	}
+	conflicts, err := scan(ctx, live)
 	if err != nil {
 		w.abort(err)
 		again(live, err)
