@@ -74,7 +74,8 @@ type Metadata struct {
 	CausationID string
 	// Values holds user keys (for example "user" or "traceparent"). Keys
 	// must be non-empty; stores may restrict them further (the Kafka store
-	// writes them as headers named "meta.<key>").
+	// writes them as headers named "meta.<key>", except "traceparent" and
+	// "tracestate", which keep their W3C names; see docs/wire-format.md).
 	Values map[string]string
 }
 

@@ -94,12 +94,12 @@ func Decode(topic string, partition int32, offset int64, key, value []byte, head
 		case HeaderCausation:
 			ok = set(sCaus, &caus, h.Value)
 		default:
-			if len(h.Key) >= len(MetaPrefix) && string(h.Key[:len(MetaPrefix)]) == MetaPrefix {
-				if len(h.Key) == len(MetaPrefix) {
+			if k, isMeta := metaKey(h.Key); isMeta {
+				if len(k) == 0 {
 					return fail("header %q has an empty metadata key", h.Key)
 				}
 				metas++
-				size += len(h.Key) - len(MetaPrefix) + len(h.Value)
+				size += len(k) + len(h.Value)
 			}
 		}
 		if !ok {
@@ -168,18 +168,25 @@ func Decode(topic string, partition int32, offset int64, key, value []byte, head
 		var mb strings.Builder
 		mb.Grow(size - len(key) - len(typ) - len(id) - len(at) - len(corr) - len(caus))
 		for _, h := range headers {
-			if h != nil && len(h.Key) > len(MetaPrefix) && string(h.Key[:len(MetaPrefix)]) == MetaPrefix {
-				mb.Write(h.Key[len(MetaPrefix):])
+			if h == nil {
+				continue
+			}
+			if k, isMeta := metaKey(h.Key); isMeta {
+				mb.Write(k)
 				mb.Write(h.Value)
 			}
 		}
 		ms := mb.String()
 		values := make(map[string]string, metas)
 		for _, h := range headers {
-			if h == nil || len(h.Key) <= len(MetaPrefix) || string(h.Key[:len(MetaPrefix)]) != MetaPrefix {
+			if h == nil {
 				continue
 			}
-			kn := len(h.Key) - len(MetaPrefix)
+			hk, isMeta := metaKey(h.Key)
+			if !isMeta {
+				continue
+			}
+			kn := len(hk)
 			k, v := ms[:kn], ms[kn:kn+len(h.Value)]
 			ms = ms[kn+len(h.Value):]
 			if _, dup := values[k]; dup {

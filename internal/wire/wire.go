@@ -31,9 +31,41 @@ const (
 	// HeaderCausation holds Metadata.CausationID; written only when set.
 	HeaderCausation = "es.causation"
 	// MetaPrefix prefixes user metadata keys: Metadata.Values["user"] is the
-	// header "meta.user".
+	// header "meta.user". The trace context keys are the exception: see
+	// [HeaderTraceparent].
 	MetaPrefix = "meta."
+	// HeaderTraceparent and HeaderTracestate hold the W3C Trace Context of
+	// the event (Metadata.Values["traceparent"] and ["tracestate"]). They
+	// are written under these exact names, without [MetaPrefix], as the W3C
+	// Trace Context and OpenTelemetry conventions for Kafka do, so that
+	// tracing tools and consumers in other languages find them; on read
+	// they (and "meta.traceparent"/"meta.tracestate" of older records) go
+	// back into Metadata.Values.
+	HeaderTraceparent = "traceparent"
+	HeaderTracestate  = "tracestate"
 )
+
+// headerPrefix returns the prefix of the header name of metadata key k:
+// none for the trace context keys, MetaPrefix for others.
+func headerPrefix(k string) string {
+	if k == HeaderTraceparent || k == HeaderTracestate {
+		return ""
+	}
+	return MetaPrefix
+}
+
+// metaKey returns the metadata key that header name carries, and whether
+// it carries one (a "meta." header, possibly with an empty key, or a trace
+// context header).
+func metaKey(name []byte) ([]byte, bool) {
+	switch {
+	case len(name) >= len(MetaPrefix) && string(name[:len(MetaPrefix)]) == MetaPrefix:
+		return name[len(MetaPrefix):], true
+	case string(name) == HeaderTraceparent || string(name) == HeaderTracestate:
+		return name, true
+	}
+	return nil, false
+}
 
 // FormatVersion is the version of the wire format this package reads and
 // writes.
@@ -117,7 +149,7 @@ func Encode(streamID string, version int64, ev eventstore.Event, at time.Time) (
 		slices.Sort(keys)
 		for _, k := range keys {
 			s := len(buf)
-			buf = append(buf, MetaPrefix...)
+			buf = append(buf, headerPrefix(k)...)
 			buf = append(buf, k...)
 			hk := cut(s)
 			s = len(buf)

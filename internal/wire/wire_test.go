@@ -77,7 +77,7 @@ func TestEncodeHeaders(t *testing.T) {
 		"es.time=2026-01-02T03:04:05.6Z",
 		"es.correlation=req-17",
 		"es.causation=cmd-9",
-		"meta.traceparent=00-abc-def-01",
+		"traceparent=00-abc-def-01",
 		"meta.user=ada",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -137,7 +137,7 @@ func hdrs(kv ...string) []*sarama.RecordHeader {
 
 func TestDecodeTolerates(t *testing.T) {
 	ts := time.Date(2025, 5, 6, 7, 8, 9, 0, time.FixedZone("x", -7200))
-	h := hdrs("traceparent", "abc", "es.type", "T", "es.future", "x", "es.version", "3", "es.id", "i")
+	h := hdrs("x-b3-traceid", "abc", "es.type", "T", "es.future", "x", "es.version", "3", "es.id", "i")
 	h = append(h, nil)
 	ev, err := Decode("t", 1, 2, []byte("s"), []byte("v"), h, ts)
 	if err != nil {
