@@ -59,7 +59,7 @@ func FuzzRecordChecks(f *testing.F) {
 		}
 
 		reported := 0
-		v := &verifier{topic: "t", nparts: 2, streams: map[partStream]*streamState{}, ids: map[string]idLoc{}, counts: map[string]int{},
+		v := &verifier{topic: "t", nparts: 2, streams: map[partStream]*streamState{}, counts: map[string]int{},
 			report: func(violation) { reported++ }}
 		if err := v.check(r); err != nil {
 			t.Fatalf("check: %v", err)

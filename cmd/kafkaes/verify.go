@@ -46,7 +46,7 @@ type verifier struct {
 	// streams is keyed by partition and stream ID: versions must rise by
 	// one in offset order, and offsets are ordered only within a partition.
 	streams map[partStream]*streamState
-	ids     map[string]idLoc
+	ids     idSet
 
 	records, events int64
 	counts          map[string]int
@@ -68,6 +68,69 @@ type streamState struct {
 type idLoc struct {
 	partition int32
 	offset    int64
+}
+
+// idSet remembers the event IDs seen and where. Canonical lower-case UUIDs
+// (what the stores generate) are kept as 16 bytes, other IDs as strings, so
+// a topic of n events needs about 40n bytes rather than 80n.
+type idSet struct {
+	uuids  map[[16]byte]idLoc
+	others map[string]idLoc
+}
+
+// add records id at loc, or returns where it was seen first.
+func (s *idSet) add(id string, loc idLoc) (first idLoc, dup bool) {
+	if u, ok := parseUUID(id); ok {
+		if s.uuids == nil {
+			s.uuids = map[[16]byte]idLoc{}
+		}
+		if first, dup = s.uuids[u]; !dup {
+			s.uuids[u] = loc
+		}
+		return first, dup
+	}
+	if s.others == nil {
+		s.others = map[string]idLoc{}
+	}
+	if first, dup = s.others[id]; !dup {
+		s.others[strings.Clone(id)] = loc // ev's strings share one allocation
+	}
+	return first, dup
+}
+
+// parseUUID parses the canonical lower-case form
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx; anything else (upper case
+// included, so that IDs that differ only in case stay distinct) is not ok.
+func parseUUID(s string) (u [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if s[i] == '-' {
+			i++
+			continue
+		}
+		hi, ok1 := hexNibble(s[i])
+		lo, ok2 := hexNibble(s[i+1])
+		if !ok1 || !ok2 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return u, true
+}
+
+func hexNibble(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 func (v *verifier) add(kind string, r rec, stream string, version int64, format string, args ...any) {
@@ -122,10 +185,8 @@ func (v *verifier) check(r rec) error {
 	if ev.Version > st.version {
 		st.version, st.offset = ev.Version, r.offset
 	}
-	if first, ok := v.ids[ev.ID]; ok {
+	if first, dup := v.ids.add(ev.ID, idLoc{r.partition, r.offset}); dup {
 		v.add(vDuplicateID, r, ev.StreamID, ev.Version, "event ID %q was already used by the record at partition %d offset %d", ev.ID, first.partition, first.offset)
-	} else {
-		v.ids[strings.Clone(ev.ID)] = idLoc{r.partition, r.offset}
 	}
 	if v.reg != nil {
 		if _, _, err := v.reg.decode(r.value); err != nil {
@@ -174,7 +235,7 @@ func runVerify(ctx context.Context, e *env, _ []string) int {
 	}
 	v := &verifier{
 		topic: e.topic, nparts: int32(len(parts)),
-		streams: map[partStream]*streamState{}, ids: map[string]idLoc{}, counts: map[string]int{},
+		streams: map[partStream]*streamState{}, counts: map[string]int{},
 	}
 	if e.registry != "" {
 		v.reg = newRegistry(e.registry, e.timeout)

@@ -238,3 +238,32 @@ func TestVerifyTopicMissing(t *testing.T) {
 		t.Fatalf("verify of a missing topic:\n%s", r)
 	}
 }
+
+func TestIDSet(t *testing.T) {
+	var s idSet
+	ids := []string{
+		"7d444840-9dc0-41d1-b245-5ffdce74fad2",
+		"7D444840-9DC0-41D1-B245-5FFDCE74FAD2", // differs in case: another ID
+		"7d444840-9dc0-41d1-b245-5ffdce74fad3",
+		"7d4448409dc041d1b2455ffdce74fad2", // not canonical: kept as a string
+		"order-1",
+		"7d444840-9dc0-41d1-b245-5ffdce74fadg",
+	}
+	for i, id := range ids {
+		if _, dup := s.add(id, idLoc{0, int64(i)}); dup {
+			t.Errorf("%q reported as a duplicate", id)
+		}
+	}
+	for i, id := range ids {
+		first, dup := s.add(id, idLoc{1, 100})
+		if !dup || first != (idLoc{0, int64(i)}) {
+			t.Errorf("%q again: dup %v, first %+v; want first at offset %d", id, dup, first, i)
+		}
+	}
+	if len(s.uuids) != 2 || len(s.others) != 4 {
+		t.Errorf("%d UUIDs and %d other IDs stored, want 2 and 4", len(s.uuids), len(s.others))
+	}
+	if u, ok := parseUUID(ids[0]); !ok || u[0] != 0x7d || u[15] != 0xd2 {
+		t.Errorf("parseUUID(%q) = %x, %v", ids[0], u, ok)
+	}
+}
