@@ -47,7 +47,8 @@ func (e *DecodeError) Unwrap() error { return eventstore.ErrCorruptLog }
 // [HeaderVersion] header (a record of another producer), an empty,
 // oversized or non-UTF-8 key, a version that is not a decimal number of at
 // least 1, a missing or empty type or ID, a time that is not RFC 3339, an
-// empty metadata key, or one of these headers twice.
+// empty metadata key, or one of these headers twice (except the trace
+// context headers: of several, the first counts).
 func Decode(topic string, partition int32, offset int64, key, value []byte, headers []*sarama.RecordHeader, ts time.Time) (eventstore.RecordedEvent, error) {
 	fail := func(format string, args ...any) (eventstore.RecordedEvent, error) {
 		return eventstore.RecordedEvent{}, &DecodeError{Topic: topic, Partition: partition, Offset: offset, Reason: fmt.Sprintf(format, args...)}
@@ -190,6 +191,13 @@ func Decode(topic string, partition int32, offset int64, key, value []byte, head
 			k, v := ms[:kn], ms[kn:kn+len(h.Value)]
 			ms = ms[kn+len(h.Value):]
 			if _, dup := values[k]; dup {
+				if k == HeaderTraceparent || k == HeaderTracestate {
+					// Tracing instrumentation (a sarama interceptor, a
+					// proxy) may add its own trace context next to the
+					// one kafkaes wrote; it must not make the event
+					// unreadable. The first one, written by kafkaes, wins.
+					continue
+				}
 				return fail("header %s appears more than once", h.Key)
 			}
 			values[k] = v

@@ -43,7 +43,7 @@ func TestTraceContextHeaders(t *testing.T) {
 
 // TestTraceContextFromOlderRecords: records written before the trace
 // headers had their own names carry "meta.traceparent"; they decode to the
-// same metadata. Both forms in one record are a duplicate.
+// same metadata.
 func TestTraceContextFromOlderRecords(t *testing.T) {
 	base := []string{"es.type", "T", "es.version", "1", "es.id", "i"}
 	old := hdrs(append(base, "meta.traceparent", testTraceparent)...)
@@ -54,8 +54,26 @@ func TestTraceContextFromOlderRecords(t *testing.T) {
 	if ev.Metadata.Values["traceparent"] != testTraceparent {
 		t.Fatalf("metadata %v", ev.Metadata.Values)
 	}
-	both := hdrs(append(base, "meta.traceparent", testTraceparent, "traceparent", testTraceparent)...)
-	if _, err := Decode("t", 0, 0, []byte("s"), nil, both, time.Unix(0, 0)); !errors.Is(err, eventstore.ErrCorruptLog) {
-		t.Fatalf("both forms: got %v, want a corrupt-log error", err)
+	// A second trace context (both forms, or one added by tracing
+	// instrumentation after kafkaes's own) does not make the event
+	// unreadable: the first one counts.
+	other := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	for _, h := range [][]string{
+		{"meta.traceparent", testTraceparent, "traceparent", other},
+		{"traceparent", testTraceparent, "traceparent", other},
+		{"traceparent", testTraceparent, "tracestate", testTracestate, "tracestate", "x=1"},
+	} {
+		ev, err := Decode("t", 0, 0, []byte("s"), nil, hdrs(append(base, h...)...), time.Unix(0, 0))
+		if err != nil || ev.Metadata.Values["traceparent"] != testTraceparent {
+			t.Fatalf("headers %q: got %v, %v; want the first traceparent", h, ev.Metadata.Values, err)
+		}
+		if len(h) == 6 && ev.Metadata.Values["tracestate"] != testTracestate {
+			t.Fatalf("headers %q: tracestate %q, want the first", h, ev.Metadata.Values["tracestate"])
+		}
+	}
+	// Other metadata keys twice stay an error.
+	dup := hdrs(append(base, "meta.user", "a", "meta.user", "b")...)
+	if _, err := Decode("t", 0, 0, []byte("s"), nil, dup, time.Unix(0, 0)); !errors.Is(err, eventstore.ErrCorruptLog) {
+		t.Fatalf("meta.user twice: got %v, want a corrupt-log error", err)
 	}
 }
