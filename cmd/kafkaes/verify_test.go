@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
@@ -265,5 +267,28 @@ func TestIDSet(t *testing.T) {
 	}
 	if u, ok := parseUUID(ids[0]); !ok || u[0] != 0x7d || u[15] != 0xd2 {
 		t.Errorf("parseUUID(%q) = %x, %v", ids[0], u, ok)
+	}
+}
+
+// TestVerifyDeletedRecords checks that verify reports a partition whose
+// first records were deleted (retention, delete-records): events are lost.
+func TestVerifyDeletedRecords(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events-invalid")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	newProducer(t, c, "").send(topic, 1, streamEvents("acc-1", 5)...)
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.DeleteRecords(topic, map[int32]int64{0: 2}); err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+	r := kafkaes(t, "verify", brokers(c), "--topic", topic)
+	if r.code != exitViolation ||
+		!strings.Contains(r.stdout, "VIOLATION deleted-records "+topic+"/0@2") ||
+		!strings.Contains(r.stdout, "first event has version 3") {
+		t.Fatalf("verify after delete-records:\n%s", r)
 	}
 }
