@@ -42,6 +42,10 @@ func (p Progress) String() string {
 // and once at the end with Finished set. Cancel ctx to abandon it; what was
 // processed stays checkpointed, so a later Run or CatchUp continues.
 //
+// CatchUp waits for every partition of the log, so run it on one instance
+// (with a consumer-group source, an instance that gets only some
+// partitions never finishes).
+//
 // To rebuild a read model blue/green, create a runner with a new name that
 // writes to new tables, CatchUp, switch readers to the new tables, and keep
 // the new runner running with Run while the old one is stopped.

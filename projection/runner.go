@@ -323,7 +323,9 @@ func (r *Runner) applyOnce(ctx context.Context, rec *Record) error {
 		case err != nil:
 			return Permanent(fmt.Errorf("decode: %w", err))
 		default:
-			r.types.Store(ev.Type, reflect.TypeOf(v))
+			if !ok {
+				r.types.Store(ev.Type, reflect.TypeOf(v))
+			}
 			if err := r.hs.dispatch(ctx, v, m); err != nil {
 				return err
 			}

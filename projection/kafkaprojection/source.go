@@ -60,8 +60,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *options) { c.logger = l 
 // means sarama.NewConfig() with Kafka version 2.1). The configuration is
 // copied and adjusted: Consumer.IsolationLevel = ReadCommitted,
 // Consumer.Offsets.Initial = the initial offset (oldest), and
-// Consumer.Return.Errors = true (errors are logged), and ChannelBufferSize
-// at least 4 times the batch size. Everything else, such as
+// Consumer.Return.Errors = true (errors are logged), ChannelBufferSize at
+// least 4 times the batch size and Consumer.MaxProcessingTime at least 1s
+// (so that sarama keeps fetching while a batch is handled). Everything else, such as
 // TLS, SASL and the client ID, stays the caller's. The version must be at
 // least 0.11 (record headers).
 func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts ...Option) (*Source, error) {
@@ -91,6 +92,11 @@ func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts .
 	// Keep sarama fetching while the runner works through a batch: its
 	// fetcher stalls when a partition's channel is full.
 	c.ChannelBufferSize = max(c.ChannelBufferSize, 4*o.maxBatch)
+	// sarama drops a partition from its fetches, and re-adds it later,
+	// when its channel stays full for MaxProcessingTime (100ms by
+	// default); a runner working through a batch of slow handlers (a
+	// database transaction) must not cause that.
+	c.Consumer.MaxProcessingTime = max(c.Consumer.MaxProcessingTime, time.Second)
 	client, err := sarama.NewClient(brokers, &c)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: connect to %v: %w", brokers, err)
@@ -249,9 +255,8 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		case <-sess.Context().Done():
 			return nil
 		case <-idle.C:
-			if next != checked {
+			if next != checked && h.checkEnd(p, next) {
 				checked = next
-				h.checkEnd(p, next)
 			}
 			idle.Reset(h.s.idle)
 			continue
@@ -301,7 +306,8 @@ func (h *groupHandler) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []pr
 			if !ok {
 				return
 			}
-			batch = make([]projection.Record, 1, h.s.maxBatch)
+			n := min(len(msgs)+1, h.s.maxBatch) // what is there now
+			batch = make([]projection.Record, 1, n)
 			batch[0] = record(msg)
 		}
 		closed := false
@@ -339,15 +345,23 @@ func dropBefore(batch []projection.Record, off int64) []projection.Record {
 
 // checkEnd tells the sink that the partition is read to its end when the
 // only offsets left before the last stable offset hold no committed data.
-func (h *groupHandler) checkEnd(p int32, next int64) {
+// It reports whether it could find out.
+func (h *groupHandler) checkEnd(p int32, next int64) bool {
 	end, err := listOffsets(h.ctx, h.s.client, h.s.topic, []int32{p}, sarama.OffsetNewest)
-	if err != nil || end[p] <= next {
-		return
+	if err != nil {
+		return false
+	}
+	if end[p] <= next {
+		return true
 	}
 	data, err := committedDataBetween(h.ctx, h.s.client, h.s.topic, p, next, end[p])
-	if err == nil && !data {
+	if err != nil {
+		return false
+	}
+	if !data {
 		h.sink.Reached(p, end[p])
 	}
+	return true
 }
 
 // record turns a consumed message into a projection record. A message that
