@@ -215,9 +215,17 @@ Run 'kafkaes help <command>' for the flags of a command.
 }
 
 func commandUsage(w io.Writer, c command) {
-	fmt.Fprintf(w, "Usage: kafkaes %s [flags]\n\n%s.\n\nFlags:\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
-	var o cmdOpts
-	fs := newFlagSet("kafkaes "+c.name, &env{}, &o, c.flags)
+	fmt.Fprintf(w, "Usage: kafkaes %s [flags]\n\n%s.\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	if c.flags != nil {
+		fmt.Fprint(w, "\nFlags:\n")
+		var o cmdOpts
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.flags(fs, &o)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	fmt.Fprint(w, "\nGlobal flags:\n")
+	fs := newFlagSet("kafkaes", &env{}, nil, nil)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
