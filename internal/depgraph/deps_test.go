@@ -19,6 +19,8 @@ const (
 	goavro   = "github.com/linkedin/goavro"
 	srclient = "github.com/riferrei/srclient"
 	franz    = "github.com/twmb/franz-go"
+	prom     = "github.com/prometheus"
+	otel     = "go.opentelemetry.io"
 )
 
 // rule says that the packages in roots, together, must not depend (directly
@@ -44,6 +46,13 @@ func rules() []rule {
 		{[]string{"serde"}, append([]string{goavro, srclient, m("aggregate")}, kafkaClients...)},
 		{[]string{"serde/avro"}, []string{sarama}},
 		{[]string{"aggregate", "eventstore/memory"}, []string{sarama, franz, goavro, srclient}},
+		// Observability: the core reports through eventstore/observe and
+		// never links a metrics or tracing library; each back end links
+		// only its own.
+		{[]string{"eventstore", "eventstore/memory", "eventstore/kafka", "aggregate", "serde", "serde/avro",
+			"snapshot", "snapshot/memory", "snapshot/kafka", "projection", "projection/kafkaprojection"}, []string{prom, otel}},
+		{[]string{"eventstore/observe/prometheus"}, append([]string{otel, goavro, srclient}, kafkaClients...)},
+		{[]string{"eventstore/observe/otel"}, append([]string{prom, goavro, srclient}, kafkaClients...)},
 	}
 }
 
