@@ -427,8 +427,8 @@ func TestKillWriterStoreProcess(t *testing.T) {
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	_ = cmd.Wait()
-	// Lines written before the kill may still be in the pipe.
+	// Lines written before the kill may still be in the pipe: read them all
+	// (the pipe ends when the process is gone) before Wait closes it.
 	for l := range lines {
 		f := strings.Fields(l)
 		switch {
@@ -441,6 +441,7 @@ func TestKillWriterStoreProcess(t *testing.T) {
 			tries[f[2]] = logcheck.Append{Writer: "child store", Stream: f[1], IDs: strings.Split(f[2], ","), Outcome: logcheck.Failed, Err: eventstore.ErrConcurrencyConflict}
 		}
 	}
+	_ = cmd.Wait()
 	stop()
 	wg.Wait()
 	for _, a := range tries {
