@@ -135,3 +135,38 @@ func TestDeriveErrors(t *testing.T) {
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+// FuzzSchemaJSON checks that writing a parsed schema back out (as done for
+// schemas with references) gives a schema that parses, that goavro
+// accepts whenever it accepts the original, and that is equivalent.
+func FuzzSchemaJSON(f *testing.F) {
+	f.Add(`{"type":"record","name":"a.R","aliases":["Old"],"fields":[{"name":"x","type":{"type":"enum","name":"K","symbols":["A"],"default":"A"},"aliases":["y"]},{"name":"r","type":["null","R"],"default":null},{"name":"k","type":"K"}]}`)
+	f.Add(`{"type":"array","items":{"type":"fixed","name":"F","size":2,"logicalType":"decimal","precision":3,"scale":1}}`)
+	f.Add(`{"type":"map","values":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}}`)
+	f.Add(`["null",{"type":"long","logicalType":"timestamp-micros"},{"type":"record","name":"E","fields":[{"name":"d","type":"double","default":1.5}]}]`)
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := ParseSchema(text)
+		if err != nil {
+			return
+		}
+		_, out, err := parseWithRefs(nil, text)
+		if err != nil {
+			t.Fatalf("re-parse failed: %v", err)
+		}
+		s2, err := ParseSchema(out)
+		if err != nil {
+			t.Fatalf("written schema does not parse: %v\n%s", err, out)
+		}
+		if _, err := compileResolver(s, s2, true); err != nil {
+			t.Fatalf("written schema cannot read the original: %v", err)
+		}
+		if _, err := compileResolver(s2, s, true); err != nil {
+			t.Fatalf("original cannot read the written schema: %v", err)
+		}
+		if _, err := goavro.NewCodec(text); err == nil {
+			if _, err := goavro.NewCodec(out); err != nil {
+				t.Fatalf("goavro accepts the original but not the written schema: %v\n%s\n%s", err, text, out)
+			}
+		}
+	})
+}

@@ -134,6 +134,9 @@ func defaultToNative(s *Schema, d any) (any, error) {
 		return out, nil
 	case Union:
 		// The default of a union is a value of its first branch.
+		if len(s.Branches) == 0 {
+			return nil, fmt.Errorf("a union needs at least one branch")
+		}
 		first := s.Branches[0]
 		v, err := defaultToNative(first, d)
 		if err != nil {

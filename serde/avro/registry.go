@@ -45,11 +45,12 @@ type schemaInfo struct {
 	version int
 	text    string
 	avro    bool
+	refs    []srclient.Reference
 }
 
 func toInfo(s *srclient.Schema) schemaInfo {
 	t := s.SchemaType()
-	return schemaInfo{id: s.ID(), version: s.Version(), text: s.Schema(), avro: t == nil || *t == srclient.Avro || *t == "AVRO"}
+	return schemaInfo{id: s.ID(), version: s.Version(), text: s.Schema(), avro: t == nil || *t == srclient.Avro || *t == "AVRO", refs: s.References()}
 }
 
 // registryCode returns the Schema Registry error_code of err, or 0.

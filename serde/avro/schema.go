@@ -170,6 +170,9 @@ func (p *parser) parse(raw any, ns string) (*Schema, error) {
 		}
 		return nil, fmt.Errorf("unknown type %q (named types must be defined before they are used)", v)
 	case []any:
+		if len(v) == 0 {
+			return nil, fmt.Errorf("a union needs at least one branch")
+		}
 		u := &Schema{Kind: Union}
 		seen := map[string]bool{}
 		for i, b := range v {

@@ -328,7 +328,7 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 		if err != nil {
 			return nil, err
 		}
-		ws, err := s.writerSchema(info)
+		ws, err := s.writerSchema(ctx, info)
 		if err != nil {
 			return nil, err
 		}
@@ -394,18 +394,28 @@ func sameSchema(a, b string) bool {
 	return string(ja) == string(jb)
 }
 
-func (s *Serde) writerSchema(info schemaInfo) (*writerSchema, error) {
+func (s *Serde) writerSchema(ctx context.Context, info schemaInfo) (*writerSchema, error) {
 	if v, ok := s.ids.Load(info.id); ok {
 		return v.(*writerSchema), nil
 	}
 	if !info.avro {
 		return nil, fmt.Errorf("avro: schema ID %d is not an Avro schema; the payload was written by a Protobuf or JSON Schema serializer", info.id)
 	}
-	sch, err := ParseSchema(info.text)
-	if err != nil {
+	text := info.text
+	var sch *Schema
+	var err error
+	if len(info.refs) > 0 {
+		refs, err := s.rc.referencedSchemas(ctx, info.refs, map[string]bool{}, 0)
+		if err != nil {
+			return nil, fmt.Errorf("avro: schema ID %d: %w", info.id, err)
+		}
+		if sch, text, err = parseWithRefs(refs, info.text); err != nil {
+			return nil, fmt.Errorf("avro: schema ID %d from the registry: %w", info.id, err)
+		}
+	} else if sch, err = ParseSchema(text); err != nil {
 		return nil, fmt.Errorf("avro: schema ID %d from the registry: %w", info.id, err)
 	}
-	codec, err := goavro.NewCodec(info.text)
+	codec, err := goavro.NewCodec(text)
 	if err != nil {
 		return nil, fmt.Errorf("avro: schema ID %d from the registry: %w", info.id, err)
 	}
@@ -489,7 +499,7 @@ func (s *Serde) fetchWriter(ctx context.Context, id int) (*writerSchema, error) 
 		return nil, err
 	}
 	info.id = id
-	return s.writerSchema(info)
+	return s.writerSchema(ctx, info)
 }
 
 func (s *Serde) decodePath(ctx context.Context, id int, t reflect.Type, name string) (*decodePath, error) {
