@@ -54,6 +54,9 @@ const (
 	// UseRegisteredOnly looks the schema up and fails with
 	// [ErrSchemaNotRegistered] if it was never registered. Use it in
 	// production, with schemas registered by the deployment pipeline.
+	// Registries match schemas by their parsed form, so register the
+	// exact text the serde uses: the .avsc given with [WithSchema], or
+	// [Serde.SchemaFor] (avrotest.SchemaOf in tests) for derived schemas.
 	UseRegisteredOnly
 	// UseLatest writes with the latest schema of the subject (refreshed
 	// after the latest-TTL), mapping the Go type onto it: fields the Go
