@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riferrei/srclient"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/serde"
@@ -307,4 +308,31 @@ func TestNilAndBadNames(t *testing.T) {
 	_, _, err = bad.Marshal(context.Background(), sample())
 	require.ErrorContains(t, err, "not a valid Avro full name")
 	require.False(t, errors.Is(err, avro.ErrRegistryUnavailable))
+}
+
+func TestGoavroEncodingWritesTheSameBytes(t *testing.T) {
+	ctx := context.Background()
+	topic := uniqueTopic(t, "same")
+	direct, _ := newSerde(t, topic)
+	viaGoavro, _ := newSerde(t, topic, avro.WithGoavroEncoding())
+	ev := sample()
+	_, a, err := direct.Marshal(ctx, ev)
+	require.NoError(t, err)
+	_, b, err := viaGoavro.Marshal(ctx, ev)
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+}
+
+func TestNonAvroSchemaID(t *testing.T) {
+	fake := avrotest.Fake(t)
+	client := avro.NewClient(fake.URL(), 5*time.Second)
+	js, err := client.CreateSchema(uniqueTopic(t, "json")+"-value", `{"type":"object"}`, srclient.Json)
+	require.NoError(t, err)
+	reg := serde.NewRegistry()
+	serde.MustRegister[AccountOpened](reg, evName)
+	s, err := avro.New(reg, client, "x")
+	require.NoError(t, err)
+	data := []byte{0, byte(js.ID() >> 24), byte(js.ID() >> 16), byte(js.ID() >> 8), byte(js.ID()), 0}
+	_, err = s.Unmarshal(context.Background(), evName, data)
+	require.ErrorContains(t, err, "is not an Avro schema")
 }
