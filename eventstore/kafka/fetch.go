@@ -19,6 +19,8 @@ type record struct {
 	headers    []*sarama.RecordHeader
 	ts         time.Time
 	producerID int64
+	// txn is set for records written in a transaction.
+	txn bool
 	// control is set for a transaction marker; abort tells which kind.
 	control, abort bool
 }
@@ -233,7 +235,8 @@ func parseBlock(blk *sarama.FetchResponseBlock, from int64, iso sarama.Isolation
 				if batch.LogAppendTime {
 					ts = batch.MaxTimestamp
 				}
-				r.recs = append(r.recs, record{offset: off, key: rec.Key, value: rec.Value, headers: rec.Headers, ts: ts, producerID: batch.ProducerID})
+				r.recs = append(r.recs, record{offset: off, key: rec.Key, value: rec.Value, headers: rec.Headers, ts: ts,
+					producerID: batch.ProducerID, txn: batch.IsTransactional})
 			}
 			r.next = max(r.next, off+1)
 		}

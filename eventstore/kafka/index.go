@@ -111,6 +111,9 @@ type partIndex struct {
 	foreign int64
 	// caughtAt is when a catch-up last reached the last stable offset.
 	caughtAt time.Time
+	// own are recent ranges [first, last] of offsets that hold only
+	// records this store committed and indexed.
+	own [][2]int64
 }
 
 // staleFor reports whether the last complete catch-up is older than d.
@@ -185,7 +188,8 @@ func reasonOf(err error) string {
 // reaches them (on a real broker the commit markers land after CommitTxn
 // returns, so the read_committed catch-up may not see them yet). Offsets the
 // index already has are skipped.
-func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int64, ids []string, window int) {
+// It reports whether the index holds all of them afterwards.
+func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int64, ids []string, window int) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	st := ix.stream(streamID)
@@ -196,9 +200,31 @@ func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int
 		if st.version != firstVersion+int64(i)-1 {
 			// Cannot happen when the conflict scan holds; keep the index
 			// consistent with the log by letting catch-up decide.
-			return
+			return false
 		}
 		st.add(off, ids[i], window)
+	}
+	return true
+}
+
+// addOwn remembers the runs of consecutive offsets among offsets (the
+// records of a transaction this store committed and indexed) so that the
+// conflict scan can skip them. Only the latest ownRanges runs are kept.
+func (ix *partIndex) addOwn(offsets []int64) {
+	offsets = slices.Clone(offsets)
+	slices.Sort(offsets)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for i := 0; i < len(offsets); {
+		j := i
+		for j+1 < len(offsets) && offsets[j+1] == offsets[j]+1 {
+			j++
+		}
+		ix.own = append(ix.own, [2]int64{offsets[i], offsets[j]})
+		i = j + 1
+	}
+	if n := len(ix.own); n > ownRanges {
+		ix.own = append(ix.own[:0], ix.own[n-ownRanges:]...)
 	}
 }
 
@@ -240,7 +266,9 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progres
 			ix := s.idx[p]
 			ix.mu.Lock()
 			for _, rec := range r.recs {
-				ix.applyCommitted(s.topic, p, rec, s.opts.idWindow)
+				if rec.offset >= ix.next { // below it, a conflict scan got there first
+					ix.applyCommitted(s.topic, p, rec, s.opts.idWindow)
+				}
 			}
 			if r.next > ix.next {
 				ix.next = r.next

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	metrics "github.com/rcrowley/go-metrics"
@@ -154,6 +155,9 @@ func (s *Store) start(ctx context.Context) error {
 // ensureTopic returns the partitions of the events topic, creating the
 // topic when it is missing and WithCreateTopic was given.
 func (s *Store) ensureTopic(ctx context.Context) ([]int32, error) {
+	// A topic created a moment ago may not be in every broker's metadata
+	// yet: give it a short while before calling it missing.
+	missingUntil := time.Now().Add(2 * time.Second)
 	parts, err := retry(ctx, func() ([]int32, error) {
 		err := s.read.RefreshMetadata(s.topic)
 		if err == nil {
@@ -163,7 +167,7 @@ func (s *Store) ensureTopic(ctx context.Context) ([]int32, error) {
 				return ps, nil
 			}
 		}
-		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) && time.Now().After(missingUntil) {
 			return nil, errTopicMissing // not worth retrying
 		}
 		return nil, err

@@ -166,16 +166,6 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	if len(live) == 0 {
 		return nil
 	}
-	// Catch the index up while the transaction is written, so that the
-	// next group's checks and scans start from a recent offset.
-	caught := make(chan error, 1)
-	go func() { caught <- s.catchUp(ctx, parts, false, nil) }()
-	defer func() {
-		if err := <-caught; err != nil {
-			s.opts.logger.Debug("kafkaes: background index catch-up failed", "error", err)
-		}
-	}()
-
 	// 2. Write them in a transaction.
 	if err := w.ensureProducer(); err != nil {
 		again(live, err)
@@ -236,13 +226,10 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	}
 	if len(conflicts) > 0 {
 		w.abort(nil)
-		// Someone else wrote to these streams meanwhile (or had an open
-		// transaction on them). Decide with an index that has caught up:
-		// a real conflict fails, anything else is tried again.
-		if err := <-caught; err != nil {
-			s.opts.logger.Debug("kafkaes: index catch-up failed", "error", err)
-		}
-		caught <- nil
+		// Someone else wrote to these streams meanwhile (or has an open
+		// transaction on them). Decide with the index, which the scan has
+		// brought up to date: a real conflict fails, anything else (a
+		// transaction still open) is tried again after a pause.
 		var rest []*appendReq
 		for _, r := range live {
 			if !conflicts[r] {
@@ -304,7 +291,15 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 
 	// 5. Done: record our own events in the index before catch-up sees
 	// their commit markers, and report.
+	ownOffsets := map[int32][]int64{}
+	allApplied := map[int32]bool{}
 	for _, r := range live {
+		if _, ok := allApplied[r.part]; !ok {
+			allApplied[r.part] = true
+		}
+		for _, m := range r.msgs {
+			ownOffsets[r.part] = append(ownOffsets[r.part], m.Offset)
+		}
 		offsets := make([]int64, len(r.msgs))
 		ids := make([]string, len(r.msgs))
 		pos := make([]eventstore.Position, len(r.msgs))
@@ -313,8 +308,15 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			ids[i] = r.events[i].ID
 			pos[i] = eventstore.Position{Partition: m.Partition, Offset: m.Offset}
 		}
-		s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, ids, s.opts.idWindow)
+		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, ids, s.opts.idWindow) {
+			allApplied[r.part] = false
+		}
 		r.finish(eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}, nil)
+	}
+	for p, offs := range ownOffsets {
+		if allApplied[p] {
+			s.idx[p].addOwn(offs)
+		}
 	}
 	return nil
 }
@@ -363,104 +365,4 @@ func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, do
 	}
 	r.base, r.xsnap, r.lastKnown = current, ix.next, st.lastOffset()
 	return res, nil, false
-}
-
-// scan is the conflict scan: for every partition of the group it reads, with
-// read_uncommitted, the records from the catch-up offset at the version
-// check up to the group's first offset, and returns the appends of streams
-// that someone else wrote to meanwhile. A record of the same stream is no
-// conflict when the index already counted it (this store's own earlier
-// commit) or when its producer aborted it before our records.
-func (w *worker) scan(ctx context.Context, live []*appendReq) (map[*appendReq]bool, error) {
-	type span struct {
-		from, to int64
-		reqs     map[string]*appendReq
-	}
-	spans := map[int32]*span{}
-	for _, r := range live {
-		first := r.msgs[0].Offset
-		for _, m := range r.msgs {
-			if m.Partition != r.part {
-				return nil, fmt.Errorf("kafka: event of stream %q went to partition %d instead of %d", r.stream, m.Partition, r.part)
-			}
-		}
-		sp := spans[r.part]
-		if sp == nil {
-			sp = &span{from: r.xsnap, to: first, reqs: map[string]*appendReq{}}
-			spans[r.part] = sp
-		}
-		sp.from, sp.to = min(sp.from, r.xsnap), max(sp.to, first)
-		sp.reqs[r.stream] = r
-	}
-	type cand struct {
-		r      *appendReq
-		offset int64
-		pid    int64
-	}
-	var cands []cand
-	markers := map[int32]map[int64][]record{} // partition -> producer -> markers
-	pending := map[int32]int64{}
-	for p, sp := range spans {
-		if sp.from < sp.to {
-			pending[p] = sp.from
-		}
-		markers[p] = map[int64][]record{}
-	}
-	for len(pending) > 0 {
-		res, err := retry(ctx, func() (map[int32]*partResult, error) {
-			return w.s.f.fetch(ctx, pending, sarama.ReadUncommitted, 0, fetchMaxBytes)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("kafka: conflict scan of %s: %w", w.s.topic, err)
-		}
-		for p, pr := range res {
-			sp := spans[p]
-			for _, rec := range pr.recs {
-				if rec.offset >= sp.to {
-					break
-				}
-				if rec.control {
-					markers[p][rec.producerID] = append(markers[p][rec.producerID], rec)
-					continue
-				}
-				if r := sp.reqs[string(rec.key)]; r != nil && rec.offset >= r.xsnap && rec.offset < r.msgs[0].Offset {
-					cands = append(cands, cand{r: r, offset: rec.offset, pid: rec.producerID})
-				}
-			}
-			if pr.next >= sp.to {
-				delete(pending, p)
-			} else if pr.next > pending[p] {
-				pending[p] = pr.next
-			} else if err := sleep(ctx, 5*time.Millisecond); err != nil {
-				// Our records are acknowledged, so the high watermark is
-				// past them; a lagging leader catches up shortly.
-				return nil, fmt.Errorf("kafka: conflict scan of %s/%d stuck at offset %d below %d: %w", w.s.topic, p, pr.next, sp.to, err)
-			}
-		}
-	}
-	conflicts := map[*appendReq]bool{}
-	for _, c := range cands {
-		if conflicts[c.r] {
-			continue
-		}
-		ix := w.s.idx[c.r.part]
-		ix.mu.Lock()
-		st := ix.streams[c.r.stream]
-		known := st != nil && c.offset <= c.r.lastKnown && st.knows(c.offset)
-		ix.mu.Unlock()
-		if known {
-			continue
-		}
-		aborted := false
-		for _, m := range markers[c.r.part][c.pid] {
-			if m.offset > c.offset && m.offset < c.r.msgs[0].Offset {
-				aborted = m.abort // the first marker after the record decides
-				break
-			}
-		}
-		if !aborted {
-			conflicts[c.r] = true
-		}
-	}
-	return conflicts, nil
 }

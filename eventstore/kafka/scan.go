@@ -1,0 +1,204 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// ownRanges is how many recent ranges of its own committed records a
+// partition index remembers, so that the conflict scan can skip them.
+const ownRanges = 16
+
+// span is the part of one partition the conflict scan reads.
+type span struct {
+	from, to int64 // [from, to): from the check's catch-up offset to our first offset
+	reqs     map[string]*appendReq
+	recs     []record           // data records read, outside our own ranges
+	markers  map[int64][]record // producer ID -> its control markers, in offset order
+}
+
+// decided reports whether the data record rec is decided within the span,
+// and if so whether it was committed: non-transactional records are
+// committed when written; a transactional record is decided by the first
+// control marker of its producer after it.
+func (sp *span) decided(rec record) (decided, committed bool) {
+	if !rec.txn {
+		return true, true
+	}
+	for _, m := range sp.markers[rec.producerID] {
+		if m.offset > rec.offset {
+			return true, !m.abort
+		}
+	}
+	return false, false
+}
+
+// scan is the conflict scan: for every partition of the group it reads, with
+// read_uncommitted, the records from the catch-up offset at the version
+// check up to the group's first offset, and returns the appends of streams
+// that someone else wrote to meanwhile. A record of the same stream is no
+// conflict when the index already counted it (this store's own earlier
+// commit) or when its producer aborted it before our records.
+//
+// The scan also does the index's catch-up: every record it read that is
+// decided (committed or aborted, by a marker within the range) is added to
+// the index as a read_committed catch-up would add it, and the partition's
+// catch-up offset moves to the first undecided record (at most our own
+// first offset). Ranges of the store's own committed records are skipped.
+func (w *worker) scan(ctx context.Context, live []*appendReq) (map[*appendReq]bool, error) {
+	s := w.s
+	spans := map[int32]*span{}
+	for _, r := range live {
+		first := r.msgs[0].Offset
+		for _, m := range r.msgs {
+			if m.Partition != r.part {
+				return nil, fmt.Errorf("kafka: event of stream %q went to partition %d instead of %d", r.stream, m.Partition, r.part)
+			}
+		}
+		sp := spans[r.part]
+		if sp == nil {
+			sp = &span{from: r.xsnap, to: first, reqs: map[string]*appendReq{}, markers: map[int64][]record{}}
+			spans[r.part] = sp
+		}
+		sp.from, sp.to = min(sp.from, r.xsnap), max(sp.to, first)
+		sp.reqs[r.stream] = r
+	}
+	own := map[int32][][2]int64{}
+	pending := map[int32]int64{}
+	for p, sp := range spans {
+		ix := s.idx[p]
+		ix.mu.Lock()
+		own[p] = slices.Clone(ix.own)
+		ix.mu.Unlock()
+		if at := skipOwn(own[p], sp.from); at < sp.to {
+			pending[p] = at
+		}
+	}
+	for len(pending) > 0 {
+		res, err := retry(ctx, func() (map[int32]*partResult, error) {
+			return s.f.fetch(ctx, pending, sarama.ReadUncommitted, 0, fetchMaxBytes)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("kafka: conflict scan of %s: %w", s.topic, err)
+		}
+		for p, pr := range res {
+			sp := spans[p]
+			for _, rec := range pr.recs {
+				if rec.offset >= sp.to {
+					break
+				}
+				switch {
+				case rec.control:
+					sp.markers[rec.producerID] = append(sp.markers[rec.producerID], rec)
+				case inOwn(own[p], rec.offset):
+				default:
+					sp.recs = append(sp.recs, rec)
+				}
+			}
+			next := skipOwn(own[p], pr.next)
+			switch {
+			case next >= sp.to:
+				delete(pending, p)
+			case next > pending[p]:
+				pending[p] = next
+			default:
+				// Our records are acknowledged, so the high watermark is
+				// past them; a lagging leader catches up shortly.
+				if err := sleep(ctx, 5*time.Millisecond); err != nil {
+					return nil, fmt.Errorf("kafka: conflict scan of %s/%d stuck at offset %d below %d: %w", s.topic, p, pr.next, sp.to, err)
+				}
+			}
+		}
+	}
+
+	// Add what the scan decided to the index first, so that conflicts are
+	// judged, and reported, against it.
+	for p, sp := range spans {
+		s.applyScan(p, sp)
+	}
+
+	conflicts := map[*appendReq]bool{}
+	for _, sp := range spans {
+		for _, rec := range sp.recs {
+			r := sp.reqs[string(rec.key)]
+			if r == nil || conflicts[r] || rec.offset < r.xsnap || rec.offset >= r.msgs[0].Offset {
+				continue
+			}
+			ix := s.idx[r.part]
+			ix.mu.Lock()
+			st := ix.streams[r.stream]
+			known := st != nil && rec.offset <= r.lastKnown && st.knows(rec.offset)
+			ix.mu.Unlock()
+			if known {
+				continue
+			}
+			if decided, committed := sp.decided(rec); decided && !committed {
+				continue // aborted: never visible
+			}
+			conflicts[r] = true // committed, or still open: someone else wrote
+		}
+	}
+	return conflicts, nil
+}
+
+// applyScan adds the decided records of a scanned span to the index, in
+// offset order from the index's catch-up offset, and moves that offset to
+// the first undecided record.
+func (s *Store) applyScan(p int32, sp *span) {
+	end := sp.to
+	for _, rec := range sp.recs {
+		if decided, _ := sp.decided(rec); !decided {
+			end = min(end, rec.offset)
+			break
+		}
+	}
+	ix := s.idx[p]
+	if !ix.catchMu.TryLock() {
+		return // a catch-up is running (maybe waiting for a transaction); it will get there
+	}
+	defer ix.catchMu.Unlock()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.next < sp.from || end <= ix.next {
+		return // a catch-up overtook the scan, or nothing new
+	}
+	for _, rec := range sp.recs {
+		if rec.offset < ix.next {
+			continue
+		}
+		if rec.offset >= end {
+			break
+		}
+		if _, committed := sp.decided(rec); committed {
+			ix.applyCommitted(s.topic, p, rec, s.opts.idWindow)
+		}
+	}
+	ix.next = end
+	ix.caughtAt = time.Now()
+}
+
+// skipOwn returns offset, or the end of the own range it falls in.
+func skipOwn(own [][2]int64, offset int64) int64 {
+	for moved := true; moved; {
+		moved = false
+		for _, r := range own {
+			if offset >= r[0] && offset <= r[1] {
+				offset, moved = r[1]+1, true
+			}
+		}
+	}
+	return offset
+}
+
+func inOwn(own [][2]int64, offset int64) bool {
+	for _, r := range own {
+		if offset >= r[0] && offset <= r[1] {
+			return true
+		}
+	}
+	return false
+}
