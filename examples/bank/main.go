@@ -27,7 +27,9 @@ func main() {
 	flag.StringVar(&cfg.brokers, "brokers", "", "comma-separated Kafka bootstrap brokers (host:port); empty runs an embedded in-process Kafka")
 	flag.StringVar(&cfg.schemaRegistry, "schema-registry", "", "Schema Registry URL; empty runs an embedded in-process registry")
 	flag.StringVar(&cfg.topic, "topic", "bank-events", "events topic")
+	flag.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics (for example 127.0.0.1:9464) and keep serving after the scenario until Ctrl-C; empty serves none")
 	flag.Parse()
+	cfg.holdMetrics = true
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -44,5 +46,12 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return err
 	}
 	defer env.close()
-	return scenario(ctx, w, env)
+	if err := scenario(ctx, w, env); err != nil {
+		return err
+	}
+	if env.metrics != nil && cfg.holdMetrics {
+		fmt.Fprintf(w, "\nserving metrics at %s; Ctrl-C to stop\n", env.metrics.URL)
+		<-ctx.Done()
+	}
+	return nil
 }

@@ -17,10 +17,10 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 	alice, bob := "acc-alice"+env.idSuffix, "acc-bob"+env.idSuffix
 	newRepo := func() *aggregate.Repository[*account.Account] {
 		if env.snapshots == nil {
-			return aggregate.NewRepository(env.store, env.serde, account.New)
+			return aggregate.NewRepository(env.store, env.serde, account.New, env.repoOpts...)
 		}
 		return aggregate.NewRepository(env.store, env.serde, account.New,
-			aggregate.WithSnapshots(env.snapshots, snapshot.EveryN(10)))
+			append([]aggregate.Option{aggregate.WithSnapshots(env.snapshots, snapshot.EveryN(10))}, env.repoOpts...)...)
 	}
 	repo := newRepo()
 	ctx = eventstore.ContextWithMetadata(ctx, eventstore.Metadata{CorrelationID: "bank-demo", Values: map[string]string{"user": "teller-1"}})

@@ -11,10 +11,12 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/aggregate"
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/examples/bank/account"
+	"github.com/kafkaes/kafkaes/examples/internal/metrics"
 	"github.com/kafkaes/kafkaes/serde"
 	"github.com/kafkaes/kafkaes/serde/avro"
 	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
@@ -27,6 +29,11 @@ type config struct {
 	brokers        string
 	schemaRegistry string
 	topic          string
+	// metricsAddr, when set, serves /metrics there; holdMetrics keeps
+	// serving after the scenario until the context ends (the command
+	// does, tests do not).
+	metricsAddr string
+	holdMetrics bool
 }
 
 // env is what the scenario runs on.
@@ -37,6 +44,10 @@ type env struct {
 	// idSuffix makes account IDs unique per run on a real cluster, where
 	// the topic outlives the run; it is empty on the embedded one.
 	idSuffix string
+	// metrics serves /metrics when -metrics-addr is set; repoOpts carry
+	// its observer to the repositories.
+	metrics  *metrics.Server
+	repoOpts []aggregate.Option
 	closers  []func()
 }
 
@@ -78,6 +89,17 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		registryURL, registryDesc = url, "embedded in-process Schema Registry (srfake) at "+url
 	}
 
+	var observer any // nil: no metrics
+	if cfg.metricsAddr != "" {
+		m, err := metrics.Start(cfg.metricsAddr)
+		if err != nil {
+			return nil, err
+		}
+		e.closers = append(e.closers, m.Close)
+		e.metrics, observer = m, m.Collector
+		e.repoOpts = append(e.repoOpts, aggregate.WithObserver(observer))
+	}
+
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V3_6_0_0
 	sc.ClientID = "kafkaes-bank-example"
@@ -89,7 +111,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	}
 	e.closers = append(e.closers, func() { _ = client.Close() })
 
-	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1))
+	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1), kafka.WithObserver(observer))
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +129,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	if err := account.Register(reg); err != nil {
 		return nil, err
 	}
-	sd, err := avro.New(reg, avro.NewClient(registryURL, 10*time.Second), cfg.topic)
+	sd, err := avro.New(reg, avro.NewClient(registryURL, 10*time.Second), cfg.topic, avro.WithObserver(observer))
 	if err != nil {
 		return nil, err
 	}
@@ -115,5 +137,8 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 
 	fmt.Fprintf(w, "kafka: %s\nschema registry: %s\nevents topic: %s (Avro values), snapshots topic: %s-snapshots\n",
 		kafkaDesc, registryDesc, cfg.topic, cfg.topic)
+	if e.metrics != nil {
+		fmt.Fprintf(w, "metrics: %s\n", e.metrics.URL)
+	}
 	return e, nil
 }
