@@ -26,7 +26,9 @@ func main() {
 	flag.StringVar(&cfg.brokers, "brokers", "", "comma-separated Kafka bootstrap brokers; empty runs an embedded in-process Kafka")
 	flag.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL DSN (postgres://user@host:port/db); the view and its checkpoint go there. Empty keeps the view in memory")
 	flag.StringVar(&cfg.topic, "topic", "orders-events", "events topic")
+	flag.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics (for example 127.0.0.1:9464) and keep serving after the scenario until Ctrl-C; empty serves none")
 	flag.Parse()
+	cfg.holdMetrics = true
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -43,5 +45,12 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return err
 	}
 	defer env.close()
-	return scenario(ctx, w, env)
+	if err := scenario(ctx, w, env); err != nil {
+		return err
+	}
+	if env.metrics != nil && cfg.holdMetrics {
+		fmt.Fprintf(w, "\nserving metrics at %s; Ctrl-C to stop\n", env.metrics.URL)
+		<-ctx.Done()
+	}
+	return nil
 }

@@ -90,7 +90,7 @@ func scenario(ctx context.Context, w io.Writer, e *env) error {
 	green := newMemView()
 	name := "order-summary-v2" + e.suffix
 	r, err := projection.New(name, e.serde, green.handlers(), projection.WithCheckpoints(green.checkpoints()),
-		projection.WithProgressInterval(50*time.Millisecond))
+		projection.WithProgressInterval(50*time.Millisecond), projection.WithObserver(e.observer))
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/examples/internal/metrics"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 	"github.com/kafkaes/kafkaes/serde"
@@ -27,6 +28,11 @@ type config struct {
 	brokers  string
 	postgres string
 	topic    string
+	// metricsAddr, when set, serves /metrics there; holdMetrics keeps
+	// serving after the scenario until the context ends (the command
+	// does, tests do not).
+	metricsAddr string
+	holdMetrics bool
 }
 
 type env struct {
@@ -39,7 +45,11 @@ type env struct {
 	runner  *projection.Runner
 	runErr  chan error
 	suffix  string // makes IDs and groups unique per run on a real cluster
-	closers []func()
+	// metrics serves /metrics when -metrics-addr is set; observer is its
+	// collector (nil without metrics), given to every component.
+	metrics  *metrics.Server
+	observer any
+	closers  []func()
 }
 
 func (e *env) close() {
@@ -68,6 +78,15 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		e.closers = append(e.closers, cluster.Close)
 		e.brokers, desc = cluster.Brokers, "embedded in-process Kafka (kfake) at "+strings.Join(cluster.Brokers, ",")
 	}
+	if cfg.metricsAddr != "" {
+		m, err := metrics.Start(cfg.metricsAddr)
+		if err != nil {
+			return nil, err
+		}
+		e.closers = append(e.closers, m.Close)
+		e.metrics, e.observer = m, m.Collector
+		fmt.Fprintf(w, "metrics: %s\n", m.URL)
+	}
 	e.sarama = sarama.NewConfig()
 	e.sarama.Version = sarama.V3_6_0_0
 	e.sarama.ClientID = "kafkaes-orders"
@@ -76,7 +95,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		return nil, fmt.Errorf("connect to Kafka at %v: %w", e.brokers, err)
 	}
 	e.closers = append(e.closers, func() { _ = client.Close() })
-	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1))
+	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1), kafka.WithObserver(e.observer))
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +103,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	fmt.Fprintf(w, "event store: topic %s on %s\n", cfg.topic, desc)
 
 	e.serde = serde.NewJSON(newRegistry())
-	e.repo = aggregate.NewRepository(positionStore{store}, e.serde, func() *Order { return &Order{} })
+	e.repo = aggregate.NewRepository(positionStore{store}, e.serde, func() *Order { return &Order{} }, aggregate.WithObserver(e.observer))
 
 	name := "order-summary"
 	if cfg.postgres == "" {
@@ -111,7 +130,8 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	e.runner, err = projection.New(name, e.serde, e.view.handlers(),
 		projection.WithCheckpoints(e.view.checkpoints()),
 		projection.WithRetry(5, 20*time.Millisecond, time.Second),
-		projection.WithLogger(slog.New(slog.DiscardHandler)))
+		projection.WithLogger(slog.New(slog.DiscardHandler)),
+		projection.WithObserver(e.observer))
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +142,9 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	go func() { e.runErr <- e.runner.Run(runCtx, src) }()
 	e.closers = append(e.closers, func() { cancel(); <-e.runErr; _ = src.Close() })
+	if e.metrics != nil {
+		go refreshLag(runCtx, e.runner) // the lag gauge is set when Lag runs
+	}
 	return e, nil
 }
 
@@ -143,4 +166,19 @@ func (s positionStore) Append(ctx context.Context, id string, exp eventstore.Exp
 		*p = res.Positions[len(res.Positions)-1]
 	}
 	return res, err
+}
+
+// refreshLag computes the projection's lag every 2 seconds until ctx ends,
+// which updates the kafkaes_projection_lag gauge.
+func refreshLag(ctx context.Context, r *projection.Runner) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = r.Lag(ctx) // an error leaves the gauge as it was
+		}
+	}
 }
