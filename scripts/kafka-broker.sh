@@ -89,6 +89,16 @@ cmd_install() {
 	local t0 tmp
 	t0="$(now)"
 	mkdir -p "$DIR"
+	# One install at a time per directory (two CI runs or shells at once).
+	if command -v flock >/dev/null 2>&1; then
+		exec 9>"$DIR/.install.lock"
+		flock 9
+		if installed; then
+			say "Kafka $VERSION jars already in $LIBS (installed meanwhile)"
+			exec 9>&-
+			return 0
+		fi
+	fi
 	tmp="$(mktemp -d "$DIR/install.XXXXXX")"
 	cat >"$tmp/pom.xml" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -125,6 +135,7 @@ EOF
 	cp "$tmp/pom.xml" "$LIBS/pom.xml"
 	rm -rf "$tmp"
 	touch "$LIBS/.complete-$VERSION"
+	exec 9>&-
 	say "installed $(ls "$LIBS"/*.jar | wc -l) jars in $(since "$t0")s"
 }
 
