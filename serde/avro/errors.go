@@ -53,6 +53,7 @@ type IncompatibleError struct {
 	Rule string
 }
 
+// Error describes the broken rule and what to do.
 func (e *IncompatibleError) Error() string {
 	subj := ""
 	if e.Subject != "" {
@@ -84,6 +85,7 @@ type DecodeError struct {
 	Err      error
 }
 
+// Error names the event type, schema ID, topic and position.
 func (e *DecodeError) Error() string {
 	where := "topic " + e.Topic
 	if e.Pos != "" {
@@ -96,6 +98,7 @@ func (e *DecodeError) Error() string {
 	return fmt.Sprintf("avro: cannot decode %s event%s (%s): %v", e.Type, id, where, e.Err)
 }
 
+// Unwrap returns the cause and [serde.ErrMalformed].
 func (e *DecodeError) Unwrap() []error {
 	if errors.Is(e.Err, serde.ErrMalformed) {
 		return []error{e.Err}

@@ -42,6 +42,7 @@ func (k Kind) String() string {
 // that are referenced several times, or recursively, are the same *Schema.
 // Schemas are immutable after [ParseSchema] returns them.
 type Schema struct {
+	// Kind is the Avro type.
 	Kind Kind
 	// Name is the full name of a record, enum or fixed ("bank.AccountOpened").
 	Name string
@@ -66,6 +67,7 @@ type Schema struct {
 
 // Field is a record field.
 type Field struct {
+	// Name of the field, its aliases (former names) and its type.
 	Name    string
 	Aliases []string
 	Type    *Schema
