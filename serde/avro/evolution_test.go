@@ -2,6 +2,7 @@ package avro_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -221,4 +222,37 @@ func TestUseLatestRefreshesAfterTTL(t *testing.T) {
 
 func schemaID(framed []byte) int {
 	return int(framed[1])<<24 | int(framed[2])<<16 | int(framed[3])<<8 | int(framed[4])
+}
+
+func TestUseLatestKeepsWritingWhileRegistryIsDown(t *testing.T) {
+	ctx := context.Background()
+	fake := avrotest.Fake(t)
+	client := avro.NewClient(fake.URL(), 5*time.Second)
+	topic := uniqueTopic(t, "down")
+	type Dep struct {
+		Account string `avro:"account"`
+	}
+	sch, err := client.CreateSchema(topic+"-bank.Deposited", `{"type":"record","name":"bank.Deposited","fields":[{"name":"account","type":"string"}]}`, "AVRO")
+	require.NoError(t, err)
+	reg := serde.NewRegistry()
+	serde.MustRegister[Dep](reg, "bank.Deposited")
+	s, err := avro.New(reg, client, topic, avro.WithMode(avro.UseLatest), avro.WithLatestTTL(time.Nanosecond), avro.WithRetry(1, 0))
+	require.NoError(t, err)
+	_, data, err := s.Marshal(ctx, Dep{"a"})
+	require.NoError(t, err)
+	require.Equal(t, sch.ID(), schemaID(data))
+
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	_, data, err = s.Marshal(ctx, Dep{"b"})
+	require.NoError(t, err, "the last latest schema is used while the registry is down")
+	require.Equal(t, sch.ID(), schemaID(data))
+
+	// Without a previous schema there is nothing to fall back to.
+	other, err := avro.New(reg, client, topic, avro.WithMode(avro.UseLatest), avro.WithRetry(1, 0))
+	require.NoError(t, err)
+	_, _, err = other.Marshal(ctx, Dep{"c"})
+	require.ErrorIs(t, err, avro.ErrRegistryUnavailable)
 }

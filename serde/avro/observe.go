@@ -15,8 +15,11 @@ import (
 // error, retries included ([observe.RegistryObserver]; Op is one of
 // schema_by_id, register, lookup, latest, versions, version,
 // compatibility); and look-ups of the schema-by-ID cache that decoding
-// uses ([observe.CacheObserver], cache "schema_by_id"). The default
-// reports nothing.
+// uses ([observe.CacheObserver]: "writer", the registered writer schema
+// of a Go type for Marshal, a miss costs a registry look-up or
+// registration; "decoder", the decoding plan for a schema ID and Go type
+// for Unmarshal; "schema_by_id", the writer schema of an ID, a miss costs
+// a registry call). The default reports nothing.
 func WithObserver(o any) Option {
 	return func(c *config) { c.hooks = observe.Resolve(o) }
 }
@@ -59,7 +62,9 @@ func (r *registryClient) observedCall(ctx context.Context, op string, fn func() 
 	start := time.Now()
 	err := r.callRetrying(ctx, op, fn)
 	kind, subject := registryOp(op)
-	r.obs.ObserveRegistry(ctx, observe.RegistryCall{Op: kind, Subject: subject, Duration: time.Since(start), Err: err})
+	c := registryCode(err)
+	notFound := c == 404 || c == 40401 || c == 40402 || c == 40403
+	r.obs.ObserveRegistry(ctx, observe.RegistryCall{Op: kind, Subject: subject, Duration: time.Since(start), Err: err, NotFound: notFound})
 	return err
 }
 

@@ -2,6 +2,7 @@ package avro
 
 import (
 	"context"
+	"errors"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -100,7 +101,9 @@ func WithSchema[T any](avsc string) Option {
 func WithCompatibility(l Compatibility) Option { return func(c *config) { c.compat = l } }
 
 // WithLatestTTL sets how long [UseLatest] caches a subject's latest
-// schema (default 1 minute).
+// schema (default 1 minute). If the registry is unreachable when the TTL
+// has passed, the serde keeps writing with the schema it has and asks
+// again after min(TTL, 5s).
 func WithLatestTTL(d time.Duration) Option { return func(c *config) { c.latestTTL = d } }
 
 // WithRetry sets how many times a registry call is tried (default 4) and
@@ -302,9 +305,11 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 	if v, ok := s.writers.Load(t); ok {
 		w := v.(*writerInfo)
 		if w.expires.IsZero() || time.Now().Before(w.expires) {
+			s.observeCache(ctx, "writer", true)
 			return w, nil
 		}
 	}
+	s.observeCache(ctx, "writer", false)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v, ok := s.writers.Load(t); ok {
@@ -327,9 +332,23 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 		}
 		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app}
 	case UseLatest:
+		var prev *writerInfo
+		if v, ok := s.writers.Load(t); ok {
+			prev = v.(*writerInfo)
+		}
 		info, err := s.rc.latest(ctx, subject)
 		if err != nil {
-			return nil, err
+			if prev == nil || !errors.Is(err, ErrRegistryUnavailable) {
+				return nil, err
+			}
+			// The registry is down: keep writing with the last latest
+			// schema, and ask again in a few seconds.
+			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(min(s.cfg.latestTTL, 5*time.Second))}
+			break
+		}
+		if prev != nil && prev.id == info.id {
+			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(s.cfg.latestTTL)}
+			break
 		}
 		ws, err := s.writerSchema(ctx, info)
 		if err != nil {
@@ -508,8 +527,10 @@ func (s *Serde) fetchWriter(ctx context.Context, id int) (*writerSchema, error) 
 func (s *Serde) decodePath(ctx context.Context, id int, t reflect.Type, name string) (*decodePath, error) {
 	key := decKey{id, t}
 	if v, ok := s.decs.Load(key); ok {
+		s.observeCache(ctx, "decoder", true)
 		return v.(*decodePath), nil
 	}
+	s.observeCache(ctx, "decoder", false)
 	ws, err := s.fetchWriter(ctx, id)
 	if err != nil {
 		return nil, err
