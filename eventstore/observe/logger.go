@@ -54,7 +54,7 @@ func (o logObserver) ObserveSerde(ctx context.Context, s Serde) {
 }
 
 func (o logObserver) ObserveRegistry(ctx context.Context, c RegistryCall) {
-	if c.Err != nil {
+	if c.Err != nil && !c.NotFound {
 		o.l.WarnContext(ctx, "kafkaes: schema registry call failed", slog.String("op", c.Op), slog.String("subject", c.Subject),
 			slog.Duration("duration", c.Duration), slog.Any("error", c.Err))
 	}

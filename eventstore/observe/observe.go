@@ -193,6 +193,9 @@ type RegistryCall struct {
 	Duration time.Duration
 	// Err is the call's error, nil on success.
 	Err error
+	// NotFound reports that Err is the registry's answer "no such subject,
+	// version or schema", which callers often expect (a new subject).
+	NotFound bool
 }
 
 // RegistryObserver is told about every call to the schema registry.

@@ -90,7 +90,7 @@ func NewCollector(reg prometheus.Registerer) (*Collector, error) {
 		serdeOps:      counter("serde_operations_total", "Serde encodes and decodes, by result (ok, error).", "serde", "op", "result"),
 		serdeErrors:   counter("serde_errors_total", "Serde encode and decode errors, by event type.", "serde", "op", "type"),
 		serdeDuration: hist("serde_duration_seconds", "Duration of serde encodes and decodes.", latencyBuckets, "serde", "op"),
-		registryCalls: counter("schema_registry_requests_total", "Schema Registry calls (retries included), by operation and result (ok, error).", "op", "result"),
+		registryCalls: counter("schema_registry_requests_total", "Schema Registry calls (retries included), by operation and result (ok, not_found, error).", "op", "result"),
 		registryTime:  hist("schema_registry_request_duration_seconds", "Duration of Schema Registry calls, retries included.", latencyBuckets, "op"),
 		cache:         counter("serde_cache_lookups_total", "Serde cache look-ups, by cache and result (hit, miss).", "cache", "result"),
 
@@ -194,7 +194,11 @@ func (c *Collector) ObserveSerde(_ context.Context, s observe.Serde) {
 
 // ObserveRegistry implements [observe.RegistryObserver].
 func (c *Collector) ObserveRegistry(_ context.Context, r observe.RegistryCall) {
-	c.registryCalls.WithLabelValues(r.Op, result(r.Err)).Inc()
+	res := result(r.Err)
+	if r.NotFound {
+		res = "not_found"
+	}
+	c.registryCalls.WithLabelValues(r.Op, res).Inc()
 	c.registryTime.WithLabelValues(r.Op).Observe(r.Duration.Seconds())
 }
 

@@ -29,6 +29,7 @@ func TestSerdeAndProjectionMetrics(t *testing.T) {
 	col.ObserveSerde(ctx, observe.Serde{Serde: "avro", Op: observe.Decode, Type: "bank.Opened", Err: boom})
 	col.ObserveRegistry(ctx, observe.RegistryCall{Op: "register", Subject: "t-bank.Opened"})
 	col.ObserveRegistry(ctx, observe.RegistryCall{Op: "schema_by_id", Err: boom})
+	col.ObserveRegistry(ctx, observe.RegistryCall{Op: "versions", Err: boom, NotFound: true})
 	col.ObserveCache(ctx, observe.CacheLookup{Cache: "schema_by_id", Hit: true})
 	col.ObserveCache(ctx, observe.CacheLookup{Cache: "schema_by_id", Hit: true})
 	col.ObserveCache(ctx, observe.CacheLookup{Cache: "schema_by_id"})
@@ -52,10 +53,11 @@ kafkaes_projection_lag{partition="0",projection="summary"} 3
 # HELP kafkaes_projection_rebuild_done Events processed by the running (or latest) catch-up or rebuild.
 # TYPE kafkaes_projection_rebuild_done gauge
 kafkaes_projection_rebuild_done{projection="summary-v2"} 50
-# HELP kafkaes_schema_registry_requests_total Schema Registry calls (retries included), by operation and result (ok, error).
+# HELP kafkaes_schema_registry_requests_total Schema Registry calls (retries included), by operation and result (ok, not_found, error).
 # TYPE kafkaes_schema_registry_requests_total counter
 kafkaes_schema_registry_requests_total{op="register",result="ok"} 1
 kafkaes_schema_registry_requests_total{op="schema_by_id",result="error"} 1
+kafkaes_schema_registry_requests_total{op="versions",result="not_found"} 1
 # HELP kafkaes_serde_cache_lookups_total Serde cache look-ups, by cache and result (hit, miss).
 # TYPE kafkaes_serde_cache_lookups_total counter
 kafkaes_serde_cache_lookups_total{cache="schema_by_id",result="hit"} 2
