@@ -37,6 +37,8 @@ type partResult struct {
 	next int64
 	// hw and lso are the partition's high watermark and last stable offset.
 	hw, lso int64
+	// from is the fetch offset (set by callers that need it).
+	from int64
 }
 
 // fetcher issues raw fetch requests on one sarama client. Raw fetches give

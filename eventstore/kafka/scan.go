@@ -49,7 +49,7 @@ func (sp *span) decided(rec record) (decided, committed bool) {
 // the index as a read_committed catch-up would add it, and the partition's
 // catch-up offset moves to the first undecided record (at most our own
 // first offset). Ranges of the store's own committed records are skipped.
-func (w *worker) scan(ctx context.Context, live []*appendReq) (map[*appendReq]bool, error) {
+func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*partResult) (map[*appendReq]bool, error) {
 	s := w.s
 	spans := map[int32]*span{}
 	for _, r := range live {
@@ -74,7 +74,14 @@ func (w *worker) scan(ctx context.Context, live []*appendReq) (map[*appendReq]bo
 		ix.mu.Lock()
 		own[p] = slices.Clone(ix.own)
 		ix.mu.Unlock()
-		if at := skipOwn(own[p], sp.from); at < sp.to {
+		at := skipOwn(own[p], sp.from)
+		if pr := pre[p]; pr != nil && pr.from == at {
+			// The prescan read [at, pr.next) before our records were
+			// written; take what is below our first offset.
+			sp.take(pr, own[p])
+			at = skipOwn(own[p], max(at, pr.next))
+		}
+		if at < sp.to {
 			pending[p] = at
 		}
 	}
@@ -87,18 +94,7 @@ func (w *worker) scan(ctx context.Context, live []*appendReq) (map[*appendReq]bo
 		}
 		for p, pr := range res {
 			sp := spans[p]
-			for _, rec := range pr.recs {
-				if rec.offset >= sp.to {
-					break
-				}
-				switch {
-				case rec.control:
-					sp.markers[rec.producerID] = append(sp.markers[rec.producerID], rec)
-				case inOwn(own[p], rec.offset):
-				default:
-					sp.recs = append(sp.recs, rec)
-				}
-			}
+			sp.take(pr, own[p])
 			next := skipOwn(own[p], pr.next)
 			switch {
 			case next >= sp.to:
@@ -143,6 +139,48 @@ func (w *worker) scan(ctx context.Context, live []*appendReq) (map[*appendReq]bo
 		}
 	}
 	return conflicts, nil
+}
+
+// take adds the records of a fetch that are below the span's end.
+func (sp *span) take(pr *partResult, own [][2]int64) {
+	for _, rec := range pr.recs {
+		if rec.offset >= sp.to {
+			break
+		}
+		switch {
+		case rec.control:
+			sp.markers[rec.producerID] = append(sp.markers[rec.producerID], rec)
+		case inOwn(own, rec.offset):
+		default:
+			sp.recs = append(sp.recs, rec)
+		}
+	}
+}
+
+// prescan reads, with read_uncommitted, the partitions of the group from
+// where their conflict scan will start, concurrently with the produce. It
+// returns nil on any error: the scan then reads everything itself.
+func (w *worker) prescan(ctx context.Context, live []*appendReq) map[int32]*partResult {
+	from := map[int32]int64{}
+	for _, r := range live {
+		if x, ok := from[r.part]; !ok || r.xsnap < x {
+			from[r.part] = r.xsnap
+		}
+	}
+	for p, x := range from {
+		ix := w.s.idx[p]
+		ix.mu.Lock()
+		from[p] = skipOwn(ix.own, x)
+		ix.mu.Unlock()
+	}
+	res, err := w.s.f.fetch(ctx, from, sarama.ReadUncommitted, 0, fetchMaxBytes)
+	if err != nil {
+		return nil
+	}
+	for p, pr := range res {
+		pr.from = from[p]
+	}
+	return res
 }
 
 // applyScan adds the decided records of a scanned span to the index, in

@@ -190,7 +190,13 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			msgs = append(msgs, m)
 		}
 	}
+	// Start reading the scan range while the records are written: what is
+	// in the log now is below our first offset, so only the rest, often
+	// nothing, remains to be read once the produce returns.
+	pre := make(chan map[int32]*partResult, 1)
+	go func() { pre <- w.prescan(ctx, live) }()
 	if err := w.prod.SendMessages(msgs); err != nil {
+		<-pre
 		w.recover(err)
 		var perrs sarama.ProducerErrors
 		failed := map[*appendReq]error{}
@@ -216,9 +222,11 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	// 3. The conflict scan.
 	scan := w.scan
 	if s.opts.testNoScan {
-		scan = func(context.Context, []*appendReq) (map[*appendReq]bool, error) { return nil, nil }
+		scan = func(context.Context, []*appendReq, map[int32]*partResult) (map[*appendReq]bool, error) {
+			return nil, nil
+		}
 	}
-	conflicts, err := scan(ctx, live)
+	conflicts, err := scan(ctx, live, <-pre)
 	if err != nil {
 		w.abort(err)
 		again(live, err)
