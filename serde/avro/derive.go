@@ -155,9 +155,28 @@ type jsonField struct {
 }
 
 type jsonRecord struct {
-	Type   string      `json:"type"`
-	Name   string      `json:"name"`
-	Fields []jsonField `json:"fields"`
+	Type    string      `json:"type"`
+	Name    string      `json:"name"`
+	Aliases []string    `json:"aliases,omitempty"`
+	Fields  []jsonField `json:"fields"`
+}
+
+// Aliased is implemented by Go types (events, nested records, enums) that
+// were renamed: AvroAliases returns their former Avro full names. Schema
+// resolution then reads data written under an old name, and the serde
+// decodes events whose type name (es.type) is an alias of a registered
+// event as that event.
+type Aliased interface {
+	AvroAliases() []string
+}
+
+var aliasedType = reflect.TypeFor[Aliased]()
+
+func aliasesOf(t reflect.Type) []string {
+	if t.Implements(aliasedType) {
+		return reflect.Zero(t).Interface().(Aliased).AvroAliases()
+	}
+	return nil
 }
 
 // Named is implemented by Go types (nested records and enums) that choose
@@ -202,7 +221,7 @@ func (d *deriver) record(t reflect.Type, full string) (any, error) {
 	d.active[t] = true
 	defer delete(d.active, t)
 	d.defined[full] = t
-	rec := jsonRecord{Type: "record", Name: full, Fields: []jsonField{}}
+	rec := jsonRecord{Type: "record", Name: full, Aliases: aliasesOf(t), Fields: []jsonField{}}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		if !sf.IsExported() {
@@ -258,6 +277,9 @@ func (d *deriver) typ(t reflect.Type, ti tagInfo) (any, error) {
 		}
 		e := reflect.Zero(t).Interface().(Enumerated)
 		m := map[string]any{"type": "enum", "name": full, "symbols": e.AvroSymbols()}
+		if al := aliasesOf(t); len(al) > 0 {
+			m["aliases"] = al
+		}
 		if t.Implements(enumDefTyp) {
 			m["default"] = reflect.Zero(t).Interface().(EnumeratedWithDefault).AvroDefault()
 		}

@@ -61,9 +61,12 @@
 // skipped, int→long→float→double and string↔bytes are promoted, unknown
 // enum symbols take the enum default, union branches are matched. goavro
 // does not resolve schemas; this package does, with a resolver compiled
-// once per (writer schema ID, Go type). Changes that resolution cannot
-// express (a renamed type, an event split in two) are handled by
-// upcasters, see [serde.Upcasters].
+// once per (writer schema ID, Go type). A renamed type or field keeps its
+// old name as an alias (in the .avsc, or with [Aliased] for derived
+// schemas; fields with `aliases` in the .avsc): Unmarshal accepts the old
+// type name (es.type) and decodes it as the renamed type. Changes that
+// resolution cannot express (an event split in two, a changed meaning)
+// are handled by upcasters, see [serde.Upcasters] and Serde.UnmarshalGeneric.
 //
 // [CheckCompatibility] implements the registry's BACKWARD, FORWARD, FULL
 // and *_TRANSITIVE checks. AutoRegister runs it before registering a new

@@ -137,6 +137,7 @@ type Serde struct {
 	writers sync.Map   // reflect.Type -> *writerInfo
 	ids     sync.Map   // int -> *writerSchema
 	decs    sync.Map   // decKey -> *decodePath
+	aliases sync.Map   // old type name -> *aliasTarget
 }
 
 type readerInfo struct {
@@ -446,6 +447,37 @@ func (s *Serde) writerSchema(ctx context.Context, info schemaInfo) (*writerSchem
 	return ws, nil
 }
 
+type aliasTarget struct {
+	t    reflect.Type
+	name string
+}
+
+// aliasFor finds the registered event whose record has name as an alias.
+// Results (also misses) are cached: register all types at start-up.
+func (s *Serde) aliasFor(name string) (reflect.Type, string, bool) {
+	if v, ok := s.aliases.Load(name); ok {
+		a := v.(*aliasTarget)
+		return a.t, a.name, a.t != nil
+	}
+	target := &aliasTarget{}
+	for _, n := range s.reg.Names() {
+		t, err := s.reg.Type(n)
+		if err != nil {
+			continue
+		}
+		ri, err := s.reader(t, n)
+		if err != nil {
+			continue
+		}
+		if contains(ri.schema.Aliases, name) {
+			target = &aliasTarget{t: t, name: n}
+			break
+		}
+	}
+	s.aliases.Store(name, target)
+	return target.t, target.name, target.t != nil
+}
+
 // frame splits a Confluent-framed payload into schema ID and body.
 func frame(data []byte) (int, []byte, error) {
 	if len(data) < 5 {
@@ -468,7 +500,13 @@ func frame(data []byte) (int, []byte, error) {
 func (s *Serde) unmarshal(ctx context.Context, name string, data []byte) (any, error) {
 	t, err := s.reg.Type(name)
 	if err != nil {
-		return nil, err
+		// A renamed type: an event registered today may list name as an
+		// alias of its record.
+		at, newName, ok := s.aliasFor(name)
+		if !ok {
+			return nil, err
+		}
+		t, name = at, newName
 	}
 	id, body, err := frame(data)
 	if err != nil {

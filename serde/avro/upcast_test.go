@@ -2,6 +2,7 @@ package avro_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,4 +63,43 @@ func TestAvroUpcastRenamedType(t *testing.T) {
 	require.ErrorContains(t, err, `field "account" is missing`)
 	_, err = inner.UnmarshalGeneric(ctx, "bank.MoneyIn", []byte{1, 2})
 	require.ErrorIs(t, err, serde.ErrMalformed)
+}
+
+// Credited2 is bank.MoneyIn renamed, with its field renamed too: Avro
+// aliases express both, no upcaster needed.
+type Credited2 struct {
+	Account string `avro:"account"`
+	Cents   int64  `avro:"cents"`
+}
+
+func (Credited2) AvroAliases() []string { return []string{"bank.MoneyIn"} }
+
+func TestAvroRenameWithAliases(t *testing.T) {
+	ctx := context.Background()
+	client, _ := avrotest.Registry(t)
+	topic := uniqueTopic(t, "alias")
+	oldReg := serde.NewRegistry()
+	serde.MustRegister[MoneyIn](oldReg, "bank.MoneyIn")
+	oldSerde, err := avro.New(oldReg, client, topic)
+	require.NoError(t, err)
+	_, old, err := oldSerde.Marshal(ctx, MoneyIn{Account: "a", Amt: 42})
+	require.NoError(t, err)
+
+	const avsc = `{"type":"record","name":"bank.Credited","aliases":["bank.MoneyIn"],"fields":[
+	  {"name":"account","type":"string"},{"name":"cents","type":"long","aliases":["amt"]}]}`
+	reg := serde.NewRegistry()
+	serde.MustRegister[Credited2](reg, "bank.Credited")
+	s, err := avro.New(reg, client, topic, avro.WithSchema[Credited2](avsc))
+	require.NoError(t, err)
+	v, err := s.Unmarshal(ctx, "bank.MoneyIn", old) // es.type of the old event
+	require.NoError(t, err)
+	require.Equal(t, Credited2{Account: "a", Cents: 42}, v)
+
+	_, err = s.Unmarshal(ctx, "bank.Unknown", old)
+	require.ErrorIs(t, err, serde.ErrUnknownType)
+
+	// Derived schemas carry the aliases of AvroAliases.
+	text, err := avro.DeriveSchema(reflect.TypeFor[Credited2](), "bank.Credited")
+	require.NoError(t, err)
+	require.Contains(t, text, `"aliases":["bank.MoneyIn"]`)
 }
