@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// Enumerated is implemented by Go string types that map to an Avro enum. The
-// enum's name is the Go type name, in the namespace of the record that
-// uses it first. Symbols must be valid Avro names; their order is part of
+// Enumerated is implemented (with a value receiver) by Go string types
+// that map to an Avro enum. The enum's name is the Go type name, in the
+// namespace of the record that uses it first. Symbols must be valid Avro names; their order is part of
 // the schema.
 type Enumerated interface {
 	AvroSymbols() []string

@@ -170,3 +170,14 @@ func FuzzSchemaJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestPlanRejectsDuplicateFieldNames(t *testing.T) {
+	type D struct {
+		A string `avro:"x"`
+		B string `avro:"x"`
+	}
+	s, err := ParseSchema(`{"type":"record","name":"D","fields":[{"name":"x","type":"string"}]}`)
+	require.NoError(t, err)
+	_, err = compilePlan(typeOf[D](), s)
+	require.ErrorContains(t, err, `both map to Avro field "x"`)
+}

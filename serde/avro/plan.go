@@ -281,9 +281,13 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !ti.skip {
-			goFields[ti.name] = i
+		if ti.skip {
+			continue
 		}
+		if j, dup := goFields[ti.name]; dup {
+			return nil, fmt.Errorf("Go fields %v.%s and %s both map to Avro field %q; rename one with an `avro:\"name\"` tag", t, t.Field(j).Name, sf.Name, ti.name)
+		}
+		goFields[ti.name] = i
 	}
 	fps := make([]fieldPlan, 0, len(s.Fields))
 	for _, f := range s.Fields {
