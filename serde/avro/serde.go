@@ -180,7 +180,10 @@ type decodePath struct {
 // (used for subject names), talking to the registry through client (for
 // example from [NewClient]). The serde keeps its own caches (subject and
 // schema to ID, ID to codec, latest schema with a TTL) and never calls
-// srclient's Schema.Codec. Event type names must be the Avro full names
+// srclient's Schema.Codec. If you build the srclient client yourself (for
+// credentials or TLS), call its CachingEnabled(false): srclient's
+// latest-version cache never expires, which would hide new versions from
+// [UseLatest]. Event type names must be the Avro full names
 // of the records: register types as serde.Register[T](reg,
 // "bank.AccountOpened") and the derived record is named
 // bank.AccountOpened.
