@@ -9,9 +9,10 @@
 # in two phases: first all their tests with KAFKAES_BROKERS set and
 # KAFKAES_BROKER_CTL unset (tests that stop the broker skip), then only the
 # tests named TestRealBroker... with KAFKAES_BROKER_CTL set too, one package
-# at a time, as they stop and restart the broker. It stops the broker on
-# exit and exits with the tests' exit code. Extra arguments go to both
-# `go test` runs (e.g. -v).
+# at a time, as they stop and restart the broker. Then it runs the examples
+# (examples/bank, examples/orders) with -brokers pointing at the broker. It
+# stops the broker on exit and exits with the first failure's exit code.
+# Extra arguments go to both `go test` runs (e.g. -v).
 #
 # Settings: the KAFKAES_KAFKA_* variables of kafka-broker.sh. Here the state
 # directory defaults to a new temporary one (deleted at exit unless
@@ -103,6 +104,25 @@ rc2=0
 KAFKAES_BROKER_CTL="$ctl_path" go test -race -count=1 -p 1 -timeout "${KAFKAES_CI_TEST_TIMEOUT:-20m}" -run '^TestRealBroker' "$@" "${pkgs[@]}" || rc2=$?
 echo "ci-kafka: broker stop/restart tests (-run '^TestRealBroker') took $(dt "$s")s (exit $rc2)"
 ((rc != 0)) || rc=$rc2
+# Phase 3: the examples that take -brokers run against the real broker too,
+# each on a topic of its own.
+for ex in examples/bank examples/orders; do
+	[[ -f "$ex/main.go" ]] && grep -q '"brokers"' "$ex/main.go" || continue
+	s="$(t)"
+	args=(-brokers "$KAFKAES_BROKERS")
+	grep -q '"topic"' "$ex/main.go" && args+=(-topic "$(basename "$ex")-ci-$$-$RANDOM")
+	out="$(mktemp)"
+	erc=0
+	timeout 300 go run "./$ex" "${args[@]}" >"$out" 2>&1 || erc=$?
+	echo "ci-kafka: go run ./$ex ${args[*]} took $(dt "$s")s (exit $erc); last lines:"
+	tail -n 3 "$out"
+	if ((erc != 0)); then
+		tail -n 30 "$out"
+		((rc != 0)) || rc=$erc
+	fi
+	rm -f "$out"
+done
+
 if ((rc != 0)); then
 	echo "ci-kafka: last broker log lines ($KAFKAES_KAFKA_RUN/broker.log):"
 	tail -n 30 "$KAFKAES_KAFKA_RUN/broker.log" || true
