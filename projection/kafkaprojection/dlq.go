@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
@@ -58,6 +59,7 @@ func NewDLQ(brokers []string, cfg *sarama.Config, topic string) (*DLQ, error) {
 	c.Producer.Partitioner = wire.NewPartitioner
 	c.Net.MaxOpenRequests = 1
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
+	c.MetricRegistry = metrics.NewRegistry()
 	client, err := sarama.NewClient(brokers, &c)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: dead-letter client for %v: %w", brokers, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -55,17 +56,7 @@ func WithIdleCheck(d time.Duration) Option { return func(c *options) { c.idle = 
 // default is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *options) { c.logger = l } }
 
-// NewSource returns a source for the events topic, read by the consumer
-// group group, on a new sarama client for brokers configured by cfg (nil
-// means sarama.NewConfig() with Kafka version 2.1). The configuration is
-// copied and adjusted: Consumer.IsolationLevel = ReadCommitted,
-// Consumer.Offsets.Initial = the initial offset (oldest), and
-// Consumer.Return.Errors = true (errors are logged), ChannelBufferSize at
-// least 4 times the batch size and Consumer.MaxProcessingTime at least 1s
-// (so that sarama keeps fetching while a batch is handled). Everything else, such as
-// TLS, SASL and the client ID, stays the caller's. The version must be at
-// least 0.11 (record headers).
-func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts ...Option) (*Source, error) {
+func collect(opts []Option) options {
 	o := options{initial: sarama.OffsetOldest, maxBatch: 500, idle: 100 * time.Millisecond}
 	for _, opt := range opts {
 		opt(&o)
@@ -73,9 +64,32 @@ func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts .
 	if o.logger == nil {
 		o.logger = slog.Default()
 	}
+	return o
+}
+
+// NewSource returns a source for the events topic, read by the consumer
+// group group, on a new sarama client for brokers configured by cfg (nil
+// means sarama.NewConfig() with Kafka version 2.1). The configuration is
+// copied and adjusted: Consumer.IsolationLevel = ReadCommitted,
+// Consumer.Offsets.Initial = the initial offset (oldest), and
+// Consumer.Return.Errors = true (errors are logged), ChannelBufferSize at
+// least 4 times the batch size and Consumer.MaxProcessingTime at least 1s
+// (so that sarama keeps fetching while a batch is handled), and
+// Consumer.MaxWaitTime at most 100ms (stopping a consumer waits for the
+// fetch in flight, so this bounds how long shutdowns, rebalances and the
+// end of a catch-up take; idle partitions cost up to 10 fetches a second).
+// Everything else, such as
+// TLS, SASL and the client ID, stays the caller's. The version must be at
+// least 0.11 (record headers).
+func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts ...Option) (*Source, error) {
+	o := collect(opts)
 	if topic == "" || group == "" {
 		return nil, fmt.Errorf("kafkaprojection: topic %q and group %q must not be empty", topic, group)
 	}
+	return newSource(brokers, cfg, topic, group, o)
+}
+
+func newSource(brokers []string, cfg *sarama.Config, topic, group string, o options) (*Source, error) {
 	var c sarama.Config
 	if cfg == nil {
 		c = *sarama.NewConfig()
@@ -97,6 +111,11 @@ func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts .
 	// default); a runner working through a batch of slow handlers (a
 	// database transaction) must not cause that.
 	c.Consumer.MaxProcessingTime = max(c.Consumer.MaxProcessingTime, time.Second)
+	// Stopping a partition consumer (shutdown, revocation, the end of a
+	// catch-up) waits for the fetch in flight, which an idle broker holds
+	// for MaxWaitTime (500ms by default): keep stops quick.
+	c.Consumer.MaxWaitTime = min(c.Consumer.MaxWaitTime, 100*time.Millisecond)
+	c.MetricRegistry = metrics.NewRegistry() // own registry: sharing one mixes the clients' metrics
 	client, err := sarama.NewClient(brokers, &c)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: connect to %v: %w", brokers, err)
@@ -238,27 +257,47 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		// (by this instance or another one).
 		h.sink.Reached(p, off)
 	}
-	// A feeder goroutine drains sarama's channel and decodes the wire
-	// format into batches while the runner works on the previous batch,
-	// so sarama's fetcher never stalls on a full channel.
+	err := h.s.consume(h.ctx, sess.Context().Done(), h.sink, p, claim.Messages(), claim.InitialOffset(), want, stored,
+		func(next int64) { sess.MarkOffset(h.s.topic, p, next, "") })
+	if err != nil {
+		if errors.Is(err, projection.ErrCheckpointMoved) {
+			h.cancel(errRestart)
+		} else {
+			h.cancel(err)
+		}
+	}
+	return nil
+}
+
+// consume delivers the messages of one partition to sink in batches until
+// done is closed, msgs closes or the sink fails (its error is returned).
+// Records before skipBefore are dropped when skip is set; mark, if not
+// nil, is called with the offset after the last record done after every
+// batch. A feeder goroutine drains sarama's channel and decodes the wire
+// format into batches while the runner works on the previous batch, so
+// sarama's fetcher never stalls on a full channel. When the partition is
+// quiet, the end check tells the sink whether only transaction markers are
+// left.
+func (s *Source) consume(ctx context.Context, done <-chan struct{}, sink projection.Sink, p int32, msgs <-chan *sarama.ConsumerMessage,
+	initial, skipBefore int64, skip bool, mark func(next int64)) error {
 	stop := make(chan struct{})
 	defer close(stop)
 	batches := make(chan []projection.Record, 2)
-	go h.feed(claim.Messages(), batches, stop)
-	idle := time.NewTimer(h.s.idle)
+	go s.feed(msgs, batches, stop)
+	idle := time.NewTimer(s.idle)
 	defer idle.Stop()
-	next := claim.InitialOffset()
+	next := initial
 	checked := int64(-1)
 	for {
 		var batch []projection.Record
 		select {
-		case <-sess.Context().Done():
+		case <-done:
 			return nil
 		case <-idle.C:
-			if next != checked && h.checkEnd(p, next) {
+			if next != checked && s.checkEnd(ctx, sink, p, next) {
 				checked = next
 			}
-			idle.Reset(h.s.idle)
+			idle.Reset(s.idle)
 			continue
 		case b, ok := <-batches:
 			if !ok {
@@ -266,36 +305,35 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			}
 			batch = b
 		}
-		if sess.Context().Err() != nil {
+		select {
+		case <-done:
 			return nil // revoked: leave the batch to the next owner
+		default:
 		}
-		if stored {
-			batch = dropBefore(batch, want)
+		if skip {
+			batch = dropBefore(batch, skipBefore)
 			if len(batch) == 0 {
 				continue
 			}
 		}
-		n, err := h.sink.Deliver(h.ctx, batch)
+		n, err := sink.Deliver(ctx, batch)
 		if n > 0 {
 			next = batch[n-1].Event.Position.Offset + 1
-			sess.MarkOffset(h.s.topic, p, next, "")
+			if mark != nil {
+				mark(next)
+			}
 		}
 		if err != nil {
-			if errors.Is(err, projection.ErrCheckpointMoved) {
-				h.cancel(errRestart)
-			} else {
-				h.cancel(err)
-			}
-			return nil
+			return err
 		}
-		idle.Reset(h.s.idle)
+		idle.Reset(s.idle)
 	}
 }
 
 // feed turns the messages of a claim into batches of records of at most
 // maxBatch, taking what is available without waiting, until msgs closes or
 // stop is closed.
-func (h *groupHandler) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projection.Record, stop <-chan struct{}) {
+func (s *Source) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projection.Record, stop <-chan struct{}) {
 	defer close(out)
 	for {
 		var batch []projection.Record
@@ -306,13 +344,13 @@ func (h *groupHandler) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []pr
 			if !ok {
 				return
 			}
-			n := min(len(msgs)+1, h.s.maxBatch) // what is there now
+			n := min(len(msgs)+1, s.maxBatch) // what is there now
 			batch = make([]projection.Record, 1, n)
 			batch[0] = record(msg)
 		}
 		closed := false
 	fill:
-		for len(batch) < h.s.maxBatch {
+		for len(batch) < s.maxBatch {
 			select {
 			case msg, ok := <-msgs:
 				if !ok {
@@ -346,20 +384,20 @@ func dropBefore(batch []projection.Record, off int64) []projection.Record {
 // checkEnd tells the sink that the partition is read to its end when the
 // only offsets left before the last stable offset hold no committed data.
 // It reports whether it could find out.
-func (h *groupHandler) checkEnd(p int32, next int64) bool {
-	end, err := listOffsets(h.ctx, h.s.client, h.s.topic, []int32{p}, sarama.OffsetNewest)
+func (s *Source) checkEnd(ctx context.Context, sink projection.Sink, p int32, next int64) bool {
+	end, err := listOffsets(ctx, s.client, s.topic, []int32{p}, sarama.OffsetNewest)
 	if err != nil {
 		return false
 	}
 	if end[p] <= next {
 		return true
 	}
-	data, err := committedDataBetween(h.ctx, h.s.client, h.s.topic, p, next, end[p])
+	data, err := committedDataBetween(ctx, s.client, s.topic, p, next, end[p])
 	if err != nil {
 		return false
 	}
 	if !data {
-		h.sink.Reached(p, end[p])
+		sink.Reached(p, end[p])
 	}
 	return true
 }

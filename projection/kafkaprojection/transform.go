@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/projection"
@@ -182,6 +183,7 @@ func (t *Transformer) producerFor(p int32) (sarama.SyncProducer, error) {
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Transaction.ID = fmt.Sprintf("%s-%d", t.prefix, p)
 	cfg.Net.MaxOpenRequests = 1
+	cfg.MetricRegistry = metrics.NewRegistry()
 	pr, err := sarama.NewSyncProducer(t.brokers, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: transactional producer %s: %w", cfg.Producer.Transaction.ID, err)
