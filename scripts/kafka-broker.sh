@@ -158,7 +158,7 @@ build_probe() {
 	fi
 	command -v go >/dev/null 2>&1 || return 1
 	mkdir -p "$(dirname "$WAITBIN")"
-	(cd "$REPO" && go build -o "$WAITBIN.tmp" ./scripts/kafkawait && mv -f "$WAITBIN.tmp" "$WAITBIN") || return 1
+	(cd "$REPO" && go build -o "$WAITBIN.$$" ./scripts/kafkawait && mv -f "$WAITBIN.$$" "$WAITBIN") || return 1
 }
 
 # probe TIMEOUT_SECONDS: one readiness check with a real Metadata round trip
