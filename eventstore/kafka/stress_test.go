@@ -102,7 +102,7 @@ type stressCounts struct {
 // aggregate repository: read the stream's version, append with Exact(v),
 // and on a conflict re-read and retry with new events. Every tenth append
 // (starting with the second) deliberately uses a stale version and must
-// conflict. An append with an
+// conflict; every seventh uses eventstore.Any. An append with an
 // unknown outcome is retried once with the same event IDs (idempotent).
 func stressWorker(ctx context.Context, t *testing.T, s eventstore.Store, writer string, streams []string, deadline time.Time, j *logcheck.Journal, n *stressCounts) {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -120,8 +120,13 @@ func stressWorker(ctx context.Context, t *testing.T, s eventstore.Store, writer 
 			expected := eventstore.Exact(v)
 			ops++
 			stale := v > 0 && ops%10 == 2 // deterministic, so every worker tries a few
-			if stale {
+			switch {
+			case stale:
 				expected = eventstore.Exact(v - 1)
+			case ops%7 == 3:
+				// Any must still give unique consecutive versions when
+				// other instances append to the same stream.
+				expected = eventstore.Any
 			}
 			evs, ids := newEvents(1+rng.IntN(3), writer)
 			res, err := s.Append(ctx, stream, expected, evs...)
