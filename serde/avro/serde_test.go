@@ -336,3 +336,23 @@ func TestNonAvroSchemaID(t *testing.T) {
 	_, err = s.Unmarshal(context.Background(), evName, data)
 	require.ErrorContains(t, err, "is not an Avro schema")
 }
+
+func TestPrepareFailsFastOnMissingSchemas(t *testing.T) {
+	ctx := context.Background()
+	client, _ := avrotest.Registry(t)
+	topic := uniqueTopic(t, "prep")
+	reg := serde.NewRegistry()
+	serde.MustRegister[AccountOpened](reg, evName)
+	serde.MustRegister[DepositV1](reg, "bank.Deposited")
+	prod, err := avro.New(reg, client, topic, avro.WithMode(avro.UseRegisteredOnly))
+	require.NoError(t, err)
+	err = prod.Prepare(ctx)
+	require.ErrorIs(t, err, avro.ErrSchemaNotRegistered)
+	require.ErrorContains(t, err, topic+"-"+evName)
+	require.ErrorContains(t, err, topic+"-bank.Deposited")
+
+	dev, err := avro.New(reg, client, topic)
+	require.NoError(t, err)
+	require.NoError(t, dev.Prepare(ctx), "AutoRegister registers every type")
+	require.NoError(t, prod.Prepare(ctx))
+}
