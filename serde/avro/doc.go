@@ -51,7 +51,9 @@
 // development: register on first use after a local compatibility check),
 // [UseRegisteredOnly] (production: fail fast with
 // [ErrSchemaNotRegistered]) or [UseLatest] (write with the subject's
-// latest schema, cached for [WithLatestTTL]).
+// latest schema, cached for [WithLatestTTL]). [Serde.Prepare] does this
+// for every registered type at start-up, so a missing schema stops the
+// service before it takes traffic.
 //
 // # Schema evolution
 //
