@@ -49,6 +49,7 @@ t() { date +%s.%N; }
 dt() { awk -v a="$1" -v b="$(t)" 'BEGIN { printf "%.1f", b - a }'; }
 T0="$(t)"
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 stop_broker() {
 	local s
 	s="$(t)"
@@ -107,7 +108,9 @@ echo "ci-kafka: broker stop/restart tests (-run '^TestRealBroker') took $(dt "$s
 # Phase 3: the examples that take -brokers run against the real broker too,
 # each on a topic of its own.
 for ex in examples/bank examples/orders; do
-	[[ -f "$ex/main.go" ]] && grep -q '"brokers"' "$ex/main.go" || continue
+	if [[ ! -f "$ex/main.go" ]] || ! grep -q '"brokers"' "$ex/main.go"; then
+		continue
+	fi
 	s="$(t)"
 	args=(-brokers "$KAFKAES_BROKERS")
 	grep -q '"topic"' "$ex/main.go" && args+=(-topic "$(basename "$ex")-ci-$$-$RANDOM")

@@ -136,7 +136,8 @@ EOF
 	rm -rf "$tmp"
 	touch "$LIBS/.complete-$VERSION"
 	exec 9>&-
-	say "installed $(ls "$LIBS"/*.jar | wc -l) jars in $(since "$t0")s"
+	local jars=("$LIBS"/*.jar)
+	say "installed ${#jars[@]} jars in $(since "$t0")s"
 }
 
 pid_alive() {
@@ -260,8 +261,8 @@ cmd_start() {
 			java $HEAP -XX:+UseG1GC -Djava.awt.headless=true $JVM_OPTS \
 			-Dlog4j2.configurationFile="$LOG4J" \
 			-cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >"$LOG" 2>&1 &
-		local i
-		for i in $(seq 1 100); do
+		local _
+		for _ in $(seq 1 100); do
 			[[ -s "$PIDFILE" ]] && break
 			sleep 0.05
 		done
