@@ -88,7 +88,17 @@ type groupCommit struct {
 	stopped  chan struct{}
 	workers  []*worker
 	workerWG sync.WaitGroup
+
+	// returning is the number of appends the last finished group
+	// completed, returnedAt when (dispatcher goroutine only).
+	returning  int
+	returnedAt time.Time
 }
+
+// returnLinger is how long the dispatcher waits, after a group finished,
+// for its callers' next appends before it starts a group with fewer than
+// half of them (only without WithGroupCommit's linger).
+const returnLinger = 200 * time.Microsecond
 
 func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 	g := &groupCommit{
@@ -201,6 +211,7 @@ func (g *groupCommit) dispatch() {
 			for _, st := range f.streams {
 				delete(inflight, st)
 			}
+			g.returning, g.returnedAt = len(f.streams)-len(f.retry), time.Now()
 			if len(f.retry) > 0 {
 				pending = append(f.retry, pending...)
 			}
@@ -223,6 +234,14 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 	maxEvents, linger := g.s.opts.maxBatchEvents, g.s.opts.linger
 	now := time.Now()
 	var backoff time.Duration
+	if linger == 0 && idle > 0 && len(pending) < g.returning/2 {
+		// The callers of the group that just finished tend to come back
+		// at once with their next append: wait a moment for them rather
+		// than start a transaction for the first one alone.
+		if wait := g.returnedAt.Add(returnLinger).Sub(now); wait > 0 {
+			return pending, idle, wait
+		}
+	}
 	for idle > 0 && len(pending) > 0 {
 		var batch []*appendReq
 		inBatch := map[string]bool{}

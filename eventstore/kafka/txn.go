@@ -49,12 +49,25 @@ func (w *worker) ensureProducer() error {
 	if cfg.Producer.Retry.Max < 3 {
 		cfg.Producer.Retry.Max = 3
 	}
+	// A transaction's first AddPartitionsToTxn meets CONCURRENT_TRANSACTIONS
+	// while the broker still writes the previous transaction's markers
+	// (milliseconds); sarama's default of 100ms (20ms for that case) between
+	// retries would dominate every append. Retry quickly, backing off to
+	// 50ms; 60 retries take about 2.5s.
+	cfg.Producer.Transaction.Retry.Max = 60
+	cfg.Producer.Transaction.Retry.BackoffFunc = txnBackoff
 	p, err := sarama.NewSyncProducer(w.s.addrs, &cfg)
 	if err != nil {
 		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
 	}
 	w.prod = p
 	return nil
+}
+
+// txnBackoff is the wait before retry number retries (from 0) of a
+// transactional request: 1ms, doubling up to 50ms.
+func txnBackoff(retries, _ int) time.Duration {
+	return min(time.Millisecond<<min(retries, 6), 50*time.Millisecond)
 }
 
 func (w *worker) closeProducer() {
