@@ -244,7 +244,8 @@ func (s *Store) checkTopicConfig() error {
 	}
 	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: s.topic})
 	if err != nil {
-		return fmt.Errorf("kafka: read the configuration of topic %q: %w", s.topic, err)
+		return fmt.Errorf("kafka: read the configuration of topic %q to check that it keeps events forever "+
+			"(allow DescribeConfigs on the topic, or pass kafka.WithAllowUnsafeTopic() to skip the check): %w", s.topic, err)
 	}
 	cfg := map[string]string{}
 	for _, e := range entries {
