@@ -76,8 +76,9 @@
 // A's record: B only went on if its index already counted that record
 // (then B's versions were assigned after A's) or an abort marker of A's
 // producer followed it (then A did not commit, a contradiction). Or a1 <
-// X_B: the index had read past a1 up to a last stable offset, so A was
-// decided and, being committed, counted in B's index. Either way B's version
+// X_B: X only moves past records that are decided (below a last stable
+// offset, or followed by their producer's marker within a scanned range),
+// so A was decided and, being committed, counted in B's index. Either way B's version
 // check saw A's events, so B's versions follow A's. By induction over the
 // committed appends of a stream in offset order, each append's first version
 // is one more than the number of committed events before it: versions are
