@@ -133,6 +133,11 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Register (or, against a production registry, look up) every schema
+	// now, so a missing or incompatible schema stops the service at start.
+	if err := sd.Prepare(ctx); err != nil {
+		return nil, err
+	}
 	e.serde = sd
 
 	fmt.Fprintf(w, "kafka: %s\nschema registry: %s\nevents topic: %s (Avro values), snapshots topic: %s-snapshots\n",
