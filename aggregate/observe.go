@@ -13,8 +13,9 @@ import (
 // eventstore/observe) every load ([observe.LoadObserver]: duration, events
 // read, snapshot hit/miss/ignored/error) and every retry of Update after a
 // concurrency conflict ([observe.RetryObserver]), for whichever of these
-// interfaces o implements. Appends are reported by the store (for example
-// kafka.WithObserver). The default reports nothing.
+// interfaces o implements. With [WithSnapshots] the snapshot writer reports
+// its saves to o too ([observe.SnapshotObserver]). Appends are reported by
+// the store (for example kafka.WithObserver). The default reports nothing.
 func WithObserver(o any) Option {
 	return func(c *config) { c.hooks = observe.Resolve(o) }
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/serde"
+	"github.com/kafkaes/kafkaes/snapshot"
 )
 
 // ErrNotFound means the aggregate has no events. It is
@@ -88,6 +89,9 @@ func NewRepository[T Aggregate](store eventstore.Store, sd serde.Serde, newT fun
 	cfg.aggName = strings.TrimLeft(reflect.TypeFor[T]().String(), "*")
 	r := &Repository[T]{store: store, serde: sd, newT: newT, cfg: cfg}
 	if cfg.snapshots != nil && cfg.snapshots.store != nil {
+		if cfg.hooks.Snapshot != nil { // WithObserver reaches the snapshot writer too (options given to WithSnapshots win)
+			cfg.snapshots.opts = append([]snapshot.Option{snapshot.WithObserver(cfg.hooks.Snapshot)}, cfg.snapshots.opts...)
+		}
 		r.snaps = newSnapshots(cfg.snapshots, cfg.logger)
 	}
 	return r

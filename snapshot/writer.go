@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 )
 
 // Writer saves snapshots in the background, so that whoever takes a
@@ -36,6 +38,8 @@ type Writer struct {
 
 	written, failed, gaveUp, dropped atomic.Int64
 	lastDropLog                      atomic.Int64 // unix nanoseconds of the last "queue full" warning
+
+	obs observe.SnapshotObserver // nil: not observed (observe.go)
 }
 
 // dropLogInterval limits "queue full" warnings to one per interval, so an
@@ -62,6 +66,9 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Logger receives failed and dropped writes.
 	Logger *slog.Logger
+	// Observer is told about every save and dropped snapshot when it
+	// implements observe.SnapshotObserver (see WithObserver).
+	Observer any
 }
 
 // Option configures a [Writer].
@@ -104,7 +111,7 @@ func NewWriter(store Store, opts ...Option) *Writer {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Writer{store: store, opts: o, pending: map[string]*entry{}}
+	return &Writer{store: store, opts: o, pending: map[string]*entry{}, obs: observe.Resolve(o.Observer).Snapshot}
 }
 
 // WriterStats counts what a [Writer] did since it was created.
@@ -147,6 +154,7 @@ func (w *Writer) Enqueue(s Snapshot) bool {
 	}
 	if len(w.pending) >= w.opts.QueueSize {
 		n := w.dropped.Add(1)
+		w.observeDrop(s)
 		now := time.Now().UnixNano()
 		if last := w.lastDropLog.Load(); now-last >= int64(dropLogInterval) && w.lastDropLog.CompareAndSwap(last, now) {
 			w.opts.Logger.Warn("snapshot: write queue full, snapshot dropped; the aggregate will replay more events until the next snapshot",
@@ -190,9 +198,19 @@ func (w *Writer) run() {
 		w.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
+		var start time.Time
+		if w.obs != nil {
+			start = time.Now()
+		}
 		err := w.store.Save(ctx, snap)
 		cancel()
 
+		if w.obs != nil {
+			w.mu.Lock()
+			gaveUp := err != nil && e.seq == seq && e.attempts+1 >= w.opts.Attempts
+			w.mu.Unlock()
+			w.observeSave(snap, start, err, gaveUp)
+		}
 		w.mu.Lock()
 		switch {
 		case err == nil:

@@ -12,6 +12,7 @@ type Hooks struct {
 	Index    IndexObserver
 	Load     LoadObserver
 	Retry    RetryObserver
+	Snapshot SnapshotObserver
 	Serde    SerdeObserver
 	Registry RegistryObserver
 	Cache    CacheObserver
@@ -32,6 +33,7 @@ func Resolve(o any) Hooks {
 	h.Index, _ = o.(IndexObserver)
 	h.Load, _ = o.(LoadObserver)
 	h.Retry, _ = o.(RetryObserver)
+	h.Snapshot, _ = o.(SnapshotObserver)
 	h.Serde, _ = o.(SerdeObserver)
 	h.Registry, _ = o.(RegistryObserver)
 	h.Cache, _ = o.(CacheObserver)
@@ -70,6 +72,7 @@ func Multi(observers ...any) any {
 		add(&m.index, h.Index)
 		add(&m.load, h.Load)
 		add(&m.retry, h.Retry)
+		add(&m.snapshot, h.Snapshot)
 		add(&m.serde, h.Serde)
 		add(&m.registry, h.Registry)
 		add(&m.cache, h.Cache)
@@ -96,6 +99,7 @@ type multi struct {
 	index    []IndexObserver
 	load     []LoadObserver
 	retry    []RetryObserver
+	snapshot []SnapshotObserver
 	serde    []SerdeObserver
 	registry []RegistryObserver
 	cache    []CacheObserver
@@ -132,6 +136,12 @@ func (m *multi) ObserveLoad(ctx context.Context, l Load) {
 func (m *multi) ObserveRetry(ctx context.Context, r Retry) {
 	for _, o := range m.retry {
 		o.ObserveRetry(ctx, r)
+	}
+}
+
+func (m *multi) ObserveSnapshotWrite(ctx context.Context, w SnapshotWrite) {
+	for _, o := range m.snapshot {
+		o.ObserveSnapshotWrite(ctx, w)
 	}
 }
 

@@ -47,6 +47,15 @@ func (o logObserver) ObserveLoad(ctx context.Context, l Load) {
 	}
 }
 
+func (o logObserver) ObserveSnapshotWrite(ctx context.Context, w SnapshotWrite) {
+	switch {
+	case w.Dropped:
+		o.l.WarnContext(ctx, "kafkaes: snapshot dropped, writer queue full", slog.String("stream", w.Stream), slog.Int64("version", w.Version))
+	case w.GaveUp:
+		o.l.WarnContext(ctx, "kafkaes: snapshot write failed for good", slog.String("stream", w.Stream), slog.Int64("version", w.Version), slog.Any("error", w.Err))
+	}
+}
+
 func (o logObserver) ObserveSerde(ctx context.Context, s Serde) {
 	if s.Err != nil {
 		o.l.WarnContext(ctx, "kafkaes: serde error", slog.String("serde", s.Serde), slog.String("op", string(s.Op)), slog.String("type", s.Type), slog.Any("error", s.Err))

@@ -152,6 +152,33 @@ type RetryObserver interface {
 	ObserveRetry(ctx context.Context, r Retry)
 }
 
+// SnapshotWrite reports one attempt of a snapshot writer (snapshot.Writer)
+// to save a snapshot, or a snapshot it refused.
+type SnapshotWrite struct {
+	// Stream and Version are the snapshot's stream and the stream version
+	// it covers; Bytes the size of its encoded state.
+	Stream  string
+	Version int64
+	Bytes   int
+	// Duration is how long the save took (0 for a dropped snapshot).
+	Duration time.Duration
+	// Err is the save's error, nil on success.
+	Err error
+	// GaveUp reports that this failed attempt was the last: the snapshot
+	// is abandoned (loads replay more events until the next one).
+	GaveUp bool
+	// Dropped reports that the snapshot was refused because the writer's
+	// queue was full (no save was tried).
+	Dropped bool
+}
+
+// SnapshotObserver is told about every snapshot save attempt and every
+// dropped snapshot. A drop is reported while the writer holds its lock:
+// the hook must not call the writer.
+type SnapshotObserver interface {
+	ObserveSnapshotWrite(ctx context.Context, w SnapshotWrite)
+}
+
 // SerdeOp is a serde operation.
 type SerdeOp string
 

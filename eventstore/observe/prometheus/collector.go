@@ -32,6 +32,8 @@ type Collector struct {
 	loadDuration  *prometheus.HistogramVec
 	loadEvents    *prometheus.HistogramVec
 	retries       *prometheus.CounterVec
+	snapWrites    *prometheus.CounterVec
+	snapWriteTime prometheus.Histogram
 	serdeOps      *prometheus.CounterVec
 	serdeErrors   *prometheus.CounterVec
 	serdeDuration *prometheus.HistogramVec
@@ -86,6 +88,9 @@ func NewCollector(reg prometheus.Registerer) (*Collector, error) {
 		loadDuration: hist("load_duration_seconds", "Duration of aggregate loads.", latencyBuckets, "aggregate"),
 		loadEvents:   hist("load_events", "Events read per aggregate load (after the snapshot, if one was used).", sizeBuckets, "aggregate"),
 		retries:      counter("update_retries_total", "Repository.Update attempts that met a concurrency conflict and were retried.", "aggregate"),
+		snapWrites:   counter("snapshot_writes_total", "Snapshot save attempts of snapshot writers, by result (ok, error, gave_up: the last failed attempt, dropped: refused, queue full).", "result"),
+		snapWriteTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "kafkaes", Name: "snapshot_write_duration_seconds",
+			Help: "Duration of snapshot saves.", Buckets: latencyBuckets}),
 
 		serdeOps:      counter("serde_operations_total", "Serde encodes and decodes, by result (ok, error).", "serde", "op", "result"),
 		serdeErrors:   counter("serde_errors_total", "Serde encode and decode errors, by event type.", "serde", "op", "type"),
@@ -104,7 +109,7 @@ func NewCollector(reg prometheus.Registerer) (*Collector, error) {
 	for _, m := range []prometheus.Collector{
 		c.appends, c.appendEvents, c.appendBytes, c.appendDuration,
 		c.batches, c.batchAppends, c.batchEvents, c.batchDuration, c.batchRetried, c.indexRecords, c.indexOffset, c.indexEnd,
-		c.loads, c.loadDuration, c.loadEvents, c.retries,
+		c.loads, c.loadDuration, c.loadEvents, c.retries, c.snapWrites, c.snapWriteTime,
 		c.serdeOps, c.serdeErrors, c.serdeDuration, c.registryCalls, c.registryTime, c.cache,
 		c.handled, c.handlerTime, c.failures, c.lag, c.rebuildDone, c.rebuildTotal,
 	} {
@@ -182,6 +187,20 @@ func (c *Collector) ObserveRetry(_ context.Context, r observe.Retry) {
 	c.retries.WithLabelValues(r.Aggregate).Inc()
 }
 
+// ObserveSnapshotWrite implements [observe.SnapshotObserver].
+func (c *Collector) ObserveSnapshotWrite(_ context.Context, w observe.SnapshotWrite) {
+	res := result(w.Err)
+	switch {
+	case w.Dropped:
+		c.snapWrites.WithLabelValues("dropped").Inc()
+		return
+	case w.GaveUp:
+		res = "gave_up"
+	}
+	c.snapWrites.WithLabelValues(res).Inc()
+	c.snapWriteTime.Observe(w.Duration.Seconds())
+}
+
 // ObserveSerde implements [observe.SerdeObserver].
 func (c *Collector) ObserveSerde(_ context.Context, s observe.Serde) {
 	op := string(s.Op)
@@ -239,6 +258,7 @@ var (
 	_ observe.IndexObserver      = (*Collector)(nil)
 	_ observe.LoadObserver       = (*Collector)(nil)
 	_ observe.RetryObserver      = (*Collector)(nil)
+	_ observe.SnapshotObserver   = (*Collector)(nil)
 	_ observe.SerdeObserver      = (*Collector)(nil)
 	_ observe.RegistryObserver   = (*Collector)(nil)
 	_ observe.CacheObserver      = (*Collector)(nil)

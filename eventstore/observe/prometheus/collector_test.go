@@ -128,7 +128,15 @@ kafkaes_update_retries_total{aggregate="prometheus_test.Counter"} 1
 	assertValue(t, reg, 1, "kafkaes_loads_total", "snapshot", "miss", "result", "ok")
 	assertValue(t, reg, 3, "kafkaes_loads_total", "snapshot", "hit", "result", "ok")
 	assertValue(t, reg, 5, "kafkaes_loads_total")
+	// Snapshots at versions 2 and 4 (EveryN(2)), written in the background.
+	if err := repo.FlushSnapshots(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertValue(t, reg, 2, "kafkaes_snapshot_writes_total", "result", "ok")
 	st := repo.SnapshotStats()
+	if st.Writer.Written != 2 {
+		t.Errorf("snapshot writer wrote %d, want 2", st.Writer.Written)
+	}
 	if st.Hits != 3 || st.Misses != 2 {
 		t.Errorf("repository snapshot stats %+v disagree with the metrics", st)
 	}
