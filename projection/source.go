@@ -44,6 +44,16 @@ type GapChecker interface {
 	HasEvents(ctx context.Context, partition int32, from, to int64) (bool, error)
 }
 
+// CommittedReader is implemented by sources that keep a position shared by
+// all instances of a projection (the Kafka consumer group's committed
+// offsets). [Runner.WaitFor] polls it, so that it also returns for events
+// of partitions another instance processes.
+type CommittedReader interface {
+	// Committed returns the committed position: for each partition the
+	// offset of the next event to process.
+	Committed(ctx context.Context) (eventstore.Checkpoint, error)
+}
+
 // Sink is the runner's side of a [Source]: where to start, and where to
 // send records. A *Runner's sink is safe for concurrent use by one goroutine
 // per partition.

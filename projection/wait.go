@@ -12,30 +12,51 @@ import (
 // WaitFor blocks until the event at pos (as returned by an append in
 // [eventstore.AppendResult.Positions]) has been processed, so a command
 // handler can read its own writes from the view. It counts the runner's own
-// progress and, with a [CheckpointStore], the stored checkpoint, which
-// other instances of the projection move too (for a partition this
-// instance does not own). It returns ctx's error when ctx ends first.
+// progress and, with a [CheckpointStore], the stored checkpoint, or else,
+// with a source that is a [CommittedReader] (the Kafka consumer-group
+// source), the committed offsets. Other instances of the projection move
+// those too, so WaitFor also returns for partitions this instance does not
+// own (committed offsets trail the processing by the auto-commit
+// interval). It returns ctx's error when ctx ends first.
 func (r *Runner) WaitFor(ctx context.Context, pos eventstore.Position) error {
-	var tick <-chan time.Time
-	if r.cfg.checkpoints != nil {
-		t := time.NewTicker(r.cfg.pollInt)
-		defer t.Stop()
-		tick = t.C
+	r.mu.Lock()
+	cr, _ := r.src.(CommittedReader)
+	r.mu.Unlock()
+	shared := func() bool { // the position all instances share
+		var cp eventstore.Checkpoint
+		var err error
+		switch {
+		case r.cfg.checkpoints != nil:
+			cp, err = r.cfg.checkpoints.Load(ctx, r.name)
+		case cr != nil:
+			cp, err = cr.Committed(ctx)
+		default:
+			return false
+		}
+		return err == nil && cp.Includes(pos)
 	}
-	for {
+	var tick <-chan time.Time
+	for first := true; ; first = false {
 		r.mu.Lock()
 		done, ch := r.next.Includes(pos), r.changed
 		r.mu.Unlock()
 		if done {
 			return nil
 		}
+		if first && (r.cfg.checkpoints != nil || cr != nil) {
+			if shared() {
+				return nil
+			}
+			t := time.NewTicker(r.cfg.pollInt)
+			defer t.Stop()
+			tick = t.C
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("projection %q: wait for position %s: %w", r.name, pos, ctx.Err())
 		case <-ch:
 		case <-tick:
-			cp, err := r.cfg.checkpoints.Load(ctx, r.name)
-			if err == nil && cp.Includes(pos) {
+			if shared() {
 				return nil
 			}
 		}

@@ -113,3 +113,45 @@ func TestPoisonEventStopsAndCommitsWhatIsDone(t *testing.T) {
 		require.NoError(t, src.Close())
 	}
 }
+
+// WaitFor on one instance returns also for events of partitions another
+// instance of the projection owns, through the group's committed offsets.
+func TestWaitForAcrossInstances(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 4, kafkatest.EventsTopicConfig())
+	p := newProducer(t, c, topic)
+	group := kafkatest.TopicName(t, "group")
+	seenA, seenB := newSeen(), newSeen()
+	newRunner := func(s *seen) *projection.Runner {
+		r, err := projection.New("view", testSerde(), []projection.Handler{
+			projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error { s.add(m.StreamID, m.Version); return nil }),
+		})
+		require.NoError(t, err)
+		return r
+	}
+	rA, rB := newRunner(seenA), newRunner(seenB)
+	stopA := bg(t, func(ctx context.Context) error { return rA.Run(ctx, newSource(t, c, topic, group)) })
+	stopB := bg(t, func(ctx context.Context) error { return rB.Run(ctx, newSource(t, c, topic, group)) })
+	// Write events until both instances have handled some (both own
+	// partitions), then 40 more.
+	var pos []eventstore.Position
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; seenA.total() == 0 || seenB.total() == 0; i++ {
+		require.True(t, time.Now().Before(deadline), "both instances get partitions")
+		pos = append(pos, p.deposit(fmt.Sprint("s", i%40), 1))
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("both instances own partitions after %d events", len(pos))
+	for i := range 40 {
+		pos = append(pos, p.deposit(fmt.Sprint("s", i), 1))
+	}
+	ctx := timeout(t, 60*time.Second)
+	for _, ps := range pos {
+		require.NoError(t, rA.WaitFor(ctx, ps))
+		require.NoError(t, rB.WaitFor(ctx, ps))
+	}
+	t.Log("all positions reached on both instances")
+	require.ErrorIs(t, stopA(), context.Canceled)
+	require.ErrorIs(t, stopB(), context.Canceled)
+}

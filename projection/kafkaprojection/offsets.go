@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -152,4 +153,60 @@ func scanBlock(blk *sarama.FetchResponseBlock, from, to int64) (bool, int64) {
 		}
 	}
 	return false, next
+}
+
+// committedOffsets returns the committed offsets of group for topic, only
+// stable ones (offsets of open transactions are waited for).
+func committedOffsets(ctx context.Context, client sarama.Client, group, topic string) (eventstore.Checkpoint, error) {
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaprojection: partitions of %s: %w", topic, err)
+	}
+	var req *sarama.OffsetFetchRequest
+	if client.Config().Version.IsAtLeast(sarama.V2_5_0_0) {
+		req = &sarama.OffsetFetchRequest{Version: 7, ConsumerGroup: group, RequireStable: true}
+		for _, p := range parts {
+			req.AddPartition(topic, p)
+		}
+	} else {
+		req = sarama.NewOffsetFetchRequest(client.Config().Version, group, map[string][]int32{topic: parts})
+	}
+	for {
+		coord, err := client.Coordinator(group)
+		if err != nil {
+			return nil, fmt.Errorf("kafkaprojection: coordinator of group %s: %w", group, err)
+		}
+		resp, err := coord.FetchOffset(req)
+		if err == nil && errors.Is(resp.Err, sarama.ErrNotCoordinatorForConsumer) {
+			err = resp.Err
+		}
+		if err != nil {
+			_ = client.RefreshCoordinator(group)
+			return nil, fmt.Errorf("kafkaprojection: fetch offsets of group %s: %w", group, err)
+		}
+		cp := eventstore.Checkpoint{}
+		retry := false
+		for _, p := range parts {
+			blk := resp.GetBlock(topic, p)
+			if blk == nil {
+				continue
+			}
+			if errors.Is(blk.Err, sarama.ErrUnstableOffsetCommit) {
+				retry = true
+				break
+			}
+			if !errors.Is(blk.Err, sarama.ErrNoError) {
+				return nil, fmt.Errorf("kafkaprojection: fetch offset of group %s for %s/%d: %w", group, topic, p, blk.Err)
+			}
+			if blk.Offset >= 0 {
+				cp[p] = blk.Offset
+			}
+		}
+		if !retry {
+			return cp, nil
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 }

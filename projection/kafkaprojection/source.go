@@ -148,6 +148,12 @@ func (s *Source) HasEvents(ctx context.Context, partition int32, from, to int64)
 	return committedDataBetween(ctx, s.client, s.topic, partition, from, to)
 }
 
+// Committed returns the consumer group's committed offsets (see
+// [projection.CommittedReader]).
+func (s *Source) Committed(ctx context.Context) (eventstore.Checkpoint, error) {
+	return committedOffsets(ctx, s.client, s.group, s.topic)
+}
+
 // Run joins the consumer group and delivers the records of the partitions
 // assigned to it to sink until ctx ends or the sink fails.
 func (s *Source) Run(ctx context.Context, sink projection.Sink) error {

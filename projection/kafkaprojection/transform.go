@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/IBM/sarama"
 	metrics "github.com/rcrowley/go-metrics"
@@ -93,51 +92,7 @@ func (t *Transformer) Close() error {
 // Load returns the group's committed offsets of the input topic (only
 // stable ones: offsets of open transactions are waited for).
 func (t *Transformer) Load(ctx context.Context, _ string) (eventstore.Checkpoint, error) {
-	parts, err := t.client.Partitions(t.topic)
-	if err != nil {
-		return nil, fmt.Errorf("kafkaprojection: partitions of %s: %w", t.topic, err)
-	}
-	if err := t.client.RefreshCoordinator(t.group); err != nil {
-		return nil, fmt.Errorf("kafkaprojection: coordinator of group %s: %w", t.group, err)
-	}
-	coord, err := t.client.Coordinator(t.group)
-	if err != nil {
-		return nil, fmt.Errorf("kafkaprojection: coordinator of group %s: %w", t.group, err)
-	}
-	req := &sarama.OffsetFetchRequest{Version: 7, ConsumerGroup: t.group, RequireStable: true}
-	for _, p := range parts {
-		req.AddPartition(t.topic, p)
-	}
-	for {
-		resp, err := coord.FetchOffset(req)
-		if err != nil {
-			return nil, fmt.Errorf("kafkaprojection: fetch offsets of group %s: %w", t.group, err)
-		}
-		cp := eventstore.Checkpoint{}
-		retry := false
-		for _, p := range parts {
-			blk := resp.GetBlock(t.topic, p)
-			if blk == nil {
-				continue
-			}
-			if errors.Is(blk.Err, sarama.ErrUnstableOffsetCommit) {
-				retry = true
-				break
-			}
-			if !errors.Is(blk.Err, sarama.ErrNoError) {
-				return nil, fmt.Errorf("kafkaprojection: fetch offset of group %s for %s/%d: %w", t.group, t.topic, p, blk.Err)
-			}
-			if blk.Offset >= 0 {
-				cp[p] = blk.Offset
-			}
-		}
-		if !retry {
-			return cp, nil
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
+	return committedOffsets(ctx, t.client, t.group, t.topic)
 }
 
 type emitKey struct{}
