@@ -125,7 +125,10 @@ func TestWaitForAcrossInstances(t *testing.T) {
 	seenA, seenB := newSeen(), newSeen()
 	newRunner := func(s *seen) *projection.Runner {
 		r, err := projection.New("view", testSerde(), []projection.Handler{
-			projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error { s.add(m.StreamID, m.Version); return nil }),
+			projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error {
+				s.add(m.StreamID, m.Version)
+				return nil
+			}),
 		})
 		require.NoError(t, err)
 		return r
