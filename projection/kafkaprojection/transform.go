@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 )
 
@@ -118,6 +120,23 @@ func Emit(ctx context.Context, msg *sarama.ProducerMessage) error {
 	}
 	tx.msgs = append(tx.msgs, msg)
 	return nil
+}
+
+// EmitEvent is [Emit] for an event of a derived stream in the kafkaes wire
+// format (key = stream ID, headers es.type, es.version, es.id, es.time and
+// metadata), so that kafkaes projections and stores can read the output
+// topic. version is the event's version in its derived stream (1, 2, ...;
+// the transformer must know it, for example from the input event's
+// version for a one-to-one map), at is its time.
+func EmitEvent(ctx context.Context, topic, streamID string, version int64, ev eventstore.Event, at time.Time) error {
+	if ev.ID == "" {
+		return errors.New("kafkaprojection: EmitEvent needs an event ID; derive it from the input event's ID so a repeated batch emits the same IDs")
+	}
+	if ev.Type == "" || streamID == "" || version < 1 {
+		return fmt.Errorf("kafkaprojection: EmitEvent needs a type, a stream ID and a version >= 1 (got %q, %q, %d)", ev.Type, streamID, version)
+	}
+	key, hs := wire.Encode(streamID, version, ev, at)
+	return Emit(ctx, &sarama.ProducerMessage{Topic: topic, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(ev.Data), Headers: hs})
 }
 
 // Begin starts collecting the output of a batch of partition.

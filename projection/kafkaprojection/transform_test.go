@@ -13,7 +13,6 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
-	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
@@ -47,8 +46,7 @@ func TestTransformerExactlyOnce(t *testing.T) {
 		r, err := projection.New("doubler", testSerde(), []projection.Handler{
 			projection.On(func(ctx context.Context, ev Deposited, m projection.Meta) error {
 				data, _ := json.Marshal(Deposited{Amount: 2 * ev.Amount})
-				key, hs := wire.Encode(m.StreamID, m.Version, eventstore.Event{ID: m.EventID, Type: "test.Deposited", Data: data}, m.Time)
-				if err := kafkaprojection.Emit(ctx, &sarama.ProducerMessage{Topic: out, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(data), Headers: hs}); err != nil {
+				if err := kafkaprojection.EmitEvent(ctx, out, m.StreamID, m.Version, eventstore.Event{ID: m.EventID, Type: "test.Deposited", Data: data}, m.Time); err != nil {
 					return err
 				}
 				if hangAt > 0 && handled.Add(1) == hangAt {
@@ -105,4 +103,9 @@ func TestTransformerExactlyOnce(t *testing.T) {
 
 func TestEmitOutsideTransformer(t *testing.T) {
 	require.ErrorContains(t, kafkaprojection.Emit(context.Background(), &sarama.ProducerMessage{Topic: "x"}), "outside a transformer")
+	ev := eventstore.Event{ID: "id", Type: "t", Data: []byte("{}")}
+	require.ErrorContains(t, kafkaprojection.EmitEvent(context.Background(), "x", "s", 1, ev, time.Now()), "outside a transformer")
+	require.ErrorContains(t, kafkaprojection.EmitEvent(context.Background(), "x", "s", 0, ev, time.Now()), "version >= 1")
+	ev.ID = ""
+	require.ErrorContains(t, kafkaprojection.EmitEvent(context.Background(), "x", "s", 1, ev, time.Now()), "event ID")
 }
