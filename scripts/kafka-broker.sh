@@ -140,12 +140,21 @@ EOF
 	say "installed ${#jars[@]} jars in $(since "$t0")s"
 }
 
+# running PID: the process exists and is not a zombie (a zombie's parent
+# may be slow to reap it; it holds no ports or files any more).
+running() {
+	kill -0 "$1" 2>/dev/null || return 1
+	local state
+	state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)"
+	[[ "$state" != Z ]]
+}
+
 pid_alive() {
 	[[ -f "$PIDFILE" ]] || return 1
 	local pid
 	pid="$(cat "$PIDFILE" 2>/dev/null)"
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
+	running "$pid" || return 1
 	# Guard against a recycled pid: it must be our java running kafka.Kafka.
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS" || return 1
 	echo "$pid"
@@ -299,7 +308,7 @@ cmd_stop() {
 	fi
 	kill -TERM "$pid" 2>/dev/null || true
 	local deadline=$((SECONDS + STOP_TIMEOUT))
-	while kill -0 "$pid" 2>/dev/null; do
+	while running "$pid"; do
 		if ((SECONDS >= deadline)); then
 			say "broker pid $pid still running ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
 			kill -KILL "$pid" 2>/dev/null || true
@@ -320,7 +329,7 @@ cmd_kill() {
 		return 0
 	fi
 	kill -KILL "$pid" 2>/dev/null || true
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	while running "$pid"; do sleep 0.1; done
 	rm -f "$PIDFILE"
 	say "killed pid $pid (SIGKILL)"
 }
