@@ -100,6 +100,10 @@ type groupCommit struct {
 // half of them (only without WithGroupCommit's linger).
 const returnLinger = 200 * time.Microsecond
 
+// minParallel is the fewest queued appends for which the dispatcher starts
+// a group while another is in flight.
+const minParallel = 16
+
 func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 	g := &groupCommit{
 		s:       s,
@@ -241,6 +245,12 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 		if wait := g.returnedAt.Add(returnLinger).Sub(now); wait > 0 {
 			return pending, idle, wait
 		}
+	}
+	if idle < len(g.workers) && len(pending) < minParallel {
+		// A group is in flight: a second one pays off only when it is
+		// not tiny (each transaction has a fixed cost); until then let
+		// the queue grow.
+		return pending, idle, backoff
 	}
 	for idle > 0 && len(pending) > 0 {
 		var batch []*appendReq

@@ -52,7 +52,7 @@ const (
 	// DefaultConcurrentTransactions is the number of transactional
 	// producers, that is, of group commits in flight at once (see
 	// [WithConcurrentTransactions]).
-	DefaultConcurrentTransactions = 1
+	DefaultConcurrentTransactions = 2
 	// DefaultIdempotencyWindow is how many of the latest event IDs of every
 	// stream the store remembers for idempotent appends (see
 	// [WithIdempotencyWindow]).
