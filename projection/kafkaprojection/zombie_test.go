@@ -1,0 +1,108 @@
+package kafkaprojection_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
+)
+
+// A transformer instance stalls inside a batch for longer than the
+// rebalance timeout: the group throws it out and another instance takes
+// the partition over, fencing the stalled one's transactional producer.
+// When the zombie wakes up and tries to commit its batch, the commit fails;
+// the output still has every input event exactly once.
+func TestTransformerZombieIsFenced(t *testing.T) {
+	c := kafkatest.New(t)
+	in := kafkatest.TopicName(t, "events")
+	out := kafkatest.TopicName(t, "derived")
+	c.CreateTopic(t, in, 1, kafkatest.EventsTopicConfig())
+	c.CreateTopic(t, out, 1, kafkatest.EventsTopicConfig())
+	p := newProducer(t, c, in)
+	const n = 60
+	var last eventstore.Position
+	for i := range n {
+		last = p.deposit("s", int64(i))
+	}
+	group := kafkatest.TopicName(t, "group")
+	cfg := c.Config()
+	cfg.Consumer.Offsets.AutoCommit.Interval = 50 * time.Millisecond
+	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
+	cfg.Consumer.Group.Rebalance.Timeout = 2 * time.Second
+
+	hung, release := make(chan struct{}), make(chan struct{})
+	var zombieCommitFailed atomic.Bool
+	newRunner := func(zombie bool) (*projection.Runner, *kafkaprojection.Transformer) {
+		tr, err := kafkaprojection.NewTransformer(c.Brokers, cfg, in, group, nil, kafkaprojection.WithMaxBatch(10))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tr.Close() })
+		var handled int
+		r, err := projection.New("doubler", testSerde(), []projection.Handler{
+			projection.On(func(ctx context.Context, ev Deposited, m projection.Meta) error {
+				data, _ := json.Marshal(Deposited{Amount: 2 * ev.Amount})
+				if err := kafkaprojection.EmitEvent(ctx, out, m.StreamID, m.Version, eventstore.Event{ID: m.EventID, Type: "test.Deposited", Data: data}, m.Time); err != nil {
+					return err
+				}
+				handled++
+				if zombie && handled == 15 {
+					close(hung)
+					<-release // stall past the rebalance timeout
+				}
+				return nil
+			}),
+		}, projection.WithCheckpoints(tr), projection.WithRetry(1, time.Millisecond, time.Millisecond),
+			projection.WithLogger(discard()))
+		require.NoError(t, err)
+		return r, tr
+	}
+	rA, trA := newRunner(true)
+	errA := make(chan error, 1)
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	go func() { errA <- rA.Run(ctxA, trA.Source()) }()
+	select {
+	case <-hung:
+	case <-time.After(60 * time.Second):
+		t.Fatal("instance A never stalled")
+	}
+	rB, trB := newRunner(false)
+	stopB := bg(t, func(ctx context.Context) error { return rB.Run(ctx, trB.Source()) })
+	ctx := timeout(t, 90*time.Second)
+	require.NoError(t, rB.WaitFor(ctx, last), "B takes over from the stalled A")
+	before := rA.Stats().Processed
+	close(release) // the zombie wakes up and tries to commit its batch
+	require.Eventually(t, func() bool {
+		// A's runner never counts the stalled batch as processed: its
+		// commit is fenced (and A rejoins the group).
+		return rA.Stats().Processed == before
+	}, 10*time.Second, 50*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // give a wrongly succeeding commit time to show up
+	zombieCommitFailed.Store(rA.Stats().Processed == before)
+	cancelA()
+	<-errA
+	require.ErrorIs(t, stopB(), context.Canceled)
+	require.True(t, zombieCommitFailed.Load(), "the zombie's batch must not commit")
+
+	got := newSeen()
+	counter, err := projection.New("count", testSerde(), []projection.Handler{
+		projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error { got.add(m.StreamID, m.Version); return nil }),
+	})
+	require.NoError(t, err)
+	rd, err := kafkaprojection.NewReader(c.Brokers, c.Config(), out)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rd.Close() })
+	require.NoError(t, counter.CatchUp(ctx, rd, nil))
+	counts := got.counts()
+	require.Len(t, counts, n, "every input event is in the output")
+	for k, v := range counts {
+		require.Equal(t, 1, v, "%s is in the output %d times", k, v)
+	}
+}
