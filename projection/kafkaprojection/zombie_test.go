@@ -93,7 +93,10 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 
 	got := newSeen()
 	counter, err := projection.New("count", testSerde(), []projection.Handler{
-		projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error { got.add(m.StreamID, m.Version); return nil }),
+		projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error {
+			got.add(m.StreamID, m.Version)
+			return nil
+		}),
 	})
 	require.NoError(t, err)
 	rd, err := kafkaprojection.NewReader(c.Brokers, c.Config(), out)
