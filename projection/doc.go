@@ -20,9 +20,10 @@
 // [FromStore] reads any [eventstore.Store] through Subscribe (the memory
 // store in tests). Package
 // [github.com/kafkaes/kafkaes/projection/kafkaprojection] reads the Kafka
-// events topic through a sarama consumer group, so a projection scales out
-// over several instances, and also runs Kafka-to-Kafka transformations in
-// Kafka transactions.
+// events topic through a sarama consumer group (Source), so a projection
+// scales out over several instances, or with plain partition consumers
+// (Reader) for rebuilds and single-instance projections, and also runs
+// Kafka-to-Kafka transformations in Kafka transactions (Transformer).
 //
 // # Checkpoints and delivery guarantees
 //

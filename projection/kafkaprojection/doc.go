@@ -6,6 +6,9 @@
 //     between them when instances come and go. It starts a new group at the
 //     oldest offset (sarama's default is the newest) and reads with
 //     isolation read_committed, so it never sees events of aborted appends.
+//   - [Reader] reads every partition with plain partition consumers (no
+//     group): for rebuilds and catch-up, and for single-instance
+//     projections that keep their checkpoint in their own database.
 //   - [DLQ] is a dead-letter sink that writes failed events to
 //     "<topic>.dlq" with the error and the event's origin in headers.
 //   - [Transformer] consumes an events topic, turns events into records of
