@@ -69,6 +69,7 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 		stream := w.streams[i]
 		evs, ids := newEvents(1+rng.IntN(2), w.name)
 		expected := eventstore.Exact(versions[i])
+		var history []string // earlier attempts of this append, for messages
 		for ctx.Err() == nil {
 			start := time.Now()
 			w.mu.Lock()
@@ -108,6 +109,7 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 				versions[i] = res.Version
 				break
 			}
+			history = append(history, fmt.Sprintf("%v after %v: %v", ids, took.Round(time.Millisecond), err))
 			if out == logcheck.Failed {
 				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				v, rerr := streamVersion(rctx, w.store, stream)
@@ -117,7 +119,7 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 					// is retried with the same IDs: the retry was not
 					// idempotent, or the store lost track of the version.
 					w.mu.Lock()
-					w.conflicts = append(w.conflicts, fmt.Sprintf("append to %s at %v: %v; the stream is at version %d", stream, expected, err, v))
+					w.conflicts = append(w.conflicts, fmt.Sprintf("append of %v to %s at %v: %v; the stream is at version %d; all attempts of this append: %q", ids, stream, expected, err, v, history))
 					w.mu.Unlock()
 					versions[i] = v
 					break
