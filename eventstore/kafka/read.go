@@ -6,6 +6,7 @@ import (
 	"iter"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -55,7 +56,6 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}
-		type want struct{ offset, version int64 }
 		var wants []want
 		ix := s.idx[p]
 		ix.mu.Lock()
@@ -85,61 +85,117 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 			}
 			return false
 		}
+		l := &loader{s: s, p: p, ctx: ctx, cache: map[int64]record{}}
 		for i := 0; i < len(wants); {
 			if reportCorrupt(wants[i].offset) {
 				return
 			}
-			off := wants[i].offset
-			res, err := retry(ctx, func() (map[int32]*partResult, error) {
-				return s.loadF.fetch(ctx, map[int32]int64{p: off}, sarama.ReadUncommitted, 0, loadMaxBytes)
-			})
+			w := wants[i]
+			rec, err := l.get(wants, i)
 			if err != nil {
 				yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read stream %q: %w", streamID, err))
 				return
 			}
-			pr := res[p]
-			for _, rec := range pr.recs {
-				if i == len(wants) {
-					break
-				}
-				if rec.control || rec.offset < wants[i].offset {
-					continue
-				}
-				w := wants[i]
-				if rec.offset > w.offset {
-					yield(eventstore.RecordedEvent{}, &wire.DecodeError{Topic: s.topic, Partition: p, Offset: w.offset,
-						Reason: fmt.Sprintf("no record where the index has version %d of stream %q (was the topic truncated?)", w.version, streamID)})
-					return
-				}
-				if reportCorrupt(w.offset) {
-					return
-				}
-				ev, err := wire.Decode(s.topic, p, rec.offset, rec.key, rec.value, rec.headers, rec.ts)
-				if err == nil && (ev.StreamID != streamID || ev.Version != w.version) {
-					err = &wire.DecodeError{Topic: s.topic, Partition: p, Offset: rec.offset,
-						Reason: fmt.Sprintf("expected version %d of stream %q, found version %d of stream %q", w.version, streamID, ev.Version, ev.StreamID)}
-				}
-				if err != nil {
-					yield(eventstore.RecordedEvent{}, err)
-					return
-				}
-				if err := ctx.Err(); err != nil {
-					yield(eventstore.RecordedEvent{}, err)
-					return
-				}
-				if !yield(ev, nil) {
-					return
-				}
-				i++
+			ev, err := wire.Decode(s.topic, p, rec.offset, rec.key, rec.value, rec.headers, rec.ts)
+			if err == nil && (ev.StreamID != streamID || ev.Version != w.version) {
+				err = &wire.DecodeError{Topic: s.topic, Partition: p, Offset: rec.offset,
+					Reason: fmt.Sprintf("expected version %d of stream %q, found version %d of stream %q", w.version, streamID, ev.Version, ev.StreamID)}
 			}
-			if i < len(wants) && pr.next <= wants[i].offset && len(pr.recs) == 0 {
-				if err := sleep(ctx, 5*time.Millisecond); err != nil {
-					yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read stream %q: %w", streamID, err))
-					return
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				yield(eventstore.RecordedEvent{}, err)
+				return
+			}
+			if !yield(ev, nil) {
+				return
+			}
+			i++
+		}
+		reportCorrupt(1 << 62)
+	}
+}
+
+// loadAhead is how many record batches of a stream a load fetches at
+// once (concurrent requests on one connection, pipelined by sarama).
+const loadAhead = 8
+
+// loader fetches the records of one stream at the offsets the index holds,
+// one record batch per request, up to loadAhead batches at a time.
+type loader struct {
+	s     *Store
+	p     int32
+	ctx   context.Context
+	cache map[int64]record
+}
+
+// want is an offset where the index has an event of the stream.
+type want struct{ offset, version int64 }
+
+// get returns the record at wants[i].offset, fetching it and the batches
+// of the next runs of the stream when it is not at hand.
+func (l *loader) get(wants []want, i int) (record, error) {
+	off := wants[i].offset
+	for attempt := 0; ; attempt++ {
+		if rec, ok := l.cache[off]; ok {
+			delete(l.cache, off)
+			return rec, nil
+		}
+		// Fetch at off and at the starts of the following runs (a run of
+		// consecutive offsets is one append, usually one batch).
+		at := []int64{off}
+		for j := i + 1; j < len(wants) && len(at) < loadAhead; j++ {
+			if wants[j].offset != wants[j-1].offset+1 {
+				if _, ok := l.cache[wants[j].offset]; !ok {
+					at = append(at, wants[j].offset)
 				}
 			}
 		}
-		reportCorrupt(1 << 62)
+		wanted := map[int64]bool{}
+		for j := i; j < len(wants) && j < i+loadAhead*64; j++ {
+			wanted[wants[j].offset] = true
+		}
+		results := make([]*partResult, len(at))
+		errs := make([]error, len(at))
+		var wg sync.WaitGroup
+		for k, o := range at {
+			wg.Go(func() {
+				res, err := retry(l.ctx, func() (map[int32]*partResult, error) {
+					return l.s.loadF.fetch(l.ctx, map[int32]int64{l.p: o}, sarama.ReadUncommitted, 0, loadMaxBytes)
+				})
+				if err == nil {
+					results[k] = res[l.p]
+				}
+				errs[k] = err
+			})
+		}
+		wg.Wait()
+		if errs[0] != nil {
+			return record{}, errs[0]
+		}
+		for _, pr := range results {
+			if pr == nil {
+				continue
+			}
+			for _, rec := range pr.recs {
+				if !rec.control && wanted[rec.offset] {
+					l.cache[rec.offset] = rec
+				}
+			}
+		}
+		if _, ok := l.cache[off]; ok {
+			continue
+		}
+		if pr := results[0]; len(pr.recs) > 0 || pr.next > off {
+			return record{}, &wire.DecodeError{Topic: l.s.topic, Partition: l.p, Offset: off,
+				Reason: fmt.Sprintf("no record where the index has version %d of the stream (was the topic truncated?)", wants[i].version)}
+		}
+		// Nothing came back yet (a lagging leader): try again shortly.
+		if err := sleep(l.ctx, time.Duration(min(attempt+1, 20))*time.Millisecond); err != nil {
+			return record{}, err
+		}
 	}
 }
 
