@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore"
@@ -17,6 +18,10 @@ import (
 func newSource(t testing.TB, c *kafkatest.Cluster, topic, group string, opts ...kafkaprojection.Option) *kafkaprojection.Source {
 	cfg := c.Config()
 	cfg.Consumer.Offsets.AutoCommit.Interval = 50 * time.Millisecond
+	return newSourceCfg(t, c, cfg, topic, group, opts...)
+}
+
+func newSourceCfg(t testing.TB, c *kafkatest.Cluster, cfg *sarama.Config, topic, group string, opts ...kafkaprojection.Option) *kafkaprojection.Source {
 	cfg.Consumer.Group.Rebalance.Timeout = 10 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond // notice rebalances quickly
 	src, err := kafkaprojection.NewSource(c.Brokers, cfg, topic, group, opts...)
