@@ -107,11 +107,14 @@
 // Failure modes. A writer that dies with a transaction open leaves records
 // that read_committed readers never see; the broker aborts the transaction
 // after the transaction timeout ([WithTransactionTimeout], 10s by default),
-// and until then the last stable offset of its partitions stays behind it,
-// so reads that wait for acknowledged appends (ReadStream, ReadAll) and
-// appends that conflict with it may wait up to that long. Other writers'
-// scans see the open records of the dead writer and retry, then fail with a
-// conflict if the records are still undecided after several attempts. A
+// and until then the last stable offset of its partitions stays behind it:
+// read_committed readers see nothing of those partitions beyond it, and
+// ReadStream and ReadAll, which wait for open transactions so as to include
+// every acknowledged append, give up waiting after 2s without progress.
+// Appends to other streams are not held up. Appends to a stream the dead
+// writer had written to see its open records in their scan and retry, then
+// fail with a conflict if the records are still undecided after several
+// attempts (about a quarter of a second). A
 // producer fenced by a newer instance with the same transactional ID, or in
 // a fatal state, is closed and replaced; an abortable error (for example a
 // record too large) aborts the transaction and keeps the producer. A broker
@@ -144,9 +147,11 @@
 // # Reads
 //
 // ReadStream catches the stream's partition up (to the high watermark as of
-// the call, so every append acknowledged before it is included), then
+// the call, waiting up to 2s for open transactions, so every append
+// acknowledged before it is included, also on a real broker where commit
+// markers land a moment after the commit returned), then
 // fetches exactly the offsets the index holds for the stream, one record
-// batch per fetch, and checks every record's key and version: its cost
+// batch per fetch, up to 8 fetches at a time, and checks every record's key and version: its cost
 // depends on the stream's own events, not on the partition's size. ReadAll
 // and Subscribe read with read_committed isolation, each partition in offset
 // order; positions are Kafka partition/offset pairs, so a
