@@ -342,6 +342,14 @@ func (s *Store) doAppend(ctx context.Context, streamID string, expected eventsto
 	select {
 	case out := <-r.done:
 		return out.res, out.err
+	case <-s.gc.stopped:
+		// The store closed after the append was queued; the dispatcher
+		// stops only when no group is in flight, so it was never written.
+		if r.state.CompareAndSwap(stateQueued, stateCancelled) {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: the kafka store was closed before the append was written", eventstore.ErrClosed)
+		}
+		out := <-r.done
+		return out.res, out.err
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(stateQueued, stateCancelled) || r.state.CompareAndSwap(stateClaimed, stateCancelled) {
 			return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, ctx.Err())

@@ -104,3 +104,63 @@ func TestSmoke(t *testing.T) {
 	_, err = s.Append(ctx, "acc-1", eventstore.Any, ev("X", 1))
 	require.True(t, errors.Is(err, eventstore.ErrClosed), "%v", err)
 }
+
+// TestCloseDuringAppends: appends racing Close end promptly, each either
+// written (nil) or refused with ErrClosed, and what returned nil is in the
+// log exactly once.
+func TestCloseDuringAppends(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic)
+	ctx := testCtx(t)
+	type result struct {
+		stream string
+		n      int64
+		err    error
+	}
+	results := make(chan result, 16)
+	started := make(chan struct{}, 16)
+	for g := range 16 {
+		go func() {
+			stream := fmt.Sprintf("close-%d", g)
+			var n int64
+			for {
+				_, err := s.Append(ctx, stream, eventstore.Exact(n), ev("T", int(n)))
+				if n == 0 {
+					started <- struct{}{}
+				}
+				if err != nil {
+					results <- result{stream, n, err}
+					return
+				}
+				n++
+			}
+		}()
+	}
+	for range 16 {
+		<-started
+	}
+	require.NoError(t, s.Close())
+	done := time.After(30 * time.Second)
+	written := map[string]int64{}
+	for range 16 {
+		select {
+		case r := <-results:
+			require.ErrorIs(t, r.err, eventstore.ErrClosed, "stream %s", r.stream)
+			written[r.stream] = r.n
+		case <-done:
+			t.Fatal("appends racing Close did not end")
+		}
+	}
+	s2 := openStore(t, c, topic)
+	for stream, n := range written {
+		evs, err := collectStream(t, s2, stream)
+		if n == 0 {
+			require.ErrorIs(t, err, eventstore.ErrStreamNotFound)
+			continue
+		}
+		require.NoError(t, err)
+		require.Len(t, evs, int(n), "stream %s: every acknowledged append once, nothing else", stream)
+	}
+}
