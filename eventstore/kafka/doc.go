@@ -48,7 +48,8 @@
 //     the index holds nothing that is not committed.
 //   - An append is checked against the index (expected version, idempotent
 //     repeat). A failed check is repeated after catching up to the high
-//     watermark, so a stale index never fails an append that is valid.
+//     watermark (waiting at most 100ms for transactions open in the
+//     partition), so a stale index does not fail an append that is valid.
 //   - The events are produced in a transaction (idempotent producer,
 //     acks=all). The produce response gives o1, the offset of the append's
 //     first event.
@@ -58,10 +59,10 @@
 //     (the store's own earlier commit, whose markers may not have landed
 //     yet) nor followed, before o1, by an abort marker of its producer, the
 //     transaction is aborted and the append fails with a conflict (after
-//     re-checking on a caught-up index: when the expectation still holds,
-//     the append is retried instead, so an open or aborted transaction of
-//     another writer never fails an append). Otherwise the transaction
-//     commits.
+//     re-checking on the index, which the scan has just advanced: when the
+//     expectation still holds, the append is retried after a short pause
+//     instead, so an aborted transaction of another writer, or one that is
+//     about to end, does not fail it). Otherwise the transaction commits.
 //
 // # Why it is sound
 //
