@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -251,6 +252,25 @@ func (s *Store) subscriberConfig() *sarama.Config {
 // isolation: up to their last stable offsets as of the start (live=false),
 // or on and on (live=true).
 func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpoint, live bool, yield func(eventstore.RecordedEvent, error) bool) {
+	// Closing the store ends the read at once, even while it waits for a
+	// broker that is down, with ErrClosed rather than a context error.
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	emit := yield
+	yield = func(ev eventstore.RecordedEvent, err error) bool {
+		if err != nil && parent.Err() == nil && s.isClosed() && errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w: the store was closed during the read", eventstore.ErrClosed)
+		}
+		return emit(ev, err)
+	}
 	all := make([]int32, s.nparts)
 	for i := range all {
 		all[i] = int32(i)
