@@ -133,7 +133,7 @@
 // costs three round trips (AddPartitionsToTxn, Produce, EndTxn) and no
 // separate catch-up. [WithConcurrentTransactions] runs several groups at
 // once on separate producers (default 2): a second group starts only while
-// the first is in flight and at least 16 appends are queued, and
+// the first is in flight and at least 32 appends are queued, and
 // consecutive groups alternate producers, so a producer rarely waits for
 // the broker to finish writing its previous transaction's markers (on a
 // real broker that halved the latency of an uncontended append).

@@ -102,7 +102,7 @@ const returnLinger = 200 * time.Microsecond
 
 // minParallel is the fewest queued appends for which the dispatcher starts
 // a group while another is in flight.
-const minParallel = 16
+const minParallel = 32
 
 func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 	g := &groupCommit{
