@@ -5,7 +5,8 @@
 # It installs the broker jars (cached), starts a fresh single-node broker
 # with its own state directory and ports (so a developer's broker on the
 # default ports is left alone), and runs `go test -race` on the Kafka
-# packages that exist (./eventstore/kafka/... ./snapshot/... ./projection/...)
+# packages that exist (./eventstore/kafka/... ./eventstore/observe/...
+# ./snapshot/... ./projection/... ./cmd/kafkaes/...)
 # in two phases: first all their tests with KAFKAES_BROKERS set and
 # KAFKAES_BROKER_CTL unset (tests that stop the broker skip), then only the
 # tests named TestRealBroker... with KAFKAES_BROKER_CTL set too, one package
@@ -76,7 +77,7 @@ eval "$("$CTL" env)"
 echo "ci-kafka: KAFKAES_BROKERS=$KAFKAES_BROKERS KAFKAES_BROKER_CTL=$KAFKAES_BROKER_CTL"
 
 pkgs=()
-for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./snapshot/... ./projection/...}; do
+for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/...}; do
 	dir="${pat%/...}"
 	[[ -d "$dir" ]] || continue
 	while IFS= read -r p; do
@@ -84,7 +85,7 @@ for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./snapshot/... ./projec
 	done < <(go list "$pat" 2>/dev/null)
 done
 if ((${#pkgs[@]} == 0)); then
-	echo "ci-kafka: error: none of the Kafka packages exist (looked for ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./snapshot/... ./projection/...})" >&2
+	echo "ci-kafka: error: none of the Kafka packages exist (looked for ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/...})" >&2
 	exit 1
 fi
 echo "ci-kafka: testing ${pkgs[*]}"
