@@ -53,6 +53,10 @@ func rules() []rule {
 			"snapshot", "snapshot/memory", "snapshot/kafka", "projection", "projection/kafkaprojection"}, []string{prom, otel}},
 		{[]string{"eventstore/observe/prometheus"}, append([]string{otel, goavro, srclient}, kafkaClients...)},
 		{[]string{"eventstore/observe/otel"}, append([]string{prom, goavro, srclient}, kafkaClients...)},
+		// The shared raw-fetch helper sits below the Kafka packages: it links
+		// sarama only (so no core package may import it, by the rules above).
+		{[]string{"internal/kafkafetch"}, []string{goavro, srclient, prom, otel, franz,
+			m("eventstore"), m("snapshot"), m("serde"), m("aggregate"), m("projection")}},
 	}
 }
 
