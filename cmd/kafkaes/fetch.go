@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 )
 
 // rec is one data record of a topic, as a read_committed reader sees it.
@@ -68,139 +68,29 @@ func (r *reader) partitions() ([]int32, error) {
 // log start offset.
 func (r *reader) offsets(ctx context.Context, parts []int32, which int64) (map[int32]int64, error) {
 	return withRetry(ctx, func() (map[int32]int64, error) {
-		byLeader, err := r.leaders(parts)
-		if err != nil {
-			return nil, err
-		}
-		out := make(map[int32]int64, len(parts))
-		for b, ps := range byLeader {
-			req := sarama.NewOffsetRequest(r.client.Config().Version)
-			if req.Version < 2 {
-				req.Version = 2
-			}
-			req.IsolationLevel = sarama.ReadCommitted
-			for _, p := range ps {
-				req.AddBlock(r.topic, p, which, 1)
-			}
-			resp, err := b.GetAvailableOffsets(req)
-			if err != nil {
-				_ = b.Close()
-				return nil, fmt.Errorf("list offsets of %s on broker %s: %w", r.topic, b.Addr(), err)
-			}
-			for _, p := range ps {
-				blk := resp.GetBlock(r.topic, p)
-				if blk == nil {
-					return nil, fmt.Errorf("list offsets of %s/%d: no answer for the partition", r.topic, p)
-				}
-				if !errors.Is(blk.Err, sarama.ErrNoError) {
-					return nil, fmt.Errorf("list offsets of %s/%d: %w", r.topic, p, blk.Err)
-				}
-				out[p] = blk.Offset
-			}
-		}
-		return out, nil
+		return kafkafetch.ListOffsets(ctx, r.client, r.topic, parts, which, sarama.ReadCommitted)
 	})
-}
-
-func (r *reader) leaders(parts []int32) (map[*sarama.Broker][]int32, error) {
-	byLeader := map[*sarama.Broker][]int32{}
-	for _, p := range parts {
-		b, err := r.client.Leader(r.topic, p)
-		if err != nil {
-			_ = r.client.RefreshMetadata(r.topic)
-			return nil, fmt.Errorf("find the leader of %s/%d: %w", r.topic, p, err)
-		}
-		byLeader[b] = append(byLeader[b], p)
-	}
-	return byLeader, nil
-}
-
-// fetched is what one fetch returned for a partition.
-type fetched struct {
-	recs []rec
-	// next is the offset to fetch next: past the last complete batch,
-	// transaction markers and aborted records included.
-	next int64
-	// lso is the partition's last stable offset at the broker.
-	lso int64
 }
 
 // fetch reads the partitions in from (partition -> offset) once,
-// read_committed, one request per leader, leaders in parallel.
-func (r *reader) fetch(ctx context.Context, from map[int32]int64) (map[int32]*fetched, error) {
-	parts := make([]int32, 0, len(from))
-	for p := range from {
-		parts = append(parts, p)
-	}
-	return withRetry(ctx, func() (map[int32]*fetched, error) {
-		byLeader, err := r.leaders(parts)
+// read_committed, one request per leader, leaders in parallel. A partition
+// error fails the fetch; an offset out of range is an *outOfRangeError.
+func (r *reader) fetch(ctx context.Context, from map[int32]int64) (map[int32]*kafkafetch.Partition, error) {
+	opts := kafkafetch.Options{Isolation: sarama.ReadCommitted, MaxWait: r.maxWait, MaxBytesPerPartition: r.maxBytes}
+	return withRetry(ctx, func() (map[int32]*kafkafetch.Partition, error) {
+		res, err := kafkafetch.Fetch(ctx, r.client, r.topic, from, opts)
 		if err != nil {
 			return nil, err
 		}
-		out := make(map[int32]*fetched, len(from))
-		var (
-			mu       sync.Mutex
-			wg       sync.WaitGroup
-			firstErr error
-		)
-		for b, ps := range byLeader {
-			wg.Go(func() {
-				res, err := r.fetchBroker(b, ps, from)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = err
-					}
-					return
-				}
-				for p, f := range res {
-					out[p] = f
-				}
-			})
-		}
-		wg.Wait()
-		return out, firstErr
-	})
-}
-
-func (r *reader) fetchBroker(b *sarama.Broker, parts []int32, from map[int32]int64) (map[int32]*fetched, error) {
-	req := &sarama.FetchRequest{
-		Version:      11,
-		MaxWaitTime:  int32(r.maxWait / time.Millisecond),
-		MinBytes:     1,
-		MaxBytes:     64 << 20,
-		Isolation:    sarama.ReadCommitted,
-		SessionEpoch: -1, // a full fetch outside any fetch session
-	}
-	for _, p := range parts {
-		req.AddBlock(r.topic, p, from[p], r.maxBytes, -1)
-	}
-	resp, err := b.Fetch(req)
-	if err != nil {
-		_ = b.Close()
-		_ = r.client.RefreshMetadata(r.topic)
-		return nil, fmt.Errorf("fetch %s from broker %s: %w", r.topic, b.Addr(), err)
-	}
-	if resp.ErrorCode != 0 {
-		return nil, fmt.Errorf("fetch %s from broker %s: %w", r.topic, b.Addr(), sarama.KError(resp.ErrorCode))
-	}
-	out := make(map[int32]*fetched, len(parts))
-	for _, p := range parts {
-		blk := resp.GetBlock(r.topic, p)
-		if blk == nil {
-			return nil, fmt.Errorf("fetch %s/%d from broker %s: the response has no data for the partition", r.topic, p, b.Addr())
-		}
-		if !errors.Is(blk.Err, sarama.ErrNoError) {
-			if errors.Is(blk.Err, sarama.ErrOffsetOutOfRange) {
+		for _, p := range sortedKeys(res) {
+			if err := res[p].Err; errors.Is(err, sarama.ErrOffsetOutOfRange) {
 				return nil, &outOfRangeError{partition: p, offset: from[p]}
+			} else if err != nil {
+				return nil, err
 			}
-			_ = r.client.RefreshMetadata(r.topic)
-			return nil, fmt.Errorf("fetch %s/%d at offset %d: %w", r.topic, p, from[p], blk.Err)
 		}
-		out[p] = parseBlock(blk, p, from[p])
-	}
-	return out, nil
+		return res, nil
+	})
 }
 
 // outOfRangeError says a fetch offset is outside the partition's log (the
@@ -212,78 +102,6 @@ type outOfRangeError struct {
 
 func (e *outOfRangeError) Error() string {
 	return fmt.Sprintf("partition %d: offset %d is out of range (records were deleted, by retention or delete-records, while reading)", e.partition, e.offset)
-}
-
-// parseBlock turns a read_committed fetch response of one partition into
-// records: control batches and the records of aborted transactions are
-// dropped, using the response's aborted-transaction list as the Java
-// consumer does (a producer's transactional records are aborted from the
-// first offset of its aborted transaction until its next control marker).
-func parseBlock(blk *sarama.FetchResponseBlock, p int32, from int64) *fetched {
-	f := &fetched{next: from, lso: blk.LastStableOffset}
-	if f.lso < 0 {
-		f.lso = blk.HighWaterMarkOffset
-	}
-	aborted := slices.Clone(blk.AbortedTransactions)
-	sort.Slice(aborted, func(i, j int) bool { return aborted[i].FirstOffset < aborted[j].FirstOffset })
-	abortedPIDs := map[int64]bool{}
-	n := 0
-	for _, rs := range blk.RecordsSet {
-		if rs != nil && rs.RecordBatch != nil {
-			n += len(rs.RecordBatch.Records)
-		}
-	}
-	f.recs = make([]rec, 0, n)
-	for _, rs := range blk.RecordsSet {
-		if rs == nil {
-			continue
-		}
-		if rs.MsgSet != nil {
-			// Legacy messages (no headers): never written by kafkaes, kept so
-			// that verify reports them as foreign records.
-			for _, mb := range rs.MsgSet.Messages {
-				if mb == nil || mb.Msg == nil || mb.Offset < from {
-					continue
-				}
-				f.recs = append(f.recs, rec{partition: p, offset: mb.Offset, key: mb.Msg.Key, value: mb.Msg.Value, ts: mb.Msg.Timestamp})
-				f.next = max(f.next, mb.Offset+1)
-			}
-			continue
-		}
-		batch := rs.RecordBatch
-		if batch == nil {
-			continue
-		}
-		if batch.PartialTrailingRecord {
-			break // an incomplete batch at the end of the response; fetched again next time
-		}
-		for len(aborted) > 0 && aborted[0].FirstOffset <= batch.LastOffset() {
-			abortedPIDs[aborted[0].ProducerID] = true
-			aborted = aborted[1:]
-		}
-		if batch.Control {
-			delete(abortedPIDs, batch.ProducerID)
-			f.next = max(f.next, batch.LastOffset()+1)
-			continue
-		}
-		skip := batch.IsTransactional && abortedPIDs[batch.ProducerID]
-		for _, r := range batch.Records {
-			if r == nil {
-				continue
-			}
-			off := batch.FirstOffset + r.OffsetDelta
-			if off < from || skip {
-				continue
-			}
-			ts := batch.FirstTimestamp.Add(r.TimestampDelta)
-			if batch.LogAppendTime {
-				ts = batch.MaxTimestamp
-			}
-			f.recs = append(f.recs, rec{partition: p, offset: off, key: r.Key, value: r.Value, headers: r.Headers, ts: ts})
-		}
-		f.next = max(f.next, batch.LastOffset()+1)
-	}
-	return f
 }
 
 // scan reads the partitions of from, each from its offset up to its offset
@@ -310,17 +128,17 @@ func (r *reader) scan(ctx context.Context, from, to map[int32]int64, fn func(rec
 		progressed := false
 		for _, p := range sortedKeys(res) {
 			f := res[p]
-			for _, rc := range f.recs {
-				if to != nil && rc.offset >= to[p] {
+			for _, rc := range f.Records {
+				if to != nil && rc.Offset >= to[p] {
 					break
 				}
-				if err := fn(rc); err != nil {
+				if err := fn(rec{partition: p, offset: rc.Offset, key: rc.Key, value: rc.Value, headers: rc.Headers, ts: rc.Timestamp}); err != nil {
 					return err
 				}
 			}
-			if f.next > next[p] {
+			if f.Next > next[p] {
 				progressed = true
-				next[p] = f.next
+				next[p] = f.Next
 			}
 			if to != nil && next[p] >= to[p] {
 				delete(next, p)
@@ -381,13 +199,7 @@ func retriable(err error) bool {
 	}
 	var ke sarama.KError
 	if errors.As(err, &ke) {
-		switch ke {
-		case sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable, sarama.ErrUnknownTopicOrPartition,
-			sarama.ErrFencedLeaderEpoch, sarama.ErrUnknownLeaderEpoch, sarama.ErrOffsetNotAvailable,
-			sarama.ErrRequestTimedOut, sarama.ErrNetworkException, sarama.ErrKafkaStorageError:
-			return true
-		}
-		return false
+		return kafkafetch.Retriable(err)
 	}
 	return true // network errors
 }

@@ -224,9 +224,9 @@ func sampleKind(ctx context.Context, cl sarama.Client, topic string) (string, er
 	}
 	kind := kindEmpty // only aborted records or markers so far
 	for _, p := range sortedKeys(res) {
-		for _, r := range res[p].recs {
-			_, hasVersion := wire.Header(r.headers, wire.HeaderVersion)
-			_, hasID := wire.Header(r.headers, wire.HeaderID)
+		for _, r := range res[p].Records {
+			_, hasVersion := wire.Header(r.Headers, wire.HeaderVersion)
+			_, hasID := wire.Header(r.Headers, wire.HeaderID)
 			switch {
 			case hasVersion && hasID:
 				return kindEvents, nil
