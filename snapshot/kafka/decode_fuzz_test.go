@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 )
 
 // FuzzDecode feeds arbitrary keys, values and header values to the record
@@ -15,7 +17,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(""), []byte(nil), []byte("-1"), []byte(""), []byte("x"), []byte("now"), []byte(""))
 	f.Add([]byte("k"), []byte{0, 0, 0, 0, 1}, []byte("9223372036854775808"), []byte("t"), []byte("99999999999999999999"), []byte(""), []byte("\xff"))
 	f.Fuzz(func(t *testing.T, key, value, version, typ, schema, ts, eventID []byte) {
-		rec := record{offset: 7, key: key, value: value, ts: time.Unix(0, 0), headers: []*sarama.RecordHeader{
+		rec := kafkafetch.Record{Offset: 7, Key: key, Value: value, Timestamp: time.Unix(0, 0), Headers: []*sarama.RecordHeader{
 			{Key: []byte(HeaderVersion), Value: version}, {Key: []byte(HeaderType), Value: typ},
 			{Key: []byte(HeaderSchemaVersion), Value: schema}, {Key: []byte(HeaderTime), Value: ts},
 			{Key: []byte(HeaderEventID), Value: eventID}, nil,

@@ -10,137 +10,42 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/snapshot"
 )
 
-// record is one data record from a fetch.
-type record struct {
-	offset     int64
-	key, value []byte
-	headers    []*sarama.RecordHeader
-	ts         time.Time
-}
-
-// partResult is what a fetch returned for one partition.
-type partResult struct {
-	recs []record // records at or after the fetch offset, in offset order
-	next int64    // the offset to fetch next
-	hw   int64    // the partition's high watermark
-	// outOfRange is set when the fetch offset is no longer in the log
-	// (records deleted below it); recs is then empty.
-	outOfRange bool
-}
-
-// fetch reads the partitions in offsets (partition -> offset) without
-// waiting for new data (the client's broker connections are shared, and a
-// long poll would hold up the requests queued behind it).
-func (s *Store) fetch(ctx context.Context, offsets map[int32]int64, maxBytes int32) (map[int32]*partResult, error) {
-	var out map[int32]*partResult
+// fetch reads the partitions in offsets (partition -> offset), read
+// uncommitted (snapshots are not written in transactions), without waiting
+// for new data (the client's broker connections are shared, and a long
+// poll would hold up the requests queued behind it). The only partition
+// error left in the result is sarama.ErrOffsetOutOfRange: the fetch offset
+// is no longer in the log (records deleted below it).
+func (s *Store) fetch(ctx context.Context, offsets map[int32]int64, maxBytes int32) (map[int32]*kafkafetch.Partition, error) {
+	opts := kafkafetch.Options{MaxBytesPerPartition: maxBytes, OnResponse: func(int) { s.fetches.Add(1) }}
+	var out map[int32]*kafkafetch.Partition
 	err := s.retry(ctx, func() (err error) {
-		out, err = s.fetchOnce(ctx, offsets, maxBytes)
-		return err
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out, err = kafkafetch.Fetch(ctx, s.client, s.topic, offsets, opts)
+		if err != nil {
+			return fmt.Errorf("snapshot/kafka: %w", err)
+		}
+		for _, r := range out {
+			if r.Err != nil && !errors.Is(r.Err, sarama.ErrOffsetOutOfRange) {
+				return fmt.Errorf("snapshot/kafka: %w", r.Err)
+			}
+		}
+		return nil
 	})
 	return out, err
 }
 
-func (s *Store) fetchOnce(ctx context.Context, offsets map[int32]int64, maxBytes int32) (map[int32]*partResult, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	byLeader := map[*sarama.Broker][]int32{}
-	for p := range offsets {
-		b, err := s.client.Leader(s.topic, p)
-		if err != nil {
-			_ = s.client.RefreshMetadata(s.topic)
-			return nil, fmt.Errorf("snapshot/kafka: leader of %s/%d: %w", s.topic, p, err)
-		}
-		byLeader[b] = append(byLeader[b], p)
-	}
-	out := make(map[int32]*partResult, len(offsets))
-	for b, parts := range byLeader {
-		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 0, MinBytes: 1, MaxBytes: 64 << 20,
-			Isolation: sarama.ReadUncommitted, SessionEpoch: -1}
-		for _, p := range parts {
-			req.AddBlock(s.topic, p, offsets[p], maxBytes, -1)
-		}
-		s.fetches.Add(1)
-		resp, err := b.Fetch(req)
-		if err != nil {
-			_ = b.Close() // the client reconnects on the next request
-			_ = s.client.RefreshMetadata(s.topic)
-			return nil, fmt.Errorf("snapshot/kafka: fetch %s from broker %s: %w", s.topic, b.Addr(), err)
-		}
-		if resp.ErrorCode != 0 {
-			return nil, fmt.Errorf("snapshot/kafka: fetch %s from broker %s: %w", s.topic, b.Addr(), sarama.KError(resp.ErrorCode))
-		}
-		for _, p := range parts {
-			blk := resp.GetBlock(s.topic, p)
-			if blk == nil {
-				return nil, fmt.Errorf("snapshot/kafka: fetch %s/%d from broker %s: the response has no data for the partition", s.topic, p, b.Addr())
-			}
-			if errors.Is(blk.Err, sarama.ErrOffsetOutOfRange) {
-				out[p] = &partResult{next: offsets[p], hw: blk.HighWaterMarkOffset, outOfRange: true}
-				continue
-			}
-			if !errors.Is(blk.Err, sarama.ErrNoError) {
-				_ = s.client.RefreshMetadata(s.topic)
-				return nil, fmt.Errorf("snapshot/kafka: fetch %s/%d at offset %d: %w", s.topic, p, offsets[p], blk.Err)
-			}
-			out[p] = parseBlock(blk, offsets[p])
-		}
-	}
-	return out, nil
-}
-
-// parseBlock returns the data records of a partition's fetch response at or
-// after from, skipping control batches.
-func parseBlock(blk *sarama.FetchResponseBlock, from int64) *partResult {
-	r := &partResult{next: from, hw: blk.HighWaterMarkOffset}
-	for _, rs := range blk.RecordsSet {
-		if rs == nil {
-			continue
-		}
-		if rs.MsgSet != nil { // legacy messages: not written by this package
-			for _, mb := range rs.MsgSet.Messages {
-				if mb == nil || mb.Msg == nil || mb.Offset < from {
-					continue
-				}
-				r.recs = append(r.recs, record{offset: mb.Offset, key: mb.Msg.Key, value: mb.Msg.Value, ts: mb.Msg.Timestamp})
-				r.next = max(r.next, mb.Offset+1)
-			}
-			continue
-		}
-		batch := rs.RecordBatch
-		if batch == nil || (batch.PartialTrailingRecord && len(batch.Records) == 0) {
-			break
-		}
-		if !batch.Control {
-			for _, rec := range batch.Records {
-				if rec == nil {
-					continue
-				}
-				off := batch.FirstOffset + rec.OffsetDelta
-				if off < from {
-					continue
-				}
-				ts := batch.FirstTimestamp.Add(rec.TimestampDelta)
-				r.recs = append(r.recs, record{offset: off, key: rec.Key, value: rec.Value, headers: rec.Headers, ts: ts})
-			}
-		}
-		if !batch.PartialTrailingRecord {
-			r.next = max(r.next, batch.LastOffset()+1)
-		} else if n := len(r.recs); n > 0 {
-			r.next = max(r.next, r.recs[n-1].offset+1)
-		}
-	}
-	return r
-}
-
 // decode turns a record into a snapshot; it never panics on bad bytes.
-func decode(rec record) (snapshot.Snapshot, error) {
-	snap := snapshot.Snapshot{StreamID: string(rec.key), Data: rec.value, TakenAt: rec.ts.UTC()}
+func decode(rec kafkafetch.Record) (snapshot.Snapshot, error) {
+	snap := snapshot.Snapshot{StreamID: string(rec.Key), Data: rec.Value, TakenAt: rec.Timestamp.UTC()}
 	var haveVersion bool
-	for _, h := range rec.headers {
+	for _, h := range rec.Headers {
 		if h == nil {
 			continue
 		}
@@ -195,11 +100,11 @@ func (s *Store) apply(stream string, l loc) {
 }
 
 // index adds the records of one fetch to the index. s.mu is held.
-func (s *Store) indexRecords(p int32, r *partResult) {
-	for _, rec := range r.recs {
-		stream := string(rec.key)
-		if rec.value == nil { // tombstone
-			if cur, ok := s.index[stream]; ok && cur.partition == p && cur.offset < rec.offset {
+func (s *Store) indexRecords(p int32, r *kafkafetch.Partition) {
+	for _, rec := range r.Records {
+		stream := string(rec.Key)
+		if rec.Value == nil { // tombstone
+			if cur, ok := s.index[stream]; ok && cur.partition == p && cur.offset < rec.Offset {
 				delete(s.index, stream)
 			}
 			continue
@@ -208,12 +113,12 @@ func (s *Store) indexRecords(p int32, r *partResult) {
 		if err != nil {
 			s.skipped.Add(1)
 			s.opts.logger.Warn("snapshot/kafka: skipping a record that is not a snapshot",
-				slog.String("topic", s.topic), slog.Int("partition", int(p)), slog.Int64("offset", rec.offset), slog.Any("error", err))
+				slog.String("topic", s.topic), slog.Int("partition", int(p)), slog.Int64("offset", rec.Offset), slog.Any("error", err))
 			continue
 		}
-		s.apply(stream, loc{partition: p, offset: rec.offset, version: snap.Version})
+		s.apply(stream, loc{partition: p, offset: rec.Offset, version: snap.Version})
 	}
-	s.next[p] = max(s.next[p], r.next)
+	s.next[p] = max(s.next[p], r.Next)
 }
 
 // build reads every partition from its start to its high watermark.
@@ -248,7 +153,7 @@ func (s *Store) build(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		for p, r := range res {
-			if r.outOfRange { // records deleted under us: restart from the new log start
+			if r.Err != nil { // out of range, records deleted under us: restart from the new log start
 				s.mu.Unlock()
 				oldest, err := s.offset(ctx, p, sarama.OffsetOldest)
 				s.mu.Lock()
@@ -259,9 +164,9 @@ func (s *Store) build(ctx context.Context) error {
 				s.next[p] = oldest
 				continue
 			}
-			records += int64(len(r.recs))
+			records += int64(len(r.Records))
 			s.indexRecords(p, r)
-			if s.next[p] >= target[p] || r.next == offsets[p] { // done, or nothing more to fetch
+			if s.next[p] >= target[p] || r.Next == offsets[p] { // done, or nothing more to fetch
 				delete(target, p)
 			}
 		}
@@ -303,7 +208,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 		}
 		more := false
 		for p, r := range res {
-			if r.outOfRange {
+			if r.Err != nil { // out of range
 				oldest, err := s.offset(ctx, p, sarama.OffsetOldest)
 				if err != nil {
 					return fmt.Errorf("snapshot/kafka: start offset of %s/%d: %w", s.topic, p, err)
@@ -318,11 +223,11 @@ func (s *Store) catchUp(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		for p, r := range res {
-			if r.outOfRange {
+			if r.Err != nil {
 				continue
 			}
 			s.indexRecords(p, r)
-			if r.next > offsets[p] && s.next[p] < r.hw {
+			if r.Next > offsets[p] && s.next[p] < r.HighWaterMark {
 				more = true
 			}
 		}

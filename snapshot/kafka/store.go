@@ -202,14 +202,14 @@ func (s *Store) fetchAt(ctx context.Context, streamID string, l loc) (snapshot.S
 		return snapshot.Snapshot{}, false, err
 	}
 	r := res[l.partition]
-	if r == nil || r.outOfRange { // deleted below the log start: gone
+	if r == nil || r.Err != nil { // out of range, deleted below the log start: gone
 		return snapshot.Snapshot{}, false, nil
 	}
-	for _, rec := range r.recs {
-		if rec.offset != l.offset {
+	for _, rec := range r.Records {
+		if rec.Offset != l.offset {
 			continue
 		}
-		if string(rec.key) != streamID || rec.value == nil {
+		if string(rec.Key) != streamID || rec.Value == nil {
 			return snapshot.Snapshot{}, false, nil
 		}
 		snap, err := decode(rec)
@@ -303,7 +303,7 @@ func (s *Store) Len() int {
 // valid snapshot records.
 func (s *Store) Skipped() int64 { return s.skipped.Load() }
 
-// Fetches returns the number of fetch requests the store made; tests and
+// Fetches returns the number of fetch requests brokers answered; tests and
 // benchmarks use it to check that a load costs one fetch.
 func (s *Store) Fetches() int64 { return s.fetches.Load() }
 
