@@ -18,14 +18,18 @@ import (
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 )
 
-// producer writes test records to chosen partitions, optionally in
-// transactions.
-type producer struct {
-	t *testing.T
-	p sarama.SyncProducer
-}
+// txnEnd says how write ends the records it sends.
+type txnEnd int
 
-func newProducer(t *testing.T, c *kafkatest.Cluster, txnID string) *producer {
+const (
+	noTxn  txnEnd = iota // plain records, no transaction
+	commit               // in a transaction that is committed
+	abort                // in a transaction that is aborted
+)
+
+// newProducer returns a sync producer that writes to the partition each
+// message names; transactional when txnID is not empty.
+func newProducer(t *testing.T, c *kafkatest.Cluster, txnID string) sarama.SyncProducer {
 	t.Helper()
 	cfg := c.Config()
 	if txnID != "" {
@@ -38,42 +42,41 @@ func newProducer(t *testing.T, c *kafkatest.Cluster, txnID string) *producer {
 		t.Fatalf("producer: %v", err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	return &producer{t: t, p: p}
+	return p
 }
 
-// send writes values to the partition, one record each (one batch per
-// call), and returns their offsets.
-func (p *producer) send(topic string, part int32, values ...string) []int64 {
-	p.t.Helper()
+// write sends values (key "k", a header "h" with the value) to the
+// partition in one batch, and returns their offsets.
+func write(t *testing.T, p sarama.SyncProducer, end txnEnd, topic string, part int32, values ...string) []int64 {
+	t.Helper()
+	if end != noTxn {
+		if err := p.BeginTxn(); err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+	}
 	msgs := make([]*sarama.ProducerMessage, len(values))
 	for i, v := range values {
 		msgs[i] = &sarama.ProducerMessage{Topic: topic, Partition: part, Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(v),
 			Headers: []sarama.RecordHeader{{Key: []byte("h"), Value: []byte(v)}}}
 	}
-	if err := p.p.SendMessages(msgs); err != nil {
-		p.t.Fatalf("send: %v", err)
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("send: %v", err)
 	}
 	offs := make([]int64, len(msgs))
 	for i, m := range msgs {
 		offs[i] = m.Offset
 	}
+	var err error
+	switch end {
+	case commit:
+		err = p.CommitTxn()
+	case abort:
+		err = p.AbortTxn()
+	}
+	if err != nil {
+		t.Fatalf("end transaction: %v", err)
+	}
 	return offs
-}
-
-// txn writes values in one transaction and commits or aborts it.
-func (p *producer) txn(commit bool, topic string, part int32, values ...string) {
-	p.t.Helper()
-	if err := p.p.BeginTxn(); err != nil {
-		p.t.Fatalf("begin: %v", err)
-	}
-	p.send(topic, part, values...)
-	end := p.p.AbortTxn
-	if commit {
-		end = p.p.CommitTxn
-	}
-	if err := end(); err != nil {
-		p.t.Fatalf("end transaction (commit %v): %v", commit, err)
-	}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -146,13 +149,16 @@ func TestTransactions(t *testing.T) {
 	var committed, all, withMarkers, committedMarkers []string
 	for i := range 6 {
 		v := fmt.Sprint("plain-", i)
-		plain.send(topic, 0, v)
+		write(t, plain, noTxn, topic, 0, v)
 		committed, all, withMarkers, committedMarkers = append(committed, v), append(all, v), append(withMarkers, v), append(committedMarkers, v)
 		a, b := fmt.Sprint("txn-", i, "a"), fmt.Sprint("txn-", i, "b")
-		commit := i%2 == 0
-		tx.txn(commit, topic, 0, a, b)
+		end := abort
+		if i%2 == 0 {
+			end = commit
+		}
+		write(t, tx, end, topic, 0, a, b)
 		all = append(all, a, b)
-		if commit {
+		if end == commit {
 			committed = append(committed, a, b)
 			withMarkers = append(withMarkers, a, b, "<commit>")
 			committedMarkers = append(committedMarkers, a, b, "<commit>")
@@ -224,13 +230,13 @@ func TestOpenTransaction(t *testing.T) {
 	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
 	plain := newProducer(t, c, "")
 	tx := newProducer(t, c, kafkatest.TopicName(t, "txn"))
-	plain.send(topic, 0, "before")
-	if err := tx.p.BeginTxn(); err != nil {
+	write(t, plain, noTxn, topic, 0, "before")
+	if err := tx.BeginTxn(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = tx.p.AbortTxn() }()
-	tx.send(topic, 0, "open")
-	plain.send(topic, 0, "after")
+	defer func() { _ = tx.AbortTxn() }()
+	write(t, tx, noTxn, topic, 0, "open") // inside the open transaction
+	write(t, plain, noTxn, topic, 0, "after")
 	cl := c.Client(t)
 	ctx := ctxT(t)
 	res, err := kafkafetch.Fetch(ctx, cl, topic, map[int32]int64{0: 0}, kafkafetch.Options{Isolation: sarama.ReadCommitted})
@@ -260,7 +266,7 @@ func TestFetchMidBatch(t *testing.T) {
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "events")
 	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
-	offs := newProducer(t, c, "").send(topic, 0, "a", "b", "c", "d")
+	offs := write(t, newProducer(t, c, ""), noTxn, topic, 0, "a", "b", "c", "d")
 	if offs[3] != 3 {
 		t.Fatalf("offsets %v", offs)
 	}
@@ -309,7 +315,7 @@ func TestMultipleLeaders(t *testing.T) {
 	prod := newProducer(t, c, "")
 	offsets := map[int32]int64{}
 	for p := range int32(6) {
-		prod.send(topic, p, fmt.Sprint("p", p, "-a"), fmt.Sprint("p", p, "-b"))
+		write(t, prod, noTxn, topic, p, fmt.Sprint("p", p, "-a"), fmt.Sprint("p", p, "-b"))
 		offsets[p] = 0
 	}
 	cl := c.Client(t)
@@ -345,9 +351,7 @@ func TestMultipleLeaders(t *testing.T) {
 	if fmt.Sprint(responses) != "[4 4 4]" {
 		t.Errorf("OnResponse calls %v, want one per leader with 4 records each", responses)
 	}
-	// A partition moved to another broker: the old leader answers with a
-	// partition error, the metadata is refreshed, and the next fetch reads
-	// from the new leader.
+	// ListOffsets asks every leader too.
 	offs, err := kafkafetch.ListOffsets(ctxT(t), cl, topic, []int32{0, 1, 2, 3, 4, 5}, sarama.OffsetNewest, sarama.ReadCommitted)
 	if err != nil || fmt.Sprint(offs) != "map[0:2 1:2 2:2 3:2 4:2 5:2]" {
 		t.Fatalf("end offsets %v, %v", offs, err)
@@ -361,8 +365,8 @@ func TestMultipleLeaders(t *testing.T) {
 func TestLeaderMoved(t *testing.T) {
 	c, fake, topic := newMultiBrokerCluster(t)
 	prod := newProducer(t, c, "")
-	prod.send(topic, 0, "p0")
-	prod.send(topic, 3, "p3")
+	write(t, prod, noTxn, topic, 0, "p0")
+	write(t, prod, noTxn, topic, 3, "p3")
 	cl := c.Client(t)
 	if err := cl.RefreshMetadata(topic); err != nil {
 		t.Fatal(err)
@@ -399,7 +403,7 @@ func TestErrors(t *testing.T) {
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "events")
 	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	newProducer(t, c, "").send(topic, 0, "a", "b")
+	write(t, newProducer(t, c, ""), noTxn, topic, 0, "a", "b")
 	cl := c.Client(t)
 	ctx := ctxT(t)
 
