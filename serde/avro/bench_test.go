@@ -23,6 +23,11 @@ type MoneyMoved struct {
 	Note     *string   `avro:"note"`
 }
 
+func benchEvent() MoneyMoved {
+	note := "rent"
+	return MoneyMoved{ID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", From: "acc-1", To: "acc-2", Cents: 123456, Currency: "EUR", At: time.UnixMilli(1_700_000_000_123).UTC(), Note: &note}
+}
+
 // BenchmarkSerde compares encode+decode of one event: raw goavro (native
 // map in and out, pre-built codec) against the kafkaes serde (Go struct to
 // Confluent-framed bytes and back, registry cached).
@@ -30,8 +35,8 @@ type MoneyMoved struct {
 //	go test -run '^$' -bench BenchmarkSerde -benchmem -count 5 ./serde/avro
 func BenchmarkSerde(b *testing.B) {
 	ctx := context.Background()
-	note := "rent"
-	ev := MoneyMoved{ID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", From: "acc-1", To: "acc-2", Cents: 123456, Currency: "EUR", At: time.UnixMilli(1_700_000_000_123).UTC(), Note: &note}
+	ev := benchEvent()
+	note := *ev.Note
 	reg := serde.NewRegistry()
 	serde.MustRegister[MoneyMoved](reg, "bank.MoneyMoved")
 	client, _ := avrotest.Registry(b)

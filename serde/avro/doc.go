@@ -8,13 +8,21 @@
 // schema's registry ID as 4 bytes big-endian, then the Avro binary
 // encoding. Any Confluent deserializer (Java, Python, Go) can decode it.
 //
-// github.com/linkedin/goavro/v2 validates every schema, decodes every
-// payload (with the writer's schema) and encodes where a default must be
-// filled in. Marshal otherwise writes Avro binary directly from the
-// compiled plan: building goavro's native map first costs as much as
-// goavro's encoding itself. Tests check that both write the same bytes
-// (thousands of random values) and that fastavro reads them;
-// [WithGoavroEncoding] switches the direct encoder off.
+// github.com/linkedin/goavro/v2 validates and parses every schema, encodes
+// where a default must be filled in, and decodes payloads that need
+// schema resolution or types the direct decoder leaves to it. Marshal
+// otherwise writes Avro binary directly from the compiled plan: building
+// goavro's native map first costs as much as goavro's encoding itself.
+// Likewise Unmarshal reads Avro binary straight into the Go value when
+// the writer's schema has the reader's shape (the usual case), instead of
+// goavro's native map followed by a conversion; decimals, goavro's other
+// logical types (time-millis, ...), schema fields the Go type lacks and
+// recursive schemas stay on the goavro path. Tests check that both
+// encoders write the same bytes (thousands of random values) and that
+// fastavro reads them, and that both decoders accept and reject the same
+// bytes and return the same values (random values, corrupted bodies,
+// FuzzDirectDecode); [WithGoavroEncoding] and [WithGoavroDecoding] switch
+// the direct paths off.
 //
 // # Names
 //
@@ -92,10 +100,10 @@
 //
 // # Untrusted bytes
 //
-// Payloads are checked before goavro sees them: each block count must fit
+// Payloads are checked before they are decoded (by goavro or directly): each block count must fit
 // in the bytes that remain, zero-size items are limited by
 // [WithMaxItems], and every length is checked. This replaces lowering
 // goavro.MaxBlockCount and goavro.MaxBlockSize, which are package
 // variables shared by the whole process; this package never writes them.
-// The decoders are fuzzed (FuzzUnmarshal, FuzzResolve).
+// The decoders are fuzzed (FuzzUnmarshal, FuzzResolve, FuzzDirectDecode).
 package avro

@@ -1,8 +1,10 @@
 package avro_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
@@ -29,9 +31,10 @@ type fuzzTarget struct {
 	schema string
 }
 
-// fuzzSetup registers three event types (one read through schema
-// resolution) and returns serdes and the frame headers of their schemas.
-func fuzzSetup(t testing.TB) (*avro.Serde, []fuzzTarget) {
+// fuzzSetup registers four event types (one read through schema
+// resolution) and returns the serde, one that always decodes with goavro
+// (WithGoavroDecoding) and the frame headers of their schemas.
+func fuzzSetup(t testing.TB) (*avro.Serde, *avro.Serde, []fuzzTarget) {
 	ctx := context.Background()
 	client, _ := avrotest.Registry(t)
 	topic := uniqueTopic(t, "fuzz")
@@ -39,7 +42,10 @@ func fuzzSetup(t testing.TB) (*avro.Serde, []fuzzTarget) {
 	serde.MustRegister[AccountOpened](reg, evName)
 	serde.MustRegister[Sparse](reg, "fuzz.Sparse")
 	serde.MustRegister[DepositV2](reg, "bank.Deposited")
+	serde.MustRegister[MoneyMoved](reg, "bank.MoneyMoved")
 	s, err := avro.New(reg, client, topic, avro.WithMaxItems(1000), avro.WithCompatibility(avro.None))
+	require.NoError(t, err)
+	sg, err := avro.New(reg, client, topic, avro.WithMaxItems(1000), avro.WithCompatibility(avro.None), avro.WithGoavroDecoding())
 	require.NoError(t, err)
 
 	reg1 := serde.NewRegistry()
@@ -53,10 +59,14 @@ func fuzzSetup(t testing.TB) (*avro.Serde, []fuzzTarget) {
 	require.NoError(t, err)
 	_, dep, err := s1.Marshal(ctx, DepositV1{Account: "a", Amount: 5, Note: "n", Kind: "WIRE"})
 	require.NoError(t, err)
+	_, moved, err := s.Marshal(ctx, benchEvent())
+	require.NoError(t, err)
 	sa, _ := s.SchemaFor(evName)
+	sm, _ := s.SchemaFor("bank.MoneyMoved")
 	ss, _ := s.SchemaFor("fuzz.Sparse")
 	sd, _ := s1.SchemaFor("bank.Deposited")
-	return s, []fuzzTarget{
+	return s, sg, []fuzzTarget{
+		{"bank.MoneyMoved", moved[:5], sm},
 		{evName, acct[:5], sa},
 		{"fuzz.Sparse", sparse[:5], ss},
 		{"bank.Deposited", dep[:5], sd},
@@ -65,12 +75,13 @@ func fuzzSetup(t testing.TB) (*avro.Serde, []fuzzTarget) {
 
 // FuzzUnmarshal feeds arbitrary bodies, behind valid frame headers, to
 // the decoder: it must return a value or an error wrapping
-// serde.ErrMalformed, never panic or allocate without bound, and agree
-// with goavro on which bodies are valid.
+// serde.ErrMalformed, never panic or allocate without bound, agree with
+// goavro on which bodies are valid, and return what the goavro decode
+// path (WithGoavroDecoding) returns.
 //
 //	go test -run '^$' -fuzz FuzzUnmarshal -fuzztime 10s ./serde/avro
 func FuzzUnmarshal(f *testing.F) {
-	s, targets := fuzzSetup(f)
+	s, sg, targets := fuzzSetup(f)
 	ctx := context.Background()
 	codecs := make([]*goavro.Codec, len(targets))
 	for i, tg := range targets {
@@ -78,22 +89,39 @@ func FuzzUnmarshal(f *testing.F) {
 		require.NoError(f, err)
 		codecs[i] = c
 	}
-	f.Add(uint8(0), mustBody(f, s, sample()))
-	f.Add(uint8(1), mustBody(f, s, Sparse{Items: make([]Empty, 2), Nums: []int64{7}}))
-	f.Add(uint8(2), []byte{0x02, 'a', 0x0a, 0x02, 'n', 0x02})
+	f.Add(uint8(0), mustBody(f, s, benchEvent()))
+	f.Add(uint8(1), mustBody(f, s, sample()))
+	f.Add(uint8(2), mustBody(f, s, Sparse{Items: make([]Empty, 2), Nums: []int64{7}}))
+	f.Add(uint8(3), []byte{0x02, 'a', 0x0a, 0x02, 'n', 0x02})
 	// A block of 2^31-1 zero-size items, then of 2^62 longs.
-	f.Add(uint8(1), []byte{0xfe, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x00})
-	f.Add(uint8(1), []byte{0x00, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
-	f.Add(uint8(0), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add(uint8(2), []byte{0xfe, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x00})
+	f.Add(uint8(2), []byte{0x00, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
+	f.Add(uint8(1), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		tg := targets[int(which)%len(targets)]
 		data := append(append([]byte{}, tg.header...), body...)
 		v, err := s.Unmarshal(ctx, tg.name, data)
+		gv, gerr := sg.Unmarshal(ctx, tg.name, data)
+		if (err == nil) != (gerr == nil) {
+			t.Fatalf("direct and goavro decode paths disagree: %v / %v", err, gerr)
+		}
 		if err != nil {
 			if !errors.Is(err, serde.ErrMalformed) {
 				t.Fatalf("error does not wrap serde.ErrMalformed: %v", err)
 			}
+			var de, gde *avro.DecodeError
+			if !errors.As(err, &de) || !errors.As(gerr, &gde) || de.Type != gde.Type || de.SchemaID != gde.SchemaID || de.Topic != gde.Topic {
+				t.Fatalf("decode errors differ in context: %#v / %#v", err, gerr)
+			}
 			return
+		}
+		if !reflect.DeepEqual(v, gv) {
+			// NaN floats are never DeepEqual: compare the encodings.
+			_, a, _ := s.Marshal(ctx, v)
+			_, b, _ := s.Marshal(ctx, gv)
+			if a == nil || !bytes.Equal(a, b) {
+				t.Fatalf("direct and goavro decode paths differ:\n%#v\n%#v", v, gv)
+			}
 		}
 		if v == nil {
 			t.Fatal("nil value without error")

@@ -20,7 +20,7 @@ func (s *Serde) UnmarshalGeneric(ctx context.Context, name string, data []byte) 
 	if err != nil {
 		return nil, err
 	}
-	native, err := s.decodeNative(ws, body)
+	native, err := decodeNative(ws, body, s.cfg.maxItems)
 	if err != nil {
 		return nil, &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: err}
 	}
