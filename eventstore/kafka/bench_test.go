@@ -63,9 +63,11 @@ func openBenchStore(b *testing.B, c *kafkatest.Cluster, topic string, opts ...ka
 }
 
 // rawProducerConfig is the raw sarama baseline: idempotent, acks=all,
-// Java-compatible partitioning.
+// Java-compatible partitioning, and the store's default compression codec
+// ([kafka.DefaultCompression], zstd), so that both sides compress alike.
 func rawProducerConfig(c *kafkatest.Cluster) *sarama.Config {
 	cfg := c.Config()
+	cfg.Producer.Compression = kafka.DefaultCompression
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Return.Successes = true

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -28,35 +27,16 @@ const checkWait = 100 * time.Millisecond
 type worker struct {
 	s    *Store
 	id   string // transactional ID
-	prod sarama.SyncProducer
+	prod *txnProducer
 }
 
 func (w *worker) ensureProducer() error {
 	if w.prod != nil {
 		return nil
 	}
-	cfg := *w.s.cfg
-	cfg.MetricRegistry = metrics.NewRegistry()
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Net.MaxOpenRequests = 1
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Transaction.ID = w.id
-	cfg.Producer.Transaction.Timeout = w.s.opts.txnTimeout
-	cfg.Producer.Flush = w.s.cfg.Producer.Flush
-	if cfg.Producer.Retry.Max < 3 {
-		cfg.Producer.Retry.Max = 3
-	}
-	// A transaction's first AddPartitionsToTxn meets CONCURRENT_TRANSACTIONS
-	// while the broker still writes the previous transaction's markers
-	// (milliseconds); sarama's default of 100ms (20ms for that case) between
-	// retries would dominate every append. Retry quickly, backing off to
-	// 50ms; 60 retries take about 2.5s.
-	cfg.Producer.Transaction.Retry.Max = 60
-	cfg.Producer.Transaction.Retry.BackoffFunc = txnBackoff
-	p, err := sarama.NewSyncProducer(w.s.addrs, &cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
+	defer cancel()
+	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout)
 	if err != nil {
 		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
 	}
@@ -65,36 +45,35 @@ func (w *worker) ensureProducer() error {
 }
 
 // txnBackoff is the wait before retry number retries (from 0) of a
-// transactional request: 1ms, doubling up to 50ms.
+// transactional request: 1ms, doubling up to 50ms. A transaction's first
+// AddPartitionsToTxn meets CONCURRENT_TRANSACTIONS while the broker still
+// writes the previous transaction's markers (milliseconds), so retries
+// start quickly.
 func txnBackoff(retries, _ int) time.Duration {
 	return min(time.Millisecond<<min(retries, 6), 50*time.Millisecond)
 }
 
 func (w *worker) closeProducer() {
 	if w.prod != nil {
-		_ = w.prod.Close()
+		w.prod.close()
 		w.prod = nil
 	}
 }
 
 // recover brings the producer back to a usable state after err: it aborts
-// the open transaction after an abortable error, and replaces the producer
-// after a fatal one (for example when it was fenced).
+// the open transaction; the producer re-initialises itself (a new epoch,
+// which also aborts anything left open) before its next transaction when
+// err left its state uncertain, and is replaced when even the abort failed
+// or it was fenced.
 func (w *worker) recover(err error) {
 	if w.prod == nil {
 		return
 	}
-	st := w.prod.TxnStatus()
-	fatal := st&sarama.ProducerTxnFlagFatalError != 0 || errors.Is(err, sarama.ErrProducerFenced)
-	if !fatal && st&(sarama.ProducerTxnFlagInTransaction|sarama.ProducerTxnFlagAbortableError) != 0 {
-		if aerr := w.prod.AbortTxn(); aerr == nil {
-			return
-		} else {
-			w.s.opts.logger.Warn("kafkaes: abort failed; replacing the producer", "transactional_id", w.id, "error", aerr)
-		}
-	}
-	if fatal || w.prod.TxnStatus()&sarama.ProducerTxnFlagReady == 0 {
-		w.s.opts.logger.Warn("kafkaes: replacing the transactional producer", "transactional_id", w.id, "error", err)
+	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
+	defer cancel()
+	aerr := w.prod.end(ctx, false)
+	if aerr != nil || errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) {
+		w.s.opts.logger.Warn("kafkaes: replacing the transactional producer", "transactional_id", w.id, "error", err, "abort_error", aerr)
 		w.closeProducer()
 	}
 }
@@ -184,7 +163,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		again(live, err)
 		return retry
 	}
-	if err := w.prod.BeginTxn(); err != nil {
+	if err := w.prod.begin(ctx); err != nil {
 		w.recover(err)
 		again(live, err)
 		return retry
@@ -208,7 +187,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	// nothing, remains to be read once the produce returns.
 	pre := make(chan map[int32]*partResult, 1)
 	go func() { pre <- w.prescan(ctx, live) }()
-	if err := w.prod.SendMessages(msgs); err != nil {
+	if err := w.prod.send(ctx, msgs); err != nil {
 		<-pre
 		w.recover(err)
 		var perrs sarama.ProducerErrors
@@ -296,16 +275,11 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		again(rest, errors.New("an append of the same transaction was cancelled"))
 		return retry
 	}
-	if err := w.prod.CommitTxn(); err != nil {
-		abortable := w.prod.TxnStatus()&sarama.ProducerTxnFlagAbortableError != 0
-		w.recover(err)
-		if abortable && w.prod != nil && w.prod.TxnStatus()&sarama.ProducerTxnFlagReady != 0 {
-			for _, r := range live {
-				r.state.Store(stateClaimed)
-			}
-			again(live, err) // aborted: nothing was written
-			return retry
-		}
+	if err := w.prod.end(ctx, true); err != nil {
+		// The coordinator refused the commit or did not answer: whether
+		// the transaction will commit is not known here (a refused commit
+		// is aborted by the broker, but a fenced producer cannot tell).
+		w.closeProducer()
 		fail(live, fmt.Errorf("%w: %w", errUnknownOutcome, err))
 		return nil
 	}
@@ -346,8 +320,11 @@ func (w *worker) abort(cause error) {
 	if w.prod == nil {
 		return
 	}
-	if err := w.prod.AbortTxn(); err != nil {
-		w.recover(err)
+	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
+	defer cancel()
+	if err := w.prod.end(ctx, false); err != nil {
+		w.s.opts.logger.Warn("kafkaes: abort failed; replacing the producer", "transactional_id", w.id, "error", err)
+		w.closeProducer()
 	} else if cause != nil {
 		w.s.opts.logger.Debug("kafkaes: aborted a transaction", "transactional_id", w.id, "cause", cause)
 	}

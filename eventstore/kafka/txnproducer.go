@@ -1,0 +1,362 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
+)
+
+// txnProducer is the store's transactional producer, written on sarama's
+// protocol requests (InitProducerId, AddPartitionsToTxn, Produce, EndTxn)
+// rather than on sarama's producer. sarama's producer sends the first
+// record of a transaction alone and the rest in further requests (an
+// idempotent producer has one request in flight, and a partition is muted
+// while its batch is in flight), each preceded by its own
+// AddPartitionsToTxn: about five Produce and two AddPartitionsToTxn round
+// trips per group commit of 30 appends over 4 partitions. txnProducer adds
+// all partitions of a group in one AddPartitionsToTxn and writes the whole
+// group in one Produce request per leader broker, with one record batch per
+// partition: two round trips before the commit, whatever the group's size.
+//
+// It is an idempotent producer (producer ID, epoch and per-partition
+// sequence numbers, acks=all) and is used by one worker goroutine at a time.
+// After an error that leaves its state uncertain it must be re-initialised
+// (needInit): InitProducerId bumps the epoch, which aborts any transaction
+// still open under this transactional ID and resets the sequence numbers.
+type txnProducer struct {
+	client  sarama.Client
+	id      string
+	topic   string
+	timeout time.Duration // the transaction timeout
+	codec   sarama.CompressionCodec
+	level   int
+	version sarama.KafkaVersion
+	ackWait time.Duration // Producer.Timeout: how long the broker may wait for acks=all
+
+	pid      int64
+	epoch    int16
+	seq      map[int32]int32 // next sequence number per partition
+	added    map[int32]bool  // partitions in the open transaction
+	inTxn    bool
+	needInit bool
+}
+
+// txnRetries bounds the retries of a coordinator request that met a
+// retriable error (CONCURRENT_TRANSACTIONS while the broker writes the
+// previous transaction's markers, a coordinator moving); with txnBackoff
+// they take about 2.5s.
+const txnRetries = 60
+
+func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id, topic string, timeout time.Duration) (*txnProducer, error) {
+	cfg := *base
+	cfg.MetricRegistry = metrics.NewRegistry()
+	client, err := sarama.NewClient(addrs, &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: create the client of transactional producer %q: %w", id, err)
+	}
+	p := &txnProducer{
+		client: client, id: id, topic: topic, timeout: timeout,
+		codec: cfg.Producer.Compression, level: cfg.Producer.CompressionLevel,
+		version: cfg.Version, ackWait: cfg.Producer.Timeout, needInit: true,
+	}
+	if err := p.init(ctx); err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *txnProducer) close() { _ = p.client.Close() }
+
+// versions returns the request versions to use: InitProducerId,
+// AddPartitionsToTxn and EndTxn, Produce (as sarama's producer picks them).
+func (p *txnProducer) versions() (initV, txnV, produceV int16) {
+	initV, txnV, produceV = 3, 1, 7
+	if p.version.IsAtLeast(sarama.V2_7_0_0) {
+		initV, txnV = 4, 2
+	}
+	if p.version.IsAtLeast(sarama.V2_8_0_0) {
+		txnV, produceV = 3, 9
+	} else if p.version.IsAtLeast(sarama.V2_4_0_0) {
+		produceV = 8
+	}
+	return initV, txnV, produceV
+}
+
+// coordinator runs a request against the transaction coordinator, retrying
+// retriable errors; run returns the response's error code.
+func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork bool, run func(*sarama.Broker) (sarama.KError, error)) error {
+	for attempt := 0; ; attempt++ {
+		b, err := p.client.TransactionCoordinator(p.id)
+		if err == nil {
+			var kerr sarama.KError
+			kerr, err = run(b)
+			switch {
+			case err != nil:
+				_ = b.Close()
+				_ = p.client.RefreshTransactionCoordinator(p.id)
+				if !retryNetwork {
+					return fmt.Errorf("kafka: %s (transactional ID %q): %w", what, p.id, err)
+				}
+			case kerr == sarama.ErrNoError:
+				return nil
+			case kerr == sarama.ErrConcurrentTransactions:
+				err = kerr
+			case kerr == sarama.ErrNotCoordinatorForConsumer || kerr == sarama.ErrConsumerCoordinatorNotAvailable || kerr == sarama.ErrOffsetsLoadInProgress:
+				_ = p.client.RefreshTransactionCoordinator(p.id)
+				err = kerr
+			default:
+				return fmt.Errorf("kafka: %s (transactional ID %q): %w", what, p.id, kerr)
+			}
+		}
+		if attempt >= txnRetries {
+			return fmt.Errorf("kafka: %s (transactional ID %q) failed after %d attempts: %w", what, p.id, attempt+1, err)
+		}
+		if serr := sleep(ctx, txnBackoff(attempt, txnRetries)); serr != nil {
+			return fmt.Errorf("kafka: %s (transactional ID %q): %w (last error: %w)", what, p.id, serr, err)
+		}
+	}
+}
+
+// init gets a producer ID and a new epoch for the transactional ID. This
+// fences older producers with the same ID and aborts a transaction they
+// left open.
+func (p *txnProducer) init(ctx context.Context) error {
+	initV, _, _ := p.versions()
+	err := p.coordinator(ctx, "initialise the transactional producer", true, func(b *sarama.Broker) (sarama.KError, error) {
+		res, err := b.InitProducerID(&sarama.InitProducerIDRequest{
+			Version: initV, TransactionalID: &p.id, TransactionTimeout: p.timeout,
+			ProducerID: -1, ProducerEpoch: -1,
+		})
+		if err != nil {
+			return 0, err
+		}
+		if res.Err == sarama.ErrNoError {
+			p.pid, p.epoch = res.ProducerID, res.ProducerEpoch
+		}
+		return res.Err, nil
+	})
+	if err != nil {
+		return err
+	}
+	p.seq = map[int32]int32{}
+	p.inTxn, p.needInit = false, false
+	p.added = map[int32]bool{}
+	return nil
+}
+
+// begin starts a transaction (locally: partitions are added when records
+// are sent), re-initialising the producer first if an error asked for it.
+func (p *txnProducer) begin(ctx context.Context) error {
+	if p.needInit {
+		if err := p.init(ctx); err != nil {
+			return err
+		}
+	}
+	if p.inTxn {
+		return errors.New("kafka: internal error: a transaction is already open")
+	}
+	p.inTxn = true
+	clear(p.added)
+	return nil
+}
+
+// send writes msgs (all to p.topic, partitions set) in the open
+// transaction: one AddPartitionsToTxn for the partitions not yet in it,
+// then one Produce per leader broker, all brokers at once. On success every
+// message's Offset is set. A partition the broker refused is reported as a
+// sarama.ProducerErrors entry per message; any error leaves the transaction
+// to be aborted.
+func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) error {
+	if !p.inTxn {
+		return errors.New("kafka: internal error: send outside a transaction")
+	}
+	byPart := map[int32][]*sarama.ProducerMessage{}
+	var parts, newParts []int32
+	for _, m := range msgs {
+		if byPart[m.Partition] == nil {
+			parts = append(parts, m.Partition)
+			if !p.added[m.Partition] {
+				newParts = append(newParts, m.Partition)
+			}
+		}
+		byPart[m.Partition] = append(byPart[m.Partition], m)
+	}
+	_, txnV, produceV := p.versions()
+	if len(newParts) > 0 {
+		err := p.coordinator(ctx, "add partitions to the transaction", true, func(b *sarama.Broker) (sarama.KError, error) {
+			res, err := b.AddPartitionsToTxn(&sarama.AddPartitionsToTxnRequest{
+				Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
+				TopicPartitions: map[string][]int32{p.topic: newParts},
+			})
+			if err != nil {
+				return 0, err
+			}
+			worst := sarama.ErrNoError
+			for _, pes := range res.Errors {
+				for _, pe := range pes {
+					if pe.Err != sarama.ErrNoError && (worst == sarama.ErrNoError || worst == sarama.ErrOperationNotAttempted) {
+						worst = pe.Err
+					}
+				}
+			}
+			return worst, nil
+		})
+		if err != nil {
+			p.needInit = true
+			return err
+		}
+		for _, part := range newParts {
+			p.added[part] = true
+		}
+	}
+
+	// One request per leader.
+	reqs := map[*sarama.Broker]*sarama.ProduceRequest{}
+	reqParts := map[*sarama.Broker][]int32{}
+	for _, part := range parts {
+		b, err := p.client.Leader(p.topic, part)
+		if err != nil {
+			p.needInit = true
+			return fmt.Errorf("kafka: find the leader of %s/%d: %w", p.topic, part, err)
+		}
+		req := reqs[b]
+		if req == nil {
+			req = &sarama.ProduceRequest{
+				TransactionalID: &p.id, RequiredAcks: sarama.WaitForAll,
+				Timeout: int32(p.ackWait / time.Millisecond), Version: produceV,
+			}
+			reqs[b] = req
+		}
+		req.AddBatch(p.topic, part, p.batch(part, byPart[part]))
+		reqParts[b] = append(reqParts[b], part)
+	}
+	type result struct {
+		b   *sarama.Broker
+		res *sarama.ProduceResponse
+		err error
+	}
+	results := make(chan result, len(reqs))
+	var wg sync.WaitGroup
+	for b, req := range reqs {
+		wg.Go(func() {
+			res, err := b.Produce(req)
+			results <- result{b, res, err}
+		})
+	}
+	wg.Wait()
+	close(results)
+	var perrs sarama.ProducerErrors
+	var netErr error
+	for r := range results {
+		if r.err == nil && r.res == nil {
+			r.err = errors.New("empty produce response")
+		}
+		if r.err != nil {
+			_ = r.b.Close()
+			_ = p.client.RefreshMetadata(p.topic)
+			netErr = fmt.Errorf("kafka: produce to broker %d: %w", r.b.ID(), r.err)
+			continue
+		}
+		for _, part := range reqParts[r.b] {
+			ms := byPart[part]
+			blk := r.res.GetBlock(p.topic, part)
+			kerr := sarama.ErrIncompleteResponse
+			if blk != nil {
+				kerr = blk.Err
+			}
+			if kerr != sarama.ErrNoError {
+				if kerr == sarama.ErrNotLeaderForPartition || kerr == sarama.ErrLeaderNotAvailable {
+					_ = p.client.RefreshMetadata(p.topic)
+				}
+				for _, m := range ms {
+					perrs = append(perrs, &sarama.ProducerError{Msg: m, Err: kerr})
+				}
+				continue
+			}
+			p.seq[part] += int32(len(ms))
+			for i, m := range ms {
+				m.Offset = blk.Offset + int64(i)
+			}
+		}
+	}
+	switch {
+	case netErr != nil:
+		p.needInit = true
+		return netErr
+	case len(perrs) > 0:
+		p.needInit = true // sequence numbers are uncertain now
+		return perrs
+	}
+	return nil
+}
+
+// batch builds the transactional record batch of one partition.
+func (p *txnProducer) batch(part int32, ms []*sarama.ProducerMessage) *sarama.RecordBatch {
+	first := ms[0].Timestamp.Truncate(time.Millisecond)
+	rb := &sarama.RecordBatch{
+		Version: 2, Codec: p.codec, CompressionLevel: p.level,
+		ProducerID: p.pid, ProducerEpoch: p.epoch, FirstSequence: p.seq[part], IsTransactional: true,
+		FirstTimestamp: first, MaxTimestamp: first, LastOffsetDelta: int32(len(ms) - 1),
+		Records: make([]*sarama.Record, len(ms)),
+	}
+	for i, m := range ms {
+		ts := m.Timestamp.Truncate(time.Millisecond)
+		if ts.After(rb.MaxTimestamp) {
+			rb.MaxTimestamp = ts
+		}
+		rec := &sarama.Record{OffsetDelta: int64(i), TimestampDelta: ts.Sub(first)}
+		if m.Key != nil {
+			rec.Key, _ = m.Key.Encode() // ByteEncoder: never fails
+		}
+		if m.Value != nil {
+			rec.Value, _ = m.Value.Encode()
+		}
+		if len(m.Headers) > 0 {
+			rec.Headers = make([]*sarama.RecordHeader, len(m.Headers))
+			for j := range m.Headers {
+				rec.Headers[j] = &m.Headers[j]
+			}
+		}
+		rb.Records[i] = rec
+	}
+	return rb
+}
+
+// end commits or aborts the open transaction. A commit whose request
+// failed on the network is not retried (its outcome is unknown); the caller
+// must treat the producer as needing re-initialisation after any error.
+func (p *txnProducer) end(ctx context.Context, commit bool) error {
+	if !p.inTxn {
+		return nil
+	}
+	if len(p.added) == 0 {
+		p.inTxn = false // nothing was sent: nothing to end on the broker
+		return nil
+	}
+	_, txnV, _ := p.versions()
+	what := "commit the transaction"
+	if !commit {
+		what = "abort the transaction"
+	}
+	err := p.coordinator(ctx, what, !commit, func(b *sarama.Broker) (sarama.KError, error) {
+		res, err := b.EndTxn(&sarama.EndTxnRequest{
+			Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
+			TransactionResult: commit,
+		})
+		if err != nil {
+			return 0, err
+		}
+		return res.Err, nil
+	})
+	if err != nil {
+		p.needInit = true
+	}
+	p.inTxn = false
+	return err
+}
