@@ -26,8 +26,9 @@ import (
 // guard (checkBinary) runs first, as before goavro. Tests compare both
 // paths on random values and random bytes (FuzzDirectDecode).
 // Unsupported, so left to goavro: logical types other than uuid and the
-// time.Time ones (decimal, time-millis, ...), records with a schema
-// field the Go type lacks, and recursive schemas.
+// time.Time ones (decimal, time-millis, ...), recursive schemas, and
+// resolution other than added, removed and reordered record fields
+// (decode_resolve.go).
 
 type readFn func(d *decoder, v reflect.Value) error
 
@@ -525,7 +526,13 @@ func (rc *readCompiler) record(t reflect.Type, s *Schema) (readFn, bool) {
 			}
 		}
 		if !ok {
-			return nil, false // the value must be skipped: goavro path
+			// The Go type does not hold it (the plan ignores it): skip.
+			sk, ok := rc.skip(f.Type)
+			if !ok {
+				return nil, false
+			}
+			fields = append(fields, fieldRead{-1, f.Name, sk})
+			continue
 		}
 		fn, ok := rc.build(t.Field(i).Type, f.Type)
 		if !ok {
@@ -537,6 +544,12 @@ func (rc *readCompiler) record(t reflect.Type, s *Schema) (readFn, bool) {
 	return func(d *decoder, v reflect.Value) error {
 		for i := range fields {
 			f := &fields[i]
+			if f.index < 0 {
+				if err := f.fn(d, v); err != nil {
+					return fmt.Errorf("%s.%s: %w", short, f.name, err)
+				}
+				continue
+			}
 			if err := f.fn(d, v.Field(f.index)); err != nil {
 				return fmt.Errorf("%s.%s: %w", short, f.name, err)
 			}

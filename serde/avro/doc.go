@@ -9,15 +9,16 @@
 // encoding. Any Confluent deserializer (Java, Python, Go) can decode it.
 //
 // github.com/linkedin/goavro/v2 validates and parses every schema, encodes
-// where a default must be filled in, and decodes payloads that need
-// schema resolution or types the direct decoder leaves to it. Marshal
-// otherwise writes Avro binary directly from the compiled plan: building
-// goavro's native map first costs as much as goavro's encoding itself.
-// Likewise Unmarshal reads Avro binary straight into the Go value when
-// the writer's schema has the reader's shape (the usual case), instead of
-// goavro's native map followed by a conversion; decimals, goavro's other
-// logical types (time-millis, ...), schema fields the Go type lacks and
-// recursive schemas stay on the goavro path. Tests check that both
+// where a default must be filled in, and decodes what the direct decoder
+// leaves to it. Marshal otherwise writes Avro binary directly from the
+// compiled plan: building goavro's native map first costs as much as
+// goavro's encoding itself. Likewise Unmarshal reads Avro binary straight
+// into the Go value, instead of goavro's native map followed by a
+// conversion, when the writer's schema has the reader's shape or differs
+// only by added, removed, renamed or reordered record fields (the usual
+// cases); decimals, goavro's other logical types (time-millis, ...),
+// recursive schemas and other resolution (promotions, changed enums or
+// unions) stay on the goavro path. Tests check that both
 // encoders write the same bytes (thousands of random values) and that
 // fastavro reads them, and that both decoders accept and reject the same
 // bytes and return the same values (random values, corrupted bodies,

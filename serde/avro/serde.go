@@ -122,7 +122,8 @@ func WithGoavroEncoding() Option { return func(c *config) { c.goavroEncode = tru
 // WithGoavroDecoding makes Unmarshal always decode with goavro into its
 // native form and convert that to the Go value, instead of the direct
 // decoder that reads Avro binary straight into the Go value (used when
-// the writer's schema has the reader's shape). Both accept the same
+// the writer's schema has the reader's shape or differs by added, removed
+// or reordered record fields). Both accept the same
 // payloads and give the same values; this is for debugging and for
 // comparing the two.
 func WithGoavroDecoding() Option { return func(c *config) { c.goavroDecode = true } }
@@ -615,8 +616,15 @@ func (s *Serde) decodePath(ctx context.Context, id int, t reflect.Type, name str
 		return nil, &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: fmt.Errorf("the writer's schema cannot be read as %v's schema: %v; keep schema changes compatible, or register an upcaster", t, err)}
 	}
 	dp := &decodePath{ws: ws, plan: ri.plan, resolve: fn}
-	if fn == nil && !s.cfg.goavroDecode && sameShape(ws.schema, ri.schema, map[[2]*Schema]bool{}) {
-		if rd, ok := compileRead(t, ri.schema); ok {
+	if !s.cfg.goavroDecode {
+		var rd readFn
+		var ok bool
+		if fn == nil && sameShape(ws.schema, ri.schema, map[[2]*Schema]bool{}) {
+			rd, ok = compileRead(t, ri.schema)
+		} else if fn != nil {
+			rd, ok = compileReadResolved(t, ws.schema, ri.schema)
+		}
+		if ok {
 			dp.direct = rd
 		}
 	}
