@@ -2,7 +2,6 @@ package avro
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -120,50 +119,6 @@ func (d *decoder) blockCount() (int64, error) {
 		return 0, fmt.Errorf("block count %d exceeds goavro.MaxBlockCount %d", n, goavro.MaxBlockCount)
 	}
 	return n, nil
-}
-
-// sameShape reports whether data written with w decodes with r to the
-// same native value: the same types, names, fields, symbols and branches
-// in the same order. Defaults, docs and aliases may differ.
-func sameShape(w, r *Schema, seen map[[2]*Schema]bool) bool {
-	if w == r {
-		return true
-	}
-	key := [2]*Schema{w, r}
-	if seen[key] {
-		return true // recursion: checked where it started
-	}
-	seen[key] = true
-	if w.Kind != r.Kind || w.Logical != r.Logical || w.Name != r.Name || w.Size != r.Size ||
-		w.Precision != r.Precision || w.Scale != r.Scale || len(w.Symbols) != len(r.Symbols) ||
-		len(w.Fields) != len(r.Fields) || len(w.Branches) != len(r.Branches) {
-		return false
-	}
-	for i := range w.Symbols {
-		if w.Symbols[i] != r.Symbols[i] {
-			return false
-		}
-	}
-	for i := range w.Fields {
-		if w.Fields[i].Name != r.Fields[i].Name || !sameShape(w.Fields[i].Type, r.Fields[i].Type, seen) {
-			return false
-		}
-	}
-	for i := range w.Branches {
-		if !sameShape(w.Branches[i], r.Branches[i], seen) {
-			return false
-		}
-	}
-	if (w.Items == nil) != (r.Items == nil) || (w.Values == nil) != (r.Values == nil) {
-		return false
-	}
-	if w.Items != nil && !sameShape(w.Items, r.Items, seen) {
-		return false
-	}
-	if w.Values != nil && !sameShape(w.Values, r.Values, seen) {
-		return false
-	}
-	return true
 }
 
 type readCompiler struct {
@@ -612,26 +567,4 @@ func (rc *readCompiler) union(t reflect.Type, s *Schema) (readFn, bool) {
 		}
 		return b.fn(d, v)
 	}, true
-}
-
-// decodeDirect decodes body (written with ws, which has the shape of the
-// reader's schema) into a new value of t.
-func decodeDirect(ws *writerSchema, fn readFn, t reflect.Type, body []byte, maxItems int64) (reflect.Value, error) {
-	if ws.guard {
-		if err := checkBinary(ws.schema, body, maxItems); err != nil {
-			return reflect.Value{}, fmt.Errorf("payload does not match schema ID %d: %w", ws.id, err)
-		}
-	}
-	d := decoder{buf: body}
-	out := reflect.New(t).Elem()
-	if err := fn(&d, out); err != nil {
-		if errors.Is(err, errShortBuffer) {
-			err = fmt.Errorf("%w (payload ends early)", err)
-		}
-		return reflect.Value{}, fmt.Errorf("payload does not match schema ID %d: %w", ws.id, err)
-	}
-	if len(d.buf) != 0 {
-		return reflect.Value{}, fmt.Errorf("payload does not match schema ID %d: %d trailing bytes", ws.id, len(d.buf))
-	}
-	return out, nil
 }

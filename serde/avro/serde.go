@@ -545,41 +545,6 @@ func (s *Serde) unmarshal(ctx context.Context, name string, data []byte) (any, e
 	return out.Interface(), nil
 }
 
-// decodeGoavro decodes body with goavro into its native form, resolves
-// that to the reader's schema and converts it to a new value of t.
-func decodeGoavro(dp *decodePath, t reflect.Type, body []byte, maxItems int64) (reflect.Value, error) {
-	native, err := decodeNative(dp.ws, body, maxItems)
-	if err != nil {
-		return reflect.Value{}, err
-	}
-	if dp.resolve != nil {
-		if native, err = dp.resolve(native); err != nil {
-			return reflect.Value{}, err
-		}
-	}
-	out := reflect.New(t).Elem()
-	if err := dp.plan.dec(native, out); err != nil {
-		return reflect.Value{}, err
-	}
-	return out, nil
-}
-
-func decodeNative(ws *writerSchema, body []byte, maxItems int64) (any, error) {
-	if ws.guard {
-		if err := checkBinary(ws.schema, body, maxItems); err != nil {
-			return nil, fmt.Errorf("payload does not match schema ID %d: %w", ws.id, err)
-		}
-	}
-	native, rest, err := ws.codec.NativeFromBinary(body)
-	if err != nil {
-		return nil, fmt.Errorf("payload does not match schema ID %d: %w", ws.id, err)
-	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("payload does not match schema ID %d: %d trailing bytes", ws.id, len(rest))
-	}
-	return native, nil
-}
-
 func (s *Serde) fetchWriter(ctx context.Context, id int) (*writerSchema, error) {
 	if v, ok := s.ids.Load(id); ok {
 		s.observeCache(ctx, "schema_by_id", true)
