@@ -453,17 +453,9 @@ func (rc *readCompiler) record(t reflect.Type, s *Schema) (readFn, bool) {
 	}
 	rc.open[s] = true
 	defer delete(rc.open, s)
-	goFields := map[string]int{}
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		ti, err := parseTag(sf)
-		if err != nil || ti.skip {
-			continue
-		}
-		goFields[ti.name] = i
+	goFields, err := goFieldIndex(t)
+	if err != nil {
+		return nil, false // the plan refuses this type too
 	}
 	type fieldRead struct {
 		index int
@@ -472,14 +464,7 @@ func (rc *readCompiler) record(t reflect.Type, s *Schema) (readFn, bool) {
 	}
 	fields := make([]fieldRead, 0, len(s.Fields))
 	for _, f := range s.Fields {
-		i, ok := goFields[f.Name]
-		if !ok {
-			for _, al := range f.Aliases {
-				if i, ok = goFields[al]; ok {
-					break
-				}
-			}
-		}
+		i, ok := goFields.lookup(f)
 		if !ok {
 			// The Go type does not hold it (the plan ignores it): skip.
 			sk, ok := rc.skip(f.Type)

@@ -51,17 +51,9 @@ func (rc *readCompiler) resolvedRecord(t reflect.Type, w, r *Schema) (readFn, bo
 	rc.open[r], rc.open[w] = true, true
 	defer delete(rc.open, r)
 	defer delete(rc.open, w)
-	goFields := map[string]int{}
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		ti, err := parseTag(sf)
-		if err != nil || ti.skip {
-			continue
-		}
-		goFields[ti.name] = i
+	goFields, err := goFieldIndex(t)
+	if err != nil {
+		return nil, false // the plan refuses this type too
 	}
 	type fieldDefault struct {
 		index  int
@@ -73,13 +65,7 @@ func (rc *readCompiler) resolvedRecord(t reflect.Type, w, r *Schema) (readFn, bo
 	var defaults []fieldDefault
 	short := r.ShortName()
 	for _, rf := range r.Fields {
-		gi, inGo := goFields[rf.Name]
-		for _, a := range rf.Aliases {
-			if inGo {
-				break
-			}
-			gi, inGo = goFields[a]
-		}
+		gi, inGo := goFields.lookup(rf)
 		// The writer's field, as the resolver finds it.
 		wi := w.fieldIndex(rf.Name)
 		for _, a := range rf.Aliases {

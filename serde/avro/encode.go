@@ -235,17 +235,9 @@ func (a *appender) build(t reflect.Type, s *Schema) (appendFn, bool) {
 }
 
 func (a *appender) record(t reflect.Type, s *Schema) (appendFn, bool) {
-	goFields := map[string]int{}
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		ti, err := parseTag(sf)
-		if err != nil || ti.skip {
-			continue
-		}
-		goFields[ti.name] = i
+	goFields, err := goFieldIndex(t)
+	if err != nil {
+		return nil, false // the plan refuses this type too
 	}
 	type fieldApp struct {
 		index int
@@ -254,14 +246,7 @@ func (a *appender) record(t reflect.Type, s *Schema) (appendFn, bool) {
 	}
 	fields := make([]fieldApp, 0, len(s.Fields))
 	for _, f := range s.Fields {
-		i, ok := goFields[f.Name]
-		if !ok {
-			for _, al := range f.Aliases {
-				if i, ok = goFields[al]; ok {
-					break
-				}
-			}
-		}
+		i, ok := goFields.lookup(f)
 		if !ok {
 			return nil, false // a default must be written: goavro path
 		}

@@ -271,35 +271,14 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 	if t.Kind() != reflect.Struct {
 		return nil, mismatch(t, s)
 	}
-	goFields := map[string]int{}
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		ti, err := parseTag(sf)
-		if err != nil {
-			return nil, err
-		}
-		if ti.skip {
-			continue
-		}
-		if j, dup := goFields[ti.name]; dup {
-			return nil, fmt.Errorf("Go fields %v.%s and %s both map to Avro field %q; rename one with an `avro:\"name\"` tag", t, t.Field(j).Name, sf.Name, ti.name)
-		}
-		goFields[ti.name] = i
+	goFields, err := goFieldIndex(t)
+	if err != nil {
+		return nil, err
 	}
 	fps := make([]fieldPlan, 0, len(s.Fields))
 	for _, f := range s.Fields {
 		fp := fieldPlan{name: f.Name, index: -1}
-		i, ok := goFields[f.Name]
-		if !ok {
-			for _, a := range f.Aliases {
-				if i, ok = goFields[a]; ok {
-					break
-				}
-			}
-		}
+		i, ok := goFields.lookup(f)
 		if ok {
 			for k, j := range goFields {
 				if j == i {
@@ -469,4 +448,47 @@ func (p *planner) union(t reflect.Type, s *Schema) (*plan, error) {
 			return nil
 		},
 	}, nil
+}
+
+// fieldIndex maps Avro field names to the indexes of the Go struct fields
+// that hold them.
+type fieldIndex map[string]int
+
+// goFieldIndex maps the Avro names of struct type t's exported, not skipped
+// fields (field names or `avro` tags) to their indexes. It fails on an
+// invalid tag or on two Go fields mapping to one Avro field.
+func goFieldIndex(t reflect.Type) (fieldIndex, error) {
+	m := fieldIndex{}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		ti, err := parseTag(sf)
+		if err != nil {
+			return nil, err
+		}
+		if ti.skip {
+			continue
+		}
+		if j, dup := m[ti.name]; dup {
+			return nil, fmt.Errorf("Go fields %v.%s and %s both map to Avro field %q; rename one with an `avro:\"name\"` tag", t, t.Field(j).Name, sf.Name, ti.name)
+		}
+		m[ti.name] = i
+	}
+	return m, nil
+}
+
+// lookup returns the index of the Go field that holds the Avro field f,
+// found by f's name or else by one of its aliases (former names).
+func (m fieldIndex) lookup(f *Field) (int, bool) {
+	if i, ok := m[f.Name]; ok {
+		return i, true
+	}
+	for _, a := range f.Aliases {
+		if i, ok := m[a]; ok {
+			return i, true
+		}
+	}
+	return 0, false
 }
