@@ -57,9 +57,7 @@ func BenchmarkReadTopic(b *testing.B) {
 		defer cpuPerOp(b)()
 		for b.Loop() {
 			rd := newReader(cl, topic)
-			parts, _ := rd.partitions()
-			start, _ := rd.offsets(ctx, parts, sarama.OffsetOldest)
-			end, _ := rd.offsets(ctx, parts, sarama.OffsetNewest)
+			_, start, end, _ := rd.bounds(ctx)
 			n := 0
 			if err := rd.scan(ctx, start, end, func(rec) error { n++; return nil }, nil); err != nil {
 				b.Fatal(err)

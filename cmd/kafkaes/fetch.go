@@ -66,6 +66,22 @@ func (r *reader) partitions() ([]int32, error) {
 // sarama.OffsetNewest gives the last stable offset (the end for a
 // read_committed reader, never the high watermark), sarama.OffsetOldest the
 // log start offset.
+// bounds returns the topic's partitions and, per partition, the log start
+// offset and the end (the last stable offset: read_committed), the range
+// a whole-topic read covers.
+func (r *reader) bounds(ctx context.Context) (parts []int32, start, end map[int32]int64, err error) {
+	if parts, err = r.partitions(); err != nil {
+		return nil, nil, nil, err
+	}
+	if start, err = r.offsets(ctx, parts, sarama.OffsetOldest); err != nil {
+		return nil, nil, nil, err
+	}
+	if end, err = r.offsets(ctx, parts, sarama.OffsetNewest); err != nil {
+		return nil, nil, nil, err
+	}
+	return parts, start, end, nil
+}
+
 func (r *reader) offsets(ctx context.Context, parts []int32, which int64) (map[int32]int64, error) {
 	return withRetry(ctx, func() (map[int32]int64, error) {
 		return kafkafetch.ListOffsets(ctx, r.client, r.topic, parts, which, sarama.ReadCommitted)

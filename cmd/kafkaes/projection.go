@@ -133,17 +133,7 @@ func projectionStatus(ctx context.Context, e *env, cl sarama.Client, gs *groupSt
 	exact := true
 	for _, topic := range topics {
 		rd := newReader(cl, topic)
-		parts, err := rd.partitions()
-		if err != nil {
-			e.errorf("%v", err)
-			return exitFailure
-		}
-		start, err := rd.offsets(ctx, parts, sarama.OffsetOldest)
-		if err != nil {
-			e.errorf("%v", err)
-			return exitFailure
-		}
-		end, err := rd.offsets(ctx, parts, sarama.OffsetNewest)
+		parts, start, end, err := rd.bounds(ctx)
 		if err != nil {
 			e.errorf("%v", err)
 			return exitFailure

@@ -197,15 +197,7 @@ func sampleKind(ctx context.Context, cl sarama.Client, topic string) (string, er
 	rd := newReader(cl, topic)
 	rd.maxBytes = 64 << 10
 	rd.maxWait = 10 * time.Millisecond
-	parts, err := rd.partitions()
-	if err != nil {
-		return "", err
-	}
-	start, err := rd.offsets(ctx, parts, sarama.OffsetOldest)
-	if err != nil {
-		return "", err
-	}
-	end, err := rd.offsets(ctx, parts, sarama.OffsetNewest)
+	parts, start, end, err := rd.bounds(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/IBM/sarama"
-
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -218,17 +216,7 @@ func runVerify(ctx context.Context, e *env, _ []string) int {
 	}
 	defer cl.Close()
 	rd := newReader(cl, e.topic)
-	parts, err := rd.partitions()
-	if err != nil {
-		e.errorf("%v", err)
-		return exitFailure
-	}
-	start, err := rd.offsets(ctx, parts, sarama.OffsetOldest)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitFailure
-	}
-	end, err := rd.offsets(ctx, parts, sarama.OffsetNewest)
+	parts, start, end, err := rd.bounds(ctx)
 	if err != nil {
 		e.errorf("%v", err)
 		return exitFailure
