@@ -50,8 +50,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		return err
 	}
 	if env.metrics != nil && cfg.holdMetrics {
-		fmt.Fprintf(w, "\nserving metrics at %s; Ctrl-C to stop\n", env.metrics.URL)
-		<-ctx.Done()
+		env.metrics.Hold(ctx, w)
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,16 +26,10 @@ func TestMetrics(t *testing.T) {
 	if !strings.Contains(out.String(), "metrics: "+env.metrics.URL) {
 		t.Errorf("output does not show the metrics URL:\n%s", out.String())
 	}
-	resp, err := http.Get(env.metrics.URL)
+	page, err := env.metrics.Scrape()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(body)
 	for _, want := range []string{
 		`kafkaes_appends_total{result="ok",topic="bank-events"} `,
 		`kafkaes_appends_total{result="conflict",topic="bank-events"} `,

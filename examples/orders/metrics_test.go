@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -24,16 +22,10 @@ func TestMetrics(t *testing.T) {
 	if err := scenario(ctx, &out, env); err != nil {
 		t.Fatalf("scenario: %v\n%s", err, out.String())
 	}
-	resp, err := http.Get(env.metrics.URL)
+	page, err := env.metrics.Scrape()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(body)
 	for _, want := range []string{
 		`kafkaes_appends_total{result="ok",topic="orders-events"} `,
 		`kafkaes_loads_total{aggregate="main.Order",result="ok",snapshot="none"} `,

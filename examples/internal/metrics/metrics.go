@@ -5,6 +5,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -53,4 +54,23 @@ func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
+}
+
+// Hold tells w where the metrics are and keeps serving them until ctx is
+// done (Ctrl-C), so that they can be looked at after an example's
+// scenario.
+func (s *Server) Hold(ctx context.Context, w io.Writer) {
+	fmt.Fprintf(w, "\nserving metrics at %s; Ctrl-C to stop\n", s.URL)
+	<-ctx.Done()
+}
+
+// Scrape returns the metrics page as a scraper sees it.
+func (s *Server) Scrape() (string, error) {
+	resp, err := http.Get(s.URL)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }
