@@ -248,24 +248,8 @@ func (rc *readCompiler) build(t reflect.Type, s *Schema) (readFn, bool) {
 }
 
 func intRead(t reflect.Type, s *Schema) (readFn, bool) {
-	var lo, hi int64
-	signed := true
-	switch t.Kind() {
-	case reflect.Int8:
-		lo, hi = math.MinInt8, math.MaxInt8
-	case reflect.Int16:
-		lo, hi = math.MinInt16, math.MaxInt16
-	case reflect.Int32:
-		lo, hi = math.MinInt32, math.MaxInt32
-	case reflect.Int, reflect.Int64:
-		lo, hi = math.MinInt64, math.MaxInt64
-	case reflect.Uint8:
-		lo, hi, signed = 0, math.MaxUint8, false
-	case reflect.Uint16:
-		lo, hi, signed = 0, math.MaxUint16, false
-	case reflect.Uint32:
-		lo, hi, signed = 0, math.MaxUint32, false
-	default:
+	lo, hi, signed, ok := intRange(t.Kind())
+	if !ok {
 		return nil, false
 	}
 	isInt := s.Kind == Int

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"math/big"
 	"reflect"
 	"time"
 )
@@ -88,24 +87,9 @@ func (a *appender) build(t reflect.Type, s *Schema) (appendFn, bool) {
 		isPtr := t == ratPtrType
 		limit := pow10(s.Precision)
 		return func(buf []byte, v reflect.Value) ([]byte, error) {
-			var r *big.Rat
-			if isPtr {
-				if v.IsNil() {
-					return nil, fmt.Errorf("nil *big.Rat: use a zero value or make the field nullable")
-				}
-				r = v.Interface().(*big.Rat)
-			} else if v.CanAddr() {
-				r = v.Addr().Interface().(*big.Rat)
-			} else {
-				rv := v.Interface().(big.Rat)
-				r = &rv
-			}
-			n, err := ratToUnscaled(r, s.Scale)
+			_, n, err := decimalOf(v, isPtr, s, limit)
 			if err != nil {
 				return nil, err
-			}
-			if new(big.Int).Abs(n).Cmp(limit) >= 0 {
-				return nil, fmt.Errorf("decimal %s exceeds precision %d", r.FloatString(s.Scale), s.Precision)
 			}
 			b := twosFromInt(n)
 			return append(appendLong(buf, int64(len(b))), b...), nil

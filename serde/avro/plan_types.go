@@ -67,24 +67,8 @@ func (st *encState) reset() {
 }
 
 func intPlan(t reflect.Type, s *Schema) (*plan, error) {
-	var lo, hi int64
-	signed := true
-	switch t.Kind() {
-	case reflect.Int8:
-		lo, hi = math.MinInt8, math.MaxInt8
-	case reflect.Int16:
-		lo, hi = math.MinInt16, math.MaxInt16
-	case reflect.Int32:
-		lo, hi = math.MinInt32, math.MaxInt32
-	case reflect.Int, reflect.Int64:
-		lo, hi = math.MinInt64, math.MaxInt64
-	case reflect.Uint8:
-		lo, hi, signed = 0, math.MaxUint8, false
-	case reflect.Uint16:
-		lo, hi, signed = 0, math.MaxUint16, false
-	case reflect.Uint32:
-		lo, hi, signed = 0, math.MaxUint32, false
-	default:
+	lo, hi, signed, ok := intRange(t.Kind())
+	if !ok {
 		return nil, mismatch(t, s)
 	}
 	isInt := s.Kind == Int
@@ -162,24 +146,9 @@ func decimalPlan(t reflect.Type, s *Schema) (*plan, error) {
 	limit := pow10(s.Precision)
 	return &plan{
 		enc: func(v reflect.Value, st *encState) (any, error) {
-			var r *big.Rat
-			if isPtr {
-				if v.IsNil() {
-					return nil, fmt.Errorf("nil *big.Rat: use a zero value or make the field nullable")
-				}
-				r = v.Interface().(*big.Rat)
-			} else if v.CanAddr() {
-				r = v.Addr().Interface().(*big.Rat)
-			} else {
-				rv := v.Interface().(big.Rat)
-				r = &rv
-			}
-			n, err := ratToUnscaled(r, s.Scale)
+			r, _, err := decimalOf(v, isPtr, s, limit)
 			if err != nil {
 				return nil, err
-			}
-			if new(big.Int).Abs(n).Cmp(limit) >= 0 {
-				return nil, fmt.Errorf("decimal %s exceeds precision %d", r.FloatString(s.Scale), s.Precision)
 			}
 			return r, nil
 		},
@@ -264,4 +233,53 @@ func parseUUID(s string) ([16]byte, error) {
 		return b, fmt.Errorf("%q is not a UUID: %v", s, err)
 	}
 	return b, nil
+}
+
+// intRange returns the range of values of a Go integer kind that an Avro
+// int or long can be stored in, and whether the kind is signed; ok is false
+// for other kinds (uint64 and uint do not fit a long).
+func intRange(k reflect.Kind) (lo, hi int64, signed, ok bool) {
+	switch k {
+	case reflect.Int8:
+		return math.MinInt8, math.MaxInt8, true, true
+	case reflect.Int16:
+		return math.MinInt16, math.MaxInt16, true, true
+	case reflect.Int32:
+		return math.MinInt32, math.MaxInt32, true, true
+	case reflect.Int, reflect.Int64:
+		return math.MinInt64, math.MaxInt64, true, true
+	case reflect.Uint8:
+		return 0, math.MaxUint8, false, true
+	case reflect.Uint16:
+		return 0, math.MaxUint16, false, true
+	case reflect.Uint32:
+		return 0, math.MaxUint32, false, true
+	}
+	return 0, 0, false, false
+}
+
+// decimalOf returns the *big.Rat held by v (a big.Rat, or a *big.Rat when
+// isPtr) and its unscaled value for the decimal schema s, checking that it
+// is exact at s.Scale and fits s.Precision (limit = 10^precision).
+func decimalOf(v reflect.Value, isPtr bool, s *Schema, limit *big.Int) (*big.Rat, *big.Int, error) {
+	var r *big.Rat
+	if isPtr {
+		if v.IsNil() {
+			return nil, nil, fmt.Errorf("nil *big.Rat: use a zero value or make the field nullable")
+		}
+		r = v.Interface().(*big.Rat)
+	} else if v.CanAddr() {
+		r = v.Addr().Interface().(*big.Rat)
+	} else {
+		rv := v.Interface().(big.Rat)
+		r = &rv
+	}
+	n, err := ratToUnscaled(r, s.Scale)
+	if err != nil {
+		return nil, nil, err
+	}
+	if new(big.Int).Abs(n).Cmp(limit) >= 0 {
+		return nil, nil, fmt.Errorf("decimal %s exceeds precision %d", r.FloatString(s.Scale), s.Precision)
+	}
+	return r, n, nil
 }
