@@ -98,9 +98,13 @@
 // outcome Kafka does not report (the connection breaks during EndTxn, the
 // coordinator refuses the commit, or the broker does not answer within the
 // transaction timeout after the caller's deadline): Append then returns an
-// error saying the outcome is unknown;
-// retry with the same event IDs, which the idempotency check turns into a
-// no-op if the first attempt committed.
+// error wrapping [ErrUnknownOutcome]; retry with the same event IDs, which
+// the idempotency check turns into a no-op if the first attempt committed
+// (also when the retry's conflict scan is the first to meet the committed
+// events). Every other error means that nothing was written. After such a
+// commit the worker at once re-initialises its producer (InitProducerId with
+// the same transactional ID), which makes the coordinator finish or abort
+// the transaction, so a retry does not wait for the transaction timeout.
 //
 // Requirement 4 (atomic multi-event appends): all events of an append, and
 // of a group commit, are in one Kafka transaction, committed or aborted as
@@ -123,6 +127,28 @@
 // newer instance with the same transactional ID, or whose abort failed, is
 // closed and replaced. A broker that is down makes appends fail within
 // [WithAppendTimeout].
+//
+// Markers Kafka does not write. A transaction coordinator that restarts
+// (or moves) while it ends a transaction skips the markers of partitions
+// whose leader it does not know yet, assuming them deleted (Kafka's
+// TransactionMarkerChannelManager; seen here on a single broker killed
+// and restarted during appends). The records of that transaction then stay
+// undecided until the same producer ID writes its next marker to the
+// partition, and that marker decides them, whatever the coordinator had
+// decided: a later commit would make records visible whose append had
+// failed. The conflict scan therefore also looks for records of the store's
+// own producer ID before the transaction's records that no marker of it
+// follows; it aborts the transaction instead of committing (the abort
+// marker aborts them, which is what their appends reported or, for an
+// unknown outcome, allows) and retries the appends in a new transaction.
+// Known limit: if the skipped markers were those of a commit that Kafka had
+// acknowledged (the coordinator crashed within the milliseconds between
+// acknowledging the commit and writing its markers, then skipped them on
+// restart), a later abort by the same producer in that partition would
+// abort those acknowledged events; the store does not detect this case.
+// Records of another producer left undecided this way hold read_committed
+// readers of the partition back until that producer writes to it again
+// (kafka-transactions.sh find-hanging and abort settle them by hand).
 //
 // # Group commit
 //

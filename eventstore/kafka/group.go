@@ -365,11 +365,16 @@ func (s *Store) doAppend(ctx context.Context, streamID string, expected eventsto
 		case out := <-r.done:
 			return out.res, out.err
 		case <-t.C:
-			return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q: %w", errUnknownOutcome, streamID, ctx.Err())
+			return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q: %w", ErrUnknownOutcome, streamID, ctx.Err())
 		}
 	}
 }
 
-// errUnknownOutcome marks an append whose transaction's commit failed in a
-// way that leaves its outcome unknown.
-var errUnknownOutcome = errors.New("kafka: the commit failed and the append may or may not have been written; read the stream, or retry with the same event IDs (the retry is idempotent)")
+// ErrUnknownOutcome is wrapped by the error of an Append whose outcome is
+// not known: its transaction's commit was sent but Kafka did not report
+// the result (the connection broke, the coordinator moved or refused it, or
+// the broker did not answer in time). All of its events were written, or
+// none; read the stream, or retry with the same event IDs, which the store
+// turns into a no-op if the first attempt committed. Every other error of
+// Append means that nothing was written.
+var ErrUnknownOutcome = errors.New("kafka: the commit failed and the append may or may not have been written; read the stream, or retry with the same event IDs (the retry is idempotent)")

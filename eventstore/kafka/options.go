@@ -35,6 +35,15 @@ type options struct {
 	// show that the tests catch its absence.
 	staleIndex time.Duration
 	testNoScan bool
+	// testTrace, when set (tests only), receives a line for every step of
+	// every transaction.
+	testTrace func(format string, args ...any)
+	// testEndTxn, when set (tests only), is asked before every EndTxn
+	// request: when send is false the request is not sent and err is
+	// returned (a commit that never reached the broker); when send is
+	// true and err is set, the request is sent and err returned whatever
+	// the broker answered (a lost response).
+	testEndTxn func(commit bool) (send bool, err error)
 }
 
 // Defaults of the options.

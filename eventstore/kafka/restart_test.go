@@ -37,7 +37,9 @@ const (
 // the only writer of its streams, so it knows their versions: an append
 // with an unknown outcome (the broker went away) is retried with the same
 // event IDs and expected version until it is acknowledged, as the store
-// documents (the retry is idempotent). A conflict is checked by reading the
+// documents (the retry is idempotent). Any other failed append promises
+// that nothing was written; it is retried with new events, and the journal
+// checks that none of its events became visible. A conflict is checked by reading the
 // stream: if the stream is still at the expected version, the conflict was
 // spurious (DESIGN.md: leftovers of an aborted transaction may cause one,
 // and a retry after catch-up clears it) and the append is retried with new
@@ -81,6 +83,11 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 			end := time.Now()
 			took := end.Sub(start)
 			out := classify(err)
+			// Every error but kafka.ErrUnknownOutcome promises that
+			// nothing was written: the journal checks that none of the
+			// append's events is visible, and the writer retries with new
+			// events.
+			notWritten := out == logcheck.Failed && !errors.Is(err, eventstore.ErrConcurrencyConflict)
 			j.Add(logcheck.Append{Writer: w.name, Stream: stream, IDs: ids, Outcome: out, Version: res.Version, Positions: res.Positions, Err: err})
 
 			w.mu.Lock()
@@ -97,7 +104,12 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 				w.acked++
 				w.lastOK = end
 			case logcheck.Failed:
-				// handled below, after reading the stream
+				if notWritten {
+					w.failures++
+					w.lastErr = err
+					w.lastFail = end
+				}
+				// conflicts are handled below, after reading the stream
 			default:
 				w.failures++
 				w.lastErr = err
@@ -110,7 +122,9 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 				break
 			}
 			history = append(history, fmt.Sprintf("%v after %v: %v", ids, took.Round(time.Millisecond), err))
-			if out == logcheck.Failed {
+			if notWritten {
+				evs, ids = newEvents(len(evs), w.name)
+			} else if out == logcheck.Failed {
 				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				v, rerr := streamVersion(rctx, w.store, stream)
 				cancel()
@@ -283,10 +297,19 @@ func TestRealBrokerRestartDuringAppends(t *testing.T) {
 	defer cancel()
 	var ws []*restartWriter
 	var allStreams []string
+	// Every transaction step of the writing stores, printed if the test
+	// fails.
+	var trace traceLog
+	defer func() {
+		if t.Failed() {
+			trace.dump(t)
+		}
+	}()
 	for i := range instances {
 		s := openStressStore(t, c, topic,
 			kafka.WithAppendTimeout(restartAppendTimeout),
-			kafka.WithTransactionTimeout(5*time.Second))
+			kafka.WithTransactionTimeout(5*time.Second),
+			kafka.WithTestTrace(trace.add(t0, fmt.Sprintf("store%d", i))))
 		for k := range writers {
 			w := &restartWriter{name: fmt.Sprintf("store%d/writer%d", i, k), store: s}
 			for n := range perWriter {

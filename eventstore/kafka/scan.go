@@ -16,9 +16,12 @@ const ownRanges = 16
 // span is the part of one partition the conflict scan reads.
 type span struct {
 	from, to int64 // [from, to): from the check's catch-up offset to our first offset
-	reqs     map[string]*appendReq
-	recs     []record           // data records read, outside our own ranges
-	markers  map[int64][]record // producer ID -> its control markers, in offset order
+	// first is the first offset of the transaction's own records in the
+	// partition (to is the last append's first offset).
+	first   int64
+	reqs    map[string]*appendReq
+	recs    []record           // data records read, outside our own ranges
+	markers map[int64][]record // producer ID -> its control markers, in offset order
 }
 
 // decided reports whether the data record rec is decided within the span,
@@ -61,10 +64,10 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 		}
 		sp := spans[r.part]
 		if sp == nil {
-			sp = &span{from: r.xsnap, to: first, reqs: map[string]*appendReq{}, markers: map[int64][]record{}}
+			sp = &span{from: r.xsnap, to: first, first: first, reqs: map[string]*appendReq{}, markers: map[int64][]record{}}
 			spans[r.part] = sp
 		}
-		sp.from, sp.to = min(sp.from, r.xsnap), max(sp.to, first)
+		sp.from, sp.to, sp.first = min(sp.from, r.xsnap), max(sp.to, first), min(sp.first, first)
 		sp.reqs[r.stream] = r
 	}
 	own := map[int32][][2]int64{}
@@ -115,6 +118,19 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 	// judged, and reported, against it.
 	for p, sp := range spans {
 		s.applyScan(p, sp)
+	}
+
+	// Records of our own producer ID without a marker before this
+	// transaction's records: a transaction of ours that Kafka ended
+	// without writing its marker to this partition (a coordinator that
+	// restarts skips the markers of partitions whose leader it does not
+	// know yet). The next marker our producer ID writes to the partition
+	// decides them, so this transaction must not commit: its abort marker
+	// aborts them too (the appends they belong to returned an error, so
+	// aborting is what their callers were told or may assume), and the
+	// appends are retried in a new transaction.
+	if err := ownHanging(s.topic, spans, w.prod.pid); err != nil {
+		return nil, err
 	}
 
 	conflicts := map[*appendReq]bool{}
@@ -239,4 +255,38 @@ func inOwn(own [][2]int64, offset int64) bool {
 		}
 	}
 	return false
+}
+
+// ownHanging returns a *hangingError for the first transactional record of
+// producer pid in spans that lies before the span's own records and that
+// no marker of pid follows within the span, nil when there is none.
+func ownHanging(topic string, spans map[int32]*span, pid int64) error {
+	if pid < 0 {
+		return nil
+	}
+	for p, sp := range spans {
+		for _, rec := range sp.recs {
+			if rec.producerID != pid || !rec.txn || rec.offset >= sp.first {
+				continue
+			}
+			if decided, _ := sp.decided(rec); !decided {
+				return &hangingError{topic: topic, partition: p, offset: rec.offset, producerID: pid}
+			}
+		}
+	}
+	return nil
+}
+
+// hangingError reports records of the store's own producer ID that Kafka
+// left without a transaction marker; the transaction that found them is
+// aborted, which decides them, and its appends are retried.
+type hangingError struct {
+	topic      string
+	partition  int32
+	offset     int64
+	producerID int64
+}
+
+func (e *hangingError) Error() string {
+	return fmt.Sprintf("kafka: %s/%d holds, at offset %d, a record of this store's producer %d that Kafka left without its transaction marker; aborting to settle it", e.topic, e.partition, e.offset, e.producerID)
 }

@@ -81,16 +81,19 @@ func newEvents(n int, writer string) ([]eventstore.Event, []string) {
 	return evs, ids
 }
 
-// classify turns an Append error into a journal outcome: a conflict
-// promises that nothing was written; any other error leaves it open.
+// classify turns an Append error into a journal outcome: only
+// kafka.ErrUnknownOutcome leaves it open; every other error promises that
+// nothing was written.
 func classify(err error) logcheck.Outcome {
 	switch {
 	case err == nil:
 		return logcheck.Acked
-	case errors.Is(err, eventstore.ErrConcurrencyConflict):
-		return logcheck.Failed
-	default:
+	case errors.Is(err, kafka.ErrUnknownOutcome):
 		return logcheck.Unknown
+	default:
+		// The store promises that every other error left nothing
+		// behind; the journal holds it to that.
+		return logcheck.Failed
 	}
 }
 

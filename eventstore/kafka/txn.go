@@ -36,10 +36,11 @@ func (w *worker) ensureProducer() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
 	defer cancel()
-	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout)
+	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout, w.s.opts.testTrace)
 	if err != nil {
 		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
 	}
+	p.endHook = w.s.opts.testEndTxn
 	w.prod = p
 	return nil
 }
@@ -51,6 +52,12 @@ func (w *worker) ensureProducer() error {
 // start quickly.
 func txnBackoff(retries, _ int) time.Duration {
 	return min(time.Millisecond<<min(retries, 6), 50*time.Millisecond)
+}
+
+func (w *worker) tracef(format string, args ...any) {
+	if t := w.s.opts.testTrace; t != nil {
+		t(w.id+": "+format, args...)
+	}
 }
 
 func (w *worker) closeProducer() {
@@ -220,11 +227,17 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	}
 	conflicts, err := scan(ctx, live, <-pre)
 	if err != nil {
+		var he *hangingError
+		if errors.As(err, &he) {
+			s.opts.logger.Warn("kafkaes: settling records Kafka left without a transaction marker", "transactional_id", w.id, "error", err)
+		}
+		w.tracef("scan: %v: abort", err)
 		w.abort(err)
 		again(live, err)
 		return retry
 	}
 	if len(conflicts) > 0 {
+		w.tracef("conflict scan: %d conflicts: abort", len(conflicts))
 		w.abort(nil)
 		// Someone else wrote to these streams meanwhile (or has an open
 		// transaction on them). Decide with the index, which the scan has
@@ -236,16 +249,15 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 				rest = append(rest, r)
 				continue
 			}
-			ix := s.idx[r.part]
-			ix.mu.Lock()
-			current := int64(0)
-			if st := ix.streams[r.stream]; st != nil {
-				current = st.version
+			// The full check, not only the expected version: the record
+			// the scan met may be this very append's first attempt, whose
+			// commit outcome was unknown to its caller and which has now
+			// committed; the retry is then an idempotent repeat.
+			if res, err, done := w.check(r); done {
+				r.finish(res, err)
+				continue
 			}
-			ix.mu.Unlock()
 			switch {
-			case !r.expected.Matches(current):
-				r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: current})
 			case r.attempts+1 >= maxAttempts:
 				r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
 			default:
@@ -265,6 +277,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 	}
 	if cancelled {
+		w.tracef("a caller gave up: abort")
 		w.abort(nil)
 		var rest []*appendReq
 		for _, r := range live {
@@ -280,7 +293,18 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		// the transaction will commit is not known here (a refused commit
 		// is aborted by the broker, but a fenced producer cannot tell).
 		w.closeProducer()
-		fail(live, fmt.Errorf("%w: %w", errUnknownOutcome, err))
+		fail(live, fmt.Errorf("%w: %w", ErrUnknownOutcome, err))
+		// Settle the transaction now rather than at this worker's next
+		// group: a new producer with the same transactional ID makes the
+		// coordinator finish a commit it accepted, or abort the
+		// transaction, before it answers. A caller's retry with the same
+		// event IDs then finds the events committed (an idempotent
+		// repeat) or writes them, instead of meeting the undecided
+		// records in its conflict scan until the transaction timeout.
+		// When the broker is away this fails; the next group tries again.
+		if ierr := w.ensureProducer(); ierr != nil {
+			w.tracef("re-initialise after a failed commit: %v", ierr)
+		}
 		return nil
 	}
 
@@ -306,6 +330,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, ids, s.opts.idWindow) {
 			allApplied[r.part] = false
 		}
+		w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
 		r.finish(eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}, nil)
 	}
 	for p, offs := range ownOffsets {

@@ -44,6 +44,12 @@ type txnProducer struct {
 	added    map[int32]bool  // partitions in the open transaction
 	inTxn    bool
 	needInit bool
+
+	// trace, when set (tests only), receives a line per request.
+	trace func(format string, args ...any)
+	// endHook, when set (tests only), injects EndTxn failures (see
+	// options.testEndTxn).
+	endHook func(commit bool) (send bool, err error)
 }
 
 // txnRetries bounds the retries of a coordinator request that met a
@@ -52,7 +58,7 @@ type txnProducer struct {
 // they take about 2.5s.
 const txnRetries = 60
 
-func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id, topic string, timeout time.Duration) (*txnProducer, error) {
+func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id, topic string, timeout time.Duration, trace func(string, ...any)) (*txnProducer, error) {
 	cfg := *base
 	cfg.MetricRegistry = metrics.NewRegistry()
 	client, err := sarama.NewClient(addrs, &cfg)
@@ -62,7 +68,7 @@ func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id
 	p := &txnProducer{
 		client: client, id: id, topic: topic, timeout: timeout,
 		codec: cfg.Producer.Compression, level: cfg.Producer.CompressionLevel,
-		version: cfg.Version, ackWait: cfg.Producer.Timeout, needInit: true,
+		version: cfg.Version, ackWait: cfg.Producer.Timeout, needInit: true, trace: trace,
 	}
 	if err := p.init(ctx); err != nil {
 		_ = client.Close()
@@ -141,6 +147,7 @@ func (p *txnProducer) init(ctx context.Context) error {
 		}
 		return res.Err, nil
 	})
+	p.tracef("init: producer %d epoch %d: %v", p.pid, p.epoch, err)
 	if err != nil {
 		return err
 	}
@@ -207,6 +214,7 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 			}
 			return worst, nil
 		})
+		p.tracef("add partitions %v (producer %d epoch %d): %v", newParts, p.pid, p.epoch, err)
 		if err != nil {
 			p.needInit = true
 			return err
@@ -279,11 +287,15 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 				}
 				continue
 			}
+			p.tracef("produced %d records to %d at offset %d (producer %d epoch %d seq %d)", len(ms), part, blk.Offset, p.pid, p.epoch, p.seq[part])
 			p.seq[part] += int32(len(ms))
 			for i, m := range ms {
 				m.Offset = blk.Offset + int64(i)
 			}
 		}
+	}
+	if netErr != nil || len(perrs) > 0 {
+		p.tracef("produce failed (producer %d epoch %d): %v; %v", p.pid, p.epoch, netErr, perrs)
 	}
 	switch {
 	case netErr != nil:
@@ -344,6 +356,16 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 	if !commit {
 		what = "abort the transaction"
 	}
+	var injected error
+	if p.endHook != nil {
+		var send bool
+		send, injected = p.endHook(commit)
+		if !send {
+			p.tracef("%s: not sent (test): %v", what, injected)
+			p.needInit, p.inTxn = true, false
+			return injected
+		}
+	}
 	err := p.coordinator(ctx, what, !commit, func(b *sarama.Broker) (sarama.KError, error) {
 		res, err := b.EndTxn(&sarama.EndTxnRequest{
 			Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
@@ -354,9 +376,20 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 		}
 		return res.Err, nil
 	})
+	if injected != nil {
+		p.tracef("%s: the broker answered %v, lost (test)", what, err)
+		err = injected
+	}
+	p.tracef("%s (producer %d epoch %d, partitions %v): %v", what, p.pid, p.epoch, p.added, err)
 	if err != nil {
 		p.needInit = true
 	}
 	p.inTxn = false
 	return err
+}
+
+func (p *txnProducer) tracef(format string, args ...any) {
+	if p.trace != nil {
+		p.trace(p.id+": "+format, args...)
+	}
 }

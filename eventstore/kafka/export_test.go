@@ -1,0 +1,15 @@
+package kafka
+
+// WithTestTrace makes the store's transactional producers report every
+// request and its result to trace (for diagnosing failed tests).
+func WithTestTrace(trace func(format string, args ...any)) Option {
+	return func(o *options) { o.testTrace = trace }
+}
+
+// WithTestEndTxn injects EndTxn failures: hook is asked before every
+// EndTxn request; with send false the request is not sent and err is
+// returned, with send true and err set the request is sent and its answer
+// replaced by err (a lost response).
+func WithTestEndTxn(hook func(commit bool) (send bool, err error)) Option {
+	return func(o *options) { o.testEndTxn = hook }
+}

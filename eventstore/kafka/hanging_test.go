@@ -1,0 +1,57 @@
+package kafka
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestOwnHanging checks the detection of records of the store's own
+// producer that Kafka left without a transaction marker (a restarted
+// coordinator skips the markers of partitions whose leader it does not
+// know yet): the next marker the producer writes to the partition would
+// decide them, so a transaction that finds them must abort.
+func TestOwnHanging(t *testing.T) {
+	const me, other = 7, 9
+	data := func(off, pid int64) record { return record{offset: off, producerID: pid, txn: true, key: []byte("s")} }
+	marker := func(off, pid int64, abort bool) record {
+		return record{offset: off, producerID: pid, txn: true, control: true, abort: abort}
+	}
+	mk := func(first int64, recs []record, markers ...record) map[int32]*span {
+		sp := &span{from: 0, to: first + 2, first: first, recs: recs, markers: map[int64][]record{}}
+		for _, m := range markers {
+			sp.markers[m.producerID] = append(sp.markers[m.producerID], m)
+		}
+		return map[int32]*span{3: sp}
+	}
+	for _, tc := range []struct {
+		name  string
+		spans map[int32]*span
+		want  int64 // offset reported, -1 for none
+	}{
+		{"nothing of ours", mk(10, []record{data(4, other)}), -1},
+		{"ours, committed", mk(10, []record{data(4, me)}, marker(5, me, false)), -1},
+		{"ours, aborted", mk(10, []record{data(4, me)}, marker(5, me, true)), -1},
+		{"ours, no marker", mk(10, []record{data(4, me)}), 4},
+		{"ours, no marker, another producer's marker", mk(10, []record{data(4, me)}, marker(5, other, false)), 4},
+		{"ours, marker before it only", mk(10, []record{data(4, me)}, marker(2, me, false)), 4},
+		{"this transaction's own records", mk(10, []record{data(10, me), data(11, me)}), -1},
+		{"non-transactional", mk(10, []record{{offset: 4, producerID: me}}), -1},
+		{"another producer undecided", mk(10, []record{data(4, other)}, marker(6, me, false)), -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ownHanging("events", tc.spans, me)
+			if tc.want < 0 {
+				require.NoError(t, err)
+				return
+			}
+			var he *hangingError
+			require.True(t, errors.As(err, &he), "got %v", err)
+			require.Equal(t, tc.want, he.offset)
+			require.Equal(t, int32(3), he.partition)
+			require.Contains(t, err.Error(), "events/3")
+		})
+	}
+	require.NoError(t, ownHanging("events", mk(10, []record{data(4, me)}), -1), "no producer yet")
+}
