@@ -55,3 +55,39 @@ func TestOwnHanging(t *testing.T) {
 	}
 	require.NoError(t, ownHanging("events", mk(10, []record{data(4, me)}), -1), "no producer yet")
 }
+
+// TestHangingOutcome checks which marker the settle step writes for records
+// of its own producer left without one: a commit marker for the worker's
+// last acknowledged commit, an abort marker for anything else, nothing when
+// a marker of the producer follows its records.
+func TestHangingOutcome(t *testing.T) {
+	const me, other = 7, 9
+	data := func(off, pid int64) record { return record{offset: off, producerID: pid, txn: true} }
+	// Markers come without the transactional flag from the fetcher.
+	marker := func(off, pid int64) record { return record{offset: off, producerID: pid, control: true} }
+	acked := [2]int64{20, 21}
+	for _, tc := range []struct {
+		name  string
+		recs  []record
+		want  settleAction
+		mixed bool
+	}{
+		{"empty", nil, settleNothing, false},
+		{"decided", []record{data(20, me), data(21, me), marker(22, me)}, settleNothing, false},
+		{"acked commit without marker", []record{data(20, me), data(21, me)}, settleCommit, false},
+		{"failed transaction without marker", []record{data(30, me)}, settleAbort, false},
+		{"failed after a decided acked commit", []record{data(20, me), data(21, me), marker(22, me), data(30, me)}, settleAbort, false},
+		{"another producer's marker does not decide", []record{data(20, me), marker(22, other)}, settleCommit, false},
+		{"another producer's records are not ours", []record{data(30, other)}, settleNothing, false},
+		{"non-transactional", []record{{offset: 30, producerID: me}}, settleNothing, false},
+		{"both kinds", []record{data(20, me), data(21, me), data(30, me)}, settleAbort, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, mixed := hangingOutcome(tc.recs, me, acked)
+			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.mixed, mixed)
+		})
+	}
+	got, _ := hangingOutcome([]record{data(20, me)}, me, [2]int64{-1, -1})
+	require.Equal(t, settleAbort, got, "no acknowledged commit known")
+}

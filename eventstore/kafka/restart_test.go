@@ -421,6 +421,8 @@ func TestRealBrokerRestartDuringAppends(t *testing.T) {
 	if failures == 0 {
 		t.Fatal("no Append failed while the broker was down; the test proves nothing")
 	}
+	settled, hanging := trace.count("settle ["), trace.count("without its transaction marker")
+	logf("records Kafka left without a transaction marker: settled %d times before a transaction, found %d times by a conflict scan", settled, hanging)
 
 	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
 	if err != nil {

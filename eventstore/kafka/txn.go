@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -28,6 +29,13 @@ type worker struct {
 	s    *Store
 	id   string // transactional ID
 	prod *txnProducer
+	// suspect is set after an error that may come from a broker going
+	// away, and when a producer is created: the next transaction first
+	// settles records of the producer left without markers (settle.go).
+	suspect bool
+	// committed holds, per partition, the offsets [first, last] of the
+	// producer's last acknowledged commit there.
+	committed map[int32][2]int64
 }
 
 func (w *worker) ensureProducer() error {
@@ -42,6 +50,7 @@ func (w *worker) ensureProducer() error {
 	}
 	p.endHook = w.s.opts.testEndTxn
 	w.prod = p
+	w.suspect = true
 	return nil
 }
 
@@ -61,6 +70,7 @@ func (w *worker) tracef(format string, args ...any) {
 }
 
 func (w *worker) closeProducer() {
+	w.suspect = true
 	if w.prod != nil {
 		w.prod.close()
 		w.prod = nil
@@ -73,6 +83,7 @@ func (w *worker) closeProducer() {
 // err left its state uncertain, and is replaced when even the abort failed
 // or it was fenced.
 func (w *worker) recover(err error) {
+	w.suspect = true
 	if w.prod == nil {
 		return
 	}
@@ -170,6 +181,18 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		again(live, err)
 		return retry
 	}
+	if w.suspect {
+		lparts := make([]int32, len(live))
+		for i, r := range live {
+			lparts[i] = r.part
+		}
+		if err := w.settle(ctx, lparts); err != nil {
+			w.suspect = true
+			again(live, err)
+			return retry
+		}
+		w.suspect = false
+	}
 	if err := w.prod.begin(ctx); err != nil {
 		w.recover(err)
 		again(live, err)
@@ -232,6 +255,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			s.opts.logger.Warn("kafkaes: settling records Kafka left without a transaction marker", "transactional_id", w.id, "error", err)
 		}
 		w.tracef("scan: %v: abort", err)
+		w.suspect = true
 		w.abort(err)
 		again(live, err)
 		return retry
@@ -333,10 +357,14 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
 		r.finish(eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}, nil)
 	}
+	if w.committed == nil {
+		w.committed = map[int32][2]int64{}
+	}
 	for p, offs := range ownOffsets {
 		if allApplied[p] {
 			s.idx[p].addOwn(offs)
 		}
+		w.committed[p] = [2]int64{slices.Min(offs), slices.Max(offs)}
 	}
 	return nil
 }

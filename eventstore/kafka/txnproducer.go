@@ -194,34 +194,9 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 		}
 		byPart[m.Partition] = append(byPart[m.Partition], m)
 	}
-	_, txnV, produceV := p.versions()
-	if len(newParts) > 0 {
-		err := p.coordinator(ctx, "add partitions to the transaction", true, func(b *sarama.Broker) (sarama.KError, error) {
-			res, err := b.AddPartitionsToTxn(&sarama.AddPartitionsToTxnRequest{
-				Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
-				TopicPartitions: map[string][]int32{p.topic: newParts},
-			})
-			if err != nil {
-				return 0, err
-			}
-			worst := sarama.ErrNoError
-			for _, pes := range res.Errors {
-				for _, pe := range pes {
-					if pe.Err != sarama.ErrNoError && (worst == sarama.ErrNoError || worst == sarama.ErrOperationNotAttempted) {
-						worst = pe.Err
-					}
-				}
-			}
-			return worst, nil
-		})
-		p.tracef("add partitions %v (producer %d epoch %d): %v", newParts, p.pid, p.epoch, err)
-		if err != nil {
-			p.needInit = true
-			return err
-		}
-		for _, part := range newParts {
-			p.added[part] = true
-		}
+	_, _, produceV := p.versions()
+	if err := p.addPartitions(ctx, newParts); err != nil {
+		return err
 	}
 
 	// One request per leader.
@@ -304,6 +279,47 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 	case len(perrs) > 0:
 		p.needInit = true // sequence numbers are uncertain now
 		return perrs
+	}
+	return nil
+}
+
+// addPartitions adds parts (of p.topic) to the open transaction with one
+// AddPartitionsToTxn request, retrying retriable errors. Partitions already
+// added are added again harmlessly; an error leaves the producer to be
+// re-initialised.
+func (p *txnProducer) addPartitions(ctx context.Context, parts []int32) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	if !p.inTxn {
+		return errors.New("kafka: internal error: add partitions outside a transaction")
+	}
+	_, txnV, _ := p.versions()
+	err := p.coordinator(ctx, "add partitions to the transaction", true, func(b *sarama.Broker) (sarama.KError, error) {
+		res, err := b.AddPartitionsToTxn(&sarama.AddPartitionsToTxnRequest{
+			Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
+			TopicPartitions: map[string][]int32{p.topic: parts},
+		})
+		if err != nil {
+			return 0, err
+		}
+		worst := sarama.ErrNoError
+		for _, pes := range res.Errors {
+			for _, pe := range pes {
+				if pe.Err != sarama.ErrNoError && (worst == sarama.ErrNoError || worst == sarama.ErrOperationNotAttempted) {
+					worst = pe.Err
+				}
+			}
+		}
+		return worst, nil
+	})
+	p.tracef("add partitions %v (producer %d epoch %d): %v", parts, p.pid, p.epoch, err)
+	if err != nil {
+		p.needInit = true
+		return err
+	}
+	for _, part := range parts {
+		p.added[part] = true
 	}
 	return nil
 }

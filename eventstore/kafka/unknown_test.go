@@ -144,6 +144,19 @@ func (l *traceLog) add(t0 time.Time, name string) func(string, ...any) {
 	}
 }
 
+// count returns the number of lines that contain sub.
+func (l *traceLog) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, sub) {
+			n++
+		}
+	}
+	return n
+}
+
 func (l *traceLog) dump(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

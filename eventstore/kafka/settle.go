@@ -1,0 +1,186 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/IBM/sarama"
+)
+
+// Settling hanging records of the worker's own producer.
+//
+// A transaction coordinator that restarts skips the markers of partitions
+// whose leader it does not know yet (see the package documentation). The
+// records of such a transaction stay undecided until the same producer ID
+// writes its next marker to the partition, and that marker decides them.
+// The conflict scan never commits over undecided records of its own
+// producer that are not acknowledged (it aborts instead), but it cannot
+// tell an acknowledged commit whose markers were skipped, and an abort
+// would then drop acknowledged events. So after any error that may come
+// from a broker going away (and when a producer is created), a worker is
+// suspect: before its next transaction writes data it reads the
+// partitions it is about to write from the index's catch-up offset to the
+// high watermark, and if its producer ID has records there that no marker
+// of it follows, it writes the marker they need first, with an empty
+// transaction (AddPartitionsToTxn and EndTxn, no data): a commit marker
+// when they are the worker's last acknowledged commit in the partition, an
+// abort marker otherwise.
+
+// settleAction is what the hanging records of a partition need.
+type settleAction int
+
+const (
+	settleNothing settleAction = iota
+	settleCommit
+	settleAbort
+)
+
+// hangingOutcome decides what the records of producer pid in recs (data
+// records and markers, in offset order) need: nothing when the last marker
+// of pid follows its last data record; otherwise a commit marker when all
+// its undecided records lie within acked (the offsets of the worker's last
+// acknowledged commit in the partition), an abort marker when none do.
+// mixed is set when both kinds are undecided together, which one marker
+// cannot settle correctly.
+func hangingOutcome(recs []record, pid int64, acked [2]int64) (act settleAction, mixed bool) {
+	var inAcked, outside bool
+	for _, r := range recs {
+		if r.producerID != pid {
+			continue
+		}
+		if r.control {
+			inAcked, outside = false, false
+			continue
+		}
+		if !r.txn {
+			continue
+		}
+		if r.offset >= acked[0] && r.offset <= acked[1] {
+			inAcked = true
+		} else {
+			outside = true
+		}
+	}
+	switch {
+	case inAcked && outside:
+		return settleAbort, true
+	case inAcked:
+		return settleCommit, false
+	case outside:
+		return settleAbort, false
+	}
+	return settleNothing, false
+}
+
+// settle runs the settle check for the partitions parts (see above) and
+// writes the markers the worker's hanging records need. It returns an
+// error when it could not check or settle; the worker stays suspect then.
+func (w *worker) settle(ctx context.Context, parts []int32) error {
+	parts = slices.Clone(parts)
+	slices.Sort(parts)
+	parts = slices.Compact(parts)
+	// A marker may be skipped again (the leader is still unknown to the
+	// coordinator): check again after settling.
+	for range 3 {
+		done, err := w.settleOnce(ctx, parts)
+		if err != nil || done {
+			return err
+		}
+	}
+	return fmt.Errorf("kafka: records of transactional producer %q in %s are still without their transaction marker after settling them three times", w.id, w.s.topic)
+}
+
+// settleOnce checks parts once and writes the markers needed; done
+// reports that nothing needed settling.
+func (w *worker) settleOnce(ctx context.Context, parts []int32) (done bool, err error) {
+	s := w.s
+	if err := w.ensureProducer(); err != nil {
+		return false, err
+	}
+	pid := w.prod.pid
+	pending := map[int32]int64{}
+	for _, p := range parts {
+		ix := s.idx[p]
+		ix.mu.Lock()
+		pending[p] = ix.next
+		ix.mu.Unlock()
+		// The catch-up offset may have moved past the records of our last
+		// commit (the index counted them when the commit returned).
+		if c := w.lastCommit(p); c[0] >= 0 && c[0] < pending[p] {
+			pending[p] = c[0]
+		}
+	}
+	recs := map[int32][]record{}
+	target := map[int32]int64{}
+	for len(pending) > 0 {
+		res, err := retry(ctx, func() (map[int32]*partResult, error) {
+			return s.f.fetch(ctx, pending, sarama.ReadUncommitted, 0, fetchMaxBytes)
+		})
+		if err != nil {
+			return false, fmt.Errorf("kafka: check %s for records left without a transaction marker: %w", s.topic, err)
+		}
+		for p, pr := range res {
+			if _, ok := target[p]; !ok {
+				target[p] = pr.hw
+			}
+			for _, r := range pr.recs {
+				if r.producerID == pid && r.offset < target[p] {
+					recs[p] = append(recs[p], r)
+				}
+			}
+			if pr.next >= target[p] || pr.next <= pending[p] {
+				delete(pending, p) // reached the high watermark (or nothing more to read)
+			} else {
+				pending[p] = pr.next
+			}
+		}
+	}
+	var commit, abort []int32
+	for _, p := range parts {
+		act, mixed := hangingOutcome(recs[p], pid, w.lastCommit(p))
+		if mixed {
+			s.opts.logger.Error("kafkaes: records of an acknowledged and of a failed transaction are both without their marker; aborting both", "topic", s.topic, "partition", p, "transactional_id", w.id)
+		}
+		switch act {
+		case settleCommit:
+			commit = append(commit, p)
+		case settleAbort:
+			abort = append(abort, p)
+		}
+	}
+	if len(commit) == 0 && len(abort) == 0 {
+		return true, nil
+	}
+	for _, set := range []struct {
+		parts  []int32
+		commit bool
+	}{{commit, true}, {abort, false}} {
+		if len(set.parts) == 0 {
+			continue
+		}
+		s.opts.logger.Warn("kafkaes: settling records that Kafka left without a transaction marker", "topic", s.topic, "partitions", set.parts, "commit", set.commit, "transactional_id", w.id)
+		w.tracef("settle %v commit=%v", set.parts, set.commit)
+		if err := w.prod.begin(ctx); err != nil {
+			return false, err
+		}
+		if err := w.prod.addPartitions(ctx, set.parts); err != nil {
+			w.recover(err)
+			return false, err
+		}
+		if err := w.prod.end(ctx, set.commit); err != nil {
+			w.closeProducer()
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// lastCommit returns the offsets [first, last] of the worker's last
+// acknowledged commit in partition p ({-1, -1} when none is known).
+func (w *worker) lastCommit(p int32) [2]int64 {
+	if r, ok := w.committed[p]; ok {
+		return r
+	}
+	return [2]int64{-1, -1}
+}
