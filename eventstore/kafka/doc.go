@@ -136,18 +136,25 @@
 // undecided until the same producer ID writes its next marker to the
 // partition, and that marker decides them, whatever the coordinator had
 // decided: a later commit would make records visible whose append had
-// failed. The conflict scan therefore also looks for records of the store's
-// own producer ID before the transaction's records that no marker of it
-// follows; it aborts the transaction instead of committing (the abort
-// marker aborts them, which is what their appends reported or, for an
-// unknown outcome, allows) and retries the appends in a new transaction.
-// Known limit: if the skipped markers were those of a commit that Kafka had
-// acknowledged (the coordinator crashed within the milliseconds between
-// acknowledging the commit and writing its markers, then skipped them on
-// restart), a later abort by the same producer in that partition would
-// abort those acknowledged events; the store does not detect this case.
-// Records of another producer left undecided this way hold read_committed
-// readers of the partition back until that producer writes to it again
+// failed, and a later abort would drop events whose commit Kafka had
+// acknowledged (the coordinator restarted in the milliseconds between
+// acknowledging a commit and writing its markers). Two defences: (1) after
+// any error that may come from a broker going away, and for a new producer,
+// a worker first reads the partitions it is about to write and settles the
+// records of its own producer ID that no marker follows, with an empty
+// transaction (AddPartitionsToTxn, EndTxn, no data) whose marker is a
+// commit for its last acknowledged commit and an abort for anything else;
+// (2) the conflict scan also looks for undecided records of its own
+// producer ID before the transaction's records and aborts instead of
+// committing when it finds some (they belong to appends that returned an
+// error). An acknowledged commit whose markers were skipped without the
+// worker seeing any error before its next transaction (it would have to be
+// idle while the broker restarted, and its connection survive) is not
+// covered.
+// A new producer checks every partition of the topic, so a store that
+// restarts with the same [WithTransactionalIDPrefix] (the same producer
+// IDs) settles what its previous run left. Records of a producer that
+// never comes back hold read_committed readers of the partition back
 // (kafka-transactions.sh find-hanging and abort settle them by hand).
 //
 // # Group commit

@@ -33,6 +33,10 @@ type worker struct {
 	// away, and when a producer is created: the next transaction first
 	// settles records of the producer left without markers (settle.go).
 	suspect bool
+	// settleAll widens the next settle check to every partition of the
+	// topic (set for a new producer: records an earlier producer with the
+	// same transactional ID left may be anywhere).
+	settleAll bool
 	// committed holds, per partition, the offsets [first, last] of the
 	// producer's last acknowledged commit there.
 	committed map[int32][2]int64
@@ -50,7 +54,7 @@ func (w *worker) ensureProducer() error {
 	}
 	p.endHook = w.s.opts.testEndTxn
 	w.prod = p
-	w.suspect = true
+	w.suspect, w.settleAll = true, true
 	return nil
 }
 
@@ -182,16 +186,22 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		return retry
 	}
 	if w.suspect {
-		lparts := make([]int32, len(live))
-		for i, r := range live {
-			lparts[i] = r.part
+		var sparts []int32
+		if w.settleAll {
+			for p := range s.nparts {
+				sparts = append(sparts, p)
+			}
+		} else {
+			for _, r := range live {
+				sparts = append(sparts, r.part)
+			}
 		}
-		if err := w.settle(ctx, lparts); err != nil {
+		if err := w.settle(ctx, sparts); err != nil {
 			w.suspect = true
 			again(live, err)
 			return retry
 		}
-		w.suspect = false
+		w.suspect, w.settleAll = false, false
 	}
 	if err := w.prod.begin(ctx); err != nil {
 		w.recover(err)
