@@ -67,3 +67,59 @@ func Example() {
 	// 1 bank.AccountOpened {"owner":"ada"}
 	// 2 bank.MoneyDeposited {"amount":100}
 }
+
+// appendWithRetry appends events, retrying while Kafka does not report the
+// outcome of a commit. The event IDs must be set and stay the same across
+// attempts: a retry of an append that did commit is then a no-op that
+// returns the first attempt's result.
+func appendWithRetry(ctx context.Context, store *kafka.Store, stream string, expected eventstore.ExpectedVersion, events ...eventstore.Event) (eventstore.AppendResult, error) {
+	for i := range events {
+		if events[i].ID == "" {
+			events[i].ID = eventstore.NewEventID()
+		}
+	}
+	for {
+		res, err := store.Append(ctx, stream, expected, events...)
+		if !errors.Is(err, kafka.ErrUnknownOutcome) {
+			return res, err // nil, or an error after which nothing was written
+		}
+		select { // the broker may be away: back off
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// ExampleErrUnknownOutcome shows how to handle an append whose commit
+// outcome Kafka did not report: retry it with the same event IDs.
+func ExampleErrUnknownOutcome() {
+	cluster, err := kafkatest.StartEmbedded()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cluster.Close()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	client, err := sarama.NewClient(cluster.Brokers, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := kafka.New(ctx, client, kafka.WithTopic("orders"), kafka.WithCreateTopic(3, 1))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	res, err := appendWithRetry(ctx, store, "order-7", eventstore.NoStream,
+		eventstore.Event{Type: "shop.OrderPlaced", Data: []byte(`{"items":2}`)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("order-7 at version", res.Version)
+	// Output:
+	// order-7 at version 1
+}

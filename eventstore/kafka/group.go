@@ -308,6 +308,9 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 // [eventstore.Store.Append]. Concurrent appends are grouped into shared
 // Kafka transactions (see [WithGroupCommit]); the package documentation
 // explains how the expected version is enforced across store instances.
+// An error wrapping [ErrUnknownOutcome] means the events may or may not
+// have been written (retry with the same event IDs); any other error means
+// that nothing was written.
 func (s *Store) Append(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, events ...eventstore.Event) (eventstore.AppendResult, error) {
 	if h := s.opts.hooks.Append; h != nil {
 		return s.observedAppend(ctx, h, streamID, expected, events)

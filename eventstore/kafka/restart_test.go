@@ -423,6 +423,9 @@ func TestRealBrokerRestartDuringAppends(t *testing.T) {
 	}
 	settled, hanging := trace.count("settle ["), trace.count("without its transaction marker")
 	logf("records Kafka left without a transaction marker: settled %d times before a transaction, found %d times by a conflict scan", settled, hanging)
+	for _, line := range trace.matching("settle", "without its transaction marker") {
+		logf("%s", line)
+	}
 
 	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
 	if err != nil {

@@ -157,6 +157,22 @@ func (l *traceLog) count(sub string) int {
 	return n
 }
 
+// matching returns the lines that contain any of subs.
+func (l *traceLog) matching(subs ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		for _, sub := range subs {
+			if strings.Contains(line, sub) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return out
+}
+
 func (l *traceLog) dump(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
