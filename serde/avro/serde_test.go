@@ -7,11 +7,13 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/linkedin/goavro/v2"
 	"github.com/riferrei/srclient"
 	"github.com/stretchr/testify/require"
 
@@ -149,8 +151,25 @@ func TestDerivedSchemaAndSubjects(t *testing.T) {
 		require.Contains(t, latest.Schema(), `"logicalType":"timestamp-millis"`)
 		require.Contains(t, latest.Schema(), `"logicalType":"uuid"`)
 		require.Contains(t, latest.Schema(), `"logicalType":"decimal"`)
-		require.Contains(t, latest.Schema(), `["null","bank.Address"]`)
+		// A registry may store the schema in another text form: Apicurio
+		// (and Confluent's Java parser) write names relative to the
+		// enclosing namespace, ["null","Address"] for ["null","bank.Address"].
+		// The Parsing Canonical Form uses full names, so the registered
+		// schema must mean exactly what the serde derived.
+		derived, err := avro.DeriveSchema(reflect.TypeFor[AccountOpened](), evName)
+		require.NoError(t, err)
+		require.Contains(t, derived, `["null","bank.Address"]`)
+		require.Equal(t, canonical(t, derived), canonical(t, latest.Schema()))
+		require.Contains(t, canonical(t, latest.Schema()), `["null","bank.Address"]`)
 	}
+}
+
+// canonical returns the Parsing Canonical Form of an Avro schema.
+func canonical(t *testing.T, schema string) string {
+	t.Helper()
+	c, err := goavro.NewCodec(schema)
+	require.NoError(t, err)
+	return c.CanonicalSchema()
 }
 
 func TestFramingErrors(t *testing.T) {
