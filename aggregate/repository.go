@@ -152,8 +152,13 @@ func (r *Repository[T]) replay(ctx context.Context, a T, from int64) (int, error
 // Save appends the aggregate's changes to its stream, expecting the stream
 // to be at the version the aggregate was loaded at, and marks them saved.
 // It returns an error matching [eventstore.ErrConcurrencyConflict] when
-// another writer appended first. Saving an aggregate without changes does
-// nothing.
+// another writer appended first. When the store cannot tell whether the
+// append was written ([eventstore.ErrUnknownOutcome]), Save repeats it with
+// the same event IDs (the retry policy of [WithRetry]), which the store
+// turns into a no-op if the first attempt was written; if the outcome is
+// still unknown, the error matches eventstore.ErrUnknownOutcome and the
+// aggregate keeps its changes and their IDs, so calling Save again is safe.
+// Saving an aggregate without changes does nothing.
 func (r *Repository[T]) Save(ctx context.Context, a T) error {
 	return r.save(ctx, a, snapMark{})
 }
@@ -177,12 +182,17 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 		}
 		events[i] = eventstore.Event{Type: name, Data: data, Metadata: md}
 	}
-	prev, lastID := root.version, ""
-	if r.snaps != nil { // a snapshot records the ID of the last event it covers
-		lastID = eventstore.NewEventID()
-		events[len(events)-1].ID = lastID
+	// Every change keeps its event ID until it is saved: a save retried
+	// after an unknown outcome (here or by the caller) repeats the same
+	// append, which the store recognises if it was written.
+	for len(root.ids) < len(root.changes) {
+		root.ids = append(root.ids, eventstore.NewEventID())
 	}
-	res, err := r.store.Append(ctx, r.cfg.streamID(root.id), eventstore.Exact(root.version), events...)
+	for i := range events {
+		events[i].ID = root.ids[i]
+	}
+	prev, lastID := root.version, events[len(events)-1].ID // a snapshot records the ID of the last event it covers
+	res, err := r.appendRetryingUnknown(ctx, root, events)
 	if err != nil {
 		return fmt.Errorf("aggregate %q: save %d events at version %d: %w", root.id, len(events), root.version, err)
 	}
@@ -193,10 +203,38 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 	return nil
 }
 
+// appendRetryingUnknown appends events, repeating the append with the same
+// event IDs while the store reports that it does not know the outcome
+// ([eventstore.ErrUnknownOutcome]), with the retry policy of [WithRetry].
+func (r *Repository[T]) appendRetryingUnknown(ctx context.Context, root *Root, events []eventstore.Event) (eventstore.AppendResult, error) {
+	stream := r.cfg.streamID(root.id)
+	for attempt := 0; ; attempt++ {
+		res, err := r.store.Append(ctx, stream, eventstore.Exact(root.version), events...)
+		if !errors.Is(err, eventstore.ErrUnknownOutcome) || attempt+1 >= r.cfg.attempts {
+			return res, err
+		}
+		d := r.backoff(attempt)
+		if h := r.cfg.hooks.Retry; h != nil {
+			h.ObserveRetry(ctx, observe.Retry{Aggregate: r.cfg.aggName, Stream: stream, Attempt: attempt + 1, Backoff: d})
+		}
+		r.cfg.logger.WarnContext(ctx, "aggregate: the store does not know whether the save was written; repeating it with the same event IDs",
+			slog.String("stream", stream), slog.Int("attempt", attempt+1), slog.Duration("backoff", d), slog.Any("error", err))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, err
+		case <-t.C:
+		}
+	}
+}
+
 // Update runs a command: it loads the aggregate (a new one at version 0 if
 // it has no events), calls fn, and saves the changes fn raised. When the
 // save meets a concurrency conflict it starts over with a fresh load, with
-// the retry policy of [WithRetry]. An error from fn is returned exactly as
+// the retry policy of [WithRetry]; when the store does not know whether
+// the save was written, the save is repeated with the same event IDs (see
+// [Repository.Save]) and fn does not run again. An error from fn is returned exactly as
 // fn returned it, and nothing is saved. It returns the aggregate as saved.
 func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error) (T, error) {
 	var zero T

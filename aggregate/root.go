@@ -15,6 +15,10 @@ type Root struct {
 	id      string
 	version int64
 	changes []any
+	// ids are the event IDs of changes, assigned at the first attempt to
+	// save them and kept until they are saved, so that saving again after
+	// an unknown outcome is an idempotent repeat in the store.
+	ids []string
 }
 
 // AggregateID returns the aggregate's ID (its stream ID).
@@ -91,4 +95,5 @@ func MarkSaved(a Aggregate, version int64) {
 	r := a.aggregateRoot()
 	r.version = version
 	r.changes = nil
+	r.ids = nil
 }

@@ -25,6 +25,14 @@ var (
 	// idempotent repeat. Use fresh IDs for new events.
 	ErrDuplicateEventID = errors.New("eventstore: duplicate event ID")
 
+	// ErrUnknownOutcome means the store could not learn whether an append
+	// was written (its commit was sent, but the answer was lost). All of
+	// its events were written, or none. Retry the append with the same
+	// event IDs: a store with idempotent appends turns the retry into a
+	// no-op that returns the first attempt's result if it was written.
+	// Every other error of Append means that nothing was written.
+	ErrUnknownOutcome = errors.New("eventstore: append outcome unknown")
+
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("eventstore: store closed")
 

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -380,4 +379,5 @@ func (s *Store) doAppend(ctx context.Context, streamID string, expected eventsto
 // none; read the stream, or retry with the same event IDs, which the store
 // turns into a no-op if the first attempt committed. Every other error of
 // Append means that nothing was written.
-var ErrUnknownOutcome = errors.New("kafka: the commit failed and the append may or may not have been written; read the stream, or retry with the same event IDs (the retry is idempotent)")
+// It matches [eventstore.ErrUnknownOutcome] with errors.Is.
+var ErrUnknownOutcome = fmt.Errorf("kafka: the commit failed and the append may or may not have been written; read the stream, or retry with the same event IDs (the retry is idempotent): %w", eventstore.ErrUnknownOutcome)
