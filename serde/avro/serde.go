@@ -3,7 +3,6 @@ package avro
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -419,19 +418,6 @@ func (s *Serde) checkLocal(ctx context.Context, subject, text string) error {
 		return err
 	}
 	return nil
-}
-
-// sameSchema reports whether two schema texts are the same JSON value
-// (ignoring whitespace and key order; unlike the Parsing Canonical Form it
-// keeps defaults, aliases and logical types).
-func sameSchema(a, b string) bool {
-	var va, vb any
-	if json.Unmarshal([]byte(a), &va) != nil || json.Unmarshal([]byte(b), &vb) != nil {
-		return false
-	}
-	ja, _ := json.Marshal(va)
-	jb, _ := json.Marshal(vb)
-	return string(ja) == string(jb)
 }
 
 func (s *Serde) writerSchema(ctx context.Context, info schemaInfo) (*writerSchema, error) {
