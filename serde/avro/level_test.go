@@ -1,0 +1,53 @@
+package avro_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/riferrei/srclient"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/serde"
+	"github.com/kafkaes/kafkaes/serde/avro"
+	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
+)
+
+// The compatibility level of a subject, set in the registry, decides which
+// changes the serde registers (against the registry at
+// $KAFKAES_SCHEMA_REGISTRY when set, which then checks them too).
+func TestSubjectCompatibilityLevelFromRegistry(t *testing.T) {
+	ctx := context.Background()
+	client, _ := avrotest.Registry(t)
+	topic := uniqueTopic(t, "level")
+	const name = "bank.Refunded"
+	subject := topic + "-" + name
+	type V1 struct {
+		Amount int64 `avro:"amount"`
+	}
+	type V2 struct { // a field without a default: FORWARD, not BACKWARD
+		Amount int64  `avro:"amount"`
+		Reason string `avro:"reason"`
+	}
+	type V3 struct { // drops amount, which v2 readers need: not FORWARD
+		Reason string `avro:"reason"`
+	}
+	marshal := func(v any, register func(*serde.Registry)) error {
+		reg := serde.NewRegistry()
+		register(reg)
+		s, err := avro.New(reg, client, topic)
+		require.NoError(t, err)
+		_, _, err = s.Marshal(ctx, v)
+		return err
+	}
+	require.NoError(t, marshal(V1{Amount: 1}, func(r *serde.Registry) { serde.MustRegister[V1](r, name) }))
+	lv, err := client.ChangeSubjectCompatibilityLevel(subject, srclient.Forward)
+	require.NoError(t, err)
+	require.Equal(t, srclient.Forward, *lv)
+
+	require.NoError(t, marshal(V2{Amount: 2, Reason: "r"}, func(r *serde.Registry) { serde.MustRegister[V2](r, name) }),
+		"the subject is FORWARD: a new field without a default is allowed")
+	err = marshal(V3{Reason: "r"}, func(r *serde.Registry) { serde.MustRegister[V3](r, name) })
+	require.ErrorIs(t, err, avro.ErrIncompatible)
+	require.ErrorContains(t, err, "FORWARD")
+	require.ErrorContains(t, err, subject)
+}
