@@ -147,10 +147,14 @@
 // (2) the conflict scan also looks for undecided records of its own
 // producer ID before the transaction's records and aborts instead of
 // committing when it finds some (they belong to appends that returned an
-// error). An acknowledged commit whose markers were skipped without the
-// worker seeing any error before its next transaction (it would have to be
-// idle while the broker restarted, and its connection survive) is not
-// covered.
+// error). Errors that trigger the settle check are store-wide: any failed
+// fetch or coordinator request of the store, including network errors that
+// a retry hid; when the transaction's own AddPartitionsToTxn met one, the
+// transaction (still without records) is ended with the marker the check
+// asks for before anything is written. Not covered: a broker restart that
+// no request of the store noticed before the worker's next abort, and a
+// check that cannot read the partitions while its empty transaction is
+// open (the transaction is then left to the coordinator, which aborts it).
 // A new producer checks every partition of the topic, so a store that
 // restarts with the same [WithTransactionalIDPrefix] (the same producer
 // IDs) settles what its previous run left. Records of a producer that

@@ -51,6 +51,9 @@ type fetcher struct {
 	// onRecords, when set, is called with the number of records decoded
 	// from every response (tests count the cost of loads with it).
 	onRecords func(n int)
+	// onError, when set, is called when a fetch or offset listing fails
+	// (the store then suspects that a broker went away).
+	onError func()
 }
 
 // fetchMaxBytes is the per-partition byte limit of a fetch. Kafka returns at
@@ -69,11 +72,13 @@ func (f *fetcher) fetch(ctx context.Context, offsets map[int32]int64, iso sarama
 	res, err := kafkafetch.Fetch(ctx, f.client, f.topic, offsets, kafkafetch.Options{Isolation: iso, MaxWait: maxWait,
 		MaxBytesPerPartition: maxBytes, Markers: iso == sarama.ReadUncommitted, OnResponse: f.onRecords})
 	if err != nil {
+		f.failed()
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	out := make(map[int32]*partResult, len(res))
 	for p, pr := range res {
 		if pr.Err != nil {
+			f.failed()
 			return nil, fmt.Errorf("kafka: %w", pr.Err)
 		}
 		r := &partResult{recs: make([]record, len(pr.Records)), next: pr.Next, hw: pr.HighWaterMark, lso: pr.LastStableOffset}
@@ -86,6 +91,12 @@ func (f *fetcher) fetch(ctx context.Context, offsets map[int32]int64, iso sarama
 	return out, nil
 }
 
+func (f *fetcher) failed() {
+	if f.onError != nil {
+		f.onError()
+	}
+}
+
 // listOffsets asks the leaders for an offset of every partition: with
 // sarama.OffsetNewest the last stable offset (read_committed isolation) or
 // the high watermark (read_uncommitted); with sarama.OffsetOldest the log
@@ -96,6 +107,7 @@ func (f *fetcher) listOffsets(ctx context.Context, parts []int32, which int64, i
 	}
 	out, err := kafkafetch.ListOffsets(ctx, f.client, f.topic, parts, which, iso)
 	if err != nil {
+		f.failed()
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	return out, nil

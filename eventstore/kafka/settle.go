@@ -19,7 +19,8 @@ import (
 // tell an acknowledged commit whose markers were skipped, and an abort
 // would then drop acknowledged events. So after any error that may come
 // from a broker going away (and when a producer is created), a worker is
-// suspect: before its next transaction writes data it reads the
+// suspect (Store.suspect counts such errors, store-wide): before its next
+// transaction writes data it reads the
 // partitions it is about to write from the index's catch-up offset to the
 // high watermark, and if its producer ID has records there that no marker
 // of it follows, it writes the marker they need first, with an empty
@@ -98,56 +99,9 @@ func (w *worker) settleOnce(ctx context.Context, parts []int32) (done bool, err 
 	if err := w.ensureProducer(); err != nil {
 		return false, err
 	}
-	pid := w.prod.pid
-	pending := map[int32]int64{}
-	for _, p := range parts {
-		ix := s.idx[p]
-		ix.mu.Lock()
-		pending[p] = ix.next
-		ix.mu.Unlock()
-		// The catch-up offset may have moved past the records of our last
-		// commit (the index counted them when the commit returned).
-		if c := w.lastCommit(p); c[0] >= 0 && c[0] < pending[p] {
-			pending[p] = c[0]
-		}
-	}
-	recs := map[int32][]record{}
-	target := map[int32]int64{}
-	for len(pending) > 0 {
-		res, err := retry(ctx, func() (map[int32]*partResult, error) {
-			return s.f.fetch(ctx, pending, sarama.ReadUncommitted, 0, fetchMaxBytes)
-		})
-		if err != nil {
-			return false, fmt.Errorf("kafka: check %s for records left without a transaction marker: %w", s.topic, err)
-		}
-		for p, pr := range res {
-			if _, ok := target[p]; !ok {
-				target[p] = pr.hw
-			}
-			for _, r := range pr.recs {
-				if r.producerID == pid && r.offset < target[p] {
-					recs[p] = append(recs[p], r)
-				}
-			}
-			if pr.next >= target[p] || pr.next <= pending[p] {
-				delete(pending, p) // reached the high watermark (or nothing more to read)
-			} else {
-				pending[p] = pr.next
-			}
-		}
-	}
-	var commit, abort []int32
-	for _, p := range parts {
-		act, mixed := hangingOutcome(recs[p], pid, w.lastCommit(p))
-		if mixed {
-			s.opts.logger.Error("kafkaes: records of an acknowledged and of a failed transaction are both without their marker; aborting both", "topic", s.topic, "partition", p, "transactional_id", w.id)
-		}
-		switch act {
-		case settleCommit:
-			commit = append(commit, p)
-		case settleAbort:
-			abort = append(abort, p)
-		}
+	commit, abort, err := w.hanging(ctx, parts)
+	if err != nil {
+		return false, err
 	}
 	if len(commit) == 0 && len(abort) == 0 {
 		return true, nil
@@ -174,6 +128,90 @@ func (w *worker) settleOnce(ctx context.Context, parts []int32) (done bool, err 
 		}
 	}
 	return false, nil
+}
+
+// settleOpen ends the open transaction, which holds no records yet (send
+// returned errRecheck), with the marker that the worker's records left
+// without markers in parts need: commit when its last acknowledged commit
+// there lacks its markers, abort otherwise (an abort of a transaction
+// without records changes nothing else).
+func (w *worker) settleOpen(ctx context.Context, parts []int32) error {
+	commit, abort, err := w.hanging(ctx, parts)
+	if err != nil {
+		// Leave the transaction open rather than write a marker blindly;
+		// the next producer's InitProducerId ends it (it holds no records).
+		w.closeProducer()
+		return err
+	}
+	outcome := len(commit) > 0 && len(abort) == 0
+	if len(commit) > 0 || len(abort) > 0 {
+		w.s.opts.logger.Warn("kafkaes: settling records that Kafka left without a transaction marker", "topic", w.s.topic, "commit_partitions", commit, "abort_partitions", abort, "transactional_id", w.id)
+		w.tracef("settle open transaction: commit %v abort %v: commit=%v", commit, abort, outcome)
+	}
+	if err := w.prod.end(ctx, outcome); err != nil {
+		w.closeProducer()
+		return err
+	}
+	return nil
+}
+
+// hanging reads parts from the index's catch-up offset (or the worker's
+// last commit there, if earlier) to the high watermark and returns the
+// partitions whose records of the worker's producer ID need a commit
+// marker, and those that need an abort marker (see hangingOutcome).
+func (w *worker) hanging(ctx context.Context, parts []int32) (commit, abort []int32, err error) {
+	s := w.s
+	pid := w.prod.pid
+	pending := map[int32]int64{}
+	for _, p := range parts {
+		ix := s.idx[p]
+		ix.mu.Lock()
+		pending[p] = ix.next
+		ix.mu.Unlock()
+		// The catch-up offset may have moved past the records of our last
+		// commit (the index counted them when the commit returned).
+		if c := w.lastCommit(p); c[0] >= 0 && c[0] < pending[p] {
+			pending[p] = c[0]
+		}
+	}
+	recs := map[int32][]record{}
+	target := map[int32]int64{}
+	for len(pending) > 0 {
+		res, err := retry(ctx, func() (map[int32]*partResult, error) {
+			return s.f.fetch(ctx, pending, sarama.ReadUncommitted, 0, fetchMaxBytes)
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("kafka: check %s for records left without a transaction marker: %w", s.topic, err)
+		}
+		for p, pr := range res {
+			if _, ok := target[p]; !ok {
+				target[p] = pr.hw
+			}
+			for _, r := range pr.recs {
+				if r.producerID == pid && r.offset < target[p] {
+					recs[p] = append(recs[p], r)
+				}
+			}
+			if pr.next >= target[p] || pr.next <= pending[p] {
+				delete(pending, p) // reached the high watermark (or nothing more to read)
+			} else {
+				pending[p] = pr.next
+			}
+		}
+	}
+	for _, p := range parts {
+		act, mixed := hangingOutcome(recs[p], pid, w.lastCommit(p))
+		if mixed {
+			s.opts.logger.Error("kafkaes: records of an acknowledged and of a failed transaction are both without their marker; aborting both", "topic", s.topic, "partition", p, "transactional_id", w.id)
+		}
+		switch act {
+		case settleCommit:
+			commit = append(commit, p)
+		case settleAbort:
+			abort = append(abort, p)
+		}
+	}
+	return commit, abort, nil
 }
 
 // lastCommit returns the offsets [first, last] of the worker's last

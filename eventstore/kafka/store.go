@@ -47,6 +47,11 @@ type Store struct {
 
 	gc *groupCommit
 
+	// suspect counts errors that may come from a broker going away (it
+	// starts at 1): a worker that has not settle-checked since the last
+	// one does so before its next transaction writes data (settle.go).
+	suspect atomic.Uint64
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	closeErr  error
@@ -97,8 +102,9 @@ func New(ctx context.Context, client sarama.Client, opts ...Option) (*Store, err
 		return nil, fmt.Errorf("kafka: connect to %v: %w", addrs, err)
 	}
 	s := &Store{opts: o, topic: o.topic, user: client, read: read, addrs: addrs, cfg: cfg, closed: make(chan struct{})}
-	s.f = &fetcher{client: read, topic: o.topic}
-	s.loadF = &fetcher{client: read, topic: o.topic, onRecords: func(n int) { s.loaded.Add(int64(n)) }}
+	s.suspect.Store(1) // every worker settle-checks before its first transaction
+	s.f = &fetcher{client: read, topic: o.topic, onError: s.markSuspect}
+	s.loadF = &fetcher{client: read, topic: o.topic, onRecords: func(n int) { s.loaded.Add(int64(n)) }, onError: s.markSuspect}
 	if err := s.start(ctx); err != nil {
 		s.shutdown()
 		return nil, err
@@ -327,3 +333,8 @@ func (s *Store) isClosed() bool {
 		return false
 	}
 }
+
+// markSuspect records an error that may come from a broker going away (a
+// broken connection, a coordinator error): every worker settle-checks
+// before its next transaction.
+func (s *Store) markSuspect() { s.suspect.Add(1) }

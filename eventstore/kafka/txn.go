@@ -29,10 +29,11 @@ type worker struct {
 	s    *Store
 	id   string // transactional ID
 	prod *txnProducer
-	// suspect is set after an error that may come from a broker going
-	// away, and when a producer is created: the next transaction first
-	// settles records of the producer left without markers (settle.go).
-	suspect bool
+	// checked is the store's suspect generation (Store.suspect) as of the
+	// worker's last settle check: when the store has seen an error since,
+	// the next transaction first settles records of the worker's producer
+	// left without markers (settle.go).
+	checked uint64
 	// settleAll widens the next settle check to every partition of the
 	// topic (set for a new producer: records an earlier producer with the
 	// same transactional ID left may be anywhere).
@@ -53,8 +54,10 @@ func (w *worker) ensureProducer() error {
 		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
 	}
 	p.endHook = w.s.opts.testEndTxn
+	p.onNetErr = w.s.markSuspect
 	w.prod = p
-	w.suspect, w.settleAll = true, true
+	w.settleAll = true
+	w.checked = 0 // settle before the first transaction
 	return nil
 }
 
@@ -74,7 +77,7 @@ func (w *worker) tracef(format string, args ...any) {
 }
 
 func (w *worker) closeProducer() {
-	w.suspect = true
+	w.s.markSuspect()
 	if w.prod != nil {
 		w.prod.close()
 		w.prod = nil
@@ -87,7 +90,7 @@ func (w *worker) closeProducer() {
 // err left its state uncertain, and is replaced when even the abort failed
 // or it was fenced.
 func (w *worker) recover(err error) {
-	w.suspect = true
+	w.s.markSuspect()
 	if w.prod == nil {
 		return
 	}
@@ -185,7 +188,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		again(live, err)
 		return retry
 	}
-	if w.suspect {
+	if gen := s.suspect.Load(); gen != w.checked {
 		var sparts []int32
 		if w.settleAll {
 			for p := range s.nparts {
@@ -197,11 +200,10 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			}
 		}
 		if err := w.settle(ctx, sparts); err != nil {
-			w.suspect = true
 			again(live, err)
 			return retry
 		}
-		w.suspect, w.settleAll = false, false
+		w.checked, w.settleAll = gen, false
 	}
 	if err := w.prod.begin(ctx); err != nil {
 		w.recover(err)
@@ -229,6 +231,18 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	go func() { pre <- w.prescan(ctx, live) }()
 	if err := w.prod.send(ctx, msgs); err != nil {
 		<-pre
+		if errors.Is(err, errRecheck) {
+			// Nothing was written; settle before writing.
+			parts := make([]int32, 0, len(live))
+			for _, r := range live {
+				parts = append(parts, r.part)
+			}
+			if serr := w.settleOpen(ctx, parts); serr != nil {
+				err = serr
+			}
+			again(live, err)
+			return retry
+		}
 		w.recover(err)
 		var perrs sarama.ProducerErrors
 		failed := map[*appendReq]error{}
@@ -265,7 +279,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			s.opts.logger.Warn("kafkaes: settling records Kafka left without a transaction marker", "transactional_id", w.id, "error", err)
 		}
 		w.tracef("scan: %v: abort", err)
-		w.suspect = true
+		s.markSuspect()
 		w.abort(err)
 		again(live, err)
 		return retry

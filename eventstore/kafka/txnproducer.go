@@ -50,7 +50,17 @@ type txnProducer struct {
 	// endHook, when set (tests only), injects EndTxn failures (see
 	// options.testEndTxn).
 	endHook func(commit bool) (send bool, err error)
+	// onNetErr, when set, is called when a coordinator request fails on
+	// the network; netErr records that one did since begin.
+	onNetErr func()
+	netErr   bool
 }
+
+// errRecheck is returned by send when a request of the transaction met a
+// network error before any record was written: a broker may have
+// restarted, so the caller checks for records left without markers before
+// it writes (settle.go); the transaction is open and holds no records.
+var errRecheck = errors.New("kafka: a broker connection broke; checking for records left without transaction markers before writing")
 
 // txnRetries bounds the retries of a coordinator request that met a
 // retriable error (CONCURRENT_TRANSACTIONS while the broker writes the
@@ -104,6 +114,10 @@ func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork
 			kerr, err = run(b)
 			switch {
 			case err != nil:
+				p.netErr = true
+				if p.onNetErr != nil {
+					p.onNetErr()
+				}
 				_ = b.Close()
 				_ = p.client.RefreshTransactionCoordinator(p.id)
 				if !retryNetwork {
@@ -169,6 +183,7 @@ func (p *txnProducer) begin(ctx context.Context) error {
 		return errors.New("kafka: internal error: a transaction is already open")
 	}
 	p.inTxn = true
+	p.netErr = false
 	clear(p.added)
 	return nil
 }
@@ -197,6 +212,10 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 	_, _, produceV := p.versions()
 	if err := p.addPartitions(ctx, newParts); err != nil {
 		return err
+	}
+	if p.netErr {
+		p.netErr = false
+		return errRecheck
 	}
 
 	// One request per leader.
