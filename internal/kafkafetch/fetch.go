@@ -86,7 +86,8 @@ type Partition struct {
 	// Err is the partition's error code as a [*PartitionError] (for
 	// example one that wraps sarama.ErrOffsetOutOfRange when records were
 	// deleted below the fetch offset), nil when the partition was read.
-	// Records is then empty and Next is the fetch offset.
+	// Records is then empty and Next is the fetch offset; the offsets
+	// above are what the broker sent with the error (Kafka sends -1).
 	Err error
 }
 
