@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
@@ -46,20 +45,9 @@ type DLQ struct {
 // (copied; nil means sarama.NewConfig() with Kafka version 2.1). The producer
 // is idempotent with acks=all, so a letter is written once per Send.
 func NewDLQ(brokers []string, cfg *sarama.Config, topic string) (*DLQ, error) {
-	var c sarama.Config
-	if cfg == nil {
-		c = *sarama.NewConfig()
-		c.Version = sarama.V2_1_0_0
-	} else {
-		c = *cfg
-	}
-	c.Producer.Idempotent = true
-	c.Producer.RequiredAcks = sarama.WaitForAll
-	c.Producer.Return.Successes = true
+	c := producerConfig(cfg)
 	c.Producer.Partitioner = wire.NewPartitioner
-	c.Net.MaxOpenRequests = 1
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
-	c.MetricRegistry = metrics.NewRegistry()
 	client, err := sarama.NewClient(brokers, &c)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: dead-letter client for %v: %w", brokers, err)

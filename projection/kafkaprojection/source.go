@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -90,13 +89,7 @@ func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts .
 }
 
 func newSource(brokers []string, cfg *sarama.Config, topic, group string, o options) (*Source, error) {
-	var c sarama.Config
-	if cfg == nil {
-		c = *sarama.NewConfig()
-		c.Version = sarama.V2_1_0_0
-	} else {
-		c = *cfg
-	}
+	c := clientConfig(cfg)
 	if !c.Version.IsAtLeast(sarama.V0_11_0_0) {
 		return nil, fmt.Errorf("kafkaprojection: sarama config Version %s is too old; events carry headers, set Version to at least sarama.V0_11_0_0 (better the brokers' version)", c.Version)
 	}
@@ -115,7 +108,6 @@ func newSource(brokers []string, cfg *sarama.Config, topic, group string, o opti
 	// catch-up) waits for the fetch in flight, which an idle broker holds
 	// for MaxWaitTime (500ms by default): keep stops quick.
 	c.Consumer.MaxWaitTime = min(c.Consumer.MaxWaitTime, 100*time.Millisecond)
-	c.MetricRegistry = metrics.NewRegistry() // own registry: sharing one mixes the clients' metrics
 	client, err := sarama.NewClient(brokers, &c)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: connect to %v: %w", brokers, err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -151,13 +150,8 @@ func (t *Transformer) producerFor(p int32) (sarama.SyncProducer, error) {
 	if pr, ok := t.producer[p]; ok {
 		return pr, nil
 	}
-	cfg := t.cfg
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
+	cfg := producerConfig(&t.cfg)
 	cfg.Producer.Transaction.ID = fmt.Sprintf("%s-%d", t.prefix, p)
-	cfg.Net.MaxOpenRequests = 1
-	cfg.MetricRegistry = metrics.NewRegistry()
 	pr, err := sarama.NewSyncProducer(t.brokers, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: transactional producer %s: %w", cfg.Producer.Transaction.ID, err)
