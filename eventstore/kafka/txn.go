@@ -233,6 +233,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		<-pre
 		if errors.Is(err, errRecheck) {
 			// Nothing was written; settle before writing.
+			w.tracef("recheck: a coordinator request met a network error; settling before writing")
 			parts := make([]int32, 0, len(live))
 			for _, r := range live {
 				parts = append(parts, r.part)

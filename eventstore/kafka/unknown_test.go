@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
@@ -177,4 +178,52 @@ func (l *traceLog) dump(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t.Logf("transaction trace (%d lines):\n%s", len(l.lines), strings.Join(l.lines, "\n"))
+}
+
+// TestNetworkErrorBeforeWrite breaks the connection of a transaction's
+// AddPartitionsToTxn request (embedded broker only): the producer's retry
+// succeeds, but as a broker may have restarted, the store must check for
+// records left without markers before it writes, end the transaction it
+// opened without records, and then write the append exactly once.
+func TestNetworkErrorBeforeWrite(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to break a connection")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	var trace traceLog
+	defer func() {
+		if t.Failed() {
+			trace.dump(t)
+		}
+	}()
+	s := openStressStore(t, c, topic, kafka.WithTestTrace(trace.add(time.Now(), "store")))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first, _ := newEvents(1, "test")
+	_, err := s.Append(ctx, "net-1", eventstore.NoStream, first...)
+	require.NoError(t, err)
+
+	var broke atomic.Bool
+	c.Fake().ControlKey(int16(kmsg.AddPartitionsToTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		broke.Store(true)
+		return nil, errors.New("test: break the connection"), true // closes the connection
+	})
+	evs, ids := newEvents(2, "test")
+	res, err := s.Append(ctx, "net-1", eventstore.Exact(1), evs...)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), res.Version)
+	require.True(t, broke.Load(), "the connection was not broken")
+	require.Positive(t, trace.count("recheck: a coordinator request met a network error"), "the store wrote without checking first")
+
+	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
+	require.NoError(t, err)
+	var got []string
+	for _, ev := range log {
+		if ev.StreamID == "net-1" && ev.Version > 1 {
+			got = append(got, ev.ID)
+		}
+	}
+	require.Equal(t, ids, got, "the append exactly once")
 }
