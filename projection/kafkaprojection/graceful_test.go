@@ -20,16 +20,9 @@ import (
 // its batch in flight, commits what it did and hands the partitions over:
 // with plain consumer-group offsets no event is lost and none is repeated.
 func TestGracefulRebalanceHandsOverWithoutRepeats(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 4, kafkatest.EventsTopicConfig())
-	p := newProducer(t, c, topic)
+	c, topic := eventsTopic(t, 4)
 	const n = 300
-	last := map[int32]eventstore.Position{}
-	for i := range n {
-		pos := p.deposit(fmt.Sprint("s", i%12), int64(i))
-		last[pos.Partition] = pos
-	}
+	newProducer(t, c, topic).depositN(n, 12)
 	group := kafkatest.TopicName(t, "group")
 	seenA, seenB := newSeen(), newSeen()
 	var handledA atomic.Int32
@@ -78,9 +71,7 @@ func TestGracefulRebalanceHandsOverWithoutRepeats(t *testing.T) {
 // was done before it is committed, so the next run starts at the poison
 // event, not before it and not after it.
 func TestPoisonEventStopsAndCommitsWhatIsDone(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	c, topic := eventsTopic(t, 1)
 	p := newProducer(t, c, topic)
 	p.deposit("a", 1)
 	p.deposit("a", 2)
@@ -117,19 +108,12 @@ func TestPoisonEventStopsAndCommitsWhatIsDone(t *testing.T) {
 // WaitFor on one instance returns also for events of partitions another
 // instance of the projection owns, through the group's committed offsets.
 func TestWaitForAcrossInstances(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 4, kafkatest.EventsTopicConfig())
+	c, topic := eventsTopic(t, 4)
 	p := newProducer(t, c, topic)
 	group := kafkatest.TopicName(t, "group")
 	seenA, seenB := newSeen(), newSeen()
 	newRunner := func(s *seen) *projection.Runner {
-		r, err := projection.New("view", testSerde(), []projection.Handler{
-			projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error {
-				s.add(m.StreamID, m.Version)
-				return nil
-			}),
-		})
+		r, err := projection.New("view", testSerde(), []projection.Handler{s.handler()})
 		require.NoError(t, err)
 		return r
 	}

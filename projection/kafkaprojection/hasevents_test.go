@@ -73,9 +73,7 @@ func requireHasEvents(t *testing.T, ctx context.Context, gc projection.GapChecke
 // ranges that hold only transaction markers and aborted records; End is
 // the last stable offset, past the last marker.
 func TestSourceHasEvents(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	c, topic := eventsTopic(t, 1)
 	w := newTxnWriter(t, c, topic)
 	plain := newProducer(t, c, topic).raw("k", []byte("plain"))
 	aborted := w.txn(false, []byte("a1"), []byte("a2"))
@@ -109,9 +107,7 @@ func TestSourceHasEvents(t *testing.T) {
 // whose response limit equals the partition limit saw the aborted records
 // as events here.)
 func TestSourceHasEventsAfterLargeGap(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	c, topic := eventsTopic(t, 1)
 	w := newTxnWriter(t, c, topic)
 	rng := rand.NewChaCha8([32]byte{7})
 	big := func() []byte { // incompressible, so each batch stays ~600 KB

@@ -15,6 +15,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/internal/wire"
+	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/serde"
 )
 
@@ -26,6 +27,15 @@ func testSerde() *serde.JSON {
 	reg := serde.NewRegistry()
 	serde.MustRegister[Deposited](reg, "test.Deposited")
 	return serde.NewJSON(reg)
+}
+
+// eventsTopic returns a cluster (kafkatest.New) and a new events topic
+// on it with the given number of partitions.
+func eventsTopic(t testing.TB, partitions int32) (*kafkatest.Cluster, string) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, partitions, kafkatest.EventsTopicConfig())
+	return c, topic
 }
 
 // producer writes events in wire format v1 with a plain idempotent
@@ -72,6 +82,18 @@ func (p *producer) event(stream, typ string, data []byte) eventstore.Position {
 	return eventstore.Position{Partition: part, Offset: off}
 }
 
+// depositN appends n Deposited events (amounts 0 to n-1) to the streams
+// s0 to s<streams-1> in turn and returns the last position of every
+// partition.
+func (p *producer) depositN(n, streams int) map[int32]eventstore.Position {
+	last := map[int32]eventstore.Position{}
+	for i := range n {
+		pos := p.deposit(fmt.Sprint("s", i%streams), int64(i))
+		last[pos.Partition] = pos
+	}
+	return last
+}
+
 // raw writes a record that is not a valid event (no headers).
 func (p *producer) raw(key string, value []byte) eventstore.Position {
 	part, off, err := p.p.SendMessage(&sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value)})
@@ -95,6 +117,14 @@ func (s *seen) add(stream string, version int64) {
 	defer s.mu.Unlock()
 	s.n[fmt.Sprintf("%s/%d", stream, version)]++
 	s.by[stream] = append(s.by[stream], version)
+}
+
+// handler returns a handler that records every Deposited event in s.
+func (s *seen) handler() projection.Handler {
+	return projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error {
+		s.add(m.StreamID, m.Version)
+		return nil
+	})
 }
 
 func (s *seen) counts() map[string]int {

@@ -1,7 +1,6 @@
 package kafkaprojection_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -41,12 +40,7 @@ func TestReaderCatchUpResumesFromCheckpoint(t *testing.T) {
 	cps := &projection.MemoryCheckpoints{}
 	got := newSeen()
 	newRunner := func() *projection.Runner {
-		r, err := projection.New("reader", sd, []projection.Handler{
-			projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error {
-				got.add(m.StreamID, m.Version)
-				return nil
-			}),
-		}, projection.WithCheckpoints(cps))
+		r, err := projection.New("reader", sd, []projection.Handler{got.handler()}, projection.WithCheckpoints(cps))
 		require.NoError(t, err)
 		return r
 	}

@@ -2,14 +2,12 @@ package kafkaprojection_test
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
 )
@@ -20,16 +18,9 @@ import (
 // with the idempotency helper).
 func TestRealBrokerCrashDuringProjection(t *testing.T) {
 	ctl := kafkatest.RequireBrokerCtl(t)
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 3, kafkatest.EventsTopicConfig())
-	p := newProducer(t, c, topic)
+	c, topic := eventsTopic(t, 3)
 	const n = 300
-	last := map[int32]eventstore.Position{}
-	for i := range n {
-		pos := p.deposit(fmt.Sprint("s", i%10), int64(i))
-		last[pos.Partition] = pos
-	}
+	last := newProducer(t, c, topic).depositN(n, 10)
 	got := newSeen()
 	halfway := make(chan struct{})
 	var handled atomic.Int32

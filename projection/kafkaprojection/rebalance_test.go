@@ -3,7 +3,6 @@ package kafkaprojection_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/internal/pgtest"
@@ -42,16 +40,9 @@ func testRebalance(t *testing.T, mode string) {
 		_, err := db.Exec(`CREATE TABLE ` + view + ` (stream TEXT NOT NULL, version BIGINT NOT NULL, instance TEXT NOT NULL)`)
 		require.NoError(t, err)
 	}
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 4, kafkatest.EventsTopicConfig())
-	p := newProducer(t, c, topic)
+	c, topic := eventsTopic(t, 4)
 	const n = 400
-	last := map[int32]eventstore.Position{}
-	for i := range n {
-		pos := p.deposit(fmt.Sprint("s", i%16), int64(i))
-		last[pos.Partition] = pos
-	}
+	last := newProducer(t, c, topic).depositN(n, 16)
 	group := kafkatest.TopicName(t, "group")
 
 	seenA, seenB := newSeen(), newSeen()

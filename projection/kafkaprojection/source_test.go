@@ -33,20 +33,13 @@ func newSourceCfg(t testing.TB, c *kafkatest.Cluster, cfg *sarama.Config, topic,
 // The source starts a new group at the oldest offset, delivers every event
 // once and in stream order, and catch-up finishes at the end of the log.
 func TestSourceCatchUpInOrder(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 3, kafkatest.EventsTopicConfig())
+	c, topic := eventsTopic(t, 3)
 	p := newProducer(t, c, topic)
 	for i := range 120 {
 		p.deposit(fmt.Sprint("s", i%8), int64(i))
 	}
 	got := newSeen()
-	r, err := projection.New("catchup", testSerde(), []projection.Handler{
-		projection.On(func(_ context.Context, ev Deposited, m projection.Meta) error {
-			got.add(m.StreamID, m.Version)
-			return nil
-		}),
-	}, projection.WithProgressInterval(10*time.Millisecond))
+	r, err := projection.New("catchup", testSerde(), []projection.Handler{got.handler()}, projection.WithProgressInterval(10*time.Millisecond))
 	require.NoError(t, err)
 	src := newSource(t, c, topic, kafkatest.TopicName(t, "group"))
 	var last projection.Progress
@@ -68,17 +61,10 @@ func TestSourceCatchUpInOrder(t *testing.T) {
 // Run keeps following the topic; WaitFor sees new events; Lag is 0 when
 // caught up.
 func TestSourceLiveWaitForAndLag(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	c, topic := eventsTopic(t, 2)
 	p := newProducer(t, c, topic)
 	got := newSeen()
-	r, err := projection.New("live", testSerde(), []projection.Handler{
-		projection.On(func(_ context.Context, ev Deposited, m projection.Meta) error {
-			got.add(m.StreamID, m.Version)
-			return nil
-		}),
-	})
+	r, err := projection.New("live", testSerde(), []projection.Handler{got.handler()})
 	require.NoError(t, err)
 	src := newSource(t, c, topic, kafkatest.TopicName(t, "group"))
 	stop := bg(t, func(ctx context.Context) error { return r.Run(ctx, src) })

@@ -26,13 +26,8 @@ func TestTransformerExactlyOnce(t *testing.T) {
 	out := kafkatest.TopicName(t, "derived")
 	c.CreateTopic(t, in, 2, kafkatest.EventsTopicConfig())
 	c.CreateTopic(t, out, 2, kafkatest.EventsTopicConfig())
-	p := newProducer(t, c, in)
 	const n = 200
-	last := map[int32]eventstore.Position{}
-	for i := range n {
-		pos := p.deposit(string(rune('a'+i%10)), int64(i))
-		last[pos.Partition] = pos
-	}
+	last := newProducer(t, c, in).depositN(n, 10)
 	group := kafkatest.TopicName(t, "group")
 	cfg := c.Config()
 	cfg.Consumer.Offsets.AutoCommit.Interval = 50 * time.Millisecond

@@ -92,12 +92,7 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 	require.True(t, zombieCommitFailed.Load(), "the zombie's batch must not commit")
 
 	got := newSeen()
-	counter, err := projection.New("count", testSerde(), []projection.Handler{
-		projection.On(func(_ context.Context, _ Deposited, m projection.Meta) error {
-			got.add(m.StreamID, m.Version)
-			return nil
-		}),
-	})
+	counter, err := projection.New("count", testSerde(), []projection.Handler{got.handler()})
 	require.NoError(t, err)
 	rd, err := kafkaprojection.NewReader(c.Brokers, c.Config(), out)
 	require.NoError(t, err)
