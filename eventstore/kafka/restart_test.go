@@ -38,8 +38,9 @@ const (
 // with an unknown outcome (the broker went away) is retried with the same
 // event IDs and expected version until it is acknowledged, as the store
 // documents (the retry is idempotent). Any other failed append promises
-// that nothing was written; it is retried with new events, and the journal
-// checks that none of its events became visible. A conflict is checked by reading the
+// that nothing was written; it is retried with new events (unless an
+// earlier attempt's outcome was unknown), and the journal checks that none
+// of its events became visible. A conflict is checked by reading the
 // stream: if the stream is still at the expected version, the conflict was
 // spurious (DESIGN.md: leftovers of an aborted transaction may cause one,
 // and a retry after catch-up clears it) and the append is retried with new
@@ -72,6 +73,12 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 		evs, ids := newEvents(1+rng.IntN(2), w.name)
 		expected := eventstore.Exact(versions[i])
 		var history []string // earlier attempts of this append, for messages
+		// unknown is set once an attempt's outcome was unknown: its events
+		// may be in the log, so every later attempt keeps their IDs (the
+		// store recognises a repeat), and a later attempt's error, which
+		// only promises that that attempt wrote nothing, says nothing
+		// about them (the journal holds such attempts as unknown too).
+		unknown := false
 		for ctx.Err() == nil {
 			start := time.Now()
 			w.mu.Lock()
@@ -88,7 +95,12 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 			// append's events is visible, and the writer retries with new
 			// events.
 			notWritten := out == logcheck.Failed && !errors.Is(err, eventstore.ErrConcurrencyConflict)
-			j.Add(logcheck.Append{Writer: w.name, Stream: stream, IDs: ids, Outcome: out, Version: res.Version, Positions: res.Positions, Err: err})
+			journal := out
+			if unknown && out == logcheck.Failed {
+				journal = logcheck.Unknown
+			}
+			unknown = unknown || out == logcheck.Unknown
+			j.Add(logcheck.Append{Writer: w.name, Stream: stream, IDs: ids, Outcome: journal, Version: res.Version, Positions: res.Positions, Err: err})
 
 			w.mu.Lock()
 			w.inAppend = time.Time{}
@@ -123,7 +135,9 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 			}
 			history = append(history, fmt.Sprintf("%v after %v: %v", ids, took.Round(time.Millisecond), err))
 			if notWritten {
-				evs, ids = newEvents(len(evs), w.name)
+				if !unknown {
+					evs, ids = newEvents(len(evs), w.name)
+				}
 			} else if out == logcheck.Failed {
 				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				v, rerr := streamVersion(rctx, w.store, stream)
@@ -145,8 +159,11 @@ func (w *restartWriter) run(ctx context.Context, j *logcheck.Journal) {
 				}
 				// A conflict promises that nothing was written: retry with
 				// new events, as a repository re-running its command would
-				// (the journal holds the refused IDs as failed).
-				evs, ids = newEvents(len(evs), w.name)
+				// (the journal holds the refused IDs as failed), unless an
+				// earlier attempt's outcome was unknown.
+				if !unknown {
+					evs, ids = newEvents(len(evs), w.name)
+				}
 			}
 			select { // the broker is away: do not spin
 			case <-ctx.Done():
