@@ -67,30 +67,6 @@ func (s *seen) list() []string {
 	return append([]string(nil), s.evs...)
 }
 
-// runBG runs fn in the background and returns a function that cancels it
-// and returns its error.
-func runBG(t testing.TB, fn func(ctx context.Context) error) (stop func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- fn(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-errc:
-			case <-time.After(30 * time.Second):
-				t.Errorf("runner did not stop within 30s of cancellation")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
-}
-
 func newMem() *memory.Store { return memory.New() }
 
 func waitCtx(t testing.TB) context.Context {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 )
 
 func TestTypedHandlersGetEventsInOrderWithMeta(t *testing.T) {
@@ -37,7 +38,7 @@ func TestTypedHandlersGetEventsInOrderWithMeta(t *testing.T) {
 		}),
 	})
 	require.NoError(t, err)
-	stop := runBG(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
+	stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
 	require.NoError(t, r.WaitFor(waitCtx(t), last.Positions[0]))
 	require.ErrorIs(t, stop(), context.Canceled)
 	require.Equal(t, []string{"opened ann a/1", "deposited 5 a/2", "deposited 7 a/3"}, got.list())
@@ -92,7 +93,7 @@ func TestRetryThenSucceed(t *testing.T) {
 		}),
 	}, projection.WithRetry(3, time.Millisecond, 2*time.Millisecond))
 	require.NoError(t, err)
-	stop := runBG(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
+	stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
 	require.NoError(t, r.WaitFor(waitCtx(t), res.Positions[0]))
 	_ = stop()
 	require.Equal(t, int32(3), calls.Load())
@@ -148,7 +149,7 @@ func TestSkipPolicy(t *testing.T) {
 		}),
 	}, projection.WithFailureAction(projection.Skip), projection.WithCheckpoints(&projection.MemoryCheckpoints{}))
 	require.NoError(t, err)
-	stop := runBG(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
+	stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
 	require.NoError(t, r.WaitFor(waitCtx(t), last.Positions[0]))
 	_ = stop()
 	require.Equal(t, []string{"1", "2"}, got.list())
@@ -183,7 +184,7 @@ func TestDeadLetterKeepsStreamOrder(t *testing.T) {
 			}
 			r, err := projection.New("dlq", testSerde(t), []projection.Handler{h}, opts...)
 			require.NoError(t, err)
-			stop := runBG(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
+			stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
 			require.NoError(t, r.WaitFor(waitCtx(t), last.Positions[0]))
 			require.ErrorIs(t, stop(), context.Canceled)
 			require.Equal(t, []string{"a/1", "b/1", "b/2", "b/3"}, got.list())
@@ -203,7 +204,7 @@ func TestDeadLetterKeepsStreamOrder(t *testing.T) {
 			if !tx { // without a checkpoint store the runner starts over; count only a/4
 				got = seen{}
 			}
-			stop2 := runBG(t, func(ctx context.Context) error { return r2.Run(ctx, src) })
+			stop2 := testrun.Background(t, func(ctx context.Context) error { return r2.Run(ctx, src) })
 			require.NoError(t, r2.WaitFor(waitCtx(t), next.Positions[0]))
 			_ = stop2()
 			require.NotContains(t, got.list(), "a/4")
@@ -227,7 +228,7 @@ func TestIdempotencyDropsRepeats(t *testing.T) {
 	for i := 0; i < 2; i++ { // no checkpoint: the second run sees everything again
 		r, err := projection.New("idem", testSerde(t), []projection.Handler{h}, projection.WithIdempotency(vers))
 		require.NoError(t, err)
-		stop := runBG(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
+		stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
 		require.NoError(t, r.WaitFor(waitCtx(t), last.Positions[0]))
 		_ = stop()
 		if i == 1 {
@@ -310,7 +311,7 @@ func TestLagAndWaitForTimeout(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.Lag(context.Background())
 	require.ErrorContains(t, err, "call Run first")
-	stop := runBG(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
+	stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, projection.FromStore(st)) })
 	res := deposit(t, st, "a", 2)
 	require.Eventually(t, func() bool {
 		lag, err := r.Lag(waitCtx(t))

@@ -12,6 +12,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
 
@@ -97,7 +98,7 @@ func TestPoisonEventsToDLQKeepStreamOrder(t *testing.T) {
 	}
 	r := newRunner()
 	src := newSource(t, c, topic, kafkatest.TopicName(t, "group"))
-	stop := bg(t, func(ctx context.Context) error { return r.Run(ctx, src) })
+	stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, src) })
 	require.NoError(t, r.WaitFor(timeout(t, 60*time.Second), last))
 	require.ErrorIs(t, stop(), context.Canceled)
 
@@ -129,7 +130,7 @@ func TestPoisonEventsToDLQKeepStreamOrder(t *testing.T) {
 	next := p.deposit("a", 4)
 	r2 := newRunner()
 	src2 := newSource(t, c, topic, kafkatest.TopicName(t, "group2"))
-	stop2 := bg(t, func(ctx context.Context) error { return r2.Run(ctx, src2) })
+	stop2 := testrun.Background(t, func(ctx context.Context) error { return r2.Run(ctx, src2) })
 	require.NoError(t, r2.WaitFor(timeout(t, 60*time.Second), next))
 	require.ErrorIs(t, stop2(), context.Canceled)
 	require.Equal(t, []string{"a/1", "b/1", "b/2", "b/3"}, keys(got2.counts()))

@@ -13,6 +13,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
 
@@ -48,9 +49,9 @@ func TestGracefulRebalanceHandsOverWithoutRepeats(t *testing.T) {
 	rA, rB := newRunner(seenA, true), newRunner(seenB, false)
 	srcA := newSource(t, c, topic, group, kafkaprojection.WithMaxBatch(20))
 	srcB := newSource(t, c, topic, group, kafkaprojection.WithMaxBatch(20))
-	stopA := bg(t, func(ctx context.Context) error { return rA.Run(ctx, srcA) })
+	stopA := testrun.Background(t, func(ctx context.Context) error { return rA.Run(ctx, srcA) })
 	<-started
-	stopB := bg(t, func(ctx context.Context) error { return rB.Run(ctx, srcB) })
+	stopB := testrun.Background(t, func(ctx context.Context) error { return rB.Run(ctx, srcB) })
 	require.Eventually(t, func() bool { return seenA.total()+seenB.total() >= n }, 90*time.Second, 10*time.Millisecond)
 	require.ErrorIs(t, stopA(), context.Canceled)
 	require.ErrorIs(t, stopB(), context.Canceled)
@@ -118,8 +119,8 @@ func TestWaitForAcrossInstances(t *testing.T) {
 		return r
 	}
 	rA, rB := newRunner(seenA), newRunner(seenB)
-	stopA := bg(t, func(ctx context.Context) error { return rA.Run(ctx, newSource(t, c, topic, group)) })
-	stopB := bg(t, func(ctx context.Context) error { return rB.Run(ctx, newSource(t, c, topic, group)) })
+	stopA := testrun.Background(t, func(ctx context.Context) error { return rA.Run(ctx, newSource(t, c, topic, group)) })
+	stopB := testrun.Background(t, func(ctx context.Context) error { return rB.Run(ctx, newSource(t, c, topic, group)) })
 	// Write events until both instances have handled some (both own
 	// partitions), then 40 more.
 	var pos []eventstore.Position

@@ -38,6 +38,13 @@ func eventsTopic(t testing.TB, partitions int32) (*kafkatest.Cluster, string) {
 	return c, topic
 }
 
+// derivedTopic creates a new topic for a transformer's output on c.
+func derivedTopic(t testing.TB, c *kafkatest.Cluster, partitions int32) string {
+	topic := kafkatest.TopicName(t, "derived")
+	c.CreateTopic(t, topic, partitions, kafkatest.EventsTopicConfig())
+	return topic
+}
+
 // producer writes events in wire format v1 with a plain idempotent
 // producer, like the Kafka store does (without its transactions).
 type producer struct {
@@ -156,28 +163,6 @@ func timeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// bg runs fn in the background; the returned stop cancels it and waits.
-func bg(t testing.TB, fn func(ctx context.Context) error) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- fn(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-errc:
-			case <-time.After(60 * time.Second):
-				t.Errorf("runner did not stop within 60s")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

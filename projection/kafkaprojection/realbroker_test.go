@@ -10,6 +10,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 )
 
 // The real broker crashes (SIGKILL) while a projection is in the middle of
@@ -39,7 +40,7 @@ func TestRealBrokerCrashDuringProjection(t *testing.T) {
 	cfg.Consumer.Offsets.AutoCommit.Interval = 50 * time.Millisecond
 	cfg.Consumer.Group.Heartbeat.Interval = 200 * time.Millisecond
 	src := newSourceCfg(t, c, cfg, topic, kafkatest.TopicName(t, "group"))
-	stop := bg(t, func(ctx context.Context) error { return r.Run(ctx, src) })
+	stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, src) })
 	select {
 	case <-halfway:
 	case <-time.After(60 * time.Second):

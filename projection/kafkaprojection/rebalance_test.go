@@ -13,6 +13,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/internal/pgtest"
+	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 	"github.com/kafkaes/kafkaes/projection/sqlcheckpoint"
 )
@@ -80,13 +81,13 @@ func testRebalance(t *testing.T, mode string) {
 	wg.Add(1)
 	// A starts alone and owns every partition; it hangs in the middle of a
 	// batch; B joins the group; A is killed; B must take everything over.
-	killA := bg(t, func(ctx context.Context) error { defer wg.Done(); return rA.Run(ctx, srcA) })
+	killA := testrun.Background(t, func(ctx context.Context) error { defer wg.Done(); return rA.Run(ctx, srcA) })
 	select {
 	case <-hung:
 	case <-time.After(60 * time.Second):
 		t.Fatal("instance A never reached its 60th event")
 	}
-	stopB := bg(t, func(ctx context.Context) error { return rB.Run(ctx, srcB) })
+	stopB := testrun.Background(t, func(ctx context.Context) error { return rB.Run(ctx, srcB) })
 	time.Sleep(200 * time.Millisecond) // let B's join start while A hangs
 	require.ErrorIs(t, killA(), context.Canceled)
 	wg.Wait()

@@ -12,6 +12,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
 
@@ -67,7 +68,7 @@ func TestSourceLiveWaitForAndLag(t *testing.T) {
 	r, err := projection.New("live", testSerde(), []projection.Handler{got.handler()})
 	require.NoError(t, err)
 	src := newSource(t, c, topic, kafkatest.TopicName(t, "group"))
-	stop := bg(t, func(ctx context.Context) error { return r.Run(ctx, src) })
+	stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, src) })
 	var pos []eventstore.Position
 	for i := range 20 {
 		pos = append(pos, p.deposit(fmt.Sprint("s", i%3), 1))

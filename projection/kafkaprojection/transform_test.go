@@ -14,6 +14,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
 
@@ -21,11 +22,8 @@ import (
 // killed in the middle of a batch; another takes over. Read with
 // read_committed, the output has every input event exactly once.
 func TestTransformerExactlyOnce(t *testing.T) {
-	c := kafkatest.New(t)
-	in := kafkatest.TopicName(t, "events")
-	out := kafkatest.TopicName(t, "derived")
-	c.CreateTopic(t, in, 2, kafkatest.EventsTopicConfig())
-	c.CreateTopic(t, out, 2, kafkatest.EventsTopicConfig())
+	c, in := eventsTopic(t, 2)
+	out := derivedTopic(t, c, 2)
 	const n = 200
 	last := newProducer(t, c, in).depositN(n, 10)
 	group := kafkatest.TopicName(t, "group")
@@ -58,14 +56,14 @@ func TestTransformerExactlyOnce(t *testing.T) {
 	rA, trA := newRunner(60)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	killA := bg(t, func(ctx context.Context) error { defer wg.Done(); return rA.Run(ctx, trA.Source()) })
+	killA := testrun.Background(t, func(ctx context.Context) error { defer wg.Done(); return rA.Run(ctx, trA.Source()) })
 	select {
 	case <-hung:
 	case <-time.After(60 * time.Second):
 		t.Fatal("instance A never reached its 60th event")
 	}
 	rB, trB := newRunner(0)
-	stopB := bg(t, func(ctx context.Context) error { return rB.Run(ctx, trB.Source()) })
+	stopB := testrun.Background(t, func(ctx context.Context) error { return rB.Run(ctx, trB.Source()) })
 	time.Sleep(200 * time.Millisecond)
 	require.ErrorIs(t, killA(), context.Canceled)
 	wg.Wait()

@@ -12,6 +12,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
 
@@ -21,11 +22,8 @@ import (
 // When the zombie wakes up and tries to commit its batch, the commit fails;
 // the output still has every input event exactly once.
 func TestTransformerZombieIsFenced(t *testing.T) {
-	c := kafkatest.New(t)
-	in := kafkatest.TopicName(t, "events")
-	out := kafkatest.TopicName(t, "derived")
-	c.CreateTopic(t, in, 1, kafkatest.EventsTopicConfig())
-	c.CreateTopic(t, out, 1, kafkatest.EventsTopicConfig())
+	c, in := eventsTopic(t, 1)
+	out := derivedTopic(t, c, 1)
 	p := newProducer(t, c, in)
 	const n = 60
 	var last eventstore.Position
@@ -74,7 +72,7 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 		t.Fatal("instance A never stalled")
 	}
 	rB, trB := newRunner(false)
-	stopB := bg(t, func(ctx context.Context) error { return rB.Run(ctx, trB.Source()) })
+	stopB := testrun.Background(t, func(ctx context.Context) error { return rB.Run(ctx, trB.Source()) })
 	ctx := timeout(t, 90*time.Second)
 	require.NoError(t, rB.WaitFor(ctx, last), "B takes over from the stalled A")
 	before := rA.Stats().Processed
