@@ -122,10 +122,19 @@ installed() { [[ -f "$APP/.complete-$VERSION" ]]; }
 cmd_install() {
 	mkdir -p "$DIR"
 	# One install at a time per directory (two CI runs or shells at once).
+	# The lock is released before start launches the registry, which must
+	# not inherit it.
 	if command -v flock >/dev/null 2>&1; then
 		exec 9>"$DIR/.install.lock"
 		flock 9
 	fi
+	local rc=0
+	install_locked || rc=$?
+	exec 9>&-
+	return "$rc"
+}
+
+install_locked() {
 	install_java
 	if installed; then
 		say "Apicurio Registry $VERSION already in $APP"
@@ -217,7 +226,7 @@ cmd_start() {
 			APICURIO_REST_DELETION_ARTIFACT_ENABLED=true APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=true \
 			APICURIO_REST_DELETION_GROUP_ENABLED=true "${storage[@]}" \
 			"$java" $HEAP -Djava.awt.headless=true $JVM_OPTS "-Dkafkaes.sr.port=$PORT" \
-			-jar "$APP/quarkus-run.jar" </dev/null >"$LOG" 2>&1 &
+			-jar "$APP/quarkus-run.jar" </dev/null >"$LOG" 2>&1 9>&- &
 		local _
 		for _ in $(seq 1 100); do
 			[[ -s "$PIDFILE" ]] && break
