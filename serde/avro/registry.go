@@ -79,6 +79,19 @@ func permanent(err error) bool {
 	return code >= 400 && code < 500
 }
 
+// notRegistryAnswer reports whether err is an HTTP error answer with a
+// JSON body that is not a Schema Registry error (no error_code): a web
+// server that is not the registry's API, typically a registry URL without
+// its API path. Retrying cannot help.
+func notRegistryAnswer(err error) bool {
+	var se srclient.Error
+	if errors.As(err, &se) {
+		return se.Code == 0
+	}
+	var sp *srclient.Error
+	return errors.As(err, &sp) && sp != nil && sp.Code == 0
+}
+
 // call runs fn with retries. op names the operation in errors.
 func (r *registryClient) call(ctx context.Context, op string, fn func() error) error {
 	if r.obs != nil {
@@ -115,6 +128,9 @@ func (r *registryClient) callRetrying(ctx context.Context, op string, fn func() 
 			}
 			if permanent(err) {
 				return err
+			}
+			if notRegistryAnswer(err) {
+				return fmt.Errorf("avro: %s: %s did not answer as a Schema Registry (%w); check that the URL is the base of the Confluent Schema Registry API (for Apicurio Registry it ends in /apis/ccompat/v7)", op, r.c.GetSchemaRegistryURL(), err)
 			}
 			last = err
 		}

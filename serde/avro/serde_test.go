@@ -232,6 +232,30 @@ func TestRegistryUnreachable(t *testing.T) {
 	require.ErrorContains(t, err, "3 times")
 }
 
+// A URL that reaches a web server but not the registry's API (Apicurio
+// without /apis/ccompat/v7) is a configuration error: said at once, not
+// retried, and not reported as an unavailable registry.
+func TestRegistryURLWithoutAPIPath(t *testing.T) {
+	fake := avrotest.Fake(t)
+	var calls atomic.Int32
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"title":"Could not find resource for full path","status":404}`))
+		return true
+	})
+	reg := serde.NewRegistry()
+	serde.MustRegister[AccountOpened](reg, evName)
+	s, err := avro.New(reg, avro.NewClient(fake.URL(), time.Second), "nopath", avro.WithRetry(4, time.Millisecond))
+	require.NoError(t, err)
+	_, _, err = s.Marshal(context.Background(), sample())
+	require.ErrorContains(t, err, "did not answer as a Schema Registry")
+	require.ErrorContains(t, err, "/apis/ccompat/v7")
+	require.NotErrorIs(t, err, avro.ErrRegistryUnavailable)
+	require.Equal(t, int32(1), calls.Load(), "not retried")
+}
+
 func TestRegistryContextAndRetries(t *testing.T) {
 	fake := avrotest.Fake(t)
 	var calls, fail atomic.Int32
