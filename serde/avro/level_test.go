@@ -2,7 +2,10 @@ package avro_test
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/riferrei/srclient"
 	"github.com/stretchr/testify/require"
@@ -50,4 +53,43 @@ func TestSubjectCompatibilityLevelFromRegistry(t *testing.T) {
 	require.ErrorIs(t, err, avro.ErrIncompatible)
 	require.ErrorContains(t, err, "FORWARD")
 	require.ErrorContains(t, err, subject)
+}
+
+// A registry that refuses to tell the compatibility level (here: not
+// authorized) stops the registration; the serde does not assume a level.
+func TestCompatibilityLevelRefused(t *testing.T) {
+	ctx := context.Background()
+	fake := avrotest.Fake(t)
+	client := avro.NewClient(fake.URL(), time.Second)
+	topic := uniqueTopic(t, "level-refused")
+	const name = "bank.Refunded"
+	type V1 struct {
+		Amount int64 `avro:"amount"`
+	}
+	type V2 struct {
+		Amount int64  `avro:"amount"`
+		Reason string `avro:"reason,default=none"`
+	}
+	r1 := serde.NewRegistry()
+	serde.MustRegister[V1](r1, name)
+	s1, err := avro.New(r1, client, topic)
+	require.NoError(t, err)
+	_, _, err = s1.Marshal(ctx, V1{Amount: 1})
+	require.NoError(t, err)
+
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, "/config") {
+			return false
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error_code":40101,"message":"Unauthorized"}`))
+		return true
+	})
+	r2 := serde.NewRegistry()
+	serde.MustRegister[V2](r2, name)
+	s2, err := avro.New(r2, client, topic)
+	require.NoError(t, err)
+	_, _, err = s2.Marshal(ctx, V2{Amount: 2, Reason: "r"})
+	require.ErrorContains(t, err, "compatibility level of subject "+topic+"-"+name)
+	require.ErrorContains(t, err, "Unauthorized")
 }

@@ -228,7 +228,8 @@ func (r *registryClient) versions(ctx context.Context, subject string) ([]string
 }
 
 // level returns the subject's compatibility level (falling back to the
-// global one).
+// global one, and to BACKWARD, the registry default, when the registry
+// has neither for the subject).
 func (r *registryClient) level(ctx context.Context, subject string) (Compatibility, error) {
 	var lv *srclient.CompatibilityLevel
 	err := r.call(ctx, "get compatibility level of subject "+subject, func() (err error) {
@@ -236,10 +237,14 @@ func (r *registryClient) level(ctx context.Context, subject string) (Compatibili
 		return err
 	})
 	if err != nil {
-		if permanent(err) {
+		// No level of its own and none to default to (Apicurio answers
+		// 40401 for a subject that has no version yet; Confluent 40408
+		// without defaultToGlobal): the registry default, BACKWARD. Other
+		// refusals (authorization, ...) are errors, not a level.
+		if c := registryCode(err); c == 404 || c/100 == 404 {
 			return Backward, nil
 		}
-		return "", err
+		return "", fmt.Errorf("avro: get compatibility level of subject %s: %w", subject, err)
 	}
 	if lv == nil || *lv == "" {
 		return Backward, nil

@@ -6,6 +6,9 @@
 // test a registry client: the one at $KAFKAES_SCHEMA_REGISTRY if set,
 // else an embedded one closed when the test ends. srfake does not check
 // compatibility; the avro serde checks it locally before registering.
+// scripts/schema-registry.sh runs a real, Confluent-compatible registry
+// (Apicurio Registry) on 127.0.0.1 for the suites; its `env` command
+// prints the KAFKAES_SCHEMA_REGISTRY line.
 package avrotest
 
 import (
@@ -20,7 +23,10 @@ import (
 )
 
 // EnvRegistry is the environment variable that points tests at a real
-// Schema Registry ("http://127.0.0.1:8081").
+// Schema Registry: the base URL of its Confluent API, for example
+// "http://127.0.0.1:8081" (Confluent) or
+// "http://127.0.0.1:38081/apis/ccompat/v7" (Apicurio, as started by
+// scripts/schema-registry.sh).
 const EnvRegistry = "KAFKAES_SCHEMA_REGISTRY"
 
 // StartEmbedded starts an in-process Schema Registry (srfake) on a random
