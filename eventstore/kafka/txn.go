@@ -233,7 +233,9 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		<-pre
 		if errors.Is(err, errRecheck) {
 			// Nothing was written; settle before writing.
-			w.tracef("recheck: a coordinator request met a network error; settling before writing")
+			if w.s.opts.testTrace != nil {
+				w.tracef("recheck: a coordinator request met a network error; settling before writing")
+			}
 			parts := make([]int32, 0, len(live))
 			for _, r := range live {
 				parts = append(parts, r.part)
@@ -279,14 +281,18 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if errors.As(err, &he) {
 			s.opts.logger.Warn("kafkaes: settling records Kafka left without a transaction marker", "transactional_id", w.id, "error", err)
 		}
-		w.tracef("scan: %v: abort", err)
+		if w.s.opts.testTrace != nil {
+			w.tracef("scan: %v: abort", err)
+		}
 		s.markSuspect()
 		w.abort(err)
 		again(live, err)
 		return retry
 	}
 	if len(conflicts) > 0 {
-		w.tracef("conflict scan: %d conflicts: abort", len(conflicts))
+		if w.s.opts.testTrace != nil {
+			w.tracef("conflict scan: %d conflicts: abort", len(conflicts))
+		}
 		w.abort(nil)
 		// Someone else wrote to these streams meanwhile (or has an open
 		// transaction on them). Decide with the index, which the scan has
@@ -326,7 +332,9 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 	}
 	if cancelled {
-		w.tracef("a caller gave up: abort")
+		if w.s.opts.testTrace != nil {
+			w.tracef("a caller gave up: abort")
+		}
 		w.abort(nil)
 		var rest []*appendReq
 		for _, r := range live {
@@ -352,7 +360,9 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		// records in its conflict scan until the transaction timeout.
 		// When the broker is away this fails; the next group tries again.
 		if ierr := w.ensureProducer(); ierr != nil {
-			w.tracef("re-initialise after a failed commit: %v", ierr)
+			if w.s.opts.testTrace != nil {
+				w.tracef("re-initialise after a failed commit: %v", ierr)
+			}
 		}
 		return nil
 	}
@@ -379,7 +389,9 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, ids, s.opts.idWindow) {
 			allApplied[r.part] = false
 		}
-		w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
+		if w.s.opts.testTrace != nil {
+			w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
+		}
 		r.finish(eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}, nil)
 	}
 	if w.committed == nil {

@@ -161,7 +161,9 @@ func (p *txnProducer) init(ctx context.Context) error {
 		}
 		return res.Err, nil
 	})
-	p.tracef("init: producer %d epoch %d: %v", p.pid, p.epoch, err)
+	if p.trace != nil {
+		p.tracef("init: producer %d epoch %d: %v", p.pid, p.epoch, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -281,7 +283,9 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 				}
 				continue
 			}
-			p.tracef("produced %d records to %d at offset %d (producer %d epoch %d seq %d)", len(ms), part, blk.Offset, p.pid, p.epoch, p.seq[part])
+			if p.trace != nil {
+				p.tracef("produced %d records to %d at offset %d (producer %d epoch %d seq %d)", len(ms), part, blk.Offset, p.pid, p.epoch, p.seq[part])
+			}
 			p.seq[part] += int32(len(ms))
 			for i, m := range ms {
 				m.Offset = blk.Offset + int64(i)
@@ -289,7 +293,9 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 		}
 	}
 	if netErr != nil || len(perrs) > 0 {
-		p.tracef("produce failed (producer %d epoch %d): %v; %v", p.pid, p.epoch, netErr, perrs)
+		if p.trace != nil {
+			p.tracef("produce failed (producer %d epoch %d): %v; %v", p.pid, p.epoch, netErr, perrs)
+		}
 	}
 	switch {
 	case netErr != nil:
@@ -332,7 +338,9 @@ func (p *txnProducer) addPartitions(ctx context.Context, parts []int32) error {
 		}
 		return worst, nil
 	})
-	p.tracef("add partitions %v (producer %d epoch %d): %v", parts, p.pid, p.epoch, err)
+	if p.trace != nil {
+		p.tracef("add partitions %v (producer %d epoch %d): %v", parts, p.pid, p.epoch, err)
+	}
 	if err != nil {
 		p.needInit = true
 		return err
@@ -396,7 +404,9 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 		var send bool
 		send, injected = p.endHook(commit)
 		if !send {
-			p.tracef("%s: not sent (test): %v", what, injected)
+			if p.trace != nil {
+				p.tracef("%s: not sent (test): %v", what, injected)
+			}
 			p.needInit, p.inTxn = true, false
 			return injected
 		}
@@ -412,10 +422,14 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 		return res.Err, nil
 	})
 	if injected != nil {
-		p.tracef("%s: the broker answered %v, lost (test)", what, err)
+		if p.trace != nil {
+			p.tracef("%s: the broker answered %v, lost (test)", what, err)
+		}
 		err = injected
 	}
-	p.tracef("%s (producer %d epoch %d, partitions %v): %v", what, p.pid, p.epoch, p.added, err)
+	if p.trace != nil {
+		p.tracef("%s (producer %d epoch %d, partitions %v): %v", what, p.pid, p.epoch, p.added, err)
+	}
 	if err != nil {
 		p.needInit = true
 	}
