@@ -105,6 +105,9 @@
 // commit the worker at once re-initialises its producer (InitProducerId with
 // the same transactional ID), which makes the coordinator finish or abort
 // the transaction, so a retry does not wait for the transaction timeout.
+// All of this assumes that Kafka writes the markers of every transaction it
+// decided; "Markers Kafka does not write" below says what the store does
+// about a restarted coordinator that skips some.
 //
 // Requirement 4 (atomic multi-event appends): all events of an append, and
 // of a group commit, are in one Kafka transaction, committed or aborted as
