@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Exit codes of kafkaes.
@@ -59,15 +60,17 @@ type cmdOpts struct {
 	yes           bool
 	all           bool
 	limit         int
+	olderThan     time.Duration
 }
 
 func commands() []command {
 	return []command{
-		{name: "topics", summary: "list events and snapshot topics with partition counts and check their configuration",
+		{name: "topics", args: "[hanging]", summary: "list events and snapshot topics with partition counts and check their configuration; hanging: find open transactions that hold read_committed readers back",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
 				fs.BoolVar(&o.all, "all", false, "also list topics that hold no kafkaes records")
+				fs.DurationVar(&o.olderThan, "older-than", 0, "hanging: report open transactions whose producer has not written for this long (0: the brokers' transaction.max.timeout.ms, 15m by default)")
 			},
-			maxArgs: 0, needsBrokers: true, run: runTopics},
+			maxArgs: 1, needsBrokers: true, run: runTopics},
 		{name: "stream", args: "<stream-id>", summary: "print the events of one stream as JSON lines",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
 				fs.IntVar(&o.limit, "limit", 0, "print at most this many events (0: all)")

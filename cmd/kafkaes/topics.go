@@ -38,7 +38,15 @@ type topicInfo struct {
 // checks their configuration: events topics must keep events forever
 // (cleanup.policy=delete, retention.ms=-1, retention.bytes=-1), snapshot
 // topics must be compacted.
-func runTopics(ctx context.Context, e *env, _ []string) int {
+//
+// With the argument "hanging" it runs runTopicsHanging instead.
+func runTopics(ctx context.Context, e *env, args []string) int {
+	if len(args) == 1 {
+		if args[0] != "hanging" {
+			return usageError(e, fmt.Errorf("topics takes no argument or hanging, not %q", args[0]), "topics")
+		}
+		return runTopicsHanging(ctx, e)
+	}
 	cl := e.connect()
 	if cl == nil {
 		return exitFailure

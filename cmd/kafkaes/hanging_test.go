@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/kafkafetch"
+)
+
+// hangingRow returns the table row of topics hanging for partition p of
+// topic, split into columns, or nil.
+func hangingRow(out, topic string, p int32) []string {
+	for _, l := range lines(out) {
+		f := strings.Fields(l)
+		if len(f) == 9 && f[0] == topic && f[1] == strconv.Itoa(int(p)) {
+			return f
+		}
+	}
+	return nil
+}
+
+func TestTopicsHanging(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events-hanging")
+	const nparts = 3
+	c.CreateTopic(t, topic, nparts, kafkatest.EventsTopicConfig())
+	plain := newProducer(t, c, "")
+	for p := range int32(nparts) {
+		plain.send(topic, nparts, testRecord{key: []byte("k"), value: []byte("v"), partition: p})
+	}
+
+	// A topic without transactions.
+	r := kafkaes(t, "topics", "hanging", brokers(c), "--topic", topic, "--older-than", "1ms")
+	if r.code != exitOK || !strings.Contains(r.stdout, fmt.Sprintf("no hanging transactions in %d partition(s) of 1 topic(s)", nparts)) ||
+		strings.Contains(r.stdout, "younger") {
+		t.Fatalf("topic without transactions: want exit 0 and no open transaction\n%s", r)
+	}
+
+	// A transactional producer that writes to partition 1 and neither
+	// commits nor aborts while the command runs. Its timeout is long so
+	// that a real broker does not abort it during the test.
+	cfg := c.TransactionalConfig(kafkatest.TopicName(t, "txn-hanging"))
+	cfg.Producer.Transaction.Timeout = 5 * time.Minute
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	tx, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	if err != nil {
+		t.Fatalf("transactional producer: %v", err)
+	}
+	t.Cleanup(func() { _ = tx.Close() })
+	if err := tx.BeginTxn(); err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	var start int64 = -1
+	for i := range 3 {
+		_, off, err := tx.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 1, Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(strconv.Itoa(i))})
+		if err != nil {
+			t.Fatalf("produce in the transaction: %v", err)
+		}
+		if start < 0 {
+			start = off
+		}
+	}
+	ctx := context.Background()
+	cl, err := sarama.NewClient(c.Brokers, c.Config())
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	defer cl.Close()
+	hw, err := kafkafetch.ListOffsets(ctx, cl, topic, []int32{1}, sarama.OffsetNewest, sarama.ReadUncommitted)
+	if err != nil {
+		t.Fatalf("high watermark: %v", err)
+	}
+	lso, err := kafkafetch.ListOffsets(ctx, cl, topic, []int32{1}, sarama.OffsetNewest, sarama.ReadCommitted)
+	if err != nil {
+		t.Fatalf("last stable offset: %v", err)
+	}
+	if lso[1] != start {
+		t.Fatalf("the open transaction should hold the LSO at its start %d, LSO is %d", start, lso[1])
+	}
+
+	// Younger than the threshold (the default: the broker's
+	// transaction.max.timeout.ms; and an explicit hour): not reported, but
+	// counted.
+	for _, args := range [][]string{{}, {"--older-than", "1h"}} {
+		r = kafkaes(t, append([]string{"topics", "hanging", brokers(c), "--topic", topic}, args...)...)
+		if r.code != exitOK || !strings.Contains(r.stdout, "no hanging transactions") || !strings.Contains(r.stdout, "1 younger open transaction(s)") {
+			t.Fatalf("%v: an open transaction younger than the threshold: want exit 0 and it counted as younger\n%s", args, r)
+		}
+	}
+	if !strings.Contains(r.stdout, "1h0m0s, --older-than") {
+		t.Errorf("the summary should name the threshold and where it came from\n%s", r)
+	}
+	r = kafkaes(t, "topics", "hanging", brokers(c), "--topic", topic)
+	if !strings.Contains(r.stdout, "transaction.max.timeout.ms") {
+		t.Errorf("the default threshold should come from transaction.max.timeout.ms\n%s", r)
+	}
+
+	// Older than a tiny threshold: reported, with the abort command.
+	time.Sleep(5 * time.Millisecond) // the broker's timestamps have millisecond resolution
+	r = kafkaes(t, "topics", "hanging", brokers(c), "--topic", topic, "--older-than", "1ms")
+	if r.code != exitViolation {
+		t.Fatalf("an open transaction older than --older-than: want exit %d\n%s", exitViolation, r)
+	}
+	t.Logf("topics hanging:\n%s", r.stdout)
+	row := hangingRow(r.stdout, topic, 1)
+	if row == nil {
+		t.Fatalf("no row for partition 1\n%s", r)
+	}
+	if pid, err := strconv.ParseInt(row[2], 10, 64); err != nil || pid < 0 {
+		t.Errorf("producer ID column %q is not a producer ID\n%s", row[2], r)
+	}
+	want := []string{strconv.FormatInt(start, 10), strconv.FormatInt(hw[1]-start, 10), strconv.FormatInt(start, 10), strconv.FormatInt(hw[1], 10)}
+	if got := []string{row[4], row[6], row[7], row[8]}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("start offset, held back, LSO, HW = %v, want %v\n%s", got, want, r)
+	}
+	for _, p := range []int32{0, 2} {
+		if hangingRow(r.stdout, topic, p) != nil {
+			t.Errorf("partition %d has no transaction but is reported\n%s", p, r)
+		}
+	}
+	fix := fmt.Sprintf("fix: kafka-transactions.sh --bootstrap-server %s abort --topic %s --partition 1 --start-offset %d",
+		strings.Join(c.Brokers, ","), topic, start)
+	if !strings.Contains(r.stdout, fix) {
+		t.Errorf("want the abort command %q\n%s", fix, r)
+	}
+	if !strings.Contains(r.stdout, "1 hanging transaction(s)") {
+		t.Errorf("want the summary line\n%s", r)
+	}
+
+	// Committed: nothing open any more.
+	if err := tx.CommitTxn(); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	r = kafkaes(t, "topics", "hanging", brokers(c), "--topic", topic, "--older-than", "1ms")
+	if r.code != exitOK || !strings.Contains(r.stdout, "no hanging transactions") || strings.Contains(r.stdout, "younger") {
+		t.Fatalf("after the commit: want exit 0 and no open transaction\n%s", r)
+	}
+}
+
+func TestTopicsHangingErrors(t *testing.T) {
+	r := kafkaes(t, "topics", "hanging", "--brokers=127.0.0.1:1", "--older-than", "-1s")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--older-than -1s is negative") {
+		t.Errorf("negative --older-than: want exit %d\n%s", exitUsage, r)
+	}
+	c := kafkatest.New(t)
+	r = kafkaes(t, "topics", "hanging", brokers(c), "--topic", kafkatest.TopicName(t, "missing"))
+	if r.code != exitFailure || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("missing topic: want exit %d\n%s", exitFailure, r)
+	}
+}
