@@ -1,8 +1,8 @@
 // Command kafkaes is a command-line tool for operators of event-sourced
-// services built with kafkaes: it lists and checks their Kafka topics, prints
-// streams, follows new events, verifies a whole events topic, checks Avro
-// schema changes against the Schema Registry, and shows or resets the
-// position of projections.
+// services built with kafkaes: it lists and checks their Kafka topics, finds
+// hanging transactions, prints streams, follows new events, verifies a whole
+// events topic, checks Avro schema changes against the Schema Registry, and
+// shows or resets the position of projections.
 //
 // Install:
 //
@@ -47,6 +47,43 @@
 //	events     orders           6           3   delete          604800000     VIOLATION (1)
 //	snapshots  bank-snapshots   12          3   compact         604800000     ok
 //	VIOLATION events topic orders: retention.ms=604800000 (7 days), want -1: ...
+//
+// topics hanging finds hanging transactions: open transactions that hold
+// back the last stable offset of a partition, so that read_committed
+// readers (projections, tail, catch-up) see nothing past their first record
+// (see "Markers Kafka does not write" in package eventstore/kafka). It
+// checks every partition of the --topic topics (every topic but Kafka's
+// internal ones without --topic): it asks each partition leader for its
+// producer state (DescribeProducers, Kafka 2.8 or later) and for the
+// partition's last stable offset (LSO) and high watermark (HW), and reports
+// each open transaction whose producer has not written to the partition for
+// longer than --older-than, by default the brokers'
+// transaction.max.timeout.ms (15m unless configured; no live producer can
+// keep a transaction open longer). Each comes with the producer ID and
+// epoch, the transaction's start offset, how long the producer has been
+// idle, how many offsets it holds back (HW - start) and the
+// kafka-transactions.sh command that aborts it; abort only transactions
+// whose producer is gone for good (a kafkaes store settles its own when it
+// restarts with the same transactional ID prefix). Exit status 1 when a
+// transaction hangs, so it fits a monitoring check; 0 when none does (the
+// summary also counts younger open transactions).
+//
+//	$ kafkaes --brokers localhost:9092 --topic bank-events topics hanging
+//	TOPIC        PARTITION  PRODUCER-ID  EPOCH  START-OFFSET  IDLE    HELD-BACK  LSO   HW
+//	bank-events  1          4012         0      1041          41m3s   57         1041  1098
+//	HANGING bank-events/1: producer 4012 (epoch 0) has had a transaction open since offset 1041 and has not written for more than 15m0s; ...
+//	  fix: kafka-transactions.sh --bootstrap-server localhost:9092 abort --topic bank-events --partition 1 --start-offset 1041
+//	1 hanging transaction(s) (open for more than 15m0s, the broker's transaction.max.timeout.ms). ...
+//
+// It uses the same test as kafka-transactions.sh find-hanging (the
+// producer's last write to the partition is older than the threshold) but
+// does not also ask the transaction coordinator whether it still tracks the
+// transaction: with the default threshold the coordinator should have ended
+// it long ago (a coordinator still retrying its markers, e.g. while the
+// partition has no leader, is reported too), and a short --older-than also
+// reports transactions that are merely long. Kafka's internal topics
+// (__consumer_offsets, __transaction_state) are only checked when named
+// with --topic.
 //
 // stream <id> prints the events of one stream as JSON lines, in version
 // order. It reads the stream's partition (murmur2 of the stream ID, as the
@@ -131,8 +168,8 @@
 //
 // # Exit status
 //
-// 0: done, nothing wrong; 1: violations found (verify, topics, schema
-// check, or stream found no events); 2: the command failed (cluster or
+// 0: done, nothing wrong; 1: violations found (verify, topics, topics
+// hanging, schema check, or stream found no events); 2: the command failed (cluster or
 // registry unreachable, topic missing, ...); 3: bad command line (also
 // projection rebuild without --yes).
 package main

@@ -109,8 +109,10 @@ func runTopicsHanging(ctx context.Context, e *env) int {
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tPRODUCER-ID\tEPOCH\tSTART-OFFSET\tIDLE\tHELD-BACK\tLSO\tHW")
 	for _, o := range found {
 		idle := "unknown"
-		if !o.lastWrite.IsZero() {
-			idle = now.Sub(o.lastWrite).Truncate(time.Second).String()
+		if d := now.Sub(o.lastWrite); !o.lastWrite.IsZero() && d >= time.Second {
+			idle = d.Truncate(time.Second).String()
+		} else if !o.lastWrite.IsZero() {
+			idle = d.Round(time.Millisecond).String()
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\n", o.topic, o.partition, o.producerID, o.epoch, o.start, idle, o.heldBack(), o.lso, o.hw)
 	}
@@ -189,6 +191,14 @@ func openTxns(ctx context.Context, cl sarama.Client, topic string) ([]openTxn, i
 	if err != nil {
 		return nil, 0, err
 	}
+	return openFromStates(topic, parts, states, lso, hw), len(parts), nil
+}
+
+// openFromStates returns the open transactions in the producer states of
+// the partitions, sorted by partition and start offset: producers without
+// a transaction start offset (idempotent producers, ended transactions) are
+// left out.
+func openFromStates(topic string, parts []int32, states map[int32][]sarama.ProducerState, lso, hw map[int32]int64) []openTxn {
 	var out []openTxn
 	for _, p := range parts {
 		for _, s := range states[p] {
@@ -209,7 +219,7 @@ func openTxns(ctx context.Context, cl sarama.Client, topic string) ([]openTxn, i
 		}
 		return int(a.start - b.start)
 	})
-	return out, len(parts), nil
+	return out
 }
 
 // describeProducers sends one DescribeProducers request to the leader of

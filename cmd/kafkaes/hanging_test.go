@@ -98,8 +98,8 @@ func TestTopicsHanging(t *testing.T) {
 		t.Errorf("the summary should name the threshold and where it came from\n%s", r)
 	}
 	r = kafkaes(t, "topics", "hanging", brokers(c), "--topic", topic)
-	if !strings.Contains(r.stdout, "transaction.max.timeout.ms") {
-		t.Errorf("the default threshold should come from transaction.max.timeout.ms\n%s", r)
+	if !strings.Contains(r.stdout, "(open for more than 15m0s, the broker's transaction.max.timeout.ms)") {
+		t.Errorf("the default threshold should be the broker's transaction.max.timeout.ms (Kafka's default 15m)\n%s", r)
 	}
 
 	// Older than a tiny threshold: reported, with the abort command.
@@ -134,6 +134,13 @@ func TestTopicsHanging(t *testing.T) {
 		t.Errorf("want the summary line\n%s", r)
 	}
 
+	// Without --topic every topic is checked (other tests' topics may be
+	// listed too on a shared cluster).
+	r = kafkaes(t, "topics", "hanging", brokers(c), "--older-than", "1ms")
+	if r.code != exitViolation || hangingRow(r.stdout, topic, 1) == nil {
+		t.Errorf("all topics: want exit %d and the row of %s/1\n%s", exitViolation, topic, r)
+	}
+
 	// Committed: nothing open any more.
 	if err := tx.CommitTxn(); err != nil {
 		t.Fatalf("commit: %v", err)
@@ -153,5 +160,27 @@ func TestTopicsHangingErrors(t *testing.T) {
 	r = kafkaes(t, "topics", "hanging", brokers(c), "--topic", kafkatest.TopicName(t, "missing"))
 	if r.code != exitFailure || !strings.Contains(r.stderr, "does not exist") {
 		t.Errorf("missing topic: want exit %d\n%s", exitFailure, r)
+	}
+}
+
+func TestOpenFromStates(t *testing.T) {
+	states := map[int32][]sarama.ProducerState{
+		0: {{ProducerID: 1, CurrentTxnStartOffset: -1, LastTimestamp: 1000}}, // idempotent or ended
+		1: {
+			{ProducerID: 3, ProducerEpoch: 2, CurrentTxnStartOffset: 20, LastTimestamp: -1},
+			{ProducerID: 2, ProducerEpoch: 1, CurrentTxnStartOffset: 10, LastTimestamp: 5000},
+		},
+	}
+	lso := map[int32]int64{0: 7, 1: 10}
+	hw := map[int32]int64{0: 7, 1: 25}
+	got := openFromStates("t", []int32{0, 1}, states, lso, hw)
+	if len(got) != 2 {
+		t.Fatalf("want the 2 open transactions of partition 1, got %+v", got)
+	}
+	if got[0].producerID != 2 || got[0].start != 10 || got[0].heldBack() != 15 || !got[0].lastWrite.Equal(time.UnixMilli(5000)) || got[0].lso != 10 || got[0].epoch != 1 {
+		t.Errorf("first (by start offset): %+v", got[0])
+	}
+	if got[1].producerID != 3 || got[1].start != 20 || got[1].heldBack() != 5 || !got[1].lastWrite.IsZero() {
+		t.Errorf("second, without a timestamp: %+v", got[1])
 	}
 }

@@ -209,7 +209,8 @@ Global flags (accepted before or after the command):
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprint(w, `
-Exit status: 0 all good; 1 violations found (verify, topics, schema check);
+Exit status: 0 all good; 1 violations found (verify, topics, topics hanging,
+schema check);
 2 the command failed (cluster or registry unreachable, topic missing, ...);
 3 bad command line.
 
