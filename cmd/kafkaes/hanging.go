@@ -76,10 +76,13 @@ func runTopicsHanging(ctx context.Context, e *env) int {
 	}
 	var found, young []openTxn
 	nparts := 0
-	for _, topic := range names {
+	for i, topic := range names {
 		if err := ctx.Err(); err != nil {
 			e.errorf("%v", err)
 			return exitFailure
+		}
+		if len(names) > 20 && i%20 == 0 {
+			e.progressf("topics hanging: checked %d/%d topics", i, len(names))
 		}
 		txns, n, err := openTxns(ctx, cl, topic)
 		if err != nil {
