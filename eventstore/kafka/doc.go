@@ -162,7 +162,8 @@
 // restarts with the same [WithTransactionalIDPrefix] (the same producer
 // IDs) settles what its previous run left. Records of a producer that
 // never comes back hold read_committed readers of the partition back
-// (kafka-transactions.sh find-hanging and abort settle them by hand).
+// (`kafkaes topics hanging` lists them with the kafka-transactions.sh abort
+// command that settles one by hand).
 //
 // # Group commit
 //
