@@ -60,8 +60,10 @@ BROKERS="127.0.0.1:$PORT"
 
 say() { echo "kafka-broker: $*" >&2; }
 die() { echo "kafka-broker: error: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=proc.sh
+source "$(dirname "$SELF")/proc.sh"
+# Guard against a recycled pid: it must be our java running kafka.Kafka.
+pid_signature() { echo "kafka.Kafka $PROPS"; }
 
 need_java() {
 	command -v java >/dev/null 2>&1 || die "java not found on PATH; install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless)"
@@ -142,25 +144,8 @@ EOF
 
 # running PID: the process exists and is not a zombie (a zombie's parent
 # may be slow to reap it; it holds no ports or files any more).
-running() {
-	kill -0 "$1" 2>/dev/null || return 1
-	local state
-	state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)"
-	[[ "$state" != Z ]]
-}
 
-pid_alive() {
-	[[ -f "$PIDFILE" ]] || return 1
-	local pid
-	pid="$(cat "$PIDFILE" 2>/dev/null)"
-	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	running "$pid" || return 1
-	# Guard against a recycled pid: it must be our java running kafka.Kafka.
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS" || return 1
-	echo "$pid"
-}
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 build_probe() {
 	if [[ -x "$WAITBIN" && "$WAITBIN" -nt "$REPO/scripts/kafkawait/main.go" ]]; then
@@ -298,28 +283,7 @@ cmd_start() {
 	say "serving on $BROKERS after $(since "$t0")s"
 }
 
-cmd_stop() {
-	local pid t0
-	t0="$(now)"
-	if ! pid="$(pid_alive)"; then
-		rm -f "$PIDFILE"
-		say "not running"
-		return 0
-	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	local deadline=$((SECONDS + STOP_TIMEOUT))
-	while running "$pid"; do
-		if ((SECONDS >= deadline)); then
-			say "broker pid $pid still running ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			sleep 0.5
-			break
-		fi
-		sleep 0.2
-	done
-	rm -f "$PIDFILE"
-	say "stopped pid $pid in $(since "$t0")s"
-}
+cmd_stop() { stop_process broker; }
 
 cmd_kill() {
 	local pid

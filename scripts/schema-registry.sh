@@ -68,8 +68,10 @@ CT="Content-Type: application/vnd.schemaregistry.v1+json"
 
 say() { echo "schema-registry: $*" >&2; }
 die() { echo "schema-registry: error: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=proc.sh
+source "$(dirname "$SELF")/proc.sh"
+# Guard against a recycled pid: it must be our registry on this port.
+pid_signature() { echo "-Dkafkaes.sr.port=$PORT "; }
 
 need() {
 	command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH; $2"
@@ -161,23 +163,8 @@ install_locked() {
 	say "installed Apicurio Registry $VERSION in $(since "$t0")s"
 }
 
-running() {
-	kill -0 "$1" 2>/dev/null || return 1
-	[[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]]
-}
 
-pid_alive() {
-	[[ -f "$PIDFILE" ]] || return 1
-	local pid
-	pid="$(cat "$PIDFILE" 2>/dev/null)"
-	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	running "$pid" || return 1
-	# Guard against a recycled pid: it must be our registry on this port.
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-Dkafkaes.sr.port=$PORT " || return 1
-	echo "$pid"
-}
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # answers: the Confluent API lists subjects.
 answers() { curl -sf -m 5 -o /dev/null "$URL/subjects"; }
@@ -252,28 +239,7 @@ cmd_start() {
 	say "serving the Confluent API at $URL after $(since "$t0")s (storage $STORAGE${COMPAT:+, global compatibility $COMPAT})"
 }
 
-cmd_stop() {
-	local pid t0
-	t0="$(now)"
-	if ! pid="$(pid_alive)"; then
-		rm -f "$PIDFILE"
-		say "not running"
-		return 0
-	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	local deadline=$((SECONDS + STOP_TIMEOUT))
-	while running "$pid"; do
-		if ((SECONDS >= deadline)); then
-			say "registry pid $pid still running ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			sleep 0.5
-			break
-		fi
-		sleep 0.2
-	done
-	rm -f "$PIDFILE"
-	say "stopped pid $pid in $(since "$t0")s"
-}
+cmd_stop() { stop_process registry; }
 
 cmd_status() {
 	local pid
