@@ -141,15 +141,7 @@ func (rc *readCompiler) build(t reflect.Type, s *Schema) (readFn, bool) {
 		if !ok {
 			return nil, false
 		}
-		elem := t.Elem()
-		return func(d *decoder, v reflect.Value) error {
-			nv := reflect.New(elem)
-			if err := ef(d, nv.Elem()); err != nil {
-				return err
-			}
-			v.Set(nv)
-			return nil
-		}, true
+		return pointerRead(t.Elem(), ef), true
 	}
 	if t == timeType {
 		return timeRead(s)
@@ -480,6 +472,19 @@ func (rc *readCompiler) record(t reflect.Type, s *Schema) (readFn, bool) {
 		}
 		return nil
 	}, true
+}
+
+// pointerRead decodes into a new value of elem with ef and stores a pointer
+// to it (the read of a *elem field).
+func pointerRead(elem reflect.Type, ef readFn) readFn {
+	return func(d *decoder, v reflect.Value) error {
+		nv := reflect.New(elem)
+		if err := ef(d, nv.Elem()); err != nil {
+			return err
+		}
+		v.Set(nv)
+		return nil
+	}
 }
 
 // union mirrors planner.union: the null branch is the zero value, other

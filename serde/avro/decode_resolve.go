@@ -31,15 +31,7 @@ func (rc *readCompiler) resolved(t reflect.Type, w, r *Schema) (readFn, bool) {
 		if !ok {
 			return nil, false
 		}
-		elem := t.Elem()
-		return func(d *decoder, v reflect.Value) error {
-			nv := reflect.New(elem)
-			if err := ef(d, nv.Elem()); err != nil {
-				return err
-			}
-			v.Set(nv)
-			return nil
-		}, true
+		return pointerRead(t.Elem(), ef), true
 	}
 	return rc.resolvedRecord(t, w, r)
 }
