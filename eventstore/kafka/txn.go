@@ -131,10 +131,8 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	// check fails is the index caught up first and the check repeated, so
 	// that a stale index never fails an append; a stale index that passes is
 	// harmless, as the conflict scan below sees everything it missed.
-	parts := make([]int32, 0, len(batch))
 	var stale []int32
 	for _, r := range batch {
-		parts = append(parts, r.part)
 		if s.idx[r.part].staleFor(s.opts.staleIndex) {
 			stale = append(stale, r.part)
 		}
@@ -164,11 +162,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		live = append(live, r)
 	}
 	if len(doubtful) > 0 {
-		dparts := make([]int32, len(doubtful))
-		for i, r := range doubtful {
-			dparts[i] = r.part
-		}
-		if err := s.catchUpWaiting(ctx, dparts, checkWait); err != nil {
+		if err := s.catchUpWaiting(ctx, partsOf(doubtful), checkWait); err != nil {
 			fail(doubtful, err)
 		} else {
 			for _, r := range doubtful {
@@ -195,9 +189,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 				sparts = append(sparts, p)
 			}
 		} else {
-			for _, r := range live {
-				sparts = append(sparts, r.part)
-			}
+			sparts = partsOf(live)
 		}
 		if err := w.settle(ctx, sparts); err != nil {
 			again(live, err)
@@ -236,11 +228,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			if w.s.opts.testTrace != nil {
 				w.tracef("recheck: a coordinator request met a network error; settling before writing")
 			}
-			parts := make([]int32, 0, len(live))
-			for _, r := range live {
-				parts = append(parts, r.part)
-			}
-			if serr := w.settleOpen(ctx, parts); serr != nil {
+			if serr := w.settleOpen(ctx, partsOf(live)); serr != nil {
 				err = serr
 			}
 			again(live, err)
@@ -404,6 +392,15 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		w.committed[p] = [2]int64{slices.Min(offs), slices.Max(offs)}
 	}
 	return nil
+}
+
+// partsOf returns the partitions of reqs, one entry per request.
+func partsOf(reqs []*appendReq) []int32 {
+	parts := make([]int32, len(reqs))
+	for i, r := range reqs {
+		parts[i] = r.part
+	}
+	return parts
 }
 
 func (w *worker) abort(cause error) {
