@@ -208,10 +208,22 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 // ([eventstore.ErrUnknownOutcome]), with the retry policy of [WithRetry].
 func (r *Repository[T]) appendRetryingUnknown(ctx context.Context, root *Root, events []eventstore.Event) (eventstore.AppendResult, error) {
 	stream := r.cfg.streamID(root.id)
+	var unknown error // the first unknown outcome, if any
 	for attempt := 0; ; attempt++ {
 		res, err := r.store.Append(ctx, stream, eventstore.Exact(root.version), events...)
+		if unknown != nil && err != nil && !errors.Is(err, eventstore.ErrUnknownOutcome) &&
+			!errors.Is(err, eventstore.ErrConcurrencyConflict) && !errors.Is(err, eventstore.ErrDuplicateEventID) {
+			// A repeat that failed without proving the first attempt's
+			// fate (only a conflict or a duplicate ID proves it): the
+			// outcome is still unknown, whatever this attempt says about
+			// itself.
+			err = fmt.Errorf("%w: a repeat failed without learning the fate of the first attempt (%v): %w", unknown, err, eventstore.ErrUnknownOutcome)
+		}
 		if !errors.Is(err, eventstore.ErrUnknownOutcome) || attempt+1 >= r.cfg.attempts {
 			return res, err
+		}
+		if unknown == nil {
+			unknown = err
 		}
 		d := r.backoff(attempt)
 		if h := r.cfg.hooks.Retry; h != nil {

@@ -25,6 +25,9 @@ type unsure struct {
 	unknown int
 	written bool
 	asked   [][]string
+	// then, when set, is the error of every append after the unknown
+	// ones (a repeat that fails without learning the first's fate).
+	then error
 }
 
 func (s *unsure) Append(ctx context.Context, id string, exp eventstore.ExpectedVersion, evs ...eventstore.Event) (eventstore.AppendResult, error) {
@@ -36,7 +39,11 @@ func (s *unsure) Append(ctx context.Context, id string, exp eventstore.ExpectedV
 	s.asked = append(s.asked, ids)
 	lose := s.unknown > 0
 	s.unknown--
+	then := s.then
 	s.mu.Unlock()
+	if !lose && then != nil {
+		return eventstore.AppendResult{}, then
+	}
 	if !lose {
 		return s.Store.Append(ctx, id, exp, evs...)
 	}
@@ -129,4 +136,29 @@ func TestSaveStillUnknown(t *testing.T) {
 		n++
 	}
 	require.Equal(t, 2, n, "opened + one deposit")
+}
+
+// TestRepeatFailingAfterUnknown: a repeat of an append with an unknown
+// outcome that fails with an error saying nothing about the first attempt
+// (here a deadline with "nothing was written", as a store that forgot the
+// first attempt would say) must not turn into a definite failure: Save
+// still reports an unknown outcome, and Update does not run the command
+// again.
+func TestRepeatFailingAfterUnknown(t *testing.T) {
+	ctx := context.Background()
+	store := &unsure{Store: memory.New()}
+	repo := newRepo(t, store, aggregate.WithRetry(3, time.Microsecond, time.Millisecond))
+	open(t, repo, "acc", 0)
+	store.mu.Lock()
+	store.unknown, store.written, store.asked = 1, true, nil
+	store.then = fmt.Errorf("test store: append: %w (nothing was written)", context.DeadlineExceeded)
+	store.mu.Unlock()
+	calls := 0
+	_, err := repo.Update(ctx, "acc", func(a *Account) error {
+		calls++
+		return a.Deposit(5)
+	})
+	require.ErrorIs(t, err, eventstore.ErrUnknownOutcome, "the first attempt was written; the repeat proved nothing")
+	require.Equal(t, 1, calls)
+	require.Len(t, store.asked, 3, "the repeats until WithRetry's attempts are used")
 }

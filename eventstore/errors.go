@@ -31,7 +31,27 @@ var (
 	// event IDs: a store with idempotent appends turns the retry into a
 	// no-op that returns the first attempt's result if it was written.
 	// Every other error of Append means that nothing was written.
+	//
+	// A store that reported an unknown outcome keeps reporting it for a
+	// retry with the same event IDs until it learns the first attempt's
+	// fate: a retry that fails without proving that the first attempt was
+	// not written (for example because a broker is still away) returns an
+	// error matching ErrUnknownOutcome again, never one that says nothing
+	// was written. A conflict or a duplicate-ID error returned to such a
+	// retry is proof: the store saw what decided the first attempt.
 	ErrUnknownOutcome = errors.New("eventstore: append outcome unknown")
+
+	// ErrUnavailable means the store could not do what was asked now, for
+	// reasons that pass: a broker or the transaction coordinator is away,
+	// or records of another writer's transaction are still undecided (a
+	// writer that died with its transaction open holds them until the
+	// broker aborts it, after the transaction timeout). Nothing was
+	// written (for an append) and nothing wrong was returned (for a read:
+	// a read that cannot confirm that it reached every append
+	// acknowledged before it started fails with it rather than return a
+	// stream that may be short). Retry after a pause; aggregate.Repository
+	// retries it (WithRetry). The wrapping error says what was unavailable.
+	ErrUnavailable = errors.New("eventstore: temporarily unavailable; retry later")
 
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("eventstore: store closed")

@@ -13,3 +13,7 @@ func WithTestTrace(trace func(format string, args ...any)) Option {
 func WithTestEndTxn(hook func(commit bool) (send bool, err error)) Option {
 	return func(o *options) { o.testEndTxn = hook }
 }
+
+// Doubts returns the number of appends whose unknown outcome the store
+// still remembers.
+func Doubts(s *Store) int { return s.doubts.len() }

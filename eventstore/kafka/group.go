@@ -49,6 +49,13 @@ type appendReq struct {
 	msgs      []*sarama.ProducerMessage
 
 	outcome atomic.Int32 // set by finish, read by observers (observe.go)
+
+	// doubt is an earlier append with some of the same event IDs whose
+	// outcome the store reported as unknown (unknown.go); proven is set
+	// when the version check saw another event at the version that append
+	// would have taken (a conflict then proves it was not written).
+	doubt  *doubt
+	proven atomic.Bool
 }
 
 type appendOutcome struct {
@@ -325,22 +332,41 @@ func (s *Store) doAppend(ctx context.Context, streamID string, expected eventsto
 	for i := range evs {
 		evs[i].Data = append([]byte(nil), evs[i].Data...) // the caller may reuse its buffers
 	}
+	r := &appendReq{
+		stream: streamID, part: wire.PartitionString(streamID, s.nparts),
+		expected: expected, events: evs, done: make(chan appendOutcome, 1),
+		doubt: s.doubts.lookup(streamID, evs), base: -1,
+	}
+	res, err := s.await(ctx, r)
+	return res, s.judge(r, err)
+}
+
+// await queues the append r and waits for its outcome.
+func (s *Store) await(ctx context.Context, r *appendReq) (eventstore.AppendResult, error) {
+	streamID := r.stream
 	if s.isClosed() {
 		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q", eventstore.ErrClosed, streamID)
 	}
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, err
+		return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, err)
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.opts.appendTimeout)
 	defer cancel()
-	r := &appendReq{
-		ctx: ctx, stream: streamID, part: wire.PartitionString(streamID, s.nparts),
-		expected: expected, events: evs, enqueued: time.Now(), done: make(chan appendOutcome, 1),
+	// ctxErr describes why ctx ended: the caller's context, or the
+	// store's append timeout (WithAppendTimeout), which means that Kafka
+	// did not let the append through in time (retry later).
+	ctxErr := func() error {
+		if parent.Err() == nil {
+			return fmt.Errorf("%w: the append did not get through within the append timeout (%v; WithAppendTimeout): %w", eventstore.ErrUnavailable, s.opts.appendTimeout, ctx.Err())
+		}
+		return parent.Err()
 	}
+	r.ctx, r.enqueued = ctx, time.Now()
 	select {
 	case s.gc.queue <- r:
 	case <-ctx.Done():
-		return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w", streamID, ctx.Err())
+		return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, ctxErr())
 	case <-s.closed:
 		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q", eventstore.ErrClosed, streamID)
 	}
@@ -357,10 +383,10 @@ func (s *Store) doAppend(ctx context.Context, streamID string, expected eventsto
 		return out.res, out.err
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(stateQueued, stateCancelled) || r.state.CompareAndSwap(stateClaimed, stateCancelled) {
-			return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, ctx.Err())
+			return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, ctxErr())
 		}
-		// Being committed: the outcome is known shortly, unless the broker
-		// stopped answering; then say that the outcome is unknown.
+		// Being committing: the outcome is known shortly, unless the
+		// broker stopped answering; then say that the outcome is unknown.
 		t := time.NewTimer(s.opts.txnTimeout)
 		defer t.Stop()
 		select {

@@ -73,6 +73,17 @@ func (st *streamState) lookupID(id string) (int64, bool) {
 	return 0, false
 }
 
+// idAt returns the ID of the event with the given version, if it is in
+// the idempotency window.
+func (st *streamState) idAt(version int64) (string, bool) {
+	for _, e := range st.ids {
+		if e.version == version {
+			return e.id, true
+		}
+	}
+	return "", false
+}
+
 // add records the event with the next version at offset.
 func (st *streamState) add(offset int64, id string, window int) {
 	st.version++

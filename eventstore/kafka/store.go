@@ -37,8 +37,10 @@ type Store struct {
 	f     *fetcher
 	loadF *fetcher
 	idx   []*partIndex
-	addrs []string
-	cfg   *sarama.Config
+	// doubts remembers appends whose outcome was reported unknown (unknown.go).
+	doubts doubts
+	addrs  []string
+	cfg    *sarama.Config
 
 	// indexed counts records read by index catch-up; loaded counts records
 	// fetched by stream loads (tests use them to check costs).

@@ -446,6 +446,14 @@ func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, do
 		return eventstore.AppendResult{Version: last, Positions: positionsOf(st, r.part, first, last)}, nil, true
 	}
 	if !r.expected.Matches(current) {
+		if x := r.doubt; x != nil && x.base >= 0 {
+			// An earlier attempt with these IDs had an unknown outcome:
+			// another event at the version it would have taken proves
+			// that it was not written (versions are unique).
+			if id, ok := st.idAt(x.base + 1); ok && id != x.ids[0] {
+				r.proven.Store(true)
+			}
+		}
 		return res, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: current}, true
 	}
 	r.base, r.xsnap, r.lastKnown = current, ix.next, st.lastOffset()
