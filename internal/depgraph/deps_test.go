@@ -57,6 +57,10 @@ func rules() []rule {
 		// sarama only (so no core package may import it, by the rules above).
 		{[]string{"internal/kafkafetch"}, []string{goavro, srclient, prom, otel, franz,
 			m("eventstore"), m("snapshot"), m("serde"), m("aggregate"), m("projection")}},
+		// client.properties and SCRAM for sarama: sarama and the standard
+		// library only, so the CLI, tests and users can take it alone.
+		{[]string{"kafkaconfig"}, []string{goavro, srclient, prom, otel, franz,
+			m("eventstore"), m("snapshot"), m("serde"), m("aggregate"), m("projection"), m("internal")}},
 	}
 }
 
