@@ -32,6 +32,14 @@
 #                                  ~20% less peak produce throughput; set it
 #                                  empty for the full JIT
 #   KAFKAES_KAFKA_START_TIMEOUT    120     seconds to wait for the broker
+#   KAFKAES_KAFKA_EXTRA_CONFIG     (none)  file appended to server.properties
+#                                  (later keys win: scripts/kafka-secure.sh
+#                                  replaces the listeners with it)
+#   KAFKAES_KAFKA_FORMAT_ARGS      (none)  more arguments of the KRaft storage
+#                                  format (split on blanks, no globbing), e.g.
+#                                  --add-scram for SCRAM users
+#   KAFKAES_KAFKA_CLIENT_CONFIG    (none)  client.properties the readiness
+#                                  probe connects with (TLS/SASL listeners)
 #   KAFKAES_KAFKA_STOP_TIMEOUT     30      seconds before SIGKILL on stop
 set -euo pipefail
 
@@ -56,6 +64,9 @@ LOG="$RUN/broker.log"
 PROPS="$RUN/server.properties"
 LOG4J="$RUN/log4j2.properties"
 WAITBIN="$DIR/bin/kafkawait"
+EXTRA_CONFIG="${KAFKAES_KAFKA_EXTRA_CONFIG:-}"
+FORMAT_ARGS="${KAFKAES_KAFKA_FORMAT_ARGS:-}"
+CLIENT_CONFIG="${KAFKAES_KAFKA_CLIENT_CONFIG:-}"
 BROKERS="127.0.0.1:$PORT"
 
 say() { echo "kafka-broker: $*" >&2; }
@@ -160,7 +171,7 @@ build_probe() {
 # when Go is available, else the log line the broker prints when it serves.
 probe() {
 	if [[ -x "$WAITBIN" ]]; then
-		"$WAITBIN" -q -brokers "$BROKERS" -timeout "${1}s" 2>/dev/null
+		"$WAITBIN" -q -brokers "$BROKERS" -timeout "${1}s" ${CLIENT_CONFIG:+-config "$CLIENT_CONFIG"} 2>/dev/null
 	else
 		port_open "$PORT" && grep -q "Kafka Server started" "$LOG" 2>/dev/null
 	fi
@@ -199,6 +210,10 @@ broker.session.timeout.ms=3000
 # Abort transactions of dead producers soon after their transaction timeout.
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 EOF
+	if [[ -n "$EXTRA_CONFIG" ]]; then
+		[[ -f "$EXTRA_CONFIG" ]] || die "KAFKAES_KAFKA_EXTRA_CONFIG=$EXTRA_CONFIG is not a file"
+		{ echo "# From KAFKAES_KAFKA_EXTRA_CONFIG=$EXTRA_CONFIG (later keys win)"; cat "$EXTRA_CONFIG"; } >>"$PROPS"
+	fi
 	cat >"$LOG4J" <<'EOF'
 status = warn
 appender.out.type = Console
@@ -214,7 +229,8 @@ EOF
 
 format_storage() {
 	[[ -f "$DATA/meta.properties" ]] && return 0
-	local id out
+	local id out fa=()
+	read -r -a fa <<<"$FORMAT_ARGS"
 	# A cluster ID is a random 16-byte UUID in URL-safe base64 without
 	# padding, as `kafka-storage random-uuid` prints (made here to save a JVM
 	# start); one starting with '-' would read as an option, so retry.
@@ -224,7 +240,7 @@ format_storage() {
 	done
 	[[ ${#id} -eq 22 ]] || die "could not make a cluster ID (got '$id')"
 	mkdir -p "$DATA"
-	if ! out="$(java -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$PROPS" 2>&1)"; then
+	if ! out="$(java -Dlog4j2.configurationFile="$LOG4J" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$PROPS" "${fa[@]}" 2>&1)"; then
 		echo "$out" >&2
 		die "formatting KRaft storage in $DATA failed (output above)"
 	fi

@@ -5,8 +5,10 @@
 //
 // Usage:
 //
-//	go run ./scripts/kafkawait [-brokers 127.0.0.1:39092] [-timeout 60s]
+//	go run ./scripts/kafkawait [-brokers 127.0.0.1:39092] [-timeout 60s] [-config client.properties]
 //
+// -config names a Kafka client.properties file with the TLS and SASL
+// settings of a secured listener (see package kafkaconfig).
 // -brokers defaults to $KAFKAES_BROKERS, or 127.0.0.1:39092 when unset.
 // -timeout is the total time to keep trying (default 60s). It exits 0 once
 // the cluster answers, and 1 with the last error when the time is up.
@@ -22,6 +24,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/kafkaconfig"
 )
 
 func main() {
@@ -33,7 +37,19 @@ func main() {
 	timeout := flag.Duration("timeout", 60*time.Second, "total time to keep trying")
 	interval := flag.Duration("interval", 250*time.Millisecond, "pause between attempts")
 	quiet := flag.Bool("q", false, "print nothing on success")
+	config := flag.String("config", "", "client.properties with TLS/SASL settings")
 	flag.Parse()
+	if *config != "" {
+		p, err := kafkaconfig.ReadProperties(*config)
+		if err == nil {
+			err = p.Apply(sarama.NewConfig())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kafkawait:", err)
+			os.Exit(2)
+		}
+		props = p
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -68,8 +84,14 @@ func wait(ctx context.Context, brokers []string, interval time.Duration) (string
 	}
 }
 
+// props are the client properties of -config, if any.
+var props kafkaconfig.Properties
+
 func probe(ctx context.Context, brokers []string) (string, error) {
 	cfg := sarama.NewConfig()
+	if err := props.Apply(cfg); err != nil {
+		return "", err
+	}
 	cfg.Version = sarama.V3_6_0_0
 	cfg.ClientID = "kafkaes-kafkawait"
 	cfg.Net.DialTimeout = 2 * time.Second

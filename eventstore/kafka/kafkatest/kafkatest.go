@@ -14,6 +14,15 @@
 //   - KAFKAES_BROKER_CTL=path of scripts/kafka-broker.sh: lets tests named
 //     TestRealBroker... stop, kill and restart the real broker (see
 //     [RequireBrokerCtl]); they skip without it.
+//   - KAFKAES_KAFKA_CONFIG=path of a Kafka client.properties file (see
+//     package kafkaconfig): [Cluster.Config] connects with its TLS and SASL
+//     settings, as the application user of a secured cluster.
+//   - KAFKAES_KAFKA_ADMIN_CONFIG=path of the client.properties of a super
+//     user: [Cluster.AdminConfig] uses it, so the harness can create and
+//     delete topics and users and grant ACLs (see [RequireSecure]).
+//
+// scripts/kafka-secure.sh starts a secured broker (SASL_SSL, SCRAM-SHA-512,
+// ACLs) and prints all of these.
 //
 // scripts/kafka-broker.sh starts a real single-node broker from the Apache
 // Kafka jars on Maven Central; `eval "$(scripts/kafka-broker.sh env)"` sets
@@ -31,6 +40,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kafkaes/kafkaes/kafkaconfig"
 )
 
 // Cluster is a Kafka cluster for tests and examples.
@@ -61,6 +72,11 @@ func StartEmbedded() (*Cluster, error) {
 func New(tb testing.TB) *Cluster {
 	tb.Helper()
 	if env := os.Getenv("KAFKAES_BROKERS"); env != "" {
+		for _, v := range []string{"KAFKAES_KAFKA_CONFIG", "KAFKAES_KAFKA_ADMIN_CONFIG"} {
+			if err := applyEnv(sarama.NewConfig(), v); err != nil {
+				tb.Fatal(err)
+			}
+		}
 		return &Cluster{Brokers: strings.Split(env, ",")}
 	}
 	c, err := StartEmbedded()
@@ -83,9 +99,55 @@ func (c *Cluster) Close() {
 }
 
 // Config returns a sarama configuration suited to the cluster: protocol
-// version 3.6, a client ID, and short timeouts for tests. Callers may change
+// version 3.6, a client ID, and short timeouts for tests, plus for a real
+// cluster the security settings of KAFKAES_KAFKA_CONFIG. Callers may change
 // it before use.
 func (c *Cluster) Config() *sarama.Config {
+	cfg := c.baseConfig()
+	if !c.Embedded {
+		mustApply(cfg, "KAFKAES_KAFKA_CONFIG")
+	}
+	return cfg
+}
+
+// AdminConfig returns the configuration of a super user for the harness's
+// own administrative requests (creating and deleting topics, users and
+// ACLs): [Cluster.Config] with the security settings of
+// KAFKAES_KAFKA_ADMIN_CONFIG when it is set.
+func (c *Cluster) AdminConfig() *sarama.Config {
+	if c.Embedded || os.Getenv("KAFKAES_KAFKA_ADMIN_CONFIG") == "" {
+		return c.Config()
+	}
+	cfg := c.baseConfig()
+	mustApply(cfg, "KAFKAES_KAFKA_ADMIN_CONFIG")
+	return cfg
+}
+
+// mustApply applies the client.properties file named by the environment
+// variable env, if set. [New] checks the files first, so a panic here
+// means a file changed during the run.
+func mustApply(cfg *sarama.Config, env string) {
+	if err := applyEnv(cfg, env); err != nil {
+		panic(err)
+	}
+}
+
+func applyEnv(cfg *sarama.Config, env string) error {
+	path := os.Getenv(env)
+	if path == "" {
+		return nil
+	}
+	p, err := kafkaconfig.ReadProperties(path)
+	if err != nil {
+		return fmt.Errorf("kafkatest: %s: %w", env, err)
+	}
+	if err := p.Apply(cfg); err != nil {
+		return fmt.Errorf("kafkatest: %s=%s: %w", env, path, err)
+	}
+	return nil
+}
+
+func (c *Cluster) baseConfig() *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
 	cfg.ClientID = "kafkaes-test"
@@ -126,7 +188,7 @@ func TopicName(tb testing.TB, prefix string) string {
 // retention.ms=-1; see EventsTopicConfig.
 func (c *Cluster) CreateTopic(tb testing.TB, name string, partitions int32, configs map[string]*string) {
 	tb.Helper()
-	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig())
 	if err != nil {
 		tb.Fatalf("kafkatest: admin client: %v", err)
 	}
@@ -140,7 +202,7 @@ func (c *Cluster) CreateTopic(tb testing.TB, name string, partitions int32, conf
 		return
 	}
 	tb.Cleanup(func() {
-		a, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+		a, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig())
 		if err != nil {
 			return
 		}
