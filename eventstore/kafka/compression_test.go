@@ -40,7 +40,7 @@ func compEvent(i int) eventstore.Event {
 // partitions and log directories), as DescribeLogDirs reports it.
 func topicBytes(tb testing.TB, c *kafkatest.Cluster, topic string) int64 {
 	tb.Helper()
-	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 )
 
@@ -73,13 +74,13 @@ func (f *fetcher) fetch(ctx context.Context, offsets map[int32]int64, iso sarama
 		MaxBytesPerPartition: maxBytes, Markers: iso == sarama.ReadUncommitted, OnResponse: f.onRecords})
 	if err != nil {
 		f.failed()
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, f.wrap(err)
 	}
 	out := make(map[int32]*partResult, len(res))
 	for p, pr := range res {
 		if pr.Err != nil {
 			f.failed()
-			return nil, fmt.Errorf("kafka: %w", pr.Err)
+			return nil, f.wrap(pr.Err)
 		}
 		r := &partResult{recs: make([]record, len(pr.Records)), next: pr.Next, hw: pr.HighWaterMark, lso: pr.LastStableOffset}
 		for i, x := range pr.Records {
@@ -89,6 +90,16 @@ func (f *fetcher) fetch(ctx context.Context, offsets map[int32]int64, iso sarama
 		out[p] = r
 	}
 	return out, nil
+}
+
+// wrap prefixes err with "kafka: ", and turns a denied request into an
+// [*AuthorizationError] for Read on the topic (reads and offset listings
+// need Read).
+func (f *fetcher) wrap(err error) error {
+	if kafkaauth.Fatal(err) {
+		return kafkaauth.Wrap(err, f.client.Config(), "kafka: read topic "+f.topic, "Read", kafkaauth.Topic, f.topic, false)
+	}
+	return fmt.Errorf("kafka: %w", err)
 }
 
 func (f *fetcher) failed() {
@@ -108,7 +119,7 @@ func (f *fetcher) listOffsets(ctx context.Context, parts []int32, which int64, i
 	out, err := kafkafetch.ListOffsets(ctx, f.client, f.topic, parts, which, iso)
 	if err != nil {
 		f.failed()
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, f.wrap(err)
 	}
 	return out, nil
 }
@@ -143,6 +154,9 @@ func retry[T any](ctx context.Context, op func() (T, error)) (T, error) {
 // transient reports whether err is worth retrying: stale metadata, a
 // broker that is not (yet) the leader, or a broken connection.
 func transient(err error) bool {
+	if kafkaauth.Fatal(err) {
+		return false // a missing ACL or bad credentials do not heal
+	}
 	if kafkafetch.Retriable(err) {
 		return true
 	}

@@ -15,7 +15,7 @@ func deleteTopic(t *testing.T, c *kafkatest.Cluster, topic string) {
 	if os.Getenv("KAFKAES_KEEP_TOPICS") == "1" {
 		return
 	}
-	a, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+	a, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig())
 	if err != nil {
 		t.Logf("delete topic %s: %v", topic, err)
 		return

@@ -19,6 +19,7 @@ type options struct {
 	create            bool
 	allowUnsafe       bool
 	txnPrefix         string
+	txnPrefixSet      bool
 	maxBatchEvents    int
 	linger            time.Duration
 	appendTimeout     time.Duration
@@ -68,12 +69,33 @@ const (
 	DefaultIdempotencyWindow = 64
 )
 
-func defaultOptions() options {
+// TransactionalIDACLPrefix returns the prefix that every default
+// transactional ID of a store on topic starts with: topic + ".kafkaes-".
+// Allow the application's principal Write on TransactionalId resources
+// with this PREFIXED pattern:
+//
+//	kafka-acls.sh --bootstrap-server <brokers> --command-config admin.properties \
+//	  --add --allow-principal User:<app> --operation Write \
+//	  --transactional-id '<topic>.kafkaes-' --resource-pattern-type prefixed
+//
+// The default prefix derives from the topic, which the operator names and
+// grants rights on anyway, so that the ACL covers the writers of this
+// topic only, rather than a "kafkaes-" prefix that every application on
+// the cluster would share. A store with [WithTransactionalIDPrefix] needs
+// the ACL on its own prefix instead.
+func TransactionalIDACLPrefix(topic string) string { return topic + ".kafkaes-" }
+
+// defaultTxnPrefix is [TransactionalIDACLPrefix] plus a random suffix that
+// keeps two live stores on the same topic from fencing each other.
+func defaultTxnPrefix(topic string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
+	return TransactionalIDACLPrefix(topic) + hex.EncodeToString(b[:])
+}
+
+func defaultOptions() options {
 	return options{
 		topic:          DefaultTopic,
-		txnPrefix:      "kafkaes-" + hex.EncodeToString(b[:]),
 		maxBatchEvents: DefaultMaxBatchEvents,
 		appendTimeout:  DefaultAppendTimeout,
 		txnTimeout:     DefaultTransactionTimeout,
@@ -107,13 +129,15 @@ func WithAllowUnsafeTopic() Option { return func(o *options) { o.allowUnsafe = t
 
 // WithTransactionalIDPrefix sets the prefix of the Kafka transactional IDs
 // of the store's producers (the IDs are prefix-0, prefix-1, ...). The
-// default is "kafkaes-" plus a random suffix, unique per Store. Give every
+// default is [TransactionalIDACLPrefix] of the events topic
+// ("<topic>.kafkaes-") plus a random suffix, unique per Store, so that one
+// PREFIXED ACL per topic allows the store's producers. Give every
 // service instance its own stable prefix (for example the pod name) to let a
 // restarted instance fence its own previous incarnation at once instead of
 // waiting for the transaction timeout; two live stores must never share a
 // prefix, or they fence each other.
 func WithTransactionalIDPrefix(prefix string) Option {
-	return func(o *options) { o.txnPrefix = prefix }
+	return func(o *options) { o.txnPrefix, o.txnPrefixSet = prefix, true }
 }
 
 // WithGroupCommit sets how concurrent appends are grouped into one Kafka

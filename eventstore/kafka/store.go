@@ -14,6 +14,7 @@ import (
 	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -84,6 +85,9 @@ func New(ctx context.Context, client sarama.Client, opts ...Option) (*Store, err
 	}
 	if o.topic == "" {
 		return nil, fmt.Errorf("%w: empty topic name; pass kafka.WithTopic(name)", eventstore.ErrInvalidArgument)
+	}
+	if !o.txnPrefixSet {
+		o.txnPrefix = defaultTxnPrefix(o.topic)
 	}
 	if o.txnPrefix == "" {
 		return nil, fmt.Errorf("%w: empty transactional ID prefix", eventstore.ErrInvalidArgument)
@@ -252,6 +256,10 @@ func (s *Store) checkTopicConfig() error {
 	}
 	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: s.topic})
 	if err != nil {
+		if kafkaauth.Fatal(err) {
+			return kafkaauth.Wrap(err, s.cfg, fmt.Sprintf("kafka: read the configuration of events topic %q to check that it keeps events forever "+
+				"(or pass kafka.WithAllowUnsafeTopic() to skip the check)", s.topic), "DescribeConfigs", kafkaauth.Topic, s.topic, false)
+		}
 		return fmt.Errorf("kafka: read the configuration of topic %q to check that it keeps events forever "+
 			"(allow DescribeConfigs on the topic, or pass kafka.WithAllowUnsafeTopic() to skip the check): %w", s.topic, err)
 	}
@@ -340,3 +348,22 @@ func (s *Store) isClosed() bool {
 // broken connection, a coordinator error): every worker settle-checks
 // before its next transaction.
 func (s *Store) markSuspect() { s.suspect.Add(1) }
+
+// ErrNotAuthorized is matched (errors.Is) by every [*AuthorizationError]:
+// the cluster's ACLs deny the store's principal an operation it needs.
+// docs/security.md lists the ACLs a store needs.
+var ErrNotAuthorized = kafkaauth.ErrNotAuthorized
+
+// ErrNotAuthenticated is matched by the errors for a failed SASL
+// authentication (unknown user, wrong password, a mechanism the listener
+// does not enable).
+var ErrNotAuthenticated = kafkaauth.ErrNotAuthenticated
+
+// AuthorizationError is a request the cluster's ACLs denied: it names what
+// the store was doing, the ACL operation, the resource type and name (a
+// PREFIXED pattern for transactional IDs), the principal when the SASL
+// configuration tells it, and its message holds the kafka-acls.sh command
+// that allows it. It matches [ErrNotAuthorized] and the broker's error
+// code (errors.Is(err, sarama.ErrTopicAuthorizationFailed) and so on).
+// The store never retries these errors.
+type AuthorizationError = kafkaauth.Error

@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -115,6 +116,12 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 	}
 	again := func(rs []*appendReq, cause error) {
+		if kafkaauth.Fatal(cause) {
+			// A missing ACL or failed authentication does not heal by
+			// retrying: fail at once, saying which ACL to add.
+			fail(rs, cause)
+			return
+		}
 		for _, r := range rs {
 			r.attempts++
 			if r.attempts >= maxAttempts {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
 	metrics "github.com/rcrowley/go-metrics"
+
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 )
 
 // txnProducer is the store's transactional producer, written on sarama's
@@ -89,6 +92,26 @@ func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id
 
 func (p *txnProducer) close() { _ = p.client.Close() }
 
+// authErr describes a denied coordinator request: a transactional ID needs
+// Write on the PREFIXED pattern that covers the store's IDs, a topic added
+// to the transaction needs Write.
+func (p *txnProducer) authErr(what string, err error) error {
+	what = fmt.Sprintf("kafka: %s (transactional ID %q)", what, p.id)
+	if errors.Is(err, sarama.ErrTopicAuthorizationFailed) {
+		return kafkaauth.Wrap(err, p.client.Config(), what, "Write", kafkaauth.Topic, p.topic, false)
+	}
+	// The IDs are <prefix>-<n>; the default prefix starts with
+	// TransactionalIDACLPrefix(topic), which the ACL should name.
+	prefix := p.id
+	if i := strings.LastIndex(prefix, "-"); i > 0 {
+		prefix = prefix[:i]
+	}
+	if def := TransactionalIDACLPrefix(p.topic); strings.HasPrefix(prefix, def) {
+		prefix = def
+	}
+	return kafkaauth.Wrap(err, p.client.Config(), what, "Write", kafkaauth.TransactionalID, prefix, true)
+}
+
 // versions returns the request versions to use: InitProducerId,
 // AddPartitionsToTxn and EndTxn, Produce (as sarama's producer picks them).
 func (p *txnProducer) versions() (initV, txnV, produceV int16) {
@@ -109,6 +132,11 @@ func (p *txnProducer) versions() (initV, txnV, produceV int16) {
 func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork bool, run func(*sarama.Broker) (sarama.KError, error)) error {
 	for attempt := 0; ; attempt++ {
 		b, err := p.client.TransactionCoordinator(p.id)
+		if kafkaauth.Fatal(err) {
+			// FindCoordinator denied: no ACL on the transactional ID, or
+			// the credentials are wrong. Retrying does not heal it.
+			return p.authErr(what, err)
+		}
 		if err == nil {
 			var kerr sarama.KError
 			kerr, err = run(b)
@@ -130,6 +158,8 @@ func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork
 			case kerr == sarama.ErrNotCoordinatorForConsumer || kerr == sarama.ErrConsumerCoordinatorNotAvailable || kerr == sarama.ErrOffsetsLoadInProgress:
 				_ = p.client.RefreshTransactionCoordinator(p.id)
 				err = kerr
+			case kafkaauth.Fatal(kerr):
+				return p.authErr(what, kerr)
 			default:
 				return fmt.Errorf("kafka: %s (transactional ID %q): %w", what, p.id, kerr)
 			}

@@ -205,7 +205,7 @@ func TestStoreRecoversFromDeletedRecords(t *testing.T) {
 	require.NoError(t, s1.Save(ctx, snap("a", 2, "a2")))                 // offset 1
 
 	// Delete offset 0, as compaction would once offset 1 supersedes it.
-	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig())
 	require.NoError(t, err)
 	defer admin.Close()
 	require.NoError(t, admin.DeleteRecords(topic, map[int32]int64{0: 1}))
@@ -235,13 +235,13 @@ func TestStoreChecksTopic(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = s.Close()
-		if a, err := sarama.NewClusterAdmin(c.Brokers, c.Config()); err == nil {
+		if a, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig()); err == nil {
 			_ = a.DeleteTopic(missing)
 			_ = a.Close()
 		}
 	})
 	require.NoError(t, s.Save(ctx, snap("a", 1, "x")))
-	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Config())
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig())
 	require.NoError(t, err)
 	defer admin.Close()
 	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: missing, ConfigNames: []string{"cleanup.policy"}})
