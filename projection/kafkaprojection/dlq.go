@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 )
@@ -48,16 +49,23 @@ func NewDLQ(brokers []string, cfg *sarama.Config, topic string) (*DLQ, error) {
 	c := producerConfig(cfg)
 	c.Producer.Partitioner = wire.NewPartitioner
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
+	// Parked reads the topic with a partition consumer: its errors (a
+	// denied Read) must reach Parked, not only sarama's logger.
+	c.Consumer.Return.Errors = true
 	client, err := sarama.NewClient(brokers, &c)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: dead-letter client for %v: %w", brokers, err)
 	}
+	d := &DLQ{topic: topic, client: client}
 	p, err := sarama.NewSyncProducerFromClient(client)
 	if err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("kafkaprojection: dead-letter producer: %w", err)
+		// An idempotent producer needs Write on a topic (or
+		// IdempotentWrite on the cluster) to get a producer ID.
+		return nil, d.denied("start the dead-letter producer (an idempotent producer needs Write on a topic)", "Write", err)
 	}
-	return &DLQ{topic: topic, client: client, producer: p}, nil
+	d.producer = p
+	return d, nil
 }
 
 // Topic returns the dead-letter topic.
@@ -108,9 +116,18 @@ func (d *DLQ) Send(ctx context.Context, l projection.Letter) error {
 	add(HeaderDLQTime, l.Time.UTC().Format(time.RFC3339Nano))
 	add(HeaderDLQParked, parked)
 	if _, _, err := d.producer.SendMessage(msg); err != nil {
-		return fmt.Errorf("kafkaprojection: write dead letter to %s: %w", d.topic, err)
+		return d.denied("write dead letter to "+d.topic, "Write", err)
 	}
 	return nil
+}
+
+// denied turns an authorization error into a [kafkaauth.Error] for op on
+// the dead-letter topic, and prefixes any other error with what.
+func (d *DLQ) denied(what, op string, err error) error {
+	if kafkaauth.Fatal(err) {
+		return kafkaauth.Wrap(err, d.client.Config(), "kafkaprojection: "+what, op, kafkaauth.Topic, d.topic, false)
+	}
+	return fmt.Errorf("kafkaprojection: %s: %w", what, err)
 }
 
 // Parked reads the dead-letter topic from the beginning and returns the
@@ -118,6 +135,9 @@ func (d *DLQ) Send(ctx context.Context, l projection.Letter) error {
 func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error) {
 	out := map[string]int64{}
 	parts, err := d.client.Partitions(d.topic)
+	if kafkaauth.Fatal(err) {
+		return nil, d.denied("read dead-letter topic "+d.topic, "Read", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kafkaprojection: partitions of dead-letter topic %s (create it first): %w", d.topic, err)
 	}
@@ -129,18 +149,18 @@ func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error)
 	for _, p := range parts {
 		oldest, err := d.client.GetOffset(d.topic, p, sarama.OffsetOldest)
 		if err != nil {
-			return nil, err
+			return nil, d.denied("read dead-letter topic "+d.topic, "Read", err)
 		}
 		hw, err := d.client.GetOffset(d.topic, p, sarama.OffsetNewest)
 		if err != nil {
-			return nil, err
+			return nil, d.denied("read dead-letter topic "+d.topic, "Read", err)
 		}
 		if hw <= oldest {
 			continue
 		}
 		pc, err := consumer.ConsumePartition(d.topic, p, oldest)
 		if err != nil {
-			return nil, err
+			return nil, d.denied("read dead-letter topic "+d.topic, "Read", err)
 		}
 		err = func() error {
 			defer pc.Close()
@@ -168,7 +188,7 @@ func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error)
 			}
 		}()
 		if err != nil {
-			return nil, fmt.Errorf("kafkaprojection: read dead-letter topic %s/%d: %w", d.topic, p, err)
+			return nil, d.denied(fmt.Sprintf("read dead-letter topic %s/%d", d.topic, p), "Read", err)
 		}
 	}
 	return out, nil

@@ -11,9 +11,23 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 )
+
+// ErrNotAuthorized is matched (errors.Is) by every [*AuthorizationError]
+// the source and the dead-letter sink return; it is the same error as the
+// Kafka event store's kafka.ErrNotAuthorized.
+var ErrNotAuthorized = kafkaauth.ErrNotAuthorized
+
+// AuthorizationError is a request the cluster's ACLs denied: it names the
+// ACL operation and the resource (the events topic or the consumer group
+// for [Source], the dead-letter topic for [DLQ]), and its message holds the
+// kafka-acls.sh command that allows it. [Source.Run] returns it at once
+// instead of rejoining the group; it matches [ErrNotAuthorized] and the
+// broker's error code. It is the same type as kafka.AuthorizationError.
+type AuthorizationError = kafkaauth.Error
 
 // Source is a [projection.Source] that reads a Kafka events topic through a
 // sarama consumer group. Create it with [NewSource]; Close it when done.
@@ -128,9 +142,16 @@ func (s *Source) Close() error {
 func (s *Source) End(ctx context.Context) (eventstore.Checkpoint, error) {
 	parts, err := s.client.Partitions(s.topic)
 	if err != nil {
+		if kafkaauth.Fatal(err) {
+			return nil, s.denied("partitions of "+s.topic, err)
+		}
 		return nil, fmt.Errorf("kafkaprojection: partitions of %s: %w", s.topic, err)
 	}
-	return listOffsets(ctx, s.client, s.topic, parts, sarama.OffsetNewest)
+	cp, err := listOffsets(ctx, s.client, s.topic, parts, sarama.OffsetNewest)
+	if kafkaauth.Fatal(err) {
+		return nil, s.denied("end offsets of "+s.topic, err)
+	}
+	return cp, err
 }
 
 // HasEvents reports whether offsets [from, to) of the partition hold a
@@ -143,7 +164,11 @@ func (s *Source) HasEvents(ctx context.Context, partition int32, from, to int64)
 // Committed returns the consumer group's committed offsets (see
 // [projection.CommittedReader]).
 func (s *Source) Committed(ctx context.Context) (eventstore.Checkpoint, error) {
-	return committedOffsets(ctx, s.client, s.group, s.topic)
+	cp, err := committedOffsets(ctx, s.client, s.group, s.topic)
+	if kafkaauth.Fatal(err) {
+		return nil, s.denied("committed offsets of group "+s.group, err)
+	}
+	return cp, err
 }
 
 // Run joins the consumer group and delivers the records of the partitions
@@ -154,13 +179,23 @@ func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
 		return fmt.Errorf("kafkaprojection: join consumer group %s: %w", s.group, err)
 	}
 	defer group.Close()
+	// Authorization and authentication errors end Run: a missing ACL or
+	// a wrong password does not heal by rejoining. They come from Consume
+	// (joining the group) or, for the partitions' fetches, on the errors
+	// channel, which cancels every session through runCtx.
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
 	go func() {
 		for err := range group.Errors() {
+			if kafkaauth.Fatal(err) {
+				stopRun(s.denied("consume", err))
+				continue
+			}
 			s.logger.Warn("kafkaprojection: consumer group error", slog.String("group", s.group), slog.Any("error", err))
 		}
 	}()
 	for {
-		cctx, cancel := context.WithCancelCause(ctx)
+		cctx, cancel := context.WithCancelCause(runCtx)
 		h := &groupHandler{s: s, sink: sink, ctx: cctx, cancel: cancel}
 		err := group.Consume(cctx, []string{s.topic}, h)
 		fatal := context.Cause(cctx)
@@ -172,6 +207,8 @@ func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
 			return fatal
 		case errors.Is(err, sarama.ErrClosedConsumerGroup):
 			return err
+		case kafkaauth.Fatal(err):
+			return s.denied("join consumer group "+s.group, err)
 		case err != nil:
 			s.logger.Warn("kafkaprojection: consume failed, rejoining", slog.String("group", s.group), slog.Any("error", err))
 			if err := sleep(ctx, 200*time.Millisecond); err != nil {
@@ -179,6 +216,16 @@ func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
 			}
 		}
 	}
+}
+
+// denied describes an authorization error of the source: Read on the
+// consumer group for a group code, else Read on the events topic.
+func (s *Source) denied(what string, err error) error {
+	cfg := s.client.Config()
+	if errors.Is(err, sarama.ErrGroupAuthorizationFailed) {
+		return kafkaauth.Wrap(err, cfg, "kafkaprojection: "+what, "Read", kafkaauth.Group, s.group, false)
+	}
+	return kafkaauth.Wrap(err, cfg, "kafkaprojection: "+what, "Read", kafkaauth.Topic, s.topic, false)
 }
 
 // errRestart ends a session so that the next one reloads checkpoints.

@@ -1,0 +1,124 @@
+package kafkaprojection_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
+)
+
+// TestSecureMinimalACLs runs a projection with a dead-letter topic as a
+// user holding exactly the ACLs docs/security.md documents for it (Read on
+// the events topic and the group, Read and Write on the dead-letter topic),
+// then as users missing one of them each: Run must fail at once (not log
+// and rejoin forever, not hang) with an error that names the operation,
+// the resource and the kafka-acls.sh command that allows it.
+func TestSecureMinimalACLs(t *testing.T) {
+	c := kafkatest.RequireSecure(t)
+	topic := kafkatest.TopicName(t, "events-secure")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	dlqTopic := kafkaprojection.DLQTopic(topic)
+	c.CreateTopic(t, dlqTopic, 1, nil)
+	p := newProducer(t, c, topic)
+	p.deposit("a", 1)
+	p.deposit("b", -1) // poison: goes to the dead-letter topic
+	last := p.deposit("a", 2)
+
+	all := map[string]string{
+		"topic Read":     "topic:" + topic + ":Read",
+		"group Read":     "group:" + "g-" + topic + ":Read",
+		"dlq topic Read": "topic:" + dlqTopic + ":Read",
+		// Write on the dead-letter topic is needed only when a letter is
+		// written: the "all" run writes one, the others fail before.
+		"dlq topic Write": "topic:" + dlqTopic + ":Write",
+	}
+	specs := func(skip string) []kafkatest.ACL {
+		var out []string
+		for name, s := range all {
+			if name != skip {
+				out = append(out, s)
+			}
+		}
+		return kafkatest.MustACLs(out...)
+	}
+	run := func(t *testing.T, u *kafkatest.User, wait bool) error {
+		dlq, err := kafkaprojection.NewDLQ(c.Brokers, u.Config(), dlqTopic)
+		if err != nil {
+			return err
+		}
+		defer dlq.Close()
+		r, err := projection.New("balances", testSerde(), []projection.Handler{
+			projection.On(func(_ context.Context, ev Deposited, _ projection.Meta) error {
+				if ev.Amount < 0 {
+					return errors.New("negative deposit")
+				}
+				return nil
+			}),
+		}, projection.WithDeadLetter(dlq), projection.WithRetry(1, time.Millisecond, time.Millisecond), projection.WithLogger(discard()))
+		require.NoError(t, err)
+		cfg := u.Config()
+		cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
+		src := newSourceCfg(t, c, cfg, topic, "g-"+topic, kafkaprojection.WithLogger(discard()))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- r.Run(ctx, src) }()
+		if wait {
+			if err := r.WaitFor(ctx, last); err != nil {
+				cancel()
+				return errors.Join(err, <-errc)
+			}
+			cancel()
+		}
+		return <-errc
+	}
+	t.Run("all", func(t *testing.T) {
+		err := run(t, c.NewUser(t, specs("")...), true)
+		require.ErrorIs(t, err, context.Canceled, "with every documented ACL")
+	})
+	// The "all" run wrote a letter: the runs below find the dead-letter
+	// topic not empty, and read it at start.
+	for missing, spec := range all {
+		if missing == "dlq topic Write" {
+			continue // needs a letter to write; covered by its own case below
+		}
+		t.Run("without "+missing, func(t *testing.T) {
+			u := c.NewUser(t, specs(missing)...)
+			start := time.Now()
+			err := run(t, u, false)
+			took := time.Since(start)
+			t.Logf("without %s after %v: %v", missing, took.Round(time.Millisecond), err)
+			require.Error(t, err)
+			require.ErrorIs(t, err, kafkaprojection.ErrNotAuthorized)
+			var ae *kafkaprojection.AuthorizationError
+			require.ErrorAs(t, err, &ae)
+			acl := kafkatest.MustACLs(spec)[0]
+			res := map[bool]string{true: "group", false: "topic"}[strings.HasPrefix(spec, "group:")]
+			require.Equal(t, res, ae.Resource)
+			require.Equal(t, acl.Name, ae.Name)
+			require.Equal(t, "Read", ae.Operation)
+			require.Contains(t, err.Error(), "kafka-acls.sh")
+			require.Contains(t, err.Error(), "--"+res+" '"+acl.Name+"'")
+			require.Less(t, took, 30*time.Second, "authorization errors must end Run at once")
+		})
+	}
+	t.Run("without dlq topic Write", func(t *testing.T) {
+		// The dead-letter sink's idempotent producer cannot even start
+		// without Write on some topic; that is reported as Write on the
+		// dead-letter topic.
+		u := c.NewUser(t, specs("dlq topic Write")...)
+		err := run(t, u, false)
+		t.Logf("without dlq topic Write: %v", err)
+		require.ErrorIs(t, err, kafkaprojection.ErrNotAuthorized)
+		var ae *kafkaprojection.AuthorizationError
+		require.ErrorAs(t, err, &ae)
+		require.Equal(t, []string{"topic", dlqTopic, "Write"}, []string{ae.Resource, ae.Name, ae.Operation})
+	})
+}
