@@ -186,7 +186,9 @@ func (c *Cluster) NewUser(tb testing.TB, acls ...ACL) *User {
 	if err := GrantACLs(admin, u.Principal(), acls...); err != nil {
 		tb.Fatal(err)
 	}
-	res, err := admin.UpsertUserScramCredentials([]sarama.AlterUserScramCredentialsUpsert{{Name: u.Name, Mechanism: mech, Iterations: 4096, Password: []byte(u.pw)}})
+	salt := make([]byte, 16) // the broker refuses an upsert without a salt
+	_, _ = rand.Read(salt)
+	res, err := admin.UpsertUserScramCredentials([]sarama.AlterUserScramCredentialsUpsert{{Name: u.Name, Mechanism: mech, Iterations: 4096, Salt: salt, Password: []byte(u.pw)}})
 	if err == nil && len(res) > 0 && res[0].ErrorCode != sarama.ErrNoError {
 		err = res[0].ErrorCode
 	}
