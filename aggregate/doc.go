@@ -31,7 +31,14 @@
 //		return nil
 //	}
 //
-// Events are plain Go values. Register each event type under a stable name
+// Events are plain Go values. Raise them as values; a pointer
+// (&Withdrawn{…}) is recorded and applied as the value it points to, because
+// that is what a load gives back (the serde registry holds value types), so
+// Apply needs only value cases and the aggregate a command leaves behind is
+// the one a later load rebuilds. We normalise rather than reject because a
+// pointer carries the same event and rejecting it would only move the
+// mistake to run time; a nil event cannot be normalised, and saving an
+// aggregate that raised one fails with [ErrInvalidEvent]. Register each event type under a stable name
 // in a [serde.Registry]; the name, not the Go type name, is what is stored.
 //
 // # Running commands

@@ -158,7 +158,9 @@ func (r *Repository[T]) replay(ctx context.Context, a T, from int64) (int, error
 // turns into a no-op if the first attempt was written; if the outcome is
 // still unknown, the error matches eventstore.ErrUnknownOutcome and the
 // aggregate keeps its changes and their IDs, so calling Save again is safe.
-// Saving an aggregate without changes does nothing.
+// Saving an aggregate without changes does nothing; saving one on which
+// [Raise] rejected an event fails with an error matching [ErrInvalidEvent]
+// and stores nothing.
 func (r *Repository[T]) Save(ctx context.Context, a T) error {
 	return r.save(ctx, a, snapMark{})
 }
@@ -167,6 +169,9 @@ func (r *Repository[T]) Save(ctx context.Context, a T) error {
 // snapshot.
 func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 	root := a.aggregateRoot()
+	if root.err != nil {
+		return fmt.Errorf("aggregate %q: not saved, a command raised an invalid event: %w", root.id, root.err)
+	}
 	if len(root.changes) == 0 {
 		return nil
 	}

@@ -1,5 +1,11 @@
 package aggregate
 
+import (
+	"errors"
+	"fmt"
+	"reflect"
+)
+
 // Root holds the bookkeeping every event-sourced aggregate needs: its ID,
 // the version it was loaded at, and the events raised since. Embed it (as a
 // value) in your aggregate struct:
@@ -19,6 +25,9 @@ type Root struct {
 	// save them and kept until they are saved, so that saving again after
 	// an unknown outcome is an idempotent repeat in the store.
 	ids []string
+	// err is the first event Raise rejected (see ErrInvalidEvent); Save
+	// refuses to store an aggregate that has one.
+	err error
 }
 
 // AggregateID returns the aggregate's ID (its stream ID).
@@ -50,6 +59,11 @@ type Aggregate interface {
 	aggregateRoot() *Root
 }
 
+// ErrInvalidEvent means [Raise] was given an event it cannot record: a nil
+// event or a nil pointer. [Repository.Save] and [Repository.Update] return
+// an error matching it and store nothing; fix the command method.
+var ErrInvalidEvent = errors.New("aggregate: invalid event")
+
 // Raise records events as changes of a and applies them to it in order.
 // Call it from command methods after checking invariants:
 //
@@ -60,12 +74,53 @@ type Aggregate interface {
 //		aggregate.Raise(a, Deposited{Amount: amount})
 //		return nil
 //	}
+//
+// A pointer event (&Deposited{…}) is recorded and applied as the value it
+// points to (Deposited{…}): that is what the store gives back on load
+// (a [serde.Registry] holds value types, and decoding returns values), so
+// Apply sees the same type on Raise and on load, and the aggregate
+// [Repository.Update] returns equals the one a later Load gives. A nil
+// event or nil pointer cannot be recorded: Raise skips it and remembers the
+// first such mistake, and saving the aggregate then fails with an error
+// matching [ErrInvalidEvent] (see [RaiseError]).
 func Raise(a Aggregate, events ...any) {
 	r := a.aggregateRoot()
 	for _, ev := range events {
+		ev, err := normalize(ev)
+		if err != nil {
+			if r.err == nil {
+				r.err = err
+			}
+			continue
+		}
 		a.Apply(ev)
 		r.changes = append(r.changes, ev)
 	}
+}
+
+// RaiseError returns the error of the first event [Raise] rejected on a
+// (matching [ErrInvalidEvent]), or nil. An aggregate with such an error is
+// not saved; discard it and fix the command that raised the event.
+func RaiseError(a Aggregate) error { return a.aggregateRoot().err }
+
+// normalize returns the event Raise records for ev: the value a non-nil
+// pointer points to (through any number of pointers), ev itself when it is
+// not a pointer, and an error matching ErrInvalidEvent for nil.
+func normalize(ev any) (any, error) {
+	if ev == nil {
+		return nil, fmt.Errorf("%w: Raise got a nil event; pass an event value such as Deposited{Amount: 5}", ErrInvalidEvent)
+	}
+	v := reflect.ValueOf(ev)
+	if v.Kind() != reflect.Pointer {
+		return ev, nil
+	}
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil, fmt.Errorf("%w: Raise got a nil %T; pass an event value such as %s{…}", ErrInvalidEvent, ev, v.Type().Elem())
+		}
+		v = v.Elem()
+	}
+	return v.Interface(), nil
 }
 
 // Init sets the ID of a new aggregate; the repository calls it for you.
@@ -82,8 +137,12 @@ func Init(a Aggregate, id string) {
 // Restore applies stored events to a (as a load does) and advances its
 // stored version to version, without recording them as changes. Snapshot
 // integrations and test helpers use it.
+// Pointer events are applied as the values they point to, as [Raise] does.
 func Restore(a Aggregate, version int64, events ...any) {
 	for _, ev := range events {
+		if n, err := normalize(ev); err == nil {
+			ev = n
+		}
 		a.Apply(ev)
 	}
 	a.aggregateRoot().version = version

@@ -18,6 +18,7 @@ package aggregatetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -74,6 +75,10 @@ func (s *Scenario[T]) When(command func(T) error) *Scenario[T] {
 	aggregate.Restore(s.agg, int64(len(s.given)), s.given...)
 	s.ran = true
 	s.err = command(s.agg)
+	if s.err == nil {
+		// An event Raise rejected (nil) fails the command as a save would.
+		s.err = aggregate.RaiseError(s.agg)
+	}
 	return s
 }
 
@@ -92,7 +97,7 @@ func (s *Scenario[T]) Then(events ...any) T {
 	if len(events) == 0 {
 		events = []any{}
 	}
-	assert.Equal(s.t, events, s.raised(), "aggregatetest: the command raised other events than expected (given %s)", describe(s.given))
+	assert.Equal(s.t, values(events), s.raised(), "aggregatetest: the command raised other events than expected (given %s)", describe(s.given))
 	return s.agg
 }
 
@@ -150,6 +155,23 @@ func (s *Scenario[T]) raised() []any {
 		return []any{}
 	}
 	return append([]any{}, c.Changes()...)
+}
+
+// values returns events with pointers replaced by the values they point
+// to, as aggregate.Raise records them, so Then(&Deposited{…}) matches.
+func values(events []any) []any {
+	out := make([]any, len(events))
+	for i, ev := range events {
+		v := reflect.ValueOf(ev)
+		for v.IsValid() && v.Kind() == reflect.Pointer && !v.IsNil() {
+			v = v.Elem()
+		}
+		if v.IsValid() {
+			ev = v.Interface()
+		}
+		out[i] = ev
+	}
+	return out
 }
 
 // describe formats events with their types, e.g. [Deposited{Amount:5}].

@@ -85,6 +85,24 @@ func TestScenarios(t *testing.T) {
 		Then(Deposited{Amount: 1}, Deposited{Amount: 2})
 	assert.Equal(t, "acc-7", acc.AggregateID())
 	assert.Equal(t, int64(8), acc.Balance)
+
+	// Pointer events are values to Raise, Given and Then alike.
+	acc = aggregatetest.For(t, newAccount).
+		Given(&Deposited{Amount: 5}).
+		When(func(a *Account) error {
+			aggregate.Raise(a, &Deposited{Amount: 1})
+			return nil
+		}).
+		Then(&Deposited{Amount: 1})
+	assert.Equal(t, int64(6), acc.Balance)
+
+	// A nil event fails the command, as saving it would.
+	aggregatetest.For(t, newAccount).
+		When(func(a *Account) error {
+			aggregate.Raise(a, (*Deposited)(nil))
+			return nil
+		}).
+		ThenError(aggregate.ErrInvalidEvent)
 }
 
 // recorder is a testing.TB that records failures instead of failing.
