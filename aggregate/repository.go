@@ -78,6 +78,14 @@ func max1(n int) int {
 // NewRepository returns a repository that stores aggregates created by
 // newT (which must return a fresh, zero aggregate, e.g.
 // func() *Account { return &Account{} }) in store, encoding events with sd.
+//
+// With [WithSnapshots], when sd implements [serde.TypeChecker],
+// NewRepository checks that the snapshot state (the aggregate, or what its
+// [Snapshotter.SnapshotState] returns) can be encoded, and panics with an
+// error matching [ErrSnapshotState] if not: like a bad regexp in
+// regexp.MustCompile, this is a mistake in the program, found at start-up
+// instead of as a log line after every save (register the state type, or
+// implement Snapshotter).
 func NewRepository[T Aggregate](store eventstore.Store, sd serde.Serde, newT func() T, opts ...Option) *Repository[T] {
 	cfg := config{attempts: 5, baseDelay: 5 * time.Millisecond, maxDelay: 500 * time.Millisecond, streamID: func(id string) string { return id }}
 	for _, o := range opts {
@@ -91,6 +99,9 @@ func NewRepository[T Aggregate](store eventstore.Store, sd serde.Serde, newT fun
 	if cfg.snapshots != nil && cfg.snapshots.store != nil {
 		if cfg.hooks.Snapshot != nil { // WithObserver reaches the snapshot writer too (options given to WithSnapshots win)
 			cfg.snapshots.opts = append([]snapshot.Option{snapshot.WithObserver(cfg.hooks.Snapshot)}, cfg.snapshots.opts...)
+		}
+		if err := r.checkSnapshotState(); err != nil {
+			panic(err)
 		}
 		r.snaps = newSnapshots(cfg.snapshots, cfg.logger)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/serde"
 	"github.com/kafkaes/kafkaes/snapshot"
 )
 
@@ -37,9 +38,10 @@ type SnapshotVersioner interface {
 // not encoded) and restores it by assigning the decoded value to *T, so
 // fields the serde does not encode (unexported ones, such as dependencies
 // set by newT) are zero after a load from a snapshot; implement Snapshotter
-// to keep them. Serdes that derive schemas from Go types may not accept
-// the aggregate itself (serde/avro rejects the embedded Root): implement
-// Snapshotter with a plain state struct registered in the registry.
+// to keep them. serde/avro derives a schema for the aggregate itself: the
+// embedded Root adds no fields, other embedded structs are flattened.
+// [NewRepository] checks that the state can be encoded, when the serde can
+// tell (serde.TypeChecker).
 type Snapshotter interface {
 	SnapshotState() any
 	RestoreSnapshot(state any) error
@@ -64,6 +66,48 @@ func WithSnapshots(store snapshot.Store, policy snapshot.Policy, opts ...snapsho
 	return func(c *config) {
 		c.snapshots = &snapshotConfig{store: store, policy: policy, opts: opts}
 	}
+}
+
+// ErrSnapshotState means the snapshot state of a repository's aggregate
+// cannot be encoded by its serde (see [NewRepository]).
+var ErrSnapshotState = errors.New("aggregate: snapshot state cannot be encoded")
+
+// checkSnapshotState asks the serde whether the snapshot state can be
+// encoded. It returns nil when the serde cannot tell (it does not
+// implement serde.TypeChecker) or the state's type is not known before a
+// command ran (SnapshotState of a zero aggregate returns nil or panics).
+func (r *Repository[T]) checkSnapshotState() error {
+	c, ok := r.serde.(serde.TypeChecker)
+	if !ok {
+		return nil
+	}
+	a := r.newT()
+	st := reflect.TypeOf(a)
+	if sn, ok := any(a).(Snapshotter); ok {
+		st = stateType(sn)
+		if st == nil {
+			return nil
+		}
+	}
+	if err := c.CheckType(st); err != nil {
+		how := "register it in the serde's registry (serde.Register), or implement aggregate.Snapshotter with a state type the serde can encode"
+		if _, ok := any(a).(Snapshotter); ok {
+			how = "register it in the serde's registry (serde.Register) and make sure the serde can encode it"
+		}
+		return fmt.Errorf("%w: %s with snapshots: state type %v: %w; %s", ErrSnapshotState, r.cfg.aggName, st, err, how)
+	}
+	return nil
+}
+
+// stateType returns the type of the state a zero aggregate's
+// SnapshotState returns, or nil if that is unknown.
+func stateType(sn Snapshotter) (t reflect.Type) {
+	defer func() {
+		if recover() != nil {
+			t = nil // SnapshotState needs a loaded aggregate: cannot check now
+		}
+	}()
+	return reflect.TypeOf(sn.SnapshotState())
 }
 
 type snapshotConfig struct {

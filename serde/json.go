@@ -36,6 +36,16 @@ func (j *JSON) Marshal(_ context.Context, v any) (string, []byte, error) {
 	return name, data, nil
 }
 
+// CheckType returns an error matching [ErrUnknownType] if t (or the type t
+// points to) is not registered (see [TypeChecker]).
+func (j *JSON) CheckType(t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	_, err := j.reg.Name(reflect.New(t).Interface())
+	return err
+}
+
 // Unmarshal decodes JSON data into a new value of the type registered as
 // name.
 func (j *JSON) Unmarshal(_ context.Context, name string, data []byte) (any, error) {

@@ -3,6 +3,7 @@ package serde
 import (
 	"context"
 	"errors"
+	"reflect"
 )
 
 // Serde converts event values to bytes and back. Implementations are safe
@@ -14,6 +15,19 @@ type Serde interface {
 	// Unmarshal decodes data written for the type registered as name and
 	// returns a value of the registered Go type (not a pointer to it).
 	Unmarshal(ctx context.Context, name string, data []byte) (any, error)
+}
+
+// TypeChecker is implemented by serdes that can tell, without I/O, whether
+// values of a Go type can be marshalled: the type is registered and (for a
+// serde that derives schemas) has a schema that fits it. Repositories call
+// it at construction to find a snapshot state that could never be encoded
+// before the first command runs. [JSON], [UpcastingSerde] (when its inner
+// serde does) and the Avro serde implement it. A nil error does not promise
+// that Marshal succeeds: a schema registry may still refuse the schema.
+type TypeChecker interface {
+	// CheckType returns nil if values of t (or *t) can be marshalled, and
+	// otherwise an error saying what is wrong and what to do.
+	CheckType(t reflect.Type) error
 }
 
 var (

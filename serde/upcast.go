@@ -192,6 +192,15 @@ func (s *UpcastingSerde) Marshal(ctx context.Context, v any) (string, []byte, er
 	return s.inner.Marshal(ctx, v)
 }
 
+// CheckType asks the inner serde (see [TypeChecker]); it returns nil if the
+// inner serde cannot tell.
+func (s *UpcastingSerde) CheckType(t reflect.Type) error {
+	if c, ok := s.inner.(TypeChecker); ok {
+		return c.CheckType(t)
+	}
+	return nil
+}
+
 // Unmarshal decodes one event. If upcasters turn it into a number of
 // events other than one, it fails with [ErrUpcast]; use UnmarshalAll.
 func (s *UpcastingSerde) Unmarshal(ctx context.Context, name string, data []byte) (any, error) {

@@ -434,39 +434,39 @@ func (rc *readCompiler) record(t reflect.Type, s *Schema) (readFn, bool) {
 		return nil, false // the plan refuses this type too
 	}
 	type fieldRead struct {
-		index int
+		field *goField // nil: skip the Avro field
 		name  string
 		fn    readFn
 	}
 	fields := make([]fieldRead, 0, len(s.Fields))
 	for _, f := range s.Fields {
-		i, ok := goFields.lookup(f)
+		gf, ok := goFields.lookup(f)
 		if !ok {
 			// The Go type does not hold it (the plan ignores it): skip.
 			sk, ok := rc.skip(f.Type)
 			if !ok {
 				return nil, false
 			}
-			fields = append(fields, fieldRead{-1, f.Name, sk})
+			fields = append(fields, fieldRead{nil, f.Name, sk})
 			continue
 		}
-		fn, ok := rc.build(t.Field(i).Type, f.Type)
+		fn, ok := rc.build(gf.sf.Type, f.Type)
 		if !ok {
 			return nil, false
 		}
-		fields = append(fields, fieldRead{i, f.Name, fn})
+		fields = append(fields, fieldRead{gf, f.Name, fn})
 	}
 	short := s.ShortName()
 	return func(d *decoder, v reflect.Value) error {
 		for i := range fields {
 			f := &fields[i]
-			if f.index < 0 {
+			if f.field == nil {
 				if err := f.fn(d, v); err != nil {
 					return fmt.Errorf("%s.%s: %w", short, f.name, err)
 				}
 				continue
 			}
-			if err := f.fn(d, v.Field(f.index)); err != nil {
+			if err := f.fn(d, f.field.of(v)); err != nil {
 				return fmt.Errorf("%s.%s: %w", short, f.name, err)
 			}
 		}

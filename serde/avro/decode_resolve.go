@@ -48,7 +48,7 @@ func (rc *readCompiler) resolvedRecord(t reflect.Type, w, r *Schema) (readFn, bo
 		return nil, false // the plan refuses this type too
 	}
 	type fieldDefault struct {
-		index  int
+		field  *goField
 		name   string
 		dec    decodeFn
 		native any
@@ -77,7 +77,7 @@ func (rc *readCompiler) resolvedRecord(t reflect.Type, w, r *Schema) (readFn, bo
 			if err != nil {
 				return nil, false
 			}
-			pl, err := compilePlan(t.Field(gi).Type, rf.Type)
+			pl, err := compilePlan(gi.sf.Type, rf.Type)
 			if err != nil {
 				return nil, false
 			}
@@ -95,13 +95,13 @@ func (rc *readCompiler) resolvedRecord(t reflect.Type, w, r *Schema) (readFn, bo
 			actions[wi] = sk
 			continue
 		}
-		fn, ok := rc.resolved(t.Field(gi).Type, w.Fields[wi].Type, rf.Type)
+		fn, ok := rc.resolved(gi.sf.Type, w.Fields[wi].Type, rf.Type)
 		if !ok {
 			return nil, false
 		}
-		name, index := rf.Name, gi
+		name, field := rf.Name, gi
 		actions[wi] = func(d *decoder, v reflect.Value) error {
-			if err := fn(d, v.Field(index)); err != nil {
+			if err := fn(d, field.of(v)); err != nil {
 				return fmt.Errorf("%s.%s: %w", short, name, err)
 			}
 			return nil
@@ -125,7 +125,7 @@ func (rc *readCompiler) resolvedRecord(t reflect.Type, w, r *Schema) (readFn, bo
 		}
 		for i := range defaults {
 			f := &defaults[i]
-			if err := f.dec(f.native, v.Field(f.index)); err != nil {
+			if err := f.dec(f.native, f.field.of(v)); err != nil {
 				return fmt.Errorf("%s.%s: default: %w", short, f.name, err)
 			}
 		}

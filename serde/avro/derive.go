@@ -119,7 +119,11 @@ func parseTag(f reflect.StructField) (tagInfo, error) {
 //   - *T → union ["null", T] with default null.
 //
 // Field names are the Go names, or the first part of an `avro:"name"`
-// tag; `avro:"-"` skips a field; `avro:"name,default=JSON"` sets a default
+// tag; `avro:"-"` skips a field. The fields of an embedded struct are
+// flattened into the record as encoding/json does (an embedded struct with
+// a name tag is a nested record instead; the shallowest field wins a name
+// clash; an embedded struct without exported fields, such as
+// aggregate.Root, adds nothing; see the package doc); `avro:"name,default=JSON"` sets a default
 // (a bare word is taken as a string), which a reader needs when a field
 // is added. uint, uint64, uintptr, interfaces, channels and functions are
 // rejected.
@@ -222,24 +226,15 @@ func (d *deriver) record(t reflect.Type, full string) (any, error) {
 	defer delete(d.active, t)
 	d.defined[full] = t
 	rec := jsonRecord{Type: "record", Name: full, Aliases: aliasesOf(t), Fields: []jsonField{}}
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		ti, err := parseTag(sf)
-		if err != nil {
-			return nil, err
-		}
-		if ti.skip {
-			continue
-		}
-		if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
-			return nil, fmt.Errorf("embedded struct %s: embedding is not supported; give the field a name", sf.Name)
-		}
+	fields, err := goFields(t)
+	if err != nil {
+		return nil, err
+	}
+	for _, gf := range fields {
+		sf, ti := gf.sf, gf.ti
 		ft, err := d.typ(sf.Type, ti)
 		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", sf.Name, err)
+			return nil, fmt.Errorf("field %s: %w", gf.goName, err)
 		}
 		jf := jsonField{Name: ti.name, Type: ft}
 		if sf.Type.Kind() == reflect.Pointer && sf.Type != ratPtrType {

@@ -45,6 +45,18 @@
 // tags, pointers as nullable unions, int64, time.Time as
 // timestamp-millis/micros, [16]byte as uuid, *big.Rat as decimal for money,
 // [Enumerated] string types as enums, slices, maps and nested records).
+//
+// Embedded structs are flattened as encoding/json flattens them: their
+// exported fields become fields of the record (an unexported embedded
+// struct type promotes its exported fields too), `avro:"-"` skips an
+// embedded struct and `avro:"name"` makes it a nested record field, the
+// shallowest field wins a name clash and, at equal depth, the one named by
+// a tag. An embedded struct without exported fields adds nothing, so an
+// aggregate that embeds aggregate.Root can be its own snapshot state. Two
+// differences from encoding/json, both because silence would lose data: a
+// clash at equal depth without a deciding tag is an error (encoding/json
+// drops both fields), and an embedded pointer to a struct with exported
+// fields is rejected (embed it by value or name the field).
 // Money: use *big.Rat with a decimal schema (default precision 18, scale
 // 2) — values with more fraction digits than the scale are rejected, never
 // rounded — or an int64 of minor units (cents), which needs no logical type.

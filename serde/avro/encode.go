@@ -224,28 +224,28 @@ func (a *appender) record(t reflect.Type, s *Schema) (appendFn, bool) {
 		return nil, false // the plan refuses this type too
 	}
 	type fieldApp struct {
-		index int
+		field *goField
 		name  string
 		fn    appendFn
 	}
 	fields := make([]fieldApp, 0, len(s.Fields))
 	for _, f := range s.Fields {
-		i, ok := goFields.lookup(f)
+		gf, ok := goFields.lookup(f)
 		if !ok {
 			return nil, false // a default must be written: goavro path
 		}
-		fn, ok := a.compile(t.Field(i).Type, f.Type)
+		fn, ok := a.compile(gf.sf.Type, f.Type)
 		if !ok {
 			return nil, false
 		}
-		fields = append(fields, fieldApp{i, f.Name, fn})
+		fields = append(fields, fieldApp{gf, f.Name, fn})
 	}
 	short := s.ShortName()
 	return func(buf []byte, v reflect.Value) ([]byte, error) {
 		for i := range fields {
 			f := &fields[i]
 			var err error
-			if buf, err = f.fn(buf, v.Field(f.index)); err != nil {
+			if buf, err = f.fn(buf, f.field.of(v)); err != nil {
 				return nil, fmt.Errorf("%s.%s: %w", short, f.name, err)
 			}
 		}

@@ -262,7 +262,7 @@ func nativeErr(n any, s *Schema) error {
 
 type fieldPlan struct {
 	name   string
-	index  int // Go field index, -1 if the Go type has no such field
+	field  *goField // nil if the Go type has no such field
 	plan   *plan
 	defNat any // native default for fields the Go type lacks
 }
@@ -277,19 +277,19 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 	}
 	fps := make([]fieldPlan, 0, len(s.Fields))
 	for _, f := range s.Fields {
-		fp := fieldPlan{name: f.Name, index: -1}
-		i, ok := goFields.lookup(f)
+		fp := fieldPlan{name: f.Name}
+		gf, ok := goFields.lookup(f)
 		if ok {
-			for k, j := range goFields {
-				if j == i {
+			for k, g := range goFields {
+				if g == gf {
 					delete(goFields, k)
 				}
 			}
-			pl, err := p.compile(t.Field(i).Type, f.Type)
+			pl, err := p.compile(gf.sf.Type, f.Type)
 			if err != nil {
-				return nil, fmt.Errorf("record %s field %q (Go %s.%s): %w", s.Name, f.Name, t.Name(), t.Field(i).Name, err)
+				return nil, fmt.Errorf("record %s field %q (Go %s.%s): %w", s.Name, f.Name, t.Name(), gf.goName, err)
 			}
-			fp.index, fp.plan = i, pl
+			fp.field, fp.plan = gf, pl
 		} else {
 			if !f.HasDefault {
 				return nil, fmt.Errorf("record %s field %q has no default and Go type %v has no field for it; add the field (or an `avro:\"%s\"` tag) to the Go type", s.Name, f.Name, t, f.Name)
@@ -302,17 +302,17 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 		}
 		fps = append(fps, fp)
 	}
-	for name, i := range goFields {
-		return nil, fmt.Errorf("Go field %v.%s (Avro name %q) is not in schema %s; its value would be lost: add it to the schema or tag it `avro:\"-\"`", t, t.Field(i).Name, name, s.Name)
+	for name, gf := range goFields {
+		return nil, fmt.Errorf("Go field %v.%s (Avro name %q) is not in schema %s; its value would be lost: add it to the schema or tag it `avro:\"-\"`", t, gf.goName, name, s.Name)
 	}
 	encInto := func(v reflect.Value, st *encState, out map[string]any) error {
 		for i := range fps {
 			fp := &fps[i]
-			if fp.index < 0 {
+			if fp.field == nil {
 				out[fp.name] = fp.defNat
 				continue
 			}
-			e, err := fp.plan.enc(v.Field(fp.index), st)
+			e, err := fp.plan.enc(fp.field.of(v), st)
 			if err != nil {
 				return fmt.Errorf("%s.%s: %w", s.ShortName(), fp.name, err)
 			}
@@ -336,10 +336,10 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 			}
 			for i := range fps {
 				fp := &fps[i]
-				if fp.index < 0 {
+				if fp.field == nil {
 					continue
 				}
-				if err := fp.plan.dec(m[fp.name], v.Field(fp.index)); err != nil {
+				if err := fp.plan.dec(m[fp.name], fp.field.of(v)); err != nil {
 					return fmt.Errorf("%s.%s: %w", s.ShortName(), fp.name, err)
 				}
 			}
@@ -448,47 +448,4 @@ func (p *planner) union(t reflect.Type, s *Schema) (*plan, error) {
 			return nil
 		},
 	}, nil
-}
-
-// fieldIndex maps Avro field names to the indexes of the Go struct fields
-// that hold them.
-type fieldIndex map[string]int
-
-// goFieldIndex maps the Avro names of struct type t's exported, not skipped
-// fields (field names or `avro` tags) to their indexes. It fails on an
-// invalid tag or on two Go fields mapping to one Avro field.
-func goFieldIndex(t reflect.Type) (fieldIndex, error) {
-	m := fieldIndex{}
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		ti, err := parseTag(sf)
-		if err != nil {
-			return nil, err
-		}
-		if ti.skip {
-			continue
-		}
-		if j, dup := m[ti.name]; dup {
-			return nil, fmt.Errorf("Go fields %v.%s and %s both map to Avro field %q; rename one with an `avro:\"name\"` tag", t, t.Field(j).Name, sf.Name, ti.name)
-		}
-		m[ti.name] = i
-	}
-	return m, nil
-}
-
-// lookup returns the index of the Go field that holds the Avro field f,
-// found by f's name or else by one of its aliases (former names).
-func (m fieldIndex) lookup(f *Field) (int, bool) {
-	if i, ok := m[f.Name]; ok {
-		return i, true
-	}
-	for _, a := range f.Aliases {
-		if i, ok := m[a]; ok {
-			return i, true
-		}
-	}
-	return 0, false
 }

@@ -232,6 +232,22 @@ func (s *Serde) SchemaFor(name string) (string, error) {
 	return ri.text, nil
 }
 
+// CheckType returns nil if values of t (or of the type t points to) can be
+// encoded: t is registered, and its schema (given with [WithSchema] or
+// derived) fits it. It does no I/O (the registry may still refuse the
+// schema; [Serde.Prepare] asks it). See serde.TypeChecker.
+func (s *Serde) CheckType(t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	name, err := s.reg.Name(reflect.New(t).Interface())
+	if err != nil {
+		return err
+	}
+	_, err = s.reader(t, name)
+	return err
+}
+
 // Subject returns the registry subject for the event type registered as
 // name.
 func (s *Serde) Subject(name string) string { return s.cfg.strategy.Subject(s.topic, name) }
