@@ -2,6 +2,8 @@ package aggregate
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"maps"
 	"time"
 
@@ -44,10 +46,10 @@ func (r *Repository[T]) enrich(ctx context.Context, md eventstore.Metadata) even
 func (r *Repository[T]) loadObserved(ctx context.Context, id string) (T, loadInfo, error) {
 	h := r.cfg.hooks.Load
 	if h == nil {
-		return r.load(ctx, id)
+		return r.loadRetrying(ctx, id)
 	}
 	start := time.Now()
-	a, info, err := r.load(ctx, id)
+	a, info, err := r.loadRetrying(ctx, id)
 	h.ObserveLoad(ctx, observe.Load{
 		Aggregate: r.cfg.aggName, Stream: r.cfg.streamID(id), Events: info.events,
 		Snapshot: observeOutcome(info.outcome), Duration: time.Since(start), Err: err,
@@ -67,5 +69,31 @@ func observeOutcome(o snapshotOutcome) observe.SnapshotOutcome {
 		return observe.SnapshotError
 	default:
 		return observe.SnapshotNone
+	}
+}
+
+// loadRetrying is load, repeated with the retry policy of [WithRetry]
+// while the store reports that it cannot read the stream completely now
+// ([eventstore.ErrUnavailable]: a broker is away, or another writer's
+// transaction on the stream is still undecided).
+func (r *Repository[T]) loadRetrying(ctx context.Context, id string) (T, loadInfo, error) {
+	for attempt := 0; ; attempt++ {
+		a, info, err := r.load(ctx, id)
+		if !errors.Is(err, eventstore.ErrUnavailable) || attempt+1 >= r.cfg.attempts {
+			return a, info, err
+		}
+		d := r.backoff(attempt)
+		if h := r.cfg.hooks.Retry; h != nil {
+			h.ObserveRetry(ctx, observe.Retry{Aggregate: r.cfg.aggName, Stream: r.cfg.streamID(id), Attempt: attempt + 1, Backoff: d})
+		}
+		r.cfg.logger.WarnContext(ctx, "aggregate: the store cannot read the stream completely now; retrying the load",
+			slog.String("stream", r.cfg.streamID(id)), slog.Int("attempt", attempt+1), slog.Duration("backoff", d), slog.Any("error", err))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return a, info, err
+		case <-t.C:
+		}
 	}
 }

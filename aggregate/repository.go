@@ -48,7 +48,10 @@ type config struct {
 }
 
 // WithRetry sets how [Repository.Update] retries after a concurrency
-// conflict: at most attempts tries in all (attempts >= 1), sleeping a random
+// conflict or a store that was unavailable ([eventstore.ErrUnavailable]),
+// how Save repeats an append with an unknown outcome or an unavailable
+// store, and how Load retries a read the store could not complete now
+// ([eventstore.ErrUnavailable]): at most attempts tries in all (attempts >= 1), sleeping a random
 // ("full jitter") duration between 0 and base·2^n, capped at max, before
 // try n+1. The default is 5 attempts, base 5ms, max 500ms.
 func WithRetry(attempts int, base, max time.Duration) Option {
@@ -235,11 +238,13 @@ func (r *Repository[T]) appendRetryingUnknown(ctx context.Context, root *Root, e
 			// itself.
 			err = fmt.Errorf("%w: a repeat failed without learning the fate of the first attempt (%v): %w", unknown, err, eventstore.ErrUnknownOutcome)
 		}
-		if !errors.Is(err, eventstore.ErrUnknownOutcome) || attempt+1 >= r.cfg.attempts {
-			return res, err
-		}
-		if unknown == nil {
+		if unknown == nil && errors.Is(err, eventstore.ErrUnknownOutcome) {
 			unknown = err
+		}
+		// Repeat an unknown outcome, and an append the store could not
+		// do now (eventstore.ErrUnavailable: nothing was written).
+		if !(errors.Is(err, eventstore.ErrUnknownOutcome) || errors.Is(err, eventstore.ErrUnavailable)) || attempt+1 >= r.cfg.attempts {
+			return res, err
 		}
 		d := r.backoff(attempt)
 		if h := r.cfg.hooks.Retry; h != nil {
@@ -278,7 +283,10 @@ func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error)
 		if err == nil {
 			return a, nil
 		}
-		if !errors.Is(err, eventstore.ErrConcurrencyConflict) || attempt+1 >= r.cfg.attempts {
+		// A conflict, or a store that was unavailable, wrote nothing:
+		// start over with a fresh load. An unknown outcome never does.
+		retryable := errors.Is(err, eventstore.ErrConcurrencyConflict) || errors.Is(err, eventstore.ErrUnavailable)
+		if !retryable || errors.Is(err, eventstore.ErrUnknownOutcome) || attempt+1 >= r.cfg.attempts {
 			if attempt > 0 {
 				err = fmt.Errorf("after %d attempts: %w", attempt+1, err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +162,68 @@ func TestRepeatFailingAfterUnknown(t *testing.T) {
 	require.ErrorIs(t, err, eventstore.ErrUnknownOutcome, "the first attempt was written; the repeat proved nothing")
 	require.Equal(t, 1, calls)
 	require.Len(t, store.asked, 3, "the repeats until WithRetry's attempts are used")
+}
+
+// flaky is a store whose next `unavailable` reads and appends fail with
+// eventstore.ErrUnavailable (nothing written, nothing read).
+type flaky struct {
+	*memory.Store
+	mu             sync.Mutex
+	reads, appends int
+}
+
+func (s *flaky) take(n *int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *n > 0 {
+		*n--
+		return true
+	}
+	return false
+}
+
+func (s *flaky) ReadStream(ctx context.Context, id string, from int64) iter.Seq2[eventstore.RecordedEvent, error] {
+	if s.take(&s.reads) {
+		return func(yield func(eventstore.RecordedEvent, error) bool) {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("test store: a transaction is undecided: %w", eventstore.ErrUnavailable))
+		}
+	}
+	return s.Store.ReadStream(ctx, id, from)
+}
+
+func (s *flaky) Append(ctx context.Context, id string, exp eventstore.ExpectedVersion, evs ...eventstore.Event) (eventstore.AppendResult, error) {
+	if s.take(&s.appends) {
+		return eventstore.AppendResult{}, fmt.Errorf("test store: broker away: %w", eventstore.ErrUnavailable)
+	}
+	return s.Store.Append(ctx, id, exp, evs...)
+}
+
+// TestUnavailableIsRetried: Load retries a read that the store could not
+// complete (eventstore.ErrUnavailable), and Update retries an append that
+// the store could not do, with the retry policy.
+func TestUnavailableIsRetried(t *testing.T) {
+	ctx := context.Background()
+	store := &flaky{Store: memory.New()}
+	repo := newRepo(t, store, aggregate.WithRetry(5, time.Microsecond, time.Millisecond))
+	open(t, repo, "acc", 10)
+
+	store.mu.Lock()
+	store.reads = 2
+	store.mu.Unlock()
+	acc, err := repo.Load(ctx, "acc")
+	require.NoError(t, err, "two unavailable reads, then the stream")
+	require.Equal(t, int64(10), acc.Balance)
+
+	store.mu.Lock()
+	store.reads, store.appends = 1, 2
+	store.mu.Unlock()
+	acc, err = repo.Update(ctx, "acc", func(a *Account) error { return a.Deposit(1) })
+	require.NoError(t, err)
+	require.Equal(t, int64(11), acc.Balance)
+
+	store.mu.Lock()
+	store.reads = 100
+	store.mu.Unlock()
+	_, err = repo.Load(ctx, "acc")
+	require.ErrorIs(t, err, eventstore.ErrUnavailable, "after the attempts are used")
 }

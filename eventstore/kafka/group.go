@@ -56,6 +56,13 @@ type appendReq struct {
 	// would have taken (a conflict then proves it was not written).
 	doubt  *doubt
 	proven atomic.Bool
+	// solo puts the append in a group of its own (dispatcher only, set by
+	// its worker before it hands it back): its conflict scan met records
+	// of another writer that were not decided yet.
+	solo bool
+	// inSolo is set by the dispatcher when it hands the append to a
+	// worker in a group of its own.
+	inSolo bool
 }
 
 type appendOutcome struct {
@@ -78,6 +85,7 @@ func (r *appendReq) finish(res eventstore.AppendResult, err error) {
 type finished struct {
 	streams []string
 	retry   []*appendReq
+	solo    bool // the group was a solo one
 }
 
 // groupCommit batches concurrent appends into transactions. One dispatcher
@@ -99,6 +107,11 @@ type groupCommit struct {
 	// completed, returnedAt when (dispatcher goroutine only).
 	returning  int
 	returnedAt time.Time
+	// soloInflight is the number of solo groups in flight (appends whose
+	// scan met undecided records of another writer, each in a transaction
+	// of its own): they do not count as in-flight groups that a new group
+	// should wait for (dispatcher goroutine only).
+	soloInflight int
 }
 
 // returnLinger is how long the dispatcher waits, after a group finished,
@@ -160,7 +173,7 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 				for i, r := range batch {
 					streams[i] = r.stream
 				}
-				g.fin <- finished{streams: streams, retry: retry}
+				g.fin <- finished{streams: streams, retry: retry, solo: batch[0].inSolo}
 			}
 		}()
 	}
@@ -221,6 +234,9 @@ func (g *groupCommit) dispatch() {
 			pending = append(pending, r)
 		case f := <-g.fin:
 			idle++
+			if f.solo {
+				g.soloInflight--
+			}
 			for _, st := range f.streams {
 				delete(inflight, st)
 			}
@@ -255,7 +271,7 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 			return pending, idle, wait
 		}
 	}
-	if idle < len(g.workers) && len(pending) < minParallel {
+	if idle+g.soloInflight < len(g.workers) && len(pending) < minParallel {
 		// A group is in flight: a second one pays off only when it is
 		// not tiny (each transaction has a fixed cost); until then let
 		// the queue grow.
@@ -264,7 +280,7 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 	for idle > 0 && len(pending) > 0 {
 		var batch []*appendReq
 		inBatch := map[string]bool{}
-		events := 0
+		events, soloBatch := 0, false
 		rest := pending[:0:0]
 		for i, r := range pending {
 			if r.state.Load() == stateCancelled {
@@ -277,8 +293,9 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 				rest = append(rest, pending[i])
 				continue
 			}
+			solo := r.solo || g.s.idx[r.part].isBlocked()
 			if events >= maxEvents || inflight[r.stream] || inBatch[r.stream] ||
-				(events > 0 && events+len(r.events) > maxEvents) {
+				(events > 0 && events+len(r.events) > maxEvents) || (solo && len(batch) > 0) || soloBatch {
 				rest = append(rest, pending[i])
 				continue
 			}
@@ -286,6 +303,7 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 				continue // cancelled by its caller
 			}
 			batch = append(batch, r)
+			soloBatch = solo
 			inBatch[r.stream] = true
 			events += len(r.events)
 		}
@@ -302,6 +320,10 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 		}
 		for _, r := range batch {
 			inflight[r.stream] = true
+			r.inSolo = soloBatch
+		}
+		if soloBatch {
+			g.soloInflight++
 		}
 		g.work <- batch
 		idle--

@@ -3,8 +3,10 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,6 +127,35 @@ type partIndex struct {
 	// own are recent ranges [first, last] of offsets that hold only
 	// records this store committed and indexed.
 	own [][2]int64
+	// undecidedAt is the offset of the first record of an open
+	// transaction that the last catch-up or scan stopped at (-1: none),
+	// undecidedSince when it was first seen there.
+	undecidedAt    int64
+	undecidedSince time.Time
+}
+
+// blockedAfter is how long a partition's first undecided record must stay
+// undecided before the partition counts as blocked (a transaction open
+// that long belongs to a dead or paused writer, or its markers are late
+// because a broker is paused): appends to a blocked partition go in
+// transactions of their own, so that their conflicts do not abort the
+// appends to other partitions.
+const blockedAfter = 500 * time.Millisecond
+
+// noteUndecided records, under ix.mu, that the partition's first
+// undecided record is at offset (-1: none).
+func (ix *partIndex) noteUndecided(offset int64) {
+	if offset != ix.undecidedAt {
+		ix.undecidedAt, ix.undecidedSince = offset, time.Now()
+	}
+}
+
+// isBlocked reports whether the same record has held the partition's
+// catch-up back for blockedAfter.
+func (ix *partIndex) isBlocked() bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.undecidedAt >= 0 && time.Since(ix.undecidedSince) > blockedAfter
 }
 
 // staleFor reports whether the last complete catch-up is older than d.
@@ -134,7 +165,9 @@ func (ix *partIndex) staleFor(d time.Duration) bool {
 	return time.Since(ix.caughtAt) > d
 }
 
-func newPartIndex() *partIndex { return &partIndex{streams: map[string]*streamState{}} }
+func newPartIndex() *partIndex {
+	return &partIndex{streams: map[string]*streamState{}, undecidedAt: -1}
+}
 
 func (ix *partIndex) stream(id string) *streamState {
 	st := ix.streams[id]
@@ -249,6 +282,17 @@ func (ix *partIndex) addOwn(offsets []int64) {
 // returns, so the last stable offset may still be below an acknowledged
 // append.) progress, when set, is called after every fetch.
 func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progress func(p int32, next, end int64)) error {
+	return s.catchUpStall(ctx, parts, strong, 0, progress)
+}
+
+// catchUpStall is catchUp that gives up when it made no progress for stall
+// (0: never): with a *heldBackError when every partition it did not finish
+// has reached the last stable offset as of the first fetch (only
+// transactions open at the start, which may include acknowledged appends
+// whose markers are late, are missing), with an error wrapping
+// eventstore.ErrUnavailable otherwise (the leader did not answer, or the
+// partition could not be read up to its last stable offset).
+func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, stall time.Duration, progress func(p int32, next, end int64)) error {
 	parts = slices.Clone(parts)
 	slices.Sort(parts)
 	parts = slices.Compact(parts)
@@ -264,12 +308,22 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progres
 		ix.mu.Unlock()
 	}
 	target := map[int32]int64{}
+	lso := map[int32]int64{}
 	idle := 0
+	lastProgress := time.Now()
 	for len(pending) > 0 {
-		res, err := retry(ctx, func() (map[int32]*partResult, error) {
-			return s.f.fetch(ctx, pending, sarama.ReadCommitted, 0, fetchMaxBytes)
+		fctx, fcancel := ctx, context.CancelFunc(func() {})
+		if stall > 0 {
+			fctx, fcancel = context.WithDeadline(ctx, lastProgress.Add(stall))
+		}
+		res, err := retry(fctx, func() (map[int32]*partResult, error) {
+			return s.f.fetch(fctx, pending, sarama.ReadCommitted, 0, fetchMaxBytes)
 		})
+		fcancel()
 		if err != nil {
+			if ctx.Err() == nil && fctx.Err() != nil {
+				return s.stalled(pending, lso, target, stall, err)
+			}
 			return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
 		}
 		progressed := false
@@ -294,7 +348,7 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progres
 				if strong {
 					t = r.hw
 				}
-				target[p] = t
+				target[p], lso[p] = t, r.lso
 			}
 			if progress != nil {
 				progress(p, next, t)
@@ -305,15 +359,27 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progres
 			if next >= t {
 				ix.mu.Lock()
 				ix.caughtAt = time.Now()
+				if r.lso < r.hw {
+					ix.noteUndecided(r.lso)
+				} else {
+					ix.noteUndecided(-1)
+				}
 				ix.mu.Unlock()
 				delete(pending, p)
+				progressed = true
 			} else {
 				pending[p] = next
 			}
 		}
+		if progressed {
+			idle, lastProgress = 0, time.Now()
+		}
 		if !progressed && len(pending) > 0 {
 			// Nothing new below the target yet (a transaction is still
 			// open, or the fetch raced a leader change): back off briefly.
+			if stall > 0 && time.Since(lastProgress) >= stall {
+				return s.stalled(pending, lso, target, stall, nil)
+			}
 			idle++
 			if err := sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
 				return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
@@ -323,19 +389,57 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progres
 	return nil
 }
 
-// catchUpWaiting is a strong catch-up that waits at most d for open
-// transactions: a transaction that stays open longer (a hung or crashed
-// writer) cannot be an append that was acknowledged before the call, whose
-// commit markers land within milliseconds. It returns an error only when
-// the catch-up itself failed or ctx ended.
-func (s *Store) catchUpWaiting(ctx context.Context, parts []int32, d time.Duration) error {
-	wctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	err := s.catchUp(wctx, parts, true, nil)
-	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
-		return nil // waited long enough; the index holds everything decided
+// stalled is the error of a catch-up that made no progress for stall,
+// with pending the partitions it did not finish (partition -> next offset).
+func (s *Store) stalled(pending, lso, target map[int32]int64, stall time.Duration, cause error) error {
+	held := &heldBackError{topic: s.topic, parts: map[int32][2]int64{}}
+	for p, next := range pending {
+		l, ok := lso[p]
+		if !ok || next < l {
+			why := "its leader did not answer"
+			if ok {
+				why = fmt.Sprintf("it stopped at offset %d, below the last stable offset %d", next, l)
+			}
+			if cause != nil {
+				why += fmt.Sprintf(" (%v)", cause)
+			}
+			return fmt.Errorf("%w: kafka: catch up the stream index of %s/%d: no progress for %v: %s; retry when the broker is back",
+				eventstore.ErrUnavailable, s.topic, p, stall, why)
+		}
+		held.parts[p] = [2]int64{next, target[p]}
 	}
-	return err
+	return held
+}
+
+// heldBackError reports a catch-up that reached the last stable offset of
+// every partition but not the high watermark as of its start: records of
+// transactions open at the start were still undecided when it stopped
+// waiting (a writer that died with its transaction open, or an
+// acknowledged commit whose markers Kafka has not written yet, for example
+// because a broker is paused).
+type heldBackError struct {
+	topic string
+	parts map[int32][2]int64 // partition -> [first undecided offset, high watermark]
+}
+
+func (e *heldBackError) Error() string {
+	var b strings.Builder
+	for _, p := range slices.Sorted(maps.Keys(e.parts)) {
+		r := e.parts[p]
+		fmt.Fprintf(&b, " %s/%d [%d, %d)", e.topic, p, r[0], r[1])
+	}
+	return "kafka: records of open transactions are still undecided in" + b.String()
+}
+
+// catchUpWaiting is a strong catch-up that waits at most d without
+// progress: a transaction that stays open longer (a hung or crashed
+// writer, or a commit whose markers are late because a broker is paused)
+// may leave the index short of the high watermark as of the call. It then
+// returns a *heldBackError naming the undecided ranges (the caller decides
+// whether they matter); an error wrapping eventstore.ErrUnavailable when it
+// could not even reach the last stable offset; ctx's error when ctx ended.
+func (s *Store) catchUpWaiting(ctx context.Context, parts []int32, d time.Duration) error {
+	return s.catchUpStall(ctx, parts, true, d, nil)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -54,8 +54,19 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		from = max(from, 1)
 		p := s.Partition(streamID)
 		if err := s.catchUpWaiting(ctx, []int32{p}, readWait); err != nil {
-			yield(eventstore.RecordedEvent{}, err)
-			return
+			var held *heldBackError
+			if errors.As(err, &held) {
+				// Transactions open at the start are still undecided:
+				// they matter only if they hold records of this stream
+				// (they may be acknowledged appends whose markers are
+				// late), or if the index could not get past them to
+				// committed records of this stream.
+				err = s.checkHeld(ctx, p, streamID, held.parts[p])
+			}
+			if err != nil {
+				yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read stream %q: %w", streamID, err))
+				return
+			}
 		}
 		var wants []want
 		ix := s.idx[p]
@@ -117,6 +128,74 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		}
 		reportCorrupt(1 << 62)
 	}
+}
+
+// checkHeld reads [r[0], r[1]) of partition p, the range a catch-up could
+// not index because a transaction in it stayed undecided, and returns an
+// error wrapping eventstore.ErrUnavailable when a record of stream there
+// is neither in the index (this store's own commits are) nor known to be
+// aborted: the index, which stops at the first
+// undecided record, misses it, and it may be an append acknowledged before
+// the read (committed, or committed with its markers still to come).
+func (s *Store) checkHeld(ctx context.Context, p int32, stream string, r [2]int64) error {
+	rctx, cancel := context.WithTimeout(ctx, readWait)
+	defer cancel()
+	var recs []record
+	markers := map[int64][]int64{} // producer ID -> offsets of its abort (-) and commit (+) markers, in order
+	at := r[0]
+	for at < r[1] {
+		res, err := retry(rctx, func() (map[int32]*partResult, error) {
+			return s.f.fetch(rctx, map[int32]int64{p: at}, sarama.ReadUncommitted, 0, fetchMaxBytes)
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return fmt.Errorf("%w: kafka: %s/%d: read the records of open transactions at [%d, %d): %w", eventstore.ErrUnavailable, s.topic, p, r[0], r[1], err)
+		}
+		pr := res[p]
+		for _, rec := range pr.recs {
+			switch {
+			case rec.control && rec.abort:
+				markers[rec.producerID] = append(markers[rec.producerID], -rec.offset)
+			case rec.control:
+				markers[rec.producerID] = append(markers[rec.producerID], rec.offset)
+			case rec.offset < r[1] && string(rec.key) == stream:
+				recs = append(recs, rec)
+			}
+		}
+		if pr.next <= at {
+			break // nothing more to read (a lagging leader): judge what was read
+		}
+		at = pr.next
+	}
+	ix := s.idx[p]
+	for _, rec := range recs {
+		ix.mu.Lock()
+		st := ix.streams[stream]
+		known := st != nil && st.knows(rec.offset) // this store's own commit
+		ix.mu.Unlock()
+		if known {
+			continue
+		}
+		aborted := false
+		if rec.txn {
+			for _, m := range markers[rec.producerID] {
+				if m < 0 && -m > rec.offset {
+					aborted = true
+					break
+				}
+				if m > rec.offset {
+					break
+				}
+			}
+		}
+		if !aborted {
+			return fmt.Errorf("%w: kafka: %s/%d holds, at offset %d, a record of the stream that the store cannot confirm yet: a transaction at offset %d was still open after %v (a writer that died with its transaction open holds it until the broker aborts it after the transaction timeout; or a commit's markers are late, for example because a broker is paused), so the read could miss an acknowledged append; retry later",
+				eventstore.ErrUnavailable, s.topic, p, rec.offset, r[0], readWait)
+		}
+	}
+	return nil
 }
 
 // loadAhead is how many record batches of a stream a load fetches at

@@ -233,6 +233,11 @@ func (s *Store) applyScan(p int32, sp *span) {
 	}
 	ix.next = end
 	ix.caughtAt = time.Now()
+	if end < sp.to {
+		ix.noteUndecided(end)
+	} else {
+		ix.noteUndecided(-1)
+	}
 }
 
 // skipOwn returns offset, or the end of the own range it falls in.

@@ -53,8 +53,24 @@ func openStressStore(t *testing.T, c *kafkatest.Cluster, topic string, opts ...k
 
 // streamVersion reads a stream through the store, as an aggregate
 // repository does before it appends, and returns its last version (0 when
-// the stream does not exist).
+// the stream does not exist). Like the repository's Load, it retries
+// while the store cannot read the stream completely
+// (eventstore.ErrUnavailable, e.g. a dead writer's transaction on it).
 func streamVersion(ctx context.Context, s eventstore.Store, stream string) (int64, error) {
+	for {
+		v, err := streamVersionOnce(ctx, s, stream)
+		if !errors.Is(err, eventstore.ErrUnavailable) || ctx.Err() != nil {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func streamVersionOnce(ctx context.Context, s eventstore.Store, stream string) (int64, error) {
 	var v int64
 	for ev, err := range s.ReadStream(ctx, stream, 1) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -125,7 +126,8 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		for _, r := range rs {
 			r.attempts++
 			if r.attempts >= maxAttempts {
-				r.finish(eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q failed after %d attempts: %w", r.stream, r.attempts, cause))
+				r.finish(eventstore.AppendResult{}, fmt.Errorf("%w: kafka: append to stream %q gave up after %d attempts, nothing was written; retry later (last cause: %w)",
+					eventstore.ErrUnavailable, r.stream, r.attempts, cause))
 				continue
 			}
 			if r.state.CompareAndSwap(stateClaimed, stateQueued) {
@@ -147,8 +149,8 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	if len(stale) > 0 {
 		// An index that has not been caught up for a while would make the
 		// conflict scan long; catch up first.
-		if err := s.catchUp(ctx, stale, false, nil); err != nil {
-			fail(batch, err)
+		if err := s.catchUpStall(ctx, stale, false, appendStall, nil); err != nil {
+			fail(batch, unavailable("catch up the stream index before the version check", err))
 			return nil
 		}
 	}
@@ -159,7 +161,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			continue
 		}
 		if res, err, done := w.check(r); done {
-			if err != nil {
+			if err != nil && mayBeStale(r, err) {
 				doubtful = append(doubtful, r)
 				continue
 			}
@@ -169,8 +171,13 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		live = append(live, r)
 	}
 	if len(doubtful) > 0 {
-		if err := s.catchUpWaiting(ctx, partsOf(doubtful), checkWait); err != nil {
-			fail(doubtful, err)
+		// Only a check that the index may have failed by being behind
+		// waits here (the worker waits with it, and so does every other
+		// append queued meanwhile): a conflict where the index already
+		// holds more than the append expects is definite.
+		var held *heldBackError
+		if err := s.catchUpWaiting(ctx, partsOf(doubtful), checkWait); err != nil && !errors.As(err, &held) {
+			fail(doubtful, unavailable("catch up the stream index for the version check", err))
 		} else {
 			for _, r := range doubtful {
 				if res, err, done := w.check(r); done {
@@ -286,7 +293,11 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	}
 	if len(conflicts) > 0 {
 		if w.s.opts.testTrace != nil {
-			w.tracef("conflict scan: %d conflicts: abort", len(conflicts))
+			var group []string
+			for _, r := range live {
+				group = append(group, r.stream)
+			}
+			w.tracef("conflict scan: %d conflicts: abort (group: %s)", len(conflicts), strings.Join(group, " "))
 		}
 		w.abort(nil)
 		// Someone else wrote to these streams meanwhile (or has an open
@@ -296,9 +307,18 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		var rest []*appendReq
 		for _, r := range live {
 			if !conflicts[r] {
-				rest = append(rest, r)
+				// A bystander: retried at once, without counting an
+				// attempt against it (it did nothing wrong).
+				if r.state.CompareAndSwap(stateClaimed, stateQueued) {
+					retry = append(retry, r)
+				}
 				continue
 			}
+			// From now on the append goes in a transaction of its own,
+			// so that while the records it met stay undecided (another
+			// writer's transaction, maybe of a dead writer) it does not
+			// make the appends of other streams abort with it.
+			r.solo = true
 			// The full check, not only the expected version: the record
 			// the scan met may be this very append's first attempt, whose
 			// commit outcome was unknown to its caller and which has now
@@ -399,6 +419,40 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		w.committed[p] = [2]int64{slices.Min(offs), slices.Max(offs)}
 	}
 	return nil
+}
+
+// appendStall is how long the catch-up before an append's version check
+// may make no progress (a partition whose leader does not answer) before
+// the append fails with eventstore.ErrUnavailable.
+const appendStall = 5 * time.Second
+
+// mayBeStale reports whether the failed check of r (err) may be due to an
+// index that is behind the log: a duplicate ID (a catch-up may have
+// stopped inside a transaction), or a conflict where the append expects
+// more than the index holds. A conflict where the index holds more than
+// expected is definite: the index holds only committed events.
+func mayBeStale(r *appendReq, err error) bool {
+	var ce *eventstore.ConflictError
+	if !errors.As(err, &ce) {
+		return errors.Is(err, eventstore.ErrDuplicateEventID)
+	}
+	switch e := r.expected; {
+	case e == eventstore.StreamExists:
+		return ce.Actual == 0
+	case e >= 0:
+		return int64(e) > ce.Actual
+	}
+	return false
+}
+
+// unavailable wraps err, the failure of what the store tried to do, in
+// eventstore.ErrUnavailable unless it already is a typed error of the
+// append contract.
+func unavailable(what string, err error) error {
+	if errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, eventstore.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: kafka: %s: %w (nothing was written)", eventstore.ErrUnavailable, what, err)
 }
 
 // partsOf returns the partitions of reqs, one entry per request.

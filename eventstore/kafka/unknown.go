@@ -147,6 +147,9 @@ func (s *Store) judge(r *appendReq, err error) error {
 	case errors.Is(err, eventstore.ErrInvalidArgument):
 		return err // a bad call; the doubt stays for a correct one
 	}
-	return fmt.Errorf("%w: an earlier attempt of this append to stream %q (event IDs from %s) had an unknown outcome, and this attempt could not learn its fate: %w",
+	// %v, not %w: the error must not match what err matches (a
+	// retryable ErrUnavailable, say), which would let a caller take it as
+	// "nothing was written".
+	return fmt.Errorf("%w: an earlier attempt of this append to stream %q (event IDs from %s) had an unknown outcome, and this attempt could not learn its fate: %v",
 		ErrUnknownOutcome, r.stream, x.ids[0], err)
 }

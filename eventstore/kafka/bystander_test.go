@@ -1,0 +1,142 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// TestBystandersOfAnOpenTransaction: another writer's transaction stays
+// open on stream "held" of partition 0 (a writer that died with it open).
+// Appends to "held" keep conflicting with it until it ends; appends to
+// streams of the other partitions, made at the same time, must not be
+// held up by them: once the partition counts as blocked, no transaction
+// that carries a bystander's append is aborted because of a conflict on
+// "held" (each such append runs in a transaction of its own), and no
+// bystander append fails. Every error of the appends to "held" is typed
+// (a conflict, or eventstore.ErrUnavailable).
+func TestBystandersOfAnOpenTransaction(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	const parts = 4
+	c.CreateTopic(t, topic, parts, kafkatest.EventsTopicConfig())
+	var mu sync.Mutex
+	var aborts []string
+	s := openStore(t, c, topic, WithTestTrace(func(format string, args ...any) {
+		if strings.Contains(format, "conflict scan:") {
+			mu.Lock()
+			aborts = append(aborts, fmt.Sprintf(format, args...))
+			mu.Unlock()
+		}
+	}))
+	ctx := testCtx(t)
+
+	held := streamOn(0, parts, "held")
+	var bystanders []string
+	for p := int32(1); p < parts; p++ {
+		for i := range 2 {
+			bystanders = append(bystanders, streamOn(p, parts, fmt.Sprintf("by-%d-%d", p, i)))
+		}
+	}
+	_, err := s.Append(ctx, held, eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+
+	cfg := c.Config()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Transaction.ID = "held-" + topic
+	cfg.Producer.Transaction.Timeout = 60 * time.Second
+	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTxn())
+	require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{encodedMsg(topic, held, 2, "T")}))
+
+	// The store learns that the partition is blocked.
+	_, err = s.Append(ctx, held, eventstore.Exact(1), ev("T", 2))
+	require.ErrorIs(t, err, eventstore.ErrConcurrencyConflict)
+	time.Sleep(blockedAfter + 100*time.Millisecond)
+	mu.Lock()
+	aborts = nil
+	mu.Unlock()
+
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make(chan error, 1024)
+	var heldErrs sync.Map
+	for range 3 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				_, err := s.Append(ctx, held, eventstore.Exact(1), ev("T", 2))
+				if err == nil {
+					errs <- errors.New("an append to the held stream succeeded next to the open transaction")
+					return
+				}
+				heldErrs.Store(err.Error(), err)
+			}
+		})
+	}
+	for _, stream := range bystanders {
+		wg.Go(func() {
+			for v := int64(0); time.Now().Before(deadline); v++ {
+				if _, err := s.Append(ctx, stream, eventstore.Exact(v), ev("T", int(v))); err != nil {
+					errs <- fmt.Errorf("bystander %s: %w", stream, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	heldErrs.Range(func(_, v any) bool {
+		err := v.(error)
+		if !errors.Is(err, eventstore.ErrConcurrencyConflict) && !errors.Is(err, eventstore.ErrUnavailable) {
+			t.Errorf("untyped error of an append to the held stream: %v", err)
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	mixed := 0
+	for _, a := range aborts {
+		for _, b := range bystanders {
+			if strings.Contains(a, " "+b) {
+				mixed++
+				t.Logf("%s", a)
+				break
+			}
+		}
+	}
+	require.Zero(t, mixed, "transactions with bystander appends aborted because of the held stream (of %d aborts)", len(aborts))
+	require.NotEmpty(t, aborts, "the held stream's appends met the open transaction")
+	require.NoError(t, p.AbortTxn())
+}
+
+// streamOn returns a stream ID with prefix that lands on partition p of n.
+func streamOn(p, n int32, prefix string) string {
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if wire.PartitionString(id, n) == p {
+			return id
+		}
+	}
+}
+
+var _ = context.Background

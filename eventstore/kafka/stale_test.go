@@ -1,0 +1,121 @@
+package kafka
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+)
+
+// TestReadStreamNeverShort: another writer's transaction stays open on
+// stream "held" (a writer that died with it open, or a commit whose
+// markers are late because a broker is paused: read_committed readers
+// cannot get past it). A second store instance then appends to stream
+// "after" of the same partition; its append is acknowledged, but sits
+// behind the open transaction. ReadStream of "after" on the first store
+// must not return the stream without that append as if it were complete:
+// it fails with eventstore.ErrUnavailable. ReadStream of "held" fails the
+// same way (its open records may be an acknowledged commit). A stream the
+// open transaction does not hold up reads normally. Once the transaction
+// ends, everything reads completely.
+func TestReadStreamNeverShort(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic)
+	other := openStore(t, c, topic)
+	ctx := testCtx(t)
+
+	_, err := s.Append(ctx, "after", eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+	_, err = s.Append(ctx, "free", eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+
+	cfg := c.Config()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Transaction.ID = "held-" + topic
+	cfg.Producer.Transaction.Timeout = 60 * time.Second
+	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTxn())
+	require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{encodedMsg(topic, "held", 1, "T")}))
+
+	res, err := other.Append(ctx, "after", eventstore.Exact(1), ev("T", 2))
+	require.NoError(t, err, "an append next to an open transaction of another stream")
+	require.Equal(t, int64(2), res.Version)
+
+	start := time.Now()
+	evs, err := collectStream(t, s, "after")
+	require.ErrorIs(t, err, eventstore.ErrUnavailable, "a read that misses an acknowledged append must fail (got %d events)", len(evs))
+	require.Empty(t, evs)
+	require.Less(t, time.Since(start), 20*time.Second)
+	t.Logf("ReadStream held back: %v (after %v)", err, time.Since(start))
+
+	_, err = collectStream(t, s, "held")
+	require.ErrorIs(t, err, eventstore.ErrUnavailable, "open records of the stream itself")
+
+	evs, err = collectStream(t, s, "free")
+	require.NoError(t, err, "a stream the open transaction does not hold up")
+	require.Len(t, evs, 1)
+
+	require.NoError(t, p.AbortTxn())
+	evs, err = collectStream(t, s, "after")
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	_, err = collectStream(t, s, "held")
+	require.ErrorIs(t, err, eventstore.ErrStreamNotFound)
+}
+
+// TestReadStreamBrokerAway: while the partition's leader does not answer
+// fetches (embedded broker only), ReadStream fails with
+// eventstore.ErrUnavailable instead of returning what the index held
+// (which misses the append of another store instance acknowledged before
+// the read).
+func TestReadStreamBrokerAway(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to refuse fetches")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic)
+	other := openStore(t, c, topic)
+	ctx := testCtx(t)
+	_, err := s.Append(ctx, "s", eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+	_, err = other.Append(ctx, "s", eventstore.Exact(1), ev("T", 2))
+	require.NoError(t, err)
+
+	var refuse atomic.Bool
+	refuse.Store(true)
+	c.Fake().ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		if !refuse.Load() {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.Version = req.GetVersion()
+		resp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return resp, nil, true
+	})
+	evs, err := collectStream(t, s, "s")
+	require.ErrorIs(t, err, eventstore.ErrUnavailable, "got %d events", len(evs))
+	require.False(t, errors.Is(err, eventstore.ErrStreamNotFound))
+	refuse.Store(false)
+	evs, err = collectStream(t, s, "s")
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+}
