@@ -79,7 +79,7 @@ type ConflictError struct {
 func (e *ConflictError) Error() string {
 	actual := fmt.Sprint(e.Actual)
 	if e.Actual < 0 {
-		actual = "unknown (a concurrent append won)"
+		actual = "unknown (a concurrent append won, or another writer's transaction on the stream is still undecided)"
 	}
 	return fmt.Sprintf("eventstore: concurrency conflict on stream %q: expected version %s, actual %s; reload and retry",
 		e.StreamID, e.Expected, actual)

@@ -59,6 +59,8 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"BadInput", testBadInput},
 		{"Metadata", testMetadata},
 		{"Copies", testCopies},
+		{"AppendErrorClasses", testAppendErrorClasses},
+		{"ReadAfterPeerAppend", testReadAfterPeerAppend},
 		{"ReadStream", testReadStream},
 		{"ReadStreamMissing", testReadStreamMissing},
 		{"ReadAll", testReadAll},

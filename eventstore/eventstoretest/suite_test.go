@@ -2,6 +2,8 @@ package eventstoretest_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"os"
 	"os/exec"
@@ -54,6 +56,12 @@ func brokenStores() map[string]brokenStore {
 		}},
 		"DropsMetadata": {"Metadata", noFeatures, func(*testing.T) eventstore.Store {
 			return dropsMetadata{memory.New()}
+		}},
+		"ConflictAlsoUnknown": {"AppendErrorClasses", noFeatures, func(*testing.T) eventstore.Store {
+			return conflictAlsoUnknown{memory.New()}
+		}},
+		"ShortRead": {"ReadAfterPeerAppend", laggingFeatures, func(*testing.T) eventstore.Store {
+			return newLagging(memory.New())
 		}},
 	}
 }
@@ -184,4 +192,62 @@ func (s dropsMetadata) Append(ctx context.Context, id string, exp eventstore.Exp
 		out[i] = e
 	}
 	return s.Store.Append(ctx, id, exp, out...)
+}
+
+// conflictAlsoUnknown returns conflicts that also claim an unknown outcome.
+type conflictAlsoUnknown struct{ *memory.Store }
+
+func (s conflictAlsoUnknown) Append(ctx context.Context, id string, exp eventstore.ExpectedVersion, evs ...eventstore.Event) (eventstore.AppendResult, error) {
+	res, err := s.Store.Append(ctx, id, exp, evs...)
+	if errors.Is(err, eventstore.ErrConcurrencyConflict) {
+		err = fmt.Errorf("%w (%w)", err, eventstore.ErrUnknownOutcome)
+	}
+	return res, err
+}
+
+// lagging reads a stream only up to the version it last read or appended
+// there (a stale view that misses a peer's appends, without an error).
+type lagging struct {
+	*memory.Store
+	mu   sync.Mutex
+	view map[string]int64
+}
+
+func newLagging(s *memory.Store) *lagging { return &lagging{Store: s, view: map[string]int64{}} }
+
+func laggingFeatures() eventstoretest.Features {
+	return eventstoretest.Features{Timeout: 2 * time.Second, Peer: func(_ *testing.T, s eventstore.Store) eventstore.Store {
+		return newLagging(s.(*lagging).Store)
+	}}
+}
+
+func (s *lagging) Append(ctx context.Context, id string, exp eventstore.ExpectedVersion, evs ...eventstore.Event) (eventstore.AppendResult, error) {
+	res, err := s.Store.Append(ctx, id, exp, evs...)
+	if err == nil {
+		s.mu.Lock()
+		s.view[id] = res.Version
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+func (s *lagging) ReadStream(ctx context.Context, id string, from int64) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		s.mu.Lock()
+		upTo, ok := s.view[id]
+		s.mu.Unlock()
+		for ev, err := range s.Store.ReadStream(ctx, id, from) {
+			if err == nil && ok && ev.Version > upTo {
+				return
+			}
+			if err == nil && !ok {
+				s.mu.Lock()
+				s.view[id] = max(s.view[id], ev.Version)
+				s.mu.Unlock()
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
 }

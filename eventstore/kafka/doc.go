@@ -101,7 +101,20 @@
 // error wrapping [ErrUnknownOutcome]; retry with the same event IDs, which
 // the idempotency check turns into a no-op if the first attempt committed
 // (also when the retry's conflict scan is the first to meet the committed
-// events). Every other error means that nothing was written. After such a
+// events). Every other error means that nothing was written, with one
+// rule that keeps this true: the store remembers (in memory, per stream
+// and event IDs) every append whose outcome it reported as unknown, and a
+// later append with any of those IDs that fails without proving the first
+// attempt's fate returns [ErrUnknownOutcome] again. Proof is success (an
+// idempotent repeat, or a write that the conflict scan allowed, which it
+// does only when the first attempt's records are decided), a duplicate-ID
+// error (the first attempt was written), or a conflict whose version check
+// saw another event at the version the first attempt would have taken
+// (versions are unique, so it was not written). A deadline, a broker still
+// away, or a conflict with records still undecided prove nothing. A
+// repeat in another store instance cannot know about the first attempt;
+// its caller must keep treating the append as unknown. The "Append errors"
+// section below lists every error. After such a
 // commit the worker at once re-initialises its producer (InitProducerId with
 // the same transactional ID), which makes the coordinator finish or abort
 // the transaction, so a retry does not wait for the transaction timeout.
@@ -118,12 +131,20 @@
 // after the transaction timeout ([WithTransactionTimeout], 10s by default),
 // and until then the last stable offset of its partitions stays behind it:
 // read_committed readers see nothing of those partitions beyond it, and
-// ReadStream and ReadAll, which wait for open transactions so as to include
-// every acknowledged append, give up waiting after 2s without progress.
-// Appends to other streams are not held up. Appends to a stream the dead
-// writer had written to see its open records in their scan and retry, then
-// fail with a conflict if the records are still undecided after several
-// attempts (about a quarter of a second). After a failed
+// the index's catch-up offset X stops at its first record. ReadStream
+// waits up to 2s without progress for open transactions, then returns the
+// stream if the undecided range holds no record of it that the index
+// lacks, and fails with [eventstore.ErrUnavailable] otherwise (see Reads);
+// ReadAll ends its partition before it. Appends to other partitions are
+// not held up: a partition whose first undecided record stays undecided
+// for 500ms counts as blocked, and its appends, like every append whose
+// conflict scan met undecided records, run in transactions of their own,
+// so that their conflicts never abort the group commits of other
+// partitions (measured with BenchmarkDeadWriterBystanders: see
+// BENCHMARKS.md). Appends to a stream the dead writer had written to see
+// its open records in their scan and retry, then fail with a conflict if
+// the records are still undecided after several attempts (about a quarter
+// of a second); appends to other streams of its partition go on. After a failed
 // produce (for example a record too large) the transaction is aborted and
 // the producer takes a new epoch (InitProducerId) before its next
 // transaction, which resets its sequence numbers; a producer fenced by a
@@ -192,6 +213,33 @@
 // the broker to finish writing its previous transaction's markers (on a
 // real broker that halved the latency of an uncontended append).
 //
+// # Append errors
+//
+// Every error of Append is one of these (TestAppendErrorContract breaks
+// every kind of request the store sends during contended appends and
+// checks each answer against the log):
+//
+//   - a conflict ([eventstore.ConflictError], [eventstore.ErrConcurrencyConflict]):
+//     the index holds another version than expected, or the conflict scan
+//     met another writer's record of the stream (Actual is -1 when that
+//     record stayed undecided through every attempt); nothing written.
+//   - [eventstore.ErrUnavailable]: the catch-up before the version check
+//     made no progress for 5s (a leader away), the append gave up after 8
+//     transactions that failed for reasons of the cluster (no producer, a
+//     failed settle check, produce or scan errors, an abort after a
+//     caller cancelled), or the append timeout ([WithAppendTimeout]) ended
+//     before it was committed; nothing written, retry later.
+//   - [ErrUnknownOutcome] (matching [eventstore.ErrUnknownOutcome]): the
+//     commit was sent and its answer lost, the caller's deadline ended
+//     during a commit that did not end within the transaction timeout, or
+//     a repeat of such an append failed without proving its fate.
+//   - definite failures that wrote nothing: [eventstore.ErrInvalidArgument]
+//     (a bad call, or an event the broker refuses as too large),
+//     [eventstore.ErrDuplicateEventID], [eventstore.ErrClosed], the
+//     caller's own context error ("nothing was written"), and a broker's
+//     permanent refusal (for example an authorization error), whose
+//     transaction was aborted.
+//
 // # Idempotency
 //
 // The index remembers the IDs of the latest [DefaultIdempotencyWindow]
@@ -202,12 +250,27 @@
 // # Reads
 //
 // ReadStream catches the stream's partition up (to the high watermark as of
-// the call, waiting up to 2s for open transactions, so every append
-// acknowledged before it is included, also on a real broker where commit
-// markers land a moment after the commit returned), then
+// the call, waiting up to 2s without progress for open transactions, so
+// every append acknowledged before it is included, also on a real broker
+// where commit markers land a moment after the commit returned), then
 // fetches exactly the offsets the index holds for the stream, one record
 // batch per fetch, up to 8 fetches at a time, and checks every record's key and version: its cost
-// depends on the stream's own events, not on the partition's size. ReadAll
+// depends on the stream's own events, not on the partition's size.
+// ReadStream never returns a short stream as if it were complete: when the
+// catch-up cannot reach the last stable offset (the leader does not answer
+// for 2s), or transactions open at the start stay undecided and the
+// undecided range holds a record of the stream that the index lacks (a
+// record of the open transaction itself, or a committed one behind it),
+// it fails with [eventstore.ErrUnavailable]; retry later (the repository's
+// Load does). The store's own acknowledged appends are in its index as
+// soon as their commit returns, so a read after them includes them
+// whatever the markers do. An acknowledged commit of another store
+// instance can stay invisible to read_committed readers for as long as
+// Kafka does not write its markers: seen for the whole 15s a broker was
+// SIGSTOPped (the markers are written only when the paused leader answers
+// again). Such a read then fails with ErrUnavailable rather than miss it,
+// and so do appends to the stream (they conflict with the undecided
+// records). ReadAll
 // and Subscribe read with read_committed isolation, each partition in offset
 // order; positions are Kafka partition/offset pairs, so a
 // [eventstore.Checkpoint] is a consumer position per partition. Consumers

@@ -282,7 +282,7 @@ func (ix *partIndex) addOwn(offsets []int64) {
 // returns, so the last stable offset may still be below an acknowledged
 // append.) progress, when set, is called after every fetch.
 func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progress func(p int32, next, end int64)) error {
-	return s.catchUpStall(ctx, parts, strong, 0, progress)
+	return s.catchUpStall(ctx, parts, strong, 0, false, progress)
 }
 
 // catchUpStall is catchUp that gives up when it made no progress for stall
@@ -292,14 +292,27 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progres
 // whose markers are late, are missing), with an error wrapping
 // eventstore.ErrUnavailable otherwise (the leader did not answer, or the
 // partition could not be read up to its last stable offset).
-func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, stall time.Duration, progress func(p int32, next, end int64)) error {
+//
+// With try set, partitions that another catch-up is reading are skipped
+// rather than waited for (a read may be waiting for an open transaction
+// there; a worker must not wait with it).
+func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, stall time.Duration, try bool, progress func(p int32, next, end int64)) error {
 	parts = slices.Clone(parts)
 	slices.Sort(parts)
 	parts = slices.Compact(parts)
+	locked := parts[:0]
 	for _, p := range parts {
-		s.idx[p].catchMu.Lock()
+		if try {
+			if !s.idx[p].catchMu.TryLock() {
+				continue
+			}
+		} else {
+			s.idx[p].catchMu.Lock()
+		}
+		locked = append(locked, p)
 		defer s.idx[p].catchMu.Unlock()
 	}
+	parts = locked
 	pending := make(map[int32]int64, len(parts))
 	for _, p := range parts {
 		ix := s.idx[p]
@@ -439,7 +452,7 @@ func (e *heldBackError) Error() string {
 // whether they matter); an error wrapping eventstore.ErrUnavailable when it
 // could not even reach the last stable offset; ctx's error when ctx ended.
 func (s *Store) catchUpWaiting(ctx context.Context, parts []int32, d time.Duration) error {
-	return s.catchUpStall(ctx, parts, true, d, nil)
+	return s.catchUpStall(ctx, parts, true, d, false, nil)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -31,6 +31,8 @@ const (
 	killStreamsEnv = "KAFKAES_KILL_STREAMS"
 	killVersionEnv = "KAFKAES_KILL_VERSION"
 	killLine       = "KILLTEST "
+	// killTxnTimeoutEnv overrides killTxnTimeout for the raw modes.
+	killTxnTimeoutEnv = "KAFKAES_KILL_TXN_TIMEOUT"
 	// killTxnTimeout is the transaction timeout of the writers that get
 	// killed: the broker aborts their open transaction after it.
 	killTxnTimeout = 2 * time.Second
@@ -117,6 +119,9 @@ func TestKillChildProcess(t *testing.T) {
 func openTxnProducer(brokers []string, txnID string) (sarama.SyncProducer, error) {
 	cfg := (&kafkatest.Cluster{Brokers: brokers}).TransactionalConfig(txnID)
 	cfg.Producer.Transaction.Timeout = killTxnTimeout
+	if d, err := time.ParseDuration(os.Getenv(killTxnTimeoutEnv)); err == nil {
+		cfg.Producer.Transaction.Timeout = d
+	}
 	cfg.Producer.Partitioner = wire.NewPartitioner
 	return sarama.NewSyncProducer(brokers, cfg)
 }
@@ -142,7 +147,7 @@ func produceOpenTxn(p sarama.SyncProducer, topic string, streams []string, versi
 
 // killChild starts the test binary as a writer process in mode and returns
 // it with a scanner over its KILLTEST lines.
-func killChild(t *testing.T, mode string, brokers []string, topic string, streams []string, version int64) (*exec.Cmd, <-chan string) {
+func killChild(t testing.TB, mode string, brokers []string, topic string, streams []string, version int64) (*exec.Cmd, <-chan string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChildProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(),
@@ -180,7 +185,7 @@ func killChild(t *testing.T, mode string, brokers []string, topic string, stream
 
 // nextLine returns the next KILLTEST line of the child, failing the test
 // on an ERROR line, a closed output or a timeout.
-func nextLine(t *testing.T, lines <-chan string, timeout time.Duration) string {
+func nextLine(t testing.TB, lines <-chan string, timeout time.Duration) string {
 	t.Helper()
 	select {
 	case l, ok := <-lines:

@@ -149,7 +149,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	if len(stale) > 0 {
 		// An index that has not been caught up for a while would make the
 		// conflict scan long; catch up first.
-		if err := s.catchUpStall(ctx, stale, false, appendStall, nil); err != nil {
+		if err := s.catchUpStall(ctx, stale, false, appendStall, true, nil); err != nil {
 			fail(batch, unavailable("catch up the stream index before the version check", err))
 			return nil
 		}
@@ -176,7 +176,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		// append queued meanwhile): a conflict where the index already
 		// holds more than the append expects is definite.
 		var held *heldBackError
-		if err := s.catchUpWaiting(ctx, partsOf(doubtful), checkWait); err != nil && !errors.As(err, &held) {
+		if err := s.catchUpStall(ctx, partsOf(doubtful), true, checkWait, true, nil); err != nil && !errors.As(err, &held) {
 			fail(doubtful, unavailable("catch up the stream index for the version check", err))
 		} else {
 			for _, r := range doubtful {
@@ -254,7 +254,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if errors.As(err, &perrs) {
 			for _, pe := range perrs {
 				if r, ok := pe.Msg.Metadata.(*appendReq); ok && failed[r] == nil && permanent(pe.Err) {
-					failed[r] = fmt.Errorf("kafka: append to stream %q: the broker refused an event: %w", r.stream, pe.Err)
+					failed[r] = refused(r.stream, pe.Err)
 				}
 			}
 		}
@@ -351,13 +351,13 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 			w.tracef("a caller gave up: abort")
 		}
 		w.abort(nil)
-		var rest []*appendReq
+		// The others did nothing wrong: retried at once, without
+		// counting an attempt against them.
 		for _, r := range live {
-			if r.state.CompareAndSwap(stateCommitting, stateClaimed) {
-				rest = append(rest, r)
+			if r.state.CompareAndSwap(stateCommitting, stateQueued) {
+				retry = append(retry, r)
 			}
 		}
-		again(rest, errors.New("an append of the same transaction was cancelled"))
 		return retry
 	}
 	if err := w.prod.end(ctx, true); err != nil {
@@ -476,6 +476,16 @@ func (w *worker) abort(cause error) {
 	} else if cause != nil {
 		w.s.opts.logger.Debug("kafkaes: aborted a transaction", "transactional_id", w.id, "cause", cause)
 	}
+}
+
+// refused is the error of an append whose event the broker refused for
+// good (its transaction was aborted: nothing was written). An event too
+// large or malformed is the caller's to change (eventstore.ErrInvalidArgument).
+func refused(stream string, err error) error {
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrInvalidMessage) || errors.Is(err, sarama.ErrInvalidRecord) {
+		return fmt.Errorf("%w: kafka: append to stream %q: the broker refused an event, nothing was written (make the events smaller, or raise the topic's max.message.bytes): %w", eventstore.ErrInvalidArgument, stream, err)
+	}
+	return fmt.Errorf("kafka: append to stream %q: the broker refused an event, nothing was written: %w", stream, err)
 }
 
 // permanent reports whether a produce error will not go away by retrying.
