@@ -115,6 +115,12 @@ func classify(err error) logcheck.Outcome {
 
 type stressCounts struct {
 	acked, conflicts, unknown, stale, retries atomic.Int64
+	// notConflicts counts failed appends whose error is not a conflict
+	// (without faults there must be none: a give-up under contention is
+	// what issue 12 saw as "failed after 8 attempts"); lastNotConflict
+	// holds the latest.
+	notConflicts    atomic.Int64
+	lastNotConflict atomic.Value
 }
 
 // stressWorker appends to random streams until the deadline like an
@@ -176,6 +182,10 @@ func stressWorker(ctx context.Context, t *testing.T, s eventstore.Store, writer 
 			}
 			if out == logcheck.Failed {
 				n.conflicts.Add(1)
+				if !errors.Is(err, eventstore.ErrConcurrencyConflict) {
+					n.notConflicts.Add(1)
+					n.lastNotConflict.Store(err.Error())
+				}
 			}
 			n.retries.Add(1)
 		}
@@ -252,6 +262,9 @@ func TestStressConcurrentWriters(t *testing.T) {
 	}
 	if int64(r.Events) < n.acked.Load() {
 		t.Errorf("log has %d events, fewer than the %d acknowledged appends", r.Events, n.acked.Load())
+	}
+	if k := n.notConflicts.Load(); k > 0 {
+		t.Errorf("%d appends failed with an error other than a conflict under contention without faults; the latest: %v", k, n.lastNotConflict.Load())
 	}
 
 	// A new instance builds its index from the log and loads every stream
