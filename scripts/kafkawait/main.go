@@ -1,11 +1,12 @@
 // Command kafkawait waits until a Kafka cluster really serves requests: it
 // connects with sarama, sends a Metadata request and requires at least one
-// broker and a controller in the answer. scripts/kafka-broker.sh uses it to
-// tell when the broker it started is ready.
+// broker (or -min-brokers of them) and a controller in the answer.
+// scripts/kafka-broker.sh and scripts/kafka-cluster.sh use it to tell when
+// the brokers they started are ready.
 //
 // Usage:
 //
-//	go run ./scripts/kafkawait [-brokers 127.0.0.1:39092] [-timeout 60s] [-config client.properties]
+//	go run ./scripts/kafkawait [-brokers 127.0.0.1:39092] [-timeout 60s] [-config client.properties] [-min-brokers 1]
 //
 // -config names a Kafka client.properties file with the TLS and SASL
 // settings of a secured listener (see package kafkaconfig).
@@ -38,6 +39,7 @@ func main() {
 	interval := flag.Duration("interval", 250*time.Millisecond, "pause between attempts")
 	quiet := flag.Bool("q", false, "print nothing on success")
 	config := flag.String("config", "", "client.properties with TLS/SASL settings")
+	minBrokers := flag.Int("min-brokers", 1, "how many brokers the metadata must list")
 	flag.Parse()
 	if *config != "" {
 		p, err := kafkaconfig.ReadProperties(*config)
@@ -53,7 +55,7 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	info, err := wait(ctx, strings.Split(*brokers, ","), *interval)
+	info, err := wait(ctx, strings.Split(*brokers, ","), *minBrokers, *interval)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kafkawait: %s not serving after %v: %v\n", *brokers, *timeout, err)
 		os.Exit(1)
@@ -65,10 +67,10 @@ func main() {
 
 // wait probes until one Metadata round trip succeeds or ctx ends; it returns
 // a short description of the cluster.
-func wait(ctx context.Context, brokers []string, interval time.Duration) (string, error) {
+func wait(ctx context.Context, brokers []string, minBrokers int, interval time.Duration) (string, error) {
 	var last error
 	for {
-		info, err := probe(ctx, brokers)
+		info, err := probe(ctx, brokers, minBrokers)
 		if err == nil {
 			return info, nil
 		}
@@ -87,7 +89,7 @@ func wait(ctx context.Context, brokers []string, interval time.Duration) (string
 // props are the client properties of -config, if any.
 var props kafkaconfig.Properties
 
-func probe(ctx context.Context, brokers []string) (string, error) {
+func probe(ctx context.Context, brokers []string, minBrokers int) (string, error) {
 	cfg := sarama.NewConfig()
 	if err := props.Apply(cfg); err != nil {
 		return "", err
@@ -115,6 +117,9 @@ func probe(ctx context.Context, brokers []string) (string, error) {
 	bs := client.Brokers()
 	if len(bs) == 0 {
 		return "", errors.New("metadata lists no brokers yet")
+	}
+	if len(bs) < minBrokers {
+		return "", fmt.Errorf("metadata lists %d of %d brokers", len(bs), minBrokers)
 	}
 	ctl, err := client.Controller()
 	if err != nil {

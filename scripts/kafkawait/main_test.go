@@ -18,7 +18,7 @@ func TestWaitReady(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	info, err := wait(ctx, c.Brokers, 50*time.Millisecond)
+	info, err := wait(ctx, c.Brokers, 1, 50*time.Millisecond)
 	if err != nil {
 		t.Fatalf("wait on a serving cluster: %v", err)
 	}
@@ -37,7 +37,7 @@ func TestWaitNotServing(t *testing.T) {
 	_ = l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := wait(ctx, []string{addr}, 50*time.Millisecond); err == nil {
+	if _, err := wait(ctx, []string{addr}, 1, 50*time.Millisecond); err == nil {
 		t.Fatalf("wait on %s, where nothing listens, reported ready", addr)
 	}
 }
