@@ -69,7 +69,9 @@ SCRIPTS="$(dirname "$SELF")"
 REPO="$(cd "$SCRIPTS/.." && pwd)"
 LIBS="$DIR/libs"
 RUN="${KAFKAES_CLUSTER_RUN:-$DIR/cluster-$BASE}"
-WAITBIN="$DIR/bin/kafkawait"
+# The probe is built from this checkout into the cluster's own directory:
+# other checkouts may build a different kafkawait into the shared cache.
+WAITBIN="$RUN/bin/kafkawait"
 [[ "$BASE" =~ ^[0-9]+$ ]] || { echo "kafka-cluster: error: KAFKAES_CLUSTER_PORT_BASE=$BASE is not a port number" >&2; exit 1; }
 
 say() { echo "kafka-cluster: $*" >&2; }

@@ -1,0 +1,5 @@
+package clusterfault_test
+
+// retryableErrors are the typed errors of the store that say "nothing was
+// written (or read), try again later".
+var retryableErrors = []error{}

@@ -1,0 +1,186 @@
+package clusterfault_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// endPrefix starts the stream IDs of the end markers the tail writes when
+// the writers are done.
+const endPrefix = "clusterfault.end."
+
+// tail is a plain read_committed consumer (franz-go's kgo, not sarama, so
+// that the check does not share a client library with the store) that
+// reads every partition of the topic from the start while the writers run.
+// It keeps the committed log in offset order and when it first saw each
+// event.
+type tail struct {
+	topic string
+	parts int32
+	cl    *kgo.Client
+
+	mu      sync.Mutex
+	log     [][]eventstore.RecordedEvent // per partition, in offset order
+	seen    map[string]int64             // event ID -> Unix ns first seen
+	last    map[string]int64             // writer -> Unix ns of its latest event seen
+	lastP   map[int32]int64              // partition -> Unix ns of its latest event seen
+	next    map[int32]int64              // partition -> next offset to read
+	corrupt []string
+	fetchEr int // fetch errors (kgo retries them)
+	lastErr string
+}
+
+func startTail(ctx context.Context, brokers []string, topic string, parts int32) (*tail, error) {
+	offs := map[int32]kgo.Offset{}
+	for p := range parts {
+		offs[p] = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID("clusterfault-tail"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}),
+		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	)
+	if err != nil {
+		return nil, err
+	}
+	t := &tail{topic: topic, parts: parts, cl: cl, log: make([][]eventstore.RecordedEvent, parts),
+		seen: map[string]int64{}, last: map[string]int64{}, lastP: map[int32]int64{}, next: map[int32]int64{}}
+	go t.run(ctx)
+	return t, nil
+}
+
+func (t *tail) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		fs := t.cl.PollFetches(ctx)
+		now := unixNow()
+		t.mu.Lock()
+		fs.EachError(func(_ string, _ int32, err error) {
+			if ctx.Err() == nil {
+				t.fetchEr++
+				t.lastErr = err.Error()
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			hs := make([]*sarama.RecordHeader, len(r.Headers))
+			for i, h := range r.Headers {
+				hs[i] = &sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
+			}
+			t.next[r.Partition] = r.Offset + 1
+			ev, err := wire.Decode(r.Topic, r.Partition, r.Offset, r.Key, r.Value, hs, r.Timestamp)
+			if err != nil {
+				t.corrupt = append(t.corrupt, err.Error())
+				return
+			}
+			if _, dup := t.seen[ev.ID]; !dup {
+				t.seen[ev.ID] = now
+			}
+			t.lastP[r.Partition] = now
+			if strings.HasPrefix(ev.StreamID, endPrefix) {
+				return
+			}
+			t.log[r.Partition] = append(t.log[r.Partition], ev)
+			var d struct{ W string }
+			if json.Unmarshal(ev.Data, &d) == nil && d.W != "" {
+				t.last[d.W] = now
+			}
+		})
+		t.mu.Unlock()
+	}
+}
+
+// lastSeen returns when the tail last saw an event of writer w (0: never).
+func (t *tail) lastSeen(w string) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last[w]
+}
+
+// partitionSeen returns when the tail last saw an event on partition p.
+func (t *tail) partitionSeen(p int32) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastP[p]
+}
+
+// seenAt returns when the tail first saw event id (0: never).
+func (t *tail) seenAt(id string) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seen[id]
+}
+
+// finish writes an end marker (a valid event of a fresh stream) to every
+// partition with a plain idempotent producer and waits until the tail has
+// read past each one: then it has every committed event written before.
+// It returns the log, partition by partition in offset order.
+func (t *tail) finish(ctx context.Context) ([]eventstore.RecordedEvent, error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	suffix := hex.EncodeToString(b[:])
+	ends := map[int32]int64{}
+	for p := range t.parts {
+		stream := endStream(p, t.parts, suffix)
+		key, hs := wire.Encode(stream, 1, eventstore.Event{ID: eventstore.NewEventID(), Type: "clusterfault.End"}, time.Now())
+		r := &kgo.Record{Topic: t.topic, Partition: p, Key: key}
+		for _, h := range hs {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(h.Key), Value: h.Value})
+		}
+		res := t.cl.ProduceSync(ctx, r)
+		if err := res.FirstErr(); err != nil {
+			return nil, fmt.Errorf("write end marker to %s/%d: %w", t.topic, p, err)
+		}
+		ends[p] = res[0].Record.Offset
+	}
+	for {
+		done := true
+		t.mu.Lock()
+		for p, end := range ends {
+			if t.next[p] <= end {
+				done = false
+			}
+		}
+		t.mu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			return nil, fmt.Errorf("the read_committed consumer did not reach the end markers %v (it is at %v; last fetch error %q): %w", ends, t.next, t.lastErr, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []eventstore.RecordedEvent
+	for _, evs := range t.log {
+		out = append(out, evs...)
+	}
+	return out, nil
+}
+
+// endStream returns a stream ID that hashes to partition p.
+func endStream(p, n int32, suffix string) string {
+	for i := 0; ; i++ {
+		s := fmt.Sprintf("%s%s.%d", endPrefix, suffix, i)
+		if wire.PartitionString(s, n) == p {
+			return s
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package clusterfault_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+)
+
+// Environment of a writer process (the test binary re-executed by
+// TestClusterFaults).
+const (
+	envWriter  = "KAFKAES_CLUSTERFAULT_WRITER" // writer name; set only in writer processes
+	envBrokers = "KAFKAES_CLUSTERFAULT_BROKERS"
+	envTopic   = "KAFKAES_CLUSTERFAULT_TOPIC"
+	envStreams = "KAFKAES_CLUSTERFAULT_STREAMS" // number of streams
+	envJournal = "KAFKAES_CLUSTERFAULT_JOURNAL"
+	envPrefix  = "KAFKAES_CLUSTERFAULT_PREFIX" // transactional ID prefix
+	envWorkers = "KAFKAES_CLUSTERFAULT_WORKERS"
+)
+
+// maxUnknownRetries bounds the retries of one append whose outcome stays
+// unknown; the chain then ends unknown.
+const maxUnknownRetries = 30
+
+// readTimeout bounds a writer's ReadStream call.
+const readTimeout = 30 * time.Second
+
+func streamName(i int) string { return fmt.Sprintf("cf-%02d", i) }
+
+// TestClusterFaultWriter is not a test: it is a writer process of
+// TestClusterFaults, which starts the test binary with KAFKAES_CLUSTERFAULT_WRITER
+// set. It opens its own store and appends to random streams with an
+// expected version (read the stream, append at its version; on a conflict
+// read again; on an unknown outcome retry the same events at the same
+// expected version until the answer is known), journaling every call and
+// its result. SIGTERM makes it finish its appends, close the store and exit.
+func TestClusterFaultWriter(t *testing.T) {
+	name := os.Getenv(envWriter)
+	if name == "" {
+		t.Skip("writer process of TestClusterFaults; runs only when it re-executes the test binary")
+	}
+	brokers := strings.Split(os.Getenv(envBrokers), ",")
+	topic := os.Getenv(envTopic)
+	nstreams, _ := strconv.Atoi(os.Getenv(envStreams))
+	workers, _ := strconv.Atoi(os.Getenv(envWorkers))
+	j, err := openJournal(os.Getenv(envJournal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+
+	cfg := (&kafkatest.Cluster{Brokers: brokers}).Config()
+	cfg.ClientID = "clusterfault-" + name
+	var client sarama.Client
+	for {
+		client, err = sarama.NewClient(brokers, cfg)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var s *kafka.Store
+	for {
+		octx, cancel := context.WithTimeout(ctx, time.Minute)
+		s, err = kafka.New(octx, client, kafka.WithTopic(topic), kafka.WithTransactionalIDPrefix(os.Getenv(envPrefix)))
+		cancel()
+		if err == nil {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "writer %s: open store: %v (retrying)\n", name, err)
+		if ctx.Err() != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(os.Stdout, "WRITER %s READY\n", name)
+
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))
+			for ctx.Err() == nil {
+				stream := streamName(rnd.IntN(nstreams))
+				v, ok := readVersion(s, j, name, stream)
+				if !ok {
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				n := 1 + rnd.IntN(3)
+				evs := make([]eventstore.Event, n)
+				ids := make([]string, n)
+				for i := range evs {
+					ids[i] = eventstore.NewEventID()
+					evs[i] = eventstore.Event{ID: ids[i], Type: "clusterfault.Appended", Data: []byte(`{"w":"` + name + `"}`)}
+				}
+				chain := fmt.Sprintf("%s-%d", name, seq.Add(1))
+				for attempt := 0; ; attempt++ {
+					a := fmt.Sprintf("%s.%d", chain, attempt)
+					t0 := unixNow()
+					j.add(rec{K: kindTry, W: name, A: a, C: chain, S: stream, IDs: ids, Exp: v, T0: t0})
+					// Not ctx: a SIGTERM lets the append finish.
+					res, err := s.Append(context.Background(), stream, eventstore.Exact(v), evs...)
+					r := rec{K: kindRes, W: name, A: a, C: chain, S: stream, Exp: v, T0: t0, T1: unixNow(), Class: classify(err), V: res.Version}
+					for _, p := range res.Positions {
+						r.Pos = append(r.Pos, [2]int64{int64(p.Partition), p.Offset})
+					}
+					if err != nil {
+						r.Err = err.Error()
+					}
+					j.add(r)
+					if r.Class == classUnknown && attempt < maxUnknownRetries {
+						time.Sleep(200 * time.Millisecond)
+						continue
+					}
+					if r.Class != classNil && r.Class != classConflict {
+						time.Sleep(100 * time.Millisecond)
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "writer %s: close store: %v\n", name, err)
+	}
+	_ = client.Close()
+	fmt.Fprintf(os.Stdout, "WRITER %s DONE\n", name)
+}
+
+// readVersion reads stream through the store, journals the result and
+// returns the stream's last version.
+func readVersion(s *kafka.Store, j *journal, name, stream string) (int64, bool) {
+	r := rec{K: kindRead, W: name, S: stream, T0: unixNow()}
+	var err error
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	for ev, e := range s.ReadStream(ctx, stream, 1) {
+		if e != nil {
+			err = e
+			break
+		}
+		if ev.Version != r.V+1 && err == nil {
+			err = fmt.Errorf("ReadStream yielded version %d after %d", ev.Version, r.V)
+		}
+		r.V = ev.Version
+		r.N++
+	}
+	r.T1 = unixNow()
+	r.Class = classify(err)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		err = nil
+		r.V, r.N = 0, 0
+	}
+	if err != nil {
+		r.Err = err.Error()
+	}
+	j.add(r)
+	return r.V, err == nil
+}
