@@ -193,13 +193,13 @@ func figures(faults []*fault, recs []rec, tl *tail) string {
 		var longest, stall int64
 		errs := map[string]int{}
 		for _, x := range ress {
-			if x.T0 >= s && x.T0 < e {
-				longest = max(longest, x.T1-x.T0)
-				if x.Class != classNil {
-					errs[x.Class]++
-				}
+			// Appends and errors count in the window they ended in.
+			if x.T1 < s || x.T1 >= e {
+				continue
 			}
-			if x.Class != classNil || x.T1 < s || x.T1 >= e {
+			longest = max(longest, x.T1-x.T0)
+			if x.Class != classNil {
+				errs[x.Class]++
 				continue
 			}
 			gap = max(gap, x.T1-prev)

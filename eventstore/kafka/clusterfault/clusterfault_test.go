@@ -365,20 +365,49 @@ func TestClusterFaults(t *testing.T) {
 	f.back = time.Now()
 	h.recover(f)
 
-	// 6. SIGKILL a writer process; start a replacement.
-	victim := h.live()[0]
-	f = h.begin(fmt.Sprintf("SIGKILL writer process %s, start a replacement", victim.name))
-	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
-	<-victim.done
-	h.mu.Lock()
-	victim.killed = true
-	h.mu.Unlock()
-	f.killed = victim.name
-	f.openParts = pendingPartitions(t, victim.journal)
-	t.Logf("writer %s killed with appends in flight on partitions %v", victim.name, f.openParts)
-	h.startWriter("w" + strconv.Itoa(numWriters+1))
-	f.back = f.start
-	h.recover(f, f.openParts...)
+	// 6. SIGKILL a writer process; start a replacement. The kill waits
+	// (a few seconds at most) for a moment when the victim has an append
+	// in flight on a partition whose last stable offset is held back by
+	// an open transaction, so that the kill is likely to leave one open.
+	// A kill that leaves no transaction open (the victim was between
+	// transactions after all) is repeated with another writer, up to 3
+	// kills.
+	for kill := 1; ; kill++ {
+		victim := h.live()[0]
+		h.awaitOpenTxn(victim)
+		f = h.begin(fmt.Sprintf("SIGKILL writer process %s, start a replacement", victim.name))
+		_ = victim.cmd.Process.Signal(syscall.SIGKILL)
+		<-victim.done
+		h.mu.Lock()
+		victim.killed = true
+		n := len(h.writers)
+		h.mu.Unlock()
+		f.killed = victim.name
+		inflight := pendingPartitions(t, victim.journal)
+		held, err := h.tail.heldBack(ctx, 2*time.Second)
+		if err != nil {
+			t.Fatalf("find the partitions held back by an open transaction: %v", err)
+		}
+		f.openParts = held
+		for _, p := range inflight {
+			if !slices.Contains(f.openParts, p) {
+				f.openParts = append(f.openParts, p)
+			}
+		}
+		slices.Sort(f.openParts)
+		t.Logf("writer %s killed with appends in flight on partitions %v; partitions held back by an open transaction for 2s after the kill: %v", victim.name, inflight, held)
+		h.startWriter("w" + strconv.Itoa(n+1))
+		f.back = f.start
+		h.recover(f, f.openParts...)
+		if len(held) > 0 {
+			break
+		}
+		if kill == 3 {
+			t.Logf("none of %d writer kills left a transaction open: the bystander figure shows no dead writer's transaction", kill)
+			break
+		}
+		t.Logf("the kill of %s left no transaction open; killing another writer", victim.name)
+	}
 
 	// Stop the load: SIGTERM lets every writer finish its appends.
 	loadEnd := time.Now()
@@ -416,6 +445,9 @@ func TestClusterFaults(t *testing.T) {
 	}
 	t.Logf("log: %d events in %d streams; journals: %d appends attempted (%s), %d reads (%s)",
 		len(log), res.streams, res.attempts, res.classes, res.reads, res.readClasses)
+	h.tail.mu.Lock()
+	t.Logf("the read_committed tail had %d fetch errors (retried; last: %q)", h.tail.fetchEr, h.tail.lastErr)
+	h.tail.mu.Unlock()
 	report := figures(h.faults, recs, h.tail)
 	t.Logf("figures per fault (4 writer processes x %d goroutines, %d streams, %d partitions RF 3, transaction timeout %v):\n%s",
 		writerWorkers, numStreams, numPartitions, txnTimeout, report)
@@ -431,6 +463,30 @@ func TestClusterFaults(t *testing.T) {
 		t.Logf("kept topic %s and the journals in %s", h.topic, dir)
 	}
 	_ = admin.Close()
+}
+
+// awaitOpenTxn waits up to 10 s until writer w has an append in flight on
+// a partition whose last stable offset is below its high watermark.
+func (h *harness) awaitOpenTxn(w *writer) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		parts := pendingPartitions(h.t, w.journal)
+		if len(parts) > 0 {
+			hw, err1 := h.tail.endOffsets(ctx, false)
+			lso, err2 := h.tail.endOffsets(ctx, true)
+			if err1 == nil && err2 == nil {
+				for _, p := range parts {
+					if lso[p] < hw[p] {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Logf("writer %s had no append in flight on a partition held back by a transaction within 10s; killing it anyway", w.name)
 }
 
 // pendingPartitions returns the partitions of the appends that a killed

@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -183,4 +186,74 @@ func endStream(p, n int32, suffix string) string {
 			return s
 		}
 	}
+}
+
+// endOffsets returns the end offset of every partition that a reader at
+// the isolation level sees: the high watermark (read_uncommitted) or the
+// last stable offset (read_committed), which an open transaction holds
+// back.
+func (t *tail) endOffsets(ctx context.Context, committed bool) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	if committed {
+		req.IsolationLevel = 1
+	}
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = t.topic
+	for p := range t.parts {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = -1 // the end
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := t.cl.Request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	for _, rt := range resp.(*kmsg.ListOffsetsResponse).Topics {
+		for _, rp := range rt.Partitions {
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				return nil, fmt.Errorf("list offsets of %s/%d: %w", t.topic, rp.Partition, err)
+			}
+			out[rp.Partition] = rp.Offset
+		}
+	}
+	return out, nil
+}
+
+// heldBack returns the partitions whose last stable offset stays below the
+// high watermark (an open transaction) for the whole of d.
+func (t *tail) heldBack(ctx context.Context, d time.Duration) ([]int32, error) {
+	held := map[int32]int64{} // partition -> LSO while held back
+	first := true
+	for deadline := time.Now().Add(d); first || time.Now().Before(deadline); first = false {
+		hw, err := t.endOffsets(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		lso, err := t.endOffsets(ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		for p := range t.parts {
+			stuck := lso[p] < hw[p]
+			prev, was := held[p]
+			switch {
+			case first && stuck:
+				held[p] = lso[p]
+			case was && (!stuck || lso[p] != prev):
+				delete(held, p)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var out []int32
+	for p := range held {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out, nil
 }

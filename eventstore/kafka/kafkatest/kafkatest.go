@@ -183,7 +183,9 @@ func TopicName(tb testing.TB, prefix string) string {
 }
 
 // CreateTopic creates a topic for the test with the given partitions and
-// configs (replication factor 1) and deletes it when the test ends, unless
+// configs and the broker's default replication factor
+// (default.replication.factor: 1 on the single-node brokers, 3 on the
+// cluster of scripts/kafka-cluster.sh) and deletes it when the test ends, unless
 // KAFKAES_KEEP_TOPICS=1. Events topics need cleanup.policy=delete and
 // retention.ms=-1; see EventsTopicConfig.
 func (c *Cluster) CreateTopic(tb testing.TB, name string, partitions int32, configs map[string]*string) {
@@ -193,7 +195,7 @@ func (c *Cluster) CreateTopic(tb testing.TB, name string, partitions int32, conf
 		tb.Fatalf("kafkatest: admin client: %v", err)
 	}
 	defer admin.Close()
-	err = admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false)
+	err = admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1, ConfigEntries: configs}, false)
 	if err != nil {
 		tb.Fatalf("kafkatest: create topic %s: %v", name, err)
 	}

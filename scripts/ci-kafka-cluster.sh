@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# ci-kafka-cluster.sh: what CI (.ci/run) runs against a real 3-node Kafka
+# cluster (scripts/kafka-cluster.sh: RF 3, min.insync.replicas=2, stock
+# settings otherwise, topic auto-creation on):
+#
+#   1. the eventstore/kafka real-broker suite (go test -race, the tests
+#      named TestRealBroker... excluded: they stop a single broker), so the
+#      store is proven against replication factor 3 and auto-create on;
+#   2. the cluster fault test (eventstore/kafka/clusterfault, without -race:
+#      it measures what faults cost): writer processes append while brokers
+#      are killed, paused and restarted and a writer is killed; fatal.
+#
+# It starts a fresh cluster with its own state directory on the first free
+# port base of 40200, 40210, ... (so a developer's cluster is left alone),
+# stops it on exit and exits with the first failure's status. Extra
+# arguments go to both `go test` runs (e.g. -v).
+#
+# Settings: the KAFKAES_CLUSTER_* and KAFKAES_KAFKA_* variables of
+# kafka-cluster.sh; KAFKAES_CI_KEEP=1 keeps the state directory;
+# KAFKAES_CI_CLUSTER_PACKAGES (default ./eventstore/kafka/) the packages of
+# step 1; KAFKAES_CLUSTERFAULT_REPORT=path writes the fault figures there.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+own_run=""
+if [[ -z "${KAFKAES_CLUSTER_RUN:-}" ]]; then
+	own_run="$(mktemp -d "${TMPDIR:-/tmp}/kafkaes-ci-cluster.XXXXXX")"
+	export KAFKAES_CLUSTER_RUN="$own_run/run"
+fi
+port_used() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [[ -z "${KAFKAES_CLUSTER_PORT_BASE:-}" ]]; then
+	for base in $(seq 40200 10 40290); do
+		free=1
+		for p in $(seq "$base" $((base + 5))); do
+			if port_used "$p"; then free=0; fi
+		done
+		if ((free)); then
+			export KAFKAES_CLUSTER_PORT_BASE="$base"
+			break
+		fi
+	done
+	[[ -n "${KAFKAES_CLUSTER_PORT_BASE:-}" ]] || { echo "ci-cluster: error: no 6 free ports at 40200..40295 on 127.0.0.1; set KAFKAES_CLUSTER_PORT_BASE" >&2; exit 1; }
+fi
+CTL="scripts/kafka-cluster.sh"
+
+t() { date +%s.%N; }
+dt() { awk -v a="$1" -v b="$(t)" 'BEGIN { printf "%.1f", b - a }'; }
+T0="$(t)"
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+stop_cluster() {
+	local s
+	s="$(t)"
+	"$CTL" stop || true
+	echo "ci-cluster: cluster stop took $(dt "$s")s; total $(dt "$T0")s"
+	if [[ -n "$own_run" && "${KAFKAES_CI_KEEP:-}" != 1 ]]; then
+		rm -rf "$own_run"
+	fi
+}
+trap stop_cluster EXIT
+
+"$CTL" clean
+s="$(t)"
+"$CTL" start
+echo "ci-cluster: cluster start took $(dt "$s")s"
+eval "$("$CTL" env)"
+unset KAFKAES_BROKER_CTL
+echo "ci-cluster: KAFKAES_BROKERS=$KAFKAES_BROKERS KAFKAES_CLUSTER_CTL=$KAFKAES_CLUSTER_CTL"
+
+rc=0
+s="$(t)"
+# shellcheck disable=SC2086
+env -u KAFKAES_CLUSTER_CTL go test -race -count=1 -timeout 20m -skip '^TestRealBroker' "$@" ${KAFKAES_CI_CLUSTER_PACKAGES:-./eventstore/kafka/} || rc=$?
+echo "ci-cluster: eventstore/kafka suite against the 3-node cluster took $(dt "$s")s (exit $rc)"
+
+s="$(t)"
+rc2=0
+"$CTL" status >/dev/null 2>&1 || "$CTL" wait
+go test -count=1 -timeout 15m -run '^TestClusterFaults$' "$@" ./eventstore/kafka/clusterfault/ || rc2=$?
+echo "ci-cluster: cluster fault test took $(dt "$s")s (exit $rc2)"
+((rc != 0)) || rc=$rc2
+if ((rc != 0)); then
+	for n in 1 2 3; do
+		echo "ci-cluster: last log lines of node $n ($KAFKAES_CLUSTER_RUN/node$n/broker.log):"
+		tail -n 15 "$KAFKAES_CLUSTER_RUN/node$n/broker.log" || true
+	done
+fi
+exit "$rc"
