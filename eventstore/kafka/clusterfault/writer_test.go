@@ -2,9 +2,11 @@ package clusterfault_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -68,6 +70,17 @@ func TestClusterFaultWriter(t *testing.T) {
 
 	cfg := (&kafkatest.Cluster{Brokers: brokers}).Config()
 	cfg.ClientID = "clusterfault-" + name
+	// SIGUSR1 arms a SIGKILL of this process at its next EndTxn request:
+	// it then dies with a transaction open, its records produced and
+	// neither committed nor aborted (see killConn).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		<-usr1
+		dieAtEndTxn.Store(true)
+	}()
+	cfg.Net.Proxy.Enable = true
+	cfg.Net.Proxy.Dialer = killDialer{&net.Dialer{Timeout: cfg.Net.DialTimeout, KeepAlive: cfg.Net.KeepAlive}}
 	var client sarama.Client
 	for {
 		client, err = sarama.NewClient(brokers, cfg)
@@ -147,6 +160,37 @@ func TestClusterFaultWriter(t *testing.T) {
 	}
 	_ = client.Close()
 	fmt.Fprintf(os.Stdout, "WRITER %s DONE\n", name)
+}
+
+// dieAtEndTxn, once set (by SIGUSR1), makes the writer process SIGKILL
+// itself when it is about to send an EndTxn request.
+var dieAtEndTxn atomic.Bool
+
+// apiKeyEndTxn is the Kafka API key of EndTxn.
+const apiKeyEndTxn = 26
+
+// killDialer dials connections that watch the requests written on them.
+type killDialer struct{ d *net.Dialer }
+
+func (k killDialer) Dial(network, addr string) (net.Conn, error) {
+	c, err := k.d.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return killConn{c}, nil
+}
+
+// killConn SIGKILLs the process instead of writing an EndTxn request when
+// dieAtEndTxn is set. sarama writes every request (4-byte size, then the
+// header starting with the 2-byte API key) in one Write call.
+type killConn struct{ net.Conn }
+
+func (c killConn) Write(b []byte) (int, error) {
+	if dieAtEndTxn.Load() && len(b) >= 6 && binary.BigEndian.Uint16(b[4:6]) == apiKeyEndTxn {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	return c.Conn.Write(b)
 }
 
 // readVersion reads stream through the store, journals the result and
