@@ -307,6 +307,14 @@ func TestClusterFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.tail.cl.Close()
+	// The tail reads every partition before the load starts, so that its
+	// stall figures measure the cluster, not its own start.
+	sctx, scancel := context.WithTimeout(ctx, time.Minute)
+	err = h.tail.sync(sctx)
+	scancel()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for i := range numWriters {
 		h.startWriter(fmt.Sprintf("w%d", i+1))

@@ -127,11 +127,10 @@ func (t *tail) seenAt(id string) int64 {
 	return t.seen[id]
 }
 
-// finish writes an end marker (a valid event of a fresh stream) to every
+// sync writes an end marker (a valid event of a fresh stream) to every
 // partition with a plain idempotent producer and waits until the tail has
-// read past each one: then it has every committed event written before.
-// It returns the log, partition by partition in offset order.
-func (t *tail) finish(ctx context.Context) ([]eventstore.RecordedEvent, error) {
+// read past each one: then it has every event committed before.
+func (t *tail) sync(ctx context.Context) error {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	suffix := hex.EncodeToString(b[:])
@@ -145,7 +144,7 @@ func (t *tail) finish(ctx context.Context) ([]eventstore.RecordedEvent, error) {
 		}
 		res := t.cl.ProduceSync(ctx, r)
 		if err := res.FirstErr(); err != nil {
-			return nil, fmt.Errorf("write end marker to %s/%d: %w", t.topic, p, err)
+			return fmt.Errorf("write end marker to %s/%d: %w", t.topic, p, err)
 		}
 		ends[p] = res[0].Record.Offset
 	}
@@ -159,15 +158,23 @@ func (t *tail) finish(ctx context.Context) ([]eventstore.RecordedEvent, error) {
 		}
 		t.mu.Unlock()
 		if done {
-			break
+			return nil
 		}
 		select {
 		case <-ctx.Done():
 			t.mu.Lock()
 			defer t.mu.Unlock()
-			return nil, fmt.Errorf("the read_committed consumer did not reach the end markers %v (it is at %v; last fetch error %q): %w", ends, t.next, t.lastErr, ctx.Err())
+			return fmt.Errorf("the read_committed consumer did not reach the end markers %v (it is at %v; last fetch error %q): %w", ends, t.next, t.lastErr, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// finish syncs the tail (see sync) and returns the log, partition by
+// partition in offset order. Call it once the writers have stopped.
+func (t *tail) finish(ctx context.Context) ([]eventstore.RecordedEvent, error) {
+	if err := t.sync(ctx); err != nil {
+		return nil, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
