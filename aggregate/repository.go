@@ -172,6 +172,8 @@ func (r *Repository[T]) replay(ctx context.Context, a T, from int64) (int, error
 // turns into a no-op if the first attempt was written; if the outcome is
 // still unknown, the error matches eventstore.ErrUnknownOutcome and the
 // aggregate keeps its changes and their IDs, so calling Save again is safe.
+// After a save, a.Appended() reports the version and the positions of the
+// appended events (for projection.Runner.WaitFor).
 // Saving an aggregate without changes does nothing; saving one on which
 // [Raise] rejected an event fails with an error matching [ErrInvalidEvent]
 // and stores nothing.
@@ -187,6 +189,7 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 		return fmt.Errorf("aggregate %q: not saved, a command raised an invalid event: %w", root.id, root.err)
 	}
 	if len(root.changes) == 0 {
+		root.appended = eventstore.AppendResult{}
 		return nil
 	}
 	md, _ := eventstore.MetadataFromContext(ctx)
@@ -216,6 +219,7 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 		return fmt.Errorf("aggregate %q: save %d events at version %d: %w", root.id, len(events), root.version, err)
 	}
 	MarkSaved(a, res.Version)
+	root.appended = eventstore.AppendResult{Version: res.Version, Positions: append([]eventstore.Position(nil), res.Positions...)}
 	if r.snaps != nil {
 		r.afterSave(ctx, a, prev, lastID, mark)
 	}
@@ -268,7 +272,8 @@ func (r *Repository[T]) appendRetryingUnknown(ctx context.Context, root *Root, e
 // the retry policy of [WithRetry]; when the store does not know whether
 // the save was written, the save is repeated with the same event IDs (see
 // [Repository.Save]) and fn does not run again. An error from fn is returned exactly as
-// fn returned it, and nothing is saved. It returns the aggregate as saved.
+// fn returned it, and nothing is saved. It returns the aggregate as saved;
+// its Appended method reports the positions of the events it appended.
 func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error) (T, error) {
 	var zero T
 	for attempt := 0; ; attempt++ {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+
+	"github.com/kafkaes/kafkaes/eventstore"
 )
 
 // Root holds the bookkeeping every event-sourced aggregate needs: its ID,
@@ -25,6 +27,8 @@ type Root struct {
 	// save them and kept until they are saved, so that saving again after
 	// an unknown outcome is an idempotent repeat in the store.
 	ids []string
+	// appended is what the last save appended.
+	appended eventstore.AppendResult
 	// err is the first event Raise rejected (see ErrInvalidEvent); Save
 	// refuses to store an aggregate that has one.
 	err error
@@ -41,6 +45,20 @@ func (r *Root) AggregateVersion() int64 { return r.version + int64(len(r.changes
 // StoredVersion returns the version of the last event loaded from or saved
 // to the store, not counting unsaved changes.
 func (r *Root) StoredVersion() int64 { return r.version }
+
+// Appended returns what the most recent [Repository.Save] (or the save of
+// [Repository.Update]) of this aggregate value appended: the stream's
+// version after it and the positions of the appended events, in order.
+// Pass the positions to projection.Runner.WaitFor to read your own writes:
+//
+//	acc, err := repo.Update(ctx, id, cmd)
+//	…
+//	err = runner.WaitFor(ctx, acc.Appended().Positions...)
+//
+// It is the zero AppendResult (no positions, so WaitFor returns at once)
+// for an aggregate that was loaded and not saved since, or whose last save
+// had no changes.
+func (r *Root) Appended() eventstore.AppendResult { return r.appended }
 
 // Changes returns the events raised since the aggregate was loaded or last
 // saved. The slice must not be modified.

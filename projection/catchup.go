@@ -49,10 +49,9 @@ func (p Progress) String() string {
 // To rebuild a read model blue/green, create a runner with a new name that
 // writes to new tables, CatchUp, switch readers to the new tables, and keep
 // the new runner running with Run while the old one is stopped.
-func (r *Runner) CatchUp(ctx context.Context, src Source, progress func(Progress)) error {
-	r.mu.Lock()
-	r.src = src
-	r.mu.Unlock()
+func (r *Runner) CatchUp(ctx context.Context, src Source, progress func(Progress)) (err error) {
+	r.attach(src)
+	defer func() { r.detach(err) }()
 	if err := r.loadParked(ctx); err != nil {
 		return err
 	}

@@ -63,7 +63,12 @@
 // rebuilding a read model blue/green is CatchUp of a new projection (new
 // name, fresh tables) while the old one keeps serving, then a switch (see
 // the example). [Runner.Lag] reports the events not yet processed per
-// partition, and [Runner.WaitFor] blocks until a position (as returned by
-// an append) has been processed, so a command handler can read its own
-// writes from a view.
+// partition, and [Runner.WaitFor] blocks until positions (as returned by
+// an append, or by aggregate.Root.Appended after Repository.Update) have
+// been processed, so a command handler can read its own writes from a
+// view. [Runner.WaitForEnd] waits until every partition is processed up to
+// the end of the log as it was at the call, for a fresh view that must
+// catch up before it answers; it may be called before Run. Both return an
+// error matching [ErrStopped], wrapping the runner's own error, when the
+// runner stops first, so a caller sees why rather than a deadline.
 package projection

@@ -102,6 +102,31 @@ func Example() {
 	// context canceled
 }
 
+// A second service's fresh projection waits until it has processed the
+// whole log as it was when it asked, in every partition; WaitForEnd may be
+// called before Run.
+func ExampleRunner_WaitForEnd() {
+	st, sd, _ := exampleStore()
+	view := &balances{m: map[string]string{}}
+	r, err := projection.New("balances", sd, view.handlers())
+	if err != nil {
+		panic(err)
+	}
+	caughtUp := make(chan error)
+	go func() { caughtUp <- r.WaitForEnd(context.Background()) }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Run(ctx, projection.FromStore(st)) }()
+	if err := <-caughtUp; err != nil {
+		panic(err)
+	}
+	view.print()
+	// Output:
+	// acc-1 = ann: 0 (+50 at v2)
+	// acc-2 = bob: 0
+}
+
 // Rebuild a read model blue/green: a new projection (new name, new view)
 // catches up from the start while the old one keeps serving; then readers
 // switch to it.

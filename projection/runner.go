@@ -32,6 +32,7 @@ type Runner struct {
 	parked  map[string]int64      // stream -> lowest dead-lettered version
 	loaded  bool                  // parked streams loaded from the dead-letter sink
 	src     Source
+	stopErr error // why the last Run or CatchUp returned; nil while one runs
 
 	processed, skipped, deadLettered, repeats atomic.Int64
 }
@@ -158,18 +159,37 @@ func (r *Runner) Stats() Stats {
 // Run feeds the events of src to the handlers until ctx is done (it then
 // returns ctx's error) or the projection stops on a failure (a
 // [*HandlerError]) or an infrastructure error.
-func (r *Runner) Run(ctx context.Context, src Source) error {
-	r.mu.Lock()
-	r.src = src
-	r.mu.Unlock()
+func (r *Runner) Run(ctx context.Context, src Source) (err error) {
+	r.attach(src)
+	defer func() { r.detach(err) }()
 	if err := r.loadParked(ctx); err != nil {
 		return err
 	}
-	err := src.Run(ctx, r)
+	err = src.Run(ctx, r)
 	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
 		return ctx.Err()
 	}
 	return err
+}
+
+// attach records that Run or CatchUp started reading src, and wakes
+// waiters (WaitForEnd waits for a source).
+func (r *Runner) attach(src Source) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.src, r.stopErr = src, nil
+	r.notifyLocked()
+}
+
+// detach records that Run or CatchUp returned err, and wakes waiters.
+func (r *Runner) detach(err error) {
+	if err == nil {
+		err = errors.New("CatchUp finished (call Run to keep the projection up to date)")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopErr = err
+	r.notifyLocked()
 }
 
 // Position returns a copy of the runner's progress: for each partition the

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
@@ -16,15 +15,17 @@ import (
 // command runs fn on order id, waits until the projection has processed
 // the events it wrote, and prints the order's summary as the view has it.
 func (e *env) command(ctx context.Context, w io.Writer, id, what string, fn func(*Order) error) error {
-	var pos eventstore.Position
-	_, err := e.repo.Update(withPosition(ctx, &pos), id, fn)
+	o, err := e.repo.Update(ctx, id, fn)
 	if err != nil {
 		fmt.Fprintf(w, "%-32s rejected: %v\n", what, err)
 		return err
 	}
+	// Read your own writes: wait until the view has processed the events
+	// this command appended. If the projection stopped, WaitFor returns
+	// its error (matching projection.ErrStopped), not just a deadline.
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := e.runner.WaitFor(wctx, pos); err != nil {
+	if err := e.runner.WaitFor(wctx, o.Appended().Positions...); err != nil {
 		return err
 	}
 	rows, err := e.view.list(ctx)

@@ -15,7 +15,6 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/kafkaes/kafkaes/aggregate"
-	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/examples/internal/metrics"
@@ -103,7 +102,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	fmt.Fprintf(w, "event store: topic %s on %s\n", cfg.topic, desc)
 
 	e.serde = serde.NewJSON(newRegistry())
-	e.repo = aggregate.NewRepository(positionStore{store}, e.serde, func() *Order { return &Order{} }, aggregate.WithObserver(e.observer))
+	e.repo = aggregate.NewRepository(store, e.serde, func() *Order { return &Order{} }, aggregate.WithObserver(e.observer))
 
 	name := "order-summary"
 	if cfg.postgres == "" {
@@ -146,26 +145,6 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		go refreshLag(runCtx, e.runner) // the lag gauge is set when Lag runs
 	}
 	return e, nil
-}
-
-// positionStore records the position of the last event an Append wrote
-// in the *eventstore.Position the context carries, so that a command
-// handler can wait for the projection to reach it (read-your-writes)
-// without the repository having to return positions.
-type positionStore struct{ eventstore.Store }
-
-type posKey struct{}
-
-func withPosition(ctx context.Context, p *eventstore.Position) context.Context {
-	return context.WithValue(ctx, posKey{}, p)
-}
-
-func (s positionStore) Append(ctx context.Context, id string, exp eventstore.ExpectedVersion, evs ...eventstore.Event) (eventstore.AppendResult, error) {
-	res, err := s.Store.Append(ctx, id, exp, evs...)
-	if p, ok := ctx.Value(posKey{}).(*eventstore.Position); ok && err == nil && len(res.Positions) > 0 {
-		*p = res.Positions[len(res.Positions)-1]
-	}
-	return res, err
 }
 
 // refreshLag computes the projection's lag every 2 seconds until ctx ends,
