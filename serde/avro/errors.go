@@ -32,6 +32,13 @@ var (
 	// compatibility level. errors.As gives the [*IncompatibleError] with
 	// the broken rule.
 	ErrIncompatible = errors.New("avro: incompatible schema")
+	// ErrRegistryUnauthorized means the Schema Registry refused a request
+	// (HTTP 401: no or wrong credentials; HTTP 403: the credentials lack a
+	// permission). The error names the operation, the subject and the
+	// registry URL (its password redacted). Retrying does not help: fix the
+	// credentials ([WithBasicAuth], [WithBearerToken]) or the registry's
+	// permissions.
+	ErrRegistryUnauthorized = errors.New("avro: schema registry refused the request")
 )
 
 // IncompatibleError describes a schema change that breaks a

@@ -2,10 +2,12 @@ package avro
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -15,16 +17,92 @@ import (
 )
 
 // NewClient returns a srclient Schema Registry client for url (for
-// example "http://127.0.0.1:8081") with a per-request HTTP timeout. The
-// serde keeps its own caches, so the client's are not used.
-func NewClient(url string, timeout time.Duration) *srclient.SchemaRegistryClient {
+// example "http://127.0.0.1:8081") with a per-request HTTP timeout
+// (default 10s when timeout <= 0) and the given options (TLS, basic auth,
+// bearer token). The serde keeps its own caches, so the client's are not
+// used.
+//
+// Credentials in the URL (https://user:password@host) are taken out of it
+// and sent as basic auth, so that the client's URL, which errors and logs
+// show, holds no secret; [WithBasicAuth] and [WithBearerToken] are better
+// still, as the URL then never holds one.
+func NewClient(url string, timeout time.Duration, opts ...ClientOption) *srclient.SchemaRegistryClient {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	c := srclient.NewSchemaRegistryClient(strings.TrimSuffix(url, "/"), srclient.WithClient(&http.Client{Timeout: timeout}))
+	var o clientOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	url = strings.TrimSuffix(url, "/")
+	if u, err := neturl.Parse(url); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && o.user == "" && o.token == "" {
+			o.user, o.password = u.User.Username(), pw
+		}
+		u.User = nil
+		url = u.String()
+	}
+	hc := &http.Client{Timeout: timeout}
+	if o.tls != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = o.tls.Clone()
+		hc.Transport = tr
+	}
+	c := srclient.NewSchemaRegistryClient(url, srclient.WithClient(hc))
+	switch {
+	case o.user != "":
+		c.SetCredentials(o.user, o.password)
+	case o.token != "":
+		c.SetBearerToken(o.token)
+	}
 	c.CachingEnabled(false)
 	c.CodecCreationEnabled(false)
 	return c
+}
+
+// ClientOption configures [NewClient].
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	tls                   *tls.Config
+	user, password, token string
+}
+
+// WithTLSConfig makes the client use tc for HTTPS (a private CA in
+// RootCAs, a client certificate in Certificates). The default is Go's
+// default: the system's roots, no client certificate.
+func WithTLSConfig(tc *tls.Config) ClientOption { return func(o *clientOptions) { o.tls = tc } }
+
+// WithBasicAuth makes the client send HTTP basic auth with user and
+// password on every request (Confluent's API keys are basic auth too).
+// The default sends no credentials.
+func WithBasicAuth(user, password string) ClientOption {
+	return func(o *clientOptions) { o.user, o.password, o.token = user, password, "" }
+}
+
+// WithBearerToken makes the client send "Authorization: Bearer <token>"
+// on every request. The default sends no credentials.
+func WithBearerToken(token string) ClientOption {
+	return func(o *clientOptions) { o.token, o.user, o.password = token, "", "" }
+}
+
+// RedactURL returns rawURL with the password of its user info replaced by
+// "xxxxx" (as net/url's URL.Redacted does); a URL that does not parse is
+// returned without anything between "//" and "@". Use it for every
+// registry URL that goes into a message.
+func RedactURL(rawURL string) string {
+	u, err := neturl.Parse(rawURL)
+	if err == nil {
+		return u.Redacted()
+	}
+	if i := strings.Index(rawURL, "//"); i >= 0 {
+		if j := strings.LastIndex(rawURL[i+2:], "@"); j >= 0 {
+			return rawURL[:i+2] + "xxxxx@" + rawURL[i+2+j+1:]
+		}
+	}
+	return rawURL
 }
 
 // registryClient wraps srclient with context deadlines, retries with
@@ -126,16 +204,47 @@ func (r *registryClient) callRetrying(ctx context.Context, op string, fn func() 
 			if err == nil {
 				return nil
 			}
+			if refused := r.refused(op, err); refused != nil {
+				return refused
+			}
 			if permanent(err) {
 				return err
 			}
 			if notRegistryAnswer(err) {
-				return fmt.Errorf("avro: %s: %s did not answer as a Schema Registry (%w); check that the URL is the base of the Confluent Schema Registry API (for Apicurio Registry it ends in /apis/ccompat/v7)", op, r.c.GetSchemaRegistryURL(), err)
+				return fmt.Errorf("avro: %s: %s did not answer as a Schema Registry (%w); check that the URL is the base of the Confluent Schema Registry API (for Apicurio Registry it ends in /apis/ccompat/v7)", op, r.url(), err)
 			}
 			last = err
 		}
 	}
-	return fmt.Errorf("%w: %s failed %d times, last error: %v; check that the registry URL is right and the registry is up", ErrRegistryUnavailable, op, r.attempts, last)
+	return fmt.Errorf("%w: %s at %s failed %d times, last error: %v; check that the registry URL is right and the registry is up", ErrRegistryUnavailable, op, r.url(), r.attempts, last)
+}
+
+// url returns the registry's URL for messages, its password redacted.
+func (r *registryClient) url() string { return RedactURL(r.c.GetSchemaRegistryURL()) }
+
+// refused returns an error matching [ErrRegistryUnauthorized] when err is
+// a 401 or 403 answer, else nil.
+func (r *registryClient) refused(op string, err error) error {
+	code := registryCode(err)
+	if code >= 1000 {
+		code /= 100
+	}
+	if code == 0 { // an answer without a JSON body: srclient gives the status line
+		if s := err.Error(); strings.HasPrefix(s, "401 ") {
+			code = 401
+		} else if strings.HasPrefix(s, "403 ") {
+			code = 403
+		}
+	}
+	switch code {
+	case 401:
+		return fmt.Errorf("%w: %s at %s: HTTP 401 (%v): the registry wants credentials or did not accept them; "+
+			"pass avro.WithBasicAuth(user, password) or avro.WithBearerToken(token) to avro.NewClient, and check them", ErrRegistryUnauthorized, op, r.url(), err)
+	case 403:
+		return fmt.Errorf("%w: %s at %s: HTTP 403 (%v): the credentials are valid but lack the permission for this operation; "+
+			"grant the registry principal read (and, to register schemas, write) access to the subject, or register the schemas from the deployment pipeline and use avro.UseRegisteredOnly", ErrRegistryUnauthorized, op, r.url(), err)
+	}
+	return nil
 }
 
 func (r *registryClient) schemaByID(ctx context.Context, id int) (schemaInfo, error) {
@@ -146,7 +255,7 @@ func (r *registryClient) schemaByID(ctx context.Context, id int) (schemaInfo, er
 	})
 	if err != nil {
 		if c := registryCode(err); c == 40403 || c == 404 {
-			return schemaInfo{}, fmt.Errorf("%w: %d is not in registry %s; the payload was written against another registry or the schema was deleted: %v", ErrUnknownSchemaID, id, r.c.GetSchemaRegistryURL(), err)
+			return schemaInfo{}, fmt.Errorf("%w: %d is not in registry %s; the payload was written against another registry or the schema was deleted: %v", ErrUnknownSchemaID, id, r.url(), err)
 		}
 		return schemaInfo{}, err
 	}
