@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&cfg.schemaRegistry, "schema-registry", "", "Schema Registry URL; empty runs an embedded in-process registry")
 	flag.StringVar(&cfg.topic, "topic", "bank-events", "events topic")
 	flag.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics (for example 127.0.0.1:9464) and keep serving after the scenario until Ctrl-C; empty serves none")
+	flag.StringVar(&cfg.kafkaConfig, "kafka-config", "", "Kafka client.properties file with the TLS/SASL settings of a secured cluster (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location with PEM; see docs/security.md)")
 	flag.Parse()
 	cfg.holdMetrics = true
 

@@ -17,6 +17,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/examples/bank/account"
 	"github.com/kafkaes/kafkaes/examples/internal/metrics"
+	"github.com/kafkaes/kafkaes/kafkaconfig"
 	"github.com/kafkaes/kafkaes/serde"
 	"github.com/kafkaes/kafkaes/serde/avro"
 	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
@@ -26,6 +27,9 @@ import (
 
 // config holds the command-line settings.
 type config struct {
+	// kafkaConfig is a Kafka client.properties file with the TLS and SASL
+	// settings of a secured cluster (see package kafkaconfig).
+	kafkaConfig    string
 	brokers        string
 	schemaRegistry string
 	topic          string
@@ -105,6 +109,9 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	sc.ClientID = "kafkaes-bank-example"
 	sc.Producer.Return.Successes = true // the snapshot store writes synchronously
 	sc.Producer.RequiredAcks = sarama.WaitForAll
+	if err := applyKafkaConfig(sc, cfg.kafkaConfig); err != nil {
+		return nil, err
+	}
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Kafka at %v: %w (is it running? omit -brokers for the embedded one)", brokers, err)
@@ -146,4 +153,17 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		fmt.Fprintf(w, "metrics: %s\n", e.metrics.URL)
 	}
 	return e, nil
+}
+
+// applyKafkaConfig applies the security settings of a client.properties
+// file (-kafka-config) to cfg; an empty path changes nothing.
+func applyKafkaConfig(cfg *sarama.Config, path string) error {
+	if path == "" {
+		return nil
+	}
+	p, err := kafkaconfig.ReadProperties(path)
+	if err != nil {
+		return err
+	}
+	return p.Apply(cfg)
 }

@@ -27,6 +27,7 @@ func main() {
 	flag.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL DSN (postgres://user@host:port/db); the view and its checkpoint go there. Empty keeps the view in memory")
 	flag.StringVar(&cfg.topic, "topic", "orders-events", "events topic")
 	flag.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics (for example 127.0.0.1:9464) and keep serving after the scenario until Ctrl-C; empty serves none")
+	flag.StringVar(&cfg.kafkaConfig, "kafka-config", "", "Kafka client.properties file with the TLS/SASL settings of a secured cluster (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location with PEM; see docs/security.md)")
 	flag.Parse()
 	cfg.holdMetrics = true
 

@@ -18,15 +18,19 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/examples/internal/metrics"
+	"github.com/kafkaes/kafkaes/kafkaconfig"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 	"github.com/kafkaes/kafkaes/serde"
 )
 
 type config struct {
-	brokers  string
-	postgres string
-	topic    string
+	// kafkaConfig is a Kafka client.properties file with the TLS and SASL
+	// settings of a secured cluster (see package kafkaconfig).
+	kafkaConfig string
+	brokers     string
+	postgres    string
+	topic       string
 	// metricsAddr, when set, serves /metrics there; holdMetrics keeps
 	// serving after the scenario until the context ends (the command
 	// does, tests do not).
@@ -89,6 +93,9 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	e.sarama = sarama.NewConfig()
 	e.sarama.Version = sarama.V3_6_0_0
 	e.sarama.ClientID = "kafkaes-orders"
+	if err := applyKafkaConfig(e.sarama, cfg.kafkaConfig); err != nil {
+		return nil, err
+	}
 	client, err := sarama.NewClient(e.brokers, e.sarama)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Kafka at %v: %w", e.brokers, err)
@@ -160,4 +167,17 @@ func refreshLag(ctx context.Context, r *projection.Runner) {
 			_, _ = r.Lag(ctx) // an error leaves the gauge as it was
 		}
 	}
+}
+
+// applyKafkaConfig applies the security settings of a client.properties
+// file (-kafka-config) to cfg; an empty path changes nothing.
+func applyKafkaConfig(cfg *sarama.Config, path string) error {
+	if path == "" {
+		return nil
+	}
+	p, err := kafkaconfig.ReadProperties(path)
+	if err != nil {
+		return err
+	}
+	return p.Apply(cfg)
 }
