@@ -407,3 +407,31 @@ func verifyChainOnly(tc *tls.Config) {
 		return err
 	}
 }
+
+// Diagnose connects to each broker in addrs with cfg and returns the first
+// broker's own error (a TLS handshake failure, "SASL authentication
+// failed", an unsupported SASL mechanism), or nil when a broker answers a
+// Metadata request. sarama.NewClient reports only "client has run out of
+// available brokers to talk to" when every broker fails; call Diagnose
+// after it to tell the user why.
+func Diagnose(addrs []string, cfg *sarama.Config) error {
+	var first error
+	for _, addr := range addrs {
+		b := sarama.NewBroker(addr)
+		err := b.Open(cfg)
+		if err == nil {
+			_, err = b.GetMetadata(sarama.NewMetadataRequest(cfg.Version, nil))
+		}
+		_ = b.Close()
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			if errors.Is(err, sarama.ErrUnsupportedSASLMechanism) {
+				err = fmt.Errorf("%w (the client asked for %s; use a mechanism the listener enables, see sasl.enabled.mechanisms on the broker)", err, cfg.Net.SASL.Mechanism)
+			}
+			first = fmt.Errorf("broker %s: %w", addr, err)
+		}
+	}
+	return first
+}

@@ -21,13 +21,39 @@
 //	--schema-registry URL     Schema Registry (env KAFKAES_SCHEMA_REGISTRY), to
 //	                          decode Avro payloads and for schema check
 //	--topic NAME              events topic (env KAFKAES_TOPIC; default "events")
-//	--tls, --tls-ca FILE      TLS to the brokers
-//	--sasl-user NAME          SASL/PLAIN, password in env KAFKAES_SASL_PASSWORD
+//	--kafka-config FILE       a Kafka client.properties file (env
+//	                          KAFKAES_KAFKA_CONFIG): bootstrap.servers,
+//	                          security.protocol, sasl.mechanism,
+//	                          sasl.jaas.config, ssl.truststore.* and
+//	                          ssl.keystore.* with PEM files (see package
+//	                          kafkaconfig for the exact keys; others are
+//	                          refused), and the Schema Registry's
+//	                          schema.registry.url, basic.auth.user.info,
+//	                          bearer.auth.token and
+//	                          schema.registry.ssl.truststore.location (PEM).
+//	                          Flags and environment override the file.
+//	--tls, --tls-ca FILE      TLS to the brokers; --tls-cert FILE and
+//	                          --tls-key FILE for a client certificate (PEM)
+//	--sasl-user NAME          SASL user (env KAFKAES_SASL_USER), password in
+//	                          env KAFKAES_SASL_PASSWORD
+//	--sasl-mechanism M        PLAIN (default), SCRAM-SHA-256, SCRAM-SHA-512,
+//	                          or OAUTHBEARER with a static token in env
+//	                          KAFKAES_SASL_TOKEN (env KAFKAES_SASL_MECHANISM)
+//	--schema-registry-ca FILE, --schema-registry-cert FILE,
+//	--schema-registry-key FILE  TLS to the registry (PEM)
+//	--schema-registry-user U  registry basic auth, password in env
+//	                          KAFKAES_SCHEMA_REGISTRY_PASSWORD; or a bearer
+//	                          token in env KAFKAES_SCHEMA_REGISTRY_TOKEN.
+//	                          Credentials in the registry URL work too; the
+//	                          CLI never prints them.
 //	--kafka-version 3.6.0     protocol version; --timeout 30s per request
 //	--quiet                   no progress messages on stderr
 //
 // Without brokers kafkaes explains how to point it at a cluster and exits
-// with status 3.
+// with status 3. When the cluster refuses the connection, the message
+// carries the broker's reason (a failed SASL authentication, a mechanism
+// the listener does not enable, a TLS error). docs/security.md shows a
+// complete set-up.
 //
 // # Commands
 //

@@ -153,7 +153,10 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		}
 		return usageError(e, fmt.Errorf("%s takes %s, got %d argument(s)", cmd.name, want, len(pos)), cmd.name)
 	}
-	e.resolveEnv()
+	if err := e.resolveEnv(); err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
 	if cmd.needsBrokers && len(e.brokers) == 0 {
 		noBrokers(e.stderr)
 		return exitUsage

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -36,12 +35,14 @@ type codecEntry struct {
 	err    error
 }
 
-func newRegistry(url string, timeout time.Duration) *registry {
-	url = strings.TrimSuffix(url, "/")
-	c := srclient.NewSchemaRegistryClient(url, srclient.WithClient(&http.Client{Timeout: timeout}))
-	c.CodecCreationEnabled(false)
+// newRegistry returns a registry client for url with the security
+// options of the flags (avro.NewClient: TLS, basic auth, bearer token;
+// credentials in the URL become basic auth). r.url, which messages show,
+// has its password redacted.
+func newRegistry(url string, timeout time.Duration, opts ...avro.ClientOption) *registry {
+	c := avro.NewClient(url, timeout, opts...)
 	c.CachingEnabled(true) // by ID and by subject+version: both immutable
-	return &registry{url: url, client: c, codecs: map[int]codecEntry{}}
+	return &registry{url: avro.RedactURL(strings.TrimSuffix(url, "/")), client: c, codecs: map[int]codecEntry{}}
 }
 
 // errNotFramed means a payload is not in the Confluent wire format.

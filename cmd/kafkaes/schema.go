@@ -43,7 +43,7 @@ func runSchema(ctx context.Context, e *env, args []string) int {
 		}
 		subject = avro.TopicRecordName.Subject(e.topic, parsed.Name)
 	}
-	reg := newRegistry(e.registry, e.timeout)
+	reg := newRegistry(e.registry, e.timeout, e.registryOpts...)
 	history, err := reg.history(ctx, subject)
 	if err != nil {
 		e.errorf("%v", err)

@@ -48,7 +48,7 @@ func runStream(ctx context.Context, e *env, args []string) int {
 	}
 	var reg *registry
 	if e.registry != "" {
-		reg = newRegistry(e.registry, e.timeout)
+		reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
 	}
 	pr := newPrinter(e.stdout, e.topic, reg)
 	prog := newProgress(e, fmt.Sprintf("stream %s: reading %s/%d", id, e.topic, p), start, end)

@@ -33,7 +33,7 @@ func runTail(ctx context.Context, e *env, _ []string) int {
 	}
 	var reg *registry
 	if e.registry != "" {
-		reg = newRegistry(e.registry, e.timeout)
+		reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
 	}
 	e.progressf("tail: following %s (%d partitions) from the %s; Ctrl-C to stop", e.topic, len(parts), map[bool]string{true: "beginning", false: "end"}[e.opts.fromBeginning])
 	pr := newPrinter(e.stdout, e.topic, reg)

@@ -226,7 +226,7 @@ func runVerify(ctx context.Context, e *env, _ []string) int {
 		streams: map[partStream]*streamState{}, counts: map[string]int{},
 	}
 	if e.registry != "" {
-		v.reg = newRegistry(e.registry, e.timeout)
+		v.reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
 	}
 	printed := 0
 	v.report = func(vl violation) {
