@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/projection"
 )
 
@@ -62,6 +63,9 @@ func (r *Reader) Run(ctx context.Context, sink projection.Sink) error {
 func (r *Reader) run(ctx context.Context, sink projection.Sink) error {
 	s := r.s
 	parts, err := s.client.Partitions(s.topic)
+	if kafkaauth.Fatal(err) {
+		return s.denied("partitions of "+s.topic, err)
+	}
 	if err != nil {
 		return fmt.Errorf("kafkaprojection: partitions of %s: %w", s.topic, err)
 	}
@@ -98,6 +102,10 @@ func (r *Reader) run(ctx context.Context, sink projection.Sink) error {
 			sink.Reached(p, start)
 		}
 		pc, err := consumer.ConsumePartition(s.topic, p, start)
+		if kafkaauth.Fatal(err) {
+			cancel(s.denied(fmt.Sprintf("consume %s/%d from %d", s.topic, p, start), err))
+			break
+		}
 		if err != nil {
 			cancel(fmt.Errorf("kafkaprojection: consume %s/%d from %d: %w", s.topic, p, start, err))
 			break
@@ -106,6 +114,10 @@ func (r *Reader) run(ctx context.Context, sink projection.Sink) error {
 		go func() {
 			defer wg.Done()
 			for err := range pc.Errors() {
+				if kafkaauth.Fatal(err) { // a missing ACL does not heal: end Run
+					cancel(s.denied(fmt.Sprintf("consume %s/%d", s.topic, p), err))
+					continue
+				}
 				s.logger.Warn("kafkaprojection: consumer error", slog.String("topic", s.topic), slog.Int("partition", int(p)), slog.Any("error", err))
 			}
 		}()

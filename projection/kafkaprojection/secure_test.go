@@ -121,4 +121,27 @@ func TestSecureMinimalACLs(t *testing.T) {
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, []string{"topic", dlqTopic, "Write"}, []string{ae.Resource, ae.Name, ae.Operation})
 	})
+	for _, acl := range []string{"", "topic:" + topic + ":Describe"} {
+		t.Run("reader without topic Read "+acl, func(t *testing.T) {
+			var acls []kafkatest.ACL
+			if acl != "" {
+				acls = kafkatest.MustACLs(acl)
+			}
+			u := c.NewUser(t, acls...)
+			rd, err := kafkaprojection.NewReader(c.Brokers, u.Config(), topic, kafkaprojection.WithLogger(discard()))
+			require.NoError(t, err)
+			defer rd.Close()
+			r, err := projection.New("reader", testSerde(), []projection.Handler{
+				projection.On(func(context.Context, Deposited, projection.Meta) error { return nil }),
+			}, projection.WithLogger(discard()))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			err = r.Run(ctx, rd)
+			t.Logf("reader: %v", err)
+			var ae *kafkaprojection.AuthorizationError
+			require.ErrorAs(t, err, &ae)
+			require.Equal(t, []string{"topic", topic, "Read"}, []string{ae.Resource, ae.Name, ae.Operation})
+		})
+	}
 }
