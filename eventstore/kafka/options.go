@@ -101,7 +101,7 @@ func defaultOptions() options {
 		txnTimeout:     DefaultTransactionTimeout,
 		producers:      DefaultConcurrentTransactions,
 		idWindow:       DefaultIdempotencyWindow,
-		logger:         slog.New(slog.DiscardHandler),
+		logger:         slog.Default(),
 		staleIndex:     defaultStaleIndex,
 	}
 }
@@ -205,8 +205,13 @@ func WithIdempotencyWindow(n int) Option {
 	}
 }
 
-// WithLogger sets the logger for the store's background events (producer
-// replacement, retries). The default discards logs.
+// WithLogger sets the logger for the store's background events that no
+// caller sees as an error (a transactional producer replaced, records
+// settled that Kafka left without a transaction marker). The default is
+// slog.Default(), as for every kafkaes component (docs/security.md lists
+// what each one logs). The store logs topics, partitions and
+// transactional IDs, never stream IDs or event data; pass
+// slog.New(slog.DiscardHandler) to log nothing.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {
 		if l != nil {
