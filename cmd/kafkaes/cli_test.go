@@ -31,7 +31,7 @@ func TestEnvironmentFallbacks(t *testing.T) {
 	env := map[string]string{"KAFKAES_BROKERS": strings.Join(c.Brokers, ","), "KAFKAES_TOPIC": topic}
 	var out, errOut bytes.Buffer
 	code := runEnv(context.Background(), []string{"verify"}, &out, &errOut, func(k string) string { return env[k] })
-	if code != exitOK || !strings.Contains(out.String(), topic) || !strings.Contains(out.String(), "2 events of 1 streams") {
+	if code != exitOK || !strings.Contains(out.String(), topic) || !strings.Contains(out.String(), "2 events of 1 stream") {
 		t.Fatalf("verify with KAFKAES_BROKERS and KAFKAES_TOPIC: exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	// Flags win over the environment.
@@ -46,8 +46,12 @@ func TestEnvironmentFallbacks(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	r := kafkaes(t)
-	if r.code != exitOK || !strings.Contains(r.stdout, "Commands:") || !strings.Contains(r.stdout, "verify") {
-		t.Errorf("no arguments: want usage\n%s", r)
+	if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, "Commands:") || !strings.Contains(r.stderr, "verify") {
+		t.Errorf("no arguments: want usage on stderr and exit %d (bad command line)\n%s", exitUsage, r)
+	}
+	r = kafkaes(t, "help")
+	if r.code != exitOK || !strings.Contains(r.stdout, "Commands:") {
+		t.Errorf("help: want usage\n%s", r)
 	}
 	r = kafkaes(t, "--help")
 	if r.code != exitOK || !strings.Contains(r.stdout, "Commands:") {

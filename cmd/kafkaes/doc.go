@@ -60,9 +60,12 @@
 // topics lists the kafkaes topics of the cluster (or the comma-separated
 // --topic list) with their partition counts, replication factors and
 // effective configuration. It tells events topics (records with es.version
-// and es.id headers) from snapshot topics (es.version without es.id; or an
-// empty topic whose name contains "snapshot") by their first records, and
-// flags violations: an events topic must have cleanup.policy=delete,
+// and es.id headers) from snapshot topics (es.version and es.type without
+// es.id) and dead-letter topics (dlq.* headers) by their first records,
+// never by name: a topic of another application (such as a Schema
+// Registry's "_…-snapshots" topic) is not listed without --all, and an
+// empty topic is listed as empty and not checked (name it with --topic to
+// check it as an events topic). It flags violations: an events topic must have cleanup.policy=delete,
 // retention.ms=-1 and retention.bytes=-1 (compaction or expiry loses
 // events), a snapshot topic must be compacted. Each violation comes with the
 // kafka-configs.sh command that fixes it. --all also lists other topics.
@@ -120,9 +123,16 @@
 // causation and metadata of the event, and its payload: with
 // --schema-registry, Confluent-framed Avro payloads are decoded with the
 // writer's schema (fetched by the ID in the payload; schema references are
-// resolved) into Avro's JSON encoding ("data"); without it, JSON payloads
+// resolved) into JSON for people ("data"): record fields in schema order,
+// decimals as strings with the schema's scale ("7.07"), timestamps as RFC
+// 3339 UTC times, dates as 2006-01-02, unions as the branch's value, bytes
+// in base64 (this is not Avro's JSON encoding); without it, JSON payloads
 // are shown as "data" and others as "data_base64" (with "schema_id" for
-// framed ones). --limit N stops after N events. Partitions added to the
+// framed ones). --limit N stops after N events. stream makes the checks
+// verify makes on the stream's records (a record that is not a valid
+// event, a version gap or repeat, a duplicate event ID, with
+// --schema-registry an undecodable payload): each problem is printed on
+// stderr after the events and the exit status is 1. Partitions added to the
 // topic after the stream was written move its key elsewhere (verify reports
 // that as wrong-partition); stream reads only the partition the key maps to
 // now.
@@ -146,8 +156,9 @@
 //   - every event ID is unique in the topic;
 //   - every stream is on the partition its key hashes to;
 //   - no records were deleted from the start of a partition;
-//   - with --schema-registry, every payload is Confluent-framed Avro that
-//     decodes completely with its registered schema.
+//   - with --schema-registry, every payload decodes by its framing: a
+//     Confluent-framed one completely with its registered schema, any
+//     other as JSON (the JSON serde's payloads; a topic may hold both).
 //
 // Every violation is printed with topic/partition@offset, then a summary
 // line (--json prints the violations as JSON lines and the summary on
@@ -195,7 +206,8 @@
 // # Exit status
 //
 // 0: done, nothing wrong; 1: violations found (verify, topics, topics
-// hanging, schema check, or stream found no events); 2: the command failed (cluster or
-// registry unreachable, topic missing, ...); 3: bad command line (also
+// hanging, schema check, or stream found no events or a damaged record);
+// 2: the command failed (cluster or registry unreachable, topic missing,
+// ...); 3: bad command line (also kafkaes without a command, and
 // projection rebuild without --yes).
 package main

@@ -102,7 +102,7 @@ func TestReaderStopsAtOpenTransaction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r := kafkaesCtx(ctx, t, "verify", brokers(c), "--topic", topic)
-	if r.code != exitOK || !strings.Contains(r.stdout, "2 events of 1 streams") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "2 events of 1 stream") {
 		t.Fatalf("verify with an open transaction: want the 2 events before it\n%s", r)
 	}
 }

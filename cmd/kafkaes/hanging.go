@@ -100,9 +100,9 @@ func runTopicsHanging(ctx context.Context, e *env) int {
 		}
 	}
 	if len(found) == 0 {
-		fmt.Fprintf(e.stdout, "no hanging transactions in %d partition(s) of %d topic(s) (open for more than %s, %s)", nparts, len(names), threshold, source)
+		fmt.Fprintf(e.stdout, "no hanging transactions in %s of %s (open for more than %s, %s)", plural(nparts, "partition", "partitions"), plural(len(names), "topic", "topics"), threshold, source)
 		if len(young) > 0 {
-			fmt.Fprintf(e.stdout, "; %d younger open transaction(s)", len(young))
+			fmt.Fprintf(e.stdout, "; %s", plural(len(young), "younger open transaction", "younger open transactions"))
 		}
 		fmt.Fprintln(e.stdout)
 		return exitOK
@@ -126,13 +126,13 @@ func runTopicsHanging(ctx context.Context, e *env) int {
 		extra = " --command-config client.properties"
 	}
 	for _, o := range found {
-		fmt.Fprintf(e.stdout, "HANGING %s/%d: producer %d (epoch %d) has had a transaction open since offset %d and has not written for more than %s; read_committed readers stop at offset %d (%d offset(s) held back)\n",
-			o.topic, o.partition, o.producerID, o.epoch, o.start, threshold, o.lso, o.heldBack())
+		fmt.Fprintf(e.stdout, "HANGING %s/%d: producer %d (epoch %d) has had a transaction open since offset %d and has not written for more than %s; read_committed readers stop at offset %d (%s held back)\n",
+			o.topic, o.partition, o.producerID, o.epoch, o.start, threshold, o.lso, plural64(o.heldBack(), "offset", "offsets"))
 		fmt.Fprintf(e.stdout, "  fix: kafka-transactions.sh --bootstrap-server %s%s abort --topic %s --partition %d --start-offset %d\n",
 			bootstrap, extra, o.topic, o.partition, o.start)
 	}
-	fmt.Fprintf(e.stdout, "%d hanging transaction(s) (open for more than %s, %s). Abort one only when its producer is gone for good: the abort writes an abort marker, so its records are dropped.\n",
-		len(found), threshold, source)
+	fmt.Fprintf(e.stdout, "%s (open for more than %s, %s). Abort one only when its producer is gone for good: the abort writes an abort marker, so its records are dropped.\n",
+		plural(len(found), "hanging transaction", "hanging transactions"), threshold, source)
 	return exitViolation
 }
 

@@ -115,7 +115,13 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err != nil {
 		return usageError(e, err, "")
 	}
-	if len(rest) == 0 || rest[0] == "help" {
+	if len(rest) == 0 {
+		// No command is a bad command line (exit 3), so a script that lost
+		// its arguments does not pass; the usage goes to stderr.
+		usage(e.stderr)
+		return exitUsage
+	}
+	if rest[0] == "help" {
 		if len(rest) > 1 {
 			for _, c := range commands() {
 				if c.name == rest[1] {

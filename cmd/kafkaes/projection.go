@@ -126,7 +126,7 @@ func runProjection(ctx context.Context, e *env, args []string) int {
 }
 
 func projectionStatus(ctx context.Context, e *env, cl sarama.Client, gs *groupState, topics []string) int {
-	fmt.Fprintf(e.stdout, "group %s: state %s, %d member(s)\n", e.opts.group, orDash(gs.state), gs.members)
+	fmt.Fprintf(e.stdout, "group %s: state %s, %s\n", e.opts.group, orDash(gs.state), plural(gs.members, "member", "members"))
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tEND\tOFFSET-LAG\tEVENTS-BEHIND\t")
 	var totalOffsets, totalEvents int64
@@ -179,8 +179,8 @@ func projectionStatus(ctx context.Context, e *env, cl sarama.Client, gs *groupSt
 // the log, so the projection replays every event when it starts again.
 func projectionRebuild(ctx context.Context, e *env, cl sarama.Client, gs *groupState, topics []string) int {
 	if gs.members > 0 || (gs.state != "" && gs.state != "Empty" && gs.state != "Dead") {
-		e.errorf("consumer group %q is %s with %d member(s): stop every instance of the projection first, then run rebuild again (Kafka only lets an empty group's offsets be reset)",
-			e.opts.group, gs.state, gs.members)
+		e.errorf("consumer group %q is %s with %s: stop every instance of the projection first, then run rebuild again (Kafka only lets an empty group's offsets be reset)",
+			e.opts.group, gs.state, plural(gs.members, "member", "members"))
 		return exitFailure
 	}
 	type change struct {

@@ -117,7 +117,7 @@ func TestProjectionStatusAndRebuild(t *testing.T) {
 		t.Fatalf("after 3 new events and an aborted transaction: offset lag %s, events behind %s; want events behind 3 and a larger offset lag", off, ev)
 	}
 	r = kafkaes(t, "projection", "status", "--group", group, brokers(c))
-	if !strings.Contains(r.stdout, "group "+group+": state Empty, 0 member(s)") || !strings.Contains(r.stdout, topic) {
+	if !strings.Contains(r.stdout, "group "+group+": state Empty, 0 members") || !strings.Contains(r.stdout, topic) {
 		t.Errorf("status does not show the group state and the topic:\n%s", r)
 	}
 
@@ -155,7 +155,7 @@ func TestProjectionStatusAndRebuild(t *testing.T) {
 	}()
 	waitFor(t, "the projection to join its group", func() bool {
 		r := kafkaes(t, "projection", "status", "--group", group, brokers(c))
-		return strings.Contains(r.stdout, "1 member(s)")
+		return strings.Contains(r.stdout, "1 member")
 	})
 	r = kafkaes(t, "projection", "rebuild", "--group", group, brokers(c), "--yes")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "stop every instance of the projection first") {

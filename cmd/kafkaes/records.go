@@ -26,8 +26,8 @@ type eventLine struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	// SchemaID is the registry schema ID of a Confluent-framed payload.
 	SchemaID *int `json:"schema_id,omitempty"`
-	// Data is the payload as JSON: Avro decoded through the registry (in
-	// Avro's JSON encoding), or the payload itself when it is JSON.
+	// Data is the payload as JSON: Avro decoded through the registry (as
+	// render shows it to people), or the payload itself when it is JSON.
 	Data json.RawMessage `json:"data,omitempty"`
 	// DataBase64 is the payload when it could not be shown as JSON.
 	DataBase64 string `json:"data_base64,omitempty"`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,7 +57,8 @@ func schemaID(value []byte) (int, bool) {
 	return int(uint32(value[1])<<24 | uint32(value[2])<<16 | uint32(value[3])<<8 | uint32(value[4])), true
 }
 
-// decode decodes a Confluent-framed Avro payload into Avro's JSON encoding.
+// decode decodes a Confluent-framed Avro payload into JSON for people (see
+// render).
 func (r *registry) decode(value []byte) (id int, data json.RawMessage, err error) {
 	id, ok := schemaID(value)
 	if !ok {
@@ -74,14 +76,9 @@ func (r *registry) decode(value []byte) (id int, data json.RawMessage, err error
 	if len(rest) > 0 {
 		return id, nil, fmt.Errorf("avro body has %d bytes left over after decoding with schema ID %d (written with another schema?)", len(rest), id)
 	}
-	text, err := codec.TextualFromNative(nil, native)
-	if err != nil {
-		return id, nil, fmt.Errorf("render the decoded value as JSON: %w", err)
-	}
-	if ce.schema != nil {
-		text = orderFields(ce.schema, text)
-	}
-	return id, text, nil
+	var buf bytes.Buffer
+	render(&buf, ce.schema, native)
+	return id, buf.Bytes(), nil
 }
 
 // codec returns the codec of a schema ID, fetching the schema once.

@@ -73,7 +73,7 @@ func runSchema(ctx context.Context, e *env, args []string) int {
 	switch {
 	case errors.As(err, &ie):
 		ie.Subject = subject
-		fmt.Fprintf(e.stdout, "schema check: %s is INCOMPATIBLE with subject %q (%d versions, level %s from %s)\n", file, subject, len(history), level, source)
+		fmt.Fprintf(e.stdout, "schema check: %s is INCOMPATIBLE with subject %q (%s, level %s from %s)\n", file, subject, plural(len(history), "version", "versions"), level, source)
 		fmt.Fprintf(e.stdout, "  breaks: version %d, %s\n  at:     %s\n  rule:   %s\n", ie.Version, ie.Direction, ie.Path, ie.Rule)
 		fmt.Fprintln(e.stdout, "  fix:    make the change compatible (add fields with defaults, do not change field types), or introduce a new event type with an upcaster")
 		return exitViolation
@@ -81,7 +81,7 @@ func runSchema(ctx context.Context, e *env, args []string) int {
 		e.errorf("check %s against subject %q: %v", file, subject, err)
 		return exitFailure
 	}
-	fmt.Fprintf(e.stdout, "schema check: %s is compatible with subject %q (%d versions, level %s from %s)\n", file, subject, len(history), level, source)
+	fmt.Fprintf(e.stdout, "schema check: %s is compatible with subject %q (%s, level %s from %s)\n", file, subject, plural(len(history), "version", "versions"), level, source)
 	return exitOK
 }
 

@@ -17,7 +17,7 @@ var errLimit = errors.New("limit reached")
 // runStream prints the events of one stream: it reads the stream's
 // partition (wire.Partition of the stream ID) read_committed from its start
 // to its last stable offset and prints the records whose key is the stream
-// ID.
+// ID. It exits 1 when a record has a problem verify would report.
 func runStream(ctx context.Context, e *env, args []string) int {
 	id := args[0]
 	if id == "" || len(id) > eventstore.MaxStreamIDLength {
@@ -51,6 +51,14 @@ func runStream(ctx context.Context, e *env, args []string) int {
 		reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
 	}
 	pr := newPrinter(e.stdout, e.topic, reg)
+	// The stream's records get the checks verify makes (corrupt records,
+	// version gaps and repeats, duplicate event IDs, undecodable payloads):
+	// each problem is reported on stderr and makes the exit code 1, so a
+	// script never takes a damaged stream for a good one.
+	v := &verifier{topic: e.topic, nparts: int32(len(parts)), reg: reg,
+		streams: map[partStream]*streamState{}, counts: map[string]int{}}
+	var found []violation
+	v.report = func(vl violation) { found = append(found, vl) }
 	prog := newProgress(e, fmt.Sprintf("stream %s: reading %s/%d", id, e.topic, p), start, end)
 	n := 0
 	err = rd.scan(ctx, start, end, func(r rec) error {
@@ -61,6 +69,9 @@ func runStream(ctx context.Context, e *env, args []string) int {
 		if err := pr.print(r); err != nil {
 			return err
 		}
+		if err := v.check(r); err != nil {
+			return err
+		}
 		if e.opts.limit > 0 && n >= e.opts.limit {
 			return errLimit
 		}
@@ -68,11 +79,22 @@ func runStream(ctx context.Context, e *env, args []string) int {
 	}, prog.update)
 	prog.finish()
 	if err != nil && !errors.Is(err, errLimit) {
-		e.errorf("read stream %q from %s/%d: %v", id, e.topic, p, err)
+		if v.fatal != nil {
+			e.errorf("stream %q: cannot check payloads: %v", id, v.fatal)
+		} else {
+			e.errorf("read stream %q from %s/%d: %v", id, e.topic, p, err)
+		}
 		return exitFailure
 	}
 	if n == 0 {
 		e.errorf("stream %q has no events in topic %q (partition %d, offsets %d..%d)", id, e.topic, p, start[p], end[p])
+		return exitViolation
+	}
+	if len(found) > 0 {
+		for _, vl := range found {
+			printViolation(e.stderr, vl, false)
+		}
+		e.errorf("stream %q: %s found (see above; 'kafkaes verify' checks the whole topic)", id, plural(len(found), "problem", "problems"))
 		return exitViolation
 	}
 	return exitOK

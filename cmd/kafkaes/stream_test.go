@@ -81,6 +81,25 @@ func TestStream(t *testing.T) {
 	if r.code != exitViolation || !strings.Contains(r.stderr, `stream "nobody" has no events`) {
 		t.Errorf("missing stream:\n%s", r)
 	}
+
+	// A damaged stream is printed, and everything verify would flag is
+	// reported on stderr with exit status 1: a record that is not a valid
+	// event, a version gap, a repeated version.
+	corrupt := event("acc-bad", 2, "bad-2", `{}`)
+	corrupt.headers = nil
+	p.send(topic, nparts, event("acc-bad", 1, "bad-1", `{}`), corrupt, event("acc-bad", 4, "bad-4", `{}`), event("acc-bad", 4, "bad-4b", `{}`))
+	r = kafkaes(t, "stream", "acc-bad", brokers(c), "--topic", topic)
+	if r.code != exitViolation || len(lines(r.stdout)) != 4 {
+		t.Fatalf("damaged stream: want exit %d and 4 lines\n%s", exitViolation, r)
+	}
+	for _, want := range []string{"VIOLATION corrupt-record", "VIOLATION version-gap", "versions 2..3 are missing", "VIOLATION duplicate-version", `stream "acc-bad": 3 problems found`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, r)
+		}
+	}
+	if evs := decodeLines(t, r.stdout); evs[1].Error == "" {
+		t.Errorf("the corrupt record's line has no error: %+v", evs[1])
+	}
 }
 
 func TestTail(t *testing.T) {

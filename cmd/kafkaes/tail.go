@@ -35,7 +35,7 @@ func runTail(ctx context.Context, e *env, _ []string) int {
 	if e.registry != "" {
 		reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
 	}
-	e.progressf("tail: following %s (%d partitions) from the %s; Ctrl-C to stop", e.topic, len(parts), map[bool]string{true: "beginning", false: "end"}[e.opts.fromBeginning])
+	e.progressf("tail: following %s (%s) from the %s; Ctrl-C to stop", e.topic, plural(len(parts), "partition", "partitions"), map[bool]string{true: "beginning", false: "end"}[e.opts.fromBeginning])
 	pr := newPrinter(e.stdout, e.topic, reg)
 	n := 0
 	err = rd.scan(ctx, from, nil, func(r rec) error {

@@ -13,6 +13,14 @@ import (
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
+// Headers of dead-letter records (projection/kafkaprojection writes them;
+// the CLI does not import that package; topics_test uses its constants,
+// so the two cannot drift apart).
+const (
+	headerDLQProjection = "dlq.projection"
+	headerDLQError      = "dlq.error"
+)
+
 // Topic kinds.
 const (
 	kindEvents    = "events"
@@ -108,12 +116,8 @@ func runTopics(ctx context.Context, e *env, args []string) int {
 		if kind == kindEmpty && e.topicExplicit {
 			ti.kind = kindEvents // the user named it as an events topic
 		}
-		if strings.Contains(name, "dlq") {
-			ti.kind = kindDLQ
-		}
-		if (kind == kindEmpty || kind == kindOther) && strings.Contains(name, "snapshot") {
-			ti.kind = kindSnapshots
-		}
+		// No guessing by name: a topic is ours when its records say so
+		// (a Schema Registry's "_…-snapshots" topic is not a snapshot topic).
 		checkTopic(ti)
 		if ti.kind == kindOther && !e.opts.all && !e.topicExplicit {
 			continue
@@ -200,7 +204,9 @@ func describeTopics(admin sarama.ClusterAdmin, names []string) (map[string]map[s
 
 // sampleKind reads the first committed record of each partition and tells
 // from its headers what the topic holds: event records carry es.version
-// and es.id, snapshot records es.version without es.id.
+// and es.id, snapshot records es.version and es.type without es.id, dead
+// letters dlq.projection or dlq.error. Anything else is another
+// application's topic, whatever its name.
 func sampleKind(ctx context.Context, cl sarama.Client, topic string) (string, error) {
 	rd := newReader(cl, topic)
 	rd.maxBytes = 64 << 10
@@ -227,10 +233,15 @@ func sampleKind(ctx context.Context, cl sarama.Client, topic string) (string, er
 		for _, r := range res[p].Records {
 			_, hasVersion := wire.Header(r.Headers, wire.HeaderVersion)
 			_, hasID := wire.Header(r.Headers, wire.HeaderID)
+			_, hasType := wire.Header(r.Headers, wire.HeaderType)
+			_, dlqProjection := wire.Header(r.Headers, headerDLQProjection)
+			_, dlqError := wire.Header(r.Headers, headerDLQError)
 			switch {
+			case dlqProjection || dlqError:
+				return kindDLQ, nil
 			case hasVersion && hasID:
 				return kindEvents, nil
-			case hasVersion:
+			case hasVersion && hasType:
 				return kindSnapshots, nil
 			default:
 				kind = kindOther
@@ -284,7 +295,7 @@ func humanMillis(ms string) string {
 	}
 	d := time.Duration(n) * time.Millisecond
 	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
-		return fmt.Sprintf(" (%d days)", d/(24*time.Hour))
+		return fmt.Sprintf(" (%s)", plural64(int64(d/(24*time.Hour)), "day", "days"))
 	}
 	return fmt.Sprintf(" (%s)", d)
 }

@@ -12,6 +12,7 @@ import (
 	eskafka "github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/internal/wire"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 	"github.com/kafkaes/kafkaes/snapshot"
 	snapkafka "github.com/kafkaes/kafkaes/snapshot/kafka"
 )
@@ -65,6 +66,23 @@ func TestTopics(t *testing.T) {
 	c.CreateTopic(t, other, 1, nil)
 	p.send(other, 1, testRecord{key: []byte("k"), value: []byte("v"), partition: 0})
 
+	// Not ours whatever the name: a Schema Registry's own "_…-snapshots"
+	// topic (records without es.* headers, not compacted), and an empty
+	// topic named like a snapshot topic.
+	registrySnaps := "_" + kafkatest.TopicName(t, "registry") + "-snapshots"
+	c.CreateTopic(t, registrySnaps, 1, map[string]*string{"cleanup.policy": strp("delete")})
+	p.send(registrySnaps, 1, testRecord{key: []byte(`{"keytype":"SCHEMA"}`), value: []byte(`{"schema":"..."}`), partition: 0})
+	emptySnaps := kafkatest.TopicName(t, "empty-snapshots")
+	c.CreateTopic(t, emptySnaps, 1, map[string]*string{"cleanup.policy": strp("delete")})
+	// Dead letters are recognised by their headers, not by "dlq" in the name.
+	dead := kafkatest.TopicName(t, "parked")
+	c.CreateTopic(t, dead, 1, nil)
+	dl := event("acc-1", 1, "dl-1", `{}`)
+	dl.partition = 0
+	dl.headers = append(dl.headers, sarama.RecordHeader{Key: []byte(kafkaprojection.HeaderDLQProjection), Value: []byte("balances")},
+		sarama.RecordHeader{Key: []byte(kafkaprojection.HeaderDLQError), Value: []byte("boom")})
+	p.send(dead, 1, dl)
+
 	all := strings.Join([]string{good, compacted, expiring, snapGood, snapBad, other}, ",")
 	r := kafkaes(t, "topics", brokers(c), "--topic", all)
 	if r.code != exitViolation {
@@ -108,6 +126,19 @@ func TestTopics(t *testing.T) {
 	r = kafkaes(t, "topics", brokers(c), "--topic", good+","+snapGood)
 	if r.code != exitOK {
 		t.Errorf("topics with good configurations:\n%s", r)
+	}
+	r = kafkaes(t, "topics", brokers(c), "--all")
+	if f := row(r.stdout, registrySnaps); f == nil || f[0] != "other" || f[6] != "-" {
+		t.Errorf("a registry's -snapshots topic is not ours: %v\n%s", f, r)
+	}
+	if f := row(r.stdout, dead); f == nil || f[0] != "dead-letter" {
+		t.Errorf("a dead-letter topic: %v\n%s", f, r)
+	}
+	if f := row(r.stdout, emptySnaps); f == nil || f[0] != "empty" || f[6] != "-" {
+		t.Errorf("an empty topic is not checked by its name: %v\n%s", f, r)
+	}
+	if strings.Contains(r.stdout, "VIOLATION snapshots topic "+registrySnaps) || strings.Contains(r.stdout, "VIOLATION snapshots topic "+emptySnaps) {
+		t.Errorf("topics flagged by name:\n%s", r)
 	}
 
 	// Without --topic every topic of the cluster is looked at; ours are

@@ -187,16 +187,34 @@ func (v *verifier) check(r rec) error {
 		v.add(vDuplicateID, r, ev.StreamID, ev.Version, "event ID %q was already used by the record at partition %d offset %d", ev.ID, first.partition, first.offset)
 	}
 	if v.reg != nil {
-		if _, _, err := v.reg.decode(r.value); err != nil {
-			var re *registryError
-			if errors.As(err, &re) && !re.permanent {
-				v.fatal = err
-				return err
-			}
-			v.add(vPayload, r, ev.StreamID, ev.Version, "%v", err)
-		}
+		v.checkPayload(r, ev.StreamID, ev.Version)
+		return v.fatal
 	}
 	return nil
+}
+
+// checkPayload decides by the record's framing how to check its payload:
+// a Confluent-framed one must decode with its schema from the registry,
+// any other must be JSON (what the JSON serde writes). An empty payload is
+// not checked. A registry that cannot be reached sets v.fatal.
+func (v *verifier) checkPayload(r rec, stream string, version int64) {
+	if len(r.value) == 0 {
+		return
+	}
+	if _, framed := schemaID(r.value); !framed {
+		if !json.Valid(r.value) {
+			v.add(vPayload, r, stream, version, "payload is neither Confluent-framed Avro (magic byte 0x00 and a 4-byte schema ID) nor JSON")
+		}
+		return
+	}
+	if _, _, err := v.reg.decode(r.value); err != nil {
+		var re *registryError
+		if errors.As(err, &re) && !re.permanent {
+			v.fatal = err
+			return
+		}
+		v.add(vPayload, r, stream, version, "%v", err)
+	}
 }
 
 // printable returns a key for a message: the key as a string if it is
@@ -251,7 +269,7 @@ func runVerify(ctx context.Context, e *env, _ []string) int {
 	for _, p := range parts {
 		total += end[p] - start[p]
 	}
-	e.progressf("verify: reading %s: %d partitions, %d offsets up to the last stable offsets", e.topic, len(parts), total)
+	e.progressf("verify: reading %s: %s, %s up to the last stable offsets", e.topic, plural(len(parts), "partition", "partitions"), plural64(total, "offset", "offsets"))
 	prog := newProgress(e, "verify "+e.topic, start, end)
 	err = rd.scan(ctx, start, end, v.check, prog.update)
 	prog.finish()
@@ -267,7 +285,8 @@ func runVerify(ctx context.Context, e *env, _ []string) int {
 	for k := range v.streams {
 		nstreams[k.stream] = true
 	}
-	summary := fmt.Sprintf("verify: topic %s: %d records in %d partitions, %d events of %d streams", e.topic, v.records, len(parts), v.events, len(nstreams))
+	summary := fmt.Sprintf("verify: topic %s: %s in %s, %s of %s", e.topic, plural64(v.records, "record", "records"),
+		plural(len(parts), "partition", "partitions"), plural64(v.events, "event", "events"), plural(len(nstreams), "stream", "streams"))
 	if v.reg != nil {
 		summary += ", payloads decoded with the Schema Registry"
 	}
@@ -287,7 +306,7 @@ func runVerify(ctx context.Context, e *env, _ []string) int {
 		n += v.counts[k]
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, v.counts[k]))
 	}
-	fmt.Fprintf(sumOut, "%s: %d violations (%s)\n", summary, n, strings.Join(kinds, ", "))
+	fmt.Fprintf(sumOut, "%s: %s (%s)\n", summary, plural(n, "violation", "violations"), strings.Join(kinds, ", "))
 	return exitViolation
 }
 
