@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/snapshot"
 )
@@ -128,11 +129,11 @@ func (s *Store) build(ctx context.Context) error {
 	for _, p := range s.parts {
 		oldest, err := s.offset(ctx, p, sarama.OffsetOldest)
 		if err != nil {
-			return fmt.Errorf("snapshot/kafka: start offset of %s/%d: %w", s.topic, p, err)
+			return s.readErr(fmt.Sprintf("start offset of %s/%d", s.topic, p), err)
 		}
 		hw, err := s.offset(ctx, p, sarama.OffsetNewest)
 		if err != nil {
-			return fmt.Errorf("snapshot/kafka: end offset of %s/%d: %w", s.topic, p, err)
+			return s.readErr(fmt.Sprintf("end offset of %s/%d", s.topic, p), err)
 		}
 		s.next[p] = oldest
 		if hw > oldest {
@@ -149,7 +150,7 @@ func (s *Store) build(ctx context.Context) error {
 		}
 		res, err := s.fetch(ctx, offsets, 4<<20)
 		if err != nil {
-			return fmt.Errorf("snapshot/kafka: build the index of topic %s: %w", s.topic, err)
+			return s.readErr("build the index of topic "+s.topic, err)
 		}
 		s.mu.Lock()
 		for p, r := range res {
@@ -211,7 +212,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 			if r.Err != nil { // out of range
 				oldest, err := s.offset(ctx, p, sarama.OffsetOldest)
 				if err != nil {
-					return fmt.Errorf("snapshot/kafka: start offset of %s/%d: %w", s.topic, p, err)
+					return s.readErr(fmt.Sprintf("start offset of %s/%d", s.topic, p), err)
 				}
 				s.mu.Lock()
 				if oldest > s.next[p] {
@@ -271,4 +272,13 @@ func (s *Store) offset(ctx context.Context, p int32, which int64) (int64, error)
 		return err
 	})
 	return off, err
+}
+
+// readErr prefixes err with what; a denied request becomes an
+// authorization error for Read on the topic.
+func (s *Store) readErr(what string, err error) error {
+	if kafkaauth.Fatal(err) {
+		return denied(s.client, what, "Read", s.topic, err)
+	}
+	return fmt.Errorf("snapshot/kafka: %s: %w", what, err)
 }

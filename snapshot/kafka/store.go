@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/snapshot"
 )
 
@@ -105,6 +106,10 @@ func New(ctx context.Context, client sarama.Client, topic string, opts ...Option
 		return nil, err
 	}
 	s.producer, err = sarama.NewSyncProducerFromClient(client)
+	if kafkaauth.Fatal(err) {
+		s.stopBg()
+		return nil, denied(client, "create the snapshot producer", "Write", topic, err)
+	}
 	if err != nil {
 		s.stopBg()
 		return nil, fmt.Errorf("snapshot/kafka: create producer: %w", err)
@@ -119,13 +124,20 @@ func checkTopic(client sarama.Client, topic string, o options) error {
 	if err != nil {
 		return fmt.Errorf("snapshot/kafka: admin client: %w", err)
 	}
-	if err := client.RefreshMetadata(topic); errors.Is(err, sarama.ErrUnknownTopicOrPartition) || isMissing(client, topic) {
+	err = client.RefreshMetadata(topic)
+	if kafkaauth.Fatal(err) {
+		return denied(client, "look up snapshot topic "+topic, "Describe", topic, err)
+	}
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) || isMissing(client, topic) {
 		if !o.create {
 			return fmt.Errorf("snapshot/kafka: topic %s does not exist; create it with cleanup.policy=compact or pass kafka.WithCreateTopic", topic)
 		}
 		compact := "compact"
 		err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: o.createPartitions, ReplicationFactor: o.createReplication,
 			ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false)
+		if kafkaauth.Fatal(err) {
+			return denied(client, "create snapshot topic "+topic, "Create", topic, err)
+		}
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("snapshot/kafka: create topic %s: %w", topic, err)
 		}
@@ -134,6 +146,9 @@ func checkTopic(client sarama.Client, topic string, o options) error {
 		}
 	}
 	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"cleanup.policy"}})
+	if kafkaauth.Fatal(err) {
+		return denied(client, "read the configuration of snapshot topic "+topic+" to check that it is compacted", "DescribeConfigs", topic, err)
+	}
 	if err != nil {
 		return fmt.Errorf("snapshot/kafka: read the configuration of topic %s: %w", topic, err)
 	}
@@ -147,6 +162,13 @@ func checkTopic(client sarama.Client, topic string, o options) error {
 		return fmt.Errorf("snapshot/kafka: topic %s has cleanup.policy=%s; a snapshot topic needs cleanup.policy=compact (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", topic, policy, topic)
 	}
 	return nil
+}
+
+// denied describes an authorization error for op on the snapshot topic:
+// an error matching kafka.ErrNotAuthorized (the same value as the event
+// store's) that names the ACL to add. Such errors are never retried.
+func denied(client sarama.Client, what, op, topic string, err error) error {
+	return kafkaauth.Wrap(err, client.Config(), "snapshot/kafka: "+what, op, kafkaauth.Topic, topic, false)
 }
 
 func isMissing(client sarama.Client, topic string) bool {
@@ -263,6 +285,9 @@ func (s *Store) Save(ctx context.Context, snap snapshot.Snapshot) error {
 	}
 	p, off, err := s.sendMessage(ctx, msg)
 	if err != nil {
+		if kafkaauth.Fatal(err) {
+			return denied(s.client, fmt.Sprintf("write snapshot of stream %q (version %d)", snap.StreamID, snap.Version), "Write", s.topic, err)
+		}
 		return fmt.Errorf("snapshot/kafka: write snapshot of stream %q (version %d) to topic %s: %w", snap.StreamID, snap.Version, s.topic, err)
 	}
 	s.mu.Lock()
