@@ -297,4 +297,16 @@
 // configuration (protocol version raised to at least 2.5). The index holds
 // about 100 bytes per stream plus 16 bytes per run of consecutive events and
 // the idempotency window.
+//
+// # Secured clusters
+//
+// The store's own connections carry the client's TLS and SASL settings. It
+// needs Read, Write and DescribeConfigs on the events topic and Write on
+// the TransactionalId resources with the PREFIXED pattern
+// [TransactionalIDACLPrefix](topic) (or the prefix given to
+// [WithTransactionalIDPrefix]), plus Create with [WithCreateTopic]. A
+// denied request is never retried: New or the append fails at once with an
+// [*AuthorizationError] that matches [ErrNotAuthorized] and the broker's
+// error code and carries the kafka-acls.sh command that allows it.
+// docs/security.md has the whole set-up.
 package kafka

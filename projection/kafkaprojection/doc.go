@@ -37,4 +37,13 @@
 // notices a rebalance at its next heartbeat
 // (Consumer.Group.Heartbeat.Interval, 3s by default): lower it for quicker
 // hand-overs.
+//
+// # Secured clusters
+//
+// A [Source] needs Read on the events topic and on its consumer group; a
+// [DLQ] Read and Write on the dead-letter topic; a [Reader] Read on the
+// topic. A denied request ends Run at once with an [*AuthorizationError]
+// (matching [ErrNotAuthorized]) naming the ACL to add, instead of
+// rejoining the group or waiting forever; docs/security.md lists every
+// component's ACLs.
 package kafkaprojection

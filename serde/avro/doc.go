@@ -111,6 +111,12 @@
 // srclient calls take no context, so a cancelled call stops waiting at
 // once while the HTTP request ends at the client's timeout.
 //
+// [NewClient] takes [WithTLSConfig], [WithBasicAuth] and [WithBearerToken];
+// credentials in the URL are moved into basic auth. Every registry URL in
+// an error is redacted ([RedactURL]: user:xxxxx@), so a password never
+// reaches a log; a 401 or 403 answer gives [ErrRegistryUnauthorized] with
+// the operation, the subject and what to do (docs/security.md).
+//
 // # Untrusted bytes
 //
 // Payloads are checked before they are decoded (by goavro or directly): each block count must fit
