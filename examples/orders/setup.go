@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -36,6 +37,11 @@ type config struct {
 	// does, tests do not).
 	metricsAddr string
 	holdMetrics bool
+	// hold keeps the program (and the embedded Kafka) running after the
+	// scenario until the context ends, for the CLI.
+	hold bool
+	// log receives the runner's warnings (default: stderr).
+	log io.Writer
 }
 
 type env struct {
@@ -136,7 +142,9 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	e.runner, err = projection.New(name, e.serde, e.view.handlers(),
 		projection.WithCheckpoints(e.view.checkpoints()),
 		projection.WithRetry(5, 20*time.Millisecond, time.Second),
-		projection.WithLogger(slog.New(slog.DiscardHandler)),
+		// The runner's own warnings and errors (retries, a stop) are
+		// worth seeing: never discard them.
+		projection.WithLogger(slog.New(slog.NewTextHandler(logOut(cfg), &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		projection.WithObserver(e.observer))
 	if err != nil {
 		return nil, err
@@ -152,6 +160,14 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		go refreshLag(runCtx, e.runner) // the lag gauge is set when Lag runs
 	}
 	return e, nil
+}
+
+// logOut returns where the runner logs.
+func logOut(cfg config) io.Writer {
+	if cfg.log != nil {
+		return cfg.log
+	}
+	return os.Stderr
 }
 
 // refreshLag computes the projection's lag every 2 seconds until ctx ends,
