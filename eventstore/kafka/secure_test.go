@@ -79,6 +79,15 @@ func TestSecureMinimalACLs(t *testing.T) {
 		"topic DescribeConfigs":  sarama.ErrTopicAuthorizationFailed,
 		"transactional-id Write": sarama.ErrTransactionalIDAuthorizationFailed,
 	}
+	t.Run("without any ACL", func(t *testing.T) {
+		u := c.NewUser(t)
+		err := run(t, u)
+		t.Logf("without any ACL: %v", err)
+		var ae *kafka.AuthorizationError
+		if !errors.As(err, &ae) || ae.Resource != "topic" || ae.Name != topic || ae.Operation != "Describe" {
+			t.Fatalf("want an AuthorizationError for Describe on topic %s, got %v", topic, err)
+		}
+	})
 	for missing := range all {
 		t.Run("without "+missing, func(t *testing.T) {
 			u := c.NewUser(t, specs(missing)...)

@@ -204,6 +204,10 @@ func (s *Store) ensureTopic(ctx context.Context) ([]int32, error) {
 			return ps, err
 		})
 	}
+	if kafkaauth.Fatal(err) {
+		// Without Describe (granted by Read or Write) the topic is hidden.
+		return nil, kafkaauth.Wrap(err, s.cfg, fmt.Sprintf("kafka: read the partitions of topic %q (a store needs Read, Write and DescribeConfigs on it, which imply Describe; see docs/security.md)", s.topic), "Describe", kafkaauth.Topic, s.topic, false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kafka: read the partitions of topic %q: %w", s.topic, err)
 	}
