@@ -105,6 +105,9 @@ func New(ctx context.Context, client sarama.Client, opts ...Option) (*Store, err
 	}
 	read, err := sarama.NewClient(addrs, cfg)
 	if err != nil {
+		if kafkaauth.IsAuthentication(err) {
+			return nil, kafkaauth.Wrap(err, cfg, fmt.Sprintf("kafka: connect to %v", addrs), "", "", "", false)
+		}
 		return nil, fmt.Errorf("kafka: connect to %v: %w", addrs, err)
 	}
 	s := &Store{opts: o, topic: o.topic, user: client, read: read, addrs: addrs, cfg: cfg, closed: make(chan struct{})}
