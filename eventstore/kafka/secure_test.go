@@ -131,3 +131,34 @@ func TestSecureMinimalACLs(t *testing.T) {
 		})
 	}
 }
+
+// TestSecureRevokedCredentials: a store started after the user's
+// credentials were deleted (a rotated password) fails with an error that
+// matches kafka.ErrNotAuthenticated and says what to check.
+func TestSecureRevokedCredentials(t *testing.T) {
+	c := kafkatest.RequireSecure(t)
+	topic := kafkatest.TopicName(t, "secure")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	u := c.NewUser(t, kafkatest.MustACLs(storeACLs(topic)["topic Read"], storeACLs(topic)["topic Write"])...)
+	cl, err := sarama.NewClient(c.Brokers, u.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	u.Delete(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		s, err := kafka.New(ctx, cl, kafka.WithTopic(topic), kafka.WithAllowUnsafeTopic())
+		if err == nil { // the broker does not know of the deletion yet
+			_ = s.Close()
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		if !errors.Is(err, kafka.ErrNotAuthenticated) || !strings.Contains(err.Error(), "check the SASL user, password and mechanism") {
+			t.Fatalf("want ErrNotAuthenticated with advice, got: %v", err)
+		}
+		t.Logf("revoked: %v", err)
+		return
+	}
+}

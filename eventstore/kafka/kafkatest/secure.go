@@ -153,6 +153,22 @@ type User struct {
 	Name string
 	c    *Cluster
 	pw   string
+	mech sarama.ScramMechanismType
+}
+
+// Delete deletes the user's SCRAM credentials (as a password rotation
+// would invalidate them): connections made afterwards fail to
+// authenticate, once the brokers have the change.
+func (u *User) Delete(tb testing.TB) {
+	tb.Helper()
+	a := u.c.Admin(tb)
+	res, err := a.DeleteUserScramCredentials([]sarama.AlterUserScramCredentialsDelete{{Name: u.Name, Mechanism: u.mech}})
+	if err == nil && len(res) > 0 && res[0].ErrorCode != sarama.ErrNoError {
+		err = res[0].ErrorCode
+	}
+	if err != nil {
+		tb.Fatalf("kafkatest: delete SCRAM user %s: %v", u.Name, err)
+	}
 }
 
 // Principal returns "User:<name>".
@@ -181,6 +197,7 @@ func (c *Cluster) NewUser(tb testing.TB, acls ...ACL) *User {
 	if c.AdminConfig().Net.SASL.Mechanism == sarama.SASLTypeSCRAMSHA256 {
 		mech = sarama.SCRAM_MECHANISM_SHA_256
 	}
+	u.mech = mech
 	// ACLs first: the user's credentials come later in the metadata log,
 	// so once the user can authenticate its ACLs are in force too.
 	if err := GrantACLs(admin, u.Principal(), acls...); err != nil {
