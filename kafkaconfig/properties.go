@@ -435,3 +435,18 @@ func Diagnose(addrs []string, cfg *sarama.Config) error {
 	}
 	return first
 }
+
+// Explain returns err, the error of sarama.NewClient(addrs, cfg), with the
+// broker's own reason from [Diagnose] added when err does not already
+// carry it. It returns err unchanged when err is nil or no broker tells
+// more.
+func Explain(err error, addrs []string, cfg *sarama.Config) error {
+	if err == nil {
+		return nil
+	}
+	cause := Diagnose(addrs, cfg)
+	if cause == nil || strings.Contains(err.Error(), errors.Unwrap(cause).Error()) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
+}

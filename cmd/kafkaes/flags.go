@@ -386,11 +386,7 @@ func (e *env) connect() sarama.Client {
 	}
 	cl, err := sarama.NewClient(e.brokers, cfg)
 	if err != nil {
-		// sarama's error may already carry the cause (a failed SASL
-		// authentication); add the broker's own error when it does not.
-		if cause := kafkaconfig.Diagnose(e.brokers, cfg); cause != nil && !strings.Contains(err.Error(), errors.Unwrap(cause).Error()) {
-			err = fmt.Errorf("%w: %w", err, cause)
-		}
+		err = kafkaconfig.Explain(err, e.brokers, cfg)
 		e.errorf("cannot reach the Kafka cluster at %s: %v\n(check --brokers / KAFKAES_BROKERS, and --kafka-config, --tls*, --sasl-* if the listener needs them)", strings.Join(e.brokers, ","), err)
 		return nil
 	}

@@ -114,7 +114,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	}
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Kafka at %v: %w (is it running? omit -brokers for the embedded one)", brokers, err)
+		return nil, fmt.Errorf("connect to Kafka at %v: %w (is it running? omit -brokers for the embedded one; -kafka-config for TLS/SASL)", brokers, kafkaconfig.Explain(err, brokers, sc))
 	}
 	e.closers = append(e.closers, func() { _ = client.Close() })
 

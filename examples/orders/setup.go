@@ -104,7 +104,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	}
 	client, err := sarama.NewClient(e.brokers, e.sarama)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Kafka at %v: %w", e.brokers, err)
+		return nil, fmt.Errorf("connect to Kafka at %v: %w (-kafka-config for TLS/SASL)", e.brokers, kafkaconfig.Explain(err, e.brokers, e.sarama))
 	}
 	e.closers = append(e.closers, func() { _ = client.Close() })
 	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1), kafka.WithObserver(e.observer))
