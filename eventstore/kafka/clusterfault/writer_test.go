@@ -166,8 +166,14 @@ func TestClusterFaultWriter(t *testing.T) {
 // itself when it is about to send an EndTxn request.
 var dieAtEndTxn atomic.Bool
 
-// apiKeyEndTxn is the Kafka API key of EndTxn.
-const apiKeyEndTxn = 26
+// producedSinceArmed is set at the first Produce request after dieAtEndTxn.
+var producedSinceArmed atomic.Bool
+
+// Kafka API keys of Produce and EndTxn.
+const (
+	apiKeyProduce = 0
+	apiKeyEndTxn  = 26
+)
 
 // killDialer dials connections that watch the requests written on them.
 type killDialer struct{ d *net.Dialer }
@@ -186,9 +192,18 @@ func (k killDialer) Dial(network, addr string) (net.Conn, error) {
 type killConn struct{ net.Conn }
 
 func (c killConn) Write(b []byte) (int, error) {
-	if dieAtEndTxn.Load() && len(b) >= 6 && binary.BigEndian.Uint16(b[4:6]) == apiKeyEndTxn {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {}
+	if dieAtEndTxn.Load() && len(b) >= 6 {
+		switch binary.BigEndian.Uint16(b[4:6]) {
+		case apiKeyProduce:
+			producedSinceArmed.Store(true)
+		case apiKeyEndTxn:
+			// Only after records were produced: an empty transaction
+			// (the store's settle step) would leave nothing open.
+			if producedSinceArmed.Load() {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
 	}
 	return c.Conn.Write(b)
 }
