@@ -31,6 +31,7 @@ package kafkatest
 
 import (
 	"crypto/rand"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -199,6 +200,9 @@ func (c *Cluster) CreateTopic(tb testing.TB, name string, partitions int32, conf
 	if err != nil {
 		tb.Fatalf("kafkatest: create topic %s: %v", name, err)
 	}
+	if err := c.awaitTopic(name, partitions, 30*time.Second); err != nil {
+		tb.Fatalf("kafkatest: created topic %s: %v", name, err)
+	}
 	if os.Getenv("KAFKAES_KEEP_TOPICS") == "1" {
 		tb.Logf("kafkatest: keeping topic %s (KAFKAES_KEEP_TOPICS=1)", name)
 		return
@@ -211,6 +215,69 @@ func (c *Cluster) CreateTopic(tb testing.TB, name string, partitions int32, conf
 		defer a.Close()
 		_ = a.DeleteTopic(name)
 	})
+}
+
+// awaitTopic waits until every broker of the cluster knows the topic with
+// a leader for each of its partitions. On a multi-broker cluster the
+// others learn of a new topic from the controller a little later than the
+// broker that created it, and a request sent to them in between (a
+// DescribeConfigs, a Metadata request) says the topic does not exist.
+func (c *Cluster) awaitTopic(name string, partitions int32, timeout time.Duration) error {
+	if c.fake != nil {
+		return nil
+	}
+	cfg := c.Config()
+	client, err := sarama.NewClient(c.Brokers, cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		var missing []string
+		for _, b := range client.Brokers() {
+			if ok, _ := b.Connected(); !ok {
+				if err := b.Open(cfg); err != nil && !errors.Is(err, sarama.ErrAlreadyConnected) {
+					missing = append(missing, fmt.Sprintf("broker %d: %v", b.ID(), err))
+					continue
+				}
+			}
+			req := sarama.NewMetadataRequest(cfg.Version, []string{name})
+			req.AllowAutoTopicCreation = false
+			resp, err := b.GetMetadata(req)
+			if err != nil {
+				missing = append(missing, fmt.Sprintf("broker %d: %v", b.ID(), err))
+				continue
+			}
+			if !topicReady(resp, name, partitions) {
+				missing = append(missing, fmt.Sprintf("broker %d does not know it yet", b.ID()))
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not known to every broker after %v: %s", timeout, strings.Join(missing, "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// topicReady reports whether resp lists topic with partitions partitions,
+// each with a leader.
+func topicReady(resp *sarama.MetadataResponse, topic string, partitions int32) bool {
+	for _, t := range resp.Topics {
+		if t.Name != topic || !errors.Is(t.Err, sarama.ErrNoError) || int32(len(t.Partitions)) != partitions {
+			continue
+		}
+		for _, p := range t.Partitions {
+			if !errors.Is(p.Err, sarama.ErrNoError) || p.Leader < 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // EventsTopicConfig returns the topic configuration an events topic needs:
