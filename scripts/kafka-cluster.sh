@@ -273,15 +273,23 @@ cmd_stop() {
 		say "node $1: $(stop_process "node $1" 2>&1 | sed 's/^kafka-cluster: //')"
 		return 0
 	fi
+	local pids=() pid
 	for n in "${NODES[@]}"; do
 		node "$n"
 		[[ "$(state "$n")" == paused ]] && kill -CONT "$(pid_alive)" 2>/dev/null
 		# SIGTERM all first: a controlled shutdown of the last node waits
 		# for the quorum of the others otherwise.
-		pid="$(pid_alive)" && kill -TERM "$pid" 2>/dev/null || true
+		pid="$(pid_alive)" || pid=""
+		pids[n]="$pid"
+		[[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null
 	done
 	for n in "${NODES[@]}"; do
 		node "$n"
+		if [[ -n "${pids[n]}" ]] && ! running "${pids[n]}"; then
+			rm -f "$PIDFILE"
+			say "node $n: stopped pid ${pids[n]}"
+			continue
+		fi
 		say "node $n: $(stop_process "node $n" 2>&1 | sed 's/^kafka-cluster: //')"
 	done
 }
