@@ -31,8 +31,8 @@ package kafkatest
 
 import (
 	"crypto/rand"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
