@@ -86,7 +86,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		_, _ = rand.Read(b[:])
 		e.idSuffix = "-" + hex.EncodeToString(b[:])
 	}
-	registryURL, registryDesc := cfg.schemaRegistry, "Schema Registry at "+cfg.schemaRegistry
+	registryURL, registryDesc := cfg.schemaRegistry, "Schema Registry at "+avro.RedactURL(cfg.schemaRegistry)
 	if registryURL == "" {
 		url, stop := avrotest.StartEmbedded()
 		e.closers = append(e.closers, stop)
