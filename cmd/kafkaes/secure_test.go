@@ -245,6 +245,10 @@ func TestRegistryCredentials(t *testing.T) {
 // wrong credentials and a disabled mechanism show the broker's reason.
 func TestSecureBrokerCLI(t *testing.T) {
 	c := kafkatest.RequireSecure(t)
+	if c.Embedded {
+		t.Skip("needs the TLS listener and the broker's SASL error answers of scripts/kafka-secure.sh (CI stage scripts/ci-kafka-secure.sh); " +
+			"TestSCRAMAndConfigFile covers SCRAM and config files on the embedded broker")
+	}
 	topic := kafkatest.TopicName(t, "events-cli")
 	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
 	cfg := os.Getenv("KAFKAES_KAFKA_CONFIG")

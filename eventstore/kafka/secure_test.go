@@ -137,6 +137,10 @@ func TestSecureMinimalACLs(t *testing.T) {
 // matches kafka.ErrNotAuthenticated and says what to check.
 func TestSecureRevokedCredentials(t *testing.T) {
 	c := kafkatest.RequireSecure(t)
+	if c.Embedded {
+		t.Skip("kfake closes the connection on a failed SASL authentication instead of answering SASL_AUTHENTICATION_FAILED; " +
+			"this test runs against scripts/kafka-secure.sh (CI stage scripts/ci-kafka-secure.sh)")
+	}
 	topic := kafkatest.TopicName(t, "secure")
 	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
 	u := c.NewUser(t, kafkatest.MustACLs(storeACLs(topic)["topic Read"], storeACLs(topic)["topic Write"])...)

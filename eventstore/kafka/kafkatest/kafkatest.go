@@ -19,7 +19,10 @@
 //     settings, as the application user of a secured cluster.
 //   - KAFKAES_KAFKA_ADMIN_CONFIG=path of the client.properties of a super
 //     user: [Cluster.AdminConfig] uses it, so the harness can create and
-//     delete topics and users and grant ACLs (see [RequireSecure]).
+//     delete topics and users and grant ACLs (see [RequireSecure], which
+//     falls back to an embedded secured cluster without it).
+//   - KAFKAES_REQUIRE_SECURE=1: [RequireSecure] fails instead of falling
+//     back to the embedded secured cluster.
 //
 // scripts/kafka-secure.sh starts a secured broker (SASL_SSL, SCRAM-SHA-512,
 // ACLs) and prints all of these.
@@ -53,6 +56,9 @@ type Cluster struct {
 	Embedded bool
 
 	fake *kfake.Cluster
+	// adminUser and adminPass are the SCRAM-SHA-512 super user of an
+	// embedded secured cluster (StartSecureEmbedded); empty otherwise.
+	adminUser, adminPass string
 }
 
 // StartEmbedded starts an in-process single-broker Kafka cluster listening
@@ -105,7 +111,10 @@ func (c *Cluster) Close() {
 // it before use.
 func (c *Cluster) Config() *sarama.Config {
 	cfg := c.baseConfig()
-	if !c.Embedded {
+	switch {
+	case c.adminUser != "":
+		c.applyAdmin(cfg)
+	case !c.Embedded:
 		mustApply(cfg, "KAFKAES_KAFKA_CONFIG")
 	}
 	return cfg
@@ -117,7 +126,7 @@ func (c *Cluster) Config() *sarama.Config {
 // KAFKAES_KAFKA_ADMIN_CONFIG when it is set.
 func (c *Cluster) AdminConfig() *sarama.Config {
 	if c.Embedded || os.Getenv("KAFKAES_KAFKA_ADMIN_CONFIG") == "" {
-		return c.Config()
+		return c.Config() // for an embedded secured cluster: its super user
 	}
 	cfg := c.baseConfig()
 	mustApply(cfg, "KAFKAES_KAFKA_ADMIN_CONFIG")

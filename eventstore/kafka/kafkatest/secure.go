@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kafkaes/kafkaes/kafkaconfig"
 )
 
 // ACL is a set of allowed operations for one resource pattern, as
@@ -112,27 +115,65 @@ func RevokeAllACLs(admin sarama.ClusterAdmin, principal string) error {
 	return err
 }
 
-// RequireSecure returns the cluster of KAFKAES_BROKERS when it is a
-// secured cluster with SASL/SCRAM and a super user in
-// KAFKAES_KAFKA_ADMIN_CONFIG (scripts/kafka-secure.sh prints both). It
-// skips the test otherwise, saying how to enable it, unless
-// KAFKAES_REQUIRE_SECURE=1, when it fails instead (CI sets it, so that the
-// authorization tests cannot skip silently).
+// RequireSecure returns a cluster that authenticates with SASL/SCRAM and
+// authorizes every request with ACLs (deny by default), with a super user
+// in [Cluster.AdminConfig], for authorization tests:
+//
+//   - the real secured cluster of KAFKAES_BROKERS when
+//     KAFKAES_KAFKA_ADMIN_CONFIG names its super user's client.properties
+//     (scripts/kafka-secure.sh prints both);
+//   - else, unless KAFKAES_REQUIRE_SECURE=1 (CI sets it for the secured
+//     broker stage, so that the tests cannot quietly fall back), an
+//     embedded secured cluster ([StartSecureEmbedded]), closed when the test
+//     ends.
 func RequireSecure(tb testing.TB) *Cluster {
 	tb.Helper()
 	if os.Getenv("KAFKAES_BROKERS") == "" || os.Getenv("KAFKAES_KAFKA_ADMIN_CONFIG") == "" {
-		msg := "needs a secured broker: run `scripts/kafka-secure.sh start && eval \"$(scripts/kafka-secure.sh env)\"` " +
-			"(sets KAFKAES_BROKERS, KAFKAES_KAFKA_CONFIG and KAFKAES_KAFKA_ADMIN_CONFIG)"
 		if os.Getenv("KAFKAES_REQUIRE_SECURE") == "1" {
-			tb.Fatal(msg + "; KAFKAES_REQUIRE_SECURE=1 forbids skipping")
+			tb.Fatal("KAFKAES_REQUIRE_SECURE=1 needs a real secured broker: run `scripts/kafka-secure.sh start && eval \"$(scripts/kafka-secure.sh env)\"` " +
+				"(sets KAFKAES_BROKERS, KAFKAES_KAFKA_CONFIG and KAFKAES_KAFKA_ADMIN_CONFIG)")
 		}
-		tb.Skip(msg)
+		c, err := StartSecureEmbedded()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(c.Close)
+		return c
 	}
 	c := New(tb)
 	if cfg := c.AdminConfig(); !cfg.Net.SASL.Enable || !strings.HasPrefix(string(cfg.Net.SASL.Mechanism), "SCRAM") {
 		tb.Fatal("kafkatest: KAFKAES_KAFKA_ADMIN_CONFIG must use SASL SCRAM (the tests create SCRAM users)")
 	}
 	return c
+}
+
+// StartSecureEmbedded starts an in-process single-broker cluster (kfake)
+// with SASL (SCRAM-SHA-512, no TLS) and ACL checks on every request, and a
+// super user that [Cluster.Config] and [Cluster.AdminConfig] connect as.
+// Close it when done.
+func StartSecureEmbedded() (*Cluster, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	pass := hex.EncodeToString(b[:])
+	fc, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.ListenFn(func(network, _ string) (netListener, error) { return listenLoopback(network) }),
+		kfake.EnableSASL(),
+		kfake.EnableACLs(),
+		kfake.Superuser(sarama.SASLTypeSCRAMSHA512, "admin", pass),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafkatest: start embedded secured kafka: %w", err)
+	}
+	return &Cluster{Brokers: fc.ListenAddrs(), Embedded: true, fake: fc, adminUser: "admin", adminPass: pass}, nil
+}
+
+func (c *Cluster) applyAdmin(cfg *sarama.Config) {
+	cfg.Net.SASL.Enable = true
+	cfg.Net.SASL.Handshake = true
+	cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+	cfg.Net.SASL.User, cfg.Net.SASL.Password = c.adminUser, c.adminPass
+	cfg.Net.SASL.SCRAMClientGeneratorFunc = kafkaconfig.SCRAMClientGenerator(sarama.SASLTypeSCRAMSHA512)
 }
 
 // Admin returns a cluster admin of the super user, closed when the test
