@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kafkaes/kafkaes/aggregate"
+	"github.com/kafkaes/kafkaes/internal/pgtest"
 )
 
 func TestScenarioInMemory(t *testing.T) {
@@ -17,11 +18,7 @@ func TestScenarioInMemory(t *testing.T) {
 }
 
 func TestScenarioPostgres(t *testing.T) {
-	dsn := os.Getenv("KAFKAES_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("KAFKAES_POSTGRES_DSN is not set: PostgreSQL view skipped; run eval \"$(scripts/postgres.sh)\"")
-	}
-	testScenario(t, config{topic: "orders-events", postgres: dsn})
+	testScenario(t, config{topic: "orders-events", postgres: pgtest.DSN(t)})
 }
 
 func testScenario(t *testing.T, cfg config) {

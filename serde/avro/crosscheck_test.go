@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -14,24 +13,23 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kafkaes/kafkaes/internal/testenv"
 	"github.com/kafkaes/kafkaes/serde"
 	"github.com/kafkaes/kafkaes/serde/avro"
 	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
 )
 
+// fastavroVersion is the fastavro release the cross-checks run against.
+const fastavroVersion = "1.13.1"
+
 // TestCrossCheckFastavro checks the serde against fastavro, an independent
 // Avro implementation, in both directions: payloads written here are
 // decoded (and schema-resolved) by fastavro, and records built and encoded
-// by fastavro are decoded here. It skips only if python3 with fastavro is
-// missing: pip install fastavro==1.13.1
+// by fastavro are decoded here. fastavro 1.13.1 is installed into a cache
+// by the test (testenv.Python); the test skips, visibly, only when the
+// machine has no python3 or cannot fetch it.
 func TestCrossCheckFastavro(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not found; install Python 3 and `pip install fastavro==1.13.1` to run the fastavro cross-check")
-	}
-	if out, err := exec.Command(py, "-c", "import fastavro").CombinedOutput(); err != nil {
-		t.Skipf("fastavro is not installed (%s); run `pip install fastavro==1.13.1` to run the cross-check", out)
-	}
+	python := testenv.Python(t, "fastavro", fastavroVersion)
 	ctx := context.Background()
 	client, _ := avrotest.Registry(t)
 	topic := uniqueTopic(t, "cross")
@@ -70,7 +68,7 @@ func TestCrossCheckFastavro(t *testing.T) {
 	b, err := json.Marshal(vectors)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(inFile, b, 0o600))
-	out, err := exec.Command(py, "testdata/crosscheck.py", inFile, outFile).CombinedOutput()
+	out, err := python("testdata/crosscheck.py", inFile, outFile).CombinedOutput()
 	require.NoError(t, err, "fastavro failed: %s", out)
 
 	var res struct {
