@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
-	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/internal/pgtest"
+	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/internal/testrun"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 	"github.com/kafkaes/kafkaes/projection/sqlcheckpoint"

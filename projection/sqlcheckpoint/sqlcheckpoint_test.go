@@ -13,8 +13,8 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/memory"
-	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/internal/pgtest"
+	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/sqlcheckpoint"
 	"github.com/kafkaes/kafkaes/serde"
 )
