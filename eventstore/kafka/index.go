@@ -300,19 +300,32 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 	parts = slices.Clone(parts)
 	slices.Sort(parts)
 	parts = slices.Compact(parts)
-	locked := parts[:0]
-	for _, p := range parts {
-		if try {
-			if !s.idx[p].catchMu.TryLock() {
-				continue
-			}
-		} else {
-			s.idx[p].catchMu.Lock()
+	// The partitions' catchMu are held while fetching and applying, and
+	// released while waiting for open transactions, so that concurrent
+	// catch-ups (reads waiting for the same open transaction) wait side by
+	// side rather than one after the other.
+	holding := map[int32]bool{}
+	defer func() {
+		for p := range holding {
+			s.idx[p].catchMu.Unlock()
 		}
-		locked = append(locked, p)
-		defer s.idx[p].catchMu.Unlock()
+	}()
+	lock := func(ps []int32) []int32 {
+		got := ps[:0:0]
+		for _, p := range ps { // in order: no lock-order inversion
+			if try {
+				if !s.idx[p].catchMu.TryLock() {
+					continue
+				}
+			} else {
+				s.idx[p].catchMu.Lock()
+			}
+			holding[p] = true
+			got = append(got, p)
+		}
+		return got
 	}
-	parts = locked
+	parts = lock(parts)
 	pending := make(map[int32]int64, len(parts))
 	for _, p := range parts {
 		ix := s.idx[p]
@@ -355,6 +368,11 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 			next := ix.next
 			ix.mu.Unlock()
 			s.indexed.Add(int64(len(r.recs)))
+			if r.lso < r.hw {
+				ix.mu.Lock()
+				ix.noteUndecided(r.lso)
+				ix.mu.Unlock()
+			}
 			t, ok := target[p]
 			if !ok {
 				t = r.lso
@@ -390,16 +408,43 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 		if !progressed && len(pending) > 0 {
 			// Nothing new below the target yet (a transaction is still
 			// open, or the fetch raced a leader change): back off briefly.
-			if stall > 0 && time.Since(lastProgress) >= stall {
+			if stall > 0 && (time.Since(lastProgress) >= stall || (strong && s.allBlocked(pending))) {
 				return s.stalled(pending, lso, target, stall, nil)
 			}
 			idle++
+			for p := range holding {
+				s.idx[p].catchMu.Unlock()
+				delete(holding, p)
+			}
 			if err := sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
 				return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
 			}
+			again := lock(slices.Sorted(maps.Keys(pending)))
+			rest := make(map[int32]int64, len(again))
+			for _, p := range again {
+				ix := s.idx[p]
+				ix.mu.Lock()
+				rest[p] = ix.next // another catch-up may have moved it
+				ix.mu.Unlock()
+				if rest[p] >= target[p] {
+					delete(rest, p)
+				}
+			}
+			pending = rest
 		}
 	}
 	return nil
+}
+
+// allBlocked reports whether every partition of pending counts as blocked
+// (isBlocked): waiting longer for their open transactions is pointless.
+func (s *Store) allBlocked(pending map[int32]int64) bool {
+	for p := range pending {
+		if !s.idx[p].isBlocked() {
+			return false
+		}
+	}
+	return true
 }
 
 // stalled is the error of a catch-up that made no progress for stall,
@@ -420,6 +465,10 @@ func (s *Store) stalled(pending, lso, target map[int32]int64, stall time.Duratio
 				eventstore.ErrUnavailable, s.topic, p, stall, why)
 		}
 		held.parts[p] = [2]int64{next, target[p]}
+		ix := s.idx[p]
+		ix.mu.Lock()
+		ix.noteUndecided(next)
+		ix.mu.Unlock()
 	}
 	return held
 }

@@ -28,6 +28,10 @@ const loadMaxBytes = 1
 // stream's partition (see catchUpWaiting).
 const readWait = 2 * time.Second
 
+// blockedReadWait replaces readWait for a partition that counts as blocked
+// (see blockedAfter): enough to catch up to the last stable offset.
+const blockedReadWait = 50 * time.Millisecond
+
 // subscribeWait is how long a live subscription's fetch waits at the broker
 // for new records; it bounds how late a subscription notices cancellation.
 const subscribeWait = 200 * time.Millisecond
@@ -53,7 +57,14 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		}
 		from = max(from, 1)
 		p := s.Partition(streamID)
-		if err := s.catchUpWaiting(ctx, []int32{p}, readWait); err != nil {
+		wait := readWait
+		if s.idx[p].isBlocked() {
+			// The partition's first undecided record has been undecided
+			// for a while (a dead or paused writer, or late markers):
+			// waiting for it again only delays the answer.
+			wait = blockedReadWait
+		}
+		if err := s.catchUpWaiting(ctx, []int32{p}, wait); err != nil {
 			var held *heldBackError
 			if errors.As(err, &held) {
 				// Transactions open at the start are still undecided:

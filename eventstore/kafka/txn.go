@@ -314,11 +314,14 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 				}
 				continue
 			}
-			// From now on the append goes in a transaction of its own,
-			// so that while the records it met stay undecided (another
-			// writer's transaction, maybe of a dead writer) it does not
-			// make the appends of other streams abort with it.
-			r.solo = true
+			// After a few such conflicts the append goes in a
+			// transaction of its own, so that while the records it met
+			// stay undecided (another writer's transaction, maybe of a
+			// dead writer) it does not make the appends of other streams
+			// abort with it. (Not at once: under contention on a real
+			// broker, records of another instance's transaction are
+			// undecided for a moment after every commit.)
+			r.solo = r.solo || r.attempts >= 2
 			// The full check, not only the expected version: the record
 			// the scan met may be this very append's first attempt, whose
 			// commit outcome was unknown to its caller and which has now
