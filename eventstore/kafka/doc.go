@@ -131,16 +131,21 @@
 // after the transaction timeout ([WithTransactionTimeout], 10s by default),
 // and until then the last stable offset of its partitions stays behind it:
 // read_committed readers see nothing of those partitions beyond it, and
-// the index's catch-up offset X stops at its first record. ReadStream
-// waits up to 2s without progress for open transactions, then returns the
+// the index's catch-up offset X stops at its first record. A partition
+// whose first undecided record stays undecided for 500ms counts as
+// blocked. ReadStream waits up to 2s without progress for open
+// transactions (not at all in a blocked partition), then returns the
 // stream if the undecided range holds no record of it that the index
 // lacks, and fails with [eventstore.ErrUnavailable] otherwise (see Reads);
 // ReadAll ends its partition before it. Appends to other partitions are
-// not held up: a partition whose first undecided record stays undecided
-// for 500ms counts as blocked, and its appends, like every append whose
-// conflict scan met undecided records, run in transactions of their own,
-// so that their conflicts never abort the group commits of other
-// partitions (measured with BenchmarkDeadWriterBystanders: see
+// not held up: the appends of a blocked partition, and every append whose
+// conflict scan met undecided records three times, run in transactions of
+// their own, so that their conflicts never abort the group commits of
+// other partitions; appends that a conflict of another append of their
+// group sent back are retried without losing an attempt; catch-ups of a
+// worker never wait for a partition that a read is catching up; and reads
+// waiting for the same open transaction wait side by side, not one after
+// the other (measured with BenchmarkDeadWriterBystanders: see
 // BENCHMARKS.md). Appends to a stream the dead writer had written to see
 // its open records in their scan and retry, then fail with a conflict if
 // the records are still undecided after several attempts (about a quarter
@@ -272,7 +277,8 @@
 // # Reads
 //
 // ReadStream catches the stream's partition up (to the high watermark as of
-// the call, waiting up to 2s without progress for open transactions, so
+// the call, waiting up to 2s without progress for open transactions, or
+// not at all in a blocked partition, see Failure modes, so
 // every append acknowledged before it is included, also on a real broker
 // where commit markers land a moment after the commit returned), then
 // fetches exactly the offsets the index holds for the stream, one record

@@ -45,6 +45,11 @@ const subscribeWait = 200 * time.Millisecond
 // so its cost does not grow with the size of the partition. A record at
 // such an offset that is not the expected event, and any record with the
 // stream's key that the index could not read, give a [*CorruptRecordError].
+// It never returns a short stream as if it were complete: when it cannot
+// confirm that it has every append acknowledged before the call (the
+// partition's leader does not answer, or a transaction that is still
+// open may hold records of the stream), it yields one error matching
+// [eventstore.ErrUnavailable] and nothing else; retry later.
 func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		if s.isClosed() {
