@@ -174,6 +174,12 @@ func (s *Source) Committed(ctx context.Context) (eventstore.Checkpoint, error) {
 // Run joins the consumer group and delivers the records of the partitions
 // assigned to it to sink until ctx ends or the sink fails.
 func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
+	// A group the principal may not Read fails the coordinator lookup;
+	// sarama's consumer group would retry that for about 10s (rebalance
+	// retries) before Consume returns it. Ask once first.
+	if _, err := s.client.Coordinator(s.group); kafkaauth.Fatal(err) {
+		return s.denied("find the coordinator of consumer group "+s.group, err)
+	}
 	group, err := sarama.NewConsumerGroupFromClient(s.group, s.client)
 	if err != nil {
 		return fmt.Errorf("kafkaprojection: join consumer group %s: %w", s.group, err)
