@@ -8,7 +8,9 @@
 // and Schema Registry (srfake): events go to a Kafka topic through the
 // Kafka event store, encoded as Avro with schemas registered in the
 // registry, and account snapshots go to a compacted topic. Point it at real
-// services with -brokers host:port and -schema-registry http://host:port;
+// services with -brokers host:port and -schema-registry http://host:port
+// (and -kafka-config client.properties for a cluster with TLS or SASL, see
+// docs/security.md);
 // on a real cluster the account IDs get a per-run suffix, since the topic
 // outlives the run.
 package main

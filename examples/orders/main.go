@@ -5,6 +5,7 @@
 //	go run ./examples/orders                         # embedded Kafka, in-memory view
 //	go run ./examples/orders -postgres "$KAFKAES_POSTGRES_DSN"   # view + checkpoint in PostgreSQL
 //	go run ./examples/orders -brokers 127.0.0.1:9092  # a real Kafka cluster
+//	go run ./examples/orders -brokers kafka:9093 -kafka-config client.properties  # TLS/SASL (docs/security.md)
 //
 // Every command waits (projection.Runner.WaitFor with the positions
 // aggregate.Root.Appended reports) until the projection has processed the
