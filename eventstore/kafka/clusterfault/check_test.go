@@ -191,6 +191,7 @@ func figures(faults []*fault, recs []rec, tl *tail) string {
 		s, e := f.start.UnixNano(), f.end.UnixNano()
 		gap, prev := int64(0), s
 		var longest, stall int64
+		var stallOf rec
 		errs := map[string]int{}
 		for _, x := range ress {
 			// Appends and errors count in the window they ended in.
@@ -204,8 +205,9 @@ func figures(faults []*fault, recs []rec, tl *tail) string {
 			}
 			gap = max(gap, x.T1-prev)
 			prev = x.T1
-			if seen := tl.seenAt(firstID(recs, x)); seen > 0 {
-				stall = max(stall, seen-x.T1)
+			if seen := tl.seenAt(firstID(recs, x)); seen > 0 && seen-x.T1 > stall {
+				stall = seen - x.T1
+				stallOf = x
 			}
 		}
 		errStr := countString(errs)
@@ -215,6 +217,10 @@ func figures(faults []*fault, recs []rec, tl *tail) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", f.name, d(gap), d(f.recovered.Sub(f.back).Nanoseconds()), d(longest), d(stall), errStr)
 		if f.killed != "" {
 			extra = append(extra, bystanders(f, ress))
+		}
+		if stall >= (2 * time.Second).Nanoseconds() {
+			extra = append(extra, fmt.Sprintf("\nLongest read_committed stall in %q: %s's append to %q (version %d at %v), acknowledged %s, seen by the tail %v later.\n",
+				f.name, stallOf.W, stallOf.S, stallOf.V, stallOf.Pos, time.Unix(0, stallOf.T1).UTC().Format("15:04:05.000"), time.Duration(stall).Round(time.Millisecond)))
 		}
 	}
 	for _, x := range extra {
