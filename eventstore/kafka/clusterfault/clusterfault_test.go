@@ -85,7 +85,7 @@ type harness struct {
 	faults  []*fault
 }
 
-func (h *harness) startWriter(name string) *writer {
+func (h *harness) startWriter(name string, env ...string) *writer {
 	h.t.Helper()
 	w := &writer{name: name, prefix: "cf-" + h.run + "-" + name, journal: filepath.Join(h.dir, name+".journal"), done: make(chan struct{})}
 	w.cmd = exec.Command(os.Args[0], "-test.run=^TestClusterFaultWriter$", "-test.count=1", "-test.timeout=0")
@@ -98,6 +98,7 @@ func (h *harness) startWriter(name string) *writer {
 		envPrefix+"="+w.prefix,
 		envWorkers+"="+strconv.Itoa(writerWorkers),
 	)
+	w.cmd.Env = append(w.cmd.Env, env...)
 	logf, err := os.Create(filepath.Join(h.dir, name+".log"))
 	if err != nil {
 		h.t.Fatal(err)
@@ -316,7 +317,12 @@ func TestClusterFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for i := range numWriters {
+	// w1, whose transaction coordinator is killed and which is killed
+	// itself with a transaction open, runs one transactional producer (the
+	// store's default is 2), so that "its coordinator" and "its open
+	// transaction" are one each.
+	h.startWriter("w1", envProducers+"=1")
+	for i := 1; i < numWriters; i++ {
 		h.startWriter(fmt.Sprintf("w%d", i+1))
 	}
 	base := h.begin("none (baseline)")

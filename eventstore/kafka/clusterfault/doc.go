@@ -10,7 +10,10 @@
 // so in one line (NOT RUN).
 //
 // Four writer processes (the test binary re-executed), each with its own
-// sarama client and store and two appending goroutines, append 1-3 events
+// sarama client and store (default options, except that w1 runs one
+// transactional producer, so that it has one transaction coordinator and
+// one open transaction to be killed with) and two appending goroutines,
+// append 1-3 events
 // to random streams of 50 on a 6-partition topic with an expected version:
 // read the stream, append at its version, on a conflict read again, on an
 // unknown outcome retry the same events at the same expected version until
@@ -25,7 +28,9 @@
 //  4. SIGSTOP the broker leading most partitions for the transaction
 //     timeout + 5 s, then SIGCONT;
 //  5. SIGKILL two brokers at once, restart them 2 s later;
-//  6. SIGKILL a writer process and start a replacement.
+//  6. SIGKILL writer w1 with a transaction open (SIGUSR1 tells it to kill
+//     itself when it is about to send the EndTxn of a transaction that
+//     produced records) and start a replacement.
 //
 // A franz-go (not sarama) read_committed consumer tails the topic during
 // the run (which measures the read_committed stall of every acknowledged

@@ -34,6 +34,8 @@ const (
 	envJournal = "KAFKAES_CLUSTERFAULT_JOURNAL"
 	envPrefix  = "KAFKAES_CLUSTERFAULT_PREFIX" // transactional ID prefix
 	envWorkers = "KAFKAES_CLUSTERFAULT_WORKERS"
+	// envProducers, when set, is the writer's WithConcurrentTransactions.
+	envProducers = "KAFKAES_CLUSTERFAULT_PRODUCERS"
 )
 
 // maxUnknownRetries bounds the retries of one append whose outcome stays
@@ -95,7 +97,11 @@ func TestClusterFaultWriter(t *testing.T) {
 	var s *kafka.Store
 	for {
 		octx, cancel := context.WithTimeout(ctx, time.Minute)
-		s, err = kafka.New(octx, client, kafka.WithTopic(topic), kafka.WithTransactionalIDPrefix(os.Getenv(envPrefix)))
+		opts := []kafka.Option{kafka.WithTopic(topic), kafka.WithTransactionalIDPrefix(os.Getenv(envPrefix))}
+		if n, err := strconv.Atoi(os.Getenv(envProducers)); err == nil {
+			opts = append(opts, kafka.WithConcurrentTransactions(n))
+		}
+		s, err = kafka.New(octx, client, opts...)
 		cancel()
 		if err == nil {
 			break
@@ -166,7 +172,10 @@ func TestClusterFaultWriter(t *testing.T) {
 // itself when it is about to send an EndTxn request.
 var dieAtEndTxn atomic.Bool
 
-// producedSinceArmed is set at the first Produce request after dieAtEndTxn.
+// producedSinceArmed is set by a Produce request after dieAtEndTxn and
+// cleared by an EndTxn. The writer that gets killed runs one transactional
+// producer (envProducers), so its Produce and EndTxn requests belong to the
+// same transaction.
 var producedSinceArmed atomic.Bool
 
 // Kafka API keys of Produce and EndTxn.
@@ -197,9 +206,10 @@ func (c killConn) Write(b []byte) (int, error) {
 		case apiKeyProduce:
 			producedSinceArmed.Store(true)
 		case apiKeyEndTxn:
-			// Only after records were produced: an empty transaction
-			// (the store's settle step) would leave nothing open.
-			if producedSinceArmed.Load() {
+			// Only after records were produced since the last EndTxn: an
+			// empty transaction (the store's settle step) would leave
+			// nothing open.
+			if producedSinceArmed.Swap(false) {
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {}
 			}
