@@ -414,6 +414,10 @@ func TestClusterFaults(t *testing.T) {
 	if len(held) == 0 {
 		t.Logf("WARNING: the kill of writer %s left no transaction open for 1s (no partition's last stable offset held back): the bystander figure below measures no dead writer's transaction", victim.name)
 	}
+	// The replacement starts once the bystander window (the transaction
+	// timeout after the kill) is over: its start (a store catching up on
+	// the whole topic) would take CPU from the other writers within it.
+	time.Sleep(time.Until(f.start.Add(txnTimeout)))
 	h.startWriter("w" + strconv.Itoa(n+1))
 	f.back = f.start
 	h.recover(f, f.openParts...)
