@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 )
 
 // Deliver implements [Sink]: it processes records of one partition in
@@ -78,7 +80,7 @@ func (r *Runner) retry(ctx context.Context, fn func() error) (int, error) {
 		if errors.As(err, &perm) || n+1 >= r.cfg.attempts {
 			return n + 1, err
 		}
-		if err := sleepCtx(ctx, backoff(n, r.cfg.base, r.cfg.max)); err != nil {
+		if err := ctxtime.Sleep(ctx, backoff(n, r.cfg.base, r.cfg.max)); err != nil {
 			return n + 1, err
 		}
 	}

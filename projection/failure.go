@@ -152,17 +152,3 @@ func backoff(n int, base, maxDelay time.Duration) time.Duration {
 	}
 	return ceil/2 + rand.N(ceil/2+1)
 }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -174,16 +173,6 @@ func TestStreamAndVerifyDecodeAvro(t *testing.T) {
 	if r.code != exitFailure || !strings.Contains(r.stderr, "Schema Registry at http://127.0.0.1:1") {
 		t.Errorf("verify with an unreachable registry:\n%s", r)
 	}
-}
-
-// sameJSON reports whether a and b are the same JSON value (goavro writes
-// record fields in map order).
-func sameJSON(a, b string) bool {
-	var x, y any
-	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
 }
 
 func writeFile(t *testing.T, name, text string) string {

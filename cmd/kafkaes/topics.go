@@ -230,7 +230,8 @@ func sampleKind(ctx context.Context, cl sarama.Client, topic string) (string, er
 	}
 	kind := kindEmpty // only aborted records or markers so far
 	for _, p := range sortedKeys(res) {
-		for _, r := range res[p].Records {
+		if recs := res[p].Records; len(recs) > 0 { // the partition's first committed record decides
+			r := recs[0]
 			_, hasVersion := wire.Header(r.Headers, wire.HeaderVersion)
 			_, hasID := wire.Header(r.Headers, wire.HeaderID)
 			_, hasType := wire.Header(r.Headers, wire.HeaderType)
@@ -246,7 +247,6 @@ func sampleKind(ctx context.Context, cl sarama.Client, topic string) (string, er
 			default:
 				kind = kindOther
 			}
-			break
 		}
 	}
 	return kind, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/observe"
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -416,7 +417,7 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 				s.idx[p].catchMu.Unlock()
 				delete(holding, p)
 			}
-			if err := sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
+			if err := ctxtime.Sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
 				return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
 			}
 			again := lock(slices.Sorted(maps.Keys(pending)))
@@ -502,27 +503,6 @@ func (e *heldBackError) Error() string {
 // could not even reach the last stable offset; ctx's error when ctx ended.
 func (s *Store) catchUpWaiting(ctx context.Context, parts []int32, d time.Duration) error {
 	return s.catchUpStall(ctx, parts, true, d, false, nil)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// snapshot is a copy of what the index knows about a stream, taken for
-// one append or load.
-type snapshot struct {
-	version int64
-	// next is the partition's catch-up offset when the snapshot was taken.
-	next    int64
-	corrupt *wire.DecodeError
-	st      *streamState // for lookups under the index lock only
 }
 
 // positions returns the positions of versions from..to of a stream.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
+
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 )
 
 // loadMaxBytes is the per-partition byte limit of the fetches of a stream
@@ -289,7 +291,7 @@ func (l *loader) get(wants []want, i int) (record, error) {
 				Reason: fmt.Sprintf("no record where the index has version %d of the stream (was the topic truncated?)", wants[i].version)}
 		}
 		// Nothing came back yet (a lagging leader): try again shortly.
-		if err := sleep(l.ctx, time.Duration(min(attempt+1, 20))*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(l.ctx, time.Duration(min(attempt+1, 20))*time.Millisecond); err != nil {
 			return record{}, err
 		}
 	}
@@ -465,7 +467,7 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 			return
 		}
 		idle++
-		if err := sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
 			yield(eventstore.RecordedEvent{}, err)
 			return
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 )
 
 // ownRanges is how many recent ranges of its own committed records a
@@ -107,7 +109,7 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 			default:
 				// Our records are acknowledged, so the high watermark is
 				// past them; a lagging leader catches up shortly.
-				if err := sleep(ctx, 5*time.Millisecond); err != nil {
+				if err := ctxtime.Sleep(ctx, 5*time.Millisecond); err != nil {
 					return nil, fmt.Errorf("kafka: conflict scan of %s/%d stuck at offset %d below %d: %w", s.topic, p, pr.next, sp.to, err)
 				}
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -31,7 +32,6 @@ type Store struct {
 	opts   options
 	topic  string
 	nparts int32
-	user   sarama.Client
 	// read is the store's own client for raw fetches and metadata, so
 	// that the user's client is never blocked or closed by the store.
 	read  sarama.Client
@@ -110,7 +110,7 @@ func New(ctx context.Context, client sarama.Client, opts ...Option) (*Store, err
 		}
 		return nil, fmt.Errorf("kafka: connect to %v: %w", addrs, err)
 	}
-	s := &Store{opts: o, topic: o.topic, user: client, read: read, addrs: addrs, cfg: cfg, closed: make(chan struct{})}
+	s := &Store{opts: o, topic: o.topic, read: read, addrs: addrs, cfg: cfg, closed: make(chan struct{})}
 	s.suspect.Store(1) // every worker settle-checks before its first transaction
 	s.f = &fetcher{client: read, topic: o.topic, onError: s.markSuspect}
 	s.loadF = &fetcher{client: read, topic: o.topic, onRecords: func(n int) { s.loaded.Add(int64(n)) }, onError: s.markSuspect}
@@ -261,7 +261,7 @@ func (s *Store) checkTopicConfig() error {
 	if err != nil {
 		return fmt.Errorf("kafka: admin client: %w", err)
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: s.topic})
+	entries, err := kafkafetch.TopicConfig(admin, s.topic)
 	if err != nil {
 		if kafkaauth.Fatal(err) {
 			return kafkaauth.Wrap(err, s.cfg, fmt.Sprintf("kafka: read the configuration of events topic %q to check that it keeps events forever "+

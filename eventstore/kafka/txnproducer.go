@@ -12,6 +12,8 @@ import (
 	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 )
 
 // txnProducer is the store's transactional producer, written on sarama's
@@ -167,7 +169,7 @@ func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork
 		if attempt >= txnRetries {
 			return fmt.Errorf("kafka: %s (transactional ID %q) failed after %d attempts: %w", what, p.id, attempt+1, err)
 		}
-		if serr := sleep(ctx, txnBackoff(attempt, txnRetries)); serr != nil {
+		if serr := ctxtime.Sleep(ctx, txnBackoff(attempt, txnRetries)); serr != nil {
 			return fmt.Errorf("kafka: %s (transactional ID %q): %w (last error: %w)", what, p.id, serr, err)
 		}
 	}

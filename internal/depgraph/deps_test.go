@@ -85,10 +85,10 @@ func TestImportRules(t *testing.T) {
 	for _, r := range rules() {
 		name := strings.Join(r.roots, "+")
 		t.Run(name, func(t *testing.T) {
-			for _, rel := range r.roots {
-				if !exists(root, rel) {
-					t.Skipf("package %s does not exist yet", rel)
-				}
+			if gone := missing(root, r); len(gone) > 0 {
+				// A renamed or moved package would silently turn the
+				// rule off: that is an error, not a skip.
+				t.Fatalf("the rule names packages that do not exist: %s; update rules() to the new package paths", strings.Join(gone, ", "))
 			}
 			for _, v := range violations(graph, r) {
 				t.Errorf("%s must not depend on %s, but: %s", name, v.forbidden, strings.Join(v.chain, " -> "))
@@ -103,7 +103,7 @@ func TestCheckerFindsViolations(t *testing.T) {
 	root := moduleRoot(t)
 	const rel = "eventstore/kafka/kafkatest"
 	if !exists(root, rel) {
-		t.Skipf("package %s does not exist", rel)
+		t.Fatalf("package %s does not exist; point the test at a package that imports sarama", rel)
 	}
 	graph := load(t, root, []string{rel})
 	vs := violations(graph, rule{roots: []string{rel}, forbidden: []string{sarama, "github.com/twmb/franz-go/pkg/kfake"}})
@@ -118,6 +118,60 @@ func TestCheckerFindsViolations(t *testing.T) {
 	if got := violations(graph, rule{roots: []string{rel}, forbidden: []string{goavro}}); len(got) != 0 {
 		t.Fatalf("false positive: %+v", got)
 	}
+}
+
+// TestMissingPackagesAreErrors proves that a rule naming a package that
+// does not exist (a root or a forbidden package of this module) is found.
+func TestMissingPackagesAreErrors(t *testing.T) {
+	root := moduleRoot(t)
+	r := rule{roots: []string{"aggregate", "no/such/root"}, forbidden: []string{module + "/no/such/dep", sarama, module + "/serde"}}
+	got := missing(root, r)
+	want := []string{"no/such/root", "no/such/dep"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("missing = %v, want %v", got, want)
+	}
+	for _, r := range rules() {
+		if gone := missing(root, r); len(gone) > 0 {
+			t.Errorf("rule %v names missing packages %v", r.roots, gone)
+		}
+	}
+}
+
+// missing returns the packages of this module that rule r names (roots
+// and forbidden packages) but that do not exist.
+func missing(root string, r rule) []string {
+	var out []string
+	for _, rel := range r.roots {
+		if !exists(root, rel) {
+			out = append(out, rel)
+		}
+	}
+	for _, f := range r.forbidden {
+		rel, ok := strings.CutPrefix(f, module+"/")
+		if ok && !existsTree(root, rel) {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+// existsTree reports whether rel or a directory below it holds a package
+// (forbidden paths match packages below them too).
+func existsTree(root, rel string) bool {
+	found := false
+	_ = filepath.WalkDir(filepath.Join(root, rel), func(p string, d os.DirEntry, err error) error {
+		if err != nil || found {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			if r, err := filepath.Rel(root, p); err == nil && exists(root, r) {
+				found = true
+				return filepath.SkipAll
+			}
+		}
+		return nil
+	})
+	return found
 }
 
 type violation struct {

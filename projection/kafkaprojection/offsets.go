@@ -10,6 +10,8 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
+
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 )
 
 // listOffsets asks the partitions' leaders for sarama.OffsetNewest (the
@@ -101,7 +103,7 @@ func committedOffsets(ctx context.Context, client sarama.Client, group, topic st
 		if !retry {
 			return cp, nil
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
@@ -217,7 +218,7 @@ func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
 			return s.denied("join consumer group "+s.group, err)
 		case err != nil:
 			s.logger.Warn("kafkaprojection: consume failed, rejoining", slog.String("group", s.group), slog.Any("error", err))
-			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			if err := ctxtime.Sleep(ctx, 200*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -469,15 +470,4 @@ func record(msg *sarama.ConsumerMessage) projection.Record {
 	}
 	ev.Position = eventstore.Position{Partition: msg.Partition, Offset: msg.Offset}
 	return projection.Record{Event: ev, DecodeErr: err, Topic: msg.Topic, Raw: msg}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -3,7 +3,6 @@ package kafkaprojection_test
 import (
 	"context"
 	"encoding/json"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 	cfg.Consumer.Group.Rebalance.Timeout = 2 * time.Second
 
 	hung, release := make(chan struct{}), make(chan struct{})
-	var zombieCommitFailed atomic.Bool
+	zombieCommits := make(chan error, 100) // the outcome of every commit instance A tries
 	newRunner := func(zombie bool) (*projection.Runner, *kafkaprojection.Transformer) {
 		tr, err := kafkaprojection.NewTransformer(c.Brokers, cfg, in, group, nil, kafkaprojection.WithMaxBatch(10))
 		require.NoError(t, err)
@@ -56,7 +55,7 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 				}
 				return nil
 			}),
-		}, projection.WithCheckpoints(tr), projection.WithRetry(1, time.Millisecond, time.Millisecond),
+		}, projection.WithCheckpoints(checkpoints(tr, zombie, zombieCommits)), projection.WithRetry(1, time.Millisecond, time.Millisecond),
 			projection.WithLogger(discard()))
 		require.NoError(t, err)
 		return r, tr
@@ -76,18 +75,28 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 	ctx := timeout(t, 90*time.Second)
 	require.NoError(t, rB.WaitFor(ctx, last), "B takes over from the stalled A")
 	before := rA.Stats().Processed
+	for drained := false; !drained; { // the commits A made before it stalled
+		select {
+		case err := <-zombieCommits:
+			require.NoError(t, err, "a commit of A before it stalled")
+		default:
+			drained = true
+		}
+	}
 	close(release) // the zombie wakes up and tries to commit its batch
-	require.Eventually(t, func() bool {
-		// A's runner never counts the stalled batch as processed: its
-		// commit is fenced (and A rejoins the group).
-		return rA.Stats().Processed == before
-	}, 10*time.Second, 50*time.Millisecond)
-	time.Sleep(500 * time.Millisecond) // give a wrongly succeeding commit time to show up
-	zombieCommitFailed.Store(rA.Stats().Processed == before)
+	// The outcome of that very commit proves it did not succeed (no
+	// waiting for a wrong success that might come later).
+	select {
+	case err := <-zombieCommits:
+		// Fenced: at the produce (a sarama.ProducerErrors) or at the commit.
+		require.Error(t, err, "the zombie's batch must not commit")
+	case <-ctx.Done():
+		t.Fatal("the zombie never tried to commit its batch")
+	}
+	require.Equal(t, before, rA.Stats().Processed, "A's runner does not count the fenced batch as processed")
 	cancelA()
 	<-errA
 	require.ErrorIs(t, stopB(), context.Canceled)
-	require.True(t, zombieCommitFailed.Load(), "the zombie's batch must not commit")
 
 	got := newSeen()
 	counter, err := projection.New("count", testSerde(), []projection.Handler{got.handler()})
@@ -101,4 +110,41 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 	for k, v := range counts {
 		require.Equal(t, 1, v, "%s is in the output %d times", k, v)
 	}
+}
+
+// checkpoints returns tr, or for the zombie tr with every commit's outcome
+// sent to results.
+func checkpoints(tr *kafkaprojection.Transformer, spy bool, results chan<- error) projection.CheckpointStore {
+	if !spy {
+		return tr
+	}
+	return commitSpy{tr, results}
+}
+
+// commitSpy reports the outcome of every commit of its store.
+type commitSpy struct {
+	projection.CheckpointStore
+	results chan<- error
+}
+
+func (s commitSpy) Begin(ctx context.Context, name string, partition int32) (context.Context, projection.Txn, error) {
+	ctx, tx, err := s.CheckpointStore.Begin(ctx, name, partition)
+	if err != nil {
+		return ctx, tx, err
+	}
+	return ctx, spyTxn{tx, s.results}, nil
+}
+
+type spyTxn struct {
+	projection.Txn
+	results chan<- error
+}
+
+func (t spyTxn) Commit(ctx context.Context, partition int32, from, next int64) error {
+	err := t.Txn.Commit(ctx, partition, from, next)
+	select {
+	case t.results <- err:
+	default:
+	}
+	return err
 }

@@ -327,5 +327,5 @@ func (d *deriver) typ(t reflect.Type, ti tagInfo) (any, error) {
 		}
 		return d.record(t, full)
 	}
-	return nil, fmt.Errorf("Go type %v has no Avro mapping (use int64 instead of uint64, a struct instead of an interface)", t)
+	return nil, fmt.Errorf("the Go type %v has no Avro mapping (use int64 instead of uint64, a struct instead of an interface)", t)
 }

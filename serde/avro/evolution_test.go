@@ -70,7 +70,7 @@ func TestEvolutionOldEventsStillDecode(t *testing.T) {
 	// during a deploy) cannot read v2 data, since a long cannot be narrowed
 	// to an int (and v1's note has no default).
 	ch := "app"
-	_, newer, err := s2.Marshal(ctx, DepositV2{Account: "a-2", Amount: 1 << 40, Currency: "USD", Channel: &ch, Kind: "CARD"})
+	_, _, err = s2.Marshal(ctx, DepositV2{Account: "a-2", Amount: 1 << 40, Currency: "USD", Channel: &ch, Kind: "CARD"})
 	require.ErrorIs(t, err, avro.ErrIncompatible)
 	var ie *avro.IncompatibleError
 	require.ErrorAs(t, err, &ie)
@@ -82,7 +82,7 @@ func TestEvolutionOldEventsStillDecode(t *testing.T) {
 	// With BACKWARD (the registry default) v2 may register.
 	s2b, err := avro.New(reg2, client, topic, avro.WithCompatibility(avro.Backward))
 	require.NoError(t, err)
-	_, newer, err = s2b.Marshal(ctx, DepositV2{Account: "a-2", Amount: 7, Currency: "USD", Channel: &ch, Kind: "CARD"})
+	_, newer, err := s2b.Marshal(ctx, DepositV2{Account: "a-2", Amount: 7, Currency: "USD", Channel: &ch, Kind: "CARD"})
 	require.NoError(t, err)
 	require.NotEqual(t, old[1:5], newer[1:5], "a new schema version")
 	v, err = s2b.Unmarshal(ctx, name, newer)

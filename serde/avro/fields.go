@@ -131,7 +131,7 @@ func dominant(t reflect.Type, all []*goField) ([]*goField, error) {
 		}
 		win, err := winner(fs)
 		if err != nil {
-			return nil, fmt.Errorf("Go type %v: %w", t, err)
+			return nil, fmt.Errorf("the Go type %v: %w", t, err)
 		}
 		if win == f {
 			out = append(out, f)
@@ -169,7 +169,7 @@ func winner(fs []*goField) (*goField, error) {
 	if len(names) > 2 {
 		all = "all"
 	}
-	return nil, fmt.Errorf("Go fields %s %s map to Avro field %q at the same embedding depth; rename one with an `avro:\"name\"` tag", strings.Join(names, " and "), all, fs[0].ti.name)
+	return nil, fmt.Errorf("the Go fields %s %s map to Avro field %q at the same embedding depth; rename one with an `avro:\"name\"` tag", strings.Join(names, " and "), all, fs[0].ti.name)
 }
 
 // tagName returns the name part of f's avro tag ("" when there is none).

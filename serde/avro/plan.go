@@ -44,7 +44,7 @@ func mismatch(t reflect.Type, s *Schema) error {
 	if s.Logical != "" {
 		what += " (" + s.Logical + ")"
 	}
-	return fmt.Errorf("Go type %v cannot hold Avro %s", t, what)
+	return fmt.Errorf("the Go type %v cannot hold Avro %s", t, what)
 }
 
 func (p *planner) compile(t reflect.Type, s *Schema) (*plan, error) {
@@ -303,7 +303,7 @@ func (p *planner) record(t reflect.Type, s *Schema) (*plan, error) {
 		fps = append(fps, fp)
 	}
 	for name, gf := range goFields {
-		return nil, fmt.Errorf("Go field %v.%s (Avro name %q) is not in schema %s; its value would be lost: add it to the schema or tag it `avro:\"-\"`", t, gf.goName, name, s.Name)
+		return nil, fmt.Errorf("the Go field %v.%s (Avro name %q) is not in schema %s; its value would be lost: add it to the schema or tag it `avro:\"-\"`", t, gf.goName, name, s.Name)
 	}
 	encInto := func(v reflect.Value, st *encState, out map[string]any) error {
 		for i := range fps {
@@ -398,7 +398,7 @@ func (p *planner) union(t reflect.Type, s *Schema) (*plan, error) {
 		}
 	}
 	if enc == nil {
-		return nil, fmt.Errorf("Go type %v fits no branch of the union", t)
+		return nil, fmt.Errorf("the Go type %v fits no branch of the union", t)
 	}
 	isPtr := inner != t
 	return &plan{

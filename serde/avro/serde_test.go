@@ -50,6 +50,7 @@ type AccountOpened struct {
 	Ratio    float32           `avro:"ratio"`
 	Active   bool              `avro:"active"`
 	Meta     map[string]string `avro:"meta"`
+	//lint:ignore U1000 an unexported field, which the serde must leave alone
 	internal int
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/snapshot"
 )
 
@@ -145,7 +146,7 @@ func checkTopic(client sarama.Client, topic string, o options) error {
 			return err
 		}
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"cleanup.policy"}})
+	entries, err := kafkafetch.TopicConfig(admin, topic, "cleanup.policy")
 	if kafkaauth.Fatal(err) {
 		return denied(client, "read the configuration of snapshot topic "+topic+" to check that it is compacted", "DescribeConfigs", topic, err)
 	}

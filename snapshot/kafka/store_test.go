@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/snapshot"
 	snapkafka "github.com/kafkaes/kafkaes/snapshot/kafka"
 )
@@ -244,7 +245,7 @@ func TestStoreChecksTopic(t *testing.T) {
 	admin, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig())
 	require.NoError(t, err)
 	defer admin.Close()
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: missing, ConfigNames: []string{"cleanup.policy"}})
+	entries, err := kafkafetch.TopicConfig(admin, missing, "cleanup.policy")
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 	require.Equal(t, "compact", entries[0].Value)

@@ -35,7 +35,7 @@ func TestSpanEventsWithoutStreamIDs(t *testing.T) {
 		for _, ev := range rec.Ended()[0].Events() {
 			b.WriteString(ev.Name + ":")
 			for _, a := range ev.Attributes {
-				fmt.Fprintf(&b, "%s=%s;", a.Key, a.Value.Emit())
+				fmt.Fprintf(&b, "%s=%s;", a.Key, a.Value.String())
 			}
 		}
 		return b.String()
