@@ -31,7 +31,8 @@ type Snapshot struct {
 	SchemaVersion int
 	// Data is the serialized state.
 	Data []byte
-	// TakenAt is when the snapshot was taken (UTC).
+	// TakenAt is when the snapshot was taken (UTC; the Kafka store keeps
+	// microseconds, see docs/wire-format.md#times).
 	TakenAt time.Time
 }
 

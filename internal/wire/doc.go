@@ -6,8 +6,8 @@
 //   - key: the stream ID as UTF-8 bytes;
 //   - value: the serialized event ([eventstore.Event.Data]), untouched;
 //   - headers: [HeaderType], [HeaderVersion] (decimal ASCII, first event is
-//     1), [HeaderID], [HeaderTime] (RFC 3339 in UTC with sub-second
-//     precision), [HeaderCorrelation] and [HeaderCausation] when set, and one
+//     1), [HeaderID], [HeaderTime] ([TimeLayout]: RFC 3339 in UTC with
+//     six fraction digits), [HeaderCorrelation] and [HeaderCausation] when set, and one
 //     [MetaPrefix]+key header per user metadata value.
 //
 // The partition of a key is the one the Java client's default partitioner

@@ -22,9 +22,8 @@ const (
 	// HeaderID holds the event ID (normally a UUID), used for idempotent
 	// appends and tracing. Required.
 	HeaderID = "es.id"
-	// HeaderTime holds when the event was recorded, RFC 3339 in UTC with
-	// sub-second precision (Go's time.RFC3339Nano). Optional on read: when
-	// absent the record timestamp is used.
+	// HeaderTime holds when the event was recorded, in [TimeLayout].
+	// Optional on read: when absent the record timestamp is used.
 	HeaderTime = "es.time"
 	// HeaderCorrelation holds Metadata.CorrelationID; written only when set.
 	HeaderCorrelation = "es.correlation"
@@ -87,7 +86,7 @@ func Encode(streamID string, version int64, ev eventstore.Event, at time.Time) (
 		len(HeaderType) + len(ev.Type) +
 		len(HeaderVersion) + 20 +
 		len(HeaderID) + len(ev.ID) +
-		len(HeaderTime) + len(time.RFC3339Nano) + 10
+		len(HeaderTime) + len(TimeLayout) + 10
 	if md.CorrelationID != "" {
 		n++
 		size += len(HeaderCorrelation) + len(md.CorrelationID)
@@ -131,7 +130,7 @@ func Encode(streamID string, version int64, ev eventstore.Event, at time.Time) (
 	buf = append(buf, HeaderTime...)
 	k = cut(s)
 	s = len(buf)
-	buf = at.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = AppendTime(buf, at)
 	headers = append(headers, sarama.RecordHeader{Key: k, Value: cut(s)})
 
 	if md.CorrelationID != "" {
@@ -204,3 +203,30 @@ func Header(headers []*sarama.RecordHeader, name string) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// TimeLayout is how es.time (and the other time headers: a snapshot's
+// es.time, a dead letter's dlq.time) is written: RFC 3339 in UTC with
+// exactly six fraction digits (microseconds) and "Z", for example
+// 2026-11-24T06:45:00.123456Z, also for a whole second
+// (2026-11-24T06:45:00.000000Z).
+//
+// Why six fixed digits: every common reader parses it with one pattern.
+// Python before 3.11 cannot read nine digits (strptime's %f takes at most
+// six, and datetime has microseconds) and needs the fraction to be there
+// when the pattern has one: datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%f%z")
+// reads this layout from Python 3.7 on, fromisoformat from 3.11 on; Java's
+// Instant.parse, JavaScript's Date.parse and Go's time.Parse read it too.
+// Microseconds lose nothing an event time needs (Kafka's own timestamps
+// are milliseconds). Readers still accept any RFC 3339 time, with 0 to 9
+// fraction digits and any offset: records written before this layout carry
+// up to nine digits.
+const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// AppendTime appends t in [TimeLayout] (in UTC, truncated to the
+// microsecond) to buf.
+func AppendTime(buf []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(buf, TimeLayout)
+}
+
+// FormatTime returns t in [TimeLayout].
+func FormatTime(t time.Time) string { return string(AppendTime(nil, t)) }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/IBM/sarama"
 
@@ -22,7 +21,7 @@ const (
 	HeaderDLQPartition  = "dlq.partition"  // origin partition, decimal
 	HeaderDLQOffset     = "dlq.offset"     // origin offset, decimal
 	HeaderDLQAttempts   = "dlq.attempts"   // handler attempts, decimal
-	HeaderDLQTime       = "dlq.time"       // when, RFC 3339 UTC
+	HeaderDLQTime       = "dlq.time"       // when, RFC 3339 UTC with six fraction digits (docs/wire-format.md#times)
 	HeaderDLQParked     = "dlq.parked"     // "true" for events that only follow an earlier dead letter of their stream
 )
 
@@ -113,7 +112,7 @@ func (d *DLQ) Send(ctx context.Context, l projection.Letter) error {
 	add(HeaderDLQPartition, strconv.Itoa(int(ev.Position.Partition)))
 	add(HeaderDLQOffset, strconv.FormatInt(ev.Position.Offset, 10))
 	add(HeaderDLQAttempts, strconv.Itoa(l.Attempts))
-	add(HeaderDLQTime, l.Time.UTC().Format(time.RFC3339Nano))
+	add(HeaderDLQTime, wire.FormatTime(l.Time))
 	add(HeaderDLQParked, parked)
 	if _, _, err := d.producer.SendMessage(msg); err != nil {
 		return d.denied("write dead letter to "+d.topic, "Write", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
+	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/snapshot"
 )
 
@@ -275,7 +276,7 @@ func (s *Store) Save(ctx context.Context, snap snapshot.Snapshot) error {
 			{Key: []byte(HeaderVersion), Value: strconv.AppendInt(nil, snap.Version, 10)},
 			{Key: []byte(HeaderType), Value: []byte(snap.Type)},
 			{Key: []byte(HeaderSchemaVersion), Value: strconv.AppendInt(nil, int64(snap.SchemaVersion), 10)},
-			{Key: []byte(HeaderTime), Value: []byte(taken.UTC().Format(time.RFC3339Nano))},
+			{Key: []byte(HeaderTime), Value: []byte(wire.FormatTime(taken))},
 		},
 	}
 	if snap.Data == nil {
