@@ -256,8 +256,8 @@ func bystanders(f *fault, ress []rec) string {
 	if before > 0 {
 		ratio = float64(after) / float64(before)
 	}
-	return fmt.Sprintf("\nBystanders of the killed writer %s (appends to the %d partitions it had no append in flight on, by the other writers): %.1f/s in the %v before the kill, %.1f/s in the %v after it (%.0f%%); partitions it had appends in flight on: %v, unblocked %v after the kill.\n",
-		f.killed, numPartitions-len(f.openParts), float64(before)/secs, txnTimeout, float64(after)/secs, txnTimeout, 100*ratio, f.openParts, f.recovered.Sub(f.start).Round(100*time.Millisecond))
+	return fmt.Sprintf("\nBystanders of the killed writer %s (appends to the %d partitions it had no append in flight on and no open transaction on, by the other writers): %.1f/s in the %v before the kill, %.1f/s in the %v after it (%.0f%%); partitions it held: %v, its transaction decided (aborted) %v after the kill.\n",
+		f.killed, numPartitions-len(f.openParts), float64(before)/secs, txnTimeout, float64(after)/secs, txnTimeout, 100*ratio, f.openParts, f.decided.Sub(f.start).Round(100*time.Millisecond))
 }
 
 var firstIDs map[string]string

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -231,12 +230,14 @@ func (t *tail) endOffsets(ctx context.Context, committed bool) (map[int32]int64,
 	return out, nil
 }
 
-// heldBack returns the partitions whose last stable offset stays below the
-// high watermark (an open transaction) for the whole of d.
-func (t *tail) heldBack(ctx context.Context, d time.Duration) ([]int32, error) {
+// heldBack returns the partitions whose last stable offset is below the
+// high watermark (an open transaction) and stays where it is for the
+// second half of d (earlier transactions may still let it move at first),
+// with that last stable offset.
+func (t *tail) heldBack(ctx context.Context, d time.Duration) (map[int32]int64, error) {
+	start := time.Now()
 	held := map[int32]int64{} // partition -> LSO while held back
-	first := true
-	for deadline := time.Now().Add(d); first || time.Now().Before(deadline); first = false {
+	for {
 		hw, err := t.endOffsets(ctx, false)
 		if err != nil {
 			return nil, err
@@ -245,22 +246,47 @@ func (t *tail) heldBack(ctx context.Context, d time.Duration) ([]int32, error) {
 		if err != nil {
 			return nil, err
 		}
+		late := time.Since(start) >= d/2
 		for p := range t.parts {
 			stuck := lso[p] < hw[p]
 			prev, was := held[p]
 			switch {
-			case first && stuck:
-				held[p] = lso[p]
+			case !late && stuck:
+				held[p] = lso[p] // the latest value before the second half
+			case !late:
+				delete(held, p)
 			case was && (!stuck || lso[p] != prev):
 				delete(held, p)
 			}
 		}
+		if time.Since(start) >= d {
+			return held, nil
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var out []int32
-	for p := range held {
-		out = append(out, p)
+}
+
+// decided waits until the last stable offset of every partition in held
+// has moved past the value held gives (the open transaction there was
+// decided) and returns when that happened.
+func (t *tail) decided(ctx context.Context, held map[int32]int64) (time.Time, error) {
+	for {
+		lso, err := t.endOffsets(ctx, true)
+		if err == nil {
+			done := true
+			for p, stuck := range held {
+				if lso[p] <= stuck {
+					done = false
+				}
+			}
+			if done {
+				return time.Now(), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("last stable offsets still at %v: %w", held, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	slices.Sort(out)
-	return out, nil
 }
