@@ -17,6 +17,11 @@
 #   env      print the export line that points the test suites at the broker
 #   clean    stop the broker and delete its data directory (the jars stay)
 #
+# The broker keeps Apache Kafka's stock topic settings: auto-creation of
+# topics on (auto.create.topics.enable=true) and 7-day retention. kafkaes
+# never relies on either (it refuses to auto-create topics and checks the
+# retention of its topics), and the suites must pass against them.
+#
 # Settings (environment variables, with defaults):
 #   KAFKAES_KAFKA_VERSION          4.4.0   org.apache.kafka:kafka_2.13 version
 #   KAFKAES_KAFKA_DIR              $HOME/.cache/kafkaes/kafka-<version>
@@ -193,7 +198,10 @@ log.dirs=$DATA
 num.partitions=1
 default.replication.factor=1
 min.insync.replicas=1
-auto.create.topics.enable=false
+# Apache Kafka's stock auto.create.topics.enable=true and 7-day retention
+# (log.retention.hours=168) are kept on purpose: kafkaes must never
+# auto-create a topic by asking for its metadata, and the suites prove it
+# against the settings most brokers run with (issue 12).
 delete.topic.enable=true
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=4

@@ -384,6 +384,10 @@ func (e *env) connect() sarama.Client {
 		e.errorf("%v", err)
 		return nil
 	}
+	// Looking at a topic must never create it: a broker with Apache
+	// Kafka's stock auto.create.topics.enable=true would create a
+	// mistyped --topic with its default settings.
+	cfg.Metadata.AllowAutoTopicCreation = false
 	cl, err := sarama.NewClient(e.brokers, cfg)
 	if err != nil {
 		err = kafkaconfig.Explain(err, e.brokers, cfg)

@@ -292,3 +292,28 @@ func TestVerifyDeletedRecords(t *testing.T) {
 		t.Fatalf("verify after delete-records:\n%s", r)
 	}
 }
+
+// TestNoTopicAutoCreation points the commands that read a topic at a
+// missing one on a broker that creates topics on Metadata requests (Apache
+// Kafka's stock auto.create.topics.enable=true): each must say the topic
+// does not exist, and the topic must stay missing.
+func TestNoTopicAutoCreation(t *testing.T) {
+	c := kafkatest.NewAutoCreate(t)
+	for _, args := range [][]string{
+		{"stream", "acc-1"},
+		{"verify"},
+		{"topics", "hanging"},
+		{"tail", "--from-beginning", "--limit", "1"},
+	} {
+		t.Run(strings.Join(args, "-"), func(t *testing.T) {
+			topic := kafkatest.TopicName(t, "missing")
+			r := kafkaes(t, append(args, brokers(c), "--topic", topic)...)
+			if r.code != exitFailure || !strings.Contains(r.stderr, "does not exist") {
+				t.Errorf("want exit %d and 'does not exist'\n%s", exitFailure, r)
+			}
+			if c.TopicExists(t, topic) {
+				t.Errorf("%v created topic %s", args, topic)
+			}
+		})
+	}
+}

@@ -123,9 +123,15 @@ func New(ctx context.Context, client sarama.Client, opts ...Option) (*Store, err
 
 // copyConfig returns a copy of the user's configuration for the store's own
 // clients, with a protocol version that has the transactional APIs the
-// store needs.
+// store needs, and with topic auto-creation off: a Metadata request for a
+// missing topic must never create it with the broker's defaults (a broker
+// with the stock auto.create.topics.enable=true would otherwise create the
+// events topic with 7-day retention the moment the store asks for its
+// partitions). Every client, producer and subscription of the store is
+// built from this copy.
 func copyConfig(c *sarama.Config) *sarama.Config {
 	cp := *c
+	cp.Metadata.AllowAutoTopicCreation = false
 	if !cp.Version.IsAtLeast(sarama.V2_5_0_0) {
 		cp.Version = sarama.V2_5_0_0
 	}

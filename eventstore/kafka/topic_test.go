@@ -88,3 +88,42 @@ func TestTopicChecks(t *testing.T) {
 		require.ErrorIs(t, err, eventstore.ErrInvalidArgument)
 	})
 }
+
+// TestTopicNotAutoCreated runs the store against a broker that creates
+// topics on Metadata requests (Apache Kafka's stock
+// auto.create.topics.enable=true; kfake with AllowAutoTopicCreation) with a
+// user client whose sarama config allows auto-creation (sarama's default):
+// opening a store on a missing topic must neither create it nor accept it,
+// and WithCreateTopic must create it with the store's own settings.
+func TestTopicNotAutoCreated(t *testing.T) {
+	c := kafkatest.NewAutoCreate(t)
+	client := c.Client(t)
+	require.True(t, client.Config().Metadata.AllowAutoTopicCreation, "the user's config allows auto-creation (sarama's default)")
+
+	t.Run("Missing", func(t *testing.T) {
+		topic := kafkatest.TopicName(t, "events")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := New(ctx, client, WithTopic(topic))
+		if err == nil {
+			_ = s.Close()
+		}
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "does not exist")
+		require.Contains(t, err.Error(), "WithCreateTopic")
+		require.False(t, c.TopicExists(t, topic), "opening the store created the topic")
+	})
+	t.Run("Create", func(t *testing.T) {
+		topic := kafkatest.TopicName(t, "events")
+		ctx := testCtx(t)
+		s, err := New(ctx, client, WithTopic(topic), WithCreateTopic(3, 1))
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_ = s.Close()
+			deleteTopic(t, c, topic)
+		})
+		require.Equal(t, int32(3), s.Partitions(), "the topic was created by WithCreateTopic, not by a Metadata request")
+		_, err = s.Append(ctx, "a", eventstore.NoStream, ev("T", 1))
+		require.NoError(t, err)
+	})
+}

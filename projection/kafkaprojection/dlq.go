@@ -56,6 +56,15 @@ func NewDLQ(brokers []string, cfg *sarama.Config, topic string) (*DLQ, error) {
 		return nil, fmt.Errorf("kafkaprojection: dead-letter client for %v: %w", brokers, err)
 	}
 	d := &DLQ{topic: topic, client: client}
+	// The client never auto-creates the topic (see clientConfig); a
+	// missing one is refused now rather than at the first letter.
+	if _, err := client.Partitions(topic); err != nil {
+		_ = client.Close()
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			return nil, missingTopic("dead-letter", topic, howPlain)
+		}
+		return nil, d.denied("look up the dead-letter topic", "Describe", err)
+	}
 	p, err := sarama.NewSyncProducerFromClient(client)
 	if err != nil {
 		_ = client.Close()

@@ -62,12 +62,9 @@ func (r *Reader) Run(ctx context.Context, sink projection.Sink) error {
 
 func (r *Reader) run(ctx context.Context, sink projection.Sink) error {
 	s := r.s
-	parts, err := s.client.Partitions(s.topic)
-	if kafkaauth.Fatal(err) {
-		return s.denied("partitions of "+s.topic, err)
-	}
+	parts, err := s.partitions()
 	if err != nil {
-		return fmt.Errorf("kafkaprojection: partitions of %s: %w", s.topic, err)
+		return err
 	}
 	cp, _, err := sink.Start(ctx, parts)
 	if err != nil {

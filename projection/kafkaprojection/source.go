@@ -141,18 +141,30 @@ func (s *Source) Close() error {
 // End returns the last stable offset of every partition of the topic:
 // the offset after the last committed record.
 func (s *Source) End(ctx context.Context) (eventstore.Checkpoint, error) {
-	parts, err := s.client.Partitions(s.topic)
+	parts, err := s.partitions()
 	if err != nil {
-		if kafkaauth.Fatal(err) {
-			return nil, s.denied("partitions of "+s.topic, err)
-		}
-		return nil, fmt.Errorf("kafkaprojection: partitions of %s: %w", s.topic, err)
+		return nil, err
 	}
 	cp, err := listOffsets(ctx, s.client, s.topic, parts, sarama.OffsetNewest)
 	if kafkaauth.Fatal(err) {
 		return nil, s.denied("end offsets of "+s.topic, err)
 	}
 	return cp, err
+}
+
+// partitions returns the partitions of the source's topic, or an error
+// that says the topic does not exist (the client never auto-creates it).
+func (s *Source) partitions() ([]int32, error) {
+	parts, err := s.client.Partitions(s.topic)
+	switch {
+	case err == nil:
+		return parts, nil
+	case kafkaauth.Fatal(err):
+		return nil, s.denied("partitions of "+s.topic, err)
+	case errors.Is(err, sarama.ErrUnknownTopicOrPartition):
+		return nil, missingTopic("events", s.topic, howEvents)
+	}
+	return nil, fmt.Errorf("kafkaprojection: partitions of %s: %w", s.topic, err)
 }
 
 // HasEvents reports whether offsets [from, to) of the partition hold a
@@ -180,6 +192,11 @@ func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
 	// retries) before Consume returns it. Ask once first.
 	if _, err := s.client.Coordinator(s.group); kafkaauth.Fatal(err) {
 		return s.denied("find the coordinator of consumer group "+s.group, err)
+	}
+	// The consumer group would rejoin forever on a missing topic: say so
+	// at once instead.
+	if _, err := s.partitions(); err != nil {
+		return err
 	}
 	group, err := sarama.NewConsumerGroupFromClient(s.group, s.client)
 	if err != nil {

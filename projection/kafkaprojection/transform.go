@@ -180,6 +180,14 @@ func (tx *kafkaTxn) Commit(ctx context.Context, partition int32, _ int64, next i
 		return err
 	}
 	t := tx.t
+	// The clients never auto-create a topic (see clientConfig): refuse an
+	// output topic that does not exist with an error that says so, before
+	// the transaction starts.
+	for _, m := range tx.msgs {
+		if _, err := t.client.Partitions(m.Topic); errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			return missingTopic("output", m.Topic, howPlain)
+		}
+	}
 	pr, err := t.producerFor(partition)
 	if err != nil {
 		return err

@@ -126,13 +126,29 @@ func checkTopic(client sarama.Client, topic string, o options) error {
 	if err != nil {
 		return fmt.Errorf("snapshot/kafka: admin client: %w", err)
 	}
-	err = client.RefreshMetadata(topic)
+	// Ask with a Metadata request of our own that does not allow topic
+	// auto-creation before the client (whose config the caller owns, and
+	// sarama allows auto-creation by default) asks for the topic: a broker
+	// with the stock auto.create.topics.enable=true would create it with
+	// cleanup.policy=delete and the store would then refuse it.
+	exists, err := kafkafetch.TopicExists(client, topic)
 	if kafkaauth.Fatal(err) {
 		return denied(client, "look up snapshot topic "+topic, "Describe", topic, err)
 	}
-	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) || isMissing(client, topic) {
+	if err != nil {
+		return fmt.Errorf("snapshot/kafka: look up topic %s: %w", topic, err)
+	}
+	if exists {
+		err = client.RefreshMetadata(topic)
+		if kafkaauth.Fatal(err) {
+			return denied(client, "look up snapshot topic "+topic, "Describe", topic, err)
+		}
+	}
+	if !exists || errors.Is(err, sarama.ErrUnknownTopicOrPartition) || isMissing(client, topic) {
 		if !o.create {
-			return fmt.Errorf("snapshot/kafka: topic %s does not exist; create it with cleanup.policy=compact or pass kafka.WithCreateTopic", topic)
+			return fmt.Errorf("snapshot/kafka: topic %s does not exist; create it with cleanup.policy=compact "+
+				"(kafka-topics.sh --create --topic %s --partitions N --replication-factor 3 --config cleanup.policy=compact), "+
+				"or pass kafka.WithCreateTopic(partitions, replicationFactor) to have the store create it so", topic, topic)
 		}
 		compact := "compact"
 		err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: o.createPartitions, ReplicationFactor: o.createReplication,

@@ -258,6 +258,38 @@ func TestStoreChecksTopic(t *testing.T) {
 	require.ErrorContains(t, err, "Producer.Return.Successes")
 }
 
+// TestStoreDoesNotAutoCreateTopic opens the store on a missing topic of a
+// broker that creates topics on Metadata requests (Apache Kafka's stock
+// auto.create.topics.enable=true) with a client whose config allows it
+// (sarama's default): the store must say the topic does not exist and
+// leave it missing, and WithCreateTopic must create it compacted.
+func TestStoreDoesNotAutoCreateTopic(t *testing.T) {
+	ctx := context.Background()
+	c := kafkatest.NewAutoCreate(t)
+	cl := client(t, c)
+	require.True(t, cl.Config().Metadata.AllowAutoTopicCreation)
+
+	missing := kafkatest.TopicName(t, "snapshot-missing")
+	_, err := snapkafka.New(ctx, cl, missing, snapkafka.WithLogger(quiet()))
+	require.ErrorContains(t, err, "does not exist")
+	require.ErrorContains(t, err, "WithCreateTopic")
+	require.False(t, c.TopicExists(t, missing), "opening the store created the topic")
+
+	s, err := snapkafka.New(ctx, cl, missing, snapkafka.WithCreateTopic(2, 1), snapkafka.WithLogger(quiet()))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = s.Close()
+		if a, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig()); err == nil {
+			_ = a.DeleteTopic(missing)
+			_ = a.Close()
+		}
+	})
+	require.NoError(t, s.Save(ctx, snap("a", 1, "x")))
+	parts, err := cl.Partitions(missing)
+	require.NoError(t, err)
+	require.Len(t, parts, 2, "WithCreateTopic created the topic, not a Metadata request")
+}
+
 func TestStoreSkipsInvalidRecords(t *testing.T) {
 	ctx := context.Background()
 	c := kafkatest.New(t)

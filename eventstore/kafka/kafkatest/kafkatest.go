@@ -62,12 +62,26 @@ type Cluster struct {
 }
 
 // StartEmbedded starts an in-process single-broker Kafka cluster listening
-// on 127.0.0.1 with a random port. Close it when done.
-func StartEmbedded() (*Cluster, error) {
-	c, err := kfake.NewCluster(
+// on 127.0.0.1 with a random port. Close it when done. It does not create
+// topics on Metadata requests; see [StartEmbeddedAutoCreate].
+func StartEmbedded() (*Cluster, error) { return startEmbedded(false) }
+
+// StartEmbeddedAutoCreate is [StartEmbedded] with topic auto-creation on,
+// like a broker with Apache Kafka's stock auto.create.topics.enable=true: a
+// Metadata request that allows it creates a missing topic (one partition,
+// no topic configs). Tests use it to prove that kafkaes never creates a
+// topic by asking for its metadata.
+func StartEmbeddedAutoCreate() (*Cluster, error) { return startEmbedded(true) }
+
+func startEmbedded(autoCreate bool) (*Cluster, error) {
+	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(network, _ string) (netListener, error) { return listenLoopback(network) }),
-	)
+	}
+	if autoCreate {
+		opts = append(opts, kfake.AllowAutoTopicCreation())
+	}
+	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkatest: start embedded kafka: %w", err)
 	}
@@ -92,6 +106,53 @@ func New(tb testing.TB) *Cluster {
 	}
 	tb.Cleanup(c.Close)
 	return c
+}
+
+// NewAutoCreate is [New] for tests of topic auto-creation: the cluster
+// named by KAFKAES_BROKERS (scripts/kafka-broker.sh and
+// scripts/kafka-cluster.sh run with the stock auto.create.topics.enable=true),
+// or else a new embedded cluster with auto-creation on
+// ([StartEmbeddedAutoCreate]).
+func NewAutoCreate(tb testing.TB) *Cluster {
+	tb.Helper()
+	if os.Getenv("KAFKAES_BROKERS") != "" {
+		return New(tb)
+	}
+	c, err := StartEmbeddedAutoCreate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// TopicExists reports whether the topic exists, asking with a Metadata
+// request that does not allow auto-creation (so asking never creates it).
+func (c *Cluster) TopicExists(tb testing.TB, name string) bool {
+	tb.Helper()
+	cfg := c.AdminConfig()
+	cfg.Metadata.AllowAutoTopicCreation = false
+	client, err := sarama.NewClient(c.Brokers, cfg)
+	if err != nil {
+		tb.Fatalf("kafkatest: connect to %v: %v", c.Brokers, err)
+	}
+	defer client.Close()
+	b, err := client.Controller()
+	if err != nil {
+		tb.Fatalf("kafkatest: controller: %v", err)
+	}
+	req := sarama.NewMetadataRequest(cfg.Version, []string{name})
+	req.AllowAutoTopicCreation = false
+	resp, err := b.GetMetadata(req)
+	if err != nil {
+		tb.Fatalf("kafkatest: metadata of %s: %v", name, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Name == name {
+			return !errors.Is(t.Err, sarama.ErrUnknownTopicOrPartition)
+		}
+	}
+	return false
 }
 
 // Fake returns the underlying kfake cluster, or nil for a real cluster. Tests
