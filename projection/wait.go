@@ -93,10 +93,12 @@ func (r *Runner) WaitForEnd(ctx context.Context) error {
 // target may hold no event (a log end).
 func (r *Runner) wait(ctx context.Context, what string, target func(context.Context) (eventstore.Checkpoint, error), needSrc bool) error {
 	var (
-		want   eventstore.Checkpoint
-		done   = map[int32]bool{} // partitions found complete through the shared position or a gap check
-		tick   <-chan time.Time
-		polled Source // the source the ticker polls for
+		want    eventstore.Checkpoint
+		done    = map[int32]bool{} // partitions found complete through the shared position or a gap check
+		tick    <-chan time.Time
+		polled  Source // the source the ticker polls for
+		retry   <-chan time.Time
+		lastErr error // why the target could not be found yet
 	)
 	fail := func(err error) error { return fmt.Errorf("projection %q: wait for %s: %w", r.name, what, err) }
 	for {
@@ -104,12 +106,19 @@ func (r *Runner) wait(ctx context.Context, what string, target func(context.Cont
 		src, ch, stopped := r.src, r.changed, r.stopErr
 		next := r.next.Clone()
 		r.mu.Unlock()
-		if want == nil && (src != nil || !needSrc) {
+		if want == nil && (src != nil || !needSrc) && retry == nil {
 			w, err := target(ctx)
-			if err != nil {
-				return fail(fmt.Errorf("find the end of the log: %w", err))
+			switch {
+			case err == nil:
+				want, lastErr = w, nil
+			case stopped != nil:
+				return fail(fmt.Errorf("%w: %w (and the end of the log was not found: %v)", ErrStopped, stopped, err))
+			default:
+				// A source that has just started may not reach the
+				// brokers yet: ask again, until ctx ends.
+				lastErr = err
+				retry = time.After(min(r.cfg.pollInt, 100*time.Millisecond))
 			}
-			want = w
 		}
 		if want != nil {
 			if r.reached(want, next, done) {
@@ -134,11 +143,16 @@ func (r *Runner) wait(ctx context.Context, what string, target func(context.Cont
 		}
 		select {
 		case <-ctx.Done():
+			if lastErr != nil {
+				return fail(fmt.Errorf("find the end of the log: %w (%w)", lastErr, ctx.Err()))
+			}
 			if want == nil {
 				return fail(fmt.Errorf("the runner was not started: %w", ctx.Err()))
 			}
 			return fail(fmt.Errorf("%w (progress %s)", ctx.Err(), describe(next)))
 		case <-ch:
+		case <-retry:
+			retry = nil
 		case <-tick:
 			if r.pollShared(ctx, src, want, r.Position(), done, needSrc) {
 				return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type partitionedSource struct {
 	recs  map[int32][]projection.Record
 	end   eventstore.Checkpoint
 	gates map[int32]chan struct{}
+	// endFails is how many End calls fail first (a client that has not
+	// reached the brokers yet).
+	endFails atomic.Int32
 }
 
 func newPartitionedSource(t *testing.T) *partitionedSource {
@@ -75,6 +79,9 @@ func (s *partitionedSource) Run(ctx context.Context, sink projection.Sink) error
 }
 
 func (s *partitionedSource) End(context.Context) (eventstore.Checkpoint, error) {
+	if s.endFails.Add(-1) >= 0 {
+		return nil, errors.New("broker not connected")
+	}
 	return s.end.Clone(), nil
 }
 
@@ -94,6 +101,7 @@ func TestWaitForEndCoversEveryPartition(t *testing.T) {
 	})
 	require.NoError(t, err)
 	src := newPartitionedSource(t)
+	src.endFails.Store(3) // WaitForEnd asks again until the source answers
 
 	waited := make(chan error, 1)
 	go func() { waited <- r.WaitForEnd(waitCtx(t)) }()
