@@ -71,7 +71,7 @@ func commands() []command {
 				fs.DurationVar(&o.olderThan, "older-than", 0, "hanging: report open transactions whose producer has not written for this long (0: the brokers' transaction.max.timeout.ms, 15m by default)")
 			},
 			maxArgs: 1, needsBrokers: true, run: runTopics},
-		{name: "stream", args: "<stream-id>", summary: "print the events of one stream as JSON lines",
+		{name: "stream", args: "<stream-id>", summary: "print the events of one stream as JSON lines; exit 1 on a damaged record (what verify would flag)",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
 				fs.IntVar(&o.limit, "limit", 0, "print at most this many events (0: all)")
 			},
@@ -219,9 +219,9 @@ Global flags (accepted before or after the command):
 	fs.PrintDefaults()
 	fmt.Fprint(w, `
 Exit status: 0 all good; 1 violations found (verify, topics, topics hanging,
-schema check);
+schema check, or stream found no events or a damaged record);
 2 the command failed (cluster or registry unreachable, topic missing, ...);
-3 bad command line.
+3 bad command line (also no command at all).
 
 Run 'kafkaes help <command>' for the flags of a command.
 `)
