@@ -12,14 +12,19 @@
 // in front for a PREFIXED pattern; NAME is a name or "*"; the OPs are Kafka
 // operation names (Read, Write, Create, Describe, DescribeConfigs, ...).
 // -config is a client.properties file of a super user (see package
-// kafkaconfig). It exits 0 once every ACL is in place.
+// kafkaconfig). With -user NAME it first creates (or updates) the SCRAM
+// user NAME with the password in $KAFKAACL_PASSWORD and the admin's SCRAM
+// mechanism, grants the ACLs to User:NAME, and waits until the user can
+// authenticate. It exits 0 once every ACL is in place.
 package main
 
 import (
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -31,14 +36,18 @@ func main() {
 	brokers := flag.String("brokers", os.Getenv("KAFKAES_BROKERS"), "comma-separated bootstrap addresses (default $KAFKAES_BROKERS)")
 	config := flag.String("config", "", "client.properties of a super user")
 	principal := flag.String("principal", "", `principal to allow, e.g. "User:app"`)
+	user := flag.String("user", "", "create this SCRAM user (password in $KAFKAACL_PASSWORD) and allow it (sets -principal)")
 	flag.Parse()
-	if err := run(strings.Split(*brokers, ","), *config, *principal, flag.Args()); err != nil {
+	if *user != "" {
+		*principal = "User:" + *user
+	}
+	if err := run(strings.Split(*brokers, ","), *config, *principal, *user, os.Getenv("KAFKAACL_PASSWORD"), flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "kafkaacl:", err)
 		os.Exit(1)
 	}
 }
 
-func run(brokers []string, config, principal string, specs []string) error {
+func run(brokers []string, config, principal, user, password string, specs []string) error {
 	if principal == "" || len(specs) == 0 {
 		return fmt.Errorf("need -principal and at least one RESOURCE:NAME:OPS")
 	}
@@ -69,6 +78,49 @@ func run(brokers []string, config, principal string, specs []string) error {
 	if err := kafkatest.GrantACLs(admin, principal, acls...); err != nil {
 		return err
 	}
+	if user != "" {
+		if err := createUser(admin, brokers, cfg, user, password); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(os.Stderr, "kafkaacl: granted %s: %s\n", principal, strings.Join(specs, " "))
 	return nil
+}
+
+// createUser upserts the SCRAM credentials of user (after its ACLs, so
+// that once it authenticates its ACLs are in force) and waits until it
+// can authenticate.
+func createUser(admin sarama.ClusterAdmin, brokers []string, adminCfg *sarama.Config, user, password string) error {
+	if password == "" {
+		return fmt.Errorf("-user %s needs the password in $KAFKAACL_PASSWORD", user)
+	}
+	mech, smech := sarama.SCRAM_MECHANISM_SHA_512, sarama.SASLMechanism(sarama.SASLTypeSCRAMSHA512)
+	if adminCfg.Net.SASL.Mechanism == sarama.SASLTypeSCRAMSHA256 {
+		mech, smech = sarama.SCRAM_MECHANISM_SHA_256, sarama.SASLTypeSCRAMSHA256
+	}
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	res, err := admin.UpsertUserScramCredentials([]sarama.AlterUserScramCredentialsUpsert{{Name: user, Mechanism: mech, Iterations: 4096, Salt: salt, Password: []byte(password)}})
+	if err == nil && len(res) > 0 && res[0].ErrorCode != sarama.ErrNoError {
+		err = res[0].ErrorCode
+	}
+	if err != nil {
+		return fmt.Errorf("create SCRAM user %s: %w", user, err)
+	}
+	cfg := *adminCfg
+	cfg.Net.SASL.Enable, cfg.Net.SASL.Mechanism = true, smech
+	cfg.Net.SASL.User, cfg.Net.SASL.Password = user, password
+	cfg.Net.SASL.SCRAMClientGeneratorFunc = kafkaconfig.SCRAMClientGenerator(smech)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cl, err := sarama.NewClient(brokers, &cfg)
+		if err == nil {
+			_ = cl.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("new user %s cannot authenticate after 30s: %w", user, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
