@@ -59,6 +59,12 @@
 // command is returned unchanged (compare it with == or errors.Is) and
 // nothing is saved. Cancelling ctx stops Update, also during a backoff.
 //
+// The aggregate Update returns knows what its save appended:
+// [Root.Appended] gives the stream version and the positions of the new
+// events, which projection.Runner.WaitFor takes to let the caller read its
+// own writes from a view (a command that raised nothing appended nothing,
+// and WaitFor then returns at once).
+//
 // [Repository.Load] and [Repository.Save] are the two halves of Update for
 // callers that manage retries themselves. Load returns an error matching
 // [ErrNotFound] for an aggregate without events, and an error naming the
@@ -74,7 +80,13 @@
 //
 // [WithSnapshots] loads aggregates from their latest snapshot plus the
 // events after it, and takes snapshots in the background by a policy; see
-// package [github.com/kafkaes/kafkaes/snapshot].
+// package [github.com/kafkaes/kafkaes/snapshot]. The aggregate itself is
+// the snapshot state unless it implements [Snapshotter]; with serde/avro
+// its embedded Root adds nothing to the derived schema. [NewRepository]
+// checks that the state can be encoded when the serde can tell
+// ([serde.TypeChecker]) and panics with [ErrSnapshotState] if not, so the
+// mistake stops the service at start-up rather than leaving it without
+// snapshots.
 //
 // # Testing
 //
