@@ -13,6 +13,18 @@
 // docs/security.md);
 // on a real cluster the account IDs get a per-run suffix, since the topic
 // outlives the run.
+//
+// With -hold the program keeps running after the scenario, with the
+// embedded Kafka and Schema Registry, until Ctrl-C, and prints the kafkaes
+// commands that inspect its topic (their addresses are random loopback
+// ports), for example:
+//
+//	go run ./examples/bank -hold
+//	…
+//	kafkaes --brokers 127.0.0.1:40123 --schema-registry http://127.0.0.1:40125 --topic bank-events stream acc-alice
+//
+// stream decodes the Avro events with the registry and shows decimals and
+// timestamps as a person reads them.
 package main
 
 import (
@@ -22,6 +34,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+
+	"github.com/kafkaes/kafkaes/serde/avro"
 )
 
 func main() {
@@ -30,6 +45,7 @@ func main() {
 	flag.StringVar(&cfg.schemaRegistry, "schema-registry", "", "Schema Registry URL; empty runs an embedded in-process registry")
 	flag.StringVar(&cfg.topic, "topic", "bank-events", "events topic")
 	flag.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://<addr>/metrics (for example 127.0.0.1:9464) and keep serving after the scenario until Ctrl-C; empty serves none")
+	flag.BoolVar(&cfg.hold, "hold", false, "after the scenario keep running (and keep the embedded Kafka and Schema Registry up) until Ctrl-C, and print kafkaes CLI commands to inspect the topic")
 	flag.StringVar(&cfg.kafkaConfig, "kafka-config", "", "Kafka client.properties file with the TLS/SASL settings of a secured cluster (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location with PEM; see docs/security.md)")
 	flag.Parse()
 	cfg.holdMetrics = true
@@ -52,7 +68,16 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	if err := scenario(ctx, w, env); err != nil {
 		return err
 	}
-	if env.metrics != nil && cfg.holdMetrics {
+	if cfg.hold {
+		b := strings.Join(env.brokers, ",")
+		cli := fmt.Sprintf("kafkaes --brokers %s --schema-registry %s --topic %s", b, avro.RedactURL(env.registry), env.topic)
+		fmt.Fprintf(w, "\nKafka (%s) and the Schema Registry stay up until Ctrl-C; inspect the log with the CLI:\n", b)
+		fmt.Fprintf(w, "  %s verify\n  %s stream acc-alice%s\n  kafkaes --brokers %s topics\n", cli, cli, env.idSuffix, b)
+		if env.metrics == nil {
+			<-ctx.Done()
+		}
+	}
+	if env.metrics != nil && (cfg.holdMetrics || cfg.hold) {
 		env.metrics.Hold(ctx, w)
 	}
 	return nil

@@ -38,6 +38,9 @@ type config struct {
 	// does, tests do not).
 	metricsAddr string
 	holdMetrics bool
+	// hold keeps the program (and the embedded Kafka and registry)
+	// running after the scenario until the context ends, for the CLI.
+	hold bool
 }
 
 // env is what the scenario runs on.
@@ -53,6 +56,10 @@ type env struct {
 	metrics  *metrics.Server
 	repoOpts []aggregate.Option
 	closers  []func()
+	// brokers, registry and topic are where the events are, for -hold.
+	brokers  []string
+	registry string
+	topic    string
 }
 
 func (e *env) close() {
@@ -152,6 +159,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	if e.metrics != nil {
 		fmt.Fprintf(w, "metrics: %s\n", e.metrics.URL)
 	}
+	e.brokers, e.registry, e.topic = brokers, registryURL, cfg.topic
 	return e, nil
 }
 
