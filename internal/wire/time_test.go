@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/testenv"
 )
 
 // es.time has exactly six fraction digits and Z, whatever the time; readers
@@ -64,7 +65,9 @@ func TestTimeLayout(t *testing.T) {
 func TestTimeLayoutReadsInPython(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 is not installed")
+		msg := "the Python check of es.time skipped: python3 is not installed"
+		testenv.Announce("%s", msg)
+		testenv.Unavailable(t, msg)
 	}
 	at := time.Date(2026, 11, 24, 6, 45, 0, 0, time.UTC)
 	script := `import sys, datetime
