@@ -36,6 +36,14 @@ type Store interface {
 	// reached the end of the log as it was when the call started
 	// (catch-up). Events of one stream come in version order; events of
 	// different partitions may interleave in any order.
+	//
+	// A record that is not a valid event at its place (a foreign record,
+	// an event whose version does not follow its stream's: a gap or a
+	// duplicate written around the store) is yielded with an error
+	// matching [ErrCorruptLog], together with a RecordedEvent whose
+	// Position is the record's (and, when they could be read, its
+	// StreamID and the rest); the sequence goes on if the caller keeps
+	// iterating, so a reader can step past it.
 	ReadAll(ctx context.Context, from Checkpoint) iter.Seq2[RecordedEvent, error]
 
 	// Subscribe is ReadAll that does not stop at the end of the log: after

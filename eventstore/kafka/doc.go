@@ -313,9 +313,14 @@
 // for its stream (by key). ReadStream of that stream yields the events
 // before it, then a [*CorruptRecordError] naming topic, partition and offset
 // (matching [eventstore.ErrCorruptLog]). ReadAll and Subscribe yield such an
-// error where they meet the record and go on with the next record if the
-// caller keeps iterating. Appends to other streams, and to the same stream,
-// carry on.
+// error where they meet the record, with the record's position (and the
+// decoded event, for an event out of place in its stream: the index judges
+// every record against the stream's events before it), and go on with the
+// next record if the caller keeps iterating. Appends to other streams carry
+// on; appends to the corrupt stream are refused with the same error
+// (nothing is written): its version is unknown, and writing after the bad
+// record would bury it under more events. Repair such a stream by reading
+// its valid events and writing them to a new stream.
 //
 // # Resources
 //

@@ -305,9 +305,13 @@ func (l *loader) get(wants []want, i int) (record, error) {
 // before it).
 // It reads with read_committed isolation, so events of aborted or open
 // transactions never appear. A record that is not a valid event yields a
-// [*CorruptRecordError] (naming topic, partition and offset); the sequence
+// [*CorruptRecordError] (naming topic, partition and offset) with an event
+// whose Position (and StreamID, the record's key) is set; the sequence
 // goes on with the next record if the caller keeps iterating, so a reader
-// can record the bad position and skip it.
+// can record the bad position and skip it. Not a valid event includes an
+// event out of place in its stream (a version that is not the stream's
+// next: a gap or duplicate written around kafkaes, as the index judges
+// it); that one is yielded with the decoded event.
 func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		if s.isClosed() {
@@ -440,6 +444,11 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 					return
 				}
 				ev, err := wire.Decode(s.topic, p, rec.offset, rec.key, rec.value, rec.headers, rec.ts)
+				if err != nil {
+					ev = corruptAt(p, rec.offset, rec.key)
+				} else {
+					err = s.checkPlace(ctx, p, rec.offset, rec.key, ev)
+				}
 				if !yield(ev, err) {
 					return
 				}

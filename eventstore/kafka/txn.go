@@ -510,6 +510,9 @@ func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, do
 	if st == nil {
 		st = &streamState{}
 	}
+	if st.corrupt != nil {
+		return res, corruptStream(r.stream, st.corrupt), true
+	}
 	current := st.version
 	repeat, last, err := eventstore.CheckIdempotent(r.stream, r.expected, current, r.events, st.lookupID)
 	if err != nil {
