@@ -36,15 +36,22 @@ func TestConflictScan(t *testing.T) {
 
 			_, err = b.Append(ctx, "s", eventstore.NoStream, ev("T", 2))
 			versions := map[int64]int{}
+			flagged := 0
 			for e, rerr := range a.ReadAll(ctx, nil) {
-				require.NoError(t, rerr)
+				if rerr != nil {
+					// ReadAll flags the duplicate as out of place.
+					require.ErrorIs(t, rerr, eventstore.ErrCorruptLog)
+					flagged++
+				}
 				versions[e.Version]++
 			}
 			if noScan {
 				require.NoError(t, err)
 				require.Equal(t, 2, versions[1], "without the scan the stale writer duplicates version 1")
+				require.Equal(t, 1, flagged, "ReadAll flags the duplicate")
 				return
 			}
+			require.Zero(t, flagged)
 			var ce *eventstore.ConflictError
 			require.ErrorAs(t, err, &ce)
 			require.Equal(t, map[int64]int{1: 1}, versions, "nothing of the conflicting append is visible")
