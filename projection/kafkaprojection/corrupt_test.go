@@ -16,6 +16,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
 
 // TestFromStoreCorruptRecord is issue 12's projection over a corrupt
@@ -56,7 +57,7 @@ func TestFromStoreCorruptRecord(t *testing.T) {
 	require.NoError(t, raw.Close())
 	deposit("other", 1000)
 
-	run := func(t *testing.T, opts ...projection.Option) ([]int64, error) {
+	run := func(t *testing.T, src projection.Source, opts ...projection.Option) ([]int64, error) {
 		var amounts []int64
 		r, err := projection.New("p", sd, []projection.Handler{
 			projection.On(func(_ context.Context, d Deposited, _ projection.Meta) error {
@@ -65,30 +66,47 @@ func TestFromStoreCorruptRecord(t *testing.T) {
 			}),
 		}, append([]projection.Option{projection.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)...)
 		require.NoError(t, err)
-		return amounts, r.CatchUp(ctx, projection.FromStore(store), nil)
+		return amounts, r.CatchUp(ctx, src, nil)
 	}
-
-	t.Run("Skip", func(t *testing.T) {
-		amounts, err := run(t, projection.WithFailureAction(projection.Skip))
-		require.NoError(t, err)
-		require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 1000}, amounts, "the bogus version 9 (900) is skipped, the rest delivered")
-	})
-	t.Run("DeadLetter", func(t *testing.T) {
-		dlq := &projection.MemoryDeadLetters{}
-		amounts, err := run(t, projection.WithFailureAction(projection.DeadLetter), projection.WithDeadLetter(dlq))
-		require.NoError(t, err)
-		require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 1000}, amounts)
-		letters := dlq.Letters()
-		require.Len(t, letters, 1)
-		require.ErrorIs(t, letters[0].Err, eventstore.ErrCorruptLog)
-		require.Equal(t, eventstore.Position{Partition: 0, Offset: bad}, letters[0].Record.Event.Position)
-		require.Equal(t, "acc", letters[0].Record.Event.StreamID)
-	})
-	t.Run("Stop", func(t *testing.T) {
-		amounts, err := run(t)
-		require.ErrorIs(t, err, eventstore.ErrCorruptLog)
-		var he *projection.HandlerError
-		require.True(t, errors.As(err, &he), "%T %v", err, err)
-		require.Equal(t, []int64{1, 2, 3, 4, 5, 6}, amounts)
-	})
+	sources := []struct {
+		name string
+		src  func(t *testing.T) projection.Source
+	}{
+		{"FromStore", func(*testing.T) projection.Source { return projection.FromStore(store) }},
+		// The Kafka catch-up reader has no index: it flags the event
+		// because it read version 6 of the stream before it.
+		{"Reader", func(t *testing.T) projection.Source {
+			rd, err := kafkaprojection.NewReader(c.Brokers, c.Config(), topic)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = rd.Close() })
+			return rd
+		}},
+	}
+	for _, sc := range sources {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Run("Skip", func(t *testing.T) {
+				amounts, err := run(t, sc.src(t), projection.WithFailureAction(projection.Skip))
+				require.NoError(t, err)
+				require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 1000}, amounts, "the bogus version 9 (900) is skipped, the rest delivered")
+			})
+			t.Run("DeadLetter", func(t *testing.T) {
+				dlq := &projection.MemoryDeadLetters{}
+				amounts, err := run(t, sc.src(t), projection.WithFailureAction(projection.DeadLetter), projection.WithDeadLetter(dlq))
+				require.NoError(t, err)
+				require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 1000}, amounts)
+				letters := dlq.Letters()
+				require.Len(t, letters, 1)
+				require.ErrorIs(t, letters[0].Err, eventstore.ErrCorruptLog)
+				require.Equal(t, eventstore.Position{Partition: 0, Offset: bad}, letters[0].Record.Event.Position)
+				require.Equal(t, "acc", letters[0].Record.Event.StreamID)
+			})
+			t.Run("Stop", func(t *testing.T) {
+				amounts, err := run(t, sc.src(t))
+				require.ErrorIs(t, err, eventstore.ErrCorruptLog)
+				var he *projection.HandlerError
+				require.True(t, errors.As(err, &he), "%T %v", err, err)
+				require.Equal(t, []int64{1, 2, 3, 4, 5, 6}, amounts)
+			})
+		})
+	}
 }

@@ -38,6 +38,30 @@
 // (Consumer.Group.Heartbeat.Interval, 3s by default): lower it for quicker
 // hand-overs.
 //
+// # Topics are never auto-created
+//
+// Every client of the package sends its Metadata requests with topic
+// auto-creation off, whatever the sarama config passed in says (sarama
+// allows it by default, and so does a broker with Apache Kafka's stock
+// auto.create.topics.enable=true): a missing events, dead-letter or output
+// topic is an error naming it and saying how to create it (matching
+// sarama.ErrUnknownTopicOrPartition), from [Source.End], Run, [NewDLQ] and
+// the transformer's commit, never a topic with the broker's default 7-day
+// retention.
+//
+// # Corrupt records and version anomalies
+//
+// A record that is not a valid event reaches the runner with
+// projection.Record.DecodeErr set (matching eventstore.ErrCorruptLog), and
+// the runner's failure policy decides (Stop, Skip, DeadLetter). So does an
+// event out of place in its stream: a version that does not follow the
+// version of the stream's event read before it in the same partition (a
+// gap, a duplicate, a foreign record with a valid-looking es.version). The
+// sources only know what they read: the first event of a stream after the
+// start of a read (a checkpoint, a new claim) is not checked; projections
+// through projection.FromStore on the Kafka event store check every event
+// against the store's index.
+//
 // # Secured clusters
 //
 // A [Source] needs Read on the events topic and on its consumer group; a

@@ -404,6 +404,12 @@ func (s *Source) consume(ctx context.Context, done <-chan struct{}, sink project
 // stop is closed.
 func (s *Source) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projection.Record, stop <-chan struct{}) {
 	defer close(out)
+	versions := newVersionCheck()
+	rec := func(msg *sarama.ConsumerMessage) projection.Record {
+		r := record(msg)
+		versions.check(&r)
+		return r
+	}
 	for {
 		var batch []projection.Record
 		select {
@@ -415,7 +421,7 @@ func (s *Source) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projecti
 			}
 			n := min(len(msgs)+1, s.maxBatch) // what is there now
 			batch = make([]projection.Record, 1, n)
-			batch[0] = record(msg)
+			batch[0] = rec(msg)
 		}
 		closed := false
 	fill:
@@ -426,7 +432,7 @@ func (s *Source) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projecti
 					closed = true
 					break fill
 				}
-				batch = append(batch, record(msg))
+				batch = append(batch, rec(msg))
 			default:
 				break fill
 			}
