@@ -34,6 +34,16 @@ type Features struct {
 	// Writers is the number of concurrent goroutines in the concurrency
 	// checks. The default is 4.
 	Writers int
+
+	// Corrupt, when set, writes a record to s's log around the store, as
+	// a foreign writer would: an event that claims to be version
+	// `version` of stream, where it is not the stream's next version. It
+	// returns the record's position. The suite then checks what the store
+	// does with a corrupt stream (loads, appends, ReadAll and Subscribe
+	// report eventstore.ErrCorruptLog). Nil for a store whose log cannot
+	// be written around it (the memory store); the check then skips,
+	// saying so.
+	Corrupt func(t *testing.T, s eventstore.Store, stream string, version int64) eventstore.Position
 }
 
 // Run runs the conformance suite as subtests of t. newStore must return a
@@ -77,6 +87,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"Cancellation", testCancellation},
 		{"CancelDuringRead", testCancelDuringRead},
 		{"Close", testClose},
+		{"CorruptStream", testCorruptStream},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })

@@ -5,12 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/eventstoretest"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
 // TestConformance runs the eventstore conformance suite on the Kafka store:
@@ -33,6 +35,29 @@ func TestConformance(t *testing.T) {
 		Idempotency: true,
 		Peer: func(t *testing.T, s eventstore.Store) eventstore.Store {
 			return open(t, s.(*kafka.Store).Topic())
+		},
+		// A raw sarama producer writes a valid-looking event of the stream
+		// at the wrong version to the stream's partition.
+		Corrupt: func(t *testing.T, s eventstore.Store, stream string, version int64) eventstore.Position {
+			topic := s.(*kafka.Store).Topic()
+			var part int32 = -1
+			for e, err := range s.ReadStream(context.Background(), stream, 1) {
+				require.NoError(t, err)
+				part = e.Position.Partition
+				break
+			}
+			require.GreaterOrEqual(t, part, int32(0), "the stream has events")
+			cfg := c.Config()
+			cfg.Producer.Return.Successes = true
+			cfg.Producer.RequiredAcks = sarama.WaitForAll
+			cfg.Producer.Partitioner = sarama.NewManualPartitioner
+			p, err := sarama.NewSyncProducer(c.Brokers, cfg)
+			require.NoError(t, err)
+			defer p.Close()
+			key, hs := wire.Encode(stream, version, eventstore.Event{ID: eventstore.NewEventID(), Type: "Foreign", Data: []byte("{}")}, time.Now())
+			_, off, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: part, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder("{}"), Headers: hs})
+			require.NoError(t, err)
+			return eventstore.Position{Partition: part, Offset: off}
 		},
 	})
 }
