@@ -142,10 +142,12 @@
 // conflict scan met undecided records three times, run in transactions of
 // their own, so that their conflicts never abort the group commits of
 // other partitions; appends that a conflict of another append of their
-// group sent back are retried without losing an attempt; catch-ups of a
-// worker never wait for a partition that a read is catching up; and reads
-// waiting for the same open transaction wait side by side, not one after
-// the other (measured with BenchmarkDeadWriterBystanders: see
+// group sent back are retried without losing an attempt; a worker never
+// waits for a catch-up of a blocked partition that a read is doing, nor
+// for its open transactions when a version check fails there (a conflict
+// where the index holds more than expected is answered at once); and
+// strong catch-ups (reads, failed checks) are bounded in total time, not
+// only without progress (measured with BenchmarkDeadWriterBystanders: see
 // BENCHMARKS.md). Appends to a stream the dead writer had written to see
 // its open records in their scan and retry, then fail with a conflict if
 // the records are still undecided after several attempts (about a quarter

@@ -287,16 +287,20 @@ func (s *Store) catchUp(ctx context.Context, parts []int32, strong bool, progres
 }
 
 // catchUpStall is catchUp that gives up when it made no progress for stall
-// (0: never): with a *heldBackError when every partition it did not finish
+// (0: never), or, when strong, stall after it started: with a *heldBackError when every partition it did not finish
 // has reached the last stable offset as of the first fetch (only
 // transactions open at the start, which may include acknowledged appends
 // whose markers are late, are missing), with an error wrapping
 // eventstore.ErrUnavailable otherwise (the leader did not answer, or the
 // partition could not be read up to its last stable offset).
 //
-// With try set, partitions that another catch-up is reading are skipped
-// rather than waited for (a read may be waiting for an open transaction
-// there; a worker must not wait with it).
+// With try set, blocked partitions (isBlocked) that another catch-up is
+// reading are skipped rather than waited for (a read may be waiting for
+// the open transaction there; a worker must not wait with it). Other
+// partitions are waited for: skipping them left the worker's version
+// checks on a stale index, whose conflicts, found only by the conflict
+// scan, aborted whole group commits (2-3x slower appends under
+// contention on a real broker).
 func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, stall time.Duration, try bool, progress func(p int32, next, end int64)) error {
 	parts = slices.Clone(parts)
 	slices.Sort(parts)
@@ -314,7 +318,7 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 	lock := func(ps []int32) []int32 {
 		got := ps[:0:0]
 		for _, p := range ps { // in order: no lock-order inversion
-			if try {
+			if try && s.idx[p].isBlocked() {
 				if !s.idx[p].catchMu.TryLock() {
 					continue
 				}
@@ -337,11 +341,23 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 	target := map[int32]int64{}
 	lso := map[int32]int64{}
 	idle := 0
-	lastProgress := time.Now()
+	start, lastProgress := time.Now(), time.Now()
+	// limit is when to give up: stall after the last progress, or, for a
+	// strong catch-up (which waits for transactions), stall after the
+	// start whatever the progress: under continuous transactions the last
+	// stable offset may keep creeping towards the high watermark as of the
+	// start for a long time, and the caller (a read, a worker) must not
+	// wait that long.
+	limit := func() time.Time {
+		if strong {
+			return start.Add(stall)
+		}
+		return lastProgress.Add(stall)
+	}
 	for len(pending) > 0 {
 		fctx, fcancel := ctx, context.CancelFunc(func() {})
 		if stall > 0 {
-			fctx, fcancel = context.WithDeadline(ctx, lastProgress.Add(stall))
+			fctx, fcancel = context.WithDeadline(ctx, limit())
 		}
 		res, err := retry(fctx, func() (map[int32]*partResult, error) {
 			return s.f.fetch(fctx, pending, sarama.ReadCommitted, 0, fetchMaxBytes)
@@ -409,29 +425,13 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 		if !progressed && len(pending) > 0 {
 			// Nothing new below the target yet (a transaction is still
 			// open, or the fetch raced a leader change): back off briefly.
-			if stall > 0 && (time.Since(lastProgress) >= stall || (strong && s.allBlocked(pending))) {
+			if stall > 0 && (!time.Now().Before(limit()) || (strong && s.allBlocked(pending))) {
 				return s.stalled(pending, lso, target, stall, nil)
 			}
 			idle++
-			for p := range holding {
-				s.idx[p].catchMu.Unlock()
-				delete(holding, p)
-			}
 			if err := ctxtime.Sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond); err != nil {
 				return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
 			}
-			again := lock(slices.Sorted(maps.Keys(pending)))
-			rest := make(map[int32]int64, len(again))
-			for _, p := range again {
-				ix := s.idx[p]
-				ix.mu.Lock()
-				rest[p] = ix.next // another catch-up may have moved it
-				ix.mu.Unlock()
-				if rest[p] >= target[p] {
-					delete(rest, p)
-				}
-			}
-			pending = rest
 		}
 	}
 	return nil
