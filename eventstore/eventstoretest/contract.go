@@ -15,7 +15,7 @@ import (
 // append error contract, see [eventstore.ErrUnknownOutcome]).
 var contractSentinels = []error{
 	eventstore.ErrConcurrencyConflict, eventstore.ErrUnavailable, eventstore.ErrUnknownOutcome,
-	eventstore.ErrInvalidArgument, eventstore.ErrDuplicateEventID, eventstore.ErrClosed,
+	eventstore.ErrInvalidArgument, eventstore.ErrDuplicateEventID, eventstore.ErrClosed, eventstore.ErrCorruptLog,
 }
 
 // requireClass checks that err matches want and no other class of the

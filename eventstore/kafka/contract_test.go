@@ -24,7 +24,7 @@ import (
 // typed conflict, a typed retryable error (eventstore.ErrUnavailable), an
 // unknown outcome, or a definite failure that says nothing was written
 // (the caller's own deadline, an invalid argument, a closed store, a
-// duplicate ID).
+// corrupt stream, a duplicate ID).
 func contractClass(err error) string {
 	switch {
 	case err == nil:
@@ -37,7 +37,7 @@ func contractClass(err error) string {
 		return "unavailable"
 	case errors.Is(err, eventstore.ErrDuplicateEventID):
 		return "duplicate"
-	case errors.Is(err, eventstore.ErrInvalidArgument), errors.Is(err, eventstore.ErrClosed):
+	case errors.Is(err, eventstore.ErrInvalidArgument), errors.Is(err, eventstore.ErrClosed), errors.Is(err, eventstore.ErrCorruptLog):
 		return "definite"
 	case (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && strings.Contains(err.Error(), "nothing was written"):
 		return "definite"

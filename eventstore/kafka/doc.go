@@ -264,7 +264,9 @@
 //     a repeat of such an append failed without proving its fate.
 //   - definite failures that wrote nothing: [eventstore.ErrInvalidArgument]
 //     (a bad call, or an event the broker refuses as too large),
-//     [eventstore.ErrDuplicateEventID], [eventstore.ErrClosed], the
+//     [eventstore.ErrDuplicateEventID], [eventstore.ErrClosed],
+//     [eventstore.ErrCorruptLog] (the stream's log holds a record that is
+//     not a valid event at its place; see below), the
 //     caller's own context error ("nothing was written"), and a broker's
 //     permanent refusal (for example an authorization error), whose
 //     transaction was aborted.
