@@ -42,6 +42,7 @@ func ReadCommitted(ctx context.Context, brokers []string, cfg *sarama.Config, to
 	pcfg.Producer.Partitioner = sarama.NewManualPartitioner
 	pcfg.Producer.Transaction.ID = ""
 	pcfg.Net.MaxOpenRequests = 1
+	pcfg.Metadata.AllowAutoTopicCreation = false // a mistyped topic must not be created
 	client, err := sarama.NewClient(brokers, &pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("logcheck: connect: %w", err)
