@@ -22,7 +22,10 @@ type Store interface {
 	// events, an event without a type, an invalid expected version),
 	// [ErrConcurrencyConflict] when expected does not hold,
 	// [ErrDuplicateEventID] when some event IDs were already appended at a
-	// different place, the context's error when it is cancelled.
+	// different place, [ErrCorruptLog] when the stream's log holds a record
+	// that is not a valid event at its place (its version is unknown;
+	// nothing is written, so the bad record is not buried under more
+	// events), the context's error when it is cancelled.
 	Append(ctx context.Context, streamID string, expected ExpectedVersion, events ...Event) (AppendResult, error)
 
 	// ReadStream yields the events of one stream in version order, starting
