@@ -14,6 +14,7 @@ import (
 	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -144,7 +145,7 @@ func (s *Store) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkTopicConfig(); err != nil {
+	if err := s.checkTopicConfig(ctx); err != nil {
 		return err
 	}
 	s.nparts = int32(len(parts))
@@ -259,7 +260,7 @@ func (s *Store) createTopic() error {
 
 // checkTopicConfig refuses a topic that can lose events: compaction, or a
 // finite retention. WithAllowUnsafeTopic skips the check.
-func (s *Store) checkTopicConfig() error {
+func (s *Store) checkTopicConfig(ctx context.Context) error {
 	if s.opts.allowUnsafe {
 		return nil
 	}
@@ -267,7 +268,21 @@ func (s *Store) checkTopicConfig() error {
 	if err != nil {
 		return fmt.Errorf("kafka: admin client: %w", err)
 	}
-	entries, err := kafkafetch.TopicConfig(admin, s.topic)
+	// The topic exists (ensureTopic saw it), but on a cluster of several
+	// brokers one that has not heard yet of a topic created a moment ago
+	// (WithCreateTopic, or by an operator) answers that it does not exist:
+	// ask again for a while.
+	deadline := time.Now().Add(10 * time.Second)
+	var entries []sarama.ConfigEntry
+	for {
+		entries, err = kafkafetch.TopicConfig(admin, s.topic)
+		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || time.Now().After(deadline) {
+			break
+		}
+		if ctxtime.Sleep(ctx, 100*time.Millisecond) != nil {
+			break
+		}
+	}
 	if err != nil {
 		if kafkaauth.Fatal(err) {
 			return kafkaauth.Wrap(err, s.cfg, fmt.Sprintf("kafka: read the configuration of events topic %q to check that it keeps events forever "+

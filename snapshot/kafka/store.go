@@ -163,7 +163,18 @@ func checkTopic(client sarama.Client, topic string, o options) error {
 			return err
 		}
 	}
-	entries, err := kafkafetch.TopicConfig(admin, topic, "cleanup.policy")
+	// On a cluster of several brokers, one that has not heard yet of a
+	// topic created a moment ago (by WithCreateTopic above, or by an
+	// operator) answers that it does not exist: ask again for a while.
+	deadline := time.Now().Add(10 * time.Second)
+	var entries []sarama.ConfigEntry
+	for {
+		entries, err = kafkafetch.TopicConfig(admin, topic, "cleanup.policy")
+		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if kafkaauth.Fatal(err) {
 		return denied(client, "read the configuration of snapshot topic "+topic+" to check that it is compacted", "DescribeConfigs", topic, err)
 	}
