@@ -133,7 +133,7 @@
 // read_committed readers see nothing of those partitions beyond it, and
 // the index's catch-up offset X stops at its first record. A partition
 // whose first undecided record stays undecided for 500ms counts as
-// blocked. ReadStream waits up to 2s without progress for open
+// blocked. ReadStream waits up to 2s for open
 // transactions (not at all in a blocked partition), then returns the
 // stream if the undecided range holds no record of it that the index
 // lacks, and fails with [eventstore.ErrUnavailable] otherwise (see Reads);
@@ -282,7 +282,7 @@
 // # Reads
 //
 // ReadStream catches the stream's partition up (to the high watermark as of
-// the call, waiting up to 2s without progress for open transactions, or
+// the call, waiting up to 2s for open transactions, or
 // not at all in a blocked partition, see Failure modes, so
 // every append acknowledged before it is included, also on a real broker
 // where commit markers land a moment after the commit returned), then

@@ -462,7 +462,7 @@ func (s *Store) stalled(pending, lso, target map[int32]int64, stall time.Duratio
 			if cause != nil {
 				why += fmt.Sprintf(" (%v)", cause)
 			}
-			return fmt.Errorf("%w: kafka: catch up the stream index of %s/%d: no progress for %v: %s; retry when the broker is back",
+			return fmt.Errorf("%w: kafka: catch up the stream index of %s/%d: not done within %v: %s; retry later (when the broker is back)",
 				eventstore.ErrUnavailable, s.topic, p, stall, why)
 		}
 		held.parts[p] = [2]int64{next, target[p]}
@@ -494,8 +494,7 @@ func (e *heldBackError) Error() string {
 	return "kafka: records of open transactions are still undecided in" + b.String()
 }
 
-// catchUpWaiting is a strong catch-up that waits at most d without
-// progress: a transaction that stays open longer (a hung or crashed
+// catchUpWaiting is a strong catch-up that takes at most d: a transaction that stays open longer (a hung or crashed
 // writer, or a commit whose markers are late because a broker is paused)
 // may leave the index short of the high watermark as of the call. It then
 // returns a *heldBackError naming the undecided ranges (the caller decides
