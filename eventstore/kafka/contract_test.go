@@ -93,13 +93,15 @@ func TestAppendErrorContract(t *testing.T) {
 			classes := map[string]int{}
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			stop := time.Now().Add(2500 * time.Millisecond)
+			var stopAt atomic.Int64 // the writers stop when the faults have ended and 1s passed
+			stopAt.Store(time.Now().Add(time.Hour).UnixNano())
+			running := func() bool { return time.Now().UnixNano() < stopAt.Load() }
 			var wg sync.WaitGroup
 			for w, s := range []*kafka.Store{s1, s1, s2} {
 				wg.Go(func() {
 					rng := rand.New(rand.NewPCG(uint64(w), 7))
 					name := fmt.Sprintf("writer %d", w)
-					for time.Now().Before(stop) {
+					for running() {
 						stream := streams[rng.IntN(len(streams))]
 						rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 						v, err := streamVersion(rctx, s, stream)
@@ -140,7 +142,14 @@ func TestAppendErrorContract(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			faulty.Store(true)
 			time.Sleep(1200 * time.Millisecond)
+			// A request sent only after another failure (InitProducerId
+			// after a broken EndTxn) may come late: keep the faults until
+			// one was broken (while the writers keep appending).
+			for wait := time.Now().Add(5 * time.Second); broken.Load() == 0 && time.Now().Before(wait); {
+				time.Sleep(20 * time.Millisecond)
+			}
 			faulty.Store(false)
+			stopAt.Store(time.Now().Add(time.Second).UnixNano())
 			wg.Wait()
 			if broken.Load() == 0 {
 				t.Fatalf("no %s request was broken", key.Name())
