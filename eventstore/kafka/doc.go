@@ -164,20 +164,20 @@
 // scripts/kafka-cluster.sh: RF 3, min.insync.replicas=2) measured what each
 // fault costs four writer processes appending with expected versions on a
 // loaded 2-core machine (docs/faults.md has the table and the command).
-// A SIGKILLed partition leader stops all appends for 7-14s (the
+// A SIGKILLed partition leader stops all appends for 5-14s (the
 // controller fences it after the broker session, 9s stock; a group commit
 // spans partitions), with a few ErrUnavailable and ErrUnknownOutcome
 // errors. A SIGKILLed transaction coordinator stops its writers for
-// 8-15s. A broker SIGSTOPped for 15s stops appends for about the whole
+// 5-15s. A broker SIGSTOPped for 15s stops appends for about the whole
 // pause, and commits acknowledged before it stay invisible to
 // read_committed readers until it answers again (up to ~28s); ReadStream
 // is to fail with ErrUnavailable then rather than return a short stream
-// (the test still saw it return short in 2 of 8 runs, docs/faults.md).
+// (the test still saw it return short in 5 of 20 runs, docs/faults.md).
 // Two of three brokers down stop everything until they return; in-flight
 // appends end with ErrUnknownOutcome and their retries with the same
 // event IDs resolve them. A writer SIGKILLed with a transaction open holds
 // the partitions it wrote to until the broker aborts it (transaction
-// timeout plus the broker's abort sweep: 12-19s); appends to other
+// timeout plus the broker's abort sweep: 11-20s); appends to other
 // partitions keep their rate. In every run no acknowledged append was lost
 // or duplicated and every error was nil, a conflict, ErrUnavailable,
 // ErrUnknownOutcome or the append timeout, each true to the log.
