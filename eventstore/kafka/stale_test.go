@@ -72,11 +72,32 @@ func TestReadStreamNeverShort(t *testing.T) {
 	require.Len(t, evs, 1)
 
 	require.NoError(t, p.AbortTxn())
-	evs, err = collectStream(t, s, "after")
-	require.NoError(t, err)
+	// AbortTxn returns once the coordinator logged the abort; the markers
+	// reach the partition a little later (seconds on a loaded 3-node
+	// cluster). Until then a read may still say ErrUnavailable, never
+	// return a short stream.
+	evs = readWhileUnavailable(t, s, "after", 30*time.Second)
 	require.Len(t, evs, 2)
 	_, err = collectStream(t, s, "held")
 	require.ErrorIs(t, err, eventstore.ErrStreamNotFound)
+}
+
+// readWhileUnavailable reads stream until the read succeeds, failing the
+// test on any error other than eventstore.ErrUnavailable or when it does
+// not succeed within d.
+func readWhileUnavailable(t *testing.T, s eventstore.Store, stream string, d time.Duration) []eventstore.RecordedEvent {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		evs, err := collectStream(t, s, stream)
+		if err == nil {
+			return evs
+		}
+		require.ErrorIs(t, err, eventstore.ErrUnavailable, "read of %q (%d events before the error)", stream, len(evs))
+		require.Empty(t, evs, "an unavailable read yields nothing else")
+		require.True(t, time.Now().Before(deadline), "read of %q still unavailable after %v: %v", stream, d, err)
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestReadStreamBrokerAway: while the partition's leader does not answer
