@@ -13,8 +13,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkaconfig"
 	"github.com/kafkaes/kafkaes/internal/wire"
-	"github.com/kafkaes/kafkaes/kafkaconfig"
 	"github.com/kafkaes/kafkaes/serde/avro"
 )
 

@@ -17,9 +17,9 @@ import (
 
 	"github.com/kafkaes/kafkaes/aggregate"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkaconfig"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/examples/internal/metrics"
-	"github.com/kafkaes/kafkaes/kafkaconfig"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 	"github.com/kafkaes/kafkaes/serde"

@@ -28,8 +28,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkaconfig"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
-	"github.com/kafkaes/kafkaes/kafkaconfig"
 )
 
 func main() {

@@ -26,7 +26,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/kafkaes/kafkaes/kafkaconfig"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkaconfig"
 )
 
 func main() {

@@ -45,7 +45,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/kafkaes/kafkaes/kafkaconfig"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkaconfig"
 )
 
 // Cluster is a Kafka cluster for tests and examples.

@@ -12,7 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/kafkaes/kafkaes/kafkaconfig"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkaconfig"
 )
 
 // ACL is a set of allowed operations for one resource pattern, as

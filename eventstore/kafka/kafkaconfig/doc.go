@@ -2,8 +2,8 @@
 // the client.properties files that Apache Kafka's own tools use
 // (security.protocol, sasl.mechanism, sasl.jaas.config, PEM trust and key
 // stores) into a [sarama.Config], and provides the SCRAM-SHA-256/512
-// client and static OAUTHBEARER token provider that sarama needs but does
-// not ship.
+// client (github.com/xdg-go/scram) and static OAUTHBEARER token provider
+// that sarama needs but does not ship.
 //
 // # Supported keys
 //
