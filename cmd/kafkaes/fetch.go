@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 )
 
@@ -46,12 +47,20 @@ func (r *reader) partitions() ([]int32, error) {
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 			return nil, fmt.Errorf("topic %q does not exist (use --topic; 'kafkaes topics' lists the topics)", r.topic)
 		}
+		if kafkaauth.Fatal(err) {
+			// Describe is enough to see the topic, but every command that
+			// looks at one reads it: ask for Read (which implies Describe).
+			return nil, r.denied(err, "read the metadata of", "Read")
+		}
 		return nil, fmt.Errorf("read the metadata of topic %q: %w", r.topic, err)
 	}
 	ps, err := r.client.Partitions(r.topic)
 	if err != nil {
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 			return nil, fmt.Errorf("topic %q does not exist (use --topic; 'kafkaes topics' lists the topics)", r.topic)
+		}
+		if kafkaauth.Fatal(err) {
+			return nil, r.denied(err, "list the partitions of", "Read")
 		}
 		return nil, fmt.Errorf("list the partitions of topic %q: %w", r.topic, err)
 	}
@@ -84,8 +93,19 @@ func (r *reader) bounds(ctx context.Context) (parts []int32, start, end map[int3
 
 func (r *reader) offsets(ctx context.Context, parts []int32, which int64) (map[int32]int64, error) {
 	return withRetry(ctx, func() (map[int32]int64, error) {
-		return kafkafetch.ListOffsets(ctx, r.client, r.topic, parts, which, sarama.ReadCommitted)
+		offs, err := kafkafetch.ListOffsets(ctx, r.client, r.topic, parts, which, sarama.ReadCommitted)
+		return offs, r.denied(err, "list the offsets of", "Describe")
 	})
+}
+
+// denied turns an authorization error of a request on the reader's topic
+// into an error naming the ACL operation op the request needs and the
+// kafka-acls.sh command that allows it; other errors are unchanged.
+func (r *reader) denied(err error, what, op string) error {
+	if !kafkaauth.Fatal(err) {
+		return err
+	}
+	return kafkaauth.Wrap(err, r.client.Config(), fmt.Sprintf("%s topic %q", what, r.topic), op, kafkaauth.Topic, r.topic, false)
 }
 
 // fetch reads the partitions in from (partition -> offset) once,
@@ -96,13 +116,13 @@ func (r *reader) fetch(ctx context.Context, from map[int32]int64) (map[int32]*ka
 	return withRetry(ctx, func() (map[int32]*kafkafetch.Partition, error) {
 		res, err := kafkafetch.Fetch(ctx, r.client, r.topic, from, opts)
 		if err != nil {
-			return nil, err
+			return nil, r.denied(err, "read", "Read")
 		}
 		for _, p := range sortedKeys(res) {
 			if err := res[p].Err; errors.Is(err, sarama.ErrOffsetOutOfRange) {
 				return nil, &outOfRangeError{partition: p, offset: from[p]}
 			} else if err != nil {
-				return nil, err
+				return nil, r.denied(err, "read", "Read")
 			}
 		}
 		return res, nil

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 )
 
 // countLimit is the offset lag per partition up to which projection status
@@ -26,7 +28,19 @@ type groupState struct {
 	committed map[string]map[int32]int64
 }
 
-func loadGroup(admin sarama.ClusterAdmin, group string) (*groupState, error) {
+// loadGroup returns what the cluster knows of group. DescribeGroups and
+// OffsetFetch need Describe on the group; a denial names op, the
+// operation the whole command needs (Describe for status, Read, which
+// implies it, for rebuild).
+func loadGroup(admin sarama.ClusterAdmin, cfg *sarama.Config, group, op string) (*groupState, error) {
+	gs, err := loadGroupState(admin, group)
+	if kafkaauth.Fatal(err) {
+		return nil, kafkaauth.Wrap(err, cfg, fmt.Sprintf("look at consumer group %q", group), op, kafkaauth.Group, group, false)
+	}
+	return gs, err
+}
+
+func loadGroupState(admin sarama.ClusterAdmin, group string) (*groupState, error) {
 	descs, err := admin.DescribeConsumerGroups([]string{group})
 	if err != nil {
 		return nil, fmt.Errorf("describe consumer group %q: %w", group, err)
@@ -107,7 +121,11 @@ func runProjection(ctx context.Context, e *env, args []string) int {
 		return exitFailure
 	}
 	defer admin.Close() // closes cl too
-	gs, err := loadGroup(admin, e.opts.group)
+	op := "Describe"
+	if sub == "rebuild" {
+		op = "Read"
+	}
+	gs, err := loadGroup(admin, cl.Config(), e.opts.group, op)
 	if err != nil {
 		e.errorf("%v", err)
 		return exitFailure
@@ -233,6 +251,7 @@ func projectionRebuild(ctx context.Context, e *env, cl sarama.Client, gs *groupS
 	}
 	resp, err := coord.CommitOffset(req)
 	if err != nil {
+		err = kafkaauth.Wrap(err, cl.Config(), fmt.Sprintf("commit the reset offsets of consumer group %q", e.opts.group), "Read", kafkaauth.Group, e.opts.group, false)
 		e.errorf("commit the reset offsets of consumer group %q: %v", e.opts.group, err)
 		return exitFailure
 	}
@@ -241,7 +260,15 @@ func projectionRebuild(ctx context.Context, e *env, cl sarama.Client, gs *groupS
 		for p, kerr := range parts {
 			if kerr != sarama.ErrNoError {
 				failed++
-				e.errorf("reset %s/%d for group %q: %v", topic, p, e.opts.group, kerr)
+				what := fmt.Sprintf("reset %s/%d for group %q", topic, p, e.opts.group)
+				switch {
+				case errors.Is(kerr, sarama.ErrGroupAuthorizationFailed):
+					e.errorf("%v", kafkaauth.Wrap(kerr, cl.Config(), what, "Read", kafkaauth.Group, e.opts.group, false))
+				case errors.Is(kerr, sarama.ErrTopicAuthorizationFailed):
+					e.errorf("%v", kafkaauth.Wrap(kerr, cl.Config(), what, "Read", kafkaauth.Topic, topic, false))
+				default:
+					e.errorf("%s: %v", what, kerr)
+				}
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -78,6 +79,12 @@ func runTopics(ctx context.Context, e *env, args []string) int {
 				continue
 			}
 			if _, ok := details[t]; !ok {
+				// The topic list leaves out topics the ACLs hide from the
+				// user: ask for the topic itself to tell the two apart.
+				if _, err := newReader(cl, t).partitions(); kafkaauth.Fatal(err) {
+					e.errorf("%v", err)
+					return exitFailure
+				}
 				e.errorf("topic %q does not exist", t)
 				return exitFailure
 			}
@@ -91,7 +98,7 @@ func runTopics(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	slices.Sort(names)
-	configs, err := describeTopics(admin, names)
+	configs, err := describeTopics(admin, cl.Config(), names)
 	if err != nil {
 		e.errorf("%v", err)
 		return exitFailure
@@ -177,7 +184,7 @@ func internalTopic(t string) bool {
 
 // describeTopics returns the effective configuration (defaults included)
 // of the topics.
-func describeTopics(admin sarama.ClusterAdmin, names []string) (map[string]map[string]string, error) {
+func describeTopics(admin sarama.ClusterAdmin, cfg *sarama.Config, names []string) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
 	for chunk := range slices.Chunk(names, 100) {
 		res := make([]*sarama.ConfigResource, 0, len(chunk))
@@ -190,7 +197,11 @@ func describeTopics(admin sarama.ClusterAdmin, names []string) (map[string]map[s
 		}
 		for _, r := range results {
 			if r.ErrorCode != 0 {
-				return nil, fmt.Errorf("describe the configuration of topic %q: %w (%s)", r.Name, r.ErrorCode, r.ErrorMsg)
+				what := fmt.Sprintf("describe the configuration of topic %q", r.Name)
+				if kafkaauth.Fatal(r.ErrorCode) {
+					return nil, kafkaauth.Wrap(r.ErrorCode, cfg, what, "DescribeConfigs", kafkaauth.Topic, r.Name, false)
+				}
+				return nil, fmt.Errorf("%s: %w (%s)", what, r.ErrorCode, r.ErrorMsg)
 			}
 			m := map[string]string{}
 			for _, c := range r.Configs {

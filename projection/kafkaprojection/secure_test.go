@@ -2,13 +2,16 @@ package kafkaprojection_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
@@ -142,6 +145,104 @@ func TestSecureMinimalACLs(t *testing.T) {
 			var ae *kafkaprojection.AuthorizationError
 			require.ErrorAs(t, err, &ae)
 			require.Equal(t, []string{"topic", topic, "Read"}, []string{ae.Resource, ae.Name, ae.Operation})
+		})
+	}
+}
+
+// TestSecureTransformerACLs runs an exactly-once transformer as a user
+// holding exactly the ACLs docs/security.md documents for it (Read on the
+// input topic and the group, Write on the output topic, Write on the
+// PREFIXED transactional ID kafkaes-transform-<group>), then as users
+// missing one of them each: Run must end at once with an
+// *AuthorizationError that names the operation and the resource, and
+// nothing may reach the output topic.
+func TestSecureTransformerACLs(t *testing.T) {
+	c := kafkatest.RequireSecure(t)
+	in := kafkatest.TopicName(t, "events-secure")
+	c.CreateTopic(t, in, 1, kafkatest.EventsTopicConfig())
+	out := derivedTopic(t, c, 1)
+	last := newProducer(t, c, in).depositN(1, 3)
+
+	type acl struct{ spec, resource, name, op string }
+	all := map[string]acl{}
+	for _, a := range []acl{
+		{"topic:%s:Read", "topic", in, "Read"},
+		{"group:%s:Read", "group", "", "Read"},
+		{"topic:%s:Write", "topic", out, "Write"},
+		{"prefixed-transactional-id:%s:Write", "transactional-id", "", "Write"},
+	} {
+		all[a.resource+" "+a.op+" "+a.name] = a
+	}
+	run := func(t *testing.T, missing string, wait bool) (string, error) {
+		group := kafkatest.TopicName(t, "tgroup")
+		prefix := "kafkaes-transform-" + group
+		var specs []string
+		for name, a := range all {
+			if name == missing {
+				continue
+			}
+			target := a.name
+			switch a.resource {
+			case "group":
+				target = group
+			case "transactional-id":
+				target = prefix
+			}
+			specs = append(specs, fmt.Sprintf(a.spec, target))
+		}
+		u := c.NewUser(t, kafkatest.MustACLs(specs...)...)
+		cfg := u.Config()
+		cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
+		tr, err := kafkaprojection.NewTransformer(c.Brokers, cfg, in, group, nil, kafkaprojection.WithLogger(discard()))
+		if err != nil {
+			return group, err
+		}
+		defer tr.Close()
+		r, err := projection.New("copier", testSerde(), []projection.Handler{
+			projection.On(func(ctx context.Context, ev Deposited, m projection.Meta) error {
+				data, _ := json.Marshal(ev)
+				return kafkaprojection.EmitEvent(ctx, out, m.StreamID, m.Version, eventstore.Event{ID: m.EventID, Type: "test.Deposited", Data: data}, m.Time)
+			}),
+		}, projection.WithCheckpoints(tr), projection.WithLogger(discard()))
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- r.Run(ctx, tr.Source()) }()
+		if wait {
+			for _, pos := range last {
+				if err := r.WaitFor(ctx, pos); err != nil {
+					cancel()
+					return group, errors.Join(err, <-errc)
+				}
+			}
+			cancel()
+		}
+		return group, <-errc
+	}
+	t.Run("all", func(t *testing.T) {
+		_, err := run(t, "", true)
+		require.ErrorIs(t, err, context.Canceled, "with every documented ACL")
+	})
+	for missing, a := range all {
+		t.Run("without "+missing, func(t *testing.T) {
+			start := time.Now()
+			group, err := run(t, missing, false)
+			took := time.Since(start)
+			t.Logf("without %s after %v: %v", missing, took.Round(time.Millisecond), err)
+			require.ErrorIs(t, err, kafkaprojection.ErrNotAuthorized)
+			var ae *kafkaprojection.AuthorizationError
+			require.ErrorAs(t, err, &ae)
+			name := a.name
+			switch a.resource {
+			case "group":
+				name = group
+			case "transactional-id":
+				name = "kafkaes-transform-" + group
+			}
+			require.Equal(t, []string{a.resource, name, a.op}, []string{ae.Resource, ae.Name, ae.Operation})
+			require.Contains(t, err.Error(), "kafka-acls.sh")
+			require.Less(t, took, 30*time.Second, "authorization errors must end Run at once")
 		})
 	}
 }

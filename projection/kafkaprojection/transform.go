@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 )
@@ -154,7 +155,7 @@ func (t *Transformer) producerFor(p int32) (sarama.SyncProducer, error) {
 	cfg.Producer.Transaction.ID = fmt.Sprintf("%s-%d", t.prefix, p)
 	pr, err := sarama.NewSyncProducer(t.brokers, &cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kafkaprojection: transactional producer %s: %w", cfg.Producer.Transaction.ID, err)
+		return nil, t.denied(fmt.Sprintf("kafkaprojection: transactional producer %s", cfg.Producer.Transaction.ID), err)
 	}
 	t.producer[p] = pr
 	return pr, nil
@@ -199,6 +200,9 @@ func (tx *kafkaTxn) Commit(ctx context.Context, partition int32, _ int64, next i
 		// Recreate the producer after any error: a fenced or fatally
 		// failed transactional producer cannot be used again.
 		t.dropProducer(partition)
+		if err := t.denied(fmt.Sprintf("kafkaprojection: %s (transaction of %s/%d)", what, t.topic, partition), err); kafkaauth.Fatal(err) {
+			return err // a missing ACL or a refused login does not heal: Run ends
+		}
 		err = fmt.Errorf("kafkaprojection: %s (transaction of %s/%d): %w", what, t.topic, partition, err)
 		if errors.Is(err, sarama.ErrProducerFenced) || strings.Contains(err.Error(), "fenced") {
 			return fmt.Errorf("%w: %w", projection.ErrCheckpointMoved, err)
@@ -221,6 +225,39 @@ func (tx *kafkaTxn) Commit(ctx context.Context, partition int32, _ int64, next i
 		return fail("commit", err)
 	}
 	return nil
+}
+
+// denied turns an authorization error of the transformer's producer into
+// an [*AuthorizationError] naming what was denied (the broker's code does
+// not say which resource): Write on the transactional ID prefix, Read on
+// the group (the offsets committed in the transaction), Write on the
+// output topic a message was refused for. An authentication error matches
+// [ErrNotAuthenticated]; any other error is returned unchanged.
+func (t *Transformer) denied(what string, err error) error {
+	var pes sarama.ProducerErrors
+	if errors.As(err, &pes) {
+		for _, pe := range pes {
+			if pe != nil && kafkaauth.Fatal(pe.Err) {
+				topic := ""
+				if pe.Msg != nil {
+					topic = pe.Msg.Topic
+				}
+				return kafkaauth.Wrap(pe.Err, &t.cfg, what, "Write", kafkaauth.Topic, topic, false)
+			}
+		}
+		return err
+	}
+	switch {
+	case errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed):
+		return kafkaauth.Wrap(err, &t.cfg, what, "Write", kafkaauth.TransactionalID, t.prefix, true)
+	case errors.Is(err, sarama.ErrGroupAuthorizationFailed):
+		return kafkaauth.Wrap(err, &t.cfg, what, "Read", kafkaauth.Group, t.group, false)
+	case errors.Is(err, sarama.ErrTopicAuthorizationFailed):
+		return kafkaauth.Wrap(err, &t.cfg, what, "Write", kafkaauth.Topic, "(the output topics)", false)
+	case errors.Is(err, sarama.ErrClusterAuthorizationFailed):
+		return kafkaauth.Wrap(err, &t.cfg, what, "IdempotentWrite", kafkaauth.Cluster, "kafka-cluster", false)
+	}
+	return kafkaauth.Wrap(err, &t.cfg, what, "", "", "", false) // authentication errors; others unchanged
 }
 
 // Rollback drops the batch's output.

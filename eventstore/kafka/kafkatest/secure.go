@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +223,30 @@ func (u *User) Config() *sarama.Config {
 	cfg.ClientID = "kafkaes-test-" + u.Name
 	cfg.Net.SASL.User, cfg.Net.SASL.Password = u.Name, u.pw
 	return cfg
+}
+
+// PropertiesFile writes a client.properties file for the user (for tools
+// that take one, such as the CLI's --kafka-config): the admin's file
+// (KAFKAES_KAFKA_ADMIN_CONFIG) with the user's name and password in its
+// sasl.jaas.config. It returns the file's path, in a directory removed
+// when the test ends.
+func (u *User) PropertiesFile(tb testing.TB) string {
+	tb.Helper()
+	src := os.Getenv("KAFKAES_KAFKA_ADMIN_CONFIG")
+	text, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatalf("kafkatest: read the admin's client.properties: %v", err)
+	}
+	jaas := regexp.MustCompile(`username="[^"]*"\s+password="[^"]*"`)
+	if !jaas.Match(text) {
+		tb.Fatalf("kafkatest: %s has no username=\"...\" password=\"...\" in its sasl.jaas.config", src)
+	}
+	out := jaas.ReplaceAll(text, []byte(fmt.Sprintf(`username="%s" password="%s"`, u.Name, u.pw)))
+	path := filepath.Join(tb.TempDir(), u.Name+".properties")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 // NewUser creates a SCRAM user with a random name and password on a
