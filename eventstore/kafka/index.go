@@ -354,6 +354,31 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 		}
 		return lastProgress.Add(stall)
 	}
+	// A strong catch-up's target is the high watermark as the leader
+	// reports it to ListOffsets, not the one in the first fetch response:
+	// a leader that was just elected may report a high watermark below
+	// appends the old leader acknowledged until its followers fetch again;
+	// a Fetch then answers with that low value, while ListOffsets answers
+	// OFFSET_NOT_AVAILABLE (KIP-207), which is retried. Taking the fetch's
+	// value made reads return without appends acknowledged before them.
+	var listed map[int32]int64
+	if strong && len(pending) > 0 {
+		fctx, fcancel := ctx, context.CancelFunc(func() {})
+		if stall > 0 {
+			fctx, fcancel = context.WithDeadline(ctx, limit())
+		}
+		var err error
+		listed, err = retry(fctx, func() (map[int32]int64, error) {
+			return s.f.listOffsets(fctx, slices.Collect(maps.Keys(pending)), sarama.OffsetNewest, sarama.ReadUncommitted)
+		})
+		fcancel()
+		if err != nil {
+			if ctx.Err() == nil && fctx.Err() != nil {
+				return s.stalled(pending, lso, target, stall, err)
+			}
+			return fmt.Errorf("kafka: catch up the stream index of %s: %w", s.topic, err)
+		}
+	}
 	for len(pending) > 0 {
 		fctx, fcancel := ctx, context.CancelFunc(func() {})
 		if stall > 0 {
@@ -394,7 +419,7 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 			if !ok {
 				t = r.lso
 				if strong {
-					t = r.hw
+					t = max(r.hw, listed[p])
 				}
 				target[p], lso[p] = t, r.lso
 			}

@@ -183,7 +183,12 @@ func (s *Store) checkHeld(ctx context.Context, p int32, stream string, r [2]int6
 			}
 		}
 		if pr.next <= at {
-			break // nothing more to read (a lagging leader): judge what was read
+			// The leader returned nothing below r[1] (a leader whose high
+			// watermark lags, just elected, or a broker that no longer
+			// leads): the unread part may hold an acknowledged append of
+			// the stream, so the read cannot be confirmed.
+			return fmt.Errorf("%w: kafka: %s/%d: read the records of open transactions at [%d, %d): the leader returned nothing from offset %d on (high watermark %d); retry later",
+				eventstore.ErrUnavailable, s.topic, p, r[0], r[1], at, pr.hw)
 		}
 		at = pr.next
 	}

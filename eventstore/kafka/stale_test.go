@@ -133,9 +133,85 @@ func TestReadStreamBrokerAway(t *testing.T) {
 		return resp, nil, true
 	})
 	evs, err := collectStream(t, s, "s")
+	t.Logf("lagging read: %d events, %v", len(evs), err)
 	require.ErrorIs(t, err, eventstore.ErrUnavailable, "got %d events", len(evs))
 	require.False(t, errors.Is(err, eventstore.ErrStreamNotFound))
 	refuse.Store(false)
+	evs, err = collectStream(t, s, "s")
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+}
+
+// TestReadStreamLaggingHighWatermark: the partition's leader answers
+// fetches with a high watermark and last stable offset below an append of
+// another store instance acknowledged before the read (a leader just
+// elected whose followers have not fetched yet, or a former leader that
+// still answers). ListOffsets knows the true end (embedded broker only:
+// its fetches are rewritten). ReadStream must not take the fetch's end for
+// the partition's: it fails with eventstore.ErrUnavailable rather than
+// returning the stream without the append; once fetches answer truly, the
+// stream reads completely.
+func TestReadStreamLaggingHighWatermark(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to rewrite fetch responses")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic)
+	other := openStore(t, c, topic)
+	ctx := testCtx(t)
+	_, err := s.Append(ctx, "s", eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+	evs, err := collectStream(t, s, "s")
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	cl, err := sarama.NewClient(c.Brokers, c.Config())
+	require.NoError(t, err)
+	defer cl.Close()
+	end, err := cl.GetOffset(topic, 0, sarama.OffsetNewest) // the end before other's append
+	require.NoError(t, err)
+	_, err = other.Append(ctx, "s", eventstore.Exact(1), ev("T", 2))
+	require.NoError(t, err)
+
+	var lag atomic.Bool
+	lag.Store(true)
+	c.Fake().ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		if !lag.Load() {
+			return nil, nil, false
+		}
+		// Answer as a leader whose high watermark is the end before
+		// other's append: nothing to read there, everything below decided.
+		fr := req.(*kmsg.FetchRequest)
+		for _, rt := range fr.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.FetchOffset < end {
+					return nil, nil, false // records below the lagging end are served
+				}
+			}
+		}
+		resp := fr.ResponseKind().(*kmsg.FetchResponse)
+		resp.Version = fr.Version
+		for _, rt := range fr.Topics {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewFetchResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = end, end, 0
+				sp.RecordBatches = []byte{}
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	evs, err = collectStream(t, s, "s")
+	t.Logf("lagging read: %d events, %v", len(evs), err)
+	require.ErrorIs(t, err, eventstore.ErrUnavailable, "got %d events", len(evs))
+	lag.Store(false)
 	evs, err = collectStream(t, s, "s")
 	require.NoError(t, err)
 	require.Len(t, evs, 2)

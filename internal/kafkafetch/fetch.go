@@ -172,13 +172,26 @@ func leaders(client sarama.Client, topic string, parts []int32) (map[*sarama.Bro
 	return byLeader, nil
 }
 
+// FetchVersion is the version of the Fetch requests sent: the newest one
+// that only the partition's leader answers (see fetchBroker).
+const FetchVersion = 10
+
 func fetchBroker(client sarama.Client, b *sarama.Broker, topic string, parts []int32, offsets map[int32]int64, opts Options) (map[int32]*Partition, error) {
 	maxBytes := opts.MaxBytesPerPartition
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytesPerPartition
 	}
+	// Version 10, not 11: from version 11 on (KIP-392) a broker that is a
+	// follower of the partition answers a consumer's fetch itself, from
+	// its own log and with its own high watermark and last stable offset,
+	// which lag the leader's. A fetch sent on stale metadata to a former
+	// leader then returned an old end of the partition without an error,
+	// and a strong catch-up took it for the end (stale ReadStream results
+	// in the cluster fault test). Up to version 10 only the leader answers;
+	// a follower answers NOT_LEADER_OR_FOLLOWER, which is retried after a
+	// metadata refresh.
 	req := &sarama.FetchRequest{
-		Version:      11,
+		Version:      FetchVersion,
 		MaxWaitTime:  int32(opts.MaxWait / time.Millisecond),
 		MinBytes:     1,
 		MaxBytes:     MaxResponseBytes,
