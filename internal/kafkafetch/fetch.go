@@ -124,7 +124,7 @@ func Fetch(ctx context.Context, client sarama.Client, topic string, offsets map[
 	for p := range offsets {
 		parts = append(parts, p)
 	}
-	byLeader, err := leaders(client, topic, parts)
+	byLeader, epochs, err := leadersAndEpochs(client, topic, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func Fetch(ctx context.Context, client sarama.Client, topic string, offsets map[
 	)
 	for b, ps := range byLeader {
 		wg.Go(func() {
-			res, err := fetchBroker(client, b, topic, ps, offsets, opts)
+			res, err := fetchBroker(client, b, topic, ps, offsets, epochs, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -160,23 +160,32 @@ func Fetch(ctx context.Context, client sarama.Client, topic string, offsets map[
 // leaders groups parts by their leader, refreshing the metadata when a
 // leader is unknown.
 func leaders(client sarama.Client, topic string, parts []int32) (map[*sarama.Broker][]int32, error) {
+	byLeader, _, err := leadersAndEpochs(client, topic, parts)
+	return byLeader, err
+}
+
+// leadersAndEpochs is leaders that also returns the leader epoch of each
+// partition as the client's metadata knows it (-1 when unknown).
+func leadersAndEpochs(client sarama.Client, topic string, parts []int32) (map[*sarama.Broker][]int32, map[int32]int32, error) {
 	byLeader := map[*sarama.Broker][]int32{}
+	epochs := make(map[int32]int32, len(parts))
 	for _, p := range parts {
-		b, err := client.Leader(topic, p)
+		b, epoch, err := client.LeaderAndEpoch(topic, p)
 		if err != nil {
 			_ = client.RefreshMetadata(topic)
-			return nil, fmt.Errorf("find the leader of %s/%d: %w", topic, p, err)
+			return nil, nil, fmt.Errorf("find the leader of %s/%d: %w", topic, p, err)
 		}
 		byLeader[b] = append(byLeader[b], p)
+		epochs[p] = epoch
 	}
-	return byLeader, nil
+	return byLeader, epochs, nil
 }
 
 // FetchVersion is the version of the Fetch requests sent: the newest one
 // that only the partition's leader answers (see fetchBroker).
 const FetchVersion = 10
 
-func fetchBroker(client sarama.Client, b *sarama.Broker, topic string, parts []int32, offsets map[int32]int64, opts Options) (map[int32]*Partition, error) {
+func fetchBroker(client sarama.Client, b *sarama.Broker, topic string, parts []int32, offsets map[int32]int64, epochs map[int32]int32, opts Options) (map[int32]*Partition, error) {
 	maxBytes := opts.MaxBytesPerPartition
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytesPerPartition
@@ -199,7 +208,12 @@ func fetchBroker(client sarama.Client, b *sarama.Broker, topic string, parts []i
 		SessionEpoch: -1, // a full fetch outside any fetch session
 	}
 	for _, p := range parts {
-		req.AddBlock(topic, p, offsets[p], maxBytes, -1)
+		// The leader epoch the metadata named (KIP-320): a broker that
+		// still thinks it leads with an older epoch (resumed after a
+		// pause, before it learned of the new leader) answers
+		// UNKNOWN_LEADER_EPOCH, a newer leader FENCED_LEADER_EPOCH, both
+		// retried after a metadata refresh, instead of serving its log.
+		req.AddBlock(topic, p, offsets[p], maxBytes, epochs[p])
 	}
 	resp, err := b.Fetch(req)
 	if err != nil {

@@ -521,3 +521,50 @@ func TestErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestFetchLeaderOnly: fetches are sent at a version a follower refuses
+// (up to 10; from 11 on a follower serves a consumer fetch from its own,
+// lagging log), and each partition carries the leader epoch the client's
+// metadata knows (KIP-320), so a broker that still thinks it leads with an
+// older epoch refuses it instead of serving stale data.
+func TestFetchLeaderOnly(t *testing.T) {
+	c, fake, topic := newMultiBrokerCluster(t)
+	prod := newProducer(t, c, "")
+	write(t, prod, noTxn, topic, 0, "p0")
+	cl := c.Client(t)
+	if err := fake.MoveTopicPartition(topic, 0, 1); err != nil { // a new leader epoch
+		t.Fatal(err)
+	}
+	if err := cl.RefreshMetadata(topic); err != nil {
+		t.Fatal(err)
+	}
+	_, epoch, err := cl.LeaderAndEpoch(topic, 0)
+	if err != nil || epoch < 1 {
+		t.Fatalf("leader epoch of %s/0 in the metadata: %d, %v; want one after a move", topic, epoch, err)
+	}
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	fake.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		fake.KeepControl()
+		fr := req.(*kmsg.FetchRequest)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, rt := range fr.Topics {
+			for _, rp := range rt.Partitions {
+				seen = append(seen, fmt.Sprintf("v%d p%d epoch %d", fr.Version, rp.Partition, rp.CurrentLeaderEpoch))
+			}
+		}
+		return nil, nil, false
+	})
+	res, err := kafkafetch.Fetch(ctxT(t), cl, topic, map[int32]int64{0: 0}, kafkafetch.Options{Isolation: sarama.ReadCommitted})
+	if err != nil || res[0].Err != nil || fmt.Sprint(values(res[0].Records)) != "[p0]" {
+		t.Fatalf("fetch: %+v, %v", res[0], err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := fmt.Sprintf("[v%d p0 epoch %d]", kafkafetch.FetchVersion, epoch); fmt.Sprint(seen) != want || kafkafetch.FetchVersion > 10 {
+		t.Fatalf("fetch requests %v, want %s (a version up to 10)", seen, want)
+	}
+}
