@@ -47,6 +47,12 @@ type Store interface {
 	// Position is the record's (and, when they could be read, its
 	// StreamID and the rest); the sequence goes on if the caller keeps
 	// iterating, so a reader can step past it.
+	//
+	// A store that cannot reach that end (for Kafka: a partition held
+	// back for long by a transaction that stays open, as a writer that
+	// died with it open does until the broker aborts it) yields what it
+	// could read and then an error matching [ErrUnavailable], never a
+	// quietly short read: retry from the positions read so far.
 	ReadAll(ctx context.Context, from Checkpoint) iter.Seq2[RecordedEvent, error]
 
 	// Subscribe is ReadAll that does not stop at the end of the log: after

@@ -137,7 +137,8 @@
 // transactions (not at all in a blocked partition), then returns the
 // stream if the undecided range holds no record of it that the index
 // lacks, and fails with [eventstore.ErrUnavailable] otherwise (see Reads);
-// ReadAll ends its partition before it. Appends to other partitions are
+// ReadAll yields what lies before it and then fails with ErrUnavailable
+// (it never ends quietly short of the end it started from). Appends to other partitions are
 // not held up: the appends of a blocked partition, and every append whose
 // conflict scan met undecided records three times, run in transactions of
 // their own, so that their conflicts never abort the group commits of

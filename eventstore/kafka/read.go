@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -305,9 +307,11 @@ func (l *loader) get(wants []want, i int) (record, error) {
 // ReadAll yields every committed event after the positions in from, up to
 // the end of the log when the call started; see [eventstore.Store.ReadAll].
 // The end is each partition's high watermark, so ReadAll waits for
-// transactions open at the start to end, at most 2s without progress (a
-// transaction open longer belongs to a hung writer; its partition then ends
-// before it).
+// transactions open at the start to end, at most 2s without progress. A
+// transaction open longer (a hung or dead writer, a paused broker) may
+// hide acknowledged appends behind it, so ReadAll then yields, after
+// every event it could read, an error matching [eventstore.ErrUnavailable]
+// that names the partitions held back; retry from the positions read.
 // It reads with read_committed isolation, so events of aborted or open
 // transactions never appear. A record that is not a valid event yields a
 // [*CorruptRecordError] (naming topic, partition and offset) with an event
@@ -476,8 +480,17 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 		}
 		// Held back by a transaction that is still open: wait for it, but
 		// not for one that stays open longer than any acknowledged append
-		// takes to become visible (a hung or crashed writer).
+		// takes to become visible (a hung or crashed writer, a paused
+		// broker). Records behind it may be acknowledged appends, so the
+		// read cannot claim to have reached the end as of its start: it
+		// says so with ErrUnavailable after everything it could read.
 		if time.Since(lastProgress) > readWait {
+			held := make([]string, 0, len(pos))
+			for _, p := range slices.Sorted(maps.Keys(pos)) {
+				held = append(held, fmt.Sprintf("partition %d at offset %d of %d", p, pos[p], ends[p]))
+			}
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: kafka: read %s: held back for %v by a transaction still open (a writer that died or hangs with it open, or a broker that does not answer): %s; events up to there were yielded, later ones (possibly acknowledged appends) were not; retry from the positions read so far (the broker aborts a dead writer's transaction after its transaction timeout)",
+				eventstore.ErrUnavailable, s.topic, readWait, strings.Join(held, ", ")))
 			return
 		}
 		idle++
