@@ -71,6 +71,12 @@
 // stream, the event type and its version when an event cannot be decoded
 // (for example a type missing from the registry).
 //
+// [Repository.LoadAt] and [Repository.LoadAsOf] rebuild a past state, as of
+// a version or a time (audits, support, "why did the command fail
+// yesterday?"), from the latest snapshot at or below it when there is one.
+// A past state is for reading: saving changes raised on it fails with a
+// concurrency conflict unless it is the latest.
+//
 // Metadata attached to ctx with [eventstore.ContextWithMetadata]
 // (correlation and causation IDs, user keys) is stored with every event a
 // save appends. [WithStreamID] maps aggregate IDs to stream IDs, for stores
