@@ -128,7 +128,10 @@
 // 3339 UTC times, dates as 2006-01-02, unions as the branch's value, bytes
 // in base64 (this is not Avro's JSON encoding); without it, JSON payloads
 // are shown as "data" and others as "data_base64" (with "schema_id" for
-// framed ones). --limit N stops after N events. stream makes the checks
+// framed ones). --limit N stops after N events. --to-version N prints
+// the stream as it was at version N (exit 1 when it has fewer events);
+// --as-of TIME (RFC 3339) prints the events recorded at or before TIME
+// (their es.time) and stops at the first later one. stream makes the checks
 // verify makes on the stream's records (a record that is not a valid
 // event, a version gap or repeat, a duplicate event ID, with
 // --schema-registry an undecodable payload): each problem is printed on

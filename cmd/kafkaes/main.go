@@ -61,6 +61,8 @@ type cmdOpts struct {
 	all           bool
 	limit         int
 	olderThan     time.Duration
+	toVersion     int64
+	asOf          string
 }
 
 func commands() []command {
@@ -74,6 +76,8 @@ func commands() []command {
 		{name: "stream", args: "<stream-id>", summary: "print the events of one stream as JSON lines; exit 1 on a damaged record (what verify would flag)",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
 				fs.IntVar(&o.limit, "limit", 0, "print at most this many events (0: all)")
+				fs.Int64Var(&o.toVersion, "to-version", 0, "print the events up to this version and stop (0: all): the stream as of a version")
+				fs.StringVar(&o.asOf, "as-of", "", "print the events recorded at or before this RFC 3339 time (es.time) and stop at the first later one (default: all)")
 			},
 			minArgs: 1, maxArgs: 1, needsBrokers: true, run: runStream},
 		{name: "tail", summary: "follow new events of the topic as JSON lines until interrupted",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -17,12 +18,27 @@ var errLimit = errors.New("limit reached")
 // runStream prints the events of one stream: it reads the stream's
 // partition (wire.Partition of the stream ID) read_committed from its start
 // to its last stable offset and prints the records whose key is the stream
-// ID. It exits 1 when a record has a problem verify would report.
+// ID. It exits 1 when a record has a problem verify would report. With
+// --to-version or --as-of it stops at the first event past the bound (the
+// stream as it was then).
 func runStream(ctx context.Context, e *env, args []string) int {
 	id := args[0]
 	if id == "" || len(id) > eventstore.MaxStreamIDLength {
 		e.errorf("stream ID must be 1 to %d bytes", eventstore.MaxStreamIDLength)
 		return exitUsage
+	}
+	if e.opts.toVersion < 0 {
+		e.errorf("--to-version %d: versions start at 1 (0: all)", e.opts.toVersion)
+		return exitUsage
+	}
+	var asOf time.Time
+	if e.opts.asOf != "" {
+		t, err := time.Parse(time.RFC3339Nano, e.opts.asOf)
+		if err != nil {
+			e.errorf("--as-of %q: want an RFC 3339 time such as 2026-12-03T17:00:00Z", e.opts.asOf)
+			return exitUsage
+		}
+		asOf = t
 	}
 	cl := e.connect()
 	if cl == nil {
@@ -60,10 +76,21 @@ func runStream(ctx context.Context, e *env, args []string) int {
 	var found []violation
 	v.report = func(vl violation) { found = append(found, vl) }
 	prog := newProgress(e, fmt.Sprintf("stream %s: reading %s/%d", id, e.topic, p), start, end)
-	n := 0
+	n, last := 0, int64(0)
 	err = rd.scan(ctx, start, end, func(r rec) error {
 		if string(r.key) != id {
 			return nil
+		}
+		// The stream as of a version or a time: its records are in version
+		// order in the partition, so the first one past the bound ends it.
+		// A record that does not decode is printed (and flagged) anyway.
+		if e.opts.toVersion > 0 || !asOf.IsZero() {
+			if ev, err := wire.Decode(e.topic, r.partition, r.offset, r.key, r.value, r.headers, r.ts); err == nil {
+				if (e.opts.toVersion > 0 && ev.Version > e.opts.toVersion) || (!asOf.IsZero() && ev.RecordedAt.After(asOf)) {
+					return errLimit
+				}
+				last = ev.Version
+			}
 		}
 		n++
 		if err := pr.print(r); err != nil {
@@ -87,7 +114,15 @@ func runStream(ctx context.Context, e *env, args []string) int {
 		return exitFailure
 	}
 	if n == 0 {
+		if !asOf.IsZero() {
+			e.errorf("stream %q has no events recorded at or before %s in topic %q (partition %d)", id, asOf.Format(time.RFC3339Nano), e.topic, p)
+			return exitViolation
+		}
 		e.errorf("stream %q has no events in topic %q (partition %d, offsets %d..%d)", id, e.topic, p, start[p], end[p])
+		return exitViolation
+	}
+	if e.opts.toVersion > 0 && last < e.opts.toVersion && (e.opts.limit == 0 || n < e.opts.limit) && len(found) == 0 {
+		e.errorf("stream %q has %d events, no version %d (all printed)", id, last, e.opts.toVersion)
 		return exitViolation
 	}
 	if len(found) > 0 {

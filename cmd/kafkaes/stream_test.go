@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
 func decodeLines(t *testing.T, out string) []eventLine {
@@ -148,5 +150,55 @@ func TestTail(t *testing.T) {
 		if ev.Stream != "new" || ev.ID == "aborted" {
 			t.Errorf("unexpected event %+v", ev)
 		}
+	}
+}
+
+// TestStreamAsOf: --to-version and --as-of print the stream as it was at a
+// version or a time and stop there; a version the stream does not have yet
+// or a time before its first event is an error (exit 1), a bad bound a
+// usage error (exit 3).
+func TestStreamAsOf(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	const nparts = 2
+	c.CreateTopic(t, topic, nparts, kafkatest.EventsTopicConfig())
+	p := newProducer(t, c, "")
+	for v := 1; v <= 5; v++ {
+		at := testTime.Add(time.Duration(v) * time.Hour)
+		key, hs := wire.Encode("acc-1", int64(v), eventstore.Event{ID: fmt.Sprintf("acc-1-%d", v), Type: "test.Happened", Data: []byte(`{}`)}, at)
+		p.send(topic, nparts, testRecord{key: key, value: []byte(`{}`), headers: hs, partition: -1})
+		p.send(topic, nparts, streamEvents(fmt.Sprintf("other-%d", v), 1)...)
+	}
+	versions := func(r result) []int64 {
+		var vs []int64
+		for _, ev := range decodeLines(t, r.stdout) {
+			vs = append(vs, ev.Version)
+		}
+		return vs
+	}
+	r := kafkaes(t, "stream", "acc-1", brokers(c), "--topic", topic, "--to-version", "3")
+	if r.code != exitOK || fmt.Sprint(versions(r)) != "[1 2 3]" {
+		t.Errorf("--to-version 3:\n%s", r)
+	}
+	r = kafkaes(t, "stream", "acc-1", brokers(c), "--topic", topic, "--to-version", "9")
+	if r.code != exitViolation || fmt.Sprint(versions(r)) != "[1 2 3 4 5]" || !strings.Contains(r.stderr, `stream "acc-1" has 5 events, no version 9`) {
+		t.Errorf("--to-version 9:\n%s", r)
+	}
+	asOf := testTime.Add(2*time.Hour + 30*time.Minute).Format(time.RFC3339)
+	r = kafkaes(t, "stream", "acc-1", brokers(c), "--topic", topic, "--as-of", asOf)
+	if r.code != exitOK || fmt.Sprint(versions(r)) != "[1 2]" {
+		t.Errorf("--as-of %s:\n%s", asOf, r)
+	}
+	r = kafkaes(t, "stream", "acc-1", brokers(c), "--topic", topic, "--as-of", testTime.Add(4*time.Hour).Format(time.RFC3339))
+	if r.code != exitOK || fmt.Sprint(versions(r)) != "[1 2 3 4]" {
+		t.Errorf("--as-of the time of version 4 includes it:\n%s", r)
+	}
+	r = kafkaes(t, "stream", "acc-1", brokers(c), "--topic", topic, "--as-of", testTime.Format(time.RFC3339))
+	if r.code != exitViolation || !strings.Contains(r.stderr, "no events recorded at or before") {
+		t.Errorf("--as-of before the first event:\n%s", r)
+	}
+	r = kafkaes(t, "stream", "acc-1", brokers(c), "--topic", topic, "--as-of", "yesterday")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "RFC 3339") {
+		t.Errorf("--as-of yesterday:\n%s", r)
 	}
 }
