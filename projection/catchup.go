@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kafkaes/kafkaes/eventstore"
 	"time"
 
 	"github.com/kafkaes/kafkaes/eventstore/observe"
@@ -59,7 +60,7 @@ func (r *Runner) CatchUp(ctx context.Context, src Source, progress func(Progress
 	if err != nil {
 		return fmt.Errorf("projection %q: catch up: find the end of the log: %w", r.name, err)
 	}
-	if _, _, err := r.Start(ctx, nil); err != nil {
+	if _, _, err := r.start(ctx, nil); err != nil {
 		return err
 	}
 	startAt := time.Now()
@@ -109,7 +110,7 @@ func (r *Runner) CatchUp(ctx context.Context, src Source, progress func(Progress
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- src.Run(cctx, r) }()
+	go func() { errc <- src.Run(cctx, sink{r}) }()
 	tick := time.NewTicker(r.cfg.progressInt)
 	defer tick.Stop()
 	for {
@@ -140,4 +141,23 @@ func (r *Runner) CatchUp(ctx context.Context, src Source, progress func(Progress
 	}
 }
 
-var _ Sink = (*Runner)(nil)
+// sink is the runner's side of a Source: it is what Run and CatchUp hand
+// to [Source.Run]. The runner keeps these methods off its own method set
+// (a user of a Runner calls Run, CatchUp, WaitFor, Lag; only a source calls
+// Start, Deliver and Reached, and "Start" on a runner reads like "start
+// the runner"), so a custom Source gets them only through the Sink it is
+// given.
+type sink struct{ r *Runner }
+
+var _ Sink = sink{}
+
+// Start implements [Sink].
+func (s sink) Start(ctx context.Context, partitions []int32) (eventstore.Checkpoint, bool, error) {
+	return s.r.start(ctx, partitions)
+}
+
+// Deliver implements [Sink].
+func (s sink) Deliver(ctx context.Context, recs []Record) (int, error) { return s.r.deliver(ctx, recs) }
+
+// Reached implements [Sink].
+func (s sink) Reached(partition int32, next int64) { s.r.markRead(partition, next) }

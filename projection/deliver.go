@@ -10,14 +10,14 @@ import (
 	"github.com/kafkaes/kafkaes/internal/ctxtime"
 )
 
-// Deliver implements [Sink]: it processes records of one partition in
+// deliver is [Sink.Deliver] of the runner's sink: it processes records of one partition in
 // order and returns how many are done. Without a CheckpointStore each
 // record is handled (with retries and the failure policy) on its own; with
 // one, the records are handled in one transaction that also moves the
 // checkpoint, and, if a handler fails, again one by one, each in its own
 // transaction, so that the failure policy applies to the failing event
 // alone.
-func (r *Runner) Deliver(ctx context.Context, recs []Record) (int, error) {
+func (r *Runner) deliver(ctx context.Context, recs []Record) (int, error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
@@ -232,7 +232,7 @@ func (r *Runner) commit(ctx context.Context, tx Txn, partition int32, next int64
 	if err := tx.Commit(ctx, partition, from, next); err != nil {
 		_ = tx.Rollback()
 		if errors.Is(err, ErrCheckpointMoved) {
-			if _, _, lerr := r.Start(ctx, []int32{partition}); lerr != nil {
+			if _, _, lerr := r.start(ctx, []int32{partition}); lerr != nil {
 				return errors.Join(err, lerr)
 			}
 		}

@@ -59,7 +59,7 @@ func TestObserverAndHandlerContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := []projection.Record{record("good", 1, 0), record("bad", 1, 1)}
-	if n, err := r.Deliver(context.Background(), recs); err != nil || n != 2 {
+	if n, err := projection.SinkOf(r).Deliver(context.Background(), recs); err != nil || n != 2 {
 		t.Fatalf("deliver: %d, %v", n, err)
 	}
 	if len(got) != 2 || got[0] != "good" || got[1] != "bad" {
@@ -89,7 +89,7 @@ func TestNoObserverAllocatesNothingExtra(t *testing.T) {
 		return testing.AllocsPerRun(200, func() {
 			recs := []projection.Record{record("s", off+1, off)}
 			off++
-			if _, err := r.Deliver(context.Background(), recs); err != nil {
+			if _, err := projection.SinkOf(r).Deliver(context.Background(), recs); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -165,7 +165,7 @@ func (r *Runner) Run(ctx context.Context, src Source) (err error) {
 	if err := r.loadParked(ctx); err != nil {
 		return err
 	}
-	err = src.Run(ctx, r)
+	err = src.Run(ctx, sink{r})
 	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
 		return ctx.Err()
 	}
@@ -200,10 +200,10 @@ func (r *Runner) Position() eventstore.Checkpoint {
 	return r.next.Clone()
 }
 
-// Start implements [Sink]: it loads the stored checkpoint when the runner
+// start is [Sink.Start] of the runner's sink: it loads the stored checkpoint when the runner
 // has a [CheckpointStore], and resets the runner's progress of the given
 // partitions to it.
-func (r *Runner) Start(ctx context.Context, partitions []int32) (eventstore.Checkpoint, bool, error) {
+func (r *Runner) start(ctx context.Context, partitions []int32) (eventstore.Checkpoint, bool, error) {
 	if err := r.loadParked(ctx); err != nil {
 		return nil, false, err
 	}
@@ -231,8 +231,8 @@ func (r *Runner) Start(ctx context.Context, partitions []int32) (eventstore.Chec
 	return cp.Clone(), true, nil
 }
 
-// Reached implements [Sink].
-func (r *Runner) Reached(partition int32, next int64) {
+// markRead is [Sink.Reached] of the runner's sink.
+func (r *Runner) markRead(partition int32, next int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if next > r.next[partition] {

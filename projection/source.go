@@ -55,8 +55,10 @@ type CommittedReader interface {
 }
 
 // Sink is the runner's side of a [Source]: where to start, and where to
-// send records. A *Runner's sink is safe for concurrent use by one goroutine
-// per partition.
+// send records. [Runner.Run] and [Runner.CatchUp] hand the runner's sink to
+// [Source.Run]; the Runner itself does not have these methods (only a
+// source drives them). A runner's sink is safe for concurrent use by one
+// goroutine per partition.
 type Sink interface {
 	// Start returns the stored checkpoint to resume the given partitions
 	// from (nil partitions: all), and ok=false when the runner keeps no
