@@ -98,6 +98,18 @@
 // and replayed from the start, and during a rolling deploy old and new
 // code read each other's events.
 //
+// The level checked is the registry's for the subject (its own, else the
+// registry's global level; BACKWARD, the Confluent default, when the
+// registry has neither), not FULL_TRANSITIVE, although that is the
+// advice: the registry is where an organisation sets its compatibility
+// policy for every producer of a subject, kafkaes or not, and a library
+// that silently enforced another level would refuse what the registry
+// accepts (or the reverse) and surprise the operator. So set the advice
+// where it belongs, on the registry (PUT /config/<subject> with
+// {"compatibility": "FULL_TRANSITIVE"}, or the global /config), or pin it
+// in code with [WithCompatibility](FullTransitive); `kafkaes schema check
+// --level FULL_TRANSITIVE` checks a new schema against it in CI.
+//
 // # Registry access
 //
 // The serde talks to the registry through srclient

@@ -98,7 +98,10 @@ func WithSchema[T any](avsc string) Option {
 
 // WithCompatibility sets the level checked locally before AutoRegister
 // registers a new version. By default the serde asks the registry for the
-// subject's level (falling back to BACKWARD).
+// subject's level (falling back to BACKWARD, the registry default, when
+// the registry has none), so that it enforces the policy the registry
+// enforces; pass FullTransitive to hold event schemas to the advised level
+// whatever the registry says (see the package doc).
 func WithCompatibility(l Compatibility) Option { return func(c *config) { c.compat = l } }
 
 // WithLatestTTL sets how long [UseLatest] caches a subject's latest
