@@ -9,6 +9,40 @@
 //	...
 //	defer store.Close()
 //
+// # The client and the options that matter
+//
+// Pass a connected sarama.Client configured as for any other use of the
+// cluster: broker addresses, TLS, SASL, client ID. The store needs no
+// particular producer or consumer settings: it reads the client's
+// configuration and opens its own connections from copies of it, with
+// what the store needs set there (its own transactional producers writing
+// with acks=all, read_committed fetches, protocol version at least 2.5, no
+// topic ever auto-created by a metadata request), so a producer or
+// consumer setting of yours cannot weaken its guarantees. It never closes
+// your client.
+//
+// The options most deployments set:
+//
+//   - [WithTopic]: the events topic (default "events"); one topic per
+//     bounded context is usual.
+//   - [WithCreateTopic]: create the topic when it is missing, with the
+//     settings below; otherwise [New] fails and says how to create it.
+//   - [WithTransactionTimeout]: how long a crashed writer's open
+//     transaction holds back readers of its partitions (default 10s).
+//   - [WithAppendTimeout]: the bound on every Append (default 30s).
+//   - [WithProgress]: progress of the index build at start, which reads
+//     the whole topic (see [New]).
+//   - [WithTransactionalIDPrefix]: the prefix of the transactional IDs,
+//     when ACLs grant another prefix than the topic-derived default
+//     (see Secured clusters).
+//
+// Tuning ([WithGroupCommit], [WithConcurrentTransactions],
+// [WithCompression], [WithIdempotencyWindow]) rarely needs changing; the
+// defaults are measured in BENCHMARKS.md. The errors Append returns and
+// what to do about each are under Append errors; how reads behave while a
+// broker is away, under Reads. How the store keeps optimistic concurrency
+// sound on Kafka, and what each cluster fault costs, comes last.
+//
 // # Layout
 //
 // Every event is one record of the events topic (wire format v1, see
@@ -32,6 +66,110 @@
 // be lost with its broker, and the guarantees below hold only for what the
 // cluster keeps.
 //
+// # Append errors
+//
+// Every error of Append is one of these (TestAppendErrorContract breaks
+// every kind of request the store sends during contended appends and
+// checks each answer against the log):
+//
+//   - a conflict ([eventstore.ConflictError], [eventstore.ErrConcurrencyConflict]):
+//     the index holds another version than expected, or the conflict scan
+//     met another writer's record of the stream (Actual is -1 when that
+//     record stayed undecided through every attempt); nothing written.
+//   - [eventstore.ErrUnavailable]: the catch-up before the version check
+//     made no progress for 5s (a leader away), the append gave up after 8
+//     transactions that failed for reasons of the cluster (no producer, a
+//     failed settle check, produce or scan errors, an abort after a
+//     caller cancelled), or the append timeout ([WithAppendTimeout]) ended
+//     before it was committed; nothing written, retry later.
+//   - [ErrUnknownOutcome] (matching [eventstore.ErrUnknownOutcome]): the
+//     commit was sent and its answer lost, the caller's deadline ended
+//     during a commit that did not end within the transaction timeout, or
+//     a repeat of such an append failed without proving its fate.
+//   - definite failures that wrote nothing: [eventstore.ErrInvalidArgument]
+//     (a bad call, or an event the broker refuses as too large),
+//     [eventstore.ErrDuplicateEventID], [eventstore.ErrClosed],
+//     [eventstore.ErrCorruptLog] (the stream's log holds a record that is
+//     not a valid event at its place; see below), the
+//     caller's own context error ("nothing was written"), and a broker's
+//     permanent refusal (for example an authorization error), whose
+//     transaction was aborted.
+//
+// # Idempotency
+//
+// The index remembers the IDs of the latest [DefaultIdempotencyWindow]
+// events of every stream ([WithIdempotencyWindow]); it is rebuilt from the
+// log at start, so re-sending an append after a restart is still
+// recognised. IDs older than the window are not checked.
+//
+// # Reads
+//
+// ReadStream catches the stream's partition up (to the high watermark as of
+// the call, waiting up to 2s for open transactions, or
+// not at all in a blocked partition, see Failure modes, so
+// every append acknowledged before it is included, also on a real broker
+// where commit markers land a moment after the commit returned), then
+// fetches exactly the offsets the index holds for the stream, one record
+// batch per fetch, up to 8 fetches at a time, and checks every record's key and version: its cost
+// depends on the stream's own events, not on the partition's size.
+// ReadStream never returns a short stream as if it were complete: when the
+// catch-up cannot reach the last stable offset (the leader does not answer
+// for 2s), or transactions open at the start stay undecided and the
+// undecided range holds a record of the stream that the index lacks (a
+// record of the open transaction itself, or a committed one behind it),
+// it fails with [eventstore.ErrUnavailable]; retry later (the repository's
+// Load does). The store's own acknowledged appends are in its index as
+// soon as their commit returns, so a read after them includes them
+// whatever the markers do. An acknowledged commit of another store
+// instance can stay invisible to read_committed readers for as long as
+// Kafka does not write its markers: seen for the whole 15s a broker was
+// SIGSTOPped (the markers are written only when the paused leader answers
+// again). Such a read then fails with ErrUnavailable rather than miss it,
+// and so do appends to the stream (they conflict with the undecided
+// records). ReadAll
+// and Subscribe read with read_committed isolation, each partition in offset
+// order; positions are Kafka partition/offset pairs, so a
+// [eventstore.Checkpoint] is a consumer position per partition. Consumers
+// that read the topic themselves (consumer groups, other languages) must
+// use read_committed isolation too; [DecodeMessage] decodes their records.
+//
+// # Foreign and malformed records
+//
+// A record that is not a valid kafkaes event (no es.version header, a bad
+// header, a version out of place, a record of another producer) never
+// panics the store and never stops it: the index skips it and remembers it
+// for its stream (by key). ReadStream of that stream yields the events
+// before it, then a [*CorruptRecordError] naming topic, partition and offset
+// (matching [eventstore.ErrCorruptLog]). ReadAll and Subscribe yield such an
+// error where they meet the record, with the record's position (and the
+// decoded event, for an event out of place in its stream: the index judges
+// every record against the stream's events before it), and go on with the
+// next record if the caller keeps iterating. Appends to other streams carry
+// on; appends to the corrupt stream are refused with the same error
+// (nothing is written): its version is unknown, and writing after the bad
+// record would bury it under more events. Repair such a stream by reading
+// its valid events and writing them to a new stream.
+//
+// # Resources
+//
+// The store never closes the user's sarama client; it opens its own client
+// for fetches, one per live subscription, and one for each transactional
+// producer ([WithConcurrentTransactions]), all from copies of the client's
+// configuration (protocol version raised to at least 2.5). The index holds
+// about 100 bytes per stream plus 16 bytes per run of consecutive events and
+// the idempotency window.
+//
+// # Secured clusters
+//
+// The store's own connections carry the client's TLS and SASL settings. It
+// needs Read, Write and DescribeConfigs on the events topic and Write on
+// the TransactionalId resources with the PREFIXED pattern
+// [TransactionalIDACLPrefix](topic) (or the prefix given to
+// [WithTransactionalIDPrefix]), plus Create with [WithCreateTopic]. A
+// denied request is never retried: New or the append fails at once with an
+// [*AuthorizationError] that matches [ErrNotAuthorized] and the broker's
+// error code and carries the kafka-acls.sh command that allows it.
+// docs/security.md has the whole set-up.
 // # How appends work: the conflict scan
 //
 // Kafka has no conditional append. The store builds one from Kafka
@@ -243,109 +381,4 @@
 // consecutive groups alternate producers, so a producer rarely waits for
 // the broker to finish writing its previous transaction's markers (on a
 // real broker that halved the latency of an uncontended append).
-//
-// # Append errors
-//
-// Every error of Append is one of these (TestAppendErrorContract breaks
-// every kind of request the store sends during contended appends and
-// checks each answer against the log):
-//
-//   - a conflict ([eventstore.ConflictError], [eventstore.ErrConcurrencyConflict]):
-//     the index holds another version than expected, or the conflict scan
-//     met another writer's record of the stream (Actual is -1 when that
-//     record stayed undecided through every attempt); nothing written.
-//   - [eventstore.ErrUnavailable]: the catch-up before the version check
-//     made no progress for 5s (a leader away), the append gave up after 8
-//     transactions that failed for reasons of the cluster (no producer, a
-//     failed settle check, produce or scan errors, an abort after a
-//     caller cancelled), or the append timeout ([WithAppendTimeout]) ended
-//     before it was committed; nothing written, retry later.
-//   - [ErrUnknownOutcome] (matching [eventstore.ErrUnknownOutcome]): the
-//     commit was sent and its answer lost, the caller's deadline ended
-//     during a commit that did not end within the transaction timeout, or
-//     a repeat of such an append failed without proving its fate.
-//   - definite failures that wrote nothing: [eventstore.ErrInvalidArgument]
-//     (a bad call, or an event the broker refuses as too large),
-//     [eventstore.ErrDuplicateEventID], [eventstore.ErrClosed],
-//     [eventstore.ErrCorruptLog] (the stream's log holds a record that is
-//     not a valid event at its place; see below), the
-//     caller's own context error ("nothing was written"), and a broker's
-//     permanent refusal (for example an authorization error), whose
-//     transaction was aborted.
-//
-// # Idempotency
-//
-// The index remembers the IDs of the latest [DefaultIdempotencyWindow]
-// events of every stream ([WithIdempotencyWindow]); it is rebuilt from the
-// log at start, so re-sending an append after a restart is still
-// recognised. IDs older than the window are not checked.
-//
-// # Reads
-//
-// ReadStream catches the stream's partition up (to the high watermark as of
-// the call, waiting up to 2s for open transactions, or
-// not at all in a blocked partition, see Failure modes, so
-// every append acknowledged before it is included, also on a real broker
-// where commit markers land a moment after the commit returned), then
-// fetches exactly the offsets the index holds for the stream, one record
-// batch per fetch, up to 8 fetches at a time, and checks every record's key and version: its cost
-// depends on the stream's own events, not on the partition's size.
-// ReadStream never returns a short stream as if it were complete: when the
-// catch-up cannot reach the last stable offset (the leader does not answer
-// for 2s), or transactions open at the start stay undecided and the
-// undecided range holds a record of the stream that the index lacks (a
-// record of the open transaction itself, or a committed one behind it),
-// it fails with [eventstore.ErrUnavailable]; retry later (the repository's
-// Load does). The store's own acknowledged appends are in its index as
-// soon as their commit returns, so a read after them includes them
-// whatever the markers do. An acknowledged commit of another store
-// instance can stay invisible to read_committed readers for as long as
-// Kafka does not write its markers: seen for the whole 15s a broker was
-// SIGSTOPped (the markers are written only when the paused leader answers
-// again). Such a read then fails with ErrUnavailable rather than miss it,
-// and so do appends to the stream (they conflict with the undecided
-// records). ReadAll
-// and Subscribe read with read_committed isolation, each partition in offset
-// order; positions are Kafka partition/offset pairs, so a
-// [eventstore.Checkpoint] is a consumer position per partition. Consumers
-// that read the topic themselves (consumer groups, other languages) must
-// use read_committed isolation too; [DecodeMessage] decodes their records.
-//
-// # Foreign and malformed records
-//
-// A record that is not a valid kafkaes event (no es.version header, a bad
-// header, a version out of place, a record of another producer) never
-// panics the store and never stops it: the index skips it and remembers it
-// for its stream (by key). ReadStream of that stream yields the events
-// before it, then a [*CorruptRecordError] naming topic, partition and offset
-// (matching [eventstore.ErrCorruptLog]). ReadAll and Subscribe yield such an
-// error where they meet the record, with the record's position (and the
-// decoded event, for an event out of place in its stream: the index judges
-// every record against the stream's events before it), and go on with the
-// next record if the caller keeps iterating. Appends to other streams carry
-// on; appends to the corrupt stream are refused with the same error
-// (nothing is written): its version is unknown, and writing after the bad
-// record would bury it under more events. Repair such a stream by reading
-// its valid events and writing them to a new stream.
-//
-// # Resources
-//
-// The store never closes the user's sarama client; it opens its own client
-// for fetches, one per live subscription, and one for each transactional
-// producer ([WithConcurrentTransactions]), all from copies of the client's
-// configuration (protocol version raised to at least 2.5). The index holds
-// about 100 bytes per stream plus 16 bytes per run of consecutive events and
-// the idempotency window.
-//
-// # Secured clusters
-//
-// The store's own connections carry the client's TLS and SASL settings. It
-// needs Read, Write and DescribeConfigs on the events topic and Write on
-// the TransactionalId resources with the PREFIXED pattern
-// [TransactionalIDACLPrefix](topic) (or the prefix given to
-// [WithTransactionalIDPrefix]), plus Create with [WithCreateTopic]. A
-// denied request is never retried: New or the append fails at once with an
-// [*AuthorizationError] that matches [ErrNotAuthorized] and the broker's
-// error code and carries the kafka-acls.sh command that allows it.
-// docs/security.md has the whole set-up.
 package kafka
