@@ -40,9 +40,9 @@ func TestIndexProgress(t *testing.T) {
 	fill(t, c, topic, 3, "f", 3000)
 
 	var mu sync.Mutex
-	last := map[int32]IndexProgress{}
+	last := map[int32]Progress{}
 	reports := 0
-	s := openStore(t, c, topic, WithProgress(func(p IndexProgress) {
+	s := openStore(t, c, topic, WithProgress(func(p Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		reports++
@@ -68,7 +68,7 @@ func TestIndexProgress(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		calls := 0
-		_, err := New(ctx, c.Client(t), WithTopic(topic), WithProgress(func(IndexProgress) {
+		_, err := New(ctx, c.Client(t), WithTopic(topic), WithProgress(func(Progress) {
 			calls++
 			cancel()
 		}))

@@ -27,7 +27,7 @@ type options struct {
 	producers         int
 	idWindow          int
 	logger            *slog.Logger
-	progress          func(IndexProgress)
+	progress          func(Progress)
 	hooks             observe.Hooks // WithObserver (observe.go)
 	compression       compression   // WithCompression (compression.go)
 
@@ -223,11 +223,11 @@ func WithLogger(l *slog.Logger) Option {
 // WithProgress sets a function that [New] calls while it builds the stream
 // index from the topic at start: after every fetch, with the progress of
 // one partition. The default reports nothing.
-func WithProgress(fn func(IndexProgress)) Option { return func(o *options) { o.progress = fn } }
+func WithProgress(fn func(Progress)) Option { return func(o *options) { o.progress = fn } }
 
-// IndexProgress reports how far the startup catch-up of the stream index
+// Progress reports how far the startup catch-up of the stream index
 // has got in one partition.
-type IndexProgress struct {
+type Progress struct {
 	// Topic is the events topic.
 	Topic string
 	// Partition is the partition this report is about.
@@ -242,4 +242,4 @@ type IndexProgress struct {
 }
 
 // Done reports whether the partition has been indexed up to End.
-func (p IndexProgress) Done() bool { return p.Offset >= p.End }
+func (p Progress) Done() bool { return p.Offset >= p.End }

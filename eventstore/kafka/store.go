@@ -160,7 +160,7 @@ func (s *Store) start(ctx context.Context) error {
 	var progress func(p int32, next, end int64)
 	if fn := s.opts.progress; fn != nil {
 		progress = func(p int32, next, end int64) {
-			fn(IndexProgress{Topic: s.topic, Partition: p, Offset: next, End: end, Records: s.indexed.Load()})
+			fn(Progress{Topic: s.topic, Partition: p, Offset: next, End: end, Records: s.indexed.Load()})
 		}
 	}
 	if err := s.catchUp(ctx, all, false, progress); err != nil {
