@@ -218,7 +218,7 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 	if err != nil {
 		return fmt.Errorf("aggregate %q: save %d events at version %d: %w", root.id, len(events), root.version, err)
 	}
-	MarkSaved(a, res.Version)
+	markSaved(a, res.Version)
 	root.appended = eventstore.AppendResult{Version: res.Version, Positions: append([]eventstore.Position(nil), res.Positions...)}
 	if r.snaps != nil {
 		r.afterSave(ctx, a, prev, lastID, mark)

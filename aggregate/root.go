@@ -154,7 +154,10 @@ func Init(a Aggregate, id string) {
 
 // Restore applies stored events to a (as a load does) and advances its
 // stored version to version, without recording them as changes. Snapshot
-// integrations and test helpers use it.
+// integrations and test helpers (package aggregatetest) use it; an
+// application that loads through a [Repository] never needs it. It is
+// exported, with [Init], so that such helpers can live outside this
+// package.
 // Pointer events are applied as the values they point to, as [Raise] does.
 func Restore(a Aggregate, version int64, events ...any) {
 	for _, ev := range events {
@@ -166,9 +169,9 @@ func Restore(a Aggregate, version int64, events ...any) {
 	a.aggregateRoot().version = version
 }
 
-// MarkSaved records that the aggregate's changes were stored, leaving it
+// markSaved records that the aggregate's changes were stored, leaving it
 // at version: the changes are cleared.
-func MarkSaved(a Aggregate, version int64) {
+func markSaved(a Aggregate, version int64) {
 	r := a.aggregateRoot()
 	r.version = version
 	r.changes = nil

@@ -42,4 +42,11 @@
 // implementation; [github.com/kafkaes/kafkaes/eventstore/kafka] stores
 // events in an Apache Kafka topic. Every implementation passes the
 // conformance suite in [github.com/kafkaes/kafkaes/eventstore/eventstoretest].
+//
+// [PrepareAppend] and [CheckIdempotent] are for store implementations
+// only; an application never calls them. They stay in this package rather
+// than a separate one for implementers because they are the executable
+// half of this contract (the input rules and the idempotency rule above):
+// an implementation imports one package for the contract and its rules,
+// and every store rejects the same bad input with the same errors.
 package eventstore

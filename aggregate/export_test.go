@@ -1,0 +1,4 @@
+package aggregate
+
+// MarkSaved exposes markSaved to the package's external tests.
+var MarkSaved = markSaved
