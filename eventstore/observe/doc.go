@@ -38,11 +38,12 @@
 //
 // # Wiring
 //
-// Give the same observer to every component:
+// Give the same observer to every component (Example_wiring in package
+// observe/prometheus has this compiled, with its imports):
 //
-//	col := prometheus.NewCollector(reg)
-//	store, _ := kafka.New(ctx, client, kafka.WithObserver(col))
-//	repo := aggregate.NewRepository(store, sd, newAccount, aggregate.WithObserver(col))
-//	sd, _ := avro.New(ctx, registry, reg, avro.WithObserver(col))
+//	col, _ := prometheus.NewCollector(registry)
+//	store, _ := kafka.New(ctx, client, kafka.WithTopic(topic), kafka.WithObserver(col))
+//	sd, _ := avro.New(reg, avro.NewClient(registryURL, 0), topic, avro.WithObserver(col))
+//	repo := aggregate.NewRepository(store, sd, newCart, aggregate.WithObserver(col))
 //	runner, _ := projection.New("summary", sd, handlers, projection.WithObserver(col))
 package observe
