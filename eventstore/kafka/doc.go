@@ -303,15 +303,16 @@
 // scripts/kafka-cluster.sh: RF 3, min.insync.replicas=2) measured what each
 // fault costs four writer processes appending with expected versions on a
 // loaded 2-core machine (docs/faults.md has the table and the command).
-// A SIGKILLed partition leader stops all appends for 5-14s (the
+// A SIGKILLed partition leader stops all appends for 4-14s (the
 // controller fences it after the broker session, 9s stock; a group commit
 // spans partitions), with a few ErrUnavailable and ErrUnknownOutcome
 // errors. A SIGKILLed transaction coordinator stops its writers for
-// 5-15s. A broker SIGSTOPped for 15s stops appends for about the whole
+// 3-15s. A broker SIGSTOPped for 15s stops appends for about the whole
 // pause, and commits acknowledged before it stay invisible to
 // read_committed readers until it answers again (up to ~28s); ReadStream
-// is to fail with ErrUnavailable then rather than return a short stream
-// (the test still saw it return short in 5 of 20 runs, docs/faults.md).
+// and ReadAll fail with ErrUnavailable then rather than return a short
+// read (no short read in 40 runs since the fixes in docs/faults.md,
+// Status).
 // Two of three brokers down stop everything until they return; in-flight
 // appends end with ErrUnknownOutcome and their retries with the same
 // event IDs resolve them. A writer SIGKILLed with a transaction open holds
