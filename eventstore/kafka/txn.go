@@ -180,16 +180,29 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		// up, only a check that may have failed by the index being behind
 		// (the append expects more than it holds) waits; a conflict where
 		// the index holds more than expected is definite.
+		//
+		// A catch-up that did not finish within checkWait because the
+		// leader was slow (a loaded cluster; seen on RF 3 under -race)
+		// does not fail an ordinary append either: the check is repeated
+		// on the index as it stands, which answers a conflict (nothing
+		// written: true, and a reload clears it) or lets the append go on
+		// to the conflict scan, which holds whatever the index lacks. Only
+		// a repeat of an append whose outcome is unknown needs the
+		// catch-up: on a stale index a conflict would not prove that the
+		// first attempt was not written, so it fails with ErrUnavailable
+		// (which such a repeat reports as still unknown).
 		var held *heldBackError
-		if err := s.catchUpStall(ctx, partsOf(doubtful), true, checkWait, true, nil); err != nil && !errors.As(err, &held) {
-			fail(doubtful, unavailable("catch up the stream index for the version check", err))
-		} else {
-			for _, r := range doubtful {
-				if res, err, done := w.check(r); done {
-					r.finish(res, err)
-				} else {
-					live = append(live, r)
-				}
+		err := s.catchUpStall(ctx, partsOf(doubtful), true, checkWait, true, nil)
+		slow := err != nil && errors.Is(err, eventstore.ErrUnavailable) && ctx.Err() == nil
+		for _, r := range doubtful {
+			if err != nil && !errors.As(err, &held) && (!slow || r.doubt != nil) {
+				r.finish(eventstore.AppendResult{}, unavailable("catch up the stream index for the version check", err))
+				continue
+			}
+			if res, err, done := w.check(r); done {
+				r.finish(res, err)
+			} else {
+				live = append(live, r)
 			}
 		}
 	}
