@@ -18,8 +18,11 @@ import (
 // interfaces o implements. With [WithSnapshots] the snapshot writer reports
 // its saves to o too ([observe.SnapshotObserver]). Appends are reported by
 // the store (for example kafka.WithObserver). The default reports nothing.
-func WithObserver(o any) Option {
-	return func(c *config) { c.hooks = observe.Resolve(o) }
+//
+// NewRepository panics with an error matching [observe.ErrObserver] when o
+// would silently miss reports (see [observe.Check]).
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) { c.observer, c.hooks = o, observe.Resolve(o) }
 }
 
 // WithMetadata sets a function that adds to the metadata of the events a

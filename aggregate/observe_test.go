@@ -2,6 +2,7 @@ package aggregate_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/kafkaes/kafkaes/aggregate"
@@ -12,6 +13,7 @@ import (
 )
 
 type loadRecorder struct {
+	observe.Base
 	loads   []observe.Load
 	retries []observe.Retry
 }
@@ -21,7 +23,7 @@ func (r *loadRecorder) ObserveRetry(_ context.Context, x observe.Retry) {
 	r.retries = append(r.retries, x)
 }
 
-type noopLoads struct{}
+type noopLoads struct{ observe.Base }
 
 func (noopLoads) ObserveLoad(context.Context, observe.Load) {}
 
@@ -90,13 +92,22 @@ func TestNoObserverAllocatesNothingExtra(t *testing.T) {
 		})
 	}
 	none := allocs()
-	empty := allocs(aggregate.WithObserver(struct{}{}))
 	noop := allocs(aggregate.WithObserver(noopLoads{}))
-	t.Logf("allocs per load: no observer %.1f, observer without hooks %.1f, no-op load observer %.1f", none, empty, noop)
-	if empty != none {
-		t.Errorf("an observer without hooks changes allocations per load: %.1f vs %.1f", empty, none)
-	}
+	t.Logf("allocs per load: no observer %.1f, no-op load observer %.1f", none, noop)
 	if noop != none {
 		t.Errorf("reporting a load allocates: %.1f with a no-op observer vs %.1f without", noop, none)
 	}
+}
+
+// An observer that would miss reports makes NewRepository panic with
+// observe.ErrObserver, like a bad regexp in regexp.MustCompile.
+func TestObserverChecked(t *testing.T) {
+	defer func() {
+		err, _ := recover().(error)
+		if !errors.Is(err, observe.ErrObserver) {
+			t.Fatalf("recovered %v, want observe.ErrObserver", err)
+		}
+	}()
+	aggregate.NewRepository(memory.New(), serde.NewJSON(accountRegistry()), func() *Account { return &Account{} },
+		aggregate.WithObserver(observe.Base{}))
 }

@@ -42,7 +42,8 @@ type config struct {
 	logger    *slog.Logger
 	streamID  func(id string) string
 	snapshots *snapshotConfig
-	hooks     observe.Hooks                               // WithObserver (observe.go)
+	hooks     observe.Hooks // WithObserver (observe.go)
+	observer  observe.Observer
 	aggName   string                                      // the aggregate's type, for observers
 	metadata  func(context.Context, *eventstore.Metadata) // WithMetadata (observe.go)
 }
@@ -97,11 +98,14 @@ func NewRepository[T Aggregate](store eventstore.Store, sd serde.Serde, newT fun
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
+	if err := observe.Check(cfg.observer); err != nil {
+		panic(fmt.Errorf("aggregate: NewRepository: WithObserver: %w", err))
+	}
 	cfg.aggName = strings.TrimLeft(reflect.TypeFor[T]().String(), "*")
 	r := &Repository[T]{store: store, serde: sd, newT: newT, cfg: cfg}
 	if cfg.snapshots != nil && cfg.snapshots.store != nil {
 		if cfg.hooks.Snapshot != nil { // WithObserver reaches the snapshot writer too (options given to WithSnapshots win)
-			cfg.snapshots.opts = append([]snapshot.Option{snapshot.WithObserver(cfg.hooks.Snapshot)}, cfg.snapshots.opts...)
+			cfg.snapshots.opts = append([]snapshot.Option{snapshot.WithObserver(cfg.observer)}, cfg.snapshots.opts...)
 		}
 		if err := r.checkSnapshotState(); err != nil {
 			panic(err)

@@ -73,7 +73,7 @@ func TestAvroSnapshotOfAnAggregateEmbeddingRoot(t *testing.T) {
 	reg := serde.NewRegistry()
 	serde.MustRegister[admitted](reg, "clinic.Admitted")
 	client, _ := avrotest.Registry(t)
-	sd, err := avro.New(reg, client, "clinic-events")
+	sd, err := avro.New(ctx, reg, client, "clinic-events")
 	require.NoError(t, err)
 	newPatient := func() *patient { return &patient{} }
 	p := newRepoPanic(sd, newPatient)

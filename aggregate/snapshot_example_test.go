@@ -8,7 +8,7 @@ import (
 	esmemory "github.com/kafkaes/kafkaes/eventstore/memory"
 	"github.com/kafkaes/kafkaes/serde"
 	"github.com/kafkaes/kafkaes/snapshot"
-	snapmemory "github.com/kafkaes/kafkaes/snapshot/memory"
+	snapmem "github.com/kafkaes/kafkaes/snapshot/memory"
 )
 
 type snapDeposited struct{ Amount int64 }
@@ -34,7 +34,7 @@ func ExampleWithSnapshots() {
 	serde.MustRegister[snapDeposited](reg, "example.Deposited")
 	serde.MustRegister[snapWallet](reg, "example.Wallet") // the snapshot state's type name
 
-	snaps := snapmemory.New()
+	snaps := snapmem.New()
 	repo := aggregate.NewRepository(esmemory.New(), serde.NewJSON(reg), func() *snapWallet { return &snapWallet{} },
 		aggregate.WithSnapshots(snaps, snapshot.EveryN(100)))
 	for range 250 {

@@ -16,8 +16,10 @@ import (
 // [Runner.Lag] computes it ([observe.LagObserver]; call Lag periodically
 // to keep a lag gauge fresh); and the progress of [Runner.CatchUp]
 // ([observe.RebuildObserver]). The default reports nothing.
-func WithObserver(o any) Option {
-	return func(c *config) { c.hooks = observe.Resolve(o) }
+// New fails with an error matching observe.ErrObserver when o would
+// silently miss reports (see observe.Check).
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) { c.hooks, c.obsErr = observe.Resolve(o), observe.Check(o) }
 }
 
 // WithHandlerContext sets a function that derives the context the handlers

@@ -12,6 +12,7 @@ import (
 )
 
 type projRecorder struct {
+	observe.Base
 	handled  []observe.Handled
 	failures []observe.Failure
 }
@@ -24,7 +25,7 @@ func (r *projRecorder) ObserveFailure(_ context.Context, f observe.Failure) {
 	r.failures = append(r.failures, f)
 }
 
-type noopHandled struct{}
+type noopHandled struct{ observe.Base }
 
 func (noopHandled) ObserveHandled(context.Context, observe.Handled) {}
 
@@ -95,10 +96,18 @@ func TestNoObserverAllocatesNothingExtra(t *testing.T) {
 		})
 	}
 	none := allocs()
-	empty := allocs(projection.WithObserver(struct{}{}))
 	noop := allocs(projection.WithObserver(noopHandled{}))
-	t.Logf("allocs per event: no observer %.1f, observer without hooks %.1f, no-op observer %.1f", none, empty, noop)
-	if empty != none || noop != none {
-		t.Errorf("observation changes allocations per event: none %.1f, empty %.1f, no-op %.1f", none, empty, noop)
+	t.Logf("allocs per event: no observer %.1f, no-op observer %.1f", none, noop)
+	if noop != none {
+		t.Errorf("observation changes allocations per event: none %.1f, no-op %.1f", none, noop)
+	}
+}
+
+// An observer that would miss reports is refused by New.
+func TestObserverChecked(t *testing.T) {
+	h := projection.On(func(context.Context, Deposited, projection.Meta) error { return nil })
+	_, err := projection.New("obs", testSerde(t), []projection.Handler{h}, projection.WithObserver(observe.Base{}))
+	if !errors.Is(err, observe.ErrObserver) {
+		t.Fatalf("New with an observer of no report: %v", err)
 	}
 }

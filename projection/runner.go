@@ -51,7 +51,8 @@ type config struct {
 	logger      *slog.Logger
 	progressInt time.Duration
 	pollInt     time.Duration
-	hooks       observe.Hooks                                                   // WithObserver (observe.go)
+	hooks       observe.Hooks // WithObserver (observe.go)
+	obsErr      error
 	handlerCtx  func(context.Context, eventstore.RecordedEvent) context.Context // WithHandlerContext (observe.go)
 }
 
@@ -121,6 +122,9 @@ func New(name string, sd serde.Serde, handlers []Handler, opts ...Option) (*Runn
 	cfg := config{attempts: 5, base: 50 * time.Millisecond, max: 2 * time.Second, progressInt: time.Second, pollInt: 100 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.obsErr != nil {
+		return nil, fmt.Errorf("projection %q: WithObserver: %w", name, cfg.obsErr)
 	}
 	if cfg.action == DeadLetter && cfg.dlq == nil {
 		return nil, fmt.Errorf("projection %q: failure action dead-letter needs a sink; use projection.WithDeadLetter(sink)", name)

@@ -11,8 +11,10 @@ import (
 // error, whether it gave up) and every snapshot dropped because the queue
 // was full to o, when o implements observe.SnapshotObserver. A repository
 // with aggregate.WithObserver passes its observer on by itself. The default
-// reports nothing.
-func WithObserver(o any) Option { return func(opts *Options) { opts.Observer = o } }
+// reports nothing. NewWriter panics with an error matching
+// observe.ErrObserver when o would silently miss reports (see
+// observe.Check).
+func WithObserver(o observe.Observer) Option { return func(opts *Options) { opts.Observer = o } }
 
 func (w *Writer) observeSave(s Snapshot, start time.Time, err error, gaveUp bool) {
 	w.obs.ObserveSnapshotWrite(context.Background(), observe.SnapshotWrite{

@@ -13,6 +13,7 @@ import (
 )
 
 type writeRecorder struct {
+	observe.Base
 	mu     sync.Mutex
 	writes []observe.SnapshotWrite
 }

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -68,7 +69,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer is told about every save and dropped snapshot when it
 	// implements observe.SnapshotObserver (see WithObserver).
-	Observer any
+	Observer observe.Observer
 }
 
 // Option configures a [Writer].
@@ -110,6 +111,9 @@ func NewWriter(store Store, opts ...Option) *Writer {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if err := observe.Check(o.Observer); err != nil {
+		panic(fmt.Errorf("snapshot: NewWriter: WithObserver: %w", err))
 	}
 	return &Writer{store: store, opts: o, pending: map[string]*entry{}, obs: observe.Resolve(o.Observer).Snapshot}
 }

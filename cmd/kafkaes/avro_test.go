@@ -81,7 +81,7 @@ func TestStreamAndVerifyDecodeAvro(t *testing.T) {
 	// One event written by the avro serde itself.
 	reg := serde.NewRegistry()
 	serde.MustRegister[Deposited](reg, "bank.Deposited")
-	sd, err := avro.New(reg, client, topic)
+	sd, err := avro.New(t.Context(), reg, client, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func newGroupSource(t *testing.T, c *kafkatest.Cluster, topic, group string) *ka
 	t.Helper()
 	cfg := c.Config()
 	cfg.Consumer.Offsets.AutoCommit.Interval = 50 * time.Millisecond
-	src, err := kafkaprojection.NewSource(c.Brokers, cfg, topic, group)
+	src, err := kafkaprojection.NewSource(context.Background(), c.ClientWith(t, cfg), topic, group)
 	if err != nil {
 		t.Fatal(err)
 	}

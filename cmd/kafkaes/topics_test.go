@@ -164,7 +164,7 @@ func TestTopicsRecognisesStoreTopics(t *testing.T) {
 	defer cancel()
 	events := kafkatest.TopicName(t, "events")
 	c.CreateTopic(t, events, 2, kafkatest.EventsTopicConfig())
-	es, err := eskafka.New(ctx, c.Client(t), eskafka.WithTopic(events))
+	es, err := eskafka.New(ctx, c.Client(t), events)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func TestVerifyPassesOnStoreTopic(t *testing.T) {
 	c.CreateTopic(t, topic, 4, kafkatest.EventsTopicConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic))
+	st, err := kafka.New(ctx, c.Client(t), topic)
 	if err != nil {
 		t.Fatalf("kafka store: %v", err)
 	}

@@ -54,7 +54,7 @@ func openBenchStore(b *testing.B, c *kafkatest.Cluster, topic string, opts ...ka
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	s, err := kafka.New(ctx, c.Client(b), append([]kafka.Option{kafka.WithTopic(topic)}, opts...)...)
+	s, err := kafka.New(ctx, c.Client(b), topic, opts...)
 	if err != nil {
 		b.Fatalf("open store: %v", err)
 	}

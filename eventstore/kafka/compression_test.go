@@ -84,7 +84,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 		t.Run(cc.name, func(t *testing.T) {
 			topic := kafkatest.TopicName(t, "compression")
 			c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
-			s, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic), kafka.WithCompression(cc.codec))
+			s, err := kafka.New(ctx, c.Client(t), topic, kafka.WithCompression(cc.codec))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 				t.Fatalf("read %d events, want %d", i, len(evs))
 			}
 			// A second store reads them through its index catch-up too.
-			s2, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic))
+			s2, err := kafka.New(ctx, c.Client(t), topic)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +142,7 @@ func TestCompressionUnknownCodec(t *testing.T) {
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "compression")
 	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
-	_, err := kafka.New(context.Background(), c.Client(t), kafka.WithTopic(topic), kafka.WithCompression(sarama.CompressionCodec(42)))
+	_, err := kafka.New(context.Background(), c.Client(t), topic, kafka.WithCompression(sarama.CompressionCodec(42)))
 	if err == nil || !strings.Contains(err.Error(), "unknown compression codec") {
 		t.Fatalf("New with codec 42: %v", err)
 	}
@@ -160,7 +160,7 @@ func BenchmarkCompression(b *testing.B) {
 			ctx := context.Background()
 			topic := kafkatest.TopicName(b, "compression")
 			c.CreateTopic(b, topic, 4, kafkatest.EventsTopicConfig())
-			s, err := kafka.New(ctx, c.Client(b), kafka.WithTopic(topic), kafka.WithCompression(cc.codec))
+			s, err := kafka.New(ctx, c.Client(b), topic, kafka.WithCompression(cc.codec))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -180,7 +180,7 @@ func BenchmarkCompression(b *testing.B) {
 			ctx := context.Background()
 			topic := kafkatest.TopicName(b, "compression")
 			c.CreateTopic(b, topic, 4, kafkatest.EventsTopicConfig())
-			s, err := kafka.New(ctx, c.Client(b), kafka.WithTopic(topic), kafka.WithCompression(cc.codec))
+			s, err := kafka.New(ctx, c.Client(b), topic, kafka.WithCompression(cc.codec))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 	open := func(t *testing.T, topic string) *kafka.Store {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		s, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic))
+		s, err := kafka.New(ctx, c.Client(t), topic)
 		require.NoError(t, err)
 		return s
 	}

@@ -62,7 +62,7 @@ func deadWriterBystanders(b *testing.B, c *kafkatest.Cluster, loop, control bool
 	for range b.N {
 		topic := kafkatest.TopicName(b, "events")
 		c.CreateTopic(b, topic, parts, kafkatest.EventsTopicConfig())
-		s, err := kafka.New(context.Background(), c.Client(b), kafka.WithTopic(topic))
+		s, err := kafka.New(context.Background(), c.Client(b), topic)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func deadWriterBystanders(b *testing.B, c *kafkatest.Cluster, loop, control bool
 				pstreams = append(pstreams, id)
 			}
 		}
-		s2, err := kafka.New(context.Background(), c.Client(b), kafka.WithTopic(topic))
+		s2, err := kafka.New(context.Background(), c.Client(b), topic)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,7 +5,7 @@
 // fails with an [eventstore.ConflictError] and leaves nothing behind.
 //
 //	client, _ := sarama.NewClient(brokers, cfg) // your TLS, SASL, client ID
-//	store, err := kafka.New(ctx, client, kafka.WithTopic("bank-events"))
+//	store, err := kafka.New(ctx, client, "bank-events")
 //	...
 //	defer store.Close()
 //
@@ -23,8 +23,6 @@
 //
 // The options most deployments set:
 //
-//   - [WithTopic]: the events topic (default "events"); one topic per
-//     bounded context is usual.
 //   - [WithCreateTopic]: create the topic when it is missing, with the
 //     settings below; otherwise [New] fails and says how to create it.
 //   - [WithTransactionTimeout]: how long a crashed writer's open

@@ -33,7 +33,7 @@ func Example() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store, err := kafka.New(ctx, client, kafka.WithTopic("bank-events"), kafka.WithCreateTopic(3, 1))
+	store, err := kafka.New(ctx, client, "bank-events", kafka.WithCreateTopic(3, 1))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func ExampleErrUnknownOutcome() {
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store, err := kafka.New(ctx, client, kafka.WithTopic("orders"), kafka.WithCreateTopic(3, 1))
+	store, err := kafka.New(ctx, client, "orders", kafka.WithCreateTopic(3, 1))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestIndexProgress(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		calls := 0
-		_, err := New(ctx, c.Client(t), WithTopic(topic), WithProgress(func(Progress) {
+		_, err := New(ctx, c.Client(t), topic, WithProgress(func(Progress) {
 			calls++
 			cancel()
 		}))
@@ -78,7 +78,7 @@ func TestIndexProgress(t *testing.T) {
 	t.Run("Cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := New(ctx, c.Client(t), WithTopic(topic))
+		_, err := New(ctx, c.Client(t), topic)
 		require.ErrorIs(t, err, context.Canceled)
 	})
 }

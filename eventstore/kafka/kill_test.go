@@ -85,7 +85,7 @@ func TestKillChildProcess(t *testing.T) {
 			os.Exit(2)
 		}
 		ctx := context.Background()
-		s, err := kafka.New(ctx, client, kafka.WithTopic(topic), kafka.WithTransactionTimeout(killTxnTimeout))
+		s, err := kafka.New(ctx, client, topic, kafka.WithTransactionTimeout(killTxnTimeout))
 		if err != nil {
 			say("ERROR %v", err)
 			os.Exit(2)

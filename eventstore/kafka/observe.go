@@ -15,8 +15,10 @@ import (
 // ([observe.IndexObserver]), for whichever of these interfaces o
 // implements. Combine observers with observe.Multi. The default reports
 // nothing, at the cost of one nil check per append.
-func WithObserver(o any) Option {
-	return func(opts *options) { opts.hooks = observe.Resolve(o) }
+// New fails with an error matching observe.ErrObserver when o would
+// silently miss reports (see observe.Check).
+func WithObserver(o observe.Observer) Option {
+	return func(opts *options) { opts.hooks, opts.obsErr = observe.Resolve(o), observe.Check(o) }
 }
 
 // observedAppend is Append with an [observe.AppendObserver].

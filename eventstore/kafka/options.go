@@ -29,7 +29,8 @@ type options struct {
 	logger            *slog.Logger
 	progress          func(Progress)
 	hooks             observe.Hooks // WithObserver (observe.go)
-	compression       compression   // WithCompression (compression.go)
+	obsErr            error
+	compression       compression // WithCompression (compression.go)
 
 	// Test hooks (unexported): how old an index may be before a catch-up
 	// precedes the version check, and switching the conflict scan off to
@@ -49,7 +50,9 @@ type options struct {
 
 // Defaults of the options.
 const (
-	// DefaultTopic is the events topic when [WithTopic] is not given.
+	// DefaultTopic is the events topic name the examples and the kafkaes
+	// command use when none is given; [New] has no default and takes the
+	// topic as an argument.
 	DefaultTopic = "events"
 	// DefaultMaxBatchEvents is the most events one group-commit
 	// transaction carries (see [WithGroupCommit]).
@@ -95,7 +98,6 @@ func defaultTxnPrefix(topic string) string {
 
 func defaultOptions() options {
 	return options{
-		topic:          DefaultTopic,
 		maxBatchEvents: DefaultMaxBatchEvents,
 		appendTimeout:  DefaultAppendTimeout,
 		txnTimeout:     DefaultTransactionTimeout,
@@ -105,9 +107,6 @@ func defaultOptions() options {
 		staleIndex:     defaultStaleIndex,
 	}
 }
-
-// WithTopic sets the events topic. The default is [DefaultTopic] ("events").
-func WithTopic(name string) Option { return func(o *options) { o.topic = name } }
 
 // WithCreateTopic makes [New] create the events topic when it does not
 // exist, with the given partitions and replication factor and the settings

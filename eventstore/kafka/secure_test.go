@@ -53,7 +53,7 @@ func TestSecureMinimalACLs(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cl.Close()
-		s, err := kafka.New(ctx, cl, kafka.WithTopic(topic))
+		s, err := kafka.New(ctx, cl, topic)
 		if err != nil {
 			return err
 		}
@@ -153,7 +153,7 @@ func TestSecureRevokedCredentials(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for {
-		s, err := kafka.New(ctx, cl, kafka.WithTopic(topic), kafka.WithAllowUnsafeTopic())
+		s, err := kafka.New(ctx, cl, topic, kafka.WithAllowUnsafeTopic())
 		if err == nil { // the broker does not know of the deletion yet
 			_ = s.Close()
 			time.Sleep(200 * time.Millisecond)

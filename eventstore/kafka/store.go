@@ -64,7 +64,7 @@ type Store struct {
 var _ eventstore.Store = (*Store)(nil)
 
 // New returns a Store on the events topic of the cluster that client is
-// connected to. The client stays the caller's: the store reads its
+// connected to (one topic per bounded context is usual). The client stays the caller's: the store reads its
 // configuration (TLS, SASL, client ID, version) and broker addresses and
 // opens its own connections and transactional producers from copies of it;
 // it never closes client.
@@ -74,7 +74,7 @@ var _ eventstore.Store = (*Store)(nil)
 // is given), then builds the stream index by reading the whole topic once
 // (report progress with [WithProgress]; cancel with ctx), then starts the
 // producers. Close the store when done.
-func New(ctx context.Context, client sarama.Client, opts ...Option) (*Store, error) {
+func New(ctx context.Context, client sarama.Client, topic string, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: kafka.New needs a sarama.Client", eventstore.ErrInvalidArgument)
 	}
@@ -84,8 +84,12 @@ func New(ctx context.Context, client sarama.Client, opts ...Option) (*Store, err
 			opt(&o)
 		}
 	}
+	if o.obsErr != nil {
+		return nil, fmt.Errorf("%w: kafka.WithObserver: %w", eventstore.ErrInvalidArgument, o.obsErr)
+	}
+	o.topic = topic
 	if o.topic == "" {
-		return nil, fmt.Errorf("%w: empty topic name; pass kafka.WithTopic(name)", eventstore.ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: empty events topic name; pass the topic to kafka.New (one topic per bounded context is usual)", eventstore.ErrInvalidArgument)
 	}
 	if !o.txnPrefixSet {
 		o.txnPrefix = defaultTxnPrefix(o.topic)

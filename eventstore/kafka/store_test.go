@@ -19,7 +19,7 @@ func openStore(t *testing.T, c *kafkatest.Cluster, topic string, opts ...Option)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := New(ctx, c.Client(t), append([]Option{WithTopic(topic)}, opts...)...)
+	s, err := New(ctx, c.Client(t), topic, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s

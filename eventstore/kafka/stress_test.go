@@ -43,7 +43,7 @@ func openStressStore(t *testing.T, c *kafkatest.Cluster, topic string, opts ...k
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := kafka.New(ctx, c.Client(t), append([]kafka.Option{kafka.WithTopic(topic)}, opts...)...)
+	s, err := kafka.New(ctx, c.Client(t), topic, opts...)
 	if err != nil {
 		t.Fatalf("open store on %s: %v", topic, err)
 	}

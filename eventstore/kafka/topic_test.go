@@ -9,13 +9,14 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 )
 
-func newErr(t *testing.T, c *kafkatest.Cluster, opts ...Option) error {
+func newErr(t *testing.T, c *kafkatest.Cluster, topic string, opts ...Option) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := New(ctx, c.Client(t), opts...)
+	s, err := New(ctx, c.Client(t), topic, opts...)
 	if err == nil {
 		_ = s.Close()
 	}
@@ -29,37 +30,37 @@ func TestTopicChecks(t *testing.T) {
 	t.Run("Compacted", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
 		c.CreateTopic(t, topic, 1, map[string]*string{"cleanup.policy": str("compact"), "retention.ms": str("-1")})
-		err := newErr(t, c, WithTopic(topic))
+		err := newErr(t, c, topic)
 		require.Error(t, err)
 		require.Contains(t, err.Error(), "cleanup.policy=compact")
 		require.Contains(t, err.Error(), "cleanup.policy=delete")
 		require.Contains(t, err.Error(), topic)
-		require.NoError(t, newErr(t, c, WithTopic(topic), WithAllowUnsafeTopic()), "WithAllowUnsafeTopic overrides the check")
+		require.NoError(t, newErr(t, c, topic, WithAllowUnsafeTopic()), "WithAllowUnsafeTopic overrides the check")
 	})
 	t.Run("CompactDelete", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
 		c.CreateTopic(t, topic, 1, map[string]*string{"cleanup.policy": str("compact,delete"), "retention.ms": str("-1")})
-		err := newErr(t, c, WithTopic(topic))
+		err := newErr(t, c, topic)
 		require.ErrorContains(t, err, "cleanup.policy=compact,delete")
 	})
 	t.Run("Retention", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
 		c.CreateTopic(t, topic, 1, map[string]*string{"cleanup.policy": str("delete"), "retention.ms": str("86400000")})
-		err := newErr(t, c, WithTopic(topic))
+		err := newErr(t, c, topic)
 		require.Error(t, err)
 		require.Contains(t, err.Error(), "retention.ms=86400000")
 		require.Contains(t, err.Error(), "retention.ms=-1")
-		require.NoError(t, newErr(t, c, WithTopic(topic), WithAllowUnsafeTopic()))
+		require.NoError(t, newErr(t, c, topic, WithAllowUnsafeTopic()))
 	})
 	t.Run("RetentionBytes", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
 		c.CreateTopic(t, topic, 1, map[string]*string{"cleanup.policy": str("delete"), "retention.ms": str("-1"), "retention.bytes": str("1048576")})
-		err := newErr(t, c, WithTopic(topic))
+		err := newErr(t, c, topic)
 		require.ErrorContains(t, err, "retention.bytes=1048576")
 	})
 	t.Run("Missing", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
-		err := newErr(t, c, WithTopic(topic))
+		err := newErr(t, c, topic)
 		require.Error(t, err)
 		require.Contains(t, err.Error(), "does not exist")
 		require.Contains(t, err.Error(), "WithCreateTopic")
@@ -67,7 +68,7 @@ func TestTopicChecks(t *testing.T) {
 	t.Run("Create", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
 		ctx := testCtx(t)
-		s, err := New(ctx, c.Client(t), WithTopic(topic), WithCreateTopic(4, 1))
+		s, err := New(ctx, c.Client(t), topic, WithCreateTopic(4, 1))
 		require.NoError(t, err)
 		t.Cleanup(func() {
 			_ = s.Close()
@@ -83,8 +84,9 @@ func TestTopicChecks(t *testing.T) {
 		require.Len(t, evs, 1)
 	})
 	t.Run("BadOptions", func(t *testing.T) {
-		require.ErrorIs(t, newErr(t, c, WithTopic("")), eventstore.ErrInvalidArgument)
-		_, err := New(context.Background(), nil)
+		require.ErrorIs(t, newErr(t, c, ""), eventstore.ErrInvalidArgument)
+		require.ErrorIs(t, newErr(t, c, "events", WithObserver(observe.Base{})), observe.ErrObserver)
+		_, err := New(context.Background(), nil, "events")
 		require.ErrorIs(t, err, eventstore.ErrInvalidArgument)
 	})
 }
@@ -104,7 +106,7 @@ func TestTopicNotAutoCreated(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		s, err := New(ctx, client, WithTopic(topic))
+		s, err := New(ctx, client, topic)
 		if err == nil {
 			_ = s.Close()
 		}
@@ -116,7 +118,7 @@ func TestTopicNotAutoCreated(t *testing.T) {
 	t.Run("Create", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
 		ctx := testCtx(t)
-		s, err := New(ctx, client, WithTopic(topic), WithCreateTopic(3, 1))
+		s, err := New(ctx, client, topic, WithCreateTopic(3, 1))
 		require.NoError(t, err)
 		t.Cleanup(func() {
 			_ = s.Close()

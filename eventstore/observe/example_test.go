@@ -3,6 +3,7 @@ package observe_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/kafkaes/kafkaes/aggregate"
 	"github.com/kafkaes/kafkaes/eventstore/memory"
@@ -25,7 +26,7 @@ func (c *Cart) Apply(ev any) {
 
 // loadPrinter is an observer: it implements only the hooks it cares about,
 // here observe.LoadObserver and observe.RetryObserver.
-type loadPrinter struct{}
+type loadPrinter struct{ observe.Base }
 
 func (loadPrinter) ObserveLoad(_ context.Context, l observe.Load) {
 	fmt.Printf("load %s %s: %d events, snapshot %s, err=%v\n", l.Aggregate, l.Stream, l.Events, l.Snapshot, l.Err)
@@ -35,15 +36,16 @@ func (loadPrinter) ObserveRetry(_ context.Context, r observe.Retry) {
 	fmt.Printf("retry %s attempt %d\n", r.Stream, r.Attempt)
 }
 
-// An observer is any value; components call the hooks it implements.
-// Combine observers with Multi (here with one that implements nothing,
-// which is ignored).
+// An observer embeds observe.Base and implements the report interfaces it
+// wants (here LoadObserver); components call only those. Combine
+// observers with Multi (here with the log observer, which logs only
+// failures).
 func Example() {
 	ctx := context.Background()
 	reg := serde.NewRegistry()
 	serde.MustRegister[ItemAdded](reg, "shop.ItemAdded")
 	repo := aggregate.NewRepository(memory.New(), serde.NewJSON(reg), func() *Cart { return &Cart{} },
-		aggregate.WithObserver(observe.Multi(loadPrinter{}, struct{}{})))
+		aggregate.WithObserver(observe.Multi(loadPrinter{}, observe.Logger(slog.New(slog.DiscardHandler)))))
 
 	for _, sku := range []string{"apple", "pear"} {
 		if _, err := repo.Update(ctx, "cart-1", func(c *Cart) error {

@@ -12,14 +12,17 @@ import (
 // errors (Debug per attempt), skipped and dead-lettered events (Warn) and
 // finished catch-ups (Info). Successful appends, loads and handlers are
 // not logged; use metrics for them. A nil l uses slog.Default().
-func Logger(l *slog.Logger) any {
+func Logger(l *slog.Logger) Observer {
 	if l == nil {
 		l = slog.Default()
 	}
-	return logObserver{l}
+	return logObserver{l: l}
 }
 
-type logObserver struct{ l *slog.Logger }
+type logObserver struct {
+	Base
+	l *slog.Logger
+}
 
 func (o logObserver) ObserveAppend(ctx context.Context, a Append) {
 	switch {

@@ -54,14 +54,16 @@ func redactErr(err error, stream, redacted string) error {
 // (the error still matches errors.Is and errors.As). Wrap the OpenTelemetry
 // and log observers with it to keep stream IDs out of span attributes and
 // log lines. A nil o or redact returns o unchanged.
-func RedactStreams(o any, redact func(string) string) any {
+func RedactStreams(o Observer, redact func(string) string) Observer {
 	if o == nil || redact == nil {
 		return o
 	}
-	return &redactor{h: Resolve(o), f: redact}
+	return &redactor{o: o, h: Resolve(o), f: redact}
 }
 
 type redactor struct {
+	Base
+	o Observer
 	h Hooks
 	f func(string) string
 }

@@ -23,7 +23,7 @@ func TestRedactStreamsLogObserver(t *testing.T) {
 	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pseudo := observe.HashStream("s")(piiID)
 	conflict := fmt.Errorf("append to stream %q: %w", piiID, eventstore.ErrConcurrencyConflict)
-	report := func(o any) {
+	report := func(o observe.Observer) {
 		h := observe.Resolve(o)
 		h.Append.ObserveAppend(context.Background(), observe.Append{Topic: "t", Stream: piiID, Err: errors.New("stream " + piiID + " broke")})
 		h.Load.ObserveLoad(context.Background(), observe.Load{Aggregate: "A", Stream: piiID, Err: conflict})
@@ -36,7 +36,7 @@ func TestRedactStreamsLogObserver(t *testing.T) {
 	}
 	buf.Reset()
 	var seen []error
-	rec := observe.Multi(observe.Logger(l), recordErrs{&seen})
+	rec := observe.Multi(observe.Logger(l), recordErrs{errs: &seen})
 	report(observe.RedactStreams(rec, observe.HashStream("s")))
 	if strings.Contains(buf.String(), piiID) || !strings.Contains(buf.String(), pseudo) {
 		t.Errorf("redacted logs show the ID or lack the pseudonym %s:\n%s", pseudo, buf.String())
@@ -46,7 +46,10 @@ func TestRedactStreamsLogObserver(t *testing.T) {
 	}
 }
 
-type recordErrs struct{ errs *[]error }
+type recordErrs struct {
+	observe.Base
+	errs *[]error
+}
 
 func (r recordErrs) ObserveLoad(_ context.Context, l observe.Load) { *r.errs = append(*r.errs, l.Err) }
 

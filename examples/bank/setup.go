@@ -16,6 +16,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkaconfig"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/examples/bank/account"
 	"github.com/kafkaes/kafkaes/examples/internal/metrics"
 	"github.com/kafkaes/kafkaes/serde"
@@ -100,7 +101,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		registryURL, registryDesc = url, "embedded in-process Schema Registry (srfake) at "+url
 	}
 
-	var observer any // nil: no metrics
+	var observer observe.Observer // nil: no metrics
 	if cfg.metricsAddr != "" {
 		m, err := metrics.Start(cfg.metricsAddr)
 		if err != nil {
@@ -125,7 +126,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	}
 	e.closers = append(e.closers, func() { _ = client.Close() })
 
-	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1), kafka.WithObserver(observer))
+	store, err := kafka.New(ctx, client, cfg.topic, kafka.WithCreateTopic(3, 1), kafka.WithObserver(observer))
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +144,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	if err := account.Register(reg); err != nil {
 		return nil, err
 	}
-	sd, err := avro.New(reg, avro.NewClient(registryURL, 10*time.Second), cfg.topic, avro.WithObserver(observer))
+	sd, err := avro.New(ctx, reg, avro.NewClient(registryURL, 10*time.Second), cfg.topic, avro.WithObserver(observer))
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func scenario(ctx context.Context, w io.Writer, e *env) error {
 	if err != nil {
 		return err
 	}
-	src, err := kafkaprojection.NewReader(e.brokers, e.sarama, e.topic) // one instance rebuilds: no consumer group needed
+	src, err := kafkaprojection.NewReader(ctx, e.client, e.topic) // one instance rebuilds: no consumer group needed
 	if err != nil {
 		return err
 	}

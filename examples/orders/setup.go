@@ -19,6 +19,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkaconfig"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/examples/internal/metrics"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
@@ -47,6 +48,7 @@ type config struct {
 type env struct {
 	brokers []string
 	sarama  *sarama.Config
+	client  sarama.Client // the service's one client; every kafkaes component derives its connections from it
 	topic   string
 	serde   serde.Serde
 	repo    *aggregate.Repository[*Order]
@@ -57,7 +59,7 @@ type env struct {
 	// metrics serves /metrics when -metrics-addr is set; observer is its
 	// collector (nil without metrics), given to every component.
 	metrics  *metrics.Server
-	observer any
+	observer observe.Observer
 	closers  []func()
 }
 
@@ -107,7 +109,8 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		return nil, fmt.Errorf("connect to Kafka at %v: %w (-kafka-config for TLS/SASL)", e.brokers, kafkaconfig.Explain(err, e.brokers, e.sarama))
 	}
 	e.closers = append(e.closers, func() { _ = client.Close() })
-	store, err := kafka.New(ctx, client, kafka.WithTopic(cfg.topic), kafka.WithCreateTopic(3, 1), kafka.WithObserver(e.observer))
+	e.client = client
+	store, err := kafka.New(ctx, client, cfg.topic, kafka.WithCreateTopic(3, 1), kafka.WithObserver(e.observer))
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +152,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := kafkaprojection.NewSource(e.brokers, e.sarama, cfg.topic, name+"-group"+e.suffix)
+	src, err := kafkaprojection.NewSource(ctx, e.client, cfg.topic, name+"-group"+e.suffix)
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ func TestNoTopicAutoCreation(t *testing.T) {
 
 	t.Run("Source", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
-		src, err := kafkaprojection.NewSource(c.Brokers, cfg, topic, kafkatest.TopicName(t, "group"))
+		src, err := kafkaprojection.NewSource(context.Background(), c.ClientWith(t, cfg), topic, kafkatest.TopicName(t, "group"))
 		require.NoError(t, err)
 		defer src.Close()
 		_, err = src.End(ctx)
@@ -51,7 +51,7 @@ func TestNoTopicAutoCreation(t *testing.T) {
 	})
 	t.Run("Reader", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "events")
-		rd, err := kafkaprojection.NewReader(c.Brokers, cfg, topic)
+		rd, err := kafkaprojection.NewReader(context.Background(), c.ClientWith(t, cfg), topic)
 		require.NoError(t, err)
 		defer rd.Close()
 		r, err := projection.New("p", testSerde(), []projection.Handler{
@@ -62,14 +62,14 @@ func TestNoTopicAutoCreation(t *testing.T) {
 	})
 	t.Run("DLQ", func(t *testing.T) {
 		topic := kafkatest.TopicName(t, "dlq")
-		_, err := kafkaprojection.NewDLQ(c.Brokers, cfg, topic)
+		_, err := kafkaprojection.NewDLQ(context.Background(), c.ClientWith(t, cfg), topic)
 		missingErr(t, err, topic)
 	})
 	t.Run("TransformerOutput", func(t *testing.T) {
 		in := kafkatest.TopicName(t, "events")
 		c.CreateTopic(t, in, 1, kafkatest.EventsTopicConfig())
 		out := kafkatest.TopicName(t, "derived")
-		tr, err := kafkaprojection.NewTransformer(c.Brokers, cfg, in, kafkatest.TopicName(t, "group"), nil)
+		tr, err := kafkaprojection.NewTransformer(context.Background(), c.ClientWith(t, cfg), in, kafkatest.TopicName(t, "group"))
 		require.NoError(t, err)
 		defer tr.Close()
 		tctx, txn, err := tr.Begin(ctx, "p", 0)

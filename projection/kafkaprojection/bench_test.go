@@ -62,7 +62,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	reg := serde.NewRegistry()
 	serde.MustRegister[MoneyMoved](reg, "bank.MoneyMoved")
 	rc, _ := avrotest.Registry(b)
-	sd, err := avro.New(reg, rc, topic)
+	sd, err := avro.New(ctx, reg, rc, topic)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,6 +82,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
+	client := c.Client(b) // the user's client; each source opens its own connections from it
 	kafkaesCatchUp := func(b *testing.B, group bool) {
 		var got atomic.Int64
 		r, err := projection.New("bench", sd, []projection.Handler{
@@ -95,9 +96,9 @@ func BenchmarkCatchUp(b *testing.B) {
 			Close() error
 		}
 		if group {
-			src, err = kafkaprojection.NewSource(c.Brokers, c.Config(), topic, fmt.Sprintf("bench-%d", time.Now().UnixNano()))
+			src, err = kafkaprojection.NewSource(ctx, client, topic, fmt.Sprintf("bench-%d", time.Now().UnixNano()))
 		} else {
-			src, err = kafkaprojection.NewReader(c.Brokers, c.Config(), topic)
+			src, err = kafkaprojection.NewReader(ctx, client, topic)
 		}
 		if err != nil {
 			b.Fatal(err)

@@ -1,23 +1,77 @@
 package kafkaprojection
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/IBM/sarama"
 	metrics "github.com/rcrowley/go-metrics"
+
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 )
 
-// clientConfig returns a copy of cfg for a new client, or, when cfg is
-// nil, sarama.NewConfig() with Kafka version 2.1. The copy has a metric
-// registry of its own: clients sharing one mix their metrics.
-func clientConfig(cfg *sarama.Config) sarama.Config {
-	var c sarama.Config
-	if cfg == nil {
-		c = *sarama.NewConfig()
-		c.Version = sarama.V2_1_0_0
-	} else {
-		c = *cfg
+// The constructors of this package take the caller's sarama.Client, like
+// kafka.New and snapshot/kafka.New do: the client stays the caller's (it
+// is never closed here), and each Source, Reader, DLQ and Transformer
+// opens its own connections from a copy of the client's configuration
+// (TLS, SASL, client ID, version) and its broker addresses, because each
+// needs consumer or producer settings of its own (read_committed, a
+// transactional ID, idempotence) that must not change the caller's client.
+
+// fromClient returns the broker addresses client knows and a copy of its
+// configuration, or an error that says why client cannot be used.
+func fromClient(client sarama.Client, what string) ([]string, sarama.Config, error) {
+	if client == nil {
+		return nil, sarama.Config{}, fmt.Errorf("kafkaprojection: %s needs a sarama.Client (sarama.NewClient(brokers, cfg))", what)
 	}
+	if client.Closed() {
+		return nil, sarama.Config{}, fmt.Errorf("kafkaprojection: %s: the sarama client is closed", what)
+	}
+	var addrs []string
+	for _, b := range client.Brokers() {
+		addrs = append(addrs, b.Addr())
+	}
+	if len(addrs) == 0 {
+		return nil, sarama.Config{}, fmt.Errorf("kafkaprojection: %s: the sarama client knows no brokers", what)
+	}
+	return addrs, clientConfig(client.Config()), nil
+}
+
+// connect opens a client on addrs configured by cfg, or gives up when ctx
+// ends (the client still connecting is closed when it is done).
+func connect(ctx context.Context, addrs []string, cfg *sarama.Config, what string) (sarama.Client, error) {
+	type result struct {
+		c   sarama.Client
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := sarama.NewClient(addrs, cfg)
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			if kafkaauth.IsAuthentication(r.err) {
+				return nil, kafkaauth.Wrap(r.err, cfg, fmt.Sprintf("kafkaprojection: %s: connect to %v", what, addrs), "", "", "", false)
+			}
+			return nil, fmt.Errorf("kafkaprojection: %s: connect to %v: %w", what, addrs, r.err)
+		}
+		return r.c, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.err == nil {
+				_ = r.c.Close()
+			}
+		}()
+		return nil, fmt.Errorf("kafkaprojection: %s: connect to %v: %w", what, addrs, context.Cause(ctx))
+	}
+}
+
+// clientConfig returns a copy of cfg for a new client. The copy has a
+// metric registry of its own: clients sharing one mix their metrics.
+func clientConfig(cfg *sarama.Config) sarama.Config {
+	c := *cfg
 	c.MetricRegistry = metrics.NewRegistry()
 	// Never create a topic by asking for its metadata (sarama allows it by
 	// default, and a broker with Apache Kafka's stock
@@ -44,11 +98,11 @@ const howEvents = "create it with cleanup.policy=delete and retention.ms=-1 (kaf
 // howPlain says how to create a missing dead-letter or output topic.
 const howPlain = "create it first (kafka-topics.sh --create --topic NAME --partitions N, with a retention long enough for its readers)"
 
-// producerConfig returns [clientConfig](cfg) for an idempotent producer
-// that waits for all in-sync replicas and returns its successes
-// (idempotence needs Net.MaxOpenRequests = 1).
-func producerConfig(cfg *sarama.Config) sarama.Config {
-	c := clientConfig(cfg)
+// producerConfig returns a copy of cfg for an idempotent producer that
+// waits for all in-sync replicas and returns its successes (idempotence
+// needs Net.MaxOpenRequests = 1).
+func producerConfig(cfg sarama.Config) sarama.Config {
+	c := clientConfig(&cfg)
 	c.Producer.Idempotent = true
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true

@@ -30,7 +30,7 @@ func TestFromStoreCorruptRecord(t *testing.T) {
 	topic := kafkatest.TopicName(t, "events-invalid")
 	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
 	ctx := timeout(t, 90*time.Second)
-	store, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic))
+	store, err := kafka.New(ctx, c.Client(t), topic)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
 	sd := testSerde()
@@ -76,7 +76,7 @@ func TestFromStoreCorruptRecord(t *testing.T) {
 		// The Kafka catch-up reader has no index: it flags the event
 		// because it read version 6 of the stream before it.
 		{"Reader", func(t *testing.T) projection.Source {
-			rd, err := kafkaprojection.NewReader(c.Brokers, c.Config(), topic)
+			rd, err := kafkaprojection.NewReader(context.Background(), c.Client(t), topic)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = rd.Close() })
 			return rd

@@ -41,20 +41,30 @@ type DLQ struct {
 }
 
 // NewDLQ returns a dead-letter sink writing to topic (usually
-// [DLQTopic](eventsTopic)) on a new client for brokers configured by cfg
-// (copied; nil means sarama.NewConfig() with Kafka version 2.1). The producer
-// is idempotent with acks=all, so a letter is written once per Send.
-func NewDLQ(brokers []string, cfg *sarama.Config, topic string) (*DLQ, error) {
+// [DLQTopic](eventsTopic)) on the cluster that client is connected to, with
+// connections of its own from a copy of the client's configuration; it
+// never closes client. The topic must exist (it is checked now). The
+// producer is idempotent with acks=all, so a letter is written once per
+// Send. ctx bounds the connecting and the check.
+func NewDLQ(ctx context.Context, client sarama.Client, topic string) (*DLQ, error) {
+	if topic == "" {
+		return nil, errors.New("kafkaprojection: empty dead-letter topic name")
+	}
+	addrs, cfg, err := fromClient(client, "dead-letter sink")
+	if err != nil {
+		return nil, err
+	}
 	c := producerConfig(cfg)
 	c.Producer.Partitioner = wire.NewPartitioner
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	// Parked reads the topic with a partition consumer: its errors (a
 	// denied Read) must reach Parked, not only sarama's logger.
 	c.Consumer.Return.Errors = true
-	client, err := sarama.NewClient(brokers, &c)
+	own, err := connect(ctx, addrs, &c, "dead-letter sink")
 	if err != nil {
-		return nil, fmt.Errorf("kafkaprojection: dead-letter client for %v: %w", brokers, err)
+		return nil, err
 	}
+	client = own
 	d := &DLQ{topic: topic, client: client}
 	// The client never auto-creates the topic (see clientConfig); a
 	// missing one is refused now rather than at the first letter.

@@ -77,7 +77,7 @@ func TestPoisonEventsToDLQKeepStreamOrder(t *testing.T) {
 	p.deposit("c", 1) // c is parked by its corrupt record
 	last := p.deposit("b", 3)
 
-	dlq, err := kafkaprojection.NewDLQ(c.Brokers, c.Config(), dlqTopic)
+	dlq, err := kafkaprojection.NewDLQ(context.Background(), c.Client(t), dlqTopic)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dlq.Close() })
 	got := newSeen()

@@ -30,7 +30,7 @@ func ExampleNewSource() {
 		panic(err)
 	}
 	defer client.Close()
-	store, err := kafka.New(ctx, client, kafka.WithTopic("bank-events"), kafka.WithCreateTopic(3, 1))
+	store, err := kafka.New(ctx, client, "bank-events", kafka.WithCreateTopic(3, 1))
 	if err != nil {
 		panic(err)
 	}
@@ -47,7 +47,7 @@ func ExampleNewSource() {
 	if err != nil {
 		panic(err)
 	}
-	src, err := kafkaprojection.NewSource(cluster.Brokers, cfg, "bank-events", "total-deposits")
+	src, err := kafkaprojection.NewSource(ctx, client, "bank-events", "total-deposits")
 	if err != nil {
 		panic(err)
 	}

@@ -124,7 +124,7 @@ func TestSourceHasEventsAfterLargeGap(t *testing.T) {
 	}
 	committed := w.txn(true, []byte("c1"))[0]
 
-	rd, err := kafkaprojection.NewReader(c.Brokers, c.Config(), topic)
+	rd, err := kafkaprojection.NewReader(context.Background(), c.Client(t), topic)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rd.Close() })
 	ctx := timeout(t, 60*time.Second)

@@ -23,21 +23,24 @@ import (
 // database, and for tools. Create it with [NewReader]; Close it when done.
 type Reader struct{ s *Source }
 
-// NewReader returns a reader of topic on a new client for brokers,
-// configured like [NewSource] does (read_committed; WithInitialOffset does
-// not apply: partitions without a checkpoint start at the oldest offset).
-func NewReader(brokers []string, cfg *sarama.Config, topic string, opts ...Option) (*Reader, error) {
+// NewReader returns a reader of topic on the cluster that client is
+// connected to, with connections of its own configured like [NewSource]
+// does (read_committed; WithInitialOffset does not apply: partitions
+// without a checkpoint start at the oldest offset). It never closes
+// client; ctx bounds the connecting.
+func NewReader(ctx context.Context, client sarama.Client, topic string, opts ...Option) (*Reader, error) {
 	if topic == "" {
 		return nil, errors.New("kafkaprojection: empty topic name")
 	}
-	s, err := newSource(brokers, cfg, topic, "", collect(opts))
+	s, err := newSource(ctx, client, topic, "", collect(opts))
 	if err != nil {
 		return nil, err
 	}
 	return &Reader{s: s}, nil
 }
 
-// Close closes the reader's client. Stop Run first.
+// Close closes the reader's own connections (not the client it was
+// created from). Stop Run first.
 func (r *Reader) Close() error { return r.s.Close() }
 
 // End returns the last stable offset of every partition.

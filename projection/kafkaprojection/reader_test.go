@@ -1,6 +1,7 @@
 package kafkaprojection_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func TestReaderCatchUpResumesFromCheckpoint(t *testing.T) {
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "events")
 	ctx := timeout(t, 90*time.Second)
-	store, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic), kafka.WithCreateTopic(3, 1))
+	store, err := kafka.New(ctx, c.Client(t), topic, kafka.WithCreateTopic(3, 1))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
 	sd := testSerde()
@@ -44,7 +45,7 @@ func TestReaderCatchUpResumesFromCheckpoint(t *testing.T) {
 		require.NoError(t, err)
 		return r
 	}
-	rd, err := kafkaprojection.NewReader(c.Brokers, c.Config(), topic)
+	rd, err := kafkaprojection.NewReader(context.Background(), c.Client(t), topic)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rd.Close() })
 	var final projection.Progress

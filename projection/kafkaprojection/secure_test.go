@@ -52,7 +52,7 @@ func TestSecureMinimalACLs(t *testing.T) {
 		return kafkatest.MustACLs(out...)
 	}
 	run := func(t *testing.T, u *kafkatest.User, wait bool) error {
-		dlq, err := kafkaprojection.NewDLQ(c.Brokers, u.Config(), dlqTopic)
+		dlq, err := kafkaprojection.NewDLQ(context.Background(), c.ClientWith(t, u.Config()), dlqTopic)
 		if err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func TestSecureMinimalACLs(t *testing.T) {
 				acls = kafkatest.MustACLs(acl)
 			}
 			u := c.NewUser(t, acls...)
-			rd, err := kafkaprojection.NewReader(c.Brokers, u.Config(), topic, kafkaprojection.WithLogger(discard()))
+			rd, err := kafkaprojection.NewReader(context.Background(), c.ClientWith(t, u.Config()), topic, kafkaprojection.WithLogger(discard()))
 			require.NoError(t, err)
 			defer rd.Close()
 			r, err := projection.New("reader", testSerde(), []projection.Handler{
@@ -193,7 +193,7 @@ func TestSecureTransformerACLs(t *testing.T) {
 		u := c.NewUser(t, kafkatest.MustACLs(specs...)...)
 		cfg := u.Config()
 		cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
-		tr, err := kafkaprojection.NewTransformer(c.Brokers, cfg, in, group, nil, kafkaprojection.WithLogger(discard()))
+		tr, err := kafkaprojection.NewTransformer(context.Background(), c.ClientWith(t, cfg), in, group, kafkaprojection.WithLogger(discard()))
 		if err != nil {
 			return group, err
 		}

@@ -38,17 +38,18 @@ type Source struct {
 	maxBatch     int
 	idle         time.Duration
 	logger       *slog.Logger
-	ownsClient   bool
+	txnPrefix    string // a Transformer's; see WithTransactionalIDPrefix
 }
 
 // Option configures a [Source].
 type Option func(*options)
 
 type options struct {
-	initial  int64
-	maxBatch int
-	idle     time.Duration
-	logger   *slog.Logger
+	initial   int64
+	maxBatch  int
+	idle      time.Duration
+	logger    *slog.Logger
+	txnPrefix string
 }
 
 // WithInitialOffset sets where a consumer group without committed offsets
@@ -82,29 +83,34 @@ func collect(opts []Option) options {
 }
 
 // NewSource returns a source for the events topic, read by the consumer
-// group group, on a new sarama client for brokers configured by cfg (nil
-// means sarama.NewConfig() with Kafka version 2.1). The configuration is
-// copied and adjusted: Consumer.IsolationLevel = ReadCommitted,
-// Consumer.Offsets.Initial = the initial offset (oldest), and
+// group group, on the cluster that client is connected to. The client
+// stays the caller's: the source opens its own connections from a copy of
+// the client's configuration (TLS, SASL, client ID and version stay
+// yours) and broker addresses, and never closes client. The copy is
+// adjusted: Consumer.IsolationLevel = ReadCommitted,
+// Consumer.Offsets.Initial = the initial offset (oldest),
 // Consumer.Return.Errors = true (errors are logged), ChannelBufferSize at
 // least 4 times the batch size and Consumer.MaxProcessingTime at least 1s
 // (so that sarama keeps fetching while a batch is handled), and
 // Consumer.MaxWaitTime at most 100ms (stopping a consumer waits for the
 // fetch in flight, so this bounds how long shutdowns, rebalances and the
 // end of a catch-up take; idle partitions cost up to 10 fetches a second).
-// Everything else, such as
-// TLS, SASL and the client ID, stays the caller's. The version must be at
-// least 0.11 (record headers).
-func NewSource(brokers []string, cfg *sarama.Config, topic, group string, opts ...Option) (*Source, error) {
+// The consumer-group settings (heartbeat, session and rebalance timeouts,
+// the assignor) are read from the client's configuration. The version must
+// be at least 0.11 (record headers). ctx bounds the connecting.
+func NewSource(ctx context.Context, client sarama.Client, topic, group string, opts ...Option) (*Source, error) {
 	o := collect(opts)
 	if topic == "" || group == "" {
 		return nil, fmt.Errorf("kafkaprojection: topic %q and group %q must not be empty", topic, group)
 	}
-	return newSource(brokers, cfg, topic, group, o)
+	return newSource(ctx, client, topic, group, o)
 }
 
-func newSource(brokers []string, cfg *sarama.Config, topic, group string, o options) (*Source, error) {
-	c := clientConfig(cfg)
+func newSource(ctx context.Context, client sarama.Client, topic, group string, o options) (*Source, error) {
+	addrs, c, err := fromClient(client, "source of "+topic)
+	if err != nil {
+		return nil, err
+	}
 	if !c.Version.IsAtLeast(sarama.V0_11_0_0) {
 		return nil, fmt.Errorf("kafkaprojection: sarama config Version %s is too old; events carry headers, set Version to at least sarama.V0_11_0_0 (better the brokers' version)", c.Version)
 	}
@@ -123,20 +129,16 @@ func newSource(brokers []string, cfg *sarama.Config, topic, group string, o opti
 	// catch-up) waits for the fetch in flight, which an idle broker holds
 	// for MaxWaitTime (500ms by default): keep stops quick.
 	c.Consumer.MaxWaitTime = min(c.Consumer.MaxWaitTime, 100*time.Millisecond)
-	client, err := sarama.NewClient(brokers, &c)
+	own, err := connect(ctx, addrs, &c, "source of "+topic)
 	if err != nil {
-		return nil, fmt.Errorf("kafkaprojection: connect to %v: %w", brokers, err)
+		return nil, err
 	}
-	return &Source{topic: topic, group: group, client: client, maxBatch: o.maxBatch, idle: o.idle, logger: o.logger, ownsClient: true}, nil
+	return &Source{topic: topic, group: group, client: own, maxBatch: o.maxBatch, idle: o.idle, logger: o.logger, txnPrefix: o.txnPrefix}, nil
 }
 
-// Close closes the source's client. Stop Run first.
-func (s *Source) Close() error {
-	if s.ownsClient {
-		return s.client.Close()
-	}
-	return nil
-}
+// Close closes the source's own connections (not the client it was
+// created from). Stop Run first.
+func (s *Source) Close() error { return s.client.Close() }
 
 // End returns the last stable offset of every partition of the topic:
 // the offset after the last committed record.

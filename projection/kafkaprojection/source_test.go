@@ -25,7 +25,7 @@ func newSource(t testing.TB, c *kafkatest.Cluster, topic, group string, opts ...
 func newSourceCfg(t testing.TB, c *kafkatest.Cluster, cfg *sarama.Config, topic, group string, opts ...kafkaprojection.Option) *kafkaprojection.Source {
 	cfg.Consumer.Group.Rebalance.Timeout = 10 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond // notice rebalances quickly
-	src, err := kafkaprojection.NewSource(c.Brokers, cfg, topic, group, opts...)
+	src, err := kafkaprojection.NewSource(context.Background(), c.ClientWith(t, cfg), topic, group, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = src.Close() })
 	return src

@@ -27,7 +27,7 @@ import (
 //
 // Use it as the projection's checkpoint store and its source:
 //
-//	tr, err := kafkaprojection.NewTransformer(brokers, cfg, "orders", "order-shipments")
+//	tr, err := kafkaprojection.NewTransformer(ctx, client, "orders", "order-shipments")
 //	r, err := projection.New("order-shipments", sd, handlers, projection.WithCheckpoints(tr))
 //	err = r.Run(ctx, tr.Source())
 //
@@ -48,31 +48,34 @@ type Transformer struct {
 	producer map[int32]sarama.SyncProducer
 }
 
-// TransformOption configures a [Transformer].
-type TransformOption func(*Transformer)
-
-// WithTransactionalIDPrefix sets the prefix of the producers' transactional
-// IDs. The default is "kafkaes-transform-<group>". Instances of the same
-// transformer must use the same prefix; different transformers must not.
-func WithTransactionalIDPrefix(p string) TransformOption {
-	return func(t *Transformer) { t.prefix = p }
-}
+// WithTransactionalIDPrefix sets the prefix of a [Transformer]'s
+// transactional IDs; other constructors ignore it. The default is
+// "kafkaes-transform-<group>". Instances of the same transformer must use
+// the same prefix; different transformers must not.
+func WithTransactionalIDPrefix(p string) Option { return func(o *options) { o.txnPrefix = p } }
 
 // NewTransformer returns a transformer that consumes topic with the
-// consumer group group on clients for brokers configured by cfg (copied;
-// nil means sarama.NewConfig() with version 2.1; transactions need at
-// least 0.11). srcOpts configure its [Source].
-func NewTransformer(brokers []string, cfg *sarama.Config, topic, group string, opts []TransformOption, srcOpts ...Option) (*Transformer, error) {
-	src, err := NewSource(brokers, cfg, topic, group, srcOpts...)
+// consumer group group on the cluster that client is connected to. Its
+// [Source] is made by [NewSource] with opts (which also take
+// [WithTransactionalIDPrefix]); its transactional producers are opened
+// from copies of the same configuration (transactions need Kafka 0.11).
+// It never closes client; ctx bounds the connecting.
+func NewTransformer(ctx context.Context, client sarama.Client, topic, group string, opts ...Option) (*Transformer, error) {
+	src, err := NewSource(ctx, client, topic, group, opts...)
 	if err != nil {
 		return nil, err
 	}
-	t := &Transformer{src: src, client: src.client, group: group, topic: topic, brokers: brokers,
-		cfg: *src.client.Config(), prefix: "kafkaes-transform-" + group, producer: map[int32]sarama.SyncProducer{}}
-	for _, o := range opts {
-		o(t)
+	addrs, _, err := fromClient(client, "transformer of "+topic)
+	if err != nil {
+		_ = src.Close()
+		return nil, err
 	}
-	return t, nil
+	prefix := src.txnPrefix
+	if prefix == "" {
+		prefix = "kafkaes-transform-" + group
+	}
+	return &Transformer{src: src, client: src.client, group: group, topic: topic, brokers: addrs,
+		cfg: *src.client.Config(), prefix: prefix, producer: map[int32]sarama.SyncProducer{}}, nil
 }
 
 // Source returns the transformer's consumer-group source.
@@ -151,7 +154,7 @@ func (t *Transformer) producerFor(p int32) (sarama.SyncProducer, error) {
 	if pr, ok := t.producer[p]; ok {
 		return pr, nil
 	}
-	cfg := producerConfig(&t.cfg)
+	cfg := producerConfig(t.cfg)
 	cfg.Producer.Transaction.ID = fmt.Sprintf("%s-%d", t.prefix, p)
 	pr, err := sarama.NewSyncProducer(t.brokers, &cfg)
 	if err != nil {

@@ -33,7 +33,7 @@ func TestTransformerExactlyOnce(t *testing.T) {
 	hung := make(chan struct{})
 	var handled atomic.Int32
 	newRunner := func(hangAt int32) (*projection.Runner, *kafkaprojection.Transformer) {
-		tr, err := kafkaprojection.NewTransformer(c.Brokers, cfg, in, group, nil, kafkaprojection.WithMaxBatch(10))
+		tr, err := kafkaprojection.NewTransformer(context.Background(), c.ClientWith(t, cfg), in, group, kafkaprojection.WithMaxBatch(10))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tr.Close() })
 		r, err := projection.New("doubler", testSerde(), []projection.Handler{

@@ -26,7 +26,7 @@ func TestWaitForEndOnSeveralPartitions(t *testing.T) {
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "events")
 	ctx := timeout(t, 90*time.Second)
-	store, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic), kafka.WithCreateTopic(4, 1))
+	store, err := kafka.New(ctx, c.Client(t), topic, kafka.WithCreateTopic(4, 1))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
 	sd := testSerde()
@@ -53,7 +53,7 @@ func TestWaitForEndOnSeveralPartitions(t *testing.T) {
 			waited := make(chan error, 1)
 			go func() { waited <- r.WaitForEnd(ctx) }() // before Run: nothing to read yet
 
-			src, err := kafkaprojection.NewSource(c.Brokers, c.Config(), topic, kafkatest.TopicName(t, "group"))
+			src, err := kafkaprojection.NewSource(context.Background(), c.Client(t), topic, kafkatest.TopicName(t, "group"))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = src.Close() })
 			stop := testrun.Background(t, func(ctx context.Context) error { return r.Run(ctx, src) })

@@ -38,7 +38,7 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 	hung, release := make(chan struct{}), make(chan struct{})
 	zombieCommits := make(chan error, 100) // the outcome of every commit instance A tries
 	newRunner := func(zombie bool) (*projection.Runner, *kafkaprojection.Transformer) {
-		tr, err := kafkaprojection.NewTransformer(c.Brokers, cfg, in, group, nil, kafkaprojection.WithMaxBatch(10))
+		tr, err := kafkaprojection.NewTransformer(context.Background(), c.ClientWith(t, cfg), in, group, kafkaprojection.WithMaxBatch(10))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tr.Close() })
 		var handled int
@@ -101,7 +101,7 @@ func TestTransformerZombieIsFenced(t *testing.T) {
 	got := newSeen()
 	counter, err := projection.New("count", testSerde(), []projection.Handler{got.handler()})
 	require.NoError(t, err)
-	rd, err := kafkaprojection.NewReader(c.Brokers, c.Config(), out)
+	rd, err := kafkaprojection.NewReader(context.Background(), c.Client(t), out)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rd.Close() })
 	require.NoError(t, counter.CatchUp(ctx, rd, nil))

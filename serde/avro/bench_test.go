@@ -40,7 +40,7 @@ func BenchmarkSerde(b *testing.B) {
 	reg := serde.NewRegistry()
 	serde.MustRegister[MoneyMoved](reg, "bank.MoneyMoved")
 	client, _ := avrotest.Registry(b)
-	s, err := avro.New(reg, client, "bench")
+	s, err := avro.New(ctx, reg, client, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func BenchmarkSerde(b *testing.B) {
 	})
 	// kafkaes-goavro-decoding: Unmarshal through goavro's native map and
 	// the plan (WithGoavroDecoding), the path before the direct decoder.
-	sg, err := avro.New(reg, client, "bench", avro.WithGoavroDecoding())
+	sg, err := avro.New(ctx, reg, client, "bench", avro.WithGoavroDecoding())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestCrossCheckFastavro(t *testing.T) {
 	const depName = "bank.Deposited"
 	reg1 := serde.NewRegistry()
 	serde.MustRegister[DepositV1](reg1, depName)
-	s1, err := avro.New(reg1, client, topic)
+	s1, err := avro.New(ctx, reg1, client, topic)
 	require.NoError(t, err)
 	_, depPayload, err := s1.Marshal(ctx, DepositV1{Account: "a-1", Amount: -250, Note: "n", Kind: "WIRE"})
 	require.NoError(t, err)
@@ -108,7 +108,7 @@ func TestCrossCheckFastavro(t *testing.T) {
 	require.Equal(t, map[string]any{"account": "a-1", "amount": float64(-250), "currency": "EUR", "Channel": nil, "kind": "WIRE"}, dep.Value)
 	reg2 := serde.NewRegistry()
 	serde.MustRegister[DepositV2](reg2, depName)
-	s2, err := avro.New(reg2, client, topic, avro.WithCompatibility(avro.Backward))
+	s2, err := avro.New(ctx, reg2, client, topic, avro.WithCompatibility(avro.Backward))
 	require.NoError(t, err)
 	got, err := s2.Unmarshal(ctx, depName, depPayload)
 	require.NoError(t, err)

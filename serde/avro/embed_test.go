@@ -81,7 +81,7 @@ func TestEmbeddedStructsAreFlattened(t *testing.T) {
 			reg := serde.NewRegistry()
 			serde.MustRegister[Patient](reg, "clinic.Patient")
 			client, _ := avrotest.Registry(t)
-			s, err := avro.New(reg, client, uniqueTopic(t, "embed"), opts...)
+			s, err := avro.New(ctx, reg, client, uniqueTopic(t, "embed"), opts...)
 			require.NoError(t, err)
 			ev, data, err := s.Marshal(ctx, in)
 			require.NoError(t, err)
@@ -119,11 +119,11 @@ func TestEmbeddedStructsResolveAcrossVersions(t *testing.T) {
 	const name = "clinic.Patient"
 	reg1 := serde.NewRegistry()
 	serde.MustRegister[PatientV1](reg1, name)
-	s1, err := avro.New(reg1, client, topic)
+	s1, err := avro.New(ctx, reg1, client, topic)
 	require.NoError(t, err)
 	reg2 := serde.NewRegistry()
 	serde.MustRegister[PatientV2](reg2, name)
-	s2, err := avro.New(reg2, client, topic)
+	s2, err := avro.New(ctx, reg2, client, topic)
 	require.NoError(t, err)
 
 	_, old, err := s1.Marshal(ctx, PatientV1{CreatedBy: "nurse", Name: "Pat"})

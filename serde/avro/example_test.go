@@ -24,13 +24,13 @@ func Example() {
 	url, stop := avrotest.StartEmbedded()
 	defer stop()
 
+	ctx := context.Background()
 	reg := serde.NewRegistry()
 	serde.MustRegister[ExampleOpened](reg, "bank.AccountOpened")
-	s, err := avro.New(reg, avro.NewClient(url, 5*time.Second), "bank-events")
+	s, err := avro.New(ctx, reg, avro.NewClient(url, 5*time.Second), "bank-events")
 	if err != nil {
 		panic(err)
 	}
-	ctx := context.Background()
 	name, data, err := s.Marshal(ctx, ExampleOpened{Owner: "Ann", Balance: big.NewRat(1050, 100), At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 	if err != nil {
 		panic(err)

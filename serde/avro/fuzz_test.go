@@ -43,14 +43,14 @@ func fuzzSetup(t testing.TB) (*avro.Serde, *avro.Serde, []fuzzTarget) {
 	serde.MustRegister[Sparse](reg, "fuzz.Sparse")
 	serde.MustRegister[DepositV2](reg, "bank.Deposited")
 	serde.MustRegister[MoneyMoved](reg, "bank.MoneyMoved")
-	s, err := avro.New(reg, client, topic, avro.WithMaxItems(1000), avro.WithCompatibility(avro.None))
+	s, err := avro.New(ctx, reg, client, topic, avro.WithMaxItems(1000), avro.WithCompatibility(avro.None))
 	require.NoError(t, err)
-	sg, err := avro.New(reg, client, topic, avro.WithMaxItems(1000), avro.WithCompatibility(avro.None), avro.WithGoavroDecoding())
+	sg, err := avro.New(ctx, reg, client, topic, avro.WithMaxItems(1000), avro.WithCompatibility(avro.None), avro.WithGoavroDecoding())
 	require.NoError(t, err)
 
 	reg1 := serde.NewRegistry()
 	serde.MustRegister[DepositV1](reg1, "bank.Deposited")
-	s1, err := avro.New(reg1, client, topic, avro.WithCompatibility(avro.None))
+	s1, err := avro.New(ctx, reg1, client, topic, avro.WithCompatibility(avro.None))
 	require.NoError(t, err)
 
 	_, acct, err := s.Marshal(ctx, sample())

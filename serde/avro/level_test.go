@@ -37,7 +37,7 @@ func TestSubjectCompatibilityLevelFromRegistry(t *testing.T) {
 	marshal := func(v any, register func(*serde.Registry)) error {
 		reg := serde.NewRegistry()
 		register(reg)
-		s, err := avro.New(reg, client, topic)
+		s, err := avro.New(ctx, reg, client, topic)
 		require.NoError(t, err)
 		_, _, err = s.Marshal(ctx, v)
 		return err
@@ -72,13 +72,13 @@ func TestCompatibilityLevelRefused(t *testing.T) {
 	}
 	r1 := serde.NewRegistry()
 	serde.MustRegister[V1](r1, name)
-	s1, err := avro.New(r1, client, topic)
+	s1, err := avro.New(ctx, r1, client, topic)
 	require.NoError(t, err)
 	_, _, err = s1.Marshal(ctx, V1{Amount: 1})
 	require.NoError(t, err)
 
 	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.HasPrefix(r.URL.Path, "/config") {
+		if !strings.HasPrefix(r.URL.Path, "/config/") { // the subject's level; GET /config (New's probe) still answers
 			return false
 		}
 		w.WriteHeader(http.StatusUnauthorized)
@@ -87,7 +87,7 @@ func TestCompatibilityLevelRefused(t *testing.T) {
 	})
 	r2 := serde.NewRegistry()
 	serde.MustRegister[V2](r2, name)
-	s2, err := avro.New(r2, client, topic)
+	s2, err := avro.New(ctx, r2, client, topic)
 	require.NoError(t, err)
 	_, _, err = s2.Marshal(ctx, V2{Amount: 2, Reason: "r"})
 	require.ErrorContains(t, err, "compatibility level of subject "+topic+"-"+name)

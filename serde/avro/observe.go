@@ -20,8 +20,10 @@ import (
 // registration; "decoder", the decoding plan for a schema ID and Go type
 // for Unmarshal; "schema_by_id", the writer schema of an ID, a miss costs
 // a registry call). The default reports nothing.
-func WithObserver(o any) Option {
-	return func(c *config) { c.hooks = observe.Resolve(o) }
+// New fails with an error matching observe.ErrObserver when o would
+// silently miss reports (see observe.Check).
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) { c.hooks, c.obsErr = observe.Resolve(o), observe.Check(o) }
 }
 
 // Marshal encodes v (a registered event type or a pointer to one) as a

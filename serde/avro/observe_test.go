@@ -2,6 +2,7 @@ package avro_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -19,6 +20,7 @@ type ObsEvent struct {
 }
 
 type serdeRecorder struct {
+	observe.Base
 	mu       sync.Mutex
 	ops      []observe.Serde
 	registry []observe.RegistryCall
@@ -56,7 +58,7 @@ func TestObserver(t *testing.T) {
 	client, _ := avrotest.Registry(t)
 	rec := &serdeRecorder{cache: map[string]int{}}
 	topic := fmt.Sprintf("observe-%x", rand.Uint32())
-	s, err := avro.New(reg, client, topic, avro.WithObserver(rec))
+	s, err := avro.New(ctx, reg, client, topic, avro.WithObserver(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +111,16 @@ func TestObserver(t *testing.T) {
 	}
 	if rec.cache["writer/miss"] != 1 || rec.cache["writer/hit"] != 1 || rec.cache["decoder/miss"] != 1 || rec.cache["decoder/hit"] != 1 {
 		t.Errorf("cache look-ups %v: want one miss then one hit for writer and decoder", rec.cache)
+	}
+}
+
+// An observer that would miss reports is refused by New.
+func TestObserverChecked(t *testing.T) {
+	reg := serde.NewRegistry()
+	serde.MustRegister[ObsEvent](reg, "test.ObsEvent")
+	client, _ := avrotest.Registry(t)
+	_, err := avro.New(t.Context(), reg, client, "observe-checked", avro.WithObserver(observe.Base{}))
+	if !errors.Is(err, observe.ErrObserver) {
+		t.Fatalf("New with an observer of no report: %v", err)
 	}
 }

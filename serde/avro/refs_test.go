@@ -41,7 +41,7 @@ func TestDecodeSchemaWithReferences(t *testing.T) {
 
 	reg := serde.NewRegistry()
 	serde.MustRegister[Paid](reg, "bank.Paid")
-	s, err := avro.New(reg, client, topic)
+	s, err := avro.New(ctx, reg, client, topic)
 	require.NoError(t, err)
 	v, err := s.Unmarshal(ctx, "bank.Paid", data)
 	require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestDecodeSchemaWithMissingReference(t *testing.T) {
 		}
 		return false
 	})
-	s, err := avro.New(reg, client, topic, avro.WithRetry(1, 0))
+	s, err := avro.New(ctx, reg, client, topic, avro.WithRetry(1, 0))
 	require.NoError(t, err)
 	_, err = s.Unmarshal(ctx, "bank.Paid", data)
 	require.ErrorContains(t, err, "referenced schema bank.Money")

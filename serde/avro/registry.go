@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	neturl "net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -334,6 +335,42 @@ func (r *registryClient) versions(ctx context.Context, subject string) ([]string
 		out = append(out, s.Schema())
 	}
 	return out, nil
+}
+
+// ping asks the registry for its global compatibility level, to learn at
+// construction that the URL, the credentials and the network are right.
+// An answer that proves a registry is there and took the credentials will
+// do: the level, a registry error code (a registry without a global level
+// answers 404 with one), or 403 (the credentials are valid; the principal
+// may only lack the right to read the global configuration). Errors: a
+// 401 (wrong or missing credentials), an answer that is not a registry's
+// (a URL without the API path), and no answer at all after the retries.
+func (r *registryClient) ping(ctx context.Context) error {
+	return r.call(ctx, "reach the registry (GET /config)", func() error {
+		_, err := r.c.GetGlobalCompatibilityLevel()
+		if err == nil || httpStatus(err) == 403 || (registryCode(err) != 0 && permanent(err) && httpStatus(err) != 401) {
+			return nil
+		}
+		return err
+	})
+}
+
+// httpStatus returns the HTTP status of a registry answer, from its error
+// code (40101 -> 401) or its status line, or 0.
+func httpStatus(err error) int {
+	code := registryCode(err)
+	if code >= 1000 {
+		code /= 100
+	}
+	if code == 0 {
+		s := err.Error()
+		if len(s) > 4 && s[3] == ' ' {
+			if n, convErr := strconv.Atoi(s[:3]); convErr == nil {
+				code = n
+			}
+		}
+	}
+	return code
 }
 
 // level returns the subject's compatibility level (falling back to the

@@ -53,14 +53,14 @@ func TestOldVersionStillWritesAfterNewerVersionIsRegistered(t *testing.T) {
 
 	r2 := serde.NewRegistry()
 	serde.MustRegister[MovedV2](r2, movedName)
-	s2, err := avro.New(r2, client, topic)
+	s2, err := avro.New(ctx, r2, client, topic)
 	require.NoError(t, err)
 	_, _, err = s2.Marshal(ctx, MovedV2{From: Address{"Main St", "X"}})
 	require.NoError(t, err, "v2 is BACKWARD compatible with v1")
 
 	r1 := serde.NewRegistry()
 	serde.MustRegister[MovedV1](r1, movedName)
-	s1, err := avro.New(r1, client, topic)
+	s1, err := avro.New(ctx, r1, client, topic)
 	require.NoError(t, err)
 	want := MovedV1{From: Address{"Main St", "X"}, Prev: &Address{"Old Rd", "Y"}, Note: "n"}
 	_, data, err := s1.Marshal(ctx, want)

@@ -75,9 +75,26 @@ func TestRegistryPasswordNeverShown(t *testing.T) {
 				var logs bytes.Buffer
 				reg := serde.NewRegistry()
 				serde.MustRegister[ObsEvent](reg, "test.ObsEvent")
-				s, err := avro.New(reg, client, "secret-topic", avro.WithRetry(2, time.Millisecond),
+				s, err := avro.New(ctx, reg, client, "secret-topic", avro.WithRetry(2, time.Millisecond),
 					avro.WithObserver(observe.Logger(slog.New(slog.NewTextHandler(&logs, nil)))))
-				require.NoError(t, err)
+				if err != nil {
+					// New's probe (GET /config) fails on wrong
+					// credentials, on a server that is not a registry
+					// and on one that does not answer; 403 and
+					// registry error codes pass it.
+					require.NotContains(t, err.Error(), secretPW)
+					require.NotContains(t, logs.String(), secretPW)
+					require.Contains(t, []int{401, 404, 500}, f.status, "New failed on %v", err)
+					if f.status == 401 {
+						require.ErrorIs(t, err, avro.ErrRegistryUnauthorized)
+						require.Contains(t, err.Error(), "HTTP 401")
+					}
+					if f.status == 500 {
+						require.ErrorIs(t, err, avro.ErrRegistryUnavailable)
+					}
+					return
+				}
+				require.NotEqual(t, 401, f.status, "New accepted a registry that refuses the credentials")
 				_, err = s.Unmarshal(ctx, "test.ObsEvent", []byte{0, 0, 0, 0, 7, 2})
 				require.Error(t, err)
 				perr := s.Prepare(ctx)

@@ -77,6 +77,7 @@ type config struct {
 	backoff   time.Duration
 	maxItems  int64
 	hooks     observe.Hooks // WithObserver (observe.go)
+	obsErr    error
 	// goavroEncode disables the direct encoder, goavroDecode the direct
 	// decoder (tests compare both paths).
 	goavroEncode bool
@@ -203,7 +204,17 @@ type decodePath struct {
 // of the records: register types as serde.Register[T](reg,
 // "bank.AccountOpened") and the derived record is named
 // bank.AccountOpened.
-func New(reg *serde.Registry, client srclient.ISchemaRegistryClient, topic string, opts ...Option) (*Serde, error) {
+//
+// New checks what is cheap to check now rather than at the first
+// Marshal: every event type registered in reg so far must have a schema
+// that fits it (given with [WithSchema] or derived; an embedded struct, a
+// channel or an unsupported map key fails here, naming the type and the
+// field), and the registry must answer (one GET /config, bounded by ctx
+// and retried like every registry call; a wrong URL or missing
+// credentials fail here with [ErrRegistryUnavailable] or
+// [ErrRegistryUnauthorized]). Schemas are registered or looked up later,
+// per type, when first used, or all at once by [Serde.Prepare].
+func New(ctx context.Context, reg *serde.Registry, client srclient.ISchemaRegistryClient, topic string, opts ...Option) (*Serde, error) {
 	if reg == nil || client == nil {
 		return nil, fmt.Errorf("avro: New needs an event registry and a schema registry client")
 	}
@@ -214,7 +225,26 @@ func New(reg *serde.Registry, client srclient.ISchemaRegistryClient, topic strin
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.obsErr != nil {
+		return nil, fmt.Errorf("avro: WithObserver: %w", cfg.obsErr)
+	}
 	s := &Serde{reg: reg, topic: topic, cfg: cfg, rc: &registryClient{c: client, attempts: cfg.attempts, backoff: cfg.backoff, obs: cfg.hooks.Registry}}
+	var errs []error
+	for _, name := range reg.Names() {
+		t, err := reg.Type(name)
+		if err == nil {
+			_, err = s.reader(t, name)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("avro: New: %d registered event types cannot be encoded: %w", len(errs), errors.Join(errs...))
+	}
+	if err := s.rc.ping(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -90,7 +90,7 @@ func newSerde(t *testing.T, topic string, opts ...avro.Option) (*avro.Serde, *se
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
 	client, _ := avrotest.Registry(t)
-	s, err := avro.New(reg, client, topic, opts...)
+	s, err := avro.New(t.Context(), reg, client, topic, opts...)
 	require.NoError(t, err)
 	return s, reg
 }
@@ -140,7 +140,7 @@ func TestDerivedSchemaAndSubjects(t *testing.T) {
 		reg := serde.NewRegistry()
 		serde.MustRegister[AccountOpened](reg, evName)
 		client, _ := avrotest.Registry(t)
-		s, err := avro.New(reg, client, topic, avro.WithSubjectStrategy(tc.strategy))
+		s, err := avro.New(ctx, reg, client, topic, avro.WithSubjectStrategy(tc.strategy))
 		require.NoError(t, err)
 		require.Equal(t, tc.subject, s.Subject(evName))
 		_, data, err := s.Marshal(ctx, sample())
@@ -225,12 +225,18 @@ func TestRegistryUnreachable(t *testing.T) {
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
 	url, stop := avrotest.StartEmbedded()
-	stop()
-	s, err := avro.New(reg, avro.NewClient(url, time.Second), "down", avro.WithRetry(3, time.Millisecond))
+	s, err := avro.New(t.Context(), reg, avro.NewClient(url, time.Second), "down", avro.WithRetry(3, time.Millisecond))
 	require.NoError(t, err)
+	stop()
 	_, _, err = s.Marshal(context.Background(), sample())
 	require.ErrorIs(t, err, avro.ErrRegistryUnavailable)
 	require.ErrorContains(t, err, "3 times")
+
+	// A serde made while the registry is away says so at New.
+	_, err = avro.New(t.Context(), reg, avro.NewClient(url, time.Second), "down", avro.WithRetry(3, time.Millisecond))
+	require.ErrorIs(t, err, avro.ErrRegistryUnavailable)
+	require.ErrorContains(t, err, "3 times")
+	require.ErrorContains(t, err, "check that the registry URL is right")
 }
 
 // A URL that reaches a web server but not the registry's API (Apicurio
@@ -248,9 +254,7 @@ func TestRegistryURLWithoutAPIPath(t *testing.T) {
 	})
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
-	s, err := avro.New(reg, avro.NewClient(fake.URL(), time.Second), "nopath", avro.WithRetry(4, time.Millisecond))
-	require.NoError(t, err)
-	_, _, err = s.Marshal(context.Background(), sample())
+	_, err := avro.New(t.Context(), reg, avro.NewClient(fake.URL(), time.Second), "nopath", avro.WithRetry(4, time.Millisecond))
 	require.ErrorContains(t, err, "did not answer as a Schema Registry")
 	require.ErrorContains(t, err, "/apis/ccompat/v7")
 	require.NotErrorIs(t, err, avro.ErrRegistryUnavailable)
@@ -273,7 +277,7 @@ func TestRegistryContextAndRetries(t *testing.T) {
 	})
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
-	s, err := avro.New(reg, avro.NewClient(fake.URL(), 5*time.Second), "retry", avro.WithRetry(4, time.Millisecond))
+	s, err := avro.New(t.Context(), reg, avro.NewClient(fake.URL(), 5*time.Second), "retry", avro.WithRetry(4, time.Millisecond))
 	require.NoError(t, err)
 
 	// Two transient failures are retried away.
@@ -298,13 +302,13 @@ func TestUseRegisteredOnly(t *testing.T) {
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
 	topic := uniqueTopic(t, "ro")
-	prod, err := avro.New(reg, client, topic, avro.WithMode(avro.UseRegisteredOnly))
+	prod, err := avro.New(ctx, reg, client, topic, avro.WithMode(avro.UseRegisteredOnly))
 	require.NoError(t, err)
 	_, _, err = prod.Marshal(ctx, sample())
 	require.ErrorIs(t, err, avro.ErrSchemaNotRegistered)
 	require.ErrorContains(t, err, topic+"-"+evName)
 
-	dev, err := avro.New(reg, client, topic)
+	dev, err := avro.New(ctx, reg, client, topic)
 	require.NoError(t, err)
 	_, d1, err := dev.Marshal(ctx, sample())
 	require.NoError(t, err)
@@ -347,10 +351,9 @@ func TestNilAndBadNames(t *testing.T) {
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, "bank.account-opened")
 	client, _ := avrotest.Registry(t)
-	bad, err := avro.New(reg, client, "x")
-	require.NoError(t, err)
-	_, _, err = bad.Marshal(context.Background(), sample())
+	_, err = avro.New(t.Context(), reg, client, "x") // said at New, before any registry call
 	require.ErrorContains(t, err, "not a valid Avro full name")
+	require.ErrorContains(t, err, "bank.account-opened")
 	require.False(t, errors.Is(err, avro.ErrRegistryUnavailable))
 }
 
@@ -374,7 +377,7 @@ func TestNonAvroSchemaID(t *testing.T) {
 	require.NoError(t, err)
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
-	s, err := avro.New(reg, client, "x")
+	s, err := avro.New(t.Context(), reg, client, "x")
 	require.NoError(t, err)
 	data := []byte{0, byte(js.ID() >> 24), byte(js.ID() >> 16), byte(js.ID() >> 8), byte(js.ID()), 0}
 	_, err = s.Unmarshal(context.Background(), evName, data)
@@ -388,14 +391,14 @@ func TestPrepareFailsFastOnMissingSchemas(t *testing.T) {
 	reg := serde.NewRegistry()
 	serde.MustRegister[AccountOpened](reg, evName)
 	serde.MustRegister[DepositV1](reg, "bank.Deposited")
-	prod, err := avro.New(reg, client, topic, avro.WithMode(avro.UseRegisteredOnly))
+	prod, err := avro.New(ctx, reg, client, topic, avro.WithMode(avro.UseRegisteredOnly))
 	require.NoError(t, err)
 	err = prod.Prepare(ctx)
 	require.ErrorIs(t, err, avro.ErrSchemaNotRegistered)
 	require.ErrorContains(t, err, topic+"-"+evName)
 	require.ErrorContains(t, err, topic+"-bank.Deposited")
 
-	dev, err := avro.New(reg, client, topic)
+	dev, err := avro.New(ctx, reg, client, topic)
 	require.NoError(t, err)
 	require.NoError(t, dev.Prepare(ctx), "AutoRegister registers every type")
 	require.NoError(t, prod.Prepare(ctx))

@@ -32,7 +32,7 @@ func TestAvroUpcastRenamedType(t *testing.T) {
 
 	oldReg := serde.NewRegistry()
 	serde.MustRegister[MoneyIn](oldReg, "bank.MoneyIn")
-	oldSerde, err := avro.New(oldReg, client, topic)
+	oldSerde, err := avro.New(ctx, oldReg, client, topic)
 	require.NoError(t, err)
 	_, old, err := oldSerde.Marshal(ctx, MoneyIn{Account: "a", Amt: 42})
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func TestAvroUpcastRenamedType(t *testing.T) {
 		m := e.Value.(map[string]any) // goavro native, decoded with the writer's schema
 		return []serde.Generic{{Name: "bank.Credited", Value: map[string]any{"account": m["account"], "cents": int64(m["amt"].(int32))}}}, nil
 	}))
-	inner, err := avro.New(reg, client, topic)
+	inner, err := avro.New(ctx, reg, client, topic)
 	require.NoError(t, err)
 	s := serde.Upcasting(inner, reg, ups)
 
@@ -80,7 +80,7 @@ func TestAvroRenameWithAliases(t *testing.T) {
 	topic := uniqueTopic(t, "alias")
 	oldReg := serde.NewRegistry()
 	serde.MustRegister[MoneyIn](oldReg, "bank.MoneyIn")
-	oldSerde, err := avro.New(oldReg, client, topic)
+	oldSerde, err := avro.New(ctx, oldReg, client, topic)
 	require.NoError(t, err)
 	_, old, err := oldSerde.Marshal(ctx, MoneyIn{Account: "a", Amt: 42})
 	require.NoError(t, err)
@@ -89,7 +89,7 @@ func TestAvroRenameWithAliases(t *testing.T) {
 	  {"name":"account","type":"string"},{"name":"cents","type":"long","aliases":["amt"]}]}`
 	reg := serde.NewRegistry()
 	serde.MustRegister[Credited2](reg, "bank.Credited")
-	s, err := avro.New(reg, client, topic, avro.WithSchema[Credited2](avsc))
+	s, err := avro.New(ctx, reg, client, topic, avro.WithSchema[Credited2](avsc))
 	require.NoError(t, err)
 	v, err := s.Unmarshal(ctx, "bank.MoneyIn", old) // es.type of the old event
 	require.NoError(t, err)

@@ -48,7 +48,7 @@ func TestRepositoryWithKafkaSnapshotsAvro(t *testing.T) {
 	require.NoError(t, serde.Register[renamed](reg, "test.Renamed"))
 	require.NoError(t, serde.Register[accountState](reg, "test.AccountState"))
 	client, _ := avrotest.Registry(t)
-	sd, err := avro.New(reg, client, kafkatest.TopicName(t, "events"))
+	sd, err := avro.New(ctx, reg, client, kafkatest.TopicName(t, "events"))
 	require.NoError(t, err)
 
 	repo := aggregate.NewRepository(es, sd, func() *avroAccount { return &avroAccount{} }, aggregate.WithLogger(quiet()),

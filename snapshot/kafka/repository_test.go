@@ -63,7 +63,7 @@ func kafkaStores(t testing.TB, c *kafkatest.Cluster) (*eskafka.Store, *snapkafka
 	snaps := kafkatest.TopicName(t, "snapshot")
 	c.CreateTopic(t, events, 3, kafkatest.EventsTopicConfig())
 	c.CreateTopic(t, snaps, 3, compacted())
-	es, err := eskafka.New(ctx, c.Client(t), eskafka.WithTopic(events))
+	es, err := eskafka.New(ctx, c.Client(t), events)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = es.Close() })
 	return es, open(t, client(t, c), snaps), snaps

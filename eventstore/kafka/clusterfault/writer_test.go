@@ -97,11 +97,11 @@ func TestClusterFaultWriter(t *testing.T) {
 	var s *kafka.Store
 	for {
 		octx, cancel := context.WithTimeout(ctx, time.Minute)
-		opts := []kafka.Option{kafka.WithTopic(topic), kafka.WithTransactionalIDPrefix(os.Getenv(envPrefix))}
+		opts := []kafka.Option{kafka.WithTransactionalIDPrefix(os.Getenv(envPrefix))}
 		if n, err := strconv.Atoi(os.Getenv(envProducers)); err == nil {
 			opts = append(opts, kafka.WithConcurrentTransactions(n))
 		}
-		s, err = kafka.New(octx, client, opts...)
+		s, err = kafka.New(octx, client, topic, opts...)
 		cancel()
 		if err == nil {
 			break

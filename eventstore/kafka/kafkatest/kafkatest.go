@@ -239,6 +239,19 @@ func (c *Cluster) Client(tb testing.TB) sarama.Client {
 	return cl
 }
 
+// ClientWith returns a new sarama client for the cluster configured by cfg
+// (for example c.Config() with changed consumer-group timings), closed when
+// the test ends.
+func (c *Cluster) ClientWith(tb testing.TB, cfg *sarama.Config) sarama.Client {
+	tb.Helper()
+	cl, err := sarama.NewClient(c.Brokers, cfg)
+	if err != nil {
+		tb.Fatalf("kafkatest: connect to %v: %v", c.Brokers, err)
+	}
+	tb.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
 // TopicName returns a topic name that is unique to this run: prefix, the
 // test's name and a random suffix. Tests that write deliberately invalid
 // records must use a prefix containing "invalid"; snapshot topics contain

@@ -56,7 +56,7 @@ func TestTracePropagationEndToEnd(t *testing.T) {
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "trace")
 	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	store, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic), kafka.WithObserver(otel.SpanEvents()))
+	store, err := kafka.New(ctx, c.Client(t), topic, kafka.WithObserver(otel.SpanEvents()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestTracePropagationEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := kafkaprojection.NewSource(c.Brokers, c.Config(), topic, kafkatest.TopicName(t, "group"))
+	src, err := kafkaprojection.NewSource(context.Background(), c.Client(t), topic, kafkatest.TopicName(t, "group"))
 	if err != nil {
 		t.Fatal(err)
 	}

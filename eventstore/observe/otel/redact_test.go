@@ -20,7 +20,7 @@ import (
 func TestSpanEventsWithoutStreamIDs(t *testing.T) {
 	const id = "ada@example.com"
 	pseudo := observe.HashStream("salt")(id)
-	spanText := func(obs any) string {
+	spanText := func(obs observe.Observer) string {
 		rec := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 		defer func() { _ = tp.Shutdown(context.Background()) }()

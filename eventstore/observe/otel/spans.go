@@ -18,9 +18,9 @@ import (
 // recorded on the span. It creates no spans and costs nothing when the
 // context has no recording span. Combine it with other observers with
 // observe.Multi.
-func SpanEvents() any { return spanEvents{} }
+func SpanEvents() observe.Observer { return spanEvents{} }
 
-type spanEvents struct{}
+type spanEvents struct{ observe.Base }
 
 func recording(ctx context.Context) trace.Span {
 	if s := trace.SpanFromContext(ctx); s.IsRecording() {

@@ -15,6 +15,7 @@ import (
 // documentation. It is safe for concurrent use. Create it with
 // [NewCollector].
 type Collector struct {
+	observe.Base
 	appends        *prometheus.CounterVec
 	appendEvents   *prometheus.CounterVec
 	appendBytes    *prometheus.CounterVec

@@ -58,7 +58,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic), kafka.WithObserver(col))
+	store, err := kafka.New(ctx, c.Client(t), topic, kafka.WithObserver(col))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ kafkaes_update_retries_total{aggregate="prometheus_test.Counter"} 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	store2, err := kafka.New(ctx, c.Client(t), kafka.WithTopic(topic), kafka.WithObserver(col2))
+	store2, err := kafka.New(ctx, c.Client(t), topic, kafka.WithObserver(col2))
 	if err != nil {
 		t.Fatal(err)
 	}

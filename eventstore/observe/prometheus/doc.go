@@ -5,9 +5,9 @@
 // Create one [Collector] on your registry and give it to every component:
 //
 //	col, err := prometheus.NewCollector(registry)
-//	store, err := kafka.New(ctx, client, kafka.WithObserver(col))
+//	store, err := kafka.New(ctx, client, "events", kafka.WithObserver(col))
 //	repo := aggregate.NewRepository(store, sd, newT, aggregate.WithObserver(col))
-//	sd, err := avro.New(reg, client, topic, avro.WithObserver(col))
+//	sd, err := avro.New(ctx, reg, client, topic, avro.WithObserver(col))
 //	runner, err := projection.New(name, sd, handlers, projection.WithObserver(col))
 //
 // and serve the registry with promhttp.HandlerFor. Every metric name starts

@@ -37,7 +37,7 @@ func ExampleNewCollector() {
 		fmt.Println(err)
 		return
 	}
-	store, err := kafka.New(ctx, client, kafka.WithTopic("example-events"), kafka.WithCreateTopic(1, 1), kafka.WithObserver(col))
+	store, err := kafka.New(ctx, client, "example-events", kafka.WithCreateTopic(1, 1), kafka.WithObserver(col))
 	if err != nil {
 		fmt.Println(err)
 		return

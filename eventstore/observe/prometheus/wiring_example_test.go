@@ -51,7 +51,7 @@ func Example_wiring() {
 		return
 	}
 
-	store, err := kafka.New(ctx, client, kafka.WithTopic("shop-events"), kafka.WithObserver(col))
+	store, err := kafka.New(ctx, client, "shop-events", kafka.WithObserver(col))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -61,7 +61,7 @@ func Example_wiring() {
 	reg := serde.NewRegistry()
 	serde.MustRegister[ItemAdded](reg, "shop.ItemAdded")
 	serde.MustRegister[Cart](reg, "shop.Cart") // the snapshot state's type name
-	sd, err := avro.New(reg, avro.NewClient("http://127.0.0.1:8081", 0), "shop-events", avro.WithObserver(col))
+	sd, err := avro.New(ctx, reg, avro.NewClient("http://127.0.0.1:8081", 0), "shop-events", avro.WithObserver(col))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -31,14 +31,14 @@ func TestDepositedV2ReadsV1Events(t *testing.T) {
 
 	reg1 := serde.NewRegistry()
 	require.NoError(t, account.Register(reg1))
-	v1, err := avro.New(reg1, client, topic)
+	v1, err := avro.New(ctx, reg1, client, topic)
 	require.NoError(t, err)
 	_, old, err := v1.Marshal(ctx, account.Deposited{Amount: 500, Reference: "salary"})
 	require.NoError(t, err)
 
 	reg2 := serde.NewRegistry()
 	serde.MustRegister[depositedV2](reg2, "bank.MoneyDeposited")
-	v2, err := avro.New(reg2, client, topic, avro.WithCompatibility(avro.FullTransitive))
+	v2, err := avro.New(ctx, reg2, client, topic, avro.WithCompatibility(avro.FullTransitive))
 	require.NoError(t, err)
 	got, err := v2.Unmarshal(ctx, "bank.MoneyDeposited", old)
 	require.NoError(t, err)

@@ -35,7 +35,7 @@ const EnvRegistry = "KAFKAES_SCHEMA_REGISTRY"
 //
 //	url, stop := avrotest.StartEmbedded()
 //	defer stop()
-//	s, err := avro.New(reg, avro.NewClient(url, 0), "bank-events")
+//	s, err := avro.New(ctx, reg, avro.NewClient(url, 0), "bank-events")
 func StartEmbedded() (url string, stop func()) {
 	r := srfake.New()
 	return r.URL(), r.Close
