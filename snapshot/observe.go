@@ -14,7 +14,7 @@ import (
 // reports nothing. NewWriter panics with an error matching
 // observe.ErrObserver when o would silently miss reports (see
 // observe.Check).
-func WithObserver(o observe.Observer) Option { return func(opts *Options) { opts.Observer = o } }
+func WithObserver(o observe.Observer) Option { return func(opts *options) { opts.Observer = o } }
 
 func (w *Writer) observeSave(s Snapshot, start time.Time, err error, gaveUp bool) {
 	w.obs.ObserveSnapshotWrite(context.Background(), observe.SnapshotWrite{

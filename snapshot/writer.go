@@ -29,7 +29,7 @@ import (
 // snapshots (tests, graceful shutdown).
 type Writer struct {
 	store Store
-	opts  Options
+	opts  options
 
 	mu      sync.Mutex
 	pending map[string]*entry
@@ -54,8 +54,8 @@ type entry struct {
 	queued   bool
 }
 
-// Options configure a [Writer]. Build them with the With… functions.
-type Options struct {
+// options configure a [Writer]; the With… functions set them.
+type options struct {
 	// QueueSize is the most streams with a snapshot waiting to be written.
 	QueueSize int
 	// Attempts is how many times a snapshot write is tried.
@@ -73,28 +73,28 @@ type Options struct {
 }
 
 // Option configures a [Writer].
-type Option func(*Options)
+type Option func(*options)
 
 // WithQueueSize sets how many streams may have a snapshot waiting to be
 // written (default 1024; values below 1 mean 1).
-func WithQueueSize(n int) Option { return func(o *Options) { o.QueueSize = max(n, 1) } }
+func WithQueueSize(n int) Option { return func(o *options) { o.QueueSize = max(n, 1) } }
 
 // WithRetry sets how often a failed write is tried in all (default 5;
 // values below 1 mean 1) and the backoff between tries (default 100ms
 // doubling up to 30s, with full jitter).
 func WithRetry(attempts int, base, max time.Duration) Option {
-	return func(o *Options) {
+	return func(o *options) {
 		o.Attempts = max1(attempts)
 		o.RetryBase, o.RetryMax = base, max
 	}
 }
 
 // WithWriteTimeout bounds each write to the store (default 10s).
-func WithWriteTimeout(d time.Duration) Option { return func(o *Options) { o.WriteTimeout = d } }
+func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.WriteTimeout = d } }
 
 // WithLogger sets the logger for failed and dropped writes (default
 // slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.Logger = l } }
 
 func max1(n int) int {
 	if n < 1 {
@@ -105,7 +105,7 @@ func max1(n int) int {
 
 // NewWriter returns a Writer that saves snapshots to store.
 func NewWriter(store Store, opts ...Option) *Writer {
-	o := Options{QueueSize: 1024, Attempts: 5, RetryBase: 100 * time.Millisecond, RetryMax: 30 * time.Second, WriteTimeout: 10 * time.Second}
+	o := options{QueueSize: 1024, Attempts: 5, RetryBase: 100 * time.Millisecond, RetryMax: 30 * time.Second, WriteTimeout: 10 * time.Second}
 	for _, f := range opts {
 		f(&o)
 	}
