@@ -7,7 +7,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
-	"sort"
+
 	"strings"
 	"sync"
 	"time"
@@ -95,12 +95,7 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		var corrupt *wire.DecodeError
 		if st != nil {
 			corrupt = st.corrupt
-			first := sort.Search(len(st.runs), func(i int) bool { return st.runs[i].version+st.runs[i].n > from })
-			for _, r := range st.runs[first:] {
-				for i := max(from-r.version, 0); i < r.n; i++ {
-					wants = append(wants, want{r.offset + i, r.version + i})
-				}
-			}
+			st.each(from, func(offset, version int64) { wants = append(wants, want{offset, version}) })
 		}
 		exists := st != nil && (st.version > 0 || st.corrupt != nil)
 		ix.mu.Unlock()

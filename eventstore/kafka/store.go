@@ -167,6 +167,9 @@ func (s *Store) start(ctx context.Context) error {
 			fn(Progress{Topic: s.topic, Partition: p, Offset: next, End: end, Records: s.indexed.Load()})
 		}
 	}
+	if err := s.build(ctx, all, progress); err != nil {
+		return err
+	}
 	if err := s.catchUp(ctx, all, false, progress); err != nil {
 		return err
 	}

@@ -545,7 +545,7 @@ func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, do
 			// An earlier attempt with these IDs had an unknown outcome:
 			// another event at the version it would have taken proves
 			// that it was not written (versions are unique).
-			if id, ok := st.idAt(x.base + 1); ok && id != x.ids[0] {
+			if k, ok := st.idAt(x.base + 1); ok && k != keyOf(x.ids[0]) {
 				r.proven.Store(true)
 			}
 		}

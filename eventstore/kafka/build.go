@@ -1,0 +1,134 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore/observe"
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
+)
+
+type fetched struct {
+	res    map[int32]*partResult
+	target map[int32]int64
+	err    error
+}
+
+// build is the index's first catch-up, at start: one read of the whole
+// topic. One fetcher per core (at most one per partition) reads a
+// disjoint set of partitions, so that the client's decoding of fetch
+// responses, most of a start's CPU, runs in parallel, and the next
+// responses are in flight while the previous ones go into the index. It
+// stops at each partition's last stable offset as of its first fetch; the
+// ordinary catch-up that follows it in start does the rest (and the
+// bookkeeping of undecided records). Nothing else touches the index yet.
+// TestBuildEqualsCatchUp checks that it builds the index the ordinary
+// catch-up builds.
+func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32, next, end int64)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Several fetchers on disjoint sets of partitions decode their
+	// responses in parallel (the client's decoding is most of the cost).
+	nf := max(1, min(len(parts), runtime.GOMAXPROCS(0)))
+	ch := make(chan fetched, nf)
+	var wg sync.WaitGroup
+	for i := range nf {
+		var mine []int32
+		for j := i; j < len(parts); j += nf {
+			mine = append(mine, parts[j])
+		}
+		wg.Go(func() { s.buildFetch(ctx, mine, ch) })
+	}
+	go func() { wg.Wait(); close(ch) }()
+	for f := range ch {
+		if f.err != nil {
+			return fmt.Errorf("kafka: build the stream index of %s: %w", s.topic, f.err)
+		}
+		for p, r := range f.res {
+			ix := s.idx[p]
+			ix.mu.Lock()
+			for _, rec := range r.recs {
+				if rec.offset >= ix.next {
+					ix.applyCommitted(s.topic, p, rec, s.opts.idWindow)
+				}
+			}
+			if r.next > ix.next {
+				ix.next = r.next
+			}
+			next := ix.next
+			ix.mu.Unlock()
+			s.indexed.Add(int64(len(r.recs)))
+			if progress != nil {
+				progress(p, next, f.target[p])
+			}
+			if h := s.opts.hooks.Index; h != nil {
+				h.ObserveIndex(ctx, observe.Index{Topic: s.topic, Partition: p, Offset: next, End: f.target[p], Records: len(r.recs)})
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kafka: build the stream index of %s: %w", s.topic, context.Cause(ctx))
+	}
+	return nil
+}
+
+// buildFetch fetches parts from offset 0 up to their last stable offset as
+// of its first fetch and sends each response to ch, until done or ctx
+// ends.
+func (s *Store) buildFetch(ctx context.Context, parts []int32, ch chan<- fetched) {
+	pending := make(map[int32]int64, len(parts))
+	for _, p := range parts {
+		pending[p] = 0
+	}
+	target := map[int32]int64{}
+	idle := 0
+	for len(pending) > 0 {
+		offsets := maps.Clone(pending)
+		res, err := retry(ctx, func() (map[int32]*partResult, error) {
+			return s.f.fetch(ctx, offsets, sarama.ReadCommitted, 0, fetchMaxBytes)
+		})
+		if err != nil {
+			select {
+			case ch <- fetched{err: err}:
+			case <-ctx.Done():
+			}
+			return
+		}
+		progressed := false
+		for p, r := range res {
+			if _, ok := target[p]; !ok {
+				target[p] = r.lso
+			}
+			if r.next > pending[p] {
+				progressed = true
+			}
+			if r.next >= target[p] {
+				delete(pending, p)
+				progressed = true
+			} else {
+				pending[p] = r.next
+			}
+		}
+		select {
+		case ch <- fetched{res: res, target: maps.Clone(target)}:
+		case <-ctx.Done():
+			return
+		}
+		if progressed {
+			idle = 0
+		} else if len(pending) > 0 {
+			// Nothing new below the target yet (a fetch raced a leader
+			// change): back off briefly.
+			idle++
+			if ctxtime.Sleep(ctx, time.Duration(min(idle, 20))*time.Millisecond) != nil {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaes/kafkaes/eventstore/kafka"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+)
+
+// startSize returns the number of events and streams of BenchmarkStart:
+// $KAFKAES_BENCH_START_EVENTS (default 200,000) events, 5 per stream.
+func startSize() (events, streams int) {
+	events = 200_000
+	if n, err := strconv.Atoi(os.Getenv("KAFKAES_BENCH_START_EVENTS")); err == nil && n > 0 {
+		events = n
+	}
+	return events, max(events/5, 1)
+}
+
+// BenchmarkStart measures what opening a store on a topic with history
+// costs: the time of kafka.New (index build included) against the floor
+// of reading the same topic with a plain read_committed franz-go consumer,
+// and the live heap the store holds afterwards (heap-MiB: live heap after
+// New minus before, each after a GC, so that an embedded Kafka's own
+// memory does not count). Set KAFKAES_BROKERS for a real broker and
+// KAFKAES_BENCH_START_EVENTS for the size (default 200,000 events, 5 per
+// stream), and KAFKAES_BENCH_HEAPPROFILE to a file name for a heap profile
+// taken with the store open.
+func BenchmarkStart(b *testing.B) {
+	c := kafkatest.New(b)
+	events, streams := startSize()
+	topic := kafkatest.TopicName(b, "start")
+	const parts = 6
+	c.CreateTopic(b, topic, parts, kafkatest.EventsTopicConfig())
+	fillTopic(b, c, topic, events, streams)
+	name := fmt.Sprintf("events=%d/streams=%d", events, streams)
+
+	b.Run(name+"/read-floor", func(b *testing.B) {
+		for b.Loop() {
+			if n := readWhole(b, c, topic, events); n != events {
+				b.Fatalf("read %d of %d records", n, events)
+			}
+		}
+	})
+	b.Run(name+"/fresh", func(b *testing.B) {
+		client := c.Client(b)
+		var heap float64
+		for b.Loop() {
+			b.StopTimer()
+			before := liveHeap()
+			b.StartTimer()
+			s, err := kafka.New(context.Background(), client, topic)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			heap = float64(liveHeap()-before) / (1 << 20)
+			if f := os.Getenv("KAFKAES_BENCH_HEAPPROFILE"); f != "" {
+				if out, err := os.Create(f); err == nil {
+					_ = pprof.WriteHeapProfile(out)
+					_ = out.Close()
+				}
+			}
+			_ = s.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(heap, "heap-MiB")
+	})
+}
+
+// liveHeap returns the live heap after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// fillTopic writes events records, versions 1..events/streams of each of
+// streams streams, as the store writes them, with one idempotent producer.
+func fillTopic(b *testing.B, c *kafkatest.Cluster, topic string, events, streams int) {
+	b.Helper()
+	cfg := rawProducerConfig(c)
+	cfg.Producer.Flush.Messages = 500
+	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
+	p, err := sarama.NewAsyncProducer(c.Brokers, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		var first error
+		for range events {
+			select {
+			case <-p.Successes():
+			case e := <-p.Errors():
+				if first == nil {
+					first = e.Err
+				}
+			}
+		}
+		done <- first
+	}()
+	per := events / streams
+	ev := benchEvent()
+	prefix := benchPrefix()
+	for v := 1; v <= per; v++ {
+		for s := range streams {
+			p.Input() <- rawMessage(topic, fmt.Sprintf("%s-%d", prefix, s), int64(v), ev)
+		}
+	}
+	for range events - per*streams { // remainder: more events of stream 0
+		per++
+		p.Input() <- rawMessage(topic, fmt.Sprintf("%s-%d", prefix, 0), int64(per), ev)
+	}
+	if err := <-done; err != nil {
+		b.Fatalf("fill topic: %v", err)
+	}
+	_ = p.Close()
+}
+
+// readWhole reads topic from the start with a franz-go read_committed
+// consumer (the fastest Go client; the floor any index build is measured
+// against) until it has seen want records, and returns how many it saw.
+func readWhole(b *testing.B, c *kafkatest.Cluster, topic string, want int) int {
+	b.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(50*time.Millisecond),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	n := 0
+	for n < want {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			b.Fatalf("read %s: %v", topic, err)
+		}
+		n += fs.NumRecords()
+	}
+	return n
+}
