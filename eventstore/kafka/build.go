@@ -43,7 +43,14 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 		for j := i; j < len(parts); j += nf {
 			mine = append(mine, parts[j])
 		}
-		wg.Go(func() { s.buildFetch(ctx, mine, ch) })
+		from := make(map[int32]int64, len(mine))
+		for _, p := range mine {
+			ix := s.idx[p]
+			ix.mu.Lock()
+			from[p] = ix.next // 0, or where a saved index ends
+			ix.mu.Unlock()
+		}
+		wg.Go(func() { s.buildFetch(ctx, from, ch) })
 	}
 	go func() { wg.Wait(); close(ch) }()
 	for f := range ch {
@@ -78,14 +85,10 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 	return nil
 }
 
-// buildFetch fetches parts from offset 0 up to their last stable offset as
-// of its first fetch and sends each response to ch, until done or ctx
-// ends.
-func (s *Store) buildFetch(ctx context.Context, parts []int32, ch chan<- fetched) {
-	pending := make(map[int32]int64, len(parts))
-	for _, p := range parts {
-		pending[p] = 0
-	}
+// buildFetch fetches the partitions of pending from their offsets up to
+// their last stable offset as of its first fetch and sends each response
+// to ch, until done or ctx ends.
+func (s *Store) buildFetch(ctx context.Context, pending map[int32]int64, ch chan<- fetched) {
 	target := map[int32]int64{}
 	idle := 0
 	for len(pending) > 0 {

@@ -30,6 +30,9 @@
 //   - [WithAppendTimeout]: the bound on every Append (default 30s).
 //   - [WithProgress]: progress of the index build at start, which reads
 //     the whole topic (see [New]).
+//   - [WithIndexDir]: a directory on local disk where Close saves the
+//     stream index, so that the next start reads only what was appended
+//     since (see Resources).
 //   - [WithTransactionalIDPrefix]: the prefix of the transactional IDs,
 //     when ACLs grant another prefix than the topic-derived default
 //     (see Secured clusters).
@@ -167,8 +170,27 @@
 // window; an ID is kept as the 16 bytes of its UUID, or of the SHA-256 of
 // any other ID). BenchmarkStart measures both (BENCHMARKS.md): 200,000
 // events in 40,000 streams take about 19 MiB. Memory and start time grow
-// with the history: a store with 10 million streams needs gigabytes, and
-// a persistent index that bounds both is not there yet.
+// with the history: a store with 10 million streams needs gigabytes.
+//
+// With [WithIndexDir], Close saves the index to a file (written to a
+// temporary file, synced, renamed: a crash leaves the old file or the new
+// one), and the next New loads it and reads only the records appended
+// since, instead of the whole topic: on a real broker, 1M events in 200k
+// streams plus 1,000 new ones start in 55 ms instead of 750 ms
+// (BenchmarkStart/restart). The file holds only committed events below
+// each partition's saved offset, so any older file is a valid prefix of
+// the log; New trusts it only after checking that the log still extends
+// it: same cluster ID, same topic ID (a topic deleted and re-created gets
+// a new one), same partition count, every partition's log start at or
+// below the saved offset and its high watermark at or above it (a log
+// truncated by an unclean leader election fails this), and an intact
+// CRC-32C. Otherwise it logs the reason and builds from the topic. This
+// is the restart half of what Kafka Streams does with its local state
+// stores (a checkpoint of the offsets the local state covers, then
+// restore from the log past it); the index itself stays in memory. A
+// disk-resident index with a bounded cache (Kafka Streams' RocksDB,
+// KurrentDB's on-disk index tables) would bound memory too; it is not
+// there yet.
 //
 // # Secured clusters
 //

@@ -30,6 +30,7 @@ type options struct {
 	progress          func(Progress)
 	hooks             observe.Hooks // WithObserver (observe.go)
 	obsErr            error
+	indexDir          string      // WithIndexDir
 	compression       compression // WithCompression (compression.go)
 
 	// Test hooks (unexported): how old an index may be before a catch-up
@@ -218,6 +219,24 @@ func WithLogger(l *slog.Logger) Option {
 		}
 	}
 }
+
+// WithIndexDir keeps a copy of the stream index in dir (created if
+// missing), one file per events topic, written atomically when the store
+// is closed. The next [New] on the same topic loads it and reads only the
+// records appended since, instead of the whole topic: a restart after a
+// clean Close costs about what changed. New uses the file only after
+// checking that it still describes the topic's log (same cluster, same
+// topic ID, so not deleted and re-created, same partition count, no
+// partition whose log start moved past it or whose log was truncated
+// below it, intact checksum); otherwise it logs why and builds the index
+// from the topic, as without the option. After a crash the file of the
+// previous clean Close is used (it describes a shorter prefix of the same
+// log), or none. A failed save is logged, not returned by Close. The file
+// holds the stream IDs in plain text (like the topic itself): give the
+// directory the protection the topic's data has. The default is no
+// directory: the index is built from the topic at every start. The index
+// lives in memory either way.
+func WithIndexDir(dir string) Option { return func(o *options) { o.indexDir = dir } }
 
 // WithProgress sets a function that [New] calls while it builds the stream
 // index from the topic at start: after every fetch, with the progress of

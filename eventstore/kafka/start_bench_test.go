@@ -28,8 +28,10 @@ func startSize() (events, streams int) {
 }
 
 // BenchmarkStart measures what opening a store on a topic with history
-// costs: the time of kafka.New (index build included) against the floor
-// of reading the same topic with a plain read_committed franz-go consumer,
+// costs: the time of kafka.New (index build included; "fresh") against the
+// floor of reading the same topic with a plain read_committed franz-go
+// consumer ("read-floor"), and of kafka.New with WithIndexDir after a clean
+// Close and 1,000 new events ("restart"),
 // and the live heap the store holds afterwards (heap-MiB: live heap after
 // New minus before, each after a GC, so that an embedded Kafka's own
 // memory does not count). Set KAFKAES_BROKERS for a real broker and
@@ -76,6 +78,56 @@ func BenchmarkStart(b *testing.B) {
 		}
 		b.ReportMetric(heap, "heap-MiB")
 	})
+	b.Run(name+"/restart", func(b *testing.B) {
+		client := c.Client(b)
+		dir := b.TempDir()
+		s, err := kafka.New(context.Background(), client, topic, kafka.WithIndexDir(dir))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil { // saves the index
+			b.Fatal(err)
+		}
+		var heap float64
+		round := 0
+		for b.Loop() {
+			b.StopTimer()
+			round++
+			appendNew(b, c, topic, round, 1000)
+			before := liveHeap()
+			b.StartTimer()
+			s, err := kafka.New(context.Background(), client, topic, kafka.WithIndexDir(dir))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			heap = float64(liveHeap()-before) / (1 << 20)
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(heap, "heap-MiB")
+	})
+}
+
+// appendNew writes n events to n new streams (version 1), as the store
+// writes them.
+func appendNew(b *testing.B, c *kafkatest.Cluster, topic string, round, n int) {
+	b.Helper()
+	p, err := sarama.NewSyncProducer(c.Brokers, rawProducerConfig(c))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	msgs := make([]*sarama.ProducerMessage, n)
+	prefix := benchPrefix()
+	for i := range msgs {
+		msgs[i] = rawMessage(topic, fmt.Sprintf("new-%s-%d-%d", prefix, round, i), 1, benchEvent())
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // liveHeap returns the live heap after a full collection.

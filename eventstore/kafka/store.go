@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -165,6 +166,15 @@ func (s *Store) start(ctx context.Context) error {
 	if fn := s.opts.progress; fn != nil {
 		progress = func(p int32, next, end int64) {
 			fn(Progress{Topic: s.topic, Partition: p, Offset: next, End: end, Records: s.indexed.Load()})
+		}
+	}
+	if s.opts.indexDir != "" {
+		why, err := s.loadIndex(ctx)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			s.logRebuild(why)
 		}
 	}
 	if err := s.build(ctx, all, progress); err != nil {
@@ -363,6 +373,17 @@ func (s *Store) shutdown() error {
 	var errs []error
 	if s.gc != nil {
 		errs = append(errs, s.gc.close())
+		if s.opts.indexDir != "" {
+			// The store started, so its index is complete up to each
+			// partition's offset; the workers have stopped.
+			// A failure only costs the next start a full build: log it.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := s.saveIndex(ctx); err != nil {
+				s.opts.logger.Warn("kafka: could not save the stream index; the next start reads the whole topic",
+					slog.String("topic", s.topic), slog.Any("error", err))
+			}
+			cancel()
+		}
 	}
 	if err := s.read.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
 		errs = append(errs, err)

@@ -1,0 +1,452 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// The saved index (WithIndexDir) is one file per events topic, written at
+// Close to a temporary file, synced and renamed over the previous one, so
+// that a crash at any moment leaves either the old file or the new one,
+// never a mix. Both describe a prefix of the log: everything committed
+// below each partition's saved offset, and nothing that was not
+// committed (the index only ever holds committed events). A start that
+// finds a file checks that it still describes this topic's log before it
+// trusts it, then catches up from the saved offsets; anything it doubts
+// makes it build from scratch, saying why.
+//
+// Format (integers are varints, strings are a length and bytes):
+//
+//	"kafkaes-index\n" format(1) cluster-id topic topic-id(16 bytes) partitions
+//	per partition: length, then next foreign streams runs-in-all ids-in-all
+//	  id-bytes [all stream IDs, concatenated]
+//	  per stream: id-length version runs [offset-delta version-delta]...
+//	              ids [16 bytes]... (oldest first) corrupt(0|1 [offset reason])
+//	crc32c of everything before (4 bytes, big-endian)
+
+const (
+	indexMagic  = "kafkaes-index\n"
+	indexFormat = 1
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// indexFile returns the path of the saved index of the store's topic.
+func (s *Store) indexFile() string {
+	name := strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 {
+			return '_'
+		}
+		return r
+	}, s.topic)
+	return filepath.Join(s.opts.indexDir, name+".kafkaes-index")
+}
+
+// logIdentity is what a saved index must match: the cluster, the topic
+// (its ID changes when it is deleted and re-created) and its partitions.
+type logIdentity struct {
+	cluster string
+	topicID [16]byte
+	parts   int
+}
+
+// identity asks the cluster for the topic's identity. A broker too old
+// for topic IDs (before Kafka 2.8) leaves the ID zero, which matches any.
+func (s *Store) identity(ctx context.Context) (logIdentity, error) {
+	id := logIdentity{parts: int(s.nparts)}
+	resp, err := retry(ctx, func() (*sarama.MetadataResponse, error) {
+		b := s.read.LeastLoadedBroker()
+		if b == nil {
+			return nil, errors.New("kafka: no broker to ask for metadata")
+		}
+		if ok, _ := b.Connected(); !ok {
+			if err := b.Open(s.read.Config()); err != nil && !errors.Is(err, sarama.ErrAlreadyConnected) {
+				return nil, err
+			}
+		}
+		req := sarama.NewMetadataRequest(sarama.V2_8_0_0, []string{s.topic})
+		req.AllowAutoTopicCreation = false
+		return b.GetMetadata(req)
+	})
+	if err != nil {
+		return id, err
+	}
+	if resp.ClusterID != nil {
+		id.cluster = *resp.ClusterID
+	}
+	for _, t := range resp.Topics {
+		if t.Name == s.topic {
+			id.topicID = t.Uuid
+		}
+	}
+	return id, nil
+}
+
+// saveIndex writes the index to the index file (see above).
+func (s *Store) saveIndex(ctx context.Context) error {
+	id, err := s.identity(ctx)
+	if err != nil {
+		return fmt.Errorf("kafka: save the stream index: ask for the topic's identity: %w", err)
+	}
+	if err := os.MkdirAll(s.opts.indexDir, 0o755); err != nil {
+		return fmt.Errorf("kafka: save the stream index: %w", err)
+	}
+	path := s.indexFile()
+	tmp, err := os.CreateTemp(s.opts.indexDir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("kafka: save the stream index: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	h := crc32.New(castagnoli)
+	w := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
+	enc := &encoder{}
+	enc.str(indexMagic)
+	enc.uint(indexFormat)
+	enc.str(id.cluster)
+	enc.raw(id.topicID[:])
+	enc.str(s.topic)
+	enc.uint(uint64(len(s.idx)))
+	_, _ = w.Write(enc.b)
+	for _, ix := range s.idx {
+		part := &encoder{}
+		ix.mu.Lock()
+		ix.encode(part)
+		ix.mu.Unlock()
+		enc.b = binary.AppendUvarint(enc.b[:0], uint64(len(part.b)))
+		_, _ = w.Write(enc.b)
+		_, _ = w.Write(part.b)
+	}
+	if err := w.Flush(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("kafka: save the stream index: %w", err)
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], h.Sum32())
+	if _, err := tmp.Write(sum[:]); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("kafka: save the stream index: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("kafka: save the stream index: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("kafka: save the stream index: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("kafka: save the stream index: %w", err)
+	}
+	if d, err := os.Open(s.opts.indexDir); err == nil { // make the rename durable
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+func (ix *partIndex) encode(e *encoder) {
+	e.int(ix.next)
+	e.int(ix.foreign)
+	var runs, ids int
+	for _, st := range ix.streams {
+		runs += len(st.runs)
+		ids += len(st.ids)
+	}
+	e.uint(uint64(len(ix.streams)))
+	e.uint(uint64(runs))
+	e.uint(uint64(ids))
+	// The stream IDs first, in one block (a load makes one string of it
+	// and slices the IDs out of it: one allocation, no waste), then the
+	// streams in the same order, each with its ID's length.
+	order := make([]string, 0, len(ix.streams))
+	var keyBytes int
+	for id := range ix.streams {
+		order = append(order, id)
+		keyBytes += len(id)
+	}
+	e.uint(uint64(keyBytes))
+	for _, id := range order {
+		e.b = append(e.b, id...)
+	}
+	for _, id := range order {
+		st := ix.streams[id]
+		e.uint(uint64(len(id)))
+		e.int(st.version)
+		e.uint(uint64(len(st.runs)))
+		var off, ver int64
+		for _, r := range st.runs {
+			e.int(r.offset - off)
+			e.int(r.version - ver)
+			off, ver = r.offset, r.version
+		}
+		n := len(st.ids)
+		e.uint(uint64(n))
+		for k := range n { // oldest first
+			key := st.ids[(st.idNext+k)%n]
+			e.raw(key[:])
+		}
+		if st.corrupt == nil {
+			e.uint(0)
+		} else {
+			e.uint(1)
+			e.int(st.corrupt.Offset)
+			e.str(st.corrupt.Reason)
+		}
+	}
+}
+
+// loadIndex reads the index file into s.idx when it exists and still
+// describes the topic's log, and returns why it did not (empty when it
+// did, or when there is no file). s.idx must hold empty indexes.
+func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
+	data, err := os.ReadFile(s.indexFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return fmt.Sprintf("cannot read %s: %v", s.indexFile(), err), nil
+	}
+	if len(data) < 4 || crc32.Checksum(data[:len(data)-4], castagnoli) != binary.BigEndian.Uint32(data[len(data)-4:]) {
+		return fmt.Sprintf("%s is damaged (checksum; a disk error or a partial copy)", s.indexFile()), nil
+	}
+	d := &decoder{b: data[:len(data)-4]}
+	if d.str() != indexMagic || d.uint() != indexFormat {
+		return fmt.Sprintf("%s is not an index file of this version", s.indexFile()), nil
+	}
+	saved := logIdentity{cluster: d.str()}
+	copy(saved.topicID[:], d.raw(16))
+	topic := d.str()
+	saved.parts = int(d.uint())
+	if d.err != nil {
+		return fmt.Sprintf("%s is damaged: %v", s.indexFile(), d.err), nil
+	}
+	if topic != s.topic {
+		return fmt.Sprintf("%s is the index of topic %q", s.indexFile(), topic), nil
+	}
+	now, err := s.identity(ctx)
+	if err != nil {
+		return "", fmt.Errorf("kafka: check the saved stream index: ask for the topic's identity: %w", err)
+	}
+	switch {
+	case saved.cluster != now.cluster:
+		return fmt.Sprintf("it was saved on cluster %q, this is cluster %q", saved.cluster, now.cluster), nil
+	case saved.topicID != now.topicID && saved.topicID != [16]byte{} && now.topicID != [16]byte{}:
+		return fmt.Sprintf("topic %s was deleted and re-created since (its topic ID changed)", s.topic), nil
+	case saved.parts != now.parts:
+		return fmt.Sprintf("topic %s has %d partitions, the saved index %d", s.topic, now.parts, saved.parts), nil
+	}
+	// The partitions' sections decode in parallel.
+	sections := make([]*decoder, saved.parts)
+	for p := range sections {
+		n := d.uint()
+		if n > uint64(len(d.b)) {
+			d.fail("section length")
+		}
+		sections[p] = &decoder{b: d.raw(int(n))}
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return fmt.Sprintf("%s is damaged: %v", s.indexFile(), d.errOr("trailing bytes")), nil
+	}
+	loaded := make([]*partIndex, saved.parts)
+	var wg sync.WaitGroup
+	for p := range loaded {
+		loaded[p] = newPartIndex()
+		wg.Go(func() { loaded[p].decode(sections[p], s.topic, int32(p), s.opts.idWindow) })
+	}
+	wg.Wait()
+	for _, sd := range sections {
+		if sd.err != nil || len(sd.b) != 0 {
+			return fmt.Sprintf("%s is damaged: %v", s.indexFile(), sd.errOr("trailing bytes")), nil
+		}
+	}
+	// Every partition's log must still hold what the index covers: its
+	// log start at or below the saved offset (nothing the catch-up needs
+	// was deleted), its high watermark at or above it (no truncation, as
+	// after an unclean leader election).
+	parts := make([]int32, saved.parts)
+	for p := range parts {
+		parts[p] = int32(p)
+	}
+	start, err := retry(ctx, func() (map[int32]int64, error) {
+		return s.f.listOffsets(ctx, parts, sarama.OffsetOldest, sarama.ReadUncommitted)
+	})
+	if err != nil {
+		return "", fmt.Errorf("kafka: check the saved stream index: %w", err)
+	}
+	hw, err := retry(ctx, func() (map[int32]int64, error) {
+		return s.f.listOffsets(ctx, parts, sarama.OffsetNewest, sarama.ReadUncommitted)
+	})
+	if err != nil {
+		return "", fmt.Errorf("kafka: check the saved stream index: %w", err)
+	}
+	for _, p := range parts {
+		next := loaded[p].next
+		if start[p] > next {
+			return fmt.Sprintf("partition %d starts at offset %d, past the saved index's %d (records were deleted)", p, start[p], next), nil
+		}
+		if hw[p] < next {
+			return fmt.Sprintf("partition %d ends at offset %d, below the saved index's %d (the log was truncated, as after an unclean leader election)", p, hw[p], next), nil
+		}
+	}
+	s.idx = loaded
+	return "", nil
+}
+
+func (ix *partIndex) decode(d *decoder, topic string, p int32, window int) {
+	ix.next = d.int()
+	ix.foreign = d.int()
+	n, allRuns, allIDs := d.uint(), d.uint(), d.uint()
+	if n > uint64(len(d.b)) || allRuns > uint64(len(d.b)) || allIDs > uint64(len(d.b))/16+1 {
+		d.fail("counts")
+		return
+	}
+	// One allocation each for all streams, runs and IDs of the partition
+	// (each stream's slices have no spare capacity, so growing one copies
+	// it out of the slab): loading is mostly allocation otherwise.
+	states := make([]streamState, n)
+	runSlab := make([]run, allRuns)
+	idSlab := make([]idKey, 0, allIDs)
+	ix.streams = make(map[string]*streamState, n)
+	kb := d.uint()
+	if kb > uint64(len(d.b)) {
+		d.fail("stream IDs")
+		return
+	}
+	ids := string(d.raw(int(kb)))
+	for i := range n {
+		if d.err != nil {
+			return
+		}
+		kl := d.uint()
+		if kl > uint64(len(ids)) {
+			d.fail("stream ID length")
+			return
+		}
+		id := ids[:kl]
+		ids = ids[kl:]
+		st := &states[i]
+		st.version = d.int()
+		nr := d.uint()
+		if nr > uint64(len(runSlab)) {
+			d.fail("run count")
+			return
+		}
+		st.runs, runSlab = runSlab[:nr:nr], runSlab[nr:]
+		var off, ver int64
+		for i := range st.runs {
+			off += d.int()
+			ver += d.int()
+			st.runs[i] = run{offset: off, version: ver}
+		}
+		ni := d.uint()
+		if ni > uint64(len(d.b)) {
+			d.fail("ID count")
+			return
+		}
+		keep := max(0, min(int(ni), window))
+		start := len(idSlab)
+		for k := range int(ni) {
+			b := d.raw(16)
+			if k >= int(ni)-keep && len(idSlab) < cap(idSlab) {
+				idSlab = append(idSlab, idKey(b))
+			}
+		}
+		if keep > 0 {
+			st.ids = idSlab[start:len(idSlab):len(idSlab)]
+		}
+		if d.uint() == 1 {
+			st.corrupt = &wire.DecodeError{Topic: topic, Partition: p, Offset: d.int(), Reason: d.str()}
+		}
+		ix.streams[id] = st
+	}
+	if len(ids) != 0 {
+		d.fail("stream IDs")
+	}
+}
+
+type encoder struct{ b []byte }
+
+func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) raw(b []byte)  { e.b = append(e.b, b...) }
+func (e *encoder) str(s string) {
+	e.uint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("bad %s", what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) errOr(what string) error {
+	if d.err != nil {
+		return d.err
+	}
+	return errors.New(what)
+}
+
+func (d *decoder) uint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) raw(n int) []byte {
+	if len(d.b) < n {
+		d.fail("length")
+		return make([]byte, n)
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
+}
+
+func (d *decoder) str() string {
+	n := d.uint()
+	if n > uint64(len(d.b)) {
+		d.fail("string")
+		return ""
+	}
+	return string(d.raw(int(n)))
+}
+
+// logRebuild logs why a saved index was not used.
+func (s *Store) logRebuild(why string) {
+	s.opts.logger.Warn("kafka: not using the saved stream index; building it from the topic",
+		slog.String("topic", s.topic), slog.String("file", s.indexFile()), slog.String("reason", why))
+}

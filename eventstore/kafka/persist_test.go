@@ -1,0 +1,181 @@
+package kafka
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+)
+
+// appendRandom appends n random appends (1-3 events, some IDs not UUIDs)
+// to 30 streams.
+func appendRandom(t *testing.T, s *Store, rng *rand.Rand, n int) {
+	t.Helper()
+	for i := range n {
+		evs := make([]eventstore.Event, 1+rng.IntN(3))
+		for k := range evs {
+			evs[k] = ev("T", i*10+k)
+			if rng.IntN(4) == 0 {
+				evs[k].ID = fmt.Sprintf("cmd-%d-%d-%d", rng.Uint32(), i, k)
+			}
+		}
+		_, err := s.Append(testCtx(t), fmt.Sprintf("s-%d", rng.IntN(30)), eventstore.Any, evs...)
+		require.NoError(t, err)
+	}
+}
+
+// logTo returns a logger writing into buf.
+func logTo(buf *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(buf, nil)) }
+
+// TestIndexDirRestart: a store reopened with WithIndexDir after a clean
+// Close reads only what was appended since (by itself or another store),
+// and has the index a store building from scratch has; appends and
+// idempotent repeats work on it.
+func TestIndexDirRestart(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 3, kafkatest.EventsTopicConfig())
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 4))
+
+	s1 := openStore(t, c, topic, WithIndexDir(dir))
+	appendRandom(t, s1, rng, 200)
+	first := s1.indexed.Load()
+	require.NoError(t, s1.Close())
+	require.FileExists(t, s1.indexFile())
+
+	other := openStore(t, c, topic) // appends while the first store is down
+	appendRandom(t, other, rng, 20)
+	once := ev("T", 1)
+	once.ID = eventstore.NewEventID()
+	res, err := other.Append(testCtx(t), "repeat-me", eventstore.NoStream, once)
+	require.NoError(t, err)
+
+	var logs bytes.Buffer
+	s2 := openStore(t, c, topic, WithIndexDir(dir), WithLogger(logTo(&logs)))
+	require.Empty(t, logs.String(), "the saved index was used")
+	require.Less(t, s2.indexed.Load(), int64(100), "read only what was appended since (first start indexed %d)", first)
+	requireSameIndex(t, openStore(t, c, topic), s2)
+
+	// The reopened store appends and recognises repeats.
+	again, err := s2.Append(testCtx(t), "repeat-me", eventstore.NoStream, once)
+	require.NoError(t, err)
+	require.Equal(t, res.Version, again.Version)
+	appendRandom(t, s2, rng, 20)
+	require.NoError(t, s2.Close())
+	requireSameIndex(t, openStore(t, c, topic), openStore(t, c, topic, WithIndexDir(dir)))
+}
+
+// TestIndexDirDistrust: a saved index that no longer describes the log,
+// or is damaged, is not used: the store says why and builds the same
+// index a store without the option builds. Damage is any truncation (a
+// crash while writing, had the rename not been atomic) or a flipped bit.
+func TestIndexDirDistrust(t *testing.T) {
+	c := kafkatest.New(t)
+	ctx := testCtx(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	setup := func(t *testing.T) (topic, dir string) {
+		topic = kafkatest.TopicName(t, "events")
+		c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+		dir = t.TempDir()
+		s := openStore(t, c, topic, WithIndexDir(dir))
+		appendRandom(t, s, rng, 60)
+		require.NoError(t, s.Close())
+		return topic, dir
+	}
+	reopen := func(t *testing.T, topic, dir, reason string) {
+		t.Helper()
+		var logs bytes.Buffer
+		s := openStore(t, c, topic, WithIndexDir(dir), WithLogger(logTo(&logs)))
+		require.Contains(t, logs.String(), "not using the saved stream index")
+		require.Contains(t, logs.String(), reason)
+		requireSameIndex(t, openStore(t, c, topic), s)
+	}
+
+	t.Run("Damaged", func(t *testing.T) {
+		topic, dir := setup(t)
+		s := &Store{topic: topic, opts: options{indexDir: dir}}
+		good, err := os.ReadFile(s.indexFile())
+		require.NoError(t, err)
+		for _, n := range []int{0, 3, len(good) / 3, len(good) - 5, len(good) - 1} {
+			require.NoError(t, os.WriteFile(s.indexFile(), good[:n], 0o644))
+			reopen(t, topic, dir, "damaged")
+		}
+		flipped := bytes.Clone(good)
+		flipped[len(flipped)/2] ^= 0x10
+		require.NoError(t, os.WriteFile(s.indexFile(), flipped, 0o644))
+		reopen(t, topic, dir, "damaged")
+	})
+	t.Run("Recreated", func(t *testing.T) {
+		topic, dir := setup(t)
+		deleteTopic(t, c, topic)
+		c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+		reopen(t, topic, dir, "deleted and re-created")
+	})
+	t.Run("PartitionsAdded", func(t *testing.T) {
+		topic, dir := setup(t)
+		admin, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig())
+		require.NoError(t, err)
+		defer admin.Close()
+		require.NoError(t, admin.CreatePartitions(topic, 3, nil, false))
+		var logs bytes.Buffer
+		s, err := New(ctx, c.Client(t), topic, WithIndexDir(dir), WithLogger(logTo(&logs)))
+		require.NoError(t, err)
+		defer s.Close()
+		require.Contains(t, logs.String(), "has 3 partitions, the saved index 2")
+		requireSameIndex(t, openStore(t, c, topic), s)
+	})
+	t.Run("Truncated", func(t *testing.T) {
+		// A log that ends below the saved offset, as after an unclean
+		// leader election: simulated by a saved index that claims more.
+		topic, dir := setup(t)
+		s := openStore(t, c, topic, WithIndexDir(dir))
+		s.idx[1].mu.Lock()
+		s.idx[1].next += 1000
+		s.idx[1].mu.Unlock()
+		require.NoError(t, s.Close())
+		reopen(t, topic, dir, "truncated")
+	})
+	t.Run("OtherTopic", func(t *testing.T) {
+		topic, dir := setup(t)
+		other := kafkatest.TopicName(t, "events")
+		c.CreateTopic(t, other, 2, kafkatest.EventsTopicConfig())
+		from := (&Store{topic: topic, opts: options{indexDir: dir}}).indexFile()
+		to := (&Store{topic: other, opts: options{indexDir: dir}}).indexFile()
+		require.NoError(t, os.Rename(from, to))
+		reopen(t, other, dir, "is the index of topic")
+	})
+}
+
+// TestIndexDirSavedMidStream: an index saved while appends go on (by the
+// store itself and by another one) is a prefix of the log, so a store
+// loading it after any number of further appends, as after a crash that
+// left an older file, has the index of a store that built from scratch.
+func TestIndexDirSavedMidStream(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 3, kafkatest.EventsTopicConfig())
+	dir := t.TempDir()
+	s1 := openStore(t, c, topic, WithIndexDir(dir))
+	other := openStore(t, c, topic)
+	for round := range 4 {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			appendRandom(t, other, rand.New(rand.NewPCG(uint64(round), 9)), 40)
+		}()
+		appendRandom(t, s1, rand.New(rand.NewPCG(uint64(round), 10)), 20)
+		require.NoError(t, s1.saveIndex(testCtx(t)))
+		appendRandom(t, s1, rand.New(rand.NewPCG(uint64(round), 11)), 20)
+		<-done
+		requireSameIndex(t, openStore(t, c, topic), openStore(t, c, topic, WithIndexDir(dir)))
+	}
+}
