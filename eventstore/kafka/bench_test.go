@@ -380,3 +380,52 @@ func BenchmarkLoadStream(b *testing.B) {
 		b.ReportMetric(float64(tl)/float64(ts), "large/small")
 	})
 }
+
+// BenchmarkLoadJustAppended: the load an aggregate's next command does, of
+// a 10-event stream its store has just appended (one event per append),
+// with the read cache (default) and without (WithReadCache(0)), loads
+// alternating so both see the same noise. The cached load fetches no
+// records: it costs the index catch-up only (ListOffsets and one fetch).
+func BenchmarkLoadJustAppended(b *testing.B) {
+	c := kafkatest.New(b)
+	topic := kafkatest.TopicName(b, "events")
+	c.CreateTopic(b, topic, 6, kafkatest.EventsTopicConfig())
+	cached := openBenchStore(b, c, topic)
+	plain := openBenchStore(b, c, topic, kafka.WithReadCache(0))
+	ctx := context.Background()
+	prefix := benchPrefix()
+	var tc, tp time.Duration
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		stream := fmt.Sprintf("%s-%d", prefix, n)
+		n++
+		for v := range 10 {
+			if _, err := cached.Append(ctx, stream, eventstore.Exact(int64(v)), benchEvent()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		for _, s := range []*kafka.Store{cached, plain} {
+			t0 := time.Now()
+			got := 0
+			for _, err := range s.ReadStream(ctx, stream, 1) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				got++
+			}
+			if got != 10 {
+				b.Fatalf("read %d events, want 10", got)
+			}
+			if s == cached {
+				tc += time.Since(t0)
+			} else {
+				tp += time.Since(t0)
+			}
+		}
+	}
+	b.ReportMetric(float64(tc.Microseconds())/float64(b.N), "cached-µs/load")
+	b.ReportMetric(float64(tp.Microseconds())/float64(b.N), "uncached-µs/load")
+	b.ReportMetric(float64(tc)/float64(tp), "cached/uncached")
+}

@@ -115,7 +115,14 @@
 // where commit markers land a moment after the commit returned), then
 // fetches exactly the offsets the index holds for the stream, one record
 // batch per fetch, up to 8 fetches at a time, and checks every record's key and version: its cost
-// depends on the stream's own events, not on the partition's size.
+// depends on the stream's own events, not on the partition's size. The
+// records of streams the store appended or read last are kept in a cache
+// by offset ([WithReadCache], 16 MiB by default), so the next load of the
+// same aggregate fetches none of them: it costs the catch-up only (on a
+// real broker about 1 ms instead of 3.5–4 ms for a 10-event stream written
+// one event per command). Only committed records enter the cache, and an
+// offset holds one record forever, so the cache serves exactly what a
+// fetch would.
 // ReadStream never returns a short stream as if it were complete: when the
 // catch-up cannot reach the last stable offset (the leader does not answer
 // for 2s), or transactions open at the start stay undecided and the

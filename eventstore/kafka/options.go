@@ -31,6 +31,7 @@ type options struct {
 	hooks             observe.Hooks // WithObserver (observe.go)
 	obsErr            error
 	indexDir          string      // WithIndexDir
+	readCache         int64       // WithReadCache
 	compression       compression // WithCompression (compression.go)
 
 	// Test hooks (unexported): how old an index may be before a catch-up
@@ -71,6 +72,9 @@ const (
 	// stream the store remembers for idempotent appends (see
 	// [WithIdempotencyWindow]).
 	DefaultIdempotencyWindow = 64
+	// DefaultReadCacheBytes is the size of the cache of recently appended
+	// and read records (see [WithReadCache]).
+	DefaultReadCacheBytes = 16 << 20
 )
 
 // TransactionalIDACLPrefix returns the prefix that every default
@@ -104,6 +108,7 @@ func defaultOptions() options {
 		txnTimeout:     DefaultTransactionTimeout,
 		producers:      DefaultConcurrentTransactions,
 		idWindow:       DefaultIdempotencyWindow,
+		readCache:      DefaultReadCacheBytes,
 		logger:         slog.Default(),
 		staleIndex:     defaultStaleIndex,
 	}
@@ -219,6 +224,15 @@ func WithLogger(l *slog.Logger) Option {
 		}
 	}
 }
+
+// WithReadCache sets the bytes the store may keep of the records it
+// appended or ReadStream read last (default [DefaultReadCacheBytes], 16
+// MiB; 0 turns the cache off). ReadStream takes a stream's records from it
+// instead of fetching them, after catching the partition's index up as
+// always, so a cached load costs the catch-up's round trips only. Only
+// committed records enter it, by their offset, so it never serves an
+// event a read without it would not return.
+func WithReadCache(bytes int64) Option { return func(o *options) { o.readCache = bytes } }
 
 // WithIndexDir keeps a copy of the stream index in dir (created if
 // missing), one file per events topic, written atomically when the store

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -238,9 +239,16 @@ type want struct{ offset, version int64 }
 // of the next runs of the stream when it is not at hand.
 func (l *loader) get(wants []want, i int) (record, error) {
 	off := wants[i].offset
+	if rec, ok := l.s.rcache.get(l.p, off); ok {
+		// The event's Data is the record's value: give the caller its
+		// own copy, so that changing it cannot change the cache.
+		rec.value = bytes.Clone(rec.value)
+		return rec, nil
+	}
 	for attempt := 0; ; attempt++ {
 		if rec, ok := l.cache[off]; ok {
 			delete(l.cache, off)
+			l.s.rcache.put(l.p, rec)
 			return rec, nil
 		}
 		// Fetch at off and at the starts of the following runs (a run of
@@ -248,6 +256,9 @@ func (l *loader) get(wants []want, i int) (record, error) {
 		at := []int64{off}
 		for j := i + 1; j < len(wants) && len(at) < loadAhead; j++ {
 			if wants[j].offset != wants[j-1].offset+1 {
+				if _, cached := l.s.rcache.get(l.p, wants[j].offset); cached {
+					continue
+				}
 				if _, ok := l.cache[wants[j].offset]; !ok {
 					at = append(at, wants[j].offset)
 				}

@@ -36,10 +36,12 @@ type Store struct {
 	nparts int32
 	// read is the store's own client for raw fetches and metadata, so
 	// that the user's client is never blocked or closed by the store.
-	read  sarama.Client
-	f     *fetcher
-	loadF *fetcher
-	idx   []*partIndex
+	read sarama.Client
+	// rcache holds recently appended and read records (readcache.go).
+	rcache *readCache
+	f      *fetcher
+	loadF  *fetcher
+	idx    []*partIndex
 	// doubts remembers appends whose outcome was reported unknown (unknown.go).
 	doubts doubts
 	addrs  []string
@@ -116,7 +118,7 @@ func New(ctx context.Context, client sarama.Client, topic string, opts ...Option
 		}
 		return nil, fmt.Errorf("kafka: connect to %v: %w", addrs, err)
 	}
-	s := &Store{opts: o, topic: o.topic, read: read, addrs: addrs, cfg: cfg, closed: make(chan struct{})}
+	s := &Store{opts: o, topic: o.topic, read: read, addrs: addrs, cfg: cfg, closed: make(chan struct{}), rcache: newReadCache(o.readCache)}
 	s.suspect.Store(1) // every worker settle-checks before its first transaction
 	s.f = &fetcher{client: read, topic: o.topic, onError: s.markSuspect}
 	s.loadF = &fetcher{client: read, topic: o.topic, onRecords: func(n int) { s.loaded.Add(int64(n)) }, onError: s.markSuspect}

@@ -425,6 +425,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, ids, s.opts.idWindow) {
 			allApplied[r.part] = false
 		}
+		s.rcache.putOwn(r.part, r.msgs)
 		if w.s.opts.testTrace != nil {
 			w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
 		}
