@@ -206,6 +206,19 @@
 // their checkpoint in their database, or rebuild blue/green under a new
 // projection name with Runner.CatchUp.
 //
+// dlq list reads the dead-letter topic (<topic>.dlq, or --dlq-topic) and
+// prints one JSON line per projection and parked stream: how many letters
+// it has and how many of them failed themselves (the others are events
+// parked behind the first failure, so that the stream's order is kept),
+// the version it is parked from, the first reason and the time of the last
+// letter. --projection keeps one projection's. dlq show STREAM prints the
+// stream's letters as JSON lines like stream does (the payload decoded
+// through the registry when one is given), each with its projection,
+// reason, parked flag, attempts, time and origin topic, partition and
+// offset; it exits 1 when the stream has no letters. Releasing a parked
+// stream (retry, drop) is not there yet: fix the cause, then replay the
+// letters with your own code, or rebuild the projection.
+//
 // # Exit status
 //
 // 0: done, nothing wrong; 1: violations found (verify, topics, topics

@@ -63,6 +63,8 @@ type cmdOpts struct {
 	olderThan     time.Duration
 	toVersion     int64
 	asOf          string
+	projection    string
+	dlqTopic      string
 }
 
 func commands() []command {
@@ -98,6 +100,12 @@ func commands() []command {
 				fs.StringVar(&o.level, "level", "", "compatibility level to check, e.g. FULL_TRANSITIVE (default: the subject's level in the registry)")
 			},
 			minArgs: 2, maxArgs: 2, run: runSchema},
+		{name: "dlq", args: "list | show <stream-id>", summary: "list the streams projections dead-lettered (parked), or print one stream's dead letters with the reason and origin of each",
+			flags: func(fs *flag.FlagSet, o *cmdOpts) {
+				fs.StringVar(&o.projection, "projection", "", "only the dead letters of this projection (default: all)")
+				fs.StringVar(&o.dlqTopic, "dlq-topic", "", "dead-letter topic (default: <topic>.dlq)")
+			},
+			minArgs: 1, maxArgs: 2, needsBrokers: true, run: runDLQ},
 		{name: "projection", args: "status|rebuild", summary: "show a projection's lag per partition, or reset it to replay the topic",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
 				fs.StringVar(&o.group, "group", "", "consumer group ID of the projection (required)")

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/projection"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
+	"github.com/kafkaes/kafkaes/serde"
+)
+
+// TestDLQ: dead letters written by a real projection runner through
+// kafkaprojection.DLQ are listed per parked stream and shown one stream at
+// a time, with reason, origin and the parked flag of the events held
+// behind the failed one.
+func TestDLQ(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	const nparts = 2
+	c.CreateTopic(t, topic, nparts, kafkatest.EventsTopicConfig())
+	c.CreateTopic(t, topic+".dlq", nparts, nil)
+	p := newProducer(t, c, "")
+	p.send(topic, nparts, event("acc-1", 1, "a1", `{"n": 1}`), event("acc-1", 2, "a2", `{"n": -2}`), event("acc-1", 3, "a3", `{"n": 3}`))
+	p.send(topic, nparts, event("acc-2", 1, "b1", `{"n": 1}`), event("acc-3", 1, "c1", `{"n": -1}`))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dlq, err := kafkaprojection.NewDLQ(ctx, c.Client(t), kafkaprojection.DLQTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	reg := serde.NewRegistry()
+	serde.MustRegister[happened](reg, "test.Happened")
+	r, err := projection.New("balances", serde.NewJSON(reg), []projection.Handler{
+		projection.On(func(_ context.Context, ev happened, _ projection.Meta) error {
+			if ev.N < 0 {
+				return projection.Permanent(errors.New("negative amount"))
+			}
+			return nil
+		}),
+	}, projection.WithFailureAction(projection.DeadLetter), projection.WithDeadLetter(dlq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := kafkaprojection.NewReader(ctx, c.Client(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if err := r.CatchUp(ctx, rd, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	res := kafkaesCtx(ctx, t, "dlq", "list", brokers(c), "--topic", topic)
+	if res.code != exitOK {
+		t.Fatalf("dlq list:\n%s", res)
+	}
+	var got []streamLetters
+	for _, l := range lines(res.stdout) {
+		var s streamLetters
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		got = append(got, s)
+	}
+	want := []streamLetters{
+		{Projection: "balances", Stream: "acc-1", Letters: 2, Failed: 1, FirstVersion: 2, LastVersion: 3, FirstReason: "negative amount"},
+		{Projection: "balances", Stream: "acc-3", Letters: 1, Failed: 1, FirstVersion: 1, LastVersion: 1, FirstReason: "negative amount"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("dlq list: %+v\n%s", got, res)
+	}
+	for i := range want {
+		g := got[i]
+		if g.LastTime == "" || !strings.Contains(g.FirstReason, want[i].FirstReason) {
+			t.Errorf("stream %d: %+v", i, g)
+		}
+		g.LastTime, g.FirstReason = "", want[i].FirstReason
+		if g != want[i] {
+			t.Errorf("stream %d: got %+v, want %+v", i, g, want[i])
+		}
+	}
+
+	res = kafkaesCtx(ctx, t, "dlq", "show", "acc-1", brokers(c), "--topic", topic)
+	if res.code != exitOK {
+		t.Fatalf("dlq show:\n%s", res)
+	}
+	var letters []letterLine
+	for _, l := range lines(res.stdout) {
+		var ll letterLine
+		if err := json.Unmarshal([]byte(l), &ll); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		letters = append(letters, ll)
+	}
+	if len(letters) != 2 || letters[0].Version != 2 || letters[1].Version != 3 {
+		t.Fatalf("dlq show acc-1: %+v", letters)
+	}
+	first, second := letters[0], letters[1]
+	if first.Parked || !strings.Contains(first.Reason, "negative amount") || first.Projection != "balances" ||
+		first.OriginTopic != topic || first.OriginPartition == nil || first.OriginOffset == nil || string(first.Data) != `{"n":-2}` || first.ID != "a2" {
+		t.Errorf("failed letter: %+v", first)
+	}
+	if !second.Parked || second.ID != "a3" {
+		t.Errorf("parked letter: %+v", second)
+	}
+
+	if res := kafkaesCtx(ctx, t, "dlq", "show", "acc-2", brokers(c), "--topic", topic); res.code != exitViolation || !strings.Contains(res.stderr, "no dead letters") {
+		t.Errorf("dlq show of a stream without letters:\n%s", res)
+	}
+	if res := kafkaesCtx(ctx, t, "dlq", "list", "--projection", "other", brokers(c), "--topic", topic); res.code != exitOK || res.stdout != "" {
+		t.Errorf("dlq list of another projection:\n%s", res)
+	}
+	if res := kafkaesCtx(ctx, t, "dlq", "list", brokers(c), "--topic", kafkatest.TopicName(t, "none")); res.code != exitFailure || !strings.Contains(res.stderr, "does not exist") {
+		t.Errorf("dlq list without a dead-letter topic:\n%s", res)
+	}
+	if res := kafkaesCtx(ctx, t, "dlq", "drop", brokers(c), "--topic", topic); res.code != exitUsage {
+		t.Errorf("dlq drop:\n%s", res)
+	}
+}
