@@ -30,8 +30,9 @@ type options struct {
 	progress          func(Progress)
 	hooks             observe.Hooks // WithObserver (observe.go)
 	obsErr            error
-	indexDir          string      // WithIndexDir
-	readCache         int64       // WithReadCache
+	indexDir          string // WithIndexDir
+	readCache         int64  // WithReadCache
+	indexSaveEvery    time.Duration
 	compression       compression // WithCompression (compression.go)
 
 	// Test hooks (unexported): how old an index may be before a catch-up
@@ -109,6 +110,7 @@ func defaultOptions() options {
 		producers:      DefaultConcurrentTransactions,
 		idWindow:       DefaultIdempotencyWindow,
 		readCache:      DefaultReadCacheBytes,
+		indexSaveEvery: indexSaveInterval,
 		logger:         slog.Default(),
 		staleIndex:     defaultStaleIndex,
 	}
@@ -234,6 +236,10 @@ func WithLogger(l *slog.Logger) Option {
 // event a read without it would not return.
 func WithReadCache(bytes int64) Option { return func(o *options) { o.readCache = bytes } }
 
+// indexSaveInterval is how often a store with WithIndexDir saves its index
+// while it runs.
+const indexSaveInterval = 5 * time.Minute
+
 // WithIndexDir keeps a copy of the stream index in dir (created if
 // missing), one file per events topic, written atomically when the store
 // is closed. The next [New] on the same topic loads it and reads only the
@@ -245,7 +251,9 @@ func WithReadCache(bytes int64) Option { return func(o *options) { o.readCache =
 // below it, intact checksum); otherwise it logs why and builds the index
 // from the topic, as without the option. After a crash the file of the
 // previous clean Close is used (it describes a shorter prefix of the same
-// log), or none. A failed save is logged, not returned by Close. The file
+// log), or none. The store also saves the index every 5 minutes while it
+// runs, so that after a crash the next start reads at most about 5
+// minutes of appends. A failed save is logged, not returned by Close. The file
 // holds the stream IDs in plain text (like the topic itself): give the
 // directory the protection the topic's data has. The default is no
 // directory: the index is built from the topic at every start. The index

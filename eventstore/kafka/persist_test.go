@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
@@ -178,4 +179,38 @@ func TestIndexDirSavedMidStream(t *testing.T) {
 		<-done
 		requireSameIndex(t, openStore(t, c, topic), openStore(t, c, topic, WithIndexDir(dir)))
 	}
+}
+
+// TestIndexDirSavedPeriodically: a running store saves its index now and
+// then, so a start after a crash (no Close) reads only what came after the
+// last save.
+func TestIndexDirSavedPeriodically(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	dir := t.TempDir()
+	often := func(o *options) { o.indexSaveEvery = 20 * time.Millisecond }
+	s1 := openStore(t, c, topic, WithIndexDir(dir), often)
+	appendRandom(t, s1, rand.New(rand.NewPCG(7, 8)), 100)
+	done := time.Now()
+	var total int64
+	for _, ix := range s1.idx {
+		ix.mu.Lock()
+		for _, st := range ix.streams {
+			total += st.version
+		}
+		ix.mu.Unlock()
+	}
+	// Wait for a save that started after the last append.
+	probe := &Store{topic: topic, opts: options{indexDir: dir}}
+	require.Eventually(t, func() bool {
+		fi, err := os.Stat(probe.indexFile())
+		return err == nil && fi.ModTime().After(done.Add(30*time.Millisecond))
+	}, 10*time.Second, 10*time.Millisecond)
+	// s1 "crashes": it is never closed before the next start.
+	var logs bytes.Buffer
+	s2 := openStore(t, c, topic, WithIndexDir(dir), WithLogger(logTo(&logs)))
+	require.Empty(t, logs.String())
+	require.Less(t, s2.indexed.Load(), total/2, "the start read only what came after the last save (%d events in all)", total)
+	requireSameIndex(t, openStore(t, c, topic), s2)
 }

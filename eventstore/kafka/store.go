@@ -61,7 +61,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
-	closeErr  error
+	// saver is the goroutine that saves the index periodically
+	// (WithIndexDir); Close waits for it.
+	saver    sync.WaitGroup
+	closeErr error
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -190,7 +193,36 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	s.gc = gc
+	if s.opts.indexDir != "" && s.opts.indexSaveEvery > 0 {
+		s.saver.Go(s.saveEvery)
+	}
 	return nil
+}
+
+// saveEvery saves the index every indexSaveEvery until the store closes,
+// so that a crash costs the next start at most that much catching up.
+func (s *Store) saveEvery() {
+	t := time.NewTicker(s.opts.indexSaveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		go func() { // a Close during the save ends its broker calls
+			select {
+			case <-s.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := s.saveIndex(ctx); err != nil && !s.isClosed() {
+			s.opts.logger.Warn("kafka: could not save the stream index", slog.String("topic", s.topic), slog.Any("error", err))
+		}
+		cancel()
+	}
 }
 
 // ensureTopic returns the partitions of the events topic, creating the
@@ -375,6 +407,7 @@ func (s *Store) shutdown() error {
 	var errs []error
 	if s.gc != nil {
 		errs = append(errs, s.gc.close())
+		s.saver.Wait()
 		if s.opts.indexDir != "" {
 			// The store started, so its index is complete up to each
 			// partition's offset; the workers have stopped.
