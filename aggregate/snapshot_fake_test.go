@@ -92,13 +92,14 @@ func (s *snapEventStore) ReadStream(ctx context.Context, streamID string, from i
 	}
 }
 
-func (s *snapEventStore) ReadAll(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
+func (s *snapEventStore) ReadAll(ctx context.Context, from eventstore.Checkpoint, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	ro := eventstore.ReadOptionsOf(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		s.mu.Lock()
 		log := s.log
 		s.mu.Unlock()
 		for _, rec := range log {
-			if from.Includes(rec.Position) {
+			if from.Includes(rec.Position) || !ro.Match(rec.StreamID, rec.Type) {
 				continue
 			}
 			if !yield(rec, nil) {
@@ -108,9 +109,9 @@ func (s *snapEventStore) ReadAll(ctx context.Context, from eventstore.Checkpoint
 	}
 }
 
-func (s *snapEventStore) Subscribe(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
+func (s *snapEventStore) Subscribe(ctx context.Context, from eventstore.Checkpoint, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		for rec, err := range s.ReadAll(ctx, from) {
+		for rec, err := range s.ReadAll(ctx, from, opts...) {
 			if !yield(rec, err) {
 				return
 			}

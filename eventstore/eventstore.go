@@ -53,13 +53,18 @@ type Store interface {
 	// died with it open does until the broker aborts it) yields what it
 	// could read and then an error matching [ErrUnavailable], never a
 	// quietly short read: retry from the positions read so far.
-	ReadAll(ctx context.Context, from Checkpoint) iter.Seq2[RecordedEvent, error]
+	//
+	// Options narrow what is yielded ([WithTypes], [WithStreamPrefix]). A
+	// record that is not a valid event is still yielded with its error
+	// when its stream (the record's key) passes the prefix filter and
+	// its type, if it has one, passes the type filter.
+	ReadAll(ctx context.Context, from Checkpoint, opts ...ReadOption) iter.Seq2[RecordedEvent, error]
 
 	// Subscribe is ReadAll that does not stop at the end of the log: after
 	// catching up it waits for new events and yields them as they are
 	// committed, until ctx is done (then it yields ctx.Err() and stops) or
 	// the caller breaks out of the loop.
-	Subscribe(ctx context.Context, from Checkpoint) iter.Seq2[RecordedEvent, error]
+	Subscribe(ctx context.Context, from Checkpoint, opts ...ReadOption) iter.Seq2[RecordedEvent, error]
 
 	// Close releases the store's resources. Appends and reads after Close
 	// fail with [ErrClosed].

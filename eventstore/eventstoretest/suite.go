@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"ReadStreamMissing", testReadStreamMissing},
 		{"ReadAll", testReadAll},
 		{"ReadAllCheckpoint", testReadAllCheckpoint},
+		{"ReadFilters", testReadFilters},
 		{"Subscribe", testSubscribe},
 		{"SubscribeFromCheckpoint", testSubscribeFromCheckpoint},
 		{"SubscribeBreak", testSubscribeBreak},

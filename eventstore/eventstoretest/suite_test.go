@@ -60,6 +60,9 @@ func brokenStores() map[string]brokenStore {
 		"ConflictAlsoUnknown": {"AppendErrorClasses", noFeatures, func(*testing.T) eventstore.Store {
 			return conflictAlsoUnknown{memory.New()}
 		}},
+		"IgnoresFilters": {"ReadFilters", noFeatures, func(*testing.T) eventstore.Store {
+			return ignoresFilters{memory.New()}
+		}},
 		"ShortRead": {"ReadAfterPeerAppend", laggingFeatures, func(*testing.T) eventstore.Store {
 			return newLagging(memory.New())
 		}},
@@ -147,15 +150,22 @@ func (s *stale) Append(ctx context.Context, id string, exp eventstore.ExpectedVe
 // ignoreCheckpoint reads from the beginning whatever the checkpoint.
 type ignoreCheckpoint struct{ *memory.Store }
 
-func (s ignoreCheckpoint) ReadAll(ctx context.Context, _ eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
-	return s.Store.ReadAll(ctx, nil)
+func (s ignoreCheckpoint) ReadAll(ctx context.Context, _ eventstore.Checkpoint, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	return s.Store.ReadAll(ctx, nil, opts...)
+}
+
+// ignoresFilters reads everything whatever the read options.
+type ignoresFilters struct{ *memory.Store }
+
+func (s ignoresFilters) ReadAll(ctx context.Context, cp eventstore.Checkpoint, _ ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	return s.Store.ReadAll(ctx, cp)
 }
 
 // notLive stops at the end of the log.
 type notLive struct{ *memory.Store }
 
-func (s notLive) Subscribe(ctx context.Context, cp eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
-	return s.Store.ReadAll(ctx, cp)
+func (s notLive) Subscribe(ctx context.Context, cp eventstore.Checkpoint, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	return s.Store.ReadAll(ctx, cp, opts...)
 }
 
 // ignoresCtx does not honour cancellation.

@@ -17,4 +17,3 @@ func WithTestEndTxn(hook func(commit bool) (send bool, err error)) Option {
 // Doubts returns the number of appends whose unknown outcome the store
 // still remembers.
 func Doubts(s *Store) int { return s.doubts.len() }
-

@@ -327,13 +327,14 @@ func (l *loader) get(wants []want, i int) (record, error) {
 // event out of place in its stream (a version that is not the stream's
 // next: a gap or duplicate written around kafkaes, as the index judges
 // it); that one is yielded with the decoded event.
-func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
+func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	ro := eventstore.ReadOptionsOf(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		if s.isClosed() {
 			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: read all", eventstore.ErrClosed))
 			return
 		}
-		s.readLog(ctx, s.f, from, false, yield)
+		s.readLog(ctx, s.f, from, false, ro, yield)
 	}
 }
 
@@ -342,7 +343,8 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint) iter.Se
 // own connection, so its long polls never delay the store's appends. It ends
 // with ctx's error when ctx is done, and with [eventstore.ErrClosed] when the
 // store is closed.
-func (s *Store) Subscribe(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
+func (s *Store) Subscribe(ctx context.Context, from eventstore.Checkpoint, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	ro := eventstore.ReadOptionsOf(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		if s.isClosed() {
 			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: subscribe", eventstore.ErrClosed))
@@ -354,7 +356,7 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Checkpoint) iter.
 			return
 		}
 		defer client.Close()
-		s.readLog(ctx, &fetcher{client: client, topic: s.topic}, from, true, yield)
+		s.readLog(ctx, &fetcher{client: client, topic: s.topic}, from, true, ro, yield)
 	}
 }
 
@@ -367,7 +369,8 @@ func (s *Store) subscriberConfig() *sarama.Config {
 // readLog reads the partitions from the checkpoint with read_committed
 // isolation: up to their last stable offsets as of the start (live=false),
 // or on and on (live=true).
-func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpoint, live bool, yield func(eventstore.RecordedEvent, error) bool) {
+func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpoint, live bool, ro eventstore.ReadOptions, yield func(eventstore.RecordedEvent, error) bool) {
+	filtered := ro.Filtered()
 	// Closing the store ends the read at once, even while it waits for a
 	// broker that is down, with ErrClosed rather than a context error.
 	parent := ctx
@@ -457,6 +460,17 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 				if err := ctx.Err(); err != nil {
 					yield(eventstore.RecordedEvent{}, err)
 					return
+				}
+				if filtered {
+					// Filter on the key and the es.type header before
+					// decoding anything; a record without a type header
+					// is not a valid event and goes on to be reported.
+					if !ro.MatchStream(string(rec.key)) {
+						continue
+					}
+					if t, ok := wire.Header(rec.headers, wire.HeaderType); ok && !ro.MatchType(string(t)) {
+						continue
+					}
 				}
 				ev, err := wire.Decode(s.topic, p, rec.offset, rec.key, rec.value, rec.headers, rec.ts)
 				if err != nil {

@@ -60,3 +60,47 @@ func TestReadCacheEviction(t *testing.T) {
 	_, ok = off.get(0, 1)
 	require.False(t, ok)
 }
+
+// A filtered ReadAll skips other streams' and other types' records
+// unread, and still reports a record that is not a valid event when its
+// key passes the prefix filter.
+func TestReadAllFilteredCorrupt(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events-invalid")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	ctx := testCtx(t)
+	s := openStore(t, c, topic)
+	for i, stream := range []string{"order-1", "acc-1", "order-2"} {
+		e := ev("Placed", i)
+		if stream == "acc-1" {
+			e.Type = "Opened"
+		}
+		_, err := s.Append(ctx, stream, eventstore.NoStream, e)
+		require.NoError(t, err)
+	}
+	bad := rawProduce(t, c, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("order-9"), Value: sarama.StringEncoder("not an event")},
+		&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("acc-9"), Value: sarama.StringEncoder("not an event")})
+	var streams []string
+	var errs []error
+	for e, err := range s.ReadAll(ctx, nil, eventstore.WithStreamPrefix("order-")) {
+		if err != nil {
+			errs = append(errs, err)
+			require.Equal(t, bad[0], e.Position.Offset, "the bad record of an order stream")
+			continue
+		}
+		streams = append(streams, e.StreamID)
+	}
+	require.Equal(t, []string{"order-1", "order-2"}, streams)
+	require.Len(t, errs, 1)
+	require.ErrorIs(t, errs[0], eventstore.ErrCorruptLog)
+
+	var types []string
+	for e, err := range s.ReadAll(ctx, nil, eventstore.WithTypes("Opened"), eventstore.WithStreamPrefix("acc-", "zzz")) {
+		if err != nil {
+			require.Equal(t, bad[1], e.Position.Offset)
+			continue
+		}
+		types = append(types, e.Type)
+	}
+	require.Equal(t, []string{"Opened"}, types)
+}

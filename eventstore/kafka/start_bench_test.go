@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 )
@@ -209,4 +210,61 @@ func readWhole(b *testing.B, c *kafkatest.Cluster, topic string, want int) int {
 		n += fs.NumRecords()
 	}
 	return n
+}
+
+// BenchmarkReadAllFiltered: ReadAll of a topic of 200,000 events of 40
+// types, everything vs WithTypes of 2 of them, alternating in one run; the
+// filter skips the other records on their key and es.type header, before
+// decoding them. The metrics are per whole read.
+func BenchmarkReadAllFiltered(b *testing.B) {
+	c := kafkatest.New(b)
+	const events, types = 200_000, 40
+	topic := kafkatest.TopicName(b, "filtered")
+	c.CreateTopic(b, topic, 6, kafkatest.EventsTopicConfig())
+	p, err := sarama.NewAsyncProducer(c.Brokers, rawProducerConfig(c))
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for range p.Successes() {
+		}
+	}()
+	prefix := benchPrefix()
+	for i := range events {
+		ev := benchEvent()
+		ev.Type = fmt.Sprintf("bench.Type%02d", i%types)
+		p.Input() <- rawMessage(topic, fmt.Sprintf("%s-%d", prefix, i), 1, ev)
+	}
+	if err := p.Close(); err != nil {
+		b.Fatal(err)
+	}
+	s := openBenchStore(b, c, topic)
+	ctx := context.Background()
+	read := func(opts ...eventstore.ReadOption) (int, time.Duration) {
+		t0 := time.Now()
+		n := 0
+		for _, err := range s.ReadAll(ctx, nil, opts...) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		return n, time.Since(t0)
+	}
+	var tAll, tFiltered time.Duration
+	for b.Loop() {
+		n, d := read()
+		if n != events {
+			b.Fatalf("read %d of %d events", n, events)
+		}
+		tAll += d
+		n, d = read(eventstore.WithTypes("bench.Type03", "bench.Type17"))
+		if n != 2*events/types {
+			b.Fatalf("filtered read gave %d events, want %d", n, 2*events/types)
+		}
+		tFiltered += d
+	}
+	b.ReportMetric(float64(tAll.Milliseconds())/float64(b.N), "all-ms")
+	b.ReportMetric(float64(tFiltered.Milliseconds())/float64(b.N), "filtered-ms")
+	b.ReportMetric(float64(tFiltered)/float64(tAll), "filtered/all")
 }

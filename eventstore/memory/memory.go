@@ -158,7 +158,8 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 }
 
 // ReadAll implements [eventstore.Store.ReadAll].
-func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
+func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	ro := eventstore.ReadOptionsOf(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		s.mu.RLock()
 		log := s.log
@@ -172,6 +173,9 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint) iter.Se
 				yield(eventstore.RecordedEvent{}, err)
 				return
 			}
+			if !ro.Match(log[off].StreamID, log[off].Type) {
+				continue
+			}
 			if !yield(copyRecorded(log[off]), nil) {
 				return
 			}
@@ -181,7 +185,8 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Checkpoint) iter.Se
 
 // Subscribe implements [eventstore.Store.Subscribe]. It waits for appends
 // without polling: every append wakes the waiting subscriptions.
-func (s *Store) Subscribe(ctx context.Context, from eventstore.Checkpoint) iter.Seq2[eventstore.RecordedEvent, error] {
+func (s *Store) Subscribe(ctx context.Context, from eventstore.Checkpoint, opts ...eventstore.ReadOption) iter.Seq2[eventstore.RecordedEvent, error] {
+	ro := eventstore.ReadOptionsOf(opts)
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		next := max(from[0], 0)
 		for {
@@ -192,6 +197,9 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Checkpoint) iter.
 				if err := s.check(ctx); err != nil {
 					yield(eventstore.RecordedEvent{}, err)
 					return
+				}
+				if !ro.Match(log[next].StreamID, log[next].Type) {
+					continue
 				}
 				if !yield(copyRecorded(log[next]), nil) {
 					return
