@@ -24,6 +24,9 @@ func (r *Runner) deliver(ctx context.Context, recs []Record) (int, error) {
 	if err := r.loadParked(ctx); err != nil {
 		return 0, err
 	}
+	if err := r.actOnReleases(ctx, []int32{recs[0].Event.Position.Partition}, false); err != nil {
+		return 0, err
+	}
 	if r.cfg.checkpoints == nil {
 		for i := range recs {
 			if err := r.handleOne(ctx, &recs[i]); err != nil {

@@ -106,6 +106,91 @@ type DeadLetterSink interface {
 type MemoryDeadLetters struct {
 	mu      sync.Mutex
 	letters []Letter
+	// done marks letters released (retried or dropped); releases are
+	// the pending ones, covering the letters of their stream not done
+	// when Pending returned them.
+	done     map[int]bool
+	releases []memRelease
+	acted    []ActedRelease
+	nextID   int
+}
+
+type memRelease struct {
+	rel     Release
+	covered []int // indexes into letters, set by Pending
+}
+
+var _ Releaser = (*MemoryDeadLetters)(nil)
+
+// Release asks for action on the parked stream of projection, as
+// `kafkaes dlq retry` and `dlq drop` do for the Kafka dead-letter topic;
+// a runner acts on it (see [Releaser]).
+func (m *MemoryDeadLetters) Release(projection, stream string, action ReleaseAction, by string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nextID++
+	m.releases = append(m.releases, memRelease{rel: Release{Projection: projection, Stream: stream, Action: action, By: by,
+		Time: time.Now().UTC(), ID: fmt.Sprint(m.nextID)}})
+}
+
+// Pending implements [Releaser].
+func (m *MemoryDeadLetters) Pending(_ context.Context, projection string) ([]Release, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Release
+	for i := range m.releases {
+		mr := &m.releases[i]
+		if mr.rel.Projection != projection {
+			continue
+		}
+		mr.covered = mr.covered[:0]
+		mr.rel.Letters = nil
+		for j, l := range m.letters {
+			if !m.done[j] && l.Projection == projection && l.Record.Event.StreamID == mr.rel.Stream {
+				mr.covered = append(mr.covered, j)
+				mr.rel.Letters = append(mr.rel.Letters, l)
+			}
+		}
+		out = append(out, mr.rel)
+	}
+	return out, nil
+}
+
+// Acted implements [Releaser].
+func (m *MemoryDeadLetters) Acted(_ context.Context, rel Release, err error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, mr := range m.releases {
+		if mr.rel.ID != rel.ID {
+			continue
+		}
+		if err == nil {
+			if m.done == nil {
+				m.done = map[int]bool{}
+			}
+			for _, j := range mr.covered {
+				m.done[j] = true
+			}
+		}
+		m.releases = slices.Delete(m.releases, i, i+1)
+		m.acted = append(m.acted, ActedRelease{Release: rel, Err: err})
+		return nil
+	}
+	return fmt.Errorf("projection: release %s of stream %q is not pending", rel.ID, rel.Stream)
+}
+
+// ActedRelease is a release a runner acted on, with the error of a retry
+// whose letters failed again (nil when it succeeded).
+type ActedRelease struct {
+	Release Release
+	Err     error
+}
+
+// ActedOn returns the releases a runner acted on, in order.
+func (m *MemoryDeadLetters) ActedOn() []ActedRelease {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.acted)
 }
 
 // Send stores the letter.
@@ -116,14 +201,14 @@ func (m *MemoryDeadLetters) Send(_ context.Context, l Letter) error {
 	return nil
 }
 
-// Parked returns the streams with letters of projection and the lowest
-// version of each that was dead-lettered.
+// Parked returns the streams with letters of projection that were not
+// released, and the lowest version of each that was dead-lettered.
 func (m *MemoryDeadLetters) Parked(_ context.Context, projection string) (map[string]int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]int64{}
-	for _, l := range m.letters {
-		if l.Projection != projection {
+	for j, l := range m.letters {
+		if l.Projection != projection || m.done[j] {
 			continue
 		}
 		ev := &l.Record.Event

@@ -31,8 +31,11 @@ type Runner struct {
 	changed chan struct{}         // closed and replaced whenever next moves
 	parked  map[string]int64      // stream -> lowest dead-lettered version
 	loaded  bool                  // parked streams loaded from the dead-letter sink
-	src     Source
-	stopErr error // why the last Run or CatchUp returned; nil while one runs
+	// releasesAt is when deliveries of each partition last asked the
+	// sink for releases.
+	releasesAt map[int32]time.Time
+	src        Source
+	stopErr    error // why the last Run or CatchUp returned; nil while one runs
 
 	processed, skipped, deadLettered, repeats atomic.Int64
 }
@@ -48,12 +51,15 @@ type config struct {
 	action      FailureAction
 	dlq         DeadLetterSink
 	strict      bool
-	logger      *slog.Logger
-	progressInt time.Duration
-	pollInt     time.Duration
-	hooks       observe.Hooks // WithObserver (observe.go)
-	obsErr      error
-	handlerCtx  func(context.Context, eventstore.RecordedEvent) context.Context // WithHandlerContext (observe.go)
+	// releaseCheck is how often deliveries ask the dead-letter sink for
+	// releases (WithReleaseCheck, release.go).
+	releaseCheck time.Duration
+	logger       *slog.Logger
+	progressInt  time.Duration
+	pollInt      time.Duration
+	hooks        observe.Hooks // WithObserver (observe.go)
+	obsErr       error
+	handlerCtx   func(context.Context, eventstore.RecordedEvent) context.Context // WithHandlerContext (observe.go)
 }
 
 // WithCheckpoints makes the runner keep its position in cs, in the same
@@ -119,7 +125,8 @@ func New(name string, sd serde.Serde, handlers []Handler, opts ...Option) (*Runn
 	if err != nil {
 		return nil, err
 	}
-	cfg := config{attempts: 5, base: 50 * time.Millisecond, max: 2 * time.Second, progressInt: time.Second, pollInt: 100 * time.Millisecond}
+	cfg := config{attempts: 5, base: 50 * time.Millisecond, max: 2 * time.Second, progressInt: time.Second, pollInt: 100 * time.Millisecond,
+		releaseCheck: 5 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -208,9 +215,24 @@ func (r *Runner) Position() eventstore.Checkpoint {
 // has a [CheckpointStore], and resets the runner's progress of the given
 // partitions to it.
 func (r *Runner) start(ctx context.Context, partitions []int32) (eventstore.Checkpoint, bool, error) {
+	cp, ok, err := r.startPartitions(ctx, partitions)
+	if err != nil {
+		return nil, false, err
+	}
+	// Releases of parked streams of these partitions take effect before
+	// any of their records is delivered (after the checkpoint is loaded:
+	// a retry commits at it).
+	if err := r.actOnReleases(ctx, partitions, true); err != nil {
+		return nil, false, err
+	}
+	return cp, ok, nil
+}
+
+func (r *Runner) startPartitions(ctx context.Context, partitions []int32) (eventstore.Checkpoint, bool, error) {
 	if err := r.loadParked(ctx); err != nil {
 		return nil, false, err
 	}
+
 	if r.cfg.checkpoints == nil {
 		return nil, false, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -22,6 +24,10 @@ const (
 	headerDLQAttempts  = "dlq.attempts"
 	headerDLQTime      = "dlq.time"
 	headerDLQParked    = "dlq.parked"
+	headerDLQAction    = "dlq.action"
+	headerDLQBy        = "dlq.by"
+	headerDLQRelease   = "dlq.release"
+	headerDLQOutcome   = "dlq.outcome"
 )
 
 // letterLine is how `dlq show` prints one dead letter: the event as
@@ -55,6 +61,10 @@ type streamLetters struct {
 	LastVersion  int64  `json:"last_version"`
 	FirstReason  string `json:"first_reason"`
 	LastTime     string `json:"last_time,omitempty"`
+	// Release is a retry or drop asked for and not acted upon yet
+	// ("retry by ada"); LastReleaseError why the last one failed.
+	Release          string `json:"release,omitempty"`
+	LastReleaseError string `json:"last_release_error,omitempty"`
 }
 
 // runDLQ lists the streams a projection dead-lettered (list) or prints
@@ -65,8 +75,13 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 	switch {
 	case what == "list" && len(args) == 1:
 	case what == "show" && len(args) == 2 && args[1] != "":
+	case (what == "retry" || what == "drop") && len(args) == 2 && args[1] != "":
+		if e.opts.projection == "" {
+			e.errorf("dlq %s: name the projection with --projection (dlq list shows the projections of each parked stream)", what)
+			return exitUsage
+		}
 	default:
-		e.errorf("dlq: want `dlq list` or `dlq show <stream-id>`")
+		e.errorf("dlq: want `dlq list`, `dlq show <stream-id>`, `dlq retry <stream-id> --projection NAME` or `dlq drop <stream-id> --projection NAME`")
 		return exitUsage
 	}
 	topic := e.opts.dlqTopic
@@ -88,6 +103,9 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 		}
 		return exitFailure
 	}
+	if what == "retry" || what == "drop" {
+		return releaseStream(ctx, e, cl, topic, what, args[1])
+	}
 	var reg *registry
 	if e.registry != "" {
 		reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
@@ -96,7 +114,19 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetEscapeHTML(false)
 	type key struct{ projection, stream string }
-	summary := map[key]*streamLetters{}
+	type letter struct {
+		offset  int64
+		version int64
+		parked  bool
+		reason  string
+		at      string
+	}
+	type state struct {
+		letters []letter
+		release string
+		lastErr string
+	}
+	states := map[key]*state{}
 	var order []key
 	shown := 0
 	prog := newProgress(e, fmt.Sprintf("dlq %s: reading %s", what, topic), start, end)
@@ -133,21 +163,27 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 			return enc.Encode(l)
 		}
 		k := key{projection, stream}
-		s := summary[k]
-		if s == nil {
-			s = &streamLetters{Projection: projection, Stream: stream, FirstVersion: version, FirstReason: h(headerDLQError)}
-			summary[k] = s
+		st := states[k]
+		if st == nil {
+			st = &state{}
+			states[k] = st
 			order = append(order, k)
 		}
-		s.Letters++
-		if !parked {
-			s.Failed++
+		switch action := h(headerDLQAction); action {
+		case "":
+			st.letters = append(st.letters, letter{r.offset, version, parked, h(headerDLQError), h(headerDLQTime)})
+		case "retry", "drop":
+			st.release = action + " by " + h(headerDLQBy)
+		case "acted":
+			st.release = ""
+			if h(headerDLQOutcome) == "ok" {
+				upto := releaseUpto(h(headerDLQRelease))
+				st.letters = slices.DeleteFunc(st.letters, func(l letter) bool { return l.offset <= upto })
+				st.lastErr = ""
+			} else {
+				st.lastErr = h(headerDLQError)
+			}
 		}
-		if version < s.FirstVersion {
-			s.FirstVersion, s.FirstReason = version, h(headerDLQError)
-		}
-		s.LastVersion = max(s.LastVersion, version)
-		s.LastTime = h(headerDLQTime)
 		return nil
 	}, prog.update)
 	prog.finish()
@@ -162,6 +198,7 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 		}
 		return exitOK
 	}
+	var listed int
 	slices.SortFunc(order, func(a, b key) int {
 		if c := cmp.Compare(a.projection, b.projection); c != 0 {
 			return c
@@ -169,13 +206,93 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 		return cmp.Compare(a.stream, b.stream)
 	})
 	for _, k := range order {
-		if err := enc.Encode(summary[k]); err != nil {
+		st := states[k]
+		if len(st.letters) == 0 {
+			continue // released
+		}
+		sl := streamLetters{Projection: k.projection, Stream: k.stream, Letters: len(st.letters),
+			FirstVersion: st.letters[0].version, FirstReason: st.letters[0].reason, Release: st.release, LastReleaseError: st.lastErr}
+		for _, l := range st.letters {
+			if !l.parked {
+				sl.Failed++
+			}
+			if l.version < sl.FirstVersion {
+				sl.FirstVersion, sl.FirstReason = l.version, l.reason
+			}
+			sl.LastVersion = max(sl.LastVersion, l.version)
+			sl.LastTime = l.at
+		}
+		listed++
+		if err := enc.Encode(sl); err != nil {
 			e.errorf("%v", err)
 			return exitFailure
 		}
 	}
 	if !e.quiet {
-		fmt.Fprintf(e.stderr, "%d parked streams in %s\n", len(order), topic)
+		fmt.Fprintf(e.stderr, "%d parked streams in %s\n", listed, topic)
 	}
+	return exitOK
+}
+
+// releaseUpto returns the offset of the last letter a release ID
+// (partition/offset/last-letter-offset) covers, -1 when none.
+func releaseUpto(id string) int64 {
+	i := strings.LastIndexByte(id, '/')
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.ParseInt(id[i+1:], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// releaseStream writes a retry or drop of a parked stream to the
+// dead-letter topic, as kafkaprojection.DLQ.Release does: the runner that
+// reads the stream's partition acts on it (before the partition's next
+// delivery, or when it starts), and writes the outcome next to it, which
+// dlq list shows.
+func releaseStream(ctx context.Context, e *env, cl sarama.Client, topic, action, stream string) int {
+	by := e.opts.by
+	if by == "" {
+		by = e.getenv("USER")
+	}
+	if by == "" {
+		e.errorf("dlq %s: say who asks with --by (kept in the topic)", action)
+		return exitUsage
+	}
+	cfg := *cl.Config()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Partitioner = wire.NewPartitioner // a stream's records and releases share a partition
+	var addrs []string
+	for _, b := range cl.Brokers() {
+		addrs = append(addrs, b.Addr())
+	}
+	p, err := sarama.NewSyncProducer(addrs, &cfg)
+	if err != nil {
+		e.errorf("dlq %s: start a producer: %v", action, err)
+		return exitFailure
+	}
+	defer p.Close()
+	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(stream)}
+	for _, h := range [][2]string{{headerDLQProjection, e.opts.projection}, {headerDLQTime, wire.FormatTime(time.Now())},
+		{headerDLQAction, action}, {headerDLQBy, by}} {
+		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(h[0]), Value: []byte(h[1])})
+	}
+	if err := ctx.Err(); err != nil {
+		e.errorf("dlq %s: %v", action, err)
+		return exitFailure
+	}
+	part, off, err := p.SendMessage(msg)
+	if err != nil {
+		e.errorf("dlq %s: write to %s: %v", action, topic, err)
+		return exitFailure
+	}
+	fmt.Fprintf(e.stdout, "%s of stream %q of projection %q asked by %s (%s/%d at offset %d); the runner reading the stream's partition acts on it before its next delivery or when it starts; dlq list shows the outcome\n",
+		action, stream, e.opts.projection, by, topic, part, off)
 	return exitOK
 }

@@ -215,9 +215,20 @@
 // stream's letters as JSON lines like stream does (the payload decoded
 // through the registry when one is given), each with its projection,
 // reason, parked flag, attempts, time and origin topic, partition and
-// offset; it exits 1 when the stream has no letters. Releasing a parked
-// stream (retry, drop) is not there yet: fix the cause, then replay the
-// letters with your own code, or rebuild the projection.
+// offset; it exits 1 when the stream has no letters.
+//
+// dlq retry STREAM --projection NAME and dlq drop STREAM --projection
+// NAME release a parked stream: they write a release record (who asked,
+// from --by or $USER, and when) to the dead-letter topic, and the
+// projection's runner that reads the stream's partition acts on it
+// before that partition's next delivery or when it starts: retry hands
+// the stream's letters to the handlers again, in version order and before
+// any later event of the stream, then un-parks it (if a letter fails
+// again the stream stays parked and the reason is recorded); drop gives
+// the letters up and un-parks the stream. The runner records the outcome
+// in the topic; dlq list shows a release not acted upon yet and the
+// reason the last one failed, and no longer lists a released stream.
+// Fix the cause (deploy the corrected handler) before a retry.
 //
 // # Exit status
 //

@@ -65,6 +65,7 @@ type cmdOpts struct {
 	asOf          string
 	projection    string
 	dlqTopic      string
+	by            string
 }
 
 func commands() []command {
@@ -100,10 +101,11 @@ func commands() []command {
 				fs.StringVar(&o.level, "level", "", "compatibility level to check, e.g. FULL_TRANSITIVE (default: the subject's level in the registry)")
 			},
 			minArgs: 2, maxArgs: 2, run: runSchema},
-		{name: "dlq", args: "list | show <stream-id>", summary: "list the streams projections dead-lettered (parked), or print one stream's dead letters with the reason and origin of each",
+		{name: "dlq", args: "list | show <stream-id> | retry <stream-id> | drop <stream-id>", summary: "list the streams projections dead-lettered (parked), print one stream's dead letters, or release a parked stream: retry its letters in order, or drop them",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
-				fs.StringVar(&o.projection, "projection", "", "only the dead letters of this projection (default: all)")
+				fs.StringVar(&o.projection, "projection", "", "list, show: only the dead letters of this projection (default: all); retry, drop: the projection (required)")
 				fs.StringVar(&o.dlqTopic, "dlq-topic", "", "dead-letter topic (default: <topic>.dlq)")
+				fs.StringVar(&o.by, "by", "", "retry, drop: who asks, kept in the topic (default: $USER)")
 			},
 			minArgs: 1, maxArgs: 2, needsBrokers: true, run: runDLQ},
 		{name: "projection", args: "status|rebuild", summary: "show a projection's lag per partition, or reset it to replay the topic",

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -24,6 +28,20 @@ const (
 	HeaderDLQTime       = "dlq.time"       // when, RFC 3339 UTC with six fraction digits (docs/wire-format.md#times)
 	HeaderDLQParked     = "dlq.parked"     // "true" for events that only follow an earlier dead letter of their stream
 )
+
+// Headers of the release records in a dead-letter topic: an operator's
+// retry or drop of a parked stream (written by [DLQ.Release] and `kafkaes
+// dlq retry|drop`), and the runner's record that it acted on one. They
+// carry HeaderDLQProjection and HeaderDLQTime too, their key is the stream
+// ID and their value is empty.
+const (
+	HeaderDLQAction  = "dlq.action"  // "retry", "drop", or "acted" (the runner's answer)
+	HeaderDLQBy      = "dlq.by"      // who asked for the release
+	HeaderDLQRelease = "dlq.release" // acted: the release's ID (partition/offset/last letter offset)
+	HeaderDLQOutcome = "dlq.outcome" // acted: "ok" (letters done, stream released) or "failed" (see dlq.error)
+)
+
+const actionActed = "acted"
 
 // DLQTopic returns the dead-letter topic of an events topic: topic + ".dlq".
 func DLQTopic(topic string) string { return topic + ".dlq" }
@@ -148,37 +166,36 @@ func (d *DLQ) denied(what, op string, err error) error {
 	return fmt.Errorf("kafkaprojection: %s: %w", what, err)
 }
 
-// Parked reads the dead-letter topic from the beginning and returns the
-// streams with letters of the projection, each with its lowest version.
-func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error) {
-	out := map[string]int64{}
+// scan reads the dead-letter topic from the beginning to its end and
+// calls fn with every record, each partition in offset order.
+func (d *DLQ) scan(ctx context.Context, fn func(msg *sarama.ConsumerMessage)) error {
 	parts, err := d.client.Partitions(d.topic)
 	if kafkaauth.Fatal(err) {
-		return nil, d.denied("read dead-letter topic "+d.topic, "Read", err)
+		return d.denied("read dead-letter topic "+d.topic, "Read", err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kafkaprojection: partitions of dead-letter topic %s (create it first): %w", d.topic, err)
+		return fmt.Errorf("kafkaprojection: partitions of dead-letter topic %s (create it first): %w", d.topic, err)
 	}
 	consumer, err := sarama.NewConsumerFromClient(d.client)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer consumer.Close()
 	for _, p := range parts {
 		oldest, err := d.client.GetOffset(d.topic, p, sarama.OffsetOldest)
 		if err != nil {
-			return nil, d.denied("read dead-letter topic "+d.topic, "Read", err)
+			return d.denied("read dead-letter topic "+d.topic, "Read", err)
 		}
 		hw, err := d.client.GetOffset(d.topic, p, sarama.OffsetNewest)
 		if err != nil {
-			return nil, d.denied("read dead-letter topic "+d.topic, "Read", err)
+			return d.denied("read dead-letter topic "+d.topic, "Read", err)
 		}
 		if hw <= oldest {
 			continue
 		}
 		pc, err := consumer.ConsumePartition(d.topic, p, oldest)
 		if err != nil {
-			return nil, d.denied("read dead-letter topic "+d.topic, "Read", err)
+			return d.denied("read dead-letter topic "+d.topic, "Read", err)
 		}
 		err = func() error {
 			defer pc.Close()
@@ -189,16 +206,7 @@ func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error)
 				case cerr := <-pc.Errors():
 					return cerr
 				case msg := <-pc.Messages():
-					if v, ok := wire.Header(msg.Headers, HeaderDLQProjection); ok && string(v) == name {
-						var version int64
-						if b, ok := wire.Header(msg.Headers, wire.HeaderVersion); ok {
-							version, _ = wire.ParseVersion(b)
-						}
-						stream := string(msg.Key)
-						if cur, ok := out[stream]; !ok || version < cur {
-							out[stream] = version
-						}
-					}
+					fn(msg)
 					if msg.Offset >= hw-1 {
 						return nil
 					}
@@ -206,8 +214,209 @@ func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error)
 			}
 		}()
 		if err != nil {
-			return nil, d.denied(fmt.Sprintf("read dead-letter topic %s/%d", d.topic, p), "Read", err)
+			return d.denied(fmt.Sprintf("read dead-letter topic %s/%d", d.topic, p), "Read", err)
+		}
+	}
+	return nil
+}
+
+// dlqStream is what the dead-letter topic says about one parked stream
+// of a projection: its letters not released yet, and a release asked for
+// and not acted upon.
+type dlqStream struct {
+	letters []*sarama.ConsumerMessage
+	release *sarama.ConsumerMessage
+}
+
+// streams reads the topic and returns the state of every stream of the
+// named projection, in the order their first record appeared.
+func (d *DLQ) streams(ctx context.Context, name string) (map[string]*dlqStream, []string, error) {
+	out := map[string]*dlqStream{}
+	var order []string
+	err := d.scan(ctx, func(msg *sarama.ConsumerMessage) {
+		if v, ok := wire.Header(msg.Headers, HeaderDLQProjection); !ok || string(v) != name {
+			return
+		}
+		stream := string(msg.Key)
+		st := out[stream]
+		if st == nil {
+			st = &dlqStream{}
+			out[stream] = st
+			order = append(order, stream)
+		}
+		action, _ := wire.Header(msg.Headers, HeaderDLQAction)
+		switch string(action) {
+		case "": // a letter
+			st.letters = append(st.letters, msg)
+		case string(projection.Retry), string(projection.Drop):
+			st.release = msg
+		case actionActed:
+			id, _ := wire.Header(msg.Headers, HeaderDLQRelease)
+			if st.release != nil && strings.HasPrefix(string(id), releaseKey(st.release)+"/") {
+				st.release = nil
+			}
+			if outcome, _ := wire.Header(msg.Headers, HeaderDLQOutcome); string(outcome) == "ok" {
+				upto := releaseUpto(string(id))
+				st.letters = slices.DeleteFunc(st.letters, func(l *sarama.ConsumerMessage) bool { return l.Offset <= upto })
+			}
+		}
+	})
+	return out, order, err
+}
+
+// Parked reads the dead-letter topic from the beginning and returns the
+// streams with letters of the projection that were not released, each
+// with its lowest version.
+func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error) {
+	states, _, err := d.streams(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for stream, st := range states {
+		for _, msg := range st.letters {
+			var version int64
+			if b, ok := wire.Header(msg.Headers, wire.HeaderVersion); ok {
+				version, _ = wire.ParseVersion(b)
+			}
+			if cur, ok := out[stream]; !ok || version < cur {
+				out[stream] = version
+			}
 		}
 	}
 	return out, nil
+}
+
+var _ projection.Releaser = (*DLQ)(nil)
+
+// releaseKey identifies a release record by its place.
+func releaseKey(msg *sarama.ConsumerMessage) string {
+	return fmt.Sprintf("%d/%d", msg.Partition, msg.Offset)
+}
+
+// releaseUpto returns the offset of the last letter a release ID covers
+// (-1 when none or the ID is not one).
+func releaseUpto(id string) int64 {
+	i := strings.LastIndexByte(id, '/')
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.ParseInt(id[i+1:], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// Release asks the runners of projection to act on its parked stream:
+// projection.Retry delivers the stream's letters again, in order, then
+// un-parks it; projection.Drop gives them up and un-parks it. by says who
+// asks (it is kept in the topic). The record goes to the topic now; the
+// runner reading the stream's partition acts on it (see
+// projection.Releaser). `kafkaes dlq retry|drop` writes the same record.
+func (d *DLQ) Release(ctx context.Context, projectionName, stream string, action projection.ReleaseAction, by string) error {
+	if action != projection.Retry && action != projection.Drop {
+		return fmt.Errorf("kafkaprojection: release action %q: want projection.Retry or projection.Drop", action)
+	}
+	if projectionName == "" || stream == "" {
+		return errors.New("kafkaprojection: a release names a projection and a stream")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	msg := releaseMessage(d.topic, projectionName, stream, map[string]string{HeaderDLQAction: string(action), HeaderDLQBy: by})
+	if _, _, err := d.producer.SendMessage(msg); err != nil {
+		return d.denied("write release to "+d.topic, "Write", err)
+	}
+	return nil
+}
+
+func releaseMessage(topic, projectionName, stream string, headers map[string]string) *sarama.ProducerMessage {
+	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(stream)}
+	add := func(k, v string) {
+		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	}
+	add(HeaderDLQProjection, projectionName)
+	add(HeaderDLQTime, wire.FormatTime(time.Now()))
+	for _, k := range slices.Sorted(maps.Keys(headers)) {
+		add(k, headers[k])
+	}
+	return msg
+}
+
+// Pending implements [projection.Releaser]: it reads the topic and returns
+// the releases of the projection not acted upon, each with all the
+// stream's letters not released before (decoded as the source decodes
+// records, with the position they had in the events topic).
+func (d *DLQ) Pending(ctx context.Context, name string) ([]projection.Release, error) {
+	states, order, err := d.streams(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []projection.Release
+	for _, stream := range order {
+		st := states[stream]
+		if st.release == nil {
+			continue
+		}
+		h := func(k string) string {
+			v, _ := wire.Header(st.release.Headers, k)
+			return string(v)
+		}
+		rel := projection.Release{Projection: name, Stream: stream, Action: projection.ReleaseAction(h(HeaderDLQAction)), By: h(HeaderDLQBy)}
+		rel.Time, _ = time.Parse(time.RFC3339Nano, h(HeaderDLQTime))
+		upto := int64(-1)
+		for _, msg := range st.letters {
+			rel.Letters = append(rel.Letters, letterOf(name, msg))
+			upto = msg.Offset
+		}
+		rel.ID = fmt.Sprintf("%s/%d", releaseKey(st.release), upto)
+		out = append(out, rel)
+	}
+	return out, nil
+}
+
+// letterOf turns a dead-letter record back into the letter it was sent
+// as: the event decoded from the original value and headers, with its
+// position in the events topic.
+func letterOf(name string, msg *sarama.ConsumerMessage) projection.Letter {
+	h := func(k string) string {
+		v, _ := wire.Header(msg.Headers, k)
+		return string(v)
+	}
+	rec := record(msg)
+	if p, err := strconv.ParseInt(h(HeaderDLQPartition), 10, 32); err == nil {
+		rec.Event.Position.Partition = int32(p)
+	}
+	if o, err := strconv.ParseInt(h(HeaderDLQOffset), 10, 64); err == nil {
+		rec.Event.Position.Offset = o
+	}
+	if t := h(HeaderDLQTopic); t != "" {
+		rec.Topic = t
+	}
+	l := projection.Letter{Projection: name, Record: rec}
+	if e := h(HeaderDLQError); e != "" {
+		l.Err = errors.New(e)
+	}
+	l.Attempts, _ = strconv.Atoi(h(HeaderDLQAttempts))
+	l.Time, _ = time.Parse(time.RFC3339Nano, h(HeaderDLQTime))
+	return l
+}
+
+// Acted implements [projection.Releaser]: it writes the runner's record
+// that it acted on rel (outcome ok, or failed with err's text).
+func (d *DLQ) Acted(ctx context.Context, rel projection.Release, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	hs := map[string]string{HeaderDLQAction: actionActed, HeaderDLQRelease: rel.ID, HeaderDLQOutcome: "ok", HeaderDLQBy: rel.By}
+	if err != nil {
+		hs[HeaderDLQOutcome] = "failed"
+		hs[HeaderDLQError] = err.Error()
+	}
+	msg := releaseMessage(d.topic, rel.Projection, rel.Stream, hs)
+	if _, _, serr := d.producer.SendMessage(msg); serr != nil {
+		return d.denied("write release outcome to "+d.topic, "Write", serr)
+	}
+	return nil
 }
