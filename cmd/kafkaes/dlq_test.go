@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,13 +43,16 @@ func TestDLQ(t *testing.T) {
 	reg := serde.NewRegistry()
 	serde.MustRegister[happened](reg, "test.Happened")
 	var fixed atomic.Bool
+	var mu sync.Mutex // the reader delivers the partitions concurrently
 	var handled []string
 	r, err := projection.New("balances", serde.NewJSON(reg), []projection.Handler{
 		projection.On(func(_ context.Context, ev happened, m projection.Meta) error {
 			if ev.N < 0 && !fixed.Load() {
 				return projection.Permanent(errors.New("negative amount"))
 			}
+			mu.Lock()
 			handled = append(handled, fmt.Sprintf("%s/%d", m.StreamID, m.Version))
+			mu.Unlock()
 			return nil
 		}),
 	}, projection.WithFailureAction(projection.DeadLetter), projection.WithDeadLetter(dlq), projection.WithLogger(slog.New(slog.DiscardHandler)))
@@ -147,7 +151,9 @@ func TestDLQ(t *testing.T) {
 	if !strings.Contains(res.stdout, `"release":"retry by ops"`) || !strings.Contains(res.stdout, `"release":"drop by ops"`) {
 		t.Errorf("dlq list before the runner acted:\n%s", res)
 	}
+	mu.Lock()
 	handled = nil
+	mu.Unlock()
 	rd2, err := kafkaprojection.NewReader(ctx, c.Client(t), topic)
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +162,8 @@ func TestDLQ(t *testing.T) {
 	if err := r.CatchUp(ctx, rd2, nil); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	for _, want := range []string{"acc-1/2", "acc-1/3"} {
 		if !slices.Contains(handled, want) {
 			t.Errorf("retried letter %s not handled: %v", want, handled)

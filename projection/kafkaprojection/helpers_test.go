@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -132,6 +133,13 @@ func (s *seen) handler() projection.Handler {
 		s.add(m.StreamID, m.Version)
 		return nil
 	})
+}
+
+// versions returns the versions of stream handled, in order.
+func (s *seen) versions(stream string) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.by[stream])
 }
 
 func (s *seen) counts() map[string]int {
