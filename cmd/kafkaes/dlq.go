@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -93,6 +94,10 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 		return exitFailure
 	}
 	defer cl.Close()
+	if what == "retry" || what == "drop" {
+		// Writing needs Write on the topic only (no read first).
+		return releaseStream(ctx, e, cl, topic, what, args[1])
+	}
 	rd := newReader(cl, topic)
 	parts, start, end, err := rd.bounds(ctx)
 	if err != nil {
@@ -102,9 +107,6 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 			e.errorf("%v", err)
 		}
 		return exitFailure
-	}
-	if what == "retry" || what == "drop" {
-		return releaseStream(ctx, e, cl, topic, what, args[1])
 	}
 	var reg *registry
 	if e.registry != "" {
@@ -274,7 +276,9 @@ func releaseStream(ctx context.Context, e *env, cl sarama.Client, topic, action,
 	}
 	p, err := sarama.NewSyncProducer(addrs, &cfg)
 	if err != nil {
-		e.errorf("dlq %s: start a producer: %v", action, err)
+		// An idempotent producer needs Write on a topic (or
+		// IdempotentWrite on the cluster) for its producer ID.
+		e.errorf("%v", kafkaauth.Wrap(err, &cfg, "dlq "+action+": start a producer", "Write", kafkaauth.Topic, topic, false))
 		return exitFailure
 	}
 	defer p.Close()
@@ -288,8 +292,12 @@ func releaseStream(ctx context.Context, e *env, cl sarama.Client, topic, action,
 		return exitFailure
 	}
 	part, off, err := p.SendMessage(msg)
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		e.errorf("dead-letter topic %q does not exist: no projection with a dead-letter sink wrote there (pass --dlq-topic for another name)", topic)
+		return exitFailure
+	}
 	if err != nil {
-		e.errorf("dlq %s: write to %s: %v", action, topic, err)
+		e.errorf("%v", kafkaauth.Wrap(err, &cfg, "dlq "+action+": write to "+topic, "Write", kafkaauth.Topic, topic, false))
 		return exitFailure
 	}
 	fmt.Fprintf(e.stdout, "%s of stream %q of projection %q asked by %s (%s/%d at offset %d); the runner reading the stream's partition acts on it before its next delivery or when it starts; dlq list shows the outcome\n",

@@ -134,6 +134,9 @@ func TestDLQ(t *testing.T) {
 	if res := kafkaesCtx(ctx, t, "dlq", "drop", brokers(c), "--topic", topic); res.code != exitUsage {
 		t.Errorf("dlq drop without a stream:\n%s", res)
 	}
+	if res := kafkaesCtx(ctx, t, "dlq", "retry", "acc-1", "--projection", "balances", "--by", "ops", brokers(c), "--topic", kafkatest.TopicName(t, "none")); res.code != exitFailure || !strings.Contains(res.stderr, "does not exist") {
+		t.Errorf("dlq retry without a dead-letter topic:\n%s", res)
+	}
 	if res := kafkaesCtx(ctx, t, "dlq", "retry", "acc-1", brokers(c), "--topic", topic); res.code != exitUsage || !strings.Contains(res.stderr, "--projection") {
 		t.Errorf("dlq retry without --projection:\n%s", res)
 	}

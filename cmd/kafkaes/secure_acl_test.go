@@ -24,9 +24,18 @@ func TestSecureCLIACLs(t *testing.T) {
 	newProducer(t, c, "").send(topic, 2, streamEvents("acc-1", 3)...)
 	group := kafkatest.TopicName(t, "group")
 	commitGroupOffsets(t, c, group, topic, 2)
+	// A dead letter of acc-1 (the dead-letter topic's records are the
+	// event's, plus the dlq.* headers).
+	dlqTopic := topic + ".dlq"
+	c.CreateTopic(t, dlqTopic, 2, nil)
+	letter := event("acc-1", 2, "acc-1-2", `{"n": -1}`)
+	letter.headers = append(letter.headers, sarama.RecordHeader{Key: []byte(headerDLQProjection), Value: []byte("balances")},
+		sarama.RecordHeader{Key: []byte(headerDLQError), Value: []byte("boom")})
+	newProducer(t, c, "").send(dlqTopic, 2, letter)
 
 	type acl struct{ resource, name, op string }
 	topicRead := acl{"topic", topic, "Read"}
+	dlqRead := acl{"topic", dlqTopic, "Read"}
 	cases := []struct {
 		args []string
 		acls []acl
@@ -37,6 +46,9 @@ func TestSecureCLIACLs(t *testing.T) {
 		{[]string{"topics", "--topic", topic}, []acl{topicRead, {"topic", topic, "DescribeConfigs"}}},
 		{[]string{"projection", "status", "--group", group, "--topic", topic}, []acl{topicRead, {"group", group, "Describe"}}},
 		{[]string{"projection", "rebuild", "--yes", "--group", group, "--topic", topic}, []acl{topicRead, {"group", group, "Read"}}},
+		{[]string{"dlq", "list", "--topic", topic}, []acl{dlqRead}},
+		{[]string{"dlq", "show", "acc-1", "--topic", topic}, []acl{dlqRead}},
+		{[]string{"dlq", "retry", "acc-1", "--projection", "balances", "--by", "ops", "--topic", topic}, []acl{{"topic", dlqTopic, "Write"}}},
 	}
 	for _, tc := range cases {
 		name := strings.Join(tc.args[:2], " ")
