@@ -122,10 +122,7 @@ func (r *Runner) precheck(rec *Record) error {
 // may go on.
 func (r *Runner) fail(ctx context.Context, rec *Record, cause error, attempts int) error {
 	m := metaOf(&rec.Event)
-	var perm permanentError
-	if errors.As(cause, &perm) {
-		cause = perm.error
-	}
+	cause = unwrapPermanent(cause)
 	action := r.cfg.action
 	if errors.Is(cause, ErrParked) {
 		action = DeadLetter

@@ -195,6 +195,7 @@ func (r *Runner) release(ctx context.Context, rl Release, p int32) error {
 	return unwrapPermanent(err)
 }
 
+// unwrapPermanent returns the error Permanent wrapped, or err.
 func unwrapPermanent(err error) error {
 	var perm permanentError
 	if errors.As(err, &perm) {

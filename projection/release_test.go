@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func TestReleaseParkedStream(t *testing.T) {
 						return projection.Permanent(errors.New("negative amount"))
 					}
 					<-mu
-					seen = append(seen, m.StreamID+"/"+itoa(m.Version))
+					seen = append(seen, m.StreamID+"/"+strconv.FormatInt(m.Version, 10))
 					mu <- struct{}{}
 					return nil
 				}),
@@ -120,16 +121,4 @@ func TestReleaseParkedStream(t *testing.T) {
 			require.Len(t, dlq.ActedOn(), 3)
 		})
 	}
-}
-
-func itoa(v int64) string {
-	b := []byte{}
-	if v == 0 {
-		return "0"
-	}
-	for v > 0 {
-		b = append([]byte{byte('0' + v%10)}, b...)
-		v /= 10
-	}
-	return string(b)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/IBM/sarama"
@@ -67,7 +68,7 @@ func requireSameIndex(t *testing.T, want, got *Store) {
 		k, b := want.idx[p], got.idx[p]
 		require.Equal(t, k.next, b.next, "partition %d: next", p)
 		require.Equal(t, k.foreign, b.foreign, "partition %d: foreign records", p)
-		require.ElementsMatch(t, keys(k.streams), keys(b.streams), "partition %d: streams", p)
+		require.ElementsMatch(t, slices.Collect(maps.Keys(k.streams)), slices.Collect(maps.Keys(b.streams)), "partition %d: streams", p)
 		for id, kst := range k.streams {
 			bst := b.streams[id]
 			require.Equal(t, kst.version, bst.version, "stream %s", id)
@@ -83,14 +84,6 @@ func orderedIDs(st *streamState) []idKey {
 	out := make([]idKey, 0, len(st.ids))
 	for k := range st.ids {
 		out = append(out, st.ids[(st.idNext+k)%len(st.ids)])
-	}
-	return out
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range maps.Keys(m) {
-		out = append(out, k)
 	}
 	return out
 }

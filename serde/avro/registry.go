@@ -226,18 +226,7 @@ func (r *registryClient) url() string { return RedactURL(r.c.GetSchemaRegistryUR
 // refused returns an error matching [ErrRegistryUnauthorized] when err is
 // a 401 or 403 answer, else nil.
 func (r *registryClient) refused(op string, err error) error {
-	code := registryCode(err)
-	if code >= 1000 {
-		code /= 100
-	}
-	if code == 0 { // an answer without a JSON body: srclient gives the status line
-		if s := err.Error(); strings.HasPrefix(s, "401 ") {
-			code = 401
-		} else if strings.HasPrefix(s, "403 ") {
-			code = 403
-		}
-	}
-	switch code {
+	switch httpStatus(err) {
 	case 401:
 		return fmt.Errorf("%w: %s at %s: HTTP 401 (%v): the registry wants credentials or did not accept them; "+
 			"pass avro.WithBasicAuth(user, password) or avro.WithBearerToken(token) to avro.NewClient, and check them", ErrRegistryUnauthorized, op, r.url(), err)
@@ -356,7 +345,8 @@ func (r *registryClient) ping(ctx context.Context) error {
 }
 
 // httpStatus returns the HTTP status of a registry answer, from its error
-// code (40101 -> 401) or its status line, or 0.
+// code (40101 -> 401) or, for an answer without a JSON body, the status
+// line srclient gives, or 0.
 func httpStatus(err error) int {
 	code := registryCode(err)
 	if code >= 1000 {
