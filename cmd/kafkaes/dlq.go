@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/IBM/sarama"
 
@@ -19,16 +17,14 @@ import (
 
 // More headers of dead-letter records (see headerDLQProjection).
 const (
-	headerDLQTopic     = "dlq.topic"
-	headerDLQPartition = "dlq.partition"
-	headerDLQOffset    = "dlq.offset"
-	headerDLQAttempts  = "dlq.attempts"
-	headerDLQTime      = "dlq.time"
-	headerDLQParked    = "dlq.parked"
-	headerDLQAction    = "dlq.action"
-	headerDLQBy        = "dlq.by"
-	headerDLQRelease   = "dlq.release"
-	headerDLQOutcome   = "dlq.outcome"
+	headerDLQTopic     = wire.HeaderDLQTopic
+	headerDLQPartition = wire.HeaderDLQPartition
+	headerDLQOffset    = wire.HeaderDLQOffset
+	headerDLQAttempts  = wire.HeaderDLQAttempts
+	headerDLQTime      = wire.HeaderDLQTime
+	headerDLQParked    = wire.HeaderDLQParked
+	headerDLQAction    = wire.HeaderDLQAction
+	headerDLQBy        = wire.HeaderDLQBy
 )
 
 // letterLine is how `dlq show` prints one dead letter: the event as
@@ -122,13 +118,9 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 		parked  bool
 		reason  string
 		at      string
+		release string // of a release record: "retry by ada"
 	}
-	type state struct {
-		letters []letter
-		release string
-		lastErr string
-	}
-	states := map[key]*state{}
+	states := map[key]*wire.DLQStream[letter]{}
 	var order []key
 	shown := 0
 	prog := newProgress(e, fmt.Sprintf("dlq %s: reading %s", what, topic), start, end)
@@ -148,7 +140,7 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 		}
 		parked := h(headerDLQParked) == "true"
 		if what == "show" {
-			if stream != args[1] {
+			if stream != args[1] || h(headerDLQAction) != "" { // letters only, not releases
 				return nil
 			}
 			l := letterLine{eventLine: pr.line(r), Projection: projection, Reason: h(headerDLQError), Parked: parked,
@@ -167,25 +159,14 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 		k := key{projection, stream}
 		st := states[k]
 		if st == nil {
-			st = &state{}
+			st = &wire.DLQStream[letter]{}
 			states[k] = st
 			order = append(order, k)
 		}
-		switch action := h(headerDLQAction); action {
-		case "":
-			st.letters = append(st.letters, letter{r.offset, version, parked, h(headerDLQError), h(headerDLQTime)})
-		case "retry", "drop":
-			st.release = action + " by " + h(headerDLQBy)
-		case "acted":
-			st.release = ""
-			if h(headerDLQOutcome) == "ok" {
-				upto := releaseUpto(h(headerDLQRelease))
-				st.letters = slices.DeleteFunc(st.letters, func(l letter) bool { return l.offset <= upto })
-				st.lastErr = ""
-			} else {
-				st.lastErr = h(headerDLQError)
-			}
-		}
+		// A release is kept as a letter value too: its action and who
+		// asked, in reason.
+		st.Add(letter{r.offset, version, parked, h(headerDLQError), h(headerDLQTime), h(headerDLQAction) + " by " + h(headerDLQBy)},
+			r.partition, r.offset, r.headers)
 		return nil
 	}, prog.update)
 	prog.finish()
@@ -209,12 +190,15 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 	})
 	for _, k := range order {
 		st := states[k]
-		if len(st.letters) == 0 {
+		if len(st.Letters) == 0 {
 			continue // released
 		}
-		sl := streamLetters{Projection: k.projection, Stream: k.stream, Letters: len(st.letters),
-			FirstVersion: st.letters[0].version, FirstReason: st.letters[0].reason, Release: st.release, LastReleaseError: st.lastErr}
-		for _, l := range st.letters {
+		sl := streamLetters{Projection: k.projection, Stream: k.stream, Letters: len(st.Letters),
+			FirstVersion: st.Letters[0].version, FirstReason: st.Letters[0].reason, LastReleaseError: st.LastReleaseError}
+		if st.Release != nil {
+			sl.Release = st.Release.release
+		}
+		for _, l := range st.Letters {
 			if !l.parked {
 				sl.Failed++
 			}
@@ -234,20 +218,6 @@ func runDLQ(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "%d parked streams in %s\n", listed, topic)
 	}
 	return exitOK
-}
-
-// releaseUpto returns the offset of the last letter a release ID
-// (partition/offset/last-letter-offset) covers, -1 when none.
-func releaseUpto(id string) int64 {
-	i := strings.LastIndexByte(id, '/')
-	if i < 0 {
-		return -1
-	}
-	n, err := strconv.ParseInt(id[i+1:], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // releaseStream writes a retry or drop of a parked stream to the
@@ -282,11 +252,7 @@ func releaseStream(ctx context.Context, e *env, cl sarama.Client, topic, action,
 		return exitFailure
 	}
 	defer p.Close()
-	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(stream)}
-	for _, h := range [][2]string{{headerDLQProjection, e.opts.projection}, {headerDLQTime, wire.FormatTime(time.Now())},
-		{headerDLQAction, action}, {headerDLQBy, by}} {
-		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(h[0]), Value: []byte(h[1])})
-	}
+	msg := wire.DLQReleaseMessage(topic, e.opts.projection, stream, map[string]string{headerDLQAction: action, headerDLQBy: by})
 	if err := ctx.Err(); err != nil {
 		e.errorf("dlq %s: %v", action, err)
 		return exitFailure

@@ -14,12 +14,12 @@ import (
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
-// Headers of dead-letter records (projection/kafkaprojection writes them;
-// the CLI does not import that package; topics_test uses its constants,
-// so the two cannot drift apart).
+// Headers of dead-letter records (internal/wire defines them for
+// projection/kafkaprojection, which writes them, and for the CLI, which
+// does not import that package).
 const (
-	headerDLQProjection = "dlq.projection"
-	headerDLQError      = "dlq.error"
+	headerDLQProjection = wire.HeaderDLQProjection
+	headerDLQError      = wire.HeaderDLQError
 )
 
 // Topic kinds.

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -19,14 +16,14 @@ import (
 
 // Headers a [DLQ] adds to every dead letter, besides the event's own.
 const (
-	HeaderDLQError      = "dlq.error"      // the error text
-	HeaderDLQProjection = "dlq.projection" // the projection's name
-	HeaderDLQTopic      = "dlq.topic"      // origin topic
-	HeaderDLQPartition  = "dlq.partition"  // origin partition, decimal
-	HeaderDLQOffset     = "dlq.offset"     // origin offset, decimal
-	HeaderDLQAttempts   = "dlq.attempts"   // handler attempts, decimal
-	HeaderDLQTime       = "dlq.time"       // when, RFC 3339 UTC with six fraction digits (docs/wire-format.md#times)
-	HeaderDLQParked     = "dlq.parked"     // "true" for events that only follow an earlier dead letter of their stream
+	HeaderDLQError      = wire.HeaderDLQError      // the error text
+	HeaderDLQProjection = wire.HeaderDLQProjection // the projection's name
+	HeaderDLQTopic      = wire.HeaderDLQTopic      // origin topic
+	HeaderDLQPartition  = wire.HeaderDLQPartition  // origin partition, decimal
+	HeaderDLQOffset     = wire.HeaderDLQOffset     // origin offset, decimal
+	HeaderDLQAttempts   = wire.HeaderDLQAttempts   // handler attempts, decimal
+	HeaderDLQTime       = wire.HeaderDLQTime       // when, RFC 3339 UTC with six fraction digits (docs/wire-format.md#times)
+	HeaderDLQParked     = wire.HeaderDLQParked     // "true" for events that only follow an earlier dead letter of their stream
 )
 
 // Headers of the release records in a dead-letter topic: an operator's
@@ -35,13 +32,11 @@ const (
 // carry HeaderDLQProjection and HeaderDLQTime too, their key is the stream
 // ID and their value is empty.
 const (
-	HeaderDLQAction  = "dlq.action"  // "retry", "drop", or "acted" (the runner's answer)
-	HeaderDLQBy      = "dlq.by"      // who asked for the release
-	HeaderDLQRelease = "dlq.release" // acted: the release's ID (partition/offset/last letter offset)
-	HeaderDLQOutcome = "dlq.outcome" // acted: "ok" (letters done, stream released) or "failed" (see dlq.error)
+	HeaderDLQAction  = wire.HeaderDLQAction  // "retry", "drop", or "acted" (the runner's answer)
+	HeaderDLQBy      = wire.HeaderDLQBy      // who asked for the release
+	HeaderDLQRelease = wire.HeaderDLQRelease // acted: the release's ID (partition/offset/last letter offset)
+	HeaderDLQOutcome = wire.HeaderDLQOutcome // acted: "ok" (letters done, stream released) or "failed" (see dlq.error)
 )
-
-const actionActed = "acted"
 
 // DLQTopic returns the dead-letter topic of an events topic: topic + ".dlq".
 func DLQTopic(topic string) string { return topic + ".dlq" }
@@ -220,18 +215,11 @@ func (d *DLQ) scan(ctx context.Context, fn func(msg *sarama.ConsumerMessage)) er
 	return nil
 }
 
-// dlqStream is what the dead-letter topic says about one parked stream
-// of a projection: its letters not released yet, and a release asked for
-// and not acted upon.
-type dlqStream struct {
-	letters []*sarama.ConsumerMessage
-	release *sarama.ConsumerMessage
-}
-
 // streams reads the topic and returns the state of every stream of the
-// named projection, in the order their first record appeared.
-func (d *DLQ) streams(ctx context.Context, name string) (map[string]*dlqStream, []string, error) {
-	out := map[string]*dlqStream{}
+// named projection (see wire.DLQStream), in the order their first record
+// appeared.
+func (d *DLQ) streams(ctx context.Context, name string) (map[string]*wire.DLQStream[*sarama.ConsumerMessage], []string, error) {
+	out := map[string]*wire.DLQStream[*sarama.ConsumerMessage]{}
 	var order []string
 	err := d.scan(ctx, func(msg *sarama.ConsumerMessage) {
 		if v, ok := wire.Header(msg.Headers, HeaderDLQProjection); !ok || string(v) != name {
@@ -240,26 +228,11 @@ func (d *DLQ) streams(ctx context.Context, name string) (map[string]*dlqStream, 
 		stream := string(msg.Key)
 		st := out[stream]
 		if st == nil {
-			st = &dlqStream{}
+			st = &wire.DLQStream[*sarama.ConsumerMessage]{}
 			out[stream] = st
 			order = append(order, stream)
 		}
-		action, _ := wire.Header(msg.Headers, HeaderDLQAction)
-		switch string(action) {
-		case "": // a letter
-			st.letters = append(st.letters, msg)
-		case string(projection.Retry), string(projection.Drop):
-			st.release = msg
-		case actionActed:
-			id, _ := wire.Header(msg.Headers, HeaderDLQRelease)
-			if st.release != nil && strings.HasPrefix(string(id), releaseKey(st.release)+"/") {
-				st.release = nil
-			}
-			if outcome, _ := wire.Header(msg.Headers, HeaderDLQOutcome); string(outcome) == "ok" {
-				upto := releaseUpto(string(id))
-				st.letters = slices.DeleteFunc(st.letters, func(l *sarama.ConsumerMessage) bool { return l.Offset <= upto })
-			}
-		}
+		st.Add(msg, msg.Partition, msg.Offset, msg.Headers)
 	})
 	return out, order, err
 }
@@ -274,7 +247,7 @@ func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error)
 	}
 	out := map[string]int64{}
 	for stream, st := range states {
-		for _, msg := range st.letters {
+		for _, msg := range st.Letters {
 			var version int64
 			if b, ok := wire.Header(msg.Headers, wire.HeaderVersion); ok {
 				version, _ = wire.ParseVersion(b)
@@ -288,25 +261,6 @@ func (d *DLQ) Parked(ctx context.Context, name string) (map[string]int64, error)
 }
 
 var _ projection.Releaser = (*DLQ)(nil)
-
-// releaseKey identifies a release record by its place.
-func releaseKey(msg *sarama.ConsumerMessage) string {
-	return fmt.Sprintf("%d/%d", msg.Partition, msg.Offset)
-}
-
-// releaseUpto returns the offset of the last letter a release ID covers
-// (-1 when none or the ID is not one).
-func releaseUpto(id string) int64 {
-	i := strings.LastIndexByte(id, '/')
-	if i < 0 {
-		return -1
-	}
-	n, err := strconv.ParseInt(id[i+1:], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
-}
 
 // Release asks the runners of projection to act on its parked stream:
 // projection.Retry delivers the stream's letters again, in order, then
@@ -324,24 +278,11 @@ func (d *DLQ) Release(ctx context.Context, projectionName, stream string, action
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	msg := releaseMessage(d.topic, projectionName, stream, map[string]string{HeaderDLQAction: string(action), HeaderDLQBy: by})
+	msg := wire.DLQReleaseMessage(d.topic, projectionName, stream, map[string]string{HeaderDLQAction: string(action), HeaderDLQBy: by})
 	if _, _, err := d.producer.SendMessage(msg); err != nil {
 		return d.denied("write release to "+d.topic, "Write", err)
 	}
 	return nil
-}
-
-func releaseMessage(topic, projectionName, stream string, headers map[string]string) *sarama.ProducerMessage {
-	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(stream)}
-	add := func(k, v string) {
-		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
-	}
-	add(HeaderDLQProjection, projectionName)
-	add(HeaderDLQTime, wire.FormatTime(time.Now()))
-	for _, k := range slices.Sorted(maps.Keys(headers)) {
-		add(k, headers[k])
-	}
-	return msg
 }
 
 // Pending implements [projection.Releaser]: it reads the topic and returns
@@ -356,21 +297,19 @@ func (d *DLQ) Pending(ctx context.Context, name string) ([]projection.Release, e
 	var out []projection.Release
 	for _, stream := range order {
 		st := states[stream]
-		if st.release == nil {
+		if st.Release == nil {
 			continue
 		}
 		h := func(k string) string {
-			v, _ := wire.Header(st.release.Headers, k)
+			v, _ := wire.Header((*st.Release).Headers, k)
 			return string(v)
 		}
 		rel := projection.Release{Projection: name, Stream: stream, Action: projection.ReleaseAction(h(HeaderDLQAction)), By: h(HeaderDLQBy)}
 		rel.Time, _ = time.Parse(time.RFC3339Nano, h(HeaderDLQTime))
-		upto := int64(-1)
-		for _, msg := range st.letters {
+		for _, msg := range st.Letters {
 			rel.Letters = append(rel.Letters, letterOf(name, msg))
-			upto = msg.Offset
 		}
-		rel.ID = fmt.Sprintf("%s/%d", releaseKey(st.release), upto)
+		rel.ID = st.ReleaseID()
 		out = append(out, rel)
 	}
 	return out, nil
@@ -409,12 +348,12 @@ func (d *DLQ) Acted(ctx context.Context, rel projection.Release, err error) erro
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
-	hs := map[string]string{HeaderDLQAction: actionActed, HeaderDLQRelease: rel.ID, HeaderDLQOutcome: "ok", HeaderDLQBy: rel.By}
+	hs := map[string]string{HeaderDLQAction: wire.DLQActionActed, HeaderDLQRelease: rel.ID, HeaderDLQOutcome: "ok", HeaderDLQBy: rel.By}
 	if err != nil {
 		hs[HeaderDLQOutcome] = "failed"
 		hs[HeaderDLQError] = err.Error()
 	}
-	msg := releaseMessage(d.topic, rel.Projection, rel.Stream, hs)
+	msg := wire.DLQReleaseMessage(d.topic, rel.Projection, rel.Stream, hs)
 	if _, _, serr := d.producer.SendMessage(msg); serr != nil {
 		return d.denied("write release outcome to "+d.topic, "Write", serr)
 	}
