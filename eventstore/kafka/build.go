@@ -10,7 +10,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/internal/ctxtime"
 )
 
@@ -58,25 +57,8 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 			return fmt.Errorf("kafka: build the stream index of %s: %w", s.topic, f.err)
 		}
 		for p, r := range f.res {
-			ix := s.idx[p]
-			ix.mu.Lock()
-			for _, rec := range r.recs {
-				if rec.offset >= ix.next {
-					ix.applyCommitted(s.topic, p, rec, s.opts.idWindow)
-				}
-			}
-			if r.next > ix.next {
-				ix.next = r.next
-			}
-			next := ix.next
-			ix.mu.Unlock()
-			s.indexed.Add(int64(len(r.recs)))
-			if progress != nil {
-				progress(p, next, f.target[p])
-			}
-			if h := s.opts.hooks.Index; h != nil {
-				h.ObserveIndex(ctx, observe.Index{Topic: s.topic, Partition: p, Offset: next, End: f.target[p], Records: len(r.recs)})
-			}
+			next, _ := s.idx[p].index(s.topic, p, r, s.opts.idWindow)
+			s.reportIndexed(ctx, p, next, f.target[p], len(r.recs), progress)
 		}
 	}
 	if err := ctx.Err(); err != nil {

@@ -384,6 +384,35 @@ func (ix *partIndex) addOwn(offsets []int64) {
 	}
 }
 
+// index adds the committed records of a fetch response to the index and
+// moves its next offset to the response's; it returns the next offset and
+// whether it moved.
+func (ix *partIndex) index(topic string, p int32, r *partResult, window int) (next int64, advanced bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, rec := range r.recs {
+		if rec.offset >= ix.next { // below it, a conflict scan got there first
+			ix.applyCommitted(topic, p, rec, window)
+		}
+	}
+	if r.next > ix.next {
+		ix.next, advanced = r.next, true
+	}
+	return ix.next, advanced
+}
+
+// reportIndexed counts n records indexed in partition p and reports the
+// index's progress (next of end) to progress and the index observer.
+func (s *Store) reportIndexed(ctx context.Context, p int32, next, end int64, n int, progress func(p int32, next, end int64)) {
+	s.indexed.Add(int64(n))
+	if progress != nil {
+		progress(p, next, end)
+	}
+	if h := s.opts.hooks.Index; h != nil {
+		h.ObserveIndex(ctx, observe.Index{Topic: s.topic, Partition: p, Offset: next, End: end, Records: n})
+	}
+}
+
 // catchUp reads the committed records of the partitions in parts from
 // where their index stopped, and adds them to the index. It stops at the
 // last stable offset as of its first fetch, or, when strong is set, at the
@@ -508,19 +537,8 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 		progressed := false
 		for p, r := range res {
 			ix := s.idx[p]
-			ix.mu.Lock()
-			for _, rec := range r.recs {
-				if rec.offset >= ix.next { // below it, a conflict scan got there first
-					ix.applyCommitted(s.topic, p, rec, s.opts.idWindow)
-				}
-			}
-			if r.next > ix.next {
-				ix.next = r.next
-				progressed = true
-			}
-			next := ix.next
-			ix.mu.Unlock()
-			s.indexed.Add(int64(len(r.recs)))
+			next, advanced := ix.index(s.topic, p, r, s.opts.idWindow)
+			progressed = progressed || advanced
 			if r.lso < r.hw {
 				ix.mu.Lock()
 				ix.noteUndecided(r.lso)
@@ -534,12 +552,7 @@ func (s *Store) catchUpStall(ctx context.Context, parts []int32, strong bool, st
 				}
 				target[p], lso[p] = t, r.lso
 			}
-			if progress != nil {
-				progress(p, next, t)
-			}
-			if h := s.opts.hooks.Index; h != nil {
-				h.ObserveIndex(ctx, observe.Index{Topic: s.topic, Partition: p, Offset: next, End: t, Records: len(r.recs)})
-			}
+			s.reportIndexed(ctx, p, next, t, len(r.recs), progress)
 			if next >= t {
 				ix.mu.Lock()
 				ix.caughtAt = time.Now()
