@@ -46,7 +46,7 @@ func BenchmarkStart(b *testing.B) {
 	const parts = 6
 	c.CreateTopic(b, topic, parts, kafkatest.EventsTopicConfig())
 	fillTopic(b, c, topic, events, streams)
-	name := fmt.Sprintf("events=%d/streams=%d", events, streams)
+	name := fmt.Sprintf("events=%s/streams=%s", short(events), short(streams))
 
 	b.Run(name+"/read-floor", func(b *testing.B) {
 		for b.Loop() {
@@ -129,6 +129,17 @@ func appendNew(b *testing.B, c *kafkatest.Cluster, topic string, round, n int) {
 	if err := p.SendMessages(msgs); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// short writes n as the issue does: 1M, 200k, 1500.
+func short(n int) string {
+	switch {
+	case n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
 }
 
 // liveHeap returns the live heap after a full collection.
