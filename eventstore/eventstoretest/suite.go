@@ -89,6 +89,13 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"CancelDuringRead", testCancelDuringRead},
 		{"Close", testClose},
 		{"CorruptStream", testCorruptStream},
+		{"MultiAppend", testMultiAppend},
+		{"MultiAppendConflict", testMultiAppendConflict},
+		{"MultiAppendCondition", testMultiAppendCondition},
+		{"MultiAppendIdempotency", testMultiAppendIdempotency},
+		{"MultiAppendBadInput", testMultiAppendBadInput},
+		{"MultiAppendTransfers", testMultiAppendTransfers},
+		{"MultiAppendWriteSkew", testMultiAppendWriteSkew},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })

@@ -47,6 +47,12 @@ type appendReq struct {
 	xsnap     int64 // the partition's catch-up offset at the version check
 	lastKnown int64 // the stream's last indexed offset at the version check
 	msgs      []*sarama.ProducerMessage
+	// upper is where the conflict scan of the stream stops: the first
+	// offset of msgs, or for a condition of a multi-stream append (no
+	// msgs) the partition's high watermark after the produce.
+	upper int64
+	// multi is the multi-stream append r is an entry of (multi.go).
+	multi *multiReq
 
 	outcome atomic.Int32 // set by finish, read by observers (observe.go)
 
@@ -165,7 +171,12 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 				if s.opts.hooks.Batch != nil {
 					start = time.Now()
 				}
-				retry := w.process(batch)
+				var retry []*appendReq
+				if m := batch[0].multi; m != nil {
+					retry = w.processMulti(m)
+				} else {
+					retry = w.process(batch)
+				}
 				if h := s.opts.hooks.Batch; h != nil {
 					s.observeBatch(h, batch, retry, time.Since(start))
 				}
@@ -280,7 +291,7 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 	for idle > 0 && len(pending) > 0 {
 		var batch []*appendReq
 		inBatch := map[string]bool{}
-		events, soloBatch := 0, false
+		events, soloBatch, multiBatch := 0, false, false
 		rest := pending[:0:0]
 		for i, r := range pending {
 			if r.state.Load() == stateCancelled {
@@ -293,9 +304,23 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 				rest = append(rest, pending[i])
 				continue
 			}
+			if m := r.multi; m != nil {
+				// A multi-stream append goes in a transaction of its own
+				// (multi.go), when none of its streams is in flight.
+				if len(batch) > 0 || m.busy(inflight, inBatch) {
+					rest = append(rest, pending[i])
+					continue
+				}
+				if !r.state.CompareAndSwap(stateQueued, stateClaimed) {
+					continue // cancelled by its caller
+				}
+				batch = append(batch, m.members...)
+				multiBatch = true
+				continue
+			}
 			solo := r.solo || g.s.idx[r.part].isBlocked()
 			if events >= maxEvents || inflight[r.stream] || inBatch[r.stream] ||
-				(events > 0 && events+len(r.events) > maxEvents) || (solo && len(batch) > 0) || soloBatch {
+				(events > 0 && events+len(r.events) > maxEvents) || (solo && len(batch) > 0) || soloBatch || multiBatch {
 				rest = append(rest, pending[i])
 				continue
 			}
@@ -310,7 +335,7 @@ func (g *groupCommit) schedule(pending []*appendReq, inflight map[string]bool, i
 		if len(batch) == 0 {
 			return rest, idle, backoff
 		}
-		if linger > 0 && events < maxEvents {
+		if linger > 0 && events < maxEvents && !multiBatch {
 			if wait := time.Until(batch[0].enqueued.Add(linger)); wait > 0 {
 				for _, r := range batch {
 					r.state.CompareAndSwap(stateClaimed, stateQueued) // a cancelled one stays cancelled

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -19,7 +20,10 @@ const ownRanges = 16
 type span struct {
 	from, to int64 // [from, to): from the check's catch-up offset to our first offset
 	// first is the first offset of the transaction's own records in the
-	// partition (to is the last append's first offset).
+	// partition (to is the last append's first offset, or the partition's
+	// high watermark after the produce for the condition of a
+	// multi-stream append); math.MaxInt64 when it has none (conditions
+	// only).
 	first   int64
 	reqs    map[string]*appendReq
 	recs    []record           // data records read, outside our own ranges
@@ -44,7 +48,9 @@ func (sp *span) decided(rec record) (decided, committed bool) {
 
 // scan is the conflict scan: for every partition of the group it reads, with
 // read_uncommitted, the records from the catch-up offset at the version
-// check up to the group's first offset, and returns the appends of streams
+// check up to each append's upper bound (its first offset; for a
+// condition of a multi-stream append, the partition's high watermark read
+// after the produce, see multi.go), and returns the appends of streams
 // that someone else wrote to meanwhile. A record of the same stream is no
 // conflict when the index already counted it (this store's own earlier
 // commit) or when its producer aborted it before our records.
@@ -58,7 +64,6 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 	s := w.s
 	spans := map[int32]*span{}
 	for _, r := range live {
-		first := r.msgs[0].Offset
 		for _, m := range r.msgs {
 			if m.Partition != r.part {
 				return nil, fmt.Errorf("kafka: event of stream %q went to partition %d instead of %d", r.stream, m.Partition, r.part)
@@ -66,10 +71,13 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 		}
 		sp := spans[r.part]
 		if sp == nil {
-			sp = &span{from: r.xsnap, to: first, first: first, reqs: map[string]*appendReq{}, markers: map[int64][]record{}}
+			sp = &span{from: r.xsnap, to: r.upper, first: math.MaxInt64, reqs: map[string]*appendReq{}, markers: map[int64][]record{}}
 			spans[r.part] = sp
 		}
-		sp.from, sp.to, sp.first = min(sp.from, r.xsnap), max(sp.to, first), min(sp.first, first)
+		sp.from, sp.to = min(sp.from, r.xsnap), max(sp.to, r.upper)
+		if len(r.msgs) > 0 {
+			sp.first = min(sp.first, r.msgs[0].Offset)
+		}
 		sp.reqs[r.stream] = r
 	}
 	own := map[int32][][2]int64{}
@@ -139,7 +147,7 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 	for _, sp := range spans {
 		for _, rec := range sp.recs {
 			r := sp.reqs[string(rec.key)]
-			if r == nil || conflicts[r] || rec.offset < r.xsnap || rec.offset >= r.msgs[0].Offset {
+			if r == nil || conflicts[r] || rec.offset < r.xsnap || rec.offset >= r.upper {
 				continue
 			}
 			ix := s.idx[r.part]
@@ -273,7 +281,7 @@ func ownHanging(topic string, spans map[int32]*span, pid int64) error {
 	}
 	for p, sp := range spans {
 		for _, rec := range sp.recs {
-			if rec.producerID != pid || !rec.txn || rec.offset >= sp.first {
+			if rec.producerID != pid || !rec.txn || rec.offset >= sp.first || sp.first == math.MaxInt64 {
 				continue
 			}
 			if decided, _ := sp.decided(rec); !decided {

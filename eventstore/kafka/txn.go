@@ -210,44 +210,11 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		return nil
 	}
 	// 2. Write them in a transaction.
-	if err := w.ensureProducer(); err != nil {
+	if err := w.start(ctx, live); err != nil {
 		again(live, err)
 		return retry
 	}
-	if gen := s.suspect.Load(); gen != w.checked {
-		var sparts []int32
-		if w.settleAll {
-			for p := range s.nparts {
-				sparts = append(sparts, p)
-			}
-		} else {
-			sparts = partsOf(live)
-		}
-		if err := w.settle(ctx, sparts); err != nil {
-			again(live, err)
-			return retry
-		}
-		w.checked, w.settleAll = gen, false
-	}
-	if err := w.prod.begin(ctx); err != nil {
-		w.recover(err)
-		again(live, err)
-		return retry
-	}
-	var msgs []*sarama.ProducerMessage
-	at := time.Now().UTC()
-	for _, r := range live {
-		r.msgs = r.msgs[:0]
-		for i, ev := range r.events {
-			key, hdrs := wire.Encode(r.stream, r.base+int64(i)+1, ev, at)
-			m := &sarama.ProducerMessage{
-				Topic: s.topic, Partition: r.part, Key: sarama.ByteEncoder(key),
-				Value: sarama.ByteEncoder(ev.Data), Headers: hdrs, Timestamp: at, Metadata: r,
-			}
-			r.msgs = append(r.msgs, m)
-			msgs = append(msgs, m)
-		}
-	}
+	msgs := w.encode(live)
 	// Start reading the scan range while the records are written: what is
 	// in the log now is below our first offset, so only the rest, often
 	// nothing, remains to be read once the produce returns.
@@ -255,27 +222,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	go func() { pre <- w.prescan(ctx, live) }()
 	if err := w.prod.send(ctx, msgs); err != nil {
 		<-pre
-		if errors.Is(err, errRecheck) {
-			// Nothing was written; settle before writing.
-			if w.s.opts.testTrace != nil {
-				w.tracef("recheck: a coordinator request met a network error; settling before writing")
-			}
-			if serr := w.settleOpen(ctx, partsOf(live)); serr != nil {
-				err = serr
-			}
-			again(live, err)
-			return retry
-		}
-		w.recover(err)
-		var perrs sarama.ProducerErrors
-		failed := map[*appendReq]error{}
-		if errors.As(err, &perrs) {
-			for _, pe := range perrs {
-				if r, ok := pe.Msg.Metadata.(*appendReq); ok && failed[r] == nil && permanent(pe.Err) {
-					failed[r] = refused(r.stream, pe.Err)
-				}
-			}
-		}
+		failed, err := w.sendFailed(ctx, live, err)
 		var rest []*appendReq
 		for _, r := range live {
 			if e := failed[r]; e != nil {
@@ -286,6 +233,10 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 		again(rest, err)
 		return retry
+	}
+
+	for _, r := range live {
+		r.upper = r.msgs[0].Offset
 	}
 
 	// 3. The conflict scan.
@@ -405,9 +356,102 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 
 	// 5. Done: record our own events in the index before catch-up sees
 	// their commit markers, and report.
+	for i, res := range w.recordOwn(live) {
+		live[i].finish(res, nil)
+	}
+	return nil
+}
+
+// start gets the worker's producer ready (a new one, or settling what an
+// error may have left behind) and begins a transaction for live.
+func (w *worker) start(ctx context.Context, live []*appendReq) error {
+	s := w.s
+	if err := w.ensureProducer(); err != nil {
+		return err
+	}
+	if gen := s.suspect.Load(); gen != w.checked {
+		var sparts []int32
+		if w.settleAll {
+			for p := range s.nparts {
+				sparts = append(sparts, p)
+			}
+		} else {
+			sparts = partsOf(live)
+		}
+		if err := w.settle(ctx, sparts); err != nil {
+			return err
+		}
+		w.checked, w.settleAll = gen, false
+	}
+	if err := w.prod.begin(ctx); err != nil {
+		w.recover(err)
+		return err
+	}
+	return nil
+}
+
+// encode builds the records of the appends in live (their versions follow
+// the bases their checks recorded) and keeps each append's in r.msgs.
+func (w *worker) encode(live []*appendReq) []*sarama.ProducerMessage {
+	var msgs []*sarama.ProducerMessage
+	at := time.Now().UTC()
+	for _, r := range live {
+		r.msgs = r.msgs[:0]
+		for i, ev := range r.events {
+			key, hdrs := wire.Encode(r.stream, r.base+int64(i)+1, ev, at)
+			m := &sarama.ProducerMessage{
+				Topic: w.s.topic, Partition: r.part, Key: sarama.ByteEncoder(key),
+				Value: sarama.ByteEncoder(ev.Data), Headers: hdrs, Timestamp: at, Metadata: r,
+			}
+			r.msgs = append(r.msgs, m)
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs
+}
+
+// sendFailed handles a failed produce of the transaction of live: it
+// settles (errRecheck: nothing was written) or recovers the producer, and
+// returns the cause to retry with and the appends whose events the broker
+// refused for good (they fail; their transaction is aborted).
+func (w *worker) sendFailed(ctx context.Context, live []*appendReq, err error) (map[*appendReq]error, error) {
+	failed := map[*appendReq]error{}
+	if errors.Is(err, errRecheck) {
+		// Nothing was written; settle before writing.
+		if w.s.opts.testTrace != nil {
+			w.tracef("recheck: a coordinator request met a network error; settling before writing")
+		}
+		if serr := w.settleOpen(ctx, partsOf(live)); serr != nil {
+			err = serr
+		}
+		return failed, err
+	}
+	w.recover(err)
+	var perrs sarama.ProducerErrors
+	if errors.As(err, &perrs) {
+		for _, pe := range perrs {
+			if r, ok := pe.Msg.Metadata.(*appendReq); ok && failed[r] == nil && permanent(pe.Err) {
+				failed[r] = refused(r.stream, pe.Err)
+			}
+		}
+	}
+	return failed, err
+}
+
+// recordOwn records the events of a committed transaction in the index
+// (before catch-up sees their commit markers) and the read cache, and
+// returns each append's result. Appends without events (the conditions of
+// a multi-stream append) get their stream's version.
+func (w *worker) recordOwn(live []*appendReq) []eventstore.AppendResult {
+	s := w.s
+	out := make([]eventstore.AppendResult, len(live))
 	ownOffsets := map[int32][]int64{}
 	allApplied := map[int32]bool{}
-	for _, r := range live {
+	for k, r := range live {
+		if len(r.msgs) == 0 {
+			out[k] = eventstore.AppendResult{Version: r.base}
+			continue
+		}
 		if _, ok := allApplied[r.part]; !ok {
 			allApplied[r.part] = true
 		}
@@ -429,7 +473,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if w.s.opts.testTrace != nil {
 			w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
 		}
-		r.finish(eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}, nil)
+		out[k] = eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}
 	}
 	if w.committed == nil {
 		w.committed = map[int32][2]int64{}
@@ -440,7 +484,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 		w.committed[p] = [2]int64{slices.Min(offs), slices.Max(offs)}
 	}
-	return nil
+	return out
 }
 
 // appendStall is how long the catch-up before an append's version check

@@ -2,6 +2,8 @@ package memory
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"maps"
 	"slices"
@@ -67,35 +69,111 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	if s.isClosed() {
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
+	res, repeat, err := s.checkAppend(streamID, expected, prepared)
+	if err != nil || repeat {
+		return res, err
+	}
+	res = s.write(streamID, res.Version, prepared, s.now().UTC())
+	s.notify()
+	return res, nil
+}
+
+var _ eventstore.MultiAppender = (*Store)(nil)
+
+// AppendMulti implements [eventstore.MultiAppender]: it checks every
+// entry and writes all of them under one lock, so readers see all or none.
+func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	prepared, err := eventstore.PrepareMulti(appends)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isClosed() {
+		return nil, eventstore.ErrClosed
+	}
+	results := make([]eventstore.AppendResult, len(prepared))
+	var conflicts []*eventstore.ConflictError
+	repeats, writes := 0, 0
+	for i, a := range prepared {
+		if len(a.Events) > 0 {
+			writes++
+		}
+		res, repeat, err := s.checkAppend(a.StreamID, a.Expected, a.Events)
+		var ce *eventstore.ConflictError
+		switch {
+		case errors.As(err, &ce):
+			conflicts = append(conflicts, ce)
+			continue
+		case err != nil:
+			return nil, err
+		case repeat:
+			repeats++
+		}
+		results[i] = res
+	}
+	switch {
+	case repeats == writes:
+		// A repeat of a multi-stream append that was written: every
+		// entry's events are where it put them. (Its conditions held
+		// then; they need not hold now.)
+		return results, nil
+	case repeats > 0:
+		return nil, fmt.Errorf("%w: %d of the %d entries with events of the multi-stream append are already stored, the others are not, so it is not a repeat of one earlier append; use new IDs for new events", eventstore.ErrDuplicateEventID, repeats, writes)
+	case len(conflicts) > 0:
+		return nil, &eventstore.MultiConflictError{Conflicts: conflicts}
+	}
+	at := s.now().UTC()
+	for i, a := range prepared {
+		if len(a.Events) > 0 {
+			results[i] = s.write(a.StreamID, results[i].Version, a.Events, at)
+		}
+	}
+	s.notify()
+	return results, nil
+}
+
+// checkAppend compares an append with the stream (s.mu held): a repeat of an
+// earlier append returns its result; otherwise res.Version is the
+// stream's current version.
+func (s *Store) checkAppend(streamID string, expected eventstore.ExpectedVersion, events []eventstore.Event) (res eventstore.AppendResult, repeat bool, err error) {
 	st := s.streams[streamID]
 	current := int64(0)
 	if st != nil {
 		current = int64(len(st.offsets))
-		repeat, last, err := eventstore.CheckIdempotent(streamID, expected, current, prepared, func(id string) (int64, bool) {
+		repeat, last, err := eventstore.CheckIdempotent(streamID, expected, current, events, func(id string) (int64, bool) {
 			v, ok := st.ids[id]
 			return v, ok
 		})
 		if err != nil {
-			return eventstore.AppendResult{}, err
+			return res, false, err
 		}
-		if repeat {
-			res := eventstore.AppendResult{Version: last, Positions: make([]eventstore.Position, len(prepared))}
-			for i := range prepared {
-				res.Positions[i] = eventstore.Position{Offset: st.offsets[last-int64(len(prepared))+int64(i)]}
+		if repeat && len(events) > 0 {
+			res := eventstore.AppendResult{Version: last, Positions: make([]eventstore.Position, len(events))}
+			for i := range events {
+				res.Positions[i] = eventstore.Position{Offset: st.offsets[last-int64(len(events))+int64(i)]}
 			}
-			return res, nil
+			return res, true, nil
 		}
 	}
 	if !expected.Matches(current) {
-		return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: current}
+		return res, false, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: current}
 	}
+	return eventstore.AppendResult{Version: current}, false, nil
+}
+
+// write appends events to the stream after version current (s.mu held).
+func (s *Store) write(streamID string, current int64, events []eventstore.Event, at time.Time) eventstore.AppendResult {
+	st := s.streams[streamID]
 	if st == nil {
 		st = &stream{ids: map[string]int64{}}
 		s.streams[streamID] = st
 	}
-	at := s.now().UTC()
-	res := eventstore.AppendResult{Version: current + int64(len(prepared)), Positions: make([]eventstore.Position, len(prepared))}
-	for i, ev := range prepared {
+	res := eventstore.AppendResult{Version: current + int64(len(events)), Positions: make([]eventstore.Position, len(events))}
+	for i, ev := range events {
 		offset := int64(len(s.log))
 		version := current + int64(i) + 1
 		s.log = append(s.log, eventstore.RecordedEvent{
@@ -109,9 +187,13 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 		st.ids[ev.ID] = version
 		res.Positions[i] = eventstore.Position{Offset: offset}
 	}
+	return res
+}
+
+// notify wakes subscribers (s.mu held).
+func (s *Store) notify() {
 	close(s.changed)
 	s.changed = make(chan struct{})
-	return res, nil
 }
 
 // ReadStream implements [eventstore.Store.ReadStream].

@@ -1,0 +1,405 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/observe"
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// Multi-stream appends.
+//
+// A multi-stream append is one Kafka transaction holding the records of
+// several streams, on any partitions, so that read_committed readers see
+// all of them or none. Each entry is an appendReq of its own (its stream,
+// partition, expected version, events), checked against the index and
+// covered by the conflict scan exactly as a single append is; the entries
+// share one multiReq, and the first entry stands for the whole append in
+// the dispatcher's queue and in the caller's wait. The dispatcher gives a
+// multi-stream append a transaction of its own (it is not grouped with
+// other appends): then every failure of one entry fails or retries the
+// whole transaction, and nothing else is affected by it.
+//
+// A condition-only entry (no events: "stream S is still at version N")
+// writes nothing, so there is no record of ours in its partition for the
+// conflict scan to stop at. Its scan instead reads the partition up to the
+// high watermark read after the produce of the transaction's records was
+// acknowledged, and any record of the stream there that the check did not
+// count (committed or still open) is a conflict. That order is what makes
+// the condition safe against write skew: if transaction T writes A on the
+// condition that C is unchanged, and U writes C on the condition that A is
+// unchanged, then either T's read of C's partition (after T's produce)
+// sees U's record of C, or U's record was produced after that read; and
+// then U's own read of A's partition, later still, sees T's record of A.
+// One of the two always sees the other, and a record seen is a conflict
+// (or, once committed, a changed version), so both cannot commit. Plain
+// appends to a stream need nothing new: a multi-stream append whose
+// condition on C held is ordered before any later write to C.
+
+// multiReq is one multi-stream append.
+type multiReq struct {
+	members []*appendReq // in the caller's order; members[0] is queued
+	results []eventstore.AppendResult
+}
+
+// lead is the entry that stands for the append in the queue.
+func (m *multiReq) lead() *appendReq { return m.members[0] }
+
+// busy reports whether a stream of m is in flight or taken.
+func (m *multiReq) busy(taken ...map[string]bool) bool {
+	for _, r := range m.members {
+		for _, t := range taken {
+			if t[r.stream] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// finish reports the outcome of the whole append to its caller.
+func (m *multiReq) finish(results []eventstore.AppendResult, err error) {
+	if err == nil {
+		m.results = results // before finish's channel send: the caller reads it after
+	}
+	for _, r := range m.members[1:] {
+		if err != nil {
+			r.outcome.Store(outcomeFailed)
+		} else {
+			r.outcome.Store(outcomeOK)
+		}
+	}
+	m.lead().finish(eventstore.AppendResult{}, err)
+}
+
+// streams names the streams of m, for messages.
+func (m *multiReq) streams() string {
+	names := make([]string, len(m.members))
+	for i, r := range m.members {
+		names[i] = fmt.Sprintf("%q", r.stream)
+	}
+	return strings.Join(names, ", ")
+}
+
+var _ eventstore.MultiAppender = (*Store)(nil)
+
+// AppendMulti appends to several streams in one Kafka transaction, all or
+// nothing; see [eventstore.MultiAppender]. Each entry's expected version is
+// enforced as for [Store.Append] (the index check, then the conflict scan
+// of its partition), and a condition-only entry (no events) is held until
+// the commit as the package documentation and multi.go describe. A
+// multi-stream append gets a transaction of its own rather than joining a
+// group commit, so its cost is about one transaction whatever the number
+// of streams. An error wrapping [ErrUnknownOutcome] means that all of its
+// entries were written or none; retry with the same event IDs.
+func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	prepared, err := eventstore.PrepareMulti(appends)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	m := &multiReq{}
+	for _, a := range prepared {
+		evs := a.Events
+		for i := range evs {
+			evs[i].Data = append([]byte(nil), evs[i].Data...) // the caller may reuse its buffers
+		}
+		r := &appendReq{
+			stream: a.StreamID, part: wire.PartitionString(a.StreamID, s.nparts),
+			expected: a.Expected, events: evs, base: -1, multi: m,
+		}
+		if len(evs) > 0 {
+			r.doubt = s.doubts.lookup(a.StreamID, evs)
+		}
+		m.members = append(m.members, r)
+	}
+	m.lead().done = make(chan appendOutcome, 1)
+	_, err = s.await(ctx, m.lead())
+	err = s.judgeMulti(m, err)
+	if h := s.opts.hooks.Append; h != nil {
+		for _, r := range m.members {
+			if len(r.events) == 0 {
+				continue
+			}
+			bytes := 0
+			for i := range r.events {
+				bytes += len(r.events[i].Data)
+			}
+			h.ObserveAppend(ctx, observe.Append{
+				Topic: s.topic, Stream: r.stream, Events: len(r.events), Bytes: bytes,
+				Duration: time.Since(start), Err: err, Conflict: errors.Is(err, eventstore.ErrConcurrencyConflict),
+			})
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.results, nil
+}
+
+// judgeMulti is judge (unknown.go) for a multi-stream append: its entries
+// were all written or none, so the fate of one earlier attempt is the
+// fate of all.
+func (s *Store) judgeMulti(m *multiReq, err error) error {
+	var doubts []*doubt
+	proven := false
+	for _, r := range m.members {
+		if r.doubt != nil {
+			doubts = append(doubts, r.doubt)
+		}
+		proven = proven || r.proven.Load()
+	}
+	forget := func() {
+		for _, x := range doubts {
+			s.doubts.forget(x)
+		}
+	}
+	switch {
+	case err == nil:
+		forget()
+		return nil
+	case errors.Is(err, eventstore.ErrUnknownOutcome):
+		for _, r := range m.members {
+			if len(r.events) > 0 {
+				s.doubts.remember(r)
+			}
+		}
+		return err
+	case len(doubts) == 0:
+		return err
+	case errors.Is(err, eventstore.ErrDuplicateEventID):
+		forget()
+		return err
+	case errors.Is(err, eventstore.ErrConcurrencyConflict) && proven:
+		forget()
+		return err
+	case errors.Is(err, eventstore.ErrInvalidArgument):
+		return err
+	}
+	return fmt.Errorf("%w: an earlier attempt of this multi-stream append to streams %s (event IDs from %s) had an unknown outcome, and this attempt could not learn its fate: %v",
+		ErrUnknownOutcome, m.streams(), doubts[0].ids[0], err)
+}
+
+// checkMulti checks every entry of m against the index. It is done when
+// the append is decided without writing: a repeat of an append that was
+// written (results), or a failure (err). stale is set when the failure may
+// be due to an index behind the log (see mayBeStale).
+func (w *worker) checkMulti(m *multiReq) (results []eventstore.AppendResult, err error, done, stale bool) {
+	results = make([]eventstore.AppendResult, len(m.members))
+	var conflicts []*eventstore.ConflictError
+	var other error
+	repeats, writes := 0, 0
+	for i, r := range m.members {
+		if len(r.events) > 0 {
+			writes++
+		}
+		res, err, done := w.check(r)
+		var ce *eventstore.ConflictError
+		switch {
+		case !done:
+			results[i] = eventstore.AppendResult{Version: r.base}
+		case err == nil:
+			repeats++
+			results[i] = res
+		case errors.As(err, &ce):
+			conflicts = append(conflicts, ce)
+			results[i] = eventstore.AppendResult{Version: ce.Actual}
+			stale = stale || mayBeStale(r, err)
+		default:
+			if other == nil {
+				other = err
+			}
+			stale = stale || mayBeStale(r, err)
+		}
+	}
+	switch {
+	case other != nil:
+		return nil, other, true, stale
+	case repeats == writes:
+		// Every entry's events are where an earlier attempt put them: a
+		// repeat of an append that was written. (Its conditions held
+		// then; they need not hold now.)
+		return results, nil, true, false
+	case repeats > 0:
+		// Written all or nothing, so part of it can only be found by an
+		// index that caught up with some partitions of its transaction
+		// and not yet with others.
+		return nil, fmt.Errorf("%w: %d of the %d entries with events of the multi-stream append to streams %s are already stored, the others are not, so it is not a repeat of one earlier append; use new IDs for new events",
+			eventstore.ErrDuplicateEventID, repeats, writes, m.streams()), true, true
+	case len(conflicts) > 0:
+		return nil, &eventstore.MultiConflictError{Conflicts: conflicts}, true, stale
+	}
+	return nil, nil, false, false
+}
+
+// processMulti runs the multi-stream append m in a transaction of its own:
+// process (txn.go) with all-or-nothing outcomes. It returns m's lead when
+// the append is to be tried again.
+func (w *worker) processMulti(m *multiReq) []*appendReq {
+	s := w.s
+	lead := m.lead()
+	if lead.state.Load() == stateCancelled {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.appendTimeout)
+	defer cancel()
+	fail := func(err error) { m.finish(nil, err) }
+	again := func(cause error) []*appendReq {
+		if kafkaauth.Fatal(cause) {
+			fail(cause)
+			return nil
+		}
+		lead.attempts++
+		if lead.attempts >= maxAttempts {
+			fail(fmt.Errorf("%w: kafka: multi-stream append to streams %s gave up after %d attempts, nothing was written; retry later (last cause: %w)",
+				eventstore.ErrUnavailable, m.streams(), lead.attempts, cause))
+			return nil
+		}
+		if lead.state.CompareAndSwap(stateClaimed, stateQueued) {
+			return []*appendReq{lead}
+		}
+		return nil
+	}
+	parts := partsOf(m.members)
+
+	// 1. The version check, repeated after a catch-up when it failed (see
+	// process).
+	var stale []int32
+	for _, p := range parts {
+		if s.idx[p].staleFor(s.opts.staleIndex) {
+			stale = append(stale, p)
+		}
+	}
+	if len(stale) > 0 {
+		if err := s.catchUpStall(ctx, stale, false, appendStall, true, nil); err != nil {
+			fail(unavailable("catch up the stream index before the version check", err))
+			return nil
+		}
+	}
+	results, err, done, mayStale := w.checkMulti(m)
+	if done && err != nil {
+		blocked := false
+		var doubt bool
+		for _, r := range m.members {
+			blocked = blocked || s.idx[r.part].isBlocked()
+			doubt = doubt || r.doubt != nil
+		}
+		if mayStale || !blocked {
+			var held *heldBackError
+			cerr := s.catchUpStall(ctx, parts, true, checkWait, true, nil)
+			slow := cerr != nil && errors.Is(cerr, eventstore.ErrUnavailable) && ctx.Err() == nil
+			if cerr != nil && !errors.As(cerr, &held) && (!slow || doubt) {
+				fail(unavailable("catch up the stream index for the version check", cerr))
+				return nil
+			}
+			results, err, done, _ = w.checkMulti(m)
+		}
+	}
+	if done {
+		m.finish(results, err)
+		return nil
+	}
+
+	// 2. Write the entries' events in one transaction.
+	if err := w.start(ctx, m.members); err != nil {
+		return again(err)
+	}
+	msgs := w.encode(m.members)
+	pre := make(chan map[int32]*partResult, 1)
+	go func() { pre <- w.prescan(ctx, m.members) }()
+	if err := w.prod.send(ctx, msgs); err != nil {
+		<-pre
+		failed, err := w.sendFailed(ctx, m.members, err)
+		for _, r := range m.members {
+			if e := failed[r]; e != nil {
+				fail(e)
+				return nil
+			}
+		}
+		return again(err)
+	}
+	// The conditions' scans stop at the high watermark read now, after
+	// the produce was acknowledged (see above).
+	var condParts []int32
+	for _, r := range m.members {
+		if len(r.msgs) > 0 {
+			r.upper = r.msgs[0].Offset
+		} else {
+			condParts = append(condParts, r.part)
+		}
+	}
+	if len(condParts) > 0 {
+		hw, err := retry(ctx, func() (map[int32]int64, error) {
+			return s.f.listOffsets(ctx, condParts, sarama.OffsetNewest, sarama.ReadUncommitted)
+		})
+		if err != nil {
+			<-pre
+			s.markSuspect()
+			w.abort(err)
+			return again(fmt.Errorf("kafka: read the high watermarks of the conditions' partitions: %w", err))
+		}
+		for _, r := range m.members {
+			if len(r.msgs) == 0 {
+				r.upper = hw[r.part]
+			}
+		}
+	}
+
+	// 3. The conflict scan.
+	conflicts, err := w.scan(ctx, m.members, <-pre)
+	if err != nil {
+		s.markSuspect()
+		w.abort(err)
+		return again(err)
+	}
+	if len(conflicts) > 0 {
+		if w.s.opts.testTrace != nil {
+			w.tracef("multi-stream append to %s: %d conflicts: abort", m.streams(), len(conflicts))
+		}
+		w.abort(nil)
+		// Decide with the index, which the scan brought up to date: a
+		// real conflict fails; records still undecided are waited for.
+		if results, err, done, _ := w.checkMulti(m); done {
+			m.finish(results, err)
+			return nil
+		}
+		if lead.attempts+1 >= maxAttempts {
+			var ces []*eventstore.ConflictError
+			for _, r := range m.members {
+				if conflicts[r] {
+					ces = append(ces, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
+				}
+			}
+			fail(&eventstore.MultiConflictError{Conflicts: ces})
+			return nil
+		}
+		lead.notBefore = time.Now().Add(time.Millisecond << min(lead.attempts, 6))
+		return again(errors.New("a concurrent append conflicted"))
+	}
+
+	// 4. Commit, unless the caller gave up meanwhile.
+	if !lead.state.CompareAndSwap(stateClaimed, stateCommitting) {
+		w.abort(nil)
+		return nil
+	}
+	if err := w.prod.end(ctx, true); err != nil {
+		w.closeProducer()
+		fail(fmt.Errorf("%w: multi-stream append to streams %s: %w", ErrUnknownOutcome, m.streams(), err))
+		if ierr := w.ensureProducer(); ierr != nil && w.s.opts.testTrace != nil {
+			w.tracef("re-initialise after a failed commit: %v", ierr)
+		}
+		return nil
+	}
+
+	// 5. Done.
+	m.finish(w.recordOwn(m.members), nil)
+	return nil
+}
