@@ -82,6 +82,22 @@
 // save appends. [WithStreamID] maps aggregate IDs to stream IDs, for stores
 // shared by several aggregate types.
 //
+// # Commands over several aggregates
+//
+// [Transact] runs one command over several aggregates, of one type or of
+// many, and saves all of their changes in one atomic multi-stream append
+// ([eventstore.MultiAppender]): a transfer debits one account and credits
+// another, or does neither. The command loads its aggregates through the
+// transaction with [Repository.LoadIn] or [Repository.LoadOrNewIn]; each
+// is saved expecting the version it was loaded at, and one that was only
+// read must still be at that version when the append takes effect, so a
+// decision never rests on stale state. On a conflict Transact starts over
+// with fresh loads, as Update does. We chose a transaction object over a
+// fixed-arity Update2(repoA, idA, repoB, idB, fn) because commands load
+// what they need as they go (the second account may depend on the
+// first), and because an aggregate that was loaded cannot be forgotten at
+// save time: the transaction saves, or checks, every one of them.
+//
 // # Snapshots
 //
 // [WithSnapshots] loads aggregates from their latest snapshot plus the

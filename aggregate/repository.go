@@ -196,6 +196,23 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 		root.appended = eventstore.AppendResult{}
 		return nil
 	}
+	events, err := r.encodeChanges(ctx, a)
+	if err != nil {
+		return err
+	}
+	prev, lastID := root.version, events[len(events)-1].ID // a snapshot records the ID of the last event it covers
+	res, err := r.appendRetryingUnknown(ctx, root, events)
+	if err != nil {
+		return fmt.Errorf("aggregate %q: save %d events at version %d: %w", root.id, len(events), root.version, err)
+	}
+	r.saved(ctx, a, res, prev, lastID, mark)
+	return nil
+}
+
+// encodeChanges turns the aggregate's unsaved changes into events, with
+// the context's metadata and stable event IDs.
+func (r *Repository[T]) encodeChanges(ctx context.Context, a T) ([]eventstore.Event, error) {
+	root := a.aggregateRoot()
 	md, _ := eventstore.MetadataFromContext(ctx)
 	if r.cfg.metadata != nil {
 		md = r.enrich(ctx, md)
@@ -204,7 +221,7 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 	for i, ch := range root.changes {
 		name, data, err := r.serde.Marshal(ctx, ch)
 		if err != nil {
-			return fmt.Errorf("aggregate %q: encode event %T: %w", root.id, ch, err)
+			return nil, fmt.Errorf("aggregate %q: encode event %T: %w", root.id, ch, err)
 		}
 		events[i] = eventstore.Event{Type: name, Data: data, Metadata: md}
 	}
@@ -217,17 +234,18 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 	for i := range events {
 		events[i].ID = root.ids[i]
 	}
-	prev, lastID := root.version, events[len(events)-1].ID // a snapshot records the ID of the last event it covers
-	res, err := r.appendRetryingUnknown(ctx, root, events)
-	if err != nil {
-		return fmt.Errorf("aggregate %q: save %d events at version %d: %w", root.id, len(events), root.version, err)
-	}
+	return events, nil
+}
+
+// saved marks the aggregate's changes saved by the append res, and takes a
+// snapshot when the policy says so. prev is the version the aggregate was
+// loaded at, lastID the ID of its last event.
+func (r *Repository[T]) saved(ctx context.Context, a T, res eventstore.AppendResult, prev int64, lastID string, mark snapMark) {
 	markSaved(a, res.Version)
-	root.appended = eventstore.AppendResult{Version: res.Version, Positions: append([]eventstore.Position(nil), res.Positions...)}
+	a.aggregateRoot().appended = eventstore.AppendResult{Version: res.Version, Positions: append([]eventstore.Position(nil), res.Positions...)}
 	if r.snaps != nil {
 		r.afterSave(ctx, a, prev, lastID, mark)
 	}
-	return nil
 }
 
 // appendRetryingUnknown appends events, repeating the append with the same
@@ -235,9 +253,19 @@ func (r *Repository[T]) save(ctx context.Context, a T, mark snapMark) error {
 // ([eventstore.ErrUnknownOutcome]), with the retry policy of [WithRetry].
 func (r *Repository[T]) appendRetryingUnknown(ctx context.Context, root *Root, events []eventstore.Event) (eventstore.AppendResult, error) {
 	stream := r.cfg.streamID(root.id)
+	return r.cfg.repeatUnknown(ctx, stream, func() (eventstore.AppendResult, error) {
+		return r.store.Append(ctx, stream, eventstore.Exact(root.version), events...)
+	})
+}
+
+// repeatUnknown runs the append op, repeating it (it must repeat the same
+// event IDs) while the store reports that it does not know the outcome
+// ([eventstore.ErrUnknownOutcome]) or could not do it now
+// ([eventstore.ErrUnavailable]), with the retry policy of [WithRetry].
+func (c *config) repeatUnknown(ctx context.Context, stream string, op func() (eventstore.AppendResult, error)) (eventstore.AppendResult, error) {
 	var unknown error // the first unknown outcome, if any
 	for attempt := 0; ; attempt++ {
-		res, err := r.store.Append(ctx, stream, eventstore.Exact(root.version), events...)
+		res, err := op()
 		if unknown != nil && err != nil && !errors.Is(err, eventstore.ErrUnknownOutcome) &&
 			!errors.Is(err, eventstore.ErrConcurrencyConflict) && !errors.Is(err, eventstore.ErrDuplicateEventID) {
 			// A repeat that failed without proving the first attempt's
@@ -251,14 +279,14 @@ func (r *Repository[T]) appendRetryingUnknown(ctx context.Context, root *Root, e
 		}
 		// Repeat an unknown outcome, and an append the store could not
 		// do now (eventstore.ErrUnavailable: nothing was written).
-		if !(errors.Is(err, eventstore.ErrUnknownOutcome) || errors.Is(err, eventstore.ErrUnavailable)) || attempt+1 >= r.cfg.attempts {
+		if !(errors.Is(err, eventstore.ErrUnknownOutcome) || errors.Is(err, eventstore.ErrUnavailable)) || attempt+1 >= c.attempts {
 			return res, err
 		}
-		d := r.backoff(attempt)
-		if h := r.cfg.hooks.Retry; h != nil {
-			h.ObserveRetry(ctx, observe.Retry{Aggregate: r.cfg.aggName, Stream: stream, Attempt: attempt + 1, Backoff: d})
+		d := c.backoff(attempt)
+		if h := c.hooks.Retry; h != nil {
+			h.ObserveRetry(ctx, observe.Retry{Aggregate: c.aggName, Stream: stream, Attempt: attempt + 1, Backoff: d})
 		}
-		r.cfg.logger.WarnContext(ctx, "aggregate: the store does not know whether the save was written; repeating it with the same event IDs",
+		c.logger.WarnContext(ctx, "aggregate: the store does not know whether the save was written; repeating it with the same event IDs",
 			slog.String("stream", stream), slog.Int("attempt", attempt+1), slog.Duration("backoff", d), slog.Any("error", err))
 		t := time.NewTimer(d)
 		select {
@@ -318,10 +346,13 @@ func (r *Repository[T]) Update(ctx context.Context, id string, fn func(T) error)
 }
 
 // backoff returns a full-jitter delay for the given retry (0-based).
-func (r *Repository[T]) backoff(attempt int) time.Duration {
-	ceil := r.cfg.baseDelay << min(attempt, 20)
-	if ceil > r.cfg.maxDelay || ceil <= 0 {
-		ceil = r.cfg.maxDelay
+func (r *Repository[T]) backoff(attempt int) time.Duration { return r.cfg.backoff(attempt) }
+
+// backoff returns a full-jitter delay for the given retry (0-based).
+func (c *config) backoff(attempt int) time.Duration {
+	ceil := c.baseDelay << min(attempt, 20)
+	if ceil > c.maxDelay || ceil <= 0 {
+		ceil = c.maxDelay
 	}
 	if ceil <= 0 {
 		return 0
