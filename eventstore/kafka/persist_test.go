@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -60,6 +61,7 @@ func TestIndexDirRestart(t *testing.T) {
 	res, err := other.Append(testCtx(t), "repeat-me", eventstore.NoStream, once)
 	require.NoError(t, err)
 
+	waitSettled(t, other)
 	var logs bytes.Buffer
 	s2 := openStore(t, c, topic, WithIndexDir(dir), WithLogger(logTo(&logs)))
 	require.Empty(t, logs.String(), "the saved index was used")
@@ -71,6 +73,7 @@ func TestIndexDirRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, res.Version, again.Version)
 	appendRandom(t, s2, rng, 20)
+	waitSettled(t, s2)
 	require.NoError(t, s2.Close())
 	requireSameIndex(t, openStore(t, c, topic), openStore(t, c, topic, WithIndexDir(dir)))
 }
@@ -177,6 +180,11 @@ func TestIndexDirSavedMidStream(t *testing.T) {
 		require.NoError(t, s1.saveIndex(testCtx(t)))
 		appendRandom(t, s1, rand.New(rand.NewPCG(uint64(round), 11)), 20)
 		<-done
+		// An append returns once its commit is accepted; Kafka writes the
+		// markers to the partitions just after. Two stores opened one
+		// after the other during that moment end their start at
+		// different offsets, so wait for the markers first.
+		waitSettled(t, other)
 		requireSameIndex(t, openStore(t, c, topic), openStore(t, c, topic, WithIndexDir(dir)))
 	}
 }
@@ -208,9 +216,33 @@ func TestIndexDirSavedPeriodically(t *testing.T) {
 		return err == nil && fi.ModTime().After(done.Add(30*time.Millisecond))
 	}, 10*time.Second, 10*time.Millisecond)
 	// s1 "crashes": it is never closed before the next start.
+	waitSettled(t, s1)
 	var logs bytes.Buffer
 	s2 := openStore(t, c, topic, WithIndexDir(dir), WithLogger(logTo(&logs)))
 	require.Empty(t, logs.String())
 	require.Less(t, s2.indexed.Load(), total/2, "the start read only what came after the last save (%d events in all)", total)
 	requireSameIndex(t, openStore(t, c, topic), s2)
+}
+
+// waitSettled waits until no transaction is open on s's topic (the last
+// stable offset of every partition is its high watermark).
+func waitSettled(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := testCtx(t)
+	parts := make([]int32, s.nparts)
+	for p := range parts {
+		parts[p] = int32(p)
+	}
+	for {
+		lso, err1 := s.f.listOffsets(ctx, parts, sarama.OffsetNewest, sarama.ReadCommitted)
+		hw, err2 := s.f.listOffsets(ctx, parts, sarama.OffsetNewest, sarama.ReadUncommitted)
+		if err1 == nil && err2 == nil && maps.Equal(lso, hw) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("transactions still open on %s: %v %v", s.topic, err1, err2)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
