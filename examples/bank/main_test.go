@@ -25,7 +25,11 @@ func TestScenario(t *testing.T) {
 		"stale save refused: stream acc-alice expected version 5, actual 6",
 		"served from the snapshot at version 20 + 6 later events",
 		"a fresh repository loaded acc-alice at version 26: snapshot hits=1",
-		"acc-alice: owner=Alice balance=6.20 open=true version=26",
+		"moved 1.00 from Alice to Carol in one transaction",
+		"rejected: account: insufficient funds: balance 100, withdrawal 5000 (neither account was written)",
+		"rejected: account: closed (Alice's withdrawal was not written either)",
+		"acc-alice: owner=Alice balance=5.20 open=true version=27",
+		"acc-carol: owner=Carol balance=1.00 open=true version=2",
 		"acc-bob: owner=Bob balance=0.00 open=false version=2",
 		"acc-alice  v6 bank.MoneyDeposited",
 	} {

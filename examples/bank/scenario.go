@@ -124,8 +124,48 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 			a.AggregateID(), a.AggregateVersion(), st.Hits, st.Misses, st.Ignored, repo.SnapshotStats().Taken)
 	}
 
+	step("a transfer: two accounts changed in one atomic append")
+	carol := "acc-carol" + env.idSuffix
+	if _, err := repo.Update(ctx, carol, func(a *account.Account) error { return a.OpenAccount("Carol", "EUR") }); err != nil {
+		return err
+	}
+	transfer := func(from, to string, amount int64, memo string) error {
+		// Transact loads both accounts through one transaction and saves
+		// the withdrawal and the deposit in one multi-stream append: both
+		// are written, or neither. If either account changes meanwhile,
+		// the function runs again on fresh loads.
+		return aggregate.Transact(ctx, func(tx *aggregate.Tx) error {
+			src, err := repo.LoadIn(tx, from)
+			if err != nil {
+				return err
+			}
+			dst, err := repo.LoadIn(tx, to)
+			if err != nil {
+				return err
+			}
+			if err := src.Withdraw(amount, memo); err != nil {
+				return err
+			}
+			return dst.Deposit(amount, memo)
+		}, env.repoOpts...)
+	}
+	if err := transfer(alice, carol, 1_00, "transfer to Carol"); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "   moved 1.00 from Alice to Carol in one transaction")
+	err = transfer(carol, alice, 50_00, "transfer to Alice")
+	if !errors.Is(err, account.ErrInsufficientFunds) {
+		return fmt.Errorf("expected a transfer beyond Carol's balance to be rejected, got %v", err)
+	}
+	fmt.Fprintf(w, "   rejected: %v (neither account was written)\n", err)
+	err = transfer(alice, bob, 1_00, "transfer to Bob")
+	if !errors.Is(err, account.ErrClosed) {
+		return fmt.Errorf("expected a transfer to a closed account to be rejected, got %v", err)
+	}
+	fmt.Fprintf(w, "   rejected: %v (Alice's withdrawal was not written either)\n", err)
+
 	step("final state")
-	for _, id := range []string{alice, bob} {
+	for _, id := range []string{alice, bob, carol} {
 		a, err := repo.Load(ctx, id)
 		if err != nil {
 			return err
