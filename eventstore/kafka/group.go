@@ -90,6 +90,7 @@ func (r *appendReq) finish(res eventstore.AppendResult, err error) {
 
 type finished struct {
 	streams []string
+	callers int // the appends (callers) of the group
 	retry   []*appendReq
 	solo    bool // the group was a solo one
 }
@@ -184,7 +185,11 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 				for i, r := range batch {
 					streams[i] = r.stream
 				}
-				g.fin <- finished{streams: streams, retry: retry, solo: batch[0].inSolo}
+				callers := len(batch)
+				if batch[0].multi != nil {
+					callers = 1 // one multi-stream append
+				}
+				g.fin <- finished{streams: streams, callers: callers, retry: retry, solo: batch[0].inSolo}
 			}
 		}()
 	}
@@ -251,7 +256,7 @@ func (g *groupCommit) dispatch() {
 			for _, st := range f.streams {
 				delete(inflight, st)
 			}
-			g.returning, g.returnedAt = len(f.streams)-len(f.retry), time.Now()
+			g.returning, g.returnedAt = f.callers-len(f.retry), time.Now()
 			if len(f.retry) > 0 {
 				pending = append(f.retry, pending...)
 			}

@@ -157,6 +157,9 @@ func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork
 				return nil
 			case kerr == sarama.ErrConcurrentTransactions:
 				err = kerr
+				if p.trace != nil {
+					p.tracef("%s: CONCURRENT_TRANSACTIONS (attempt %d): retrying", what, attempt+1)
+				}
 			case kerr == sarama.ErrNotCoordinatorForConsumer || kerr == sarama.ErrConsumerCoordinatorNotAvailable || kerr == sarama.ErrOffsetsLoadInProgress:
 				_ = p.client.RefreshTransactionCoordinator(p.id)
 				err = kerr
