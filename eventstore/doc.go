@@ -36,6 +36,19 @@
 // or they are there at a different place, Append fails with
 // [ErrDuplicateEventID] and writes nothing.
 //
+// # Multi-stream appends
+//
+// A decision that spans several streams (a transfer that debits one
+// account and credits another) is appended with [MultiAppender]'s
+// AppendMulti: one entry per stream, each with its own expected version,
+// all written or none. An entry without events is a condition: the
+// stream, which the decision read but does not change, must still be at
+// the expected version. A failed condition is a [*MultiConflictError]
+// that names every stream whose condition failed. Both stores of this
+// module implement it; [AppendMulti] calls it on any store and says so
+// clearly when a store does not. package aggregate builds commands over
+// several aggregates on it (aggregate.Transact).
+//
 // # Implementations
 //
 // [github.com/kafkaes/kafkaes/eventstore/memory] is the reference
