@@ -46,6 +46,7 @@ type config struct {
 	observer  observe.Observer
 	aggName   string                                      // the aggregate's type, for observers
 	metadata  func(context.Context, *eventstore.Metadata) // WithMetadata (observe.go)
+	commit    CommitFunc                                  // WithCommit (tx.go)
 }
 
 // WithRetry sets how [Repository.Update] retries after a concurrency

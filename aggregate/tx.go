@@ -42,6 +42,22 @@ type txMember struct {
 	saved  func(ctx context.Context, res eventstore.AppendResult, prev int64, lastID string)
 }
 
+// CommitFunc makes the entries of a transaction durable in one atomic
+// step, as [eventstore.MultiAppender.AppendMulti] does, returning one
+// result per entry. See [WithCommit].
+type CommitFunc func(ctx context.Context, appends []eventstore.StreamAppend) ([]eventstore.AppendResult, error)
+
+// WithCommit makes [Transact] save through commit instead of the store's
+// AppendMulti, so that the caller can store more in the same atomic step:
+// a process manager commits its consumer offset with the events it
+// decided (package projection/process). Transact calls commit once per
+// attempt, also when nothing changed (then every entry is a condition, or
+// there is none) and also for a single aggregate; the errors it returns
+// are judged as AppendMulti's (a conflict or ErrUnavailable starts over,
+// ErrUnknownOutcome repeats the call with the same event IDs). Only
+// Transact uses it; NewRepository ignores it.
+func WithCommit(commit CommitFunc) Option { return func(c *config) { c.commit = commit } }
+
 // Context returns the context Transact was called with.
 func (tx *Tx) Context() context.Context { return tx.ctx }
 
@@ -203,12 +219,19 @@ func (tx *Tx) commit(ctx context.Context, policy *config) error {
 		appends[i].Events = events
 		writes = append(writes, i)
 	}
-	if len(writes) == 0 {
-		return nil // a command that changed nothing saves nothing
-	}
 	var results []eventstore.AppendResult
 	var err error
-	if len(appends) == 1 {
+	switch {
+	case policy.commit != nil:
+		results, err = repeatUnknownMulti(ctx, policy, func() ([]eventstore.AppendResult, error) {
+			return policy.commit(ctx, appends)
+		})
+		if err == nil && len(results) != len(appends) {
+			err = fmt.Errorf("aggregate: WithCommit's function returned %d results for %d entries", len(results), len(appends))
+		}
+	case len(writes) == 0:
+		return nil // a command that changed nothing saves nothing
+	case len(appends) == 1:
 		// One aggregate, read and changed: a plain append, which every
 		// store supports.
 		var res eventstore.AppendResult
@@ -216,7 +239,7 @@ func (tx *Tx) commit(ctx context.Context, policy *config) error {
 			return tx.store.Append(ctx, appends[0].StreamID, appends[0].Expected, appends[0].Events...)
 		})
 		results = []eventstore.AppendResult{res}
-	} else {
+	default:
 		results, err = repeatUnknownMulti(ctx, policy, func() ([]eventstore.AppendResult, error) {
 			return eventstore.AppendMulti(ctx, tx.store, appends...)
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -48,7 +49,39 @@ import (
 type multiReq struct {
 	members []*appendReq // in the caller's order; members[0] is queued
 	results []eventstore.AppendResult
+	offsets *ConsumerOffsets // committed in the transaction, if set
 }
+
+// ConsumerOffsets are consumer-group offsets that
+// [Store.AppendMultiWithOffsets] commits in the append's transaction, as a
+// consumer in that group that owns the partitions (KIP-447): the offsets
+// become the group's committed offsets exactly when the events are
+// written. Process managers use it to append the effects of the events
+// they consumed and move past them in one atomic step.
+type ConsumerOffsets struct {
+	// Group is the consumer group.
+	Group string
+	// GenerationID and MemberID identify the committing member, as the
+	// group's coordinator assigned them (sarama.ConsumerGroupSession's
+	// GenerationID and MemberID); a member that is no longer the owner of
+	// the partitions is refused with ErrGroupFenced.
+	GenerationID int32
+	MemberID     string
+	// GroupInstanceID is the member's static instance ID, nil if none.
+	GroupInstanceID *string
+	// Topic is the consumed topic.
+	Topic string
+	// Offsets holds, per partition of Topic, the offset of the next record
+	// to consume.
+	Offsets map[int32]int64
+}
+
+// ErrGroupFenced is wrapped by the error of [Store.AppendMultiWithOffsets]
+// when the consumer group refused the offsets because the committing
+// member no longer owns its partitions (a rebalance gave them to another
+// member, or the member was removed): nothing was written. Rejoin, read the
+// group's committed offsets, and process from there.
+var ErrGroupFenced = errors.New("kafka: the consumer group refused the offsets: the member no longer owns the partitions, nothing was written")
 
 // lead is the entry that stands for the append in the queue.
 func (m *multiReq) lead() *appendReq { return m.members[0] }
@@ -101,12 +134,16 @@ var _ eventstore.MultiAppender = (*Store)(nil)
 // of streams. An error wrapping [ErrUnknownOutcome] means that all of its
 // entries were written or none; retry with the same event IDs.
 func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	return s.appendMulti(ctx, nil, appends)
+}
+
+func (s *Store) appendMulti(ctx context.Context, offsets *ConsumerOffsets, appends []eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
 	prepared, err := eventstore.PrepareMulti(appends)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	m := &multiReq{}
+	m := &multiReq{offsets: offsets}
 	for _, a := range prepared {
 		evs := a.Events
 		for i := range evs {
@@ -143,6 +180,22 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 		return nil, err
 	}
 	return m.results, nil
+}
+
+// AppendMultiWithOffsets is [Store.AppendMulti] that also commits the
+// consumer offsets o in the same Kafka transaction: the events and the
+// offsets become visible together, or neither does. At least one entry
+// must have events. A member of o.Group that no longer owns the partitions
+// is refused with an error wrapping [ErrGroupFenced] (nothing is written);
+// an error wrapping [ErrUnknownOutcome] means that the events and the
+// offsets were both written or both not: read the group's committed
+// offsets (with require_stable) to learn which.
+func (s *Store) AppendMultiWithOffsets(ctx context.Context, o ConsumerOffsets, appends ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if o.Group == "" || o.Topic == "" || len(o.Offsets) == 0 {
+		return nil, fmt.Errorf("%w: kafka: AppendMultiWithOffsets needs a group, a topic and at least one offset", eventstore.ErrInvalidArgument)
+	}
+	o.Offsets = maps.Clone(o.Offsets)
+	return s.appendMulti(ctx, &o, appends)
 }
 
 // judgeMulti is judge (unknown.go) for a multi-stream append: its entries
@@ -325,6 +378,18 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 			}
 		}
 		return again(err)
+	}
+	if m.offsets != nil {
+		if err := w.prod.commitOffsets(ctx, m.offsets); err != nil {
+			<-pre
+			w.abort(err)
+			var fe *groupFencedError
+			if errors.As(err, &fe) {
+				fail(fmt.Errorf("%w: multi-stream append to streams %s: %w", ErrGroupFenced, m.streams(), err))
+				return nil
+			}
+			return again(err)
+		}
 	}
 	// The conditions' scans stop at the high watermark read now, after
 	// the produce was acknowledged (see above).

@@ -47,6 +47,9 @@ type txnProducer struct {
 	epoch    int16
 	seq      map[int32]int32 // next sequence number per partition
 	added    map[int32]bool  // partitions in the open transaction
+	// offsets is set when consumer offsets were added to the open
+	// transaction (commitOffsets).
+	offsets bool
 	inTxn    bool
 	needInit bool
 
@@ -221,6 +224,7 @@ func (p *txnProducer) begin(ctx context.Context) error {
 	}
 	p.inTxn = true
 	p.netErr = false
+	p.offsets = false
 	clear(p.added)
 	return nil
 }
@@ -425,7 +429,7 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 	if !p.inTxn {
 		return nil
 	}
-	if len(p.added) == 0 {
+	if len(p.added) == 0 && !p.offsets {
 		p.inTxn = false // nothing was sent: nothing to end on the broker
 		return nil
 	}
@@ -475,5 +479,110 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 func (p *txnProducer) tracef(format string, args ...any) {
 	if p.trace != nil {
 		p.trace(p.id+": "+format, args...)
+	}
+}
+
+// groupFencedError is the error of commitOffsets when the consumer group
+// refused the offsets because the committing member is no longer the
+// owner of its partitions (a rebalance: ILLEGAL_GENERATION,
+// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS).
+type groupFencedError struct {
+	group string
+	err   sarama.KError
+}
+
+func (e *groupFencedError) Error() string {
+	return fmt.Sprintf("kafka: consumer group %s refused the transaction's offsets: %v (the partitions moved to another member)", e.group, e.err)
+}
+
+func (e *groupFencedError) Unwrap() error { return e.err }
+
+// groupFenced reports whether the group coordinator's code kerr means that
+// the committing member no longer owns its partitions.
+func groupFenced(kerr sarama.KError) bool {
+	switch kerr {
+	case sarama.ErrIllegalGeneration, sarama.ErrUnknownMemberId, sarama.ErrFencedInstancedId, sarama.ErrRebalanceInProgress:
+		return true
+	}
+	return false
+}
+
+// commitOffsets adds consumer offsets to the open transaction (KIP-98's
+// AddOffsetsToTxn, then TxnOffsetCommit v3 to the group coordinator with
+// the member's generation, KIP-447): they become the group's committed
+// offsets if and only if the transaction commits. A member that is no
+// longer the owner of its partitions gets a *groupFencedError.
+func (p *txnProducer) commitOffsets(ctx context.Context, o *ConsumerOffsets) error {
+	if !p.inTxn {
+		return errors.New("kafka: internal error: commit offsets outside a transaction")
+	}
+	_, txnV, _ := p.versions()
+	err := p.coordinator(ctx, "add offsets to the transaction", true, func(b *sarama.Broker) (sarama.KError, error) {
+		res, err := b.AddOffsetsToTxn(&sarama.AddOffsetsToTxnRequest{
+			Version: min(txnV, 3), TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch, GroupID: o.Group,
+		})
+		if err != nil {
+			return 0, err
+		}
+		return res.Err, nil
+	})
+	if p.trace != nil {
+		p.tracef("add offsets of group %s (producer %d epoch %d): %v", o.Group, p.pid, p.epoch, err)
+	}
+	if err != nil {
+		p.needInit = true
+		return err
+	}
+	p.offsets = true
+	parts := make([]*sarama.PartitionOffsetMetadata, 0, len(o.Offsets))
+	for part, off := range o.Offsets {
+		parts = append(parts, &sarama.PartitionOffsetMetadata{Partition: part, Offset: off, LeaderEpoch: -1})
+	}
+	req := &sarama.TxnOffsetCommitRequest{
+		Version: 3, TransactionalID: p.id, GroupID: o.Group, ProducerID: p.pid, ProducerEpoch: p.epoch,
+		GenerationID: o.GenerationID, MemberID: o.MemberID, GroupInstanceID: o.GroupInstanceID,
+		Topics: map[string][]*sarama.PartitionOffsetMetadata{o.Topic: parts},
+	}
+	for attempt := 0; ; attempt++ {
+		b, err := p.client.Coordinator(o.Group)
+		var kerr sarama.KError
+		if err == nil {
+			var res *sarama.TxnOffsetCommitResponse
+			if res, err = b.TxnOffsetCommit(req); err != nil {
+				_ = b.Close()
+			} else {
+				for _, pes := range res.Topics {
+					for _, pe := range pes {
+						if pe.Err != sarama.ErrNoError && kerr == sarama.ErrNoError {
+							kerr = pe.Err
+						}
+					}
+				}
+			}
+		}
+		if p.trace != nil {
+			p.tracef("commit offsets %v of group %s generation %d: %v %v", o.Offsets, o.Group, o.GenerationID, err, kerr)
+		}
+		switch {
+		case err == nil && kerr == sarama.ErrNoError:
+			return nil
+		case err == nil && groupFenced(kerr):
+			return &groupFencedError{group: o.Group, err: kerr}
+		case err == nil && kafkaauth.Fatal(kerr):
+			return p.authErr("commit the consumer offsets of group "+o.Group, kerr)
+		case err == nil && kerr != sarama.ErrNotCoordinatorForConsumer && kerr != sarama.ErrConsumerCoordinatorNotAvailable &&
+			kerr != sarama.ErrConcurrentTransactions && kerr != sarama.ErrRequestTimedOut && kerr != sarama.ErrUnknownTopicOrPartition:
+			return fmt.Errorf("kafka: commit the consumer offsets of group %s in the transaction: %w", o.Group, kerr)
+		}
+		if err == nil {
+			err = kerr
+		}
+		_ = p.client.RefreshCoordinator(o.Group)
+		if attempt >= txnRetries {
+			return fmt.Errorf("kafka: commit the consumer offsets of group %s in the transaction failed after %d attempts: %w", o.Group, attempt+1, err)
+		}
+		if serr := ctxtime.Sleep(ctx, txnBackoff(attempt, txnRetries)); serr != nil {
+			return fmt.Errorf("kafka: commit the consumer offsets of group %s: %w (last error: %w)", o.Group, serr, err)
+		}
 	}
 }

@@ -254,6 +254,27 @@ func (s *Source) denied(what string, err error) error {
 	return kafkaauth.Wrap(err, cfg, "kafkaprojection: "+what, "Read", kafkaauth.Topic, s.topic, false)
 }
 
+// Session identifies the consumer-group member that a [Source] delivers a
+// batch for: sinks that commit the group's offsets themselves, in a
+// transaction with their output (process managers, see
+// [ProcessCommitter]), commit them as this member, so that the group
+// refuses them once a rebalance gave the partition to another member.
+type Session struct {
+	Group, Topic string
+	GenerationID int32
+	MemberID     string
+}
+
+type sessionKey struct{}
+
+// SessionFrom returns the consumer-group session of the batch that ctx
+// was handed to a sink with, by a [Source]; ok is false for other
+// contexts.
+func SessionFrom(ctx context.Context) (s Session, ok bool) {
+	s, ok = ctx.Value(sessionKey{}).(Session)
+	return s, ok
+}
+
 // errRestart ends a session so that the next one reloads checkpoints.
 var errRestart = errors.New("kafkaprojection: checkpoint moved, restarting the session")
 
@@ -328,7 +349,8 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		// (by this instance or another one).
 		h.sink.Reached(p, off)
 	}
-	err := h.s.consume(h.ctx, sess.Context().Done(), h.sink, p, claim.Messages(), claim.InitialOffset(), want, stored,
+	ctx := context.WithValue(h.ctx, sessionKey{}, Session{Group: h.s.group, Topic: h.s.topic, GenerationID: sess.GenerationID(), MemberID: sess.MemberID()})
+	err := h.s.consume(ctx, sess.Context().Done(), h.sink, p, claim.Messages(), claim.InitialOffset(), want, stored,
 		func(next int64) { sess.MarkOffset(h.s.topic, p, next, "") })
 	if err != nil {
 		if errors.Is(err, projection.ErrCheckpointMoved) {
