@@ -43,13 +43,13 @@ type txnProducer struct {
 	version sarama.KafkaVersion
 	ackWait time.Duration // Producer.Timeout: how long the broker may wait for acks=all
 
-	pid      int64
-	epoch    int16
-	seq      map[int32]int32 // next sequence number per partition
-	added    map[int32]bool  // partitions in the open transaction
+	pid   int64
+	epoch int16
+	seq   map[int32]int32 // next sequence number per partition
+	added map[int32]bool  // partitions in the open transaction
 	// offsets is set when consumer offsets were added to the open
 	// transaction (commitOffsets).
-	offsets bool
+	offsets  bool
 	inTxn    bool
 	needInit bool
 

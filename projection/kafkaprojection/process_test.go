@@ -293,4 +293,3 @@ func TestProcessManagerKilled(t *testing.T) {
 		t.Log("no event was decided twice: the kill did not land inside a batch this time")
 	}
 }
-
