@@ -154,6 +154,25 @@ func (m *Manager) Position() eventstore.Checkpoint {
 	return maps.Clone(m.position)
 }
 
+// WaitFor waits until the manager has committed past every position in
+// positions (in this instance: positions of partitions another instance
+// owns are not seen), or ctx ends.
+func (m *Manager) WaitFor(ctx context.Context, positions ...eventstore.Position) error {
+	for {
+		pos := m.Position()
+		done := true
+		for _, p := range positions {
+			done = done && pos.Includes(p)
+		}
+		if done {
+			return nil
+		}
+		if err := ctxtime.Sleep(ctx, 5*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
 // Run consumes src (a consumer-group source of package kafkaprojection, or
 // projection.FromStore) and processes its events until ctx ends (then it
 // returns ctx.Err()) or a handler fails.
