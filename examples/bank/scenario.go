@@ -164,8 +164,47 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 	}
 	fmt.Fprintf(w, "   rejected: %v (Alice's withdrawal was not written either)\n", err)
 
+	step("a process manager: every salary deposit sweeps 10% to savings, exactly once")
+	savings := alice + "-savings"
+	sv, err := repo.Update(ctx, savings, func(a *account.Account) error { return a.OpenAccount("Alice", "EUR") })
+	if err != nil {
+		return err
+	}
+	wait, stop, err := sweepSalaries(ctx, w, env, repo)
+	if err != nil {
+		return err
+	}
+	defer stop() //nolint:errcheck // stopped below; this covers early returns
+	// The manager starts at the beginning of the log: it first goes
+	// through the history (Alice's first salary is no longer covered).
+	history := []eventstore.Position{sv.Appended().Positions[0]}
+	cur, err := repo.Load(ctx, alice)
+	if err != nil {
+		return err
+	}
+	for ev, err := range env.store.ReadStream(ctx, alice, cur.AggregateVersion()) {
+		if err != nil {
+			return err
+		}
+		history = append(history, ev.Position)
+	}
+	if err := wait(history...); err != nil {
+		return err
+	}
+	a, err = repo.Update(ctx, alice, func(a *account.Account) error { return a.Deposit(50_00, "salary") })
+	if err != nil {
+		return err
+	}
+	if err := wait(a.Appended().Positions[0]); err != nil {
+		return err
+	}
+	if err := stop(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "   each sweep (a withdrawal, a deposit and the manager's consumer offset) was one Kafka transaction")
+
 	step("final state")
-	for _, id := range []string{alice, bob, carol} {
+	for _, id := range []string{alice, savings, bob, carol} {
 		a, err := repo.Load(ctx, id)
 		if err != nil {
 			return err

@@ -57,6 +57,9 @@ type env struct {
 	metrics  *metrics.Server
 	repoOpts []aggregate.Option
 	closers  []func()
+	// newClient connects another Kafka client with the same settings (a
+	// consumer-group source closes its own).
+	newClient func() (sarama.Client, error)
 	// brokers, registry and topic are where the events are, for -hold.
 	brokers  []string
 	registry string
@@ -125,6 +128,7 @@ func setup(ctx context.Context, w io.Writer, cfg config) (_ *env, err error) {
 		return nil, fmt.Errorf("connect to Kafka at %v: %w (is it running? omit -brokers for the embedded one; -kafka-config for TLS/SASL)", brokers, kafkaconfig.Explain(err, brokers, sc))
 	}
 	e.closers = append(e.closers, func() { _ = client.Close() })
+	e.newClient = func() (sarama.Client, error) { return sarama.NewClient(brokers, sc) }
 
 	store, err := kafka.New(ctx, client, cfg.topic, kafka.WithCreateTopic(3, 1), kafka.WithObserver(observer))
 	if err != nil {
