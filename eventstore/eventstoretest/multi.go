@@ -25,10 +25,6 @@ func multi(t *testing.T, s eventstore.Store) eventstore.MultiAppender {
 	return m
 }
 
-// multiStreams are stream IDs that a hash spreads over several partitions
-// (for Kafka: the suite's topics have several).
-var multiStreams = []string{"m-a", "m-b", "m-c", "m-d", "m-e", "m-f"}
-
 // testMultiAppend appends to several streams at once and reads the result
 // back, stream by stream and from the global log.
 func testMultiAppend(t *testing.T, h *harness) {

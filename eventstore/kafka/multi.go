@@ -245,7 +245,7 @@ func (s *Store) judgeMulti(m *multiReq, err error) error {
 // the append is decided without writing: a repeat of an append that was
 // written (results), or a failure (err). stale is set when the failure may
 // be due to an index behind the log (see mayBeStale).
-func (w *worker) checkMulti(m *multiReq) (results []eventstore.AppendResult, err error, done, stale bool) {
+func (w *worker) checkMulti(m *multiReq) (results []eventstore.AppendResult, done, stale bool, err error) {
 	results = make([]eventstore.AppendResult, len(m.members))
 	var conflicts []*eventstore.ConflictError
 	var other error
@@ -275,22 +275,22 @@ func (w *worker) checkMulti(m *multiReq) (results []eventstore.AppendResult, err
 	}
 	switch {
 	case other != nil:
-		return nil, other, true, stale
+		return nil, true, stale, other
 	case repeats == writes:
 		// Every entry's events are where an earlier attempt put them: a
 		// repeat of an append that was written. (Its conditions held
 		// then; they need not hold now.)
-		return results, nil, true, false
+		return results, true, false, nil
 	case repeats > 0:
 		// Written all or nothing, so part of it can only be found by an
 		// index that caught up with some partitions of its transaction
 		// and not yet with others.
-		return nil, fmt.Errorf("%w: %d of the %d entries with events of the multi-stream append to streams %s are already stored, the others are not, so it is not a repeat of one earlier append; use new IDs for new events",
-			eventstore.ErrDuplicateEventID, repeats, writes, m.streams()), true, true
+		return nil, true, true, fmt.Errorf("%w: %d of the %d entries with events of the multi-stream append to streams %s are already stored, the others are not, so it is not a repeat of one earlier append; use new IDs for new events",
+			eventstore.ErrDuplicateEventID, repeats, writes, m.streams())
 	case len(conflicts) > 0:
-		return nil, &eventstore.MultiConflictError{Conflicts: conflicts}, true, stale
+		return nil, true, stale, &eventstore.MultiConflictError{Conflicts: conflicts}
 	}
-	return nil, nil, false, false
+	return nil, false, false, nil
 }
 
 // processMulti runs the multi-stream append m in a transaction of its own:
@@ -337,7 +337,7 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 			return nil
 		}
 	}
-	results, err, done, mayStale := w.checkMulti(m)
+	results, done, mayStale, err := w.checkMulti(m)
 	if done && err != nil {
 		blocked := false
 		var doubt bool
@@ -353,7 +353,7 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 				fail(unavailable("catch up the stream index for the version check", cerr))
 				return nil
 			}
-			results, err, done, _ = w.checkMulti(m)
+			results, done, _, err = w.checkMulti(m)
 		}
 	}
 	if done {
@@ -432,7 +432,7 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 		w.abort(nil)
 		// Decide with the index, which the scan brought up to date: a
 		// real conflict fails; records still undecided are waited for.
-		if results, err, done, _ := w.checkMulti(m); done {
+		if results, done, _, err := w.checkMulti(m); done {
 			m.finish(results, err)
 			return nil
 		}

@@ -85,10 +85,9 @@ type Manager struct {
 type Option func(*config)
 
 type config struct {
-	logger  *slog.Logger
-	retry   []aggregate.Option
-	pause   time.Duration
-	maxWait time.Duration
+	logger *slog.Logger
+	retry  []aggregate.Option
+	pause  time.Duration
 }
 
 // WithLogger sets the logger for retries. The default is slog.Default().
