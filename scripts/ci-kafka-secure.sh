@@ -81,7 +81,7 @@ step go test -race -count=1 -timeout "$to" -run 'TestSecure' ./cmd/kafkaes/
 # groups), created for the run with scripts/kafkaacl.
 example_acls() { # example topic
 	case "$1" in
-	bank) echo "topic:$2:Read,Write,DescribeConfigs,Create topic:$2-snapshots:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write" ;;
+	bank) echo "topic:$2:Read,Write,DescribeConfigs,Create topic:$2-snapshots:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-group:bank-salary-sweep:Read" ;;
 	orders) echo "topic:$2:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-group:order-summary:Read" ;;
 	esac
 }
