@@ -11,6 +11,14 @@
 # root), creates the database "kafkaes", and prints
 # `export KAFKAES_POSTGRES_DSN=...` on stdout. Everything else goes to stderr.
 # Trust authentication on loopback only: for tests, never for production.
+#
+# By default the server trades durability for test speed (fsync=off,
+# synchronous_commit=off). KAFKAES_PG_DURABLE=1 starts it with PostgreSQL's
+# durable defaults instead (fsync=on, synchronous_commit=on,
+# full_page_writes=on), as BenchmarkAppendVsPostgres needs for its
+# postgres-sync case (postgres-async turns synchronous_commit off per
+# session). The setting applies when the server starts; stop it first to
+# switch.
 set -euo pipefail
 
 DIR=${KAFKAES_PG_DIR:-${TMPDIR:-/tmp}/kafkaes-postgres}
@@ -71,12 +79,16 @@ else
 			{ cat "$DIR/initdb.log" >&2; log "initdb failed"; exit 1; }
 	fi
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
+	SPEED="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	if [[ "${KAFKAES_PG_DURABLE:-}" == 1 ]]; then
+		SPEED="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+	fi
 	"${AS[@]}" "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+		-o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR $SPEED -c max_connections=300" \
 		start >&2 || { tail -n 30 "$DIR/server.log" >&2 || true; log "PostgreSQL did not start"; exit 1; }
 	echo "$PORT" >"$DIR/port"
 	[[ ${#AS[@]} -eq 0 ]] || chown postgres: "$DIR/port"
-	log "started PostgreSQL ($BIN) in $DIR on 127.0.0.1:$PORT"
+	log "started PostgreSQL ($BIN) in $DIR on 127.0.0.1:$PORT (${SPEED})"
 fi
 
 if ! "${AS[@]}" "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'" | grep -q 1; then

@@ -17,3 +17,10 @@ func WithTestEndTxn(hook func(commit bool) (send bool, err error)) Option {
 // Doubts returns the number of appends whose unknown outcome the store
 // still remembers.
 func Doubts(s *Store) int { return s.doubts.len() }
+
+// WithTestRawTxn makes the store write every group commit in a bare Kafka
+// transaction of its own transactional producers, with the same grouping
+// but without the version check, the conflict scan or the index update:
+// the raw-txn baseline of the append benchmarks. Versions written are
+// meaningless; never read what such a store wrote.
+func WithTestRawTxn() Option { return func(o *options) { o.testRawTxn = true } }

@@ -40,6 +40,10 @@ type options struct {
 	// show that the tests catch its absence.
 	staleIndex time.Duration
 	testNoScan bool
+	// testRawTxn (benchmarks only) writes every group in a bare
+	// transaction: no version check, no conflict scan, no index or cache
+	// update. It is the floor the library's own work is measured against.
+	testRawTxn bool
 	// testTrace, when set (tests only), receives a line for every step of
 	// every transaction.
 	testTrace func(format string, args ...any)

@@ -109,6 +109,10 @@ func (w *worker) recover(err error) {
 // append, except those it returns for another attempt.
 func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	s := w.s
+	if s.opts.testRawTxn {
+		w.processRaw(batch)
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.appendTimeout)
 	defer cancel()
 	fail := func(rs []*appendReq, err error) {
@@ -360,6 +364,46 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		live[i].finish(res, nil)
 	}
 	return nil
+}
+
+// processRaw writes batch in a bare transaction (WithTestRawTxn, for
+// benchmarks): the same producer, grouping, records and round trips as
+// process, without the version check, the conflict scan and the index.
+func (w *worker) processRaw(batch []*appendReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
+	defer cancel()
+	fail := func(err error) {
+		for _, r := range batch {
+			r.finish(eventstore.AppendResult{}, err)
+		}
+	}
+	for _, r := range batch {
+		r.base = 0
+	}
+	if err := w.start(ctx, batch); err != nil {
+		fail(err)
+		return
+	}
+	if err := w.prod.send(ctx, w.encode(batch)); err != nil {
+		w.recover(err)
+		fail(err)
+		return
+	}
+	for _, r := range batch {
+		r.state.CompareAndSwap(stateClaimed, stateCommitting)
+	}
+	if err := w.prod.end(ctx, true); err != nil {
+		w.closeProducer()
+		fail(err)
+		return
+	}
+	for _, r := range batch {
+		pos := make([]eventstore.Position, len(r.msgs))
+		for i, m := range r.msgs {
+			pos[i] = eventstore.Position{Partition: m.Partition, Offset: m.Offset}
+		}
+		r.finish(eventstore.AppendResult{Version: int64(len(r.events)), Positions: pos}, nil)
+	}
 }
 
 // start gets the worker's producer ready (a new one, or settling what an
