@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -77,8 +78,9 @@ func ledgerManager(t testing.TB, store eventstore.Store, c process.Committer, on
 
 // recordedInputs reads the topic with a plain read_committed consumer
 // (through a fresh store's ReadAll) and counts the Recorded events per
-// input event ID.
-func recordedInputs(t testing.TB, c *kafkatest.Cluster, topic string) map[string]int {
+// input event ID. ok is false when the read could not reach the end (a
+// killed writer's transaction still open): try again.
+func recordedInputs(t testing.TB, c *kafkatest.Cluster, topic string) (out map[string]int, ok bool) {
 	t.Helper()
 	ctx := timeout(t, time.Minute)
 	cfg := c.Config()
@@ -86,29 +88,56 @@ func recordedInputs(t testing.TB, c *kafkatest.Cluster, topic string) map[string
 	s, err := kafka.New(ctx, c.ClientWith(t, cfg), topic)
 	require.NoError(t, err)
 	defer s.Close()
-	out := map[string]int{}
+	out = map[string]int{}
 	for ev, err := range s.ReadAll(ctx, nil, eventstore.WithTypes("test.Recorded")) {
+		if errors.Is(err, eventstore.ErrUnavailable) {
+			return out, false
+		}
 		require.NoError(t, err)
 		var r Recorded
 		require.NoError(t, json.Unmarshal(ev.Data, &r))
 		out[r.Input]++
 	}
-	return out
+	return out, true
 }
 
-// inputIDs returns the IDs of the Deposited events of the topic.
+// allRecorded waits until a complete read of the topic finds n recorded
+// inputs, and returns it.
+func allRecorded(t testing.TB, c *kafkatest.Cluster, topic string, n int, wait time.Duration, msg string) map[string]int {
+	t.Helper()
+	var got map[string]int
+	require.Eventually(t, func() bool {
+		var ok bool
+		got, ok = recordedInputs(t, c, topic)
+		return ok && len(got) >= n
+	}, wait, 300*time.Millisecond, msg)
+	return got
+}
+
+// inputIDs returns the IDs of the Deposited events of the topic, reading
+// again while a killed writer's open transaction holds the read back.
 func inputIDs(t testing.TB, c *kafkatest.Cluster, topic string) []string {
 	t.Helper()
 	ctx := timeout(t, time.Minute)
 	s, err := kafka.New(ctx, c.Client(t), topic)
 	require.NoError(t, err)
 	defer s.Close()
-	var ids []string
-	for ev, err := range s.ReadAll(ctx, nil, eventstore.WithTypes("test.Deposited")) {
-		require.NoError(t, err)
-		ids = append(ids, ev.ID)
+	for {
+		var ids []string
+		var rerr error
+		for ev, err := range s.ReadAll(ctx, nil, eventstore.WithTypes("test.Deposited")) {
+			if err != nil {
+				rerr = err
+				break
+			}
+			ids = append(ids, ev.ID)
+		}
+		if !errors.Is(rerr, eventstore.ErrUnavailable) || ctx.Err() != nil {
+			require.NoError(t, rerr)
+			return ids
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return ids
 }
 
 // A process manager on the Kafka store in one process: every input event
@@ -134,14 +163,11 @@ func TestProcessManagerKafka(t *testing.T) {
 	}
 	stopA := run()
 	stopB := run() // joins at once: a rebalance while A processes
-	require.Eventually(t, func() bool {
-		got := recordedInputs(t, c, topic)
-		return len(got) >= n
-	}, 90*time.Second, 200*time.Millisecond, "every input event must be recorded")
+	allRecorded(t, c, topic, n, 90*time.Second, "every input event must be recorded")
 	require.ErrorIs(t, stopA(), context.Canceled)
 	require.ErrorIs(t, stopB(), context.Canceled)
 
-	got := recordedInputs(t, c, topic)
+	got := allRecorded(t, c, topic, n, 30*time.Second, "a complete read after the managers stopped")
 	for _, id := range inputIDs(t, c, topic) {
 		require.Equal(t, 1, got[id], "input event %s must be recorded exactly once", id)
 	}
@@ -267,13 +293,13 @@ func TestProcessManagerKilled(t *testing.T) {
 	require.NoError(t, a.Process.Kill()) // SIGKILL, most likely mid-transaction
 	_ = a.Wait()
 
-	require.Eventually(t, func() bool {
-		return len(recordedInputs(t, c, topic)) >= n
-	}, 2*time.Minute, 300*time.Millisecond, "B must take over and record every input event")
+	allRecorded(t, c, topic, n, 2*time.Minute, "B must take over and record every input event")
 	_ = b.Process.Kill()
 	_ = b.Wait()
 
-	got := recordedInputs(t, c, topic)
+	// B was killed too: its last transaction may be open until the
+	// broker aborts it; a complete read waits for that.
+	got := allRecorded(t, c, topic, n, time.Minute, "a complete read after B stopped")
 	ids := inputIDs(t, c, topic)
 	require.Len(t, ids, n)
 	for _, id := range ids {

@@ -34,7 +34,11 @@
 // skipped, so keep handlers free of other side effects (they may run more
 // than once for an event; their effects are committed once). A handler
 // error stops [Manager.Run] with a projection.HandlerError and commits
-// nothing of the batch: fix the handler or the data and restart. Events of
+// nothing of the batch: fix the handler or the data and restart. A
+// handler error matching eventstore.ErrUnavailable (a load the store
+// could not complete now, for example while a crashed writer's
+// transaction holds the stream until the broker aborts it) is not the
+// handler's fault: the batch is decided again after a pause. Events of
 // types the manager has no handler for, or that its serde does not know,
 // are passed over (their position still moves).
 //

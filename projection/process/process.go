@@ -32,7 +32,9 @@ type Handler struct {
 // position. It may run more than once for an event (after a conflict the
 // batch is decided again on fresh loads), so keep other side effects out
 // of it. An error stops the manager ([Manager.Run] returns a
-// [projection.HandlerError]) and nothing of the batch is saved.
+// [projection.HandlerError]) and nothing of the batch is saved, except an
+// error matching [eventstore.ErrUnavailable] (a load the store could not
+// complete now), after which the batch is decided again.
 func On[T any](fn func(ctx context.Context, tx *aggregate.Tx, ev T, m projection.Meta) error) Handler {
 	return Handler{
 		typ: reflect.TypeFor[T](),
@@ -245,6 +247,16 @@ func (s *sink) Deliver(ctx context.Context, recs []projection.Record) (int, erro
 			m.position = m.position.Advance(last)
 			m.mu.Unlock()
 			return len(recs), nil
+		case failed != nil && errors.Is(failed.Err, eventstore.ErrUnavailable) && ctx.Err() == nil:
+			// A load the store could not complete now (another
+			// writer's transaction still open on the stream, a broker
+			// away): not the handler's fault, and nothing was saved.
+			// Decide again after a pause, as after a conflict.
+			m.cfg.logger.WarnContext(ctx, "process: a handler could not load an aggregate now; deciding the batch again",
+				slog.String("process", m.name), slog.String("last", last.String()), slog.Int("round", round+1), slog.Any("error", failed.Err))
+			if err := ctxtime.Sleep(ctx, m.cfg.pause); err != nil {
+				return 0, err
+			}
 		case failed != nil:
 			return 0, failed
 		case ctx.Err() != nil:
