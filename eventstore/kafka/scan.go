@@ -199,7 +199,7 @@ func (w *worker) prescan(ctx context.Context, live []*appendReq) map[int32]*part
 		from[p] = skipOwn(ix.own, x)
 		ix.mu.Unlock()
 	}
-	res, err := w.s.f.fetch(ctx, from, sarama.ReadUncommitted, 0, fetchMaxBytes)
+	res, err := w.s.f.fetch(ctx, from, sarama.ReadUncommitted, prescanWait, fetchMaxBytes)
 	if err != nil {
 		return nil
 	}
@@ -305,3 +305,11 @@ type hangingError struct {
 func (e *hangingError) Error() string {
 	return fmt.Sprintf("kafka: %s/%d holds, at offset %d, a record of this store's producer %d that Kafka left without its transaction marker; aborting to settle it", e.topic, e.partition, e.offset, e.producerID)
 }
+
+// prescanWait is how long the prescan's fetch may wait for data when the
+// partitions hold nothing new yet: typically the previous transaction's
+// commit marker, which Kafka writes just after EndTxn returned, arrives
+// during the produce, or else the produce's own records do. Without the
+// wait, the scan read that marker in a second fetch after the produce
+// (about 0.4 ms of a 1.8 ms append on a real broker).
+const prescanWait = 50 * time.Millisecond

@@ -213,6 +213,9 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	if len(live) == 0 {
 		return nil
 	}
+	if w.s.opts.testTrace != nil {
+		w.tracef("version check: %d appends", len(live))
+	}
 	// 2. Write them in a transaction.
 	if err := w.start(ctx, live); err != nil {
 		again(live, err)
@@ -251,6 +254,9 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 	}
 	conflicts, err := scan(ctx, live, <-pre)
+	if w.s.opts.testTrace != nil {
+		w.tracef("conflict scan: %d conflicts, %v", len(conflicts), err)
+	}
 	if err != nil {
 		var he *hangingError
 		if errors.As(err, &he) {
