@@ -466,5 +466,6 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 
 	// 5. Done.
 	m.finish(w.recordOwn(m.members), nil)
+	w.cacheOwn(m.members)
 	return nil
 }

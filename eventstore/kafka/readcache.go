@@ -74,13 +74,18 @@ func (c *readCache) put(p int32, r record) {
 	if size > c.max/4 {
 		return
 	}
-	k := cacheKey{p, r.offset}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.insertLocked(p, compact(r), size)
+}
+
+// insertLocked adds r (c.mu held); size is recordSize(r).
+func (c *readCache) insertLocked(p int32, r record, size int64) {
+	k := cacheKey{p, r.offset}
 	if _, ok := c.recs[k]; ok {
 		return
 	}
-	c.recs[k] = compact(r)
+	c.recs[k] = r
 	c.order = append(c.order, k)
 	c.bytes += size
 	for c.bytes > c.max && c.head < len(c.order) {
@@ -124,11 +129,16 @@ func compact(r record) record {
 	return out
 }
 
-// putOwn adds the records of a transaction this store committed.
+// putOwn adds the records of a transaction this store committed. It
+// keeps the messages' buffers rather than copying them: the store encoded
+// them for this transaction (keys, headers) or copied them from the
+// caller (values), and nothing writes to them after the commit.
 func (c *readCache) putOwn(p int32, msgs []*sarama.ProducerMessage) {
 	if c == nil {
 		return
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, m := range msgs {
 		r := record{offset: m.Offset, ts: m.Timestamp}
 		if m.Key != nil {
@@ -141,6 +151,8 @@ func (c *readCache) putOwn(p int32, msgs []*sarama.ProducerMessage) {
 		for i := range m.Headers {
 			r.headers[i] = &m.Headers[i]
 		}
-		c.put(p, r)
+		if size := recordSize(r); size <= c.max/4 {
+			c.insertLocked(p, r, size)
+		}
 	}
 }

@@ -369,7 +369,18 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	for i, res := range w.recordOwn(live) {
 		live[i].finish(res, nil)
 	}
+	w.cacheOwn(live)
 	return nil
+}
+
+// cacheOwn adds the records of a committed transaction to the read cache,
+// after the callers were told: it is not on their path.
+func (w *worker) cacheOwn(live []*appendReq) {
+	for _, r := range live {
+		if len(r.msgs) > 0 {
+			w.s.rcache.putOwn(r.part, r.msgs)
+		}
+	}
 }
 
 // processRaw writes batch in a bare transaction (WithTestRawTxn, for
@@ -489,8 +500,8 @@ func (w *worker) sendFailed(ctx context.Context, live []*appendReq, err error) (
 }
 
 // recordOwn records the events of a committed transaction in the index
-// (before catch-up sees their commit markers) and the read cache, and
-// returns each append's result. Appends without events (the conditions of
+// (before catch-up sees their commit markers) and returns each append's
+// result; cacheOwn adds them to the read cache. Appends without events (the conditions of
 // a multi-stream append) get their stream's version.
 func (w *worker) recordOwn(live []*appendReq) []eventstore.AppendResult {
 	s := w.s
@@ -519,7 +530,6 @@ func (w *worker) recordOwn(live []*appendReq) []eventstore.AppendResult {
 		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, ids, s.opts.idWindow) {
 			allApplied[r.part] = false
 		}
-		s.rcache.putOwn(r.part, r.msgs)
 		if w.s.opts.testTrace != nil {
 			w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
 		}
