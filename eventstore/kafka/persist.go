@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 	"strings"
 	"sync"
 
@@ -96,6 +97,25 @@ func (s *Store) identity(ctx context.Context) (logIdentity, error) {
 	return id, nil
 }
 
+// staleTemp is how old a temporary file of an index save must be before a
+// store removes it as the leftover of a process killed while saving (a
+// save takes seconds; another live instance sharing the directory may be
+// writing a younger one).
+const staleTemp = 10 * time.Minute
+
+// removeStaleTemps removes the temporary files of earlier saves of this
+// index that a killed process left behind (older than staleTemp).
+func (s *Store) removeStaleTemps() {
+	temps, _ := filepath.Glob(s.indexFile() + ".tmp-*")
+	for _, f := range temps {
+		if fi, err := os.Stat(f); err == nil && time.Since(fi.ModTime()) > staleTemp {
+			if os.Remove(f) == nil {
+				s.opts.logger.Info("kafkaes: removed the leftover of an index save that did not finish", "file", f)
+			}
+		}
+	}
+}
+
 // saveIndex writes the index to the index file (see above).
 func (s *Store) saveIndex(ctx context.Context) error {
 	id, err := s.identity(ctx)
@@ -106,6 +126,7 @@ func (s *Store) saveIndex(ctx context.Context) error {
 		return fmt.Errorf("kafka: save the stream index: %w", err)
 	}
 	path := s.indexFile()
+	s.removeStaleTemps()
 	tmp, err := os.CreateTemp(s.opts.indexDir, filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("kafka: save the stream index: %w", err)
@@ -212,6 +233,7 @@ func (ix *partIndex) encode(e *encoder) {
 // describes the topic's log, and returns why it did not (empty when it
 // did, or when there is no file). s.idx must hold empty indexes.
 func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
+	s.removeStaleTemps()
 	data, err := os.ReadFile(s.indexFile())
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
