@@ -11,9 +11,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 
