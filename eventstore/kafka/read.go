@@ -223,6 +223,48 @@ func (s *Store) checkHeld(ctx context.Context, p int32, stream string, r [2]int6
 // once (concurrent requests on one connection, pipelined by sarama).
 const loadAhead = 8
 
+// A load reads the partition in large fetches (denseMaxBytes) instead of
+// one record batch per request while the stream's next denseProbe events
+// lie within denseRatio times as many offsets: then at least one record
+// in denseRatio decoded is the stream's, and a round trip brings hundreds
+// of its events instead of one batch. A sparse stream keeps the batch-wise
+// fetches, whose cost does not depend on the partition's other records.
+const (
+	denseProbe    = 64
+	denseRatio    = 16
+	denseMaxBytes = 1 << 20
+)
+
+// dense reports whether the stream's events from wants[i] on are dense
+// in the partition (see denseProbe).
+func (l *loader) dense(wants []want, i int) bool {
+	last := min(len(wants)-1, i+denseProbe-1)
+	if last-i+1 < denseProbe/2 {
+		return false // a short rest: the batch-wise fetches are as quick
+	}
+	return wants[last].offset-wants[i].offset+1 <= int64(last-i+1)*denseRatio
+}
+
+// takeWanted keeps the records of recs that are at offsets of wants from i
+// on (both are in offset order) for the coming gets.
+func (l *loader) takeWanted(wants []want, i int, recs []record) {
+	j := i
+	for _, rec := range recs {
+		if rec.control {
+			continue
+		}
+		for j < len(wants) && wants[j].offset < rec.offset {
+			j++
+		}
+		if j == len(wants) {
+			return
+		}
+		if wants[j].offset == rec.offset {
+			l.cache[rec.offset] = rec
+		}
+	}
+}
+
 // loader fetches the records of one stream at the offsets the index holds,
 // one record batch per request, up to loadAhead batches at a time.
 type loader struct {
@@ -250,6 +292,25 @@ func (l *loader) get(wants []want, i int) (record, error) {
 			delete(l.cache, off)
 			l.s.rcache.put(l.p, rec)
 			return rec, nil
+		}
+		if l.dense(wants, i) {
+			// The stream's next events lie close together in the
+			// partition (a long stream written one event per append
+			// among few others): one large fetch from off returns many
+			// of them, where one batch per request would take a round
+			// trip for every few events.
+			res, err := retry(l.ctx, func() (map[int32]*partResult, error) {
+				return l.s.loadF.fetch(l.ctx, map[int32]int64{l.p: off}, sarama.ReadUncommitted, 0, denseMaxBytes)
+			})
+			if err != nil {
+				return record{}, err
+			}
+			if pr := res[l.p]; pr != nil {
+				l.takeWanted(wants, i, pr.recs)
+				if _, ok := l.cache[off]; ok {
+					continue
+				}
+			}
 		}
 		// Fetch at off and at the starts of the following runs (a run of
 		// consecutive offsets is one append, usually one batch).
