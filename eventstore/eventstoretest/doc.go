@@ -15,7 +15,14 @@
 // offsets, checkpoint resumption, live subscriptions, idempotent re-appends
 // ([Features.Idempotency]), many concurrent writers on one stream (also
 // across two store instances on the same log, [Features.Peer]),
-// cancellation, bad input, metadata round trips and Close.
+// cancellation, bad input, metadata round trips and Close. For a store
+// that implements [eventstore.MultiAppender] (checked with a type
+// assertion; other stores skip these cases, saying so) it also covers
+// multi-stream appends: all or nothing, conditions on streams that are
+// only read, a [eventstore.MultiConflictError] naming every failed stream,
+// idempotent repeats, bad input, money conserved by concurrent transfers
+// across partitions and instances, and a write-skew race that at most one
+// side may win.
 //
 // Beyond the prose of the [eventstore.Store] documentation, the suite pins
 // down these details, which callers rely on:
