@@ -35,7 +35,7 @@ func sweepSalaries(ctx context.Context, w io.Writer, env *env, repo *aggregate.R
 		return nil, nil, err
 	}
 	group := "bank-salary-sweep" + env.idSuffix
-	src, err := kafkaprojection.NewSource(ctx, client, env.topic, group) // closes client
+	src, err := kafkaprojection.NewProcessSource(ctx, client, env.topic, group)
 	if err != nil {
 		_ = client.Close()
 		return nil, nil, err
@@ -88,6 +88,7 @@ func sweepSalaries(ctx context.Context, w io.Writer, env *env, repo *aggregate.R
 	})
 	if err != nil {
 		_ = src.Close()
+		_ = client.Close()
 		return nil, nil, err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
@@ -103,6 +104,7 @@ func sweepSalaries(ctx context.Context, w io.Writer, env *env, repo *aggregate.R
 	var stopErr error
 	stop = func() error {
 		once.Do(func() {
+			defer client.Close()
 			defer src.Close()
 			cancel()
 			if err := <-done; !errors.Is(err, context.Canceled) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -22,12 +24,12 @@ import (
 // commit both are there, and it is not. A member that lost its partition
 // in a rebalance is refused by the group (KIP-447, Kafka 2.5 or later):
 // nothing is written, and the manager resumes from the new owner's
-// committed offsets. A batch that decided nothing commits its offset
-// through the source, as a projection does.
+// committed offsets. Its Source must be made by [NewProcessSource], which
+// commits no offsets of its own.
 //
 // Use it with a Source of the same topic and group:
 //
-//	src, err := kafkaprojection.NewSource(ctx, client, "events", "fraud-check")
+//	src, err := kafkaprojection.NewProcessSource(ctx, client, "events", "fraud-check")
 //	c := kafkaprojection.NewProcessCommitter(store, client, "events", "fraud-check")
 //	m, err := process.New("fraud-check", sd, c, handlers)
 //	err = m.Run(ctx, src)
@@ -35,14 +37,24 @@ type ProcessCommitter struct {
 	store        *kafka.Store
 	client       sarama.Client
 	topic, group string
+
+	mu         sync.Mutex
+	lastCommit map[int32]time.Time // per partition, of the last offset commit
 }
+
+// idleCommitEvery is how often a partition whose batches decide nothing
+// has its offset committed (a plain commit, synchronously, so it reaches
+// the group after the transactions before it): often enough that a
+// restart does not re-read much, rarely enough not to cost a round trip
+// per batch.
+const idleCommitEvery = time.Second
 
 // NewProcessCommitter returns a committer that appends to store and
 // commits the offsets of group on topic (the topic its Source consumes;
 // usually the store's own). client reads the group's committed offsets;
 // it is not closed.
 func NewProcessCommitter(store *kafka.Store, client sarama.Client, topic, group string) *ProcessCommitter {
-	return &ProcessCommitter{store: store, client: client, topic: topic, group: group}
+	return &ProcessCommitter{store: store, client: client, topic: topic, group: group, lastCommit: map[int32]time.Time{}}
 }
 
 // Start returns the group's committed offsets of the partitions (only
@@ -63,21 +75,31 @@ func (c *ProcessCommitter) Start(ctx context.Context, partitions []int32) (event
 }
 
 // Commit writes appends and the offset next of partition in one Kafka
-// transaction. ctx must be the one the Source handed the batch with (it
-// carries the group session).
+// transaction. ctx must be the one a Source made by [NewProcessSource]
+// handed the batch with (it carries the group session). A batch that
+// decided nothing has its offset committed with a plain, generation-fenced
+// commit at most once a second per partition (its events are read again
+// after a restart, and again decide nothing).
 func (c *ProcessCommitter) Commit(ctx context.Context, partition int32, next int64, appends []eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	sess, ok := SessionFrom(ctx)
+	if !ok || sess.Group != c.group || sess.Topic != c.topic || !sess.SinkCommits {
+		return nil, fmt.Errorf("%w: kafkaprojection: the process committer of group %s on %s commits batches that a process source of that group delivers; run the manager with kafkaprojection.NewProcessSource(ctx, client, %q, %q)",
+			eventstore.ErrInvalidArgument, c.group, c.topic, c.topic, c.group)
+	}
 	write := false
 	for _, a := range appends {
 		write = write || len(a.Events) > 0
 	}
 	if !write {
-		// Nothing to make atomic: the source commits the offset.
+		c.mu.Lock()
+		due := time.Since(c.lastCommit[partition]) >= idleCommitEvery
+		c.mu.Unlock()
+		if due {
+			if err := c.commitPlain(sess, partition, next); err != nil {
+				return nil, err
+			}
+		}
 		return make([]eventstore.AppendResult, len(appends)), nil
-	}
-	sess, ok := SessionFrom(ctx)
-	if !ok || sess.Group != c.group || sess.Topic != c.topic {
-		return nil, fmt.Errorf("%w: kafkaprojection: the process committer of group %s on %s commits batches that a Source of that group delivers; run the manager with kafkaprojection.NewSource(ctx, client, %q, %q)",
-			eventstore.ErrInvalidArgument, c.group, c.topic, c.topic, c.group)
 	}
 	res, err := c.store.AppendMultiWithOffsets(ctx, kafka.ConsumerOffsets{
 		Group: c.group, GenerationID: sess.GenerationID, MemberID: sess.MemberID, Topic: c.topic,
@@ -86,5 +108,40 @@ func (c *ProcessCommitter) Commit(ctx context.Context, partition int32, next int
 	if errors.Is(err, kafka.ErrGroupFenced) {
 		return nil, fmt.Errorf("%w: %w", projection.ErrCheckpointMoved, err)
 	}
+	if err == nil {
+		c.mu.Lock()
+		c.lastCommit[partition] = time.Now()
+		c.mu.Unlock()
+	}
 	return res, err
+}
+
+// commitPlain commits next as the group's offset of partition, as the
+// session's member (a member that lost the partition is refused).
+func (c *ProcessCommitter) commitPlain(sess Session, partition int32, next int64) error {
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: c.group, ConsumerGroupGeneration: sess.GenerationID,
+		ConsumerID: sess.MemberID, RetentionTime: -1}
+	req.AddBlock(c.topic, partition, next, 0, "")
+	coord, err := c.client.Coordinator(c.group)
+	if err != nil {
+		return fmt.Errorf("kafkaprojection: commit the offset of %s/%d for group %s: %w", c.topic, partition, c.group, err)
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		_ = c.client.RefreshCoordinator(c.group)
+		return fmt.Errorf("kafkaprojection: commit the offset of %s/%d for group %s: %w", c.topic, partition, c.group, err)
+	}
+	kerr := resp.Errors[c.topic][partition]
+	switch kerr {
+	case sarama.ErrNoError:
+		c.mu.Lock()
+		c.lastCommit[partition] = time.Now()
+		c.mu.Unlock()
+		return nil
+	case sarama.ErrIllegalGeneration, sarama.ErrUnknownMemberId, sarama.ErrRebalanceInProgress, sarama.ErrFencedInstancedId:
+		return fmt.Errorf("%w: kafkaprojection: group %s refused the offset of %s/%d: %w", projection.ErrCheckpointMoved, c.group, c.topic, partition, kerr)
+	case sarama.ErrNotCoordinatorForConsumer, sarama.ErrConsumerCoordinatorNotAvailable:
+		_ = c.client.RefreshCoordinator(c.group)
+	}
+	return fmt.Errorf("kafkaprojection: commit the offset of %s/%d for group %s: %w", c.topic, partition, c.group, kerr)
 }

@@ -46,7 +46,12 @@ func BenchmarkProcessManager(b *testing.B) {
 				}
 				sd := processSerde()
 				repo := aggregate.NewRepository(store, sd, func() *Ledger { return &Ledger{} })
-				src := newSource(b, c, topic, group, kafkaprojection.WithMaxBatch(64))
+				var src *kafkaprojection.Source
+				if mode == "process" {
+					src = newProcessSource(b, c, topic, group, kafkaprojection.WithMaxBatch(64))
+				} else {
+					src = newSource(b, c, topic, group, kafkaprojection.WithMaxBatch(64))
+				}
 				start := time.Now()
 				switch mode {
 				case "projection-reads":

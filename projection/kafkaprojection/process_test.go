@@ -140,6 +140,33 @@ func inputIDs(t testing.TB, c *kafkatest.Cluster, topic string) []string {
 	}
 }
 
+// newProcessSource is newSource for a process manager.
+func newProcessSource(t testing.TB, c *kafkatest.Cluster, topic, group string, opts ...kafkaprojection.Option) *kafkaprojection.Source {
+	cfg := c.Config()
+	cfg.Consumer.Group.Rebalance.Timeout = 10 * time.Second
+	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
+	src, err := kafkaprojection.NewProcessSource(context.Background(), c.ClientWith(t, cfg), topic, group, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = src.Close() })
+	return src
+}
+
+// A process manager refuses to commit through a source that commits
+// offsets of its own (a plain NewSource), saying what to use.
+func TestProcessCommitterNeedsProcessSource(t *testing.T) {
+	c, topic := eventsTopic(t, 1)
+	newProducer(t, c, topic).depositN(1, 1)
+	group := kafkatest.TopicName(t, "group")
+	ctx := timeout(t, time.Minute)
+	store, err := kafka.New(ctx, c.Client(t), topic)
+	require.NoError(t, err)
+	defer store.Close()
+	m := ledgerManager(t, store, kafkaprojection.NewProcessCommitter(store, c.Client(t), topic, group), nil)
+	err = m.Run(ctx, newSource(t, c, topic, group))
+	require.ErrorIs(t, err, eventstore.ErrInvalidArgument)
+	require.ErrorContains(t, err, "NewProcessSource")
+}
+
 // A process manager on the Kafka store in one process: every input event
 // is recorded exactly once, while two managers' partitions conflict on
 // the ledgers, and the group's committed offsets reach the end.
@@ -154,7 +181,7 @@ func TestProcessManagerKafka(t *testing.T) {
 		store, err := kafka.New(ctx, c.Client(t), topic)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = store.Close() })
-		src := newSource(t, c, topic, group, kafkaprojection.WithMaxBatch(8))
+		src := newProcessSource(t, c, topic, group, kafkaprojection.WithMaxBatch(8))
 		m := ledgerManager(t, store, kafkaprojection.NewProcessCommitter(store, c.Client(t), topic, group), nil)
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -215,7 +242,7 @@ func TestProcessManagerChild(t *testing.T) {
 		fmt.Println("PM ERROR", err)
 		os.Exit(2)
 	}
-	src, err := kafkaprojection.NewSource(ctx, client, cfg.Topic, cfg.Group, kafkaprojection.WithMaxBatch(4))
+	src, err := kafkaprojection.NewProcessSource(ctx, client, cfg.Topic, cfg.Group, kafkaprojection.WithMaxBatch(4))
 	if err != nil {
 		fmt.Println("PM ERROR", err)
 		os.Exit(2)

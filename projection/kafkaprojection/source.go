@@ -39,6 +39,7 @@ type Source struct {
 	idle         time.Duration
 	logger       *slog.Logger
 	txnPrefix    string // a Transformer's; see WithTransactionalIDPrefix
+	sinkCommits  bool   // NewProcessSource: the sink commits every offset
 }
 
 // Option configures a [Source].
@@ -50,6 +51,10 @@ type options struct {
 	idle      time.Duration
 	logger    *slog.Logger
 	txnPrefix string
+	// sinkCommits: the sink commits the group's offsets itself, in its
+	// own transactions (NewProcessSource, the transformer); the source
+	// must never commit any, see NewProcessSource.
+	sinkCommits bool
 }
 
 // WithInitialOffset sets where a consumer group without committed offsets
@@ -129,11 +134,31 @@ func newSource(ctx context.Context, client sarama.Client, topic, group string, o
 	// catch-up) waits for the fetch in flight, which an idle broker holds
 	// for MaxWaitTime (500ms by default): keep stops quick.
 	c.Consumer.MaxWaitTime = min(c.Consumer.MaxWaitTime, 100*time.Millisecond)
+	if o.sinkCommits {
+		c.Consumer.Offsets.AutoCommit.Enable = false
+	}
 	own, err := connect(ctx, addrs, &c, "source of "+topic)
 	if err != nil {
 		return nil, err
 	}
-	return &Source{topic: topic, group: group, client: own, maxBatch: o.maxBatch, idle: o.idle, logger: o.logger, txnPrefix: o.txnPrefix}, nil
+	return &Source{topic: topic, group: group, client: own, maxBatch: o.maxBatch, idle: o.idle, logger: o.logger,
+		txnPrefix: o.txnPrefix, sinkCommits: o.sinkCommits}, nil
+}
+
+// NewProcessSource is [NewSource] for a sink that commits the group's
+// offsets itself, in transactions with its output: a process manager with
+// a [ProcessCommitter]. The source then never commits offsets (sarama's
+// automatic commits are off), because a plain commit of an older offset
+// that reaches the group coordinator after a transaction committed a newer
+// one would move the group back, and the batches in between would be
+// processed, and their effects committed, a second time after a restart.
+func NewProcessSource(ctx context.Context, client sarama.Client, topic, group string, opts ...Option) (*Source, error) {
+	o := collect(opts)
+	o.sinkCommits = true
+	if topic == "" || group == "" {
+		return nil, fmt.Errorf("kafkaprojection: topic %q and group %q must not be empty", topic, group)
+	}
+	return newSource(ctx, client, topic, group, o)
 }
 
 // Close closes the source's own connections (not the client it was
@@ -263,6 +288,9 @@ type Session struct {
 	Group, Topic string
 	GenerationID int32
 	MemberID     string
+	// SinkCommits is set when the source leaves every offset commit to the
+	// sink ([NewProcessSource]).
+	SinkCommits bool
 }
 
 type sessionKey struct{}
@@ -349,7 +377,8 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		// (by this instance or another one).
 		h.sink.Reached(p, off)
 	}
-	ctx := context.WithValue(h.ctx, sessionKey{}, Session{Group: h.s.group, Topic: h.s.topic, GenerationID: sess.GenerationID(), MemberID: sess.MemberID()})
+	ctx := context.WithValue(h.ctx, sessionKey{}, Session{Group: h.s.group, Topic: h.s.topic, GenerationID: sess.GenerationID(), MemberID: sess.MemberID(),
+		SinkCommits: h.s.sinkCommits})
 	err := h.s.consume(ctx, sess.Context().Done(), h.sink, p, claim.Messages(), claim.InitialOffset(), want, stored,
 		func(next int64) { sess.MarkOffset(h.s.topic, p, next, "") })
 	if err != nil {

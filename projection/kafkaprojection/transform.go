@@ -61,7 +61,9 @@ func WithTransactionalIDPrefix(p string) Option { return func(o *options) { o.tx
 // from copies of the same configuration (transactions need Kafka 0.11).
 // It never closes client; ctx bounds the connecting.
 func NewTransformer(ctx context.Context, client sarama.Client, topic, group string, opts ...Option) (*Transformer, error) {
-	src, err := NewSource(ctx, client, topic, group, opts...)
+	// Every offset is committed in the transformer's transactions: the
+	// source must commit none (see NewProcessSource).
+	src, err := NewProcessSource(ctx, client, topic, group, opts...)
 	if err != nil {
 		return nil, err
 	}

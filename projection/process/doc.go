@@ -13,7 +13,10 @@
 //
 //   - kafkaprojection.ProcessCommitter writes the events and the consumer
 //     group's offset in one Kafka transaction
-//     (kafka.Store.AppendMultiWithOffsets). A crash before the commit
+//     (kafka.Store.AppendMultiWithOffsets), with a source made by
+//     kafkaprojection.NewProcessSource, which commits no offsets of its own
+//     (a plain commit of an older offset landing after a transaction's
+//     would move the group back). A crash before the commit
 //     leaves neither, and the batch is processed again; after it, both
 //     are there and the batch is not processed again. An instance that
 //     lost its partition in a rebalance is refused by the group (KIP-447
