@@ -11,7 +11,6 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
-	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
@@ -162,18 +161,11 @@ func (s *Store) appendMulti(ctx context.Context, offsets *ConsumerOffsets, appen
 	_, err = s.await(ctx, m.lead())
 	err = s.judgeMulti(m, err)
 	if h := s.opts.hooks.Append; h != nil {
+		d := time.Since(start)
 		for _, r := range m.members {
-			if len(r.events) == 0 {
-				continue
+			if len(r.events) > 0 {
+				s.reportAppend(ctx, h, r.stream, r.events, d, err)
 			}
-			bytes := 0
-			for i := range r.events {
-				bytes += len(r.events[i].Data)
-			}
-			h.ObserveAppend(ctx, observe.Append{
-				Topic: s.topic, Stream: r.stream, Events: len(r.events), Bytes: bytes,
-				Duration: time.Since(start), Err: err, Conflict: errors.Is(err, eventstore.ErrConcurrencyConflict),
-			})
 		}
 	}
 	if err != nil {
@@ -210,35 +202,9 @@ func (s *Store) judgeMulti(m *multiReq, err error) error {
 		}
 		proven = proven || r.proven.Load()
 	}
-	forget := func() {
-		for _, x := range doubts {
-			s.doubts.forget(x)
-		}
-	}
-	switch {
-	case err == nil:
-		forget()
-		return nil
-	case errors.Is(err, eventstore.ErrUnknownOutcome):
-		for _, r := range m.members {
-			if len(r.events) > 0 {
-				s.doubts.remember(r)
-			}
-		}
-		return err
-	case len(doubts) == 0:
-		return err
-	case errors.Is(err, eventstore.ErrDuplicateEventID):
-		forget()
-		return err
-	case errors.Is(err, eventstore.ErrConcurrencyConflict) && proven:
-		forget()
-		return err
-	case errors.Is(err, eventstore.ErrInvalidArgument):
-		return err
-	}
-	return fmt.Errorf("%w: an earlier attempt of this multi-stream append to streams %s (event IDs from %s) had an unknown outcome, and this attempt could not learn its fate: %v",
-		ErrUnknownOutcome, m.streams(), doubts[0].ids[0], err)
+	return s.judgeDoubts(m.members, doubts, proven, err, func() string {
+		return "this multi-stream append to streams " + m.streams()
+	})
 }
 
 // checkMulti checks every entry of m against the index. It is done when
@@ -325,17 +291,9 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 
 	// 1. The version check, repeated after a catch-up when it failed (see
 	// process).
-	var stale []int32
-	for _, p := range parts {
-		if s.idx[p].staleFor(s.opts.staleIndex) {
-			stale = append(stale, p)
-		}
-	}
-	if len(stale) > 0 {
-		if err := s.catchUpStall(ctx, stale, false, appendStall, true, nil); err != nil {
-			fail(unavailable("catch up the stream index before the version check", err))
-			return nil
-		}
+	if err := s.catchUpStale(ctx, parts); err != nil {
+		fail(err)
+		return nil
 	}
 	results, done, mayStale, err := w.checkMulti(m)
 	if done && err != nil {
@@ -346,10 +304,8 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 			doubt = doubt || r.doubt != nil
 		}
 		if mayStale || !blocked {
-			var held *heldBackError
 			cerr := s.catchUpStall(ctx, parts, true, checkWait, true, nil)
-			slow := cerr != nil && errors.Is(cerr, eventstore.ErrUnavailable) && ctx.Err() == nil
-			if cerr != nil && !errors.As(cerr, &held) && (!slow || doubt) {
+			if recheckFails(ctx, cerr, doubt) {
 				fail(unavailable("catch up the stream index for the version check", cerr))
 				return nil
 			}
@@ -455,12 +411,7 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 		w.abort(nil)
 		return nil
 	}
-	if err := w.prod.end(ctx, true); err != nil {
-		w.closeProducer()
-		fail(fmt.Errorf("%w: multi-stream append to streams %s: %w", ErrUnknownOutcome, m.streams(), err))
-		if ierr := w.ensureProducer(); ierr != nil && w.s.opts.testTrace != nil {
-			w.tracef("re-initialise after a failed commit: %v", ierr)
-		}
+	if !w.commit(ctx, func(err error) { fail(fmt.Errorf("multi-stream append to streams %s: %w", m.streams(), err)) }) {
 		return nil
 	}
 

@@ -25,15 +25,21 @@ func WithObserver(o observe.Observer) Option {
 func (s *Store) observedAppend(ctx context.Context, h observe.AppendObserver, streamID string, expected eventstore.ExpectedVersion, events []eventstore.Event) (eventstore.AppendResult, error) {
 	start := time.Now()
 	res, err := s.doAppend(ctx, streamID, expected, events...)
+	s.reportAppend(ctx, h, streamID, events, time.Since(start), err)
+	return res, err
+}
+
+// reportAppend reports an append of events to stream that took d and
+// ended with err to h.
+func (s *Store) reportAppend(ctx context.Context, h observe.AppendObserver, stream string, events []eventstore.Event, d time.Duration, err error) {
 	bytes := 0
 	for i := range events {
 		bytes += len(events[i].Data)
 	}
 	h.ObserveAppend(ctx, observe.Append{
-		Topic: s.topic, Stream: streamID, Events: len(events), Bytes: bytes,
-		Duration: time.Since(start), Err: err, Conflict: errors.Is(err, eventstore.ErrConcurrencyConflict),
+		Topic: s.topic, Stream: stream, Events: len(events), Bytes: bytes,
+		Duration: d, Err: err, Conflict: errors.Is(err, eventstore.ErrConcurrencyConflict),
 	})
-	return res, err
 }
 
 // observeBatch reports a group-commit round that took d.

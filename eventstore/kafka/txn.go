@@ -144,19 +144,9 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	// check fails is the index caught up first and the check repeated, so
 	// that a stale index never fails an append; a stale index that passes is
 	// harmless, as the conflict scan below sees everything it missed.
-	var stale []int32
-	for _, r := range batch {
-		if s.idx[r.part].staleFor(s.opts.staleIndex) {
-			stale = append(stale, r.part)
-		}
-	}
-	if len(stale) > 0 {
-		// An index that has not been caught up for a while would make the
-		// conflict scan long; catch up first.
-		if err := s.catchUpStall(ctx, stale, false, appendStall, true, nil); err != nil {
-			fail(batch, unavailable("catch up the stream index before the version check", err))
-			return nil
-		}
+	if err := s.catchUpStale(ctx, partsOf(batch)); err != nil {
+		fail(batch, err)
+		return nil
 	}
 	live := batch[:0:0]
 	var doubtful []*appendReq
@@ -195,11 +185,9 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		// catch-up: on a stale index a conflict would not prove that the
 		// first attempt was not written, so it fails with ErrUnavailable
 		// (which such a repeat reports as still unknown).
-		var held *heldBackError
 		err := s.catchUpStall(ctx, partsOf(doubtful), true, checkWait, true, nil)
-		slow := err != nil && errors.Is(err, eventstore.ErrUnavailable) && ctx.Err() == nil
 		for _, r := range doubtful {
-			if err != nil && !errors.As(err, &held) && (!slow || r.doubt != nil) {
+			if recheckFails(ctx, err, r.doubt != nil) {
 				r.finish(eventstore.AppendResult{}, unavailable("catch up the stream index for the version check", err))
 				continue
 			}
@@ -342,25 +330,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 		return retry
 	}
-	if err := w.prod.end(ctx, true); err != nil {
-		// The coordinator refused the commit or did not answer: whether
-		// the transaction will commit is not known here (a refused commit
-		// is aborted by the broker, but a fenced producer cannot tell).
-		w.closeProducer()
-		fail(live, fmt.Errorf("%w: %w", ErrUnknownOutcome, err))
-		// Settle the transaction now rather than at this worker's next
-		// group: a new producer with the same transactional ID makes the
-		// coordinator finish a commit it accepted, or abort the
-		// transaction, before it answers. A caller's retry with the same
-		// event IDs then finds the events committed (an idempotent
-		// repeat) or writes them, instead of meeting the undecided
-		// records in its conflict scan until the transaction timeout.
-		// When the broker is away this fails; the next group tries again.
-		if ierr := w.ensureProducer(); ierr != nil {
-			if w.s.opts.testTrace != nil {
-				w.tracef("re-initialise after a failed commit: %v", ierr)
-			}
-		}
+	if !w.commit(ctx, func(err error) { fail(live, err) }) {
 		return nil
 	}
 
@@ -545,6 +515,67 @@ func (w *worker) recordOwn(live []*appendReq) []eventstore.AppendResult {
 		w.committed[p] = [2]int64{slices.Min(offs), slices.Max(offs)}
 	}
 	return out
+}
+
+// catchUpStale catches up the index of those of parts that have not been
+// caught up for a while (WithStaleIndex's age) before a version check: an
+// old index would make the conflict scan long. Its error is the append's
+// (ErrUnavailable: nothing was written).
+func (s *Store) catchUpStale(ctx context.Context, parts []int32) error {
+	var stale []int32
+	for _, p := range parts {
+		if s.idx[p].staleFor(s.opts.staleIndex) {
+			stale = append(stale, p)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if err := s.catchUpStall(ctx, stale, false, appendStall, true, nil); err != nil {
+		return unavailable("catch up the stream index before the version check", err)
+	}
+	return nil
+}
+
+// recheckFails reports whether the catch-up before a repeated version
+// check failed in a way that fails the append (see process): not when it
+// only waited for a transaction held open, nor when a slow leader made it
+// time out, unless the append repeats one whose outcome is unknown
+// (doubt), which needs the caught-up index to prove anything.
+func recheckFails(ctx context.Context, err error, doubt bool) bool {
+	if err == nil {
+		return false
+	}
+	var held *heldBackError
+	slow := errors.Is(err, eventstore.ErrUnavailable) && ctx.Err() == nil
+	return !errors.As(err, &held) && (!slow || doubt)
+}
+
+// commit commits the worker's open transaction. When the coordinator
+// refused the commit or did not answer, whether the transaction commits
+// is not known here (a refused commit is aborted by the broker, but a
+// fenced producer cannot tell): the error wraps ErrUnknownOutcome, and
+// failed is called with it (to tell the callers) before the producer is
+// replaced at once rather than at this worker's next group, so that the
+// transaction is settled: a new producer with the same transactional ID
+// makes the coordinator finish a commit it accepted, or abort the
+// transaction, before it answers. A caller's retry with the same event
+// IDs then finds the events committed (an idempotent repeat) or writes
+// them, instead of meeting the undecided records in its conflict scan
+// until the transaction timeout. When the broker is away the replacement
+// fails; the next group tries again. It reports whether the commit
+// succeeded.
+func (w *worker) commit(ctx context.Context, failed func(error)) bool {
+	err := w.prod.end(ctx, true)
+	if err == nil {
+		return true
+	}
+	w.closeProducer()
+	failed(fmt.Errorf("%w: %w", ErrUnknownOutcome, err))
+	if ierr := w.ensureProducer(); ierr != nil && w.s.opts.testTrace != nil {
+		w.tracef("re-initialise after a failed commit: %v", ierr)
+	}
+	return false
 }
 
 // appendStall is how long the catch-up before an append's version check

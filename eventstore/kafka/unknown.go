@@ -125,24 +125,44 @@ func (d *doubts) len() int {
 // and turns a failure that proves nothing about an earlier attempt with
 // an unknown outcome into ErrUnknownOutcome.
 func (s *Store) judge(r *appendReq, err error) error {
-	x := r.doubt
-	switch {
-	case err == nil:
-		if x != nil {
+	var doubts []*doubt
+	if r.doubt != nil {
+		doubts = []*doubt{r.doubt}
+	}
+	return s.judgeDoubts([]*appendReq{r}, doubts, r.proven.Load(), err, func() string {
+		return fmt.Sprintf("this append to stream %q", r.stream)
+	})
+}
+
+// judgeDoubts is judge for the appends rs that were written all or none
+// (one append, or the entries of a multi-stream append), whose earlier
+// attempts had the doubts; proven is set when a check proved such an
+// attempt not written. what names the append in the error.
+func (s *Store) judgeDoubts(rs []*appendReq, doubts []*doubt, proven bool, err error, what func() string) error {
+	forget := func() {
+		for _, x := range doubts {
 			s.doubts.forget(x)
 		}
+	}
+	switch {
+	case err == nil:
+		forget()
 		return nil
 	case errors.Is(err, eventstore.ErrUnknownOutcome):
-		s.doubts.remember(r)
+		for _, r := range rs {
+			if len(r.events) > 0 {
+				s.doubts.remember(r)
+			}
+		}
 		return err
-	case x == nil:
+	case len(doubts) == 0:
 		return err
 	case errors.Is(err, eventstore.ErrDuplicateEventID):
 		// Its IDs are in the stream: the earlier attempt was written.
-		s.doubts.forget(x)
+		forget()
 		return err
-	case errors.Is(err, eventstore.ErrConcurrencyConflict) && r.proven.Load():
-		s.doubts.forget(x)
+	case errors.Is(err, eventstore.ErrConcurrencyConflict) && proven:
+		forget()
 		return err
 	case errors.Is(err, eventstore.ErrInvalidArgument):
 		return err // a bad call; the doubt stays for a correct one
@@ -150,6 +170,6 @@ func (s *Store) judge(r *appendReq, err error) error {
 	// %v, not %w: the error must not match what err matches (a
 	// retryable ErrUnavailable, say), which would let a caller take it as
 	// "nothing was written".
-	return fmt.Errorf("%w: an earlier attempt of this append to stream %q (event IDs from %s) had an unknown outcome, and this attempt could not learn its fate: %v",
-		ErrUnknownOutcome, r.stream, x.ids[0], err)
+	return fmt.Errorf("%w: an earlier attempt of %s (event IDs from %s) had an unknown outcome, and this attempt could not learn its fate: %v",
+		ErrUnknownOutcome, what(), doubts[0].ids[0], err)
 }
