@@ -153,12 +153,7 @@ func newSource(ctx context.Context, client sarama.Client, topic, group string, o
 // one would move the group back, and the batches in between would be
 // processed, and their effects committed, a second time after a restart.
 func NewProcessSource(ctx context.Context, client sarama.Client, topic, group string, opts ...Option) (*Source, error) {
-	o := collect(opts)
-	o.sinkCommits = true
-	if topic == "" || group == "" {
-		return nil, fmt.Errorf("kafkaprojection: topic %q and group %q must not be empty", topic, group)
-	}
-	return newSource(ctx, client, topic, group, o)
+	return NewSource(ctx, client, topic, group, append(opts[:len(opts):len(opts)], func(o *options) { o.sinkCommits = true })...)
 }
 
 // Close closes the source's own connections (not the client it was
