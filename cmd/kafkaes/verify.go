@@ -22,7 +22,7 @@ const (
 	vDuplicateID   = "duplicate-event-id"
 	vWrongPart     = "wrong-partition" // a stream's record on another partition than murmur2(key) gives
 	vPayload       = "undecodable-payload"
-	vMarker        = "invalid-marker" // a record of a reserved type (eventstore.ReservedTypePrefix) that is not a valid lifecycle marker
+	vMarker        = "invalid-marker"  // a record of a reserved type (eventstore.ReservedTypePrefix) that is not a valid lifecycle marker
 	vDeletedPrefix = "deleted-records" // the partition's log does not start at offset 0
 )
 
