@@ -28,7 +28,7 @@ const (
 // MarkerTruncateBefore is the metadata key (Metadata.Values) of a
 // [TypeStreamTruncated] marker that holds the version before which the
 // stream is truncated, in decimal (on Kafka the header
-// "meta.truncate-before").
+// "es.truncate-before").
 const MarkerTruncateBefore = "truncate-before"
 
 var (

@@ -189,8 +189,8 @@ func (v *verifier) check(r rec) error {
 	// hold for them) and have no payload.
 	if eventstore.IsMarker(ev.Type) {
 		if _, ok := eventstore.ParseMarker(ev.Event); !ok {
-			v.add(vMarker, r, ev.StreamID, ev.Version, "type %q is reserved for lifecycle markers, but this record is not a valid one (a truncate marker needs a %s%s header with a version >= 1)",
-				ev.Type, wire.MetaPrefix, eventstore.MarkerTruncateBefore)
+			v.add(vMarker, r, ev.StreamID, ev.Version, "type %q is reserved for lifecycle markers, but this record is not a valid one (a truncate marker needs an %s header with a version >= 1)",
+				ev.Type, wire.HeaderTruncateBefore)
 		} else if len(r.value) > 0 {
 			v.add(vMarker, r, ev.StreamID, ev.Version, "lifecycle marker %q has a payload of %d bytes; markers have a null value", ev.Type, len(r.value))
 		}

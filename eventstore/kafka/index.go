@@ -130,7 +130,7 @@ func markerOf(headers []*sarama.RecordHeader) (eventstore.Marker, bool) {
 		return eventstore.Marker{}, false
 	}
 	ev := eventstore.Event{Type: string(typ)}
-	if b, ok := wire.Header(headers, wire.MetaPrefix+eventstore.MarkerTruncateBefore); ok {
+	if b, ok := wire.Header(headers, wire.HeaderTruncateBefore); ok {
 		ev.Metadata.Values = map[string]string{eventstore.MarkerTruncateBefore: string(b)}
 	}
 	return eventstore.ParseMarker(ev)

@@ -25,7 +25,7 @@ func (s *Store) DeleteStream(ctx context.Context, streamID string, expected even
 // TruncateStream truncates a stream before version before; see
 // [eventstore.Lifecycle.TruncateStream]. The truncate marker is a record
 // of the stream (es.type "$es.stream-truncated", header
-// meta.truncate-before, a null value) appended at the stream's next
+// es.truncate-before, a null value) appended at the stream's next
 // version like DeleteStream's. Nothing is removed from the topic: the
 // events before the truncation point stay in the log (and in ReadAll), but
 // ReadStream no longer fetches them.
