@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"time"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -15,7 +16,8 @@ var _ eventstore.Lifecycle = (*Store)(nil)
 // stream's next version like an event: checked against the index, covered
 // by the conflict scan, committed in a transaction. The index of every
 // store instance (and the saved index of [WithIndexDir]) records it from
-// the log. An error wrapping [ErrUnknownOutcome] means the marker was
+// the log. [WithObserver]'s append observer sees the marker as an append
+// of one event. An error wrapping [ErrUnknownOutcome] means the marker was
 // written or not: read the stream (a [*eventstore.StreamDeletedError]
 // says it was), or delete again.
 func (s *Store) DeleteStream(ctx context.Context, streamID string, expected eventstore.ExpectedVersion) (eventstore.AppendResult, error) {
@@ -44,6 +46,11 @@ func (s *Store) appendMarker(ctx context.Context, streamID string, expected even
 		expected: expected, events: evs, done: make(chan appendOutcome, 1),
 		base: -1, marker: m,
 	}
+	start := time.Now()
 	res, err := s.await(ctx, r)
-	return res, s.judge(r, err)
+	err = s.judge(r, err)
+	if h := s.opts.hooks.Append; h != nil {
+		s.reportAppend(ctx, h, streamID, evs, time.Since(start), err)
+	}
+	return res, err
 }
