@@ -60,13 +60,24 @@ func TestIndexDirLifecycle(t *testing.T) {
 	s1 := openStore(t, c, topic, WithIndexDir(dir))
 	lifecycleLog(t, s1)
 	requireLifecycle(t, s1)
+	_, err := s1.Append(testCtx(t), "late", eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
 	require.NoError(t, s1.Close())
+	// A marker written while the store is down is found by the catch-up
+	// from the saved offsets.
+	other := openStore(t, c, topic)
+	_, err = other.DeleteStream(testCtx(t), "late", eventstore.Exact(1))
+	require.NoError(t, err)
+	waitSettled(t, other)
 
 	var logs bytes.Buffer
 	s2 := openStore(t, c, topic, WithIndexDir(dir), WithLogger(logTo(&logs)))
 	require.Empty(t, logs.String(), "the saved index was used")
-	require.Zero(t, s2.indexed.Load(), "nothing was read from the topic")
+	require.Positive(t, s2.indexed.Load(), "the marker written since was read from the topic")
+	require.Less(t, s2.indexed.Load(), int64(3), "only what was written since was read")
 	requireLifecycle(t, s2)
+	_, err = collectStream(t, s2, "late")
+	require.ErrorIs(t, err, eventstore.ErrStreamDeleted)
 	fresh := openStore(t, c, topic)
 	requireLifecycle(t, fresh)
 	requireSameIndex(t, fresh, s2)
