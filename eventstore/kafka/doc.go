@@ -123,8 +123,8 @@
 // read_committed consumer.
 //
 // The index keeps, per stream with markers, the version of its latest
-// delete marker and its truncation point (16 bytes and a pointer; nil for
-// other streams), from the records it reads (at start, catch-up, the
+// delete marker and its truncation point (16 bytes more; every stream's
+// state grew by an 8-byte pointer to them, nil without markers), from the records it reads (at start, catch-up, the
 // conflict scan) and from the store's own commits, so every instance
 // applies the same rules from the log alone, and a restart rebuilds them.
 // The saved index of [WithIndexDir] carries them (format 2); a file of
