@@ -38,11 +38,11 @@ func deposit(t *testing.T, repo *aggregate.Repository[*snapWallet], id string, t
 	}
 }
 
-// TestLoadTruncatedWithSnapshot: a stream truncated at its snapshot's
+// TestLoadTruncatedWithSnapshot: a stream truncated before its snapshot, at its
 // version, or right after it, loads from the snapshot with the right
 // state and version (the truncate marker counts), and saves after it.
 func TestLoadTruncatedWithSnapshot(t *testing.T) {
-	for _, after := range []int64{0, 1} {
+	for _, after := range []int64{-5, 0, 1} {
 		ctx := context.Background()
 		store, snaps := esmemory.New(), snapmem.New()
 		repo := walletRepo(store, snaps, 10)
