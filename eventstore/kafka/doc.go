@@ -124,7 +124,8 @@
 //
 // The index keeps, per stream with markers, the version of its latest
 // delete marker and its truncation point (16 bytes more; every stream's
-// state grew by an 8-byte pointer to them, nil without markers), from the records it reads (at start, catch-up, the
+// state holds an 8-byte pointer to them, nil without markers, which keeps
+// it at 80 bytes, the allocation size class it took before), from the records it reads (at start, catch-up, the
 // conflict scan) and from the store's own commits, so every instance
 // applies the same rules from the log alone, and a restart rebuilds them.
 // The saved index of [WithIndexDir] carries them (format 2); a file of
