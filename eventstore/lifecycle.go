@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,14 +37,14 @@ var (
 	// ([Lifecycle.DeleteStream]): reads of it fail, and appends to it are
 	// refused unless they recreate it (StreamAppend.Recreate, or
 	// [Recreate]). Errors matching it are [*StreamDeletedError].
-	ErrStreamDeleted = fmt.Errorf("eventstore: stream deleted")
+	ErrStreamDeleted = errors.New("eventstore: stream deleted")
 
 	// ErrStreamTruncated means a read asked for events before the
 	// version the stream was truncated at ([Lifecycle.TruncateStream]):
 	// they are no longer read. Start from a snapshot at or after the
 	// truncation, or read from the version the error names. Errors
 	// matching it are [*StreamTruncatedError].
-	ErrStreamTruncated = fmt.Errorf("eventstore: stream truncated")
+	ErrStreamTruncated = errors.New("eventstore: stream truncated")
 )
 
 // StreamDeletedError is the error of a read of, or an append to, a deleted
