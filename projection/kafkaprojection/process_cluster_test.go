@@ -225,7 +225,7 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 	ids := inputIDs(t, c, topic)
 	t.Logf("input: %d events in the log (%d sends acknowledged, %d failed or unknown)", len(ids), sent, failed)
 	require.GreaterOrEqual(t, len(ids), sent, "every acknowledged input must be in the log")
-	got := allRecorded(t, c, topic, len(ids), 3*time.Minute, "the managers must record every input event")
+	allRecorded(t, c, topic, len(ids), 3*time.Minute, "the managers must record every input event")
 	mu.Lock()
 	for _, ch := range children {
 		_ = ch.cmd.Process.Kill()
@@ -233,7 +233,7 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 	mu.Unlock()
 	// A killed manager's last transaction may stay open until the broker
 	// aborts it; a complete read waits for that.
-	got = allRecorded(t, c, topic, len(ids), time.Minute, "a complete read after the managers stopped")
+	got := allRecorded(t, c, topic, len(ids), time.Minute, "a complete read after the managers stopped")
 	for _, id := range ids {
 		require.Equal(t, 1, got[id], "input event %s must be recorded exactly once", id)
 	}
