@@ -48,8 +48,9 @@ func (p Progress) String() string {
 // partitions never finishes).
 //
 // To rebuild a read model blue/green, create a runner with a new name that
-// writes to new tables, CatchUp, switch readers to the new tables, and keep
-// the new runner running with Run while the old one is stopped.
+// writes to new tables and call [Runner.Rebuild], which catches up and
+// switches readers to the new tables only on success; then keep the new
+// runner running with Run while the old one is stopped.
 func (r *Runner) CatchUp(ctx context.Context, src Source, progress func(Progress)) (err error) {
 	r.attach(src)
 	defer func() { r.detach(err) }()

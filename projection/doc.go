@@ -71,9 +71,10 @@
 //
 // [Runner.CatchUp] runs a projection until it has processed the log as it
 // was when CatchUp started, reporting [Progress] (done/total, rate, ETA);
-// rebuilding a read model blue/green is CatchUp of a new projection (new
-// name, fresh tables) while the old one keeps serving, then a switch (see
-// the example). [Runner.Lag] reports the events not yet processed per
+// [Runner.Rebuild] rebuilds a read model blue/green: a new projection (new
+// name, fresh tables) catches up while the old one keeps serving, and
+// readers are switched ([Rebuild].Swap) only once the fresh view holds the
+// whole log; a failure or cancellation discards it instead. [Runner.Lag] reports the events not yet processed per
 // partition, and [Runner.WaitFor] blocks until positions (as returned by
 // an append, or by aggregate.Root.Appended after Repository.Update) have
 // been processed, so a command handler can read its own writes from a

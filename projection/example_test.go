@@ -148,3 +148,33 @@ func ExampleRunner_CatchUp() {
 	// acc-1 = ann: 0 (+50 at v2)
 	// acc-2 = bob: 0
 }
+
+// Rebuild a read model blue/green with Runner.Rebuild: the fresh view
+// catches up while the current one keeps serving, and readers are
+// switched (Swap) only once it holds the whole log; after a failure the
+// fresh view is discarded and the current one still serves.
+func ExampleRunner_Rebuild() {
+	st, sd, _ := exampleStore()
+	current := &balances{m: map[string]string{}} // serving readers
+	fresh := &balances{m: map[string]string{}}
+	r, err := projection.New("balances-v2", sd, fresh.handlers(), projection.WithCheckpoints(&projection.MemoryCheckpoints{}))
+	if err != nil {
+		panic(err)
+	}
+	err = r.Rebuild(context.Background(), projection.FromStore(st), projection.Rebuild{
+		Swap:    func(context.Context) error { current = fresh; return nil },
+		Discard: func(context.Context) error { fresh = nil; return nil },
+		Progress: func(p projection.Progress) {
+			if p.Finished {
+				fmt.Println("caught up:", p.Done, "of", p.Total)
+			}
+		},
+	})
+	fmt.Println("swapped:", err == nil)
+	current.print()
+	// Output:
+	// caught up: 3 of 3
+	// swapped: true
+	// acc-1 = ann: 0 (+50 at v2)
+	// acc-2 = bob: 0
+}
