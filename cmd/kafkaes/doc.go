@@ -212,8 +212,11 @@
 // not touch the read model: clear it first or make its handlers tolerate a
 // replay. Projections that keep their position in a projection.CheckpointStore
 // (such as projection/sqlcheckpoint) have no group offsets to reset: reset
-// their checkpoint in their database, or rebuild blue/green under a new
-// projection name with Runner.CatchUp.
+// their checkpoint in their database. To rebuild without a window in
+// which readers see a half-built view, rebuild blue/green in the service
+// with projection's Runner.Rebuild: a runner under a new name fills fresh
+// tables while the current ones serve, and readers are switched only once
+// it has caught up.
 //
 // dlq list reads the dead-letter topic (<topic>.dlq, or --dlq-topic) and
 // prints one JSON line per projection and parked stream: how many letters
