@@ -78,7 +78,7 @@ type config struct {
 	backoff   time.Duration
 	maxItems  int64
 	enc       *pii.Encryptor // WithEncryption
-	hooks     observe.Hooks // WithObserver (observe.go)
+	hooks     observe.Hooks  // WithObserver (observe.go)
 	obsErr    error
 	// goavroEncode disables the direct encoder, goavroDecode the direct
 	// decoder (tests compare both paths).
@@ -170,7 +170,7 @@ type readerInfo struct {
 	schema *Schema
 	codec  *goavro.Codec
 	plan   *plan
-	app    appendFn // direct encoder, nil: use plan + goavro
+	app    appendFn  // direct encoder, nil: use plan + goavro
 	pii    *pii.Plan // nil: no personal-data fields
 }
 
@@ -363,7 +363,11 @@ func (s *Serde) marshal(ctx context.Context, v any) (string, []byte, error) {
 		}
 	}
 	if w.app != nil {
-		buf := make([]byte, 5, 128)
+		size := 128
+		if w.pii != nil {
+			size = 512 // envelopes are long: grow once, not twice
+		}
+		buf := make([]byte, 5, size)
 		binary.BigEndian.PutUint32(buf[1:], uint32(w.id))
 		if buf, err = w.app(buf, rv); err != nil {
 			return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)

@@ -6,10 +6,13 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultCipherCache is the default number of prepared ciphers an
@@ -30,8 +33,8 @@ type Encryptor struct {
 	keys KeyStore
 	max  int
 
-	mu      sync.Mutex
-	ciphers map[cipherKey]cipher.AEAD
+	ciphers sync.Map // cipherKey -> cipher.AEAD
+	count   atomic.Int64
 }
 
 type cipherKey struct {
@@ -48,7 +51,7 @@ func WithCipherCache(n int) Option { return func(e *Encryptor) { e.max = max(n, 
 
 // NewEncryptor returns an encryptor that takes keys from keys.
 func NewEncryptor(keys KeyStore, opts ...Option) *Encryptor {
-	e := &Encryptor{keys: keys, max: DefaultCipherCache, ciphers: map[cipherKey]cipher.AEAD{}}
+	e := &Encryptor{keys: keys, max: DefaultCipherCache}
 	for _, o := range opts {
 		o(e)
 	}
@@ -60,11 +63,8 @@ func (e *Encryptor) Keys() KeyStore { return e.keys }
 
 func (e *Encryptor) aead(subject string, k Key) (cipher.AEAD, error) {
 	ck := cipherKey{subject, k.ID}
-	e.mu.Lock()
-	a, ok := e.ciphers[ck]
-	e.mu.Unlock()
-	if ok {
-		return a, nil
+	if a, ok := e.ciphers.Load(ck); ok {
+		return a.(cipher.AEAD), nil
 	}
 	if err := k.Valid(); err != nil {
 		return nil, fmt.Errorf("key store returned a bad key for subject %q: %w", subject, err)
@@ -73,19 +73,54 @@ func (e *Encryptor) aead(subject string, k Key) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a, err = cipher.NewGCM(block); err != nil {
+	a, err := cipher.NewGCM(block)
+	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	if len(e.ciphers) >= e.max {
-		for old := range e.ciphers { // evict one at random (map order)
-			delete(e.ciphers, old)
-			break
-		}
+	if _, loaded := e.ciphers.LoadOrStore(ck, a); !loaded && e.count.Add(1) > int64(e.max) {
+		e.ciphers.Range(func(old, _ any) bool { // evict one, in Range's (random) order
+			if old != ck {
+				if _, ok := e.ciphers.LoadAndDelete(old); ok {
+					e.count.Add(-1)
+					return false
+				}
+			}
+			return true
+		})
 	}
-	e.ciphers[ck] = a
-	e.mu.Unlock()
 	return a, nil
+}
+
+// scratch is the reusable work space of one Encrypt or Decrypt call.
+type scratch struct {
+	buf    []byte
+	ad     []byte
+	nonces []byte
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{buf: make([]byte, 0, 1024), ad: make([]byte, 0, 128), nonces: make([]byte, 0, 4*nonceSize)}
+}}
+
+// keep keeps b's storage as the scratch buffer if it grew.
+func (sc *scratch) keep(b []byte) {
+	if cap(b) > cap(sc.buf) {
+		sc.buf = b[:0]
+	}
+}
+
+func putScratch(sc *scratch) {
+	if cap(sc.buf) <= 64<<10 {
+		scratchPool.Put(sc)
+	}
+}
+
+// keyFor returns the cipher of subject's key, from GetOrCreate (create) or
+// Get.
+type keyed struct {
+	subject string
+	id      uint64
+	aead    cipher.AEAD
 }
 
 // Encrypt returns a copy of v (a value of the plan's type, not a pointer)
@@ -95,64 +130,107 @@ func (e *Encryptor) aead(subject string, k Key) (cipher.AEAD, error) {
 func (e *Encryptor) Encrypt(ctx context.Context, p *Plan, v reflect.Value) (reflect.Value, error) {
 	out := reflect.New(p.t).Elem()
 	out.Set(v)
-	var nonceBuf [4 * nonceSize]byte
-	nonces := nonceBuf[:0]
-	if n := len(p.fields) * nonceSize; n <= len(nonceBuf) {
-		nonces = nonceBuf[:n]
-	} else {
-		nonces = make([]byte, n)
-	}
-	_, _ = rand.Read(nonces) // one read for all fields; never fails (Go 1.24+)
+	sc := scratchPool.Get().(*scratch)
+	defer putScratch(sc)
+	// One read of the random source for every field's nonce.
+	nonces := append(sc.nonces[:0], make([]byte, len(p.fields)*nonceSize)...)
+	sc.nonces = nonces
+	_, _ = rand.Read(nonces) // never fails (Go 1.24+ crashes the program instead)
+	work := sc.buf[:0]
 	var (
-		lastSubj string
-		lastKey  Key
-		lastA    cipher.AEAD
-		ad       [128]byte
-		adBuf    = ad[:0]
-		scratch  [256]byte
+		k     keyed
+		texts strings.Builder // every string field's text, one allocation
+		ends  [8]int
+		endsN = ends[:0]
 	)
+	// Encrypt into work (binary envelopes, back to back), then write the
+	// text forms and bytes fields.
+	type sealed struct{ from, to int }
+	var sealedBuf [8]sealed
+	seals := sealedBuf[:0]
 	for i, f := range p.fields {
 		fv := out.FieldByIndex(f.index)
-		var plain []byte
-		if f.bytes {
-			plain = fv.Bytes()
-		} else {
-			plain = append(scratch[:0], fv.String()...)
-		}
-		if len(plain) == 0 {
+		if fv.Len() == 0 {
+			seals = append(seals, sealed{-1, -1})
 			continue
 		}
 		subject := out.FieldByIndex(f.subject).String()
 		if subject == "" {
 			return reflect.Value{}, fmt.Errorf("pii: %v.%s holds personal data but its subject field %s is empty; set the data subject's ID before writing the event", p.t, f.name, f.subjKey)
 		}
-		if lastA == nil || subject != lastSubj {
-			k, err := e.keys.GetOrCreate(ctx, subject)
+		if k.aead == nil || subject != k.subject {
+			key, err := e.keys.GetOrCreate(ctx, subject)
 			if err != nil {
 				return reflect.Value{}, fmt.Errorf("pii: key of subject %q for %v.%s: %w", subject, p.t, f.name, err)
 			}
-			a, err := e.aead(subject, k)
-			if err != nil {
-				return reflect.Value{}, fmt.Errorf("pii: %w", err)
+			if k, err = e.keyed(subject, key); err != nil {
+				return reflect.Value{}, err
 			}
-			lastSubj, lastKey, lastA = subject, k, a
 		}
-		nonce := nonces[i*nonceSize : (i+1)*nonceSize]
+		from := len(work)
+		work = append(work, envelopeVersion)
+		work = binary.BigEndian.AppendUint64(work, k.id)
+		work = append(work, nonces[i*nonceSize:(i+1)*nonceSize]...)
+		sc.ad = additionalData(sc.ad[:0], work[from:from+headerSize], subject, f.label)
+		plainAt := len(work)
 		if f.bytes {
-			var env []byte
-			env, adBuf = seal(make([]byte, 0, len(plain)+Overhead), lastA, lastKey.ID, nonce, plain, subject, f.label, adBuf)
-			fv.SetBytes(env)
+			work = append(work, fv.Bytes()...)
+		} else {
+			work = append(work, fv.String()...)
+		}
+		work = k.aead.Seal(work[:plainAt], work[from+headerSize:plainAt], work[plainAt:], sc.ad)
+		seals = append(seals, sealed{from, len(work)})
+	}
+	sc.keep(work)
+	size := 0
+	for i, f := range p.fields {
+		if s := seals[i]; s.from >= 0 && !f.bytes {
+			size += len(StringPrefix) + base64.RawURLEncoding.EncodedLen(s.to-s.from)
+		}
+	}
+	texts.Grow(size)
+	var b64 [512]byte
+	for i, f := range p.fields {
+		s := seals[i]
+		if s.from < 0 {
+			endsN = append(endsN, texts.Len())
 			continue
 		}
-		var envBuf [320]byte
-		var env []byte
-		env, adBuf = seal(envBuf[:0], lastA, lastKey.ID, nonce, plain, subject, f.label, adBuf)
-		txt := make([]byte, len(StringPrefix)+base64.RawURLEncoding.EncodedLen(len(env)))
-		copy(txt, StringPrefix)
-		base64.RawURLEncoding.Encode(txt[len(StringPrefix):], env)
-		fv.SetString(string(txt))
+		env := work[s.from:s.to]
+		if f.bytes {
+			out.FieldByIndex(f.index).SetBytes(append([]byte(nil), env...))
+			endsN = append(endsN, texts.Len())
+			continue
+		}
+		texts.WriteString(StringPrefix)
+		n := base64.RawURLEncoding.EncodedLen(len(env))
+		var enc []byte
+		if n <= len(b64) {
+			enc = b64[:n]
+		} else {
+			enc = make([]byte, n)
+		}
+		base64.RawURLEncoding.Encode(enc, env)
+		texts.Write(enc)
+		endsN = append(endsN, texts.Len())
+	}
+	all := texts.String()
+	start := 0
+	for i, f := range p.fields {
+		if seals[i].from >= 0 && !f.bytes {
+			out.FieldByIndex(f.index).SetString(all[start:endsN[i]])
+		}
+		start = endsN[i]
 	}
 	return out, nil
+}
+
+func (e *Encryptor) keyed(subject string, k Key) (keyed, error) {
+	a, err := e.aead(subject, k)
+	if err != nil {
+		return keyed{}, fmt.Errorf("pii: %w", err)
+	}
+	return keyed{subject: subject, id: k.ID, aead: a}, nil
 }
 
 // Decrypt replaces the envelopes in the personal-data fields of the value
@@ -167,6 +245,13 @@ func (e *Encryptor) Encrypt(ctx context.Context, p *Plan, v reflect.Value) (refl
 func (e *Encryptor) Decrypt(ctx context.Context, p *Plan, ptr reflect.Value) error {
 	v := ptr.Elem()
 	var redacted []string
+	sc := scratchPool.Get().(*scratch)
+	defer putScratch(sc)
+	var (
+		k       keyed
+		kerr    error
+		haveKey bool
+	)
 	for _, f := range p.fields {
 		fv := v.FieldByIndex(f.index)
 		var raw []byte
@@ -181,36 +266,52 @@ func (e *Encryptor) Decrypt(ctx context.Context, p *Plan, ptr reflect.Value) err
 			if len(s) < len(StringPrefix) || s[:len(StringPrefix)] != StringPrefix {
 				continue
 			}
-			b, err := base64.RawURLEncoding.DecodeString(s[len(StringPrefix):])
+			var err error
+			raw, err = decodeB64(sc.buf[:0], s[len(StringPrefix):])
 			if err != nil {
 				return &DecryptError{Subject: v.FieldByIndex(f.subject).String(), Field: f.label, Reason: "the envelope is not unpadded base64url"}
 			}
-			raw = b
+			sc.keep(raw)
 		}
 		subject := v.FieldByIndex(f.subject).String()
 		env, err := parseEnvelope(raw)
 		if err != nil {
 			return &DecryptError{Subject: subject, Field: f.label, Reason: err.Error()}
 		}
-		k, err := e.keys.Get(ctx, subject)
-		if errors.Is(err, ErrKeyNotFound) || err == nil && k.ID != env.keyID {
+		if !haveKey || subject != k.subject {
+			haveKey = true
+			var key Key
+			key, kerr = e.keys.Get(ctx, subject)
+			k = keyed{subject: subject}
+			if kerr == nil {
+				if k, err = e.keyed(subject, key); err != nil {
+					return err
+				}
+			}
+		}
+		if errors.Is(kerr, ErrKeyNotFound) || kerr == nil && k.id != env.keyID {
 			fv.SetZero()
 			redacted = append(redacted, f.name)
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("pii: key of subject %q for %v.%s: %w", subject, p.t, f.name, err)
+		if kerr != nil {
+			return fmt.Errorf("pii: key of subject %q for %v.%s: %w", subject, p.t, f.name, kerr)
 		}
-		a, err := e.aead(subject, k)
-		if err != nil {
-			return fmt.Errorf("pii: %w", err)
+		sc.ad = additionalData(sc.ad[:0], env.header, subject, f.label)
+		// Decrypt into the scratch buffer, after the envelope when that
+		// is there too (never into a []byte field's own storage, which
+		// may be shared with the decoder's input).
+		dst := sc.buf[:0]
+		if !f.bytes {
+			dst = raw[len(raw):]
 		}
-		plain, err := open(nil, a, env, subject, f.label)
+		plain, err := k.aead.Open(dst, env.nonce, env.sealed, sc.ad)
 		if err != nil {
 			return &DecryptError{Subject: subject, Field: f.label, Reason: "the ciphertext does not authenticate under the subject's key"}
 		}
 		if f.bytes {
-			fv.SetBytes(plain)
+			fv.SetBytes(append([]byte(nil), plain...))
+			sc.keep(plain)
 		} else {
 			fv.SetString(string(plain))
 		}
