@@ -281,7 +281,7 @@ func (e *Encryptor) Decrypt(ctx context.Context, p *Plan, ptr reflect.Value) err
 		if !haveKey || subject != k.subject {
 			haveKey = true
 			var key Key
-			key, kerr = e.keys.Get(ctx, subject)
+			key, kerr = e.keys.Get(ctx, subject, env.keyID)
 			k = keyed{subject: subject}
 			if kerr == nil {
 				if k, err = e.keyed(subject, key); err != nil {

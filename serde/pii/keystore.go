@@ -47,8 +47,8 @@ func (k Key) Valid() error {
 	return nil
 }
 
-// ErrKeyNotFound is returned by [KeyStore.Get] when the subject has no key:
-// it was erased, or never created. Decoding treats it as erasure: the
+// ErrKeyNotFound is returned by [KeyStore.Get] when the subject has no key
+// with the asked ID: it was erased, or never created. Decoding treats it as erasure: the
 // fields encrypted for the subject are redacted, the decode succeeds.
 // Any other error of Get (a key store that cannot be reached) fails the
 // decode instead, so that an outage never looks like an erasure.
@@ -67,9 +67,18 @@ type KeyStore interface {
 	// the key must be durably stored before it returns (events encrypted
 	// with it are written afterwards).
 	GetOrCreate(ctx context.Context, subject string) (Key, error)
-	// Get returns the subject's key, or an error matching
+	// Get returns the subject's key for decryption, or an error matching
 	// [ErrKeyNotFound] if the subject has none (erased or never created).
-	Get(ctx context.Context, subject string) (Key, error)
+	// id is the key ID found in the ciphertext: a store may return the
+	// subject's current key whatever its ID (the caller compares the
+	// IDs and treats another ID as erased), and may use id to decide
+	// without I/O (an ID it knows was erased) or to know that it must
+	// look further (an ID it has not seen may belong to a key another
+	// process created a moment ago). Get must never report
+	// ErrKeyNotFound for a key that was stored before the call began:
+	// events are written after their key, so a reader could otherwise
+	// redact live data.
+	Get(ctx context.Context, subject string, id uint64) (Key, error)
 	// Erase deletes the subject's key for good, which makes every field
 	// encrypted with it unreadable (crypto-shredding). Erasing a subject
 	// without a key is not an error. A later GetOrCreate makes a new key.
@@ -101,8 +110,9 @@ func (m *Memory) GetOrCreate(ctx context.Context, subject string) (Key, error) {
 	return k, nil
 }
 
-// Get returns the subject's key or an error matching [ErrKeyNotFound].
-func (m *Memory) Get(ctx context.Context, subject string) (Key, error) {
+// Get returns the subject's key (whatever its ID) or an error matching
+// [ErrKeyNotFound].
+func (m *Memory) Get(ctx context.Context, subject string, _ uint64) (Key, error) {
 	if err := ctx.Err(); err != nil {
 		return Key{}, err
 	}

@@ -169,14 +169,14 @@ func TestTamperingDetected(t *testing.T) {
 
 	// The subject is bound into the ciphertext: even a key store that hands
 	// p-1's key out for p-2 too does not let p-1's fields pass as p-2's.
-	k1, err := keys.Get(ctx, "p-1")
+	k1, err := keys.Get(ctx, "p-1", 0)
 	require.NoError(t, err)
 	keys.Put("p-2", k1)
 	_, err = j.Unmarshal(ctx, "care.PatientAdmitted", bytes.Replace(d1, []byte(`"PatientID":"p-1"`), []byte(`"PatientID":"p-2"`), 1))
 	require.ErrorIs(t, err, pii.ErrDecrypt)
 
 	// A wrong key with the right ID is a decrypt error, not erasure.
-	k, err := keys.Get(ctx, "p-1")
+	k, err := keys.Get(ctx, "p-1", 0)
 	require.NoError(t, err)
 	wrong := pii.NewKey()
 	wrong.ID = k.ID
@@ -189,7 +189,7 @@ type failingStore struct{ pii.KeyStore }
 
 var errDown = errors.New("key store down")
 
-func (failingStore) Get(context.Context, string) (pii.Key, error) { return pii.Key{}, errDown }
+func (failingStore) Get(context.Context, string, uint64) (pii.Key, error) { return pii.Key{}, errDown }
 
 func TestKeyStoreOutageIsNotErasure(t *testing.T) {
 	ctx := context.Background()

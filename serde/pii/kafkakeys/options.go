@@ -1,0 +1,61 @@
+package kafkakeys
+
+import (
+	"log/slog"
+	"time"
+)
+
+// DefaultCacheSize is the default number of keys a [Store] keeps in
+// memory ([WithCacheSize]).
+const DefaultCacheSize = 10000
+
+// DefaultRefreshInterval is how often a [Store] reads the key topic for
+// keys and erasures of other instances by default ([WithRefreshInterval]).
+const DefaultRefreshInterval = time.Second
+
+// Option configures a [Store].
+type Option func(*options)
+
+type options struct {
+	cacheSize   int
+	refresh     time.Duration
+	logger      *slog.Logger
+	txnID       string
+	create      bool
+	partitions  int32
+	replication int16
+	txnTimeout  time.Duration
+}
+
+// WithCacheSize sets how many keys (32-byte secrets) the store keeps in
+// memory, least recently used first out (default [DefaultCacheSize], at
+// least 1). A key that is not cached is fetched from the topic at the
+// offset the index holds (one fetch).
+func WithCacheSize(n int) Option { return func(o *options) { o.cacheSize = max(n, 1) } }
+
+// WithRefreshInterval sets how often the store reads the key topic for
+// keys and erasures written by other instances (default
+// [DefaultRefreshInterval]). Zero or less turns polling off (tests).
+func WithRefreshInterval(d time.Duration) Option { return func(o *options) { o.refresh = d } }
+
+// WithLogger sets the logger for start-up progress and skipped records
+// (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithTransactionalID sets the transactional ID of the store's producer
+// (default "kafkaes-keys-" followed by 16 random hex digits, so that
+// instances never fence each other). Give each instance its own; the
+// principal needs Write on it (ACL on the TransactionalId resource).
+func WithTransactionalID(id string) Option { return func(o *options) { o.txnID = id } }
+
+// WithTopicCreation sets the partitions and replication factor used when
+// [New] creates a missing key topic (default 1 partition, replication
+// factor min(3, brokers)). One partition is plenty: a key is written once
+// per data subject.
+func WithTopicCreation(partitions int32, replicationFactor int16) Option {
+	return func(o *options) { o.partitions, o.replication = max(partitions, 1), replicationFactor }
+}
+
+// WithoutTopicCreation makes [New] fail when the key topic does not exist,
+// instead of creating it.
+func WithoutTopicCreation() Option { return func(o *options) { o.create = false } }
