@@ -321,3 +321,13 @@ func (s *Store) Close() error {
 	err := s.producer.Close()
 	return errors.Join(err, s.pclient.Close())
 }
+
+// Sync reads the key topic up to its end as of the call (waiting for open
+// transactions to end): afterwards every key and erasure committed before
+// the call is known to the store. See [pii.Syncer].
+func (s *Store) Sync(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.catchUp(ctx, true)
+}
