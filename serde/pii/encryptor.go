@@ -12,7 +12,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // DefaultCipherCache is the default number of prepared ciphers an
@@ -33,13 +32,13 @@ type Encryptor struct {
 	keys KeyStore
 	max  int
 
-	ciphers sync.Map // cipherKey -> cipher.AEAD
-	count   atomic.Int64
+	mu      sync.RWMutex
+	ciphers map[uint64]cachedCipher // by key ID
 }
 
-type cipherKey struct {
+type cachedCipher struct {
 	subject string
-	id      uint64
+	aead    cipher.AEAD
 }
 
 // Option configures an [Encryptor].
@@ -51,7 +50,7 @@ func WithCipherCache(n int) Option { return func(e *Encryptor) { e.max = max(n, 
 
 // NewEncryptor returns an encryptor that takes keys from keys.
 func NewEncryptor(keys KeyStore, opts ...Option) *Encryptor {
-	e := &Encryptor{keys: keys, max: DefaultCipherCache}
+	e := &Encryptor{keys: keys, max: DefaultCipherCache, ciphers: map[uint64]cachedCipher{}}
 	for _, o := range opts {
 		o(e)
 	}
@@ -62,9 +61,11 @@ func NewEncryptor(keys KeyStore, opts ...Option) *Encryptor {
 func (e *Encryptor) Keys() KeyStore { return e.keys }
 
 func (e *Encryptor) aead(subject string, k Key) (cipher.AEAD, error) {
-	ck := cipherKey{subject, k.ID}
-	if a, ok := e.ciphers.Load(ck); ok {
-		return a.(cipher.AEAD), nil
+	e.mu.RLock()
+	c, ok := e.ciphers[k.ID]
+	e.mu.RUnlock()
+	if ok && c.subject == subject {
+		return c.aead, nil
 	}
 	if err := k.Valid(); err != nil {
 		return nil, fmt.Errorf("key store returned a bad key for subject %q: %w", subject, err)
@@ -77,29 +78,28 @@ func (e *Encryptor) aead(subject string, k Key) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, loaded := e.ciphers.LoadOrStore(ck, a); !loaded && e.count.Add(1) > int64(e.max) {
-		e.ciphers.Range(func(old, _ any) bool { // evict one, in Range's (random) order
-			if old != ck {
-				if _, ok := e.ciphers.LoadAndDelete(old); ok {
-					e.count.Add(-1)
-					return false
-				}
-			}
-			return true
-		})
+	e.mu.Lock()
+	if len(e.ciphers) >= e.max {
+		for old := range e.ciphers { // evict one, in the map's random order
+			delete(e.ciphers, old)
+			break
+		}
 	}
+	e.ciphers[k.ID] = cachedCipher{subject: subject, aead: a}
+	e.mu.Unlock()
 	return a, nil
 }
 
 // scratch is the reusable work space of one Encrypt or Decrypt call.
 type scratch struct {
 	buf    []byte
+	out    []byte // decrypted text of string fields
 	ad     []byte
 	nonces []byte
 }
 
 var scratchPool = sync.Pool{New: func() any {
-	return &scratch{buf: make([]byte, 0, 1024), ad: make([]byte, 0, 128), nonces: make([]byte, 0, 4*nonceSize)}
+	return &scratch{buf: make([]byte, 0, 1024), out: make([]byte, 0, 256), ad: make([]byte, 0, 128), nonces: make([]byte, 0, 4*nonceSize)}
 }}
 
 // keep keeps b's storage as the scratch buffer if it grew.
@@ -110,7 +110,7 @@ func (sc *scratch) keep(b []byte) {
 }
 
 func putScratch(sc *scratch) {
-	if cap(sc.buf) <= 64<<10 {
+	if cap(sc.buf) <= 64<<10 && cap(sc.out) <= 64<<10 {
 		scratchPool.Put(sc)
 	}
 }
@@ -244,15 +244,20 @@ func (e *Encryptor) keyed(subject string, k Key) (keyed, error) {
 // unreachable key store must never look like an erasure).
 func (e *Encryptor) Decrypt(ctx context.Context, p *Plan, ptr reflect.Value) error {
 	v := ptr.Elem()
-	var redacted []string
+	var (
+		redacted []string
+		plains   [8][3]int // field index, start and end of its text in sc.out
+		nplain   int
+	)
 	sc := scratchPool.Get().(*scratch)
+	sc.out = sc.out[:0]
 	defer putScratch(sc)
 	var (
 		k       keyed
 		kerr    error
 		haveKey bool
 	)
-	for _, f := range p.fields {
+	for fi, f := range p.fields {
 		fv := v.FieldByIndex(f.index)
 		var raw []byte
 		if f.bytes {
@@ -309,11 +314,23 @@ func (e *Encryptor) Decrypt(ctx context.Context, p *Plan, ptr reflect.Value) err
 		if err != nil {
 			return &DecryptError{Subject: subject, Field: f.label, Reason: "the ciphertext does not authenticate under the subject's key"}
 		}
-		if f.bytes {
+		switch {
+		case f.bytes:
 			fv.SetBytes(append([]byte(nil), plain...))
 			sc.keep(plain)
-		} else {
+		case nplain < len(plains):
+			// Collected, and set below from one string for all fields.
+			plains[nplain] = [3]int{fi, len(sc.out), len(sc.out) + len(plain)}
+			sc.out = append(sc.out, plain...)
+			nplain++
+		default:
 			fv.SetString(string(plain))
+		}
+	}
+	if nplain > 0 {
+		all := string(sc.out)
+		for _, pl := range plains[:nplain] {
+			v.FieldByIndex(p.fields[pl[0]].index).SetString(all[pl[1]:pl[2]])
 		}
 	}
 	v.FieldByIndex(p.redact).Addr().Interface().(*Redactable).setRedacted(redacted)
