@@ -13,6 +13,7 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/kafkaes/kafkaes/serde/avro"
+	"github.com/kafkaes/kafkaes/serde/pii"
 )
 
 // registry decodes Confluent-framed Avro payloads with schemas fetched by
@@ -33,7 +34,10 @@ type codecEntry struct {
 	codec *goavro.Codec
 	// schema orders the fields of decoded records; nil if it did not parse.
 	schema *avro.Schema
-	err    error
+	// pii are the top-level fields marked "kafkaes.pii" (encrypted
+	// personal data).
+	pii []*avro.Field
+	err error
 }
 
 // newRegistry returns a registry client for url with the security
@@ -79,6 +83,40 @@ func (r *registry) decode(value []byte) (id int, data json.RawMessage, err error
 	var buf bytes.Buffer
 	render(&buf, ce.schema, native)
 	return id, buf.Bytes(), nil
+}
+
+// plaintextPII returns the names of the fields of an Avro payload that
+// its schema marks as encrypted personal data ("kafkaes.pii") but that
+// hold plaintext instead of an envelope. Empty values are not plaintext.
+// It decodes only payloads whose schema has such fields.
+func (r *registry) plaintextPII(value []byte) ([]string, error) {
+	id, ok := schemaID(value)
+	if !ok {
+		return nil, errNotFramed
+	}
+	ce := r.codec(id)
+	if ce.err != nil || len(ce.pii) == 0 {
+		return nil, ce.err
+	}
+	native, _, err := ce.codec.NativeFromBinary(value[5:])
+	if err != nil {
+		return nil, err
+	}
+	m, _ := native.(map[string]any)
+	var bad []string
+	for _, f := range ce.pii {
+		switch v := m[f.Name].(type) {
+		case string:
+			if v != "" && !pii.IsEnvelope(v) {
+				bad = append(bad, f.Name)
+			}
+		case []byte:
+			if len(v) > 0 && !pii.IsEnvelopeBytes(v) {
+				bad = append(bad, f.Name)
+			}
+		}
+	}
+	return bad, nil
 }
 
 // codec returns the codec of a schema ID, fetching the schema once.
@@ -133,8 +171,16 @@ func (r *registry) buildCodec(id int) codecEntry {
 	if err != nil {
 		return fail(fmt.Errorf("schema ID %d does not parse as Avro: %w", id, err))
 	}
-	parsed, _ := avro.ParseSchema(text) // only for field order; nil is fine
-	return codecEntry{codec: c, schema: parsed}
+	parsed, _ := avro.ParseSchema(text) // only for field order and pii fields; nil is fine
+	ce := codecEntry{codec: c, schema: parsed}
+	if parsed != nil && parsed.Kind == avro.Record {
+		for _, f := range parsed.Fields {
+			if f.PII != nil {
+				ce.pii = append(ce.pii, f)
+			}
+		}
+	}
+	return ce
 }
 
 // inline returns schema text with every named type it references from

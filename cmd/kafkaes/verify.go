@@ -22,6 +22,7 @@ const (
 	vWrongPart     = "wrong-partition" // a stream's record on another partition than murmur2(key) gives
 	vPayload       = "undecodable-payload"
 	vDeletedPrefix = "deleted-records" // the partition's log does not start at offset 0
+	vPlaintextPII  = "pii-plaintext"   // a field the schema marks as encrypted personal data holds plaintext
 )
 
 // violation is one problem verify found.
@@ -214,6 +215,12 @@ func (v *verifier) checkPayload(r rec, stream string, version int64) {
 			return
 		}
 		v.add(vPayload, r, stream, version, "%v", err)
+		return
+	}
+	bad, err := v.reg.plaintextPII(r.value)
+	if err == nil && len(bad) > 0 {
+		v.add(vPlaintextPII, r, stream, version, "field(s) %s are marked as encrypted personal data (kafkaes.pii) but hold plaintext: written before the fields were marked, or by a producer that does not encrypt; erasing the subject cannot shred this record",
+			strings.Join(bad, ", "))
 	}
 }
 

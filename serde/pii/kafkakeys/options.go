@@ -59,3 +59,8 @@ func WithTopicCreation(partitions int32, replicationFactor int16) Option {
 // WithoutTopicCreation makes [New] fail when the key topic does not exist,
 // instead of creating it.
 func WithoutTopicCreation() Option { return func(o *options) { o.create = false } }
+
+// DefaultTopic returns the key topic name kafkaes suggests for an events
+// topic: "<eventsTopic>.pii-keys". `kafkaes erase` uses it unless
+// --key-topic is given.
+func DefaultTopic(eventsTopic string) string { return eventsTopic + ".pii-keys" }
