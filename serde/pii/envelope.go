@@ -1,7 +1,6 @@
 package pii
 
 import (
-	"crypto/cipher"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -112,21 +111,4 @@ func additionalData(dst, header []byte, subject, label string) []byte {
 	dst = append(dst, subject...)
 	dst = binary.AppendUvarint(dst, uint64(len(label)))
 	return append(dst, label...)
-}
-
-// seal appends the envelope of plaintext to dst, with the given nonce.
-func seal(dst []byte, aead cipher.AEAD, keyID uint64, nonce, plaintext []byte, subject, label string, ad []byte) ([]byte, []byte) {
-	start := len(dst)
-	dst = append(dst, envelopeVersion)
-	dst = binary.BigEndian.AppendUint64(dst, keyID)
-	dst = append(dst, nonce...)
-	ad = additionalData(ad[:0], dst[start:start+headerSize], subject, label)
-	dst = aead.Seal(dst, nonce, plaintext, ad)
-	return dst, ad
-}
-
-// open decrypts env, appending the plaintext to dst.
-func open(dst []byte, aead cipher.AEAD, env envelope, subject, label string) ([]byte, error) {
-	ad := additionalData(make([]byte, 0, 64), env.header, subject, label)
-	return aead.Open(dst, env.nonce, env.sealed, ad)
 }
