@@ -44,6 +44,12 @@ func TestVerifyPlaintextAndErase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if a, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig()); err == nil {
+			_ = a.DeleteTopic(kafkakeys.DefaultTopic(topic))
+			_ = a.Close()
+		}
+	})
 	defer keys.Close()
 	reg := serde.NewRegistry()
 	serde.MustRegister[Admitted](reg, "clinic.Admitted")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -38,7 +39,22 @@ func open(t testing.TB, c *kafkatest.Cluster, topic string, opts ...kafkakeys.Op
 	s, err := kafkakeys.New(ctx, newClient(t, c), topic, append([]kafkakeys.Option{kafkakeys.WithLogger(quiet())}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
+	deleteLater(t, c, topic)
 	return s
+}
+
+// deleteLater deletes a topic New created when the test ends, unless
+// KAFKAES_KEEP_TOPICS=1.
+func deleteLater(t testing.TB, c *kafkatest.Cluster, topic string) {
+	if os.Getenv("KAFKAES_KEEP_TOPICS") == "1" {
+		return
+	}
+	t.Cleanup(func() {
+		if a, err := sarama.NewClusterAdmin(c.Brokers, c.AdminConfig()); err == nil {
+			_ = a.DeleteTopic(topic)
+			_ = a.Close()
+		}
+	})
 }
 
 func ctxT(t testing.TB) context.Context {
