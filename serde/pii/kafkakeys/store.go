@@ -121,6 +121,11 @@ func (s *Store) newProducer() error {
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.Transaction.ID = s.opts.txnID
 	cfg.Producer.Transaction.Timeout = s.opts.txnTimeout
+	// The broker answers CONCURRENT_TRANSACTIONS while it writes the
+	// previous transaction's markers (a few ms): retry soon, not after
+	// sarama's default 100ms.
+	cfg.Producer.Transaction.Retry.Backoff = 2 * time.Millisecond
+	cfg.Producer.Transaction.Retry.Max = 1000
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Net.MaxOpenRequests = 1
 	var addrs []string
