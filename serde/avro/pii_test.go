@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
@@ -39,13 +40,13 @@ type PatientAdmittedV2 struct {
 
 const admittedName = "care.PatientAdmitted"
 
-func piiSerde[T any](t *testing.T, keys pii.KeyStore, topic string, opts ...avro.Option) *avro.Serde {
+func piiSerde[T any](t testing.TB, keys pii.KeyStore, topic string, opts ...avro.Option) *avro.Serde {
 	t.Helper()
 	client, _ := avrotest.Registry(t)
 	return piiSerdeWith[T](t, client, keys, topic, opts...)
 }
 
-func piiSerdeWith[T any](t *testing.T, client srclient.ISchemaRegistryClient, keys pii.KeyStore, topic string, opts ...avro.Option) *avro.Serde {
+func piiSerdeWith[T any](t testing.TB, client srclient.ISchemaRegistryClient, keys pii.KeyStore, topic string, opts ...avro.Option) *avro.Serde {
 	t.Helper()
 	reg := serde.NewRegistry()
 	serde.MustRegister[T](reg, admittedName)
@@ -187,4 +188,31 @@ func TestPIIAvroRefusals(t *testing.T) {
 	serde.MustRegister[timePII](reg, "care.TimePII")
 	_, err = avro.New(ctx, reg, client, "pii-bad", avro.WithEncryption(pii.NewEncryptor(pii.NewMemory())))
 	require.ErrorContains(t, err, "only string and []byte")
+}
+
+// FuzzPIIUnmarshal decodes arbitrary bodies framed with the schema ID of
+// an event with encrypted fields: the Avro decoder and then the envelope
+// decoder see bytes from the wire. Errors are fine; panics and errors that
+// are neither malformed data nor a decrypt failure are not.
+func FuzzPIIUnmarshal(f *testing.F) {
+	ctx := context.Background()
+	keys := pii.NewMemory()
+	s := piiSerde[PatientAdmittedV1](f, keys, uniqueTopic(f, "piifuzz"))
+	_, good, err := s.Marshal(ctx, PatientAdmittedV1{PatientID: "p-1", Name: "Grace Hopper", Born: "1906-12-09", Photo: []byte{1, 2, 3}, Ward: "C"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	header := bytes.Clone(good[:5])
+	f.Add(good[5:])
+	f.Add(good[5 : len(good)-3])
+	i := bytes.Index(good, []byte("pii:"))
+	flipped := bytes.Clone(good[5:])
+	flipped[i-5+20] ^= 0x20
+	f.Add(flipped)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, err := s.Unmarshal(ctx, admittedName, append(bytes.Clone(header), body...))
+		if err != nil && !errors.Is(err, serde.ErrMalformed) && !errors.Is(err, pii.ErrDecrypt) {
+			t.Fatalf("unexpected error kind: %v", err)
+		}
+	})
 }

@@ -94,6 +94,11 @@
 //     written before the field was tagged), is left as it is; `kafkaes
 //     verify` reports such plaintext.
 //
+// Upcasters (serde.Upcasters) that work on generic values see the envelope
+// text of encrypted fields, not plaintext; pass such fields through
+// unchanged (the label binds each ciphertext to its field), and the
+// conversion to the current Go type decrypts them.
+//
 // # Cost
 //
 // Types without `pii` tags pay nothing: the serdes decide once per type.
