@@ -96,7 +96,7 @@
 // Keys are written by a transactional sarama producer on a client of the
 // store's own, made from the configuration and brokers of the client given
 // to New (so TLS and SASL settings carry over). Its transactional ID is
-// random per instance unless [WithTransactionalID] sets one; the principal
+// "<key topic>.kafkaes-<random>" unless [WithTransactionalID] sets one; the principal
 // needs Write on that transactional ID and on the topic, Read and Describe
 // on the topic, Create on it (or the cluster) to create it, and
 // DescribeConfigs to check it.

@@ -43,9 +43,11 @@ func WithRefreshInterval(d time.Duration) Option { return func(o *options) { o.r
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithTransactionalID sets the transactional ID of the store's producer
-// (default "kafkaes-keys-" followed by 16 random hex digits, so that
-// instances never fence each other). Give each instance its own; the
-// principal needs Write on it (ACL on the TransactionalId resource).
+// (default "<key topic>.kafkaes-" followed by 16 random hex digits, so that
+// instances never fence each other and one PREFIXED ACL on
+// "<key topic>.kafkaes-" covers them all, as for the event store; see
+// docs/security.md). Give each instance its own; the principal needs Write
+// on it.
 func WithTransactionalID(id string) Option { return func(o *options) { o.txnID = id } }
 
 // WithTopicCreation sets the partitions and replication factor used when

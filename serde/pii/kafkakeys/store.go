@@ -87,7 +87,7 @@ func New(ctx context.Context, client sarama.Client, topic string, opts ...Option
 	if o.txnID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		o.txnID = "kafkaes-keys-" + hex.EncodeToString(b[:])
+		o.txnID = topic + ".kafkaes-" + hex.EncodeToString(b[:])
 	}
 	if err := checkTopic(client, topic, o); err != nil {
 		return nil, err
