@@ -280,6 +280,9 @@ func (s *Store) Erase(ctx context.Context, subject string) error {
 	if cur, ok := s.index[subject]; !ok || cur.partition != msg.Partition || cur.offset < off {
 		s.index[subject] = entry{partition: msg.Partition, offset: off, id: e.id, erased: true}
 	}
+	if e.id != 0 {
+		s.absent.put(absentKey{subject, e.id}, struct{}{}) // also after a new key replaces the entry
+	}
 	s.cache.del(subject)
 	s.mu.Unlock()
 	return nil
