@@ -143,6 +143,13 @@
 //	$ kafkaes stream account-42 --topic bank-events --schema-registry http://localhost:8081
 //	{"topic":"bank-events","partition":7,"offset":1041,"stream":"account-42","version":1,"type":"bank.AccountOpened",...,"data":{"owner":"ada"}}
 //
+// With --schema-registry, fields that the schema marks as encrypted
+// personal data (kafkaes.pii) show their envelope ("pii:..."); with
+// --key-topic (stream and tail) they are decrypted with the keys in that
+// topic (package serde/pii/kafkakeys), and the fields of an erased subject
+// show their zero value and are listed in the line's "redacted" array.
+// Decrypted output holds personal data: mind where it goes.
+//
 // tail prints new events of the topic as JSON lines (the same format) as
 // they are committed, from the end of the topic or, with --from-beginning,
 // from its start, until Ctrl-C (or --limit N events). It follows the

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/IBM/sarama"
+
 	"github.com/kafkaes/kafkaes/serde/pii"
 	"github.com/kafkaes/kafkaes/serde/pii/kafkakeys"
 )
@@ -56,4 +58,25 @@ func runErase(ctx context.Context, e *env, args []string) int {
 		"Projections scrub their copies when they see a %s notice: the service's erasure.Eraser appends one; this command does not (it does not know the service's serde).\n",
 		what, pii.SubjectErasedName)
 	return exitOK
+}
+
+// useKeys makes reg decrypt personal-data fields with the keys of
+// --key-topic (stream, tail). It returns a function that closes the key
+// store, or ok false after printing why it cannot.
+func useKeys(ctx context.Context, e *env, cl sarama.Client, reg *registry) (closeKeys func(), ok bool) {
+	if e.opts.keyTopic == "" {
+		return func() {}, true
+	}
+	if reg == nil {
+		e.errorf("--key-topic needs --schema-registry: the Avro schemas say which fields hold personal data")
+		return nil, false
+	}
+	ks, err := kafkakeys.New(ctx, cl, e.opts.keyTopic, kafkakeys.WithoutTopicCreation(),
+		kafkakeys.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, false
+	}
+	reg.decrypt, reg.ctx = pii.NewEncryptor(ks), ctx
+	return func() { _ = ks.Close() }, true
 }

@@ -84,6 +84,12 @@ func TestVerifyPlaintextAndErase(t *testing.T) {
 		t.Fatalf("stream of an encrypted event:\n%s", r)
 	}
 
+	// With --key-topic the operator sees the plaintext.
+	kt := kafkakeys.DefaultTopic(topic)
+	r = kafkaes(t, "stream", "patient-p-1", brokers(c), "--topic", topic, "--schema-registry", url, "--key-topic", kt)
+	if r.code != exitOK || !strings.Contains(r.stdout, `"name":"Ada Lovelace"`) || strings.Contains(r.stdout, `"redacted"`) {
+		t.Fatalf("stream --key-topic:\n%s", r)
+	}
 	r = kafkaes(t, "erase", "p-1", brokers(c), "--topic", topic)
 	if r.code != exitOK || !strings.Contains(r.stdout, `subject "p-1" has key`) || !strings.Contains(r.stdout, "--yes") {
 		t.Fatalf("erase without --yes:\n%s", r)
@@ -110,6 +116,16 @@ func TestVerifyPlaintextAndErase(t *testing.T) {
 	v, err := sd.Unmarshal(ctx, "clinic.Admitted", encrypted)
 	if err != nil || !pii.IsRedacted(v, "Name", "Born") || v.(Admitted).Name != "" {
 		t.Fatalf("decode after erase: %v %+v", err, v)
+	}
+	// After the erasure the CLI shows the fields redacted: zero values,
+	// listed under "redacted".
+	r = kafkaes(t, "stream", "patient-p-1", brokers(c), "--topic", topic, "--schema-registry", url, "--key-topic", kt)
+	if r.code != exitOK || !strings.Contains(r.stdout, `"name":""`) || !strings.Contains(r.stdout, `"redacted":["name","born"]`) || strings.Contains(r.stdout, "Ada") {
+		t.Fatalf("stream --key-topic after erase:\n%s", r)
+	}
+	r = kafkaes(t, "stream", "patient-p-1", brokers(c), "--topic", topic, "--key-topic", kt)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "--key-topic needs --schema-registry") {
+		t.Fatalf("stream --key-topic without a registry:\n%s", r)
 	}
 	r = kafkaes(t, "erase", "p-9", brokers(c), "--topic", topic, "--key-topic", "no-such-keys", "--yes")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "does not exist") {

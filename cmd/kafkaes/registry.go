@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,10 @@ import (
 type registry struct {
 	url    string
 	client *srclient.SchemaRegistryClient
+	// decrypt, when set (--key-topic), decrypts the personal-data fields
+	// of decoded records (see decryptPII).
+	decrypt *pii.Encryptor
+	ctx     context.Context
 
 	mu     sync.Mutex
 	codecs map[int]codecEntry
@@ -62,27 +67,73 @@ func schemaID(value []byte) (int, bool) {
 }
 
 // decode decodes a Confluent-framed Avro payload into JSON for people (see
-// render).
-func (r *registry) decode(value []byte) (id int, data json.RawMessage, err error) {
+// render). With r.decrypt set, personal-data fields are decrypted, and
+// redacted lists those whose subject was erased (they show their zero
+// value).
+func (r *registry) decode(value []byte) (id int, data json.RawMessage, redacted []string, err error) {
 	id, ok := schemaID(value)
 	if !ok {
-		return 0, nil, errNotFramed
+		return 0, nil, nil, errNotFramed
 	}
 	ce := r.codec(id)
 	if ce.err != nil {
-		return id, nil, ce.err
+		return id, nil, nil, ce.err
 	}
 	codec := ce.codec
 	native, rest, err := codec.NativeFromBinary(value[5:])
 	if err != nil {
-		return id, nil, fmt.Errorf("avro body does not decode with schema ID %d: %w", id, err)
+		return id, nil, nil, fmt.Errorf("avro body does not decode with schema ID %d: %w", id, err)
 	}
 	if len(rest) > 0 {
-		return id, nil, fmt.Errorf("avro body has %d bytes left over after decoding with schema ID %d (written with another schema?)", len(rest), id)
+		return id, nil, nil, fmt.Errorf("avro body has %d bytes left over after decoding with schema ID %d (written with another schema?)", len(rest), id)
+	}
+	if r.decrypt != nil && len(ce.pii) > 0 {
+		if redacted, err = r.decryptPII(ce, native); err != nil {
+			return id, nil, nil, err
+		}
 	}
 	var buf bytes.Buffer
 	render(&buf, ce.schema, native)
-	return id, buf.Bytes(), nil
+	return id, buf.Bytes(), redacted, nil
+}
+
+// decryptPII replaces the envelopes in the personal-data fields of a
+// decoded record with their plaintext, or with the zero value when the
+// subject was erased (those fields are returned). A field that does not
+// authenticate is an error.
+func (r *registry) decryptPII(ce codecEntry, native any) ([]string, error) {
+	m, ok := native.(map[string]any)
+	if !ok {
+		return nil, nil
+	}
+	var redactedFields []string
+	for _, f := range ce.pii {
+		subject, _ := m[f.PII.Subject].(string)
+		switch v := m[f.Name].(type) {
+		case string:
+			plain, redacted, err := r.decrypt.DecryptText(r.ctx, subject, f.PII.Label, v)
+			if err != nil {
+				return nil, err
+			}
+			m[f.Name] = plain
+			if redacted {
+				redactedFields = append(redactedFields, f.Name)
+			}
+		case []byte:
+			plain, redacted, err := r.decrypt.DecryptBytes(r.ctx, subject, f.PII.Label, v)
+			if err != nil {
+				return nil, err
+			}
+			if plain == nil {
+				plain = []byte{}
+			}
+			m[f.Name] = plain
+			if redacted {
+				redactedFields = append(redactedFields, f.Name)
+			}
+		}
+	}
+	return redactedFields, nil
 }
 
 // plaintextPII returns the names of the fields of an Avro payload that

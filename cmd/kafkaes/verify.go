@@ -208,7 +208,7 @@ func (v *verifier) checkPayload(r rec, stream string, version int64) {
 		}
 		return
 	}
-	if _, _, err := v.reg.decode(r.value); err != nil {
+	if _, _, _, err := v.reg.decode(r.value); err != nil {
 		var re *registryError
 		if errors.As(err, &re) && !re.permanent {
 			v.fatal = err
