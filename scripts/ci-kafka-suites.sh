@@ -77,7 +77,7 @@ eval "$("$CTL" env)"
 echo "ci-kafka: KAFKAES_BROKERS=$KAFKAES_BROKERS KAFKAES_BROKER_CTL=$KAFKAES_BROKER_CTL"
 
 pkgs=()
-for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/...}; do
+for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/...}; do
 	dir="${pat%/...}"
 	[[ -d "$dir" ]] || continue
 	while IFS= read -r p; do
@@ -85,7 +85,7 @@ for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/..
 	done < <(go list "$pat" 2>/dev/null)
 done
 if ((${#pkgs[@]} == 0)); then
-	echo "ci-kafka: error: none of the Kafka packages exist (looked for ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/...})" >&2
+	echo "ci-kafka: error: none of the Kafka packages exist (looked for ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/...})" >&2
 	exit 1
 fi
 echo "ci-kafka: testing ${pkgs[*]}"
