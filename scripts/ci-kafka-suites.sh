@@ -6,7 +6,7 @@
 # with its own state directory and ports (so a developer's broker on the
 # default ports is left alone), and runs `go test -race` on the Kafka
 # packages that exist (./eventstore/kafka/... ./eventstore/observe/...
-# ./snapshot/... ./projection/... ./cmd/kafkaes/...)
+# ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/...)
 # in two phases: first all their tests with KAFKAES_BROKERS set and
 # KAFKAES_BROKER_CTL unset (tests that stop the broker skip), then only the
 # tests named TestRealBroker... with KAFKAES_BROKER_CTL set too, one package
