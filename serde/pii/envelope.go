@@ -47,6 +47,7 @@ type DecryptError struct {
 	Reason  string // what was wrong
 }
 
+// Error names the subject and the field and says what was wrong.
 func (e *DecryptError) Error() string {
 	return fmt.Sprintf("pii: field %s of subject %q: %s; the ciphertext was tampered with or the key store returned a wrong key", e.Field, e.Subject, e.Reason)
 }
