@@ -302,3 +302,40 @@ func TestWithEncryptor(t *testing.T) {
 		return encA.Decrypt(ctx, p, out) == nil && pii.IsRedacted(out.Elem().Interface())
 	}, 10*time.Second, 20*time.Millisecond)
 }
+
+// TestSeveralPartitions: a key topic with more partitions places each
+// subject by murmur2 and still ends with one key per subject.
+func TestSeveralPartitions(t *testing.T) {
+	ctx := ctxT(t)
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "keys")
+	compact := "compact"
+	c.CreateTopic(t, topic, 3, map[string]*string{"cleanup.policy": &compact})
+	a := open(t, c, topic, kafkakeys.WithRefreshInterval(0))
+	b := open(t, c, topic, kafkakeys.WithRefreshInterval(0))
+	var wg sync.WaitGroup
+	keys := [2]map[string]pii.Key{{}, {}}
+	var mu sync.Mutex
+	for i, s := range []*kafkakeys.Store{a, b} {
+		for n := range 30 {
+			subject := fmt.Sprintf("s-%d", n)
+			wg.Go(func() {
+				k, err := s.GetOrCreate(ctx, subject)
+				if assertNoError(t, err) {
+					mu.Lock()
+					keys[i][subject] = k
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	require.Equal(t, keys[0], keys[1])
+	fresh := open(t, c, topic, kafkakeys.WithRefreshInterval(0))
+	require.Equal(t, 30, fresh.Len())
+	for subject, k := range keys[0] {
+		got, err := fresh.Get(ctx, subject, k.ID)
+		require.NoError(t, err)
+		require.Equal(t, k, got)
+	}
+}
