@@ -124,7 +124,11 @@ func (r *Repository[T]) New(id string) T {
 }
 
 // Load rebuilds the aggregate with the given ID from its events. It returns
-// an error matching [ErrNotFound] when the aggregate has no events, and a
+// an error matching [ErrNotFound] when the aggregate has no events,
+// [eventstore.ErrStreamDeleted] when its stream was deleted,
+// [eventstore.ErrStreamTruncated] when the stream is truncated
+// ([eventstore.Lifecycle]) after the latest usable snapshot (or there is
+// none): history the aggregate needs is no longer read, and a
 // descriptive error naming the stream, version and position when an event
 // cannot be decoded (for example an unknown event type: register it with
 // serde.Register). With [WithSnapshots] it starts from the latest usable
@@ -154,8 +158,20 @@ func (r *Repository[T]) replay(ctx context.Context, a T, from int64) (int, error
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			return n, nil
 		}
+		var te *eventstore.StreamTruncatedError
+		if errors.As(err, &te) {
+			return n, fmt.Errorf("aggregate %q: cannot rebuild from version %d, the stream's history before version %d is truncated; "+
+				"the repository needs a usable snapshot at version %d or later (WithSnapshots): %w", root.id, from, te.Before, te.Before-1, err)
+		}
 		if err != nil {
 			return n, fmt.Errorf("aggregate %q: read events: %w", root.id, err)
+		}
+		if eventstore.IsMarker(rec.Type) {
+			// A lifecycle marker (a truncation) takes a version of the
+			// stream but is not an event of the aggregate.
+			root.version = rec.Version
+			n++
+			continue
 		}
 		ev, err := r.serde.Unmarshal(ctx, rec.Type, rec.Data)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -301,7 +302,7 @@ func (r *Repository[T]) loadFromSnapshot(ctx context.Context, id, stream string)
 	// (else the snapshot is ahead of the stream) and carry the recorded ID.
 	root := a.aggregateRoot()
 	verified, n := false, 0
-	for rec, err := range r.store.ReadStream(ctx, stream, snap.Version) {
+	for rec, err := range readCovering(ctx, r.store, stream, snap) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			break
 		}
@@ -320,6 +321,11 @@ func (r *Repository[T]) loadFromSnapshot(ctx context.Context, id, stream string)
 			n++ // the aggregate exists: count the covered event, so Load never says "not found"
 			continue
 		}
+		if eventstore.IsMarker(rec.Type) {
+			root.version = rec.Version
+			n++
+			continue
+		}
 		ev, err := r.serde.Unmarshal(ctx, rec.Type, rec.Data)
 		if err != nil {
 			return a, info, fmt.Errorf("aggregate %q: decode event %s (version %d, position %s): %w", id, rec.Type, rec.Version, rec.Position, err)
@@ -334,6 +340,37 @@ func (r *Repository[T]) loadFromSnapshot(ctx context.Context, id, stream string)
 	}
 	s.hits.Add(1)
 	return a, loadInfo{mark: snapMark{version: snap.Version, at: snap.TakenAt}, events: n, outcome: snapshotHit}, nil
+}
+
+// readCovering reads stream from the version snap covers, whose event a
+// load checks against the snapshot. When the stream is truncated right
+// after it (eventstore.Lifecycle.TruncateStream before snap.Version+1),
+// that event is no longer read: it yields a stand-in for it (its version
+// and the snapshot's event ID; a truncation exactly there is taken as the
+// stream's agreement with the snapshot) and then the events after it.
+// Any other truncation error is the read's.
+func readCovering(ctx context.Context, store eventstore.Store, stream string, snap snapshot.Snapshot) iter.Seq2[eventstore.RecordedEvent, error] {
+	return func(yield func(eventstore.RecordedEvent, error) bool) {
+		for rec, err := range store.ReadStream(ctx, stream, snap.Version) {
+			var te *eventstore.StreamTruncatedError
+			if errors.As(err, &te) && te.Before == snap.Version+1 {
+				standIn := eventstore.RecordedEvent{StreamID: stream, Version: snap.Version}
+				standIn.ID = snap.EventID
+				if !yield(standIn, nil) {
+					return
+				}
+				for rec, err := range store.ReadStream(ctx, stream, snap.Version+1) {
+					if !yield(rec, err) {
+						return
+					}
+				}
+				return
+			}
+			if !yield(rec, err) {
+				return
+			}
+		}
+	}
 }
 
 func (r *Repository[T]) ignoreSnapshot(ctx context.Context, stream string, snap snapshot.Snapshot, reason string) {

@@ -93,6 +93,10 @@ func (r *Repository[T]) loadUntil(ctx context.Context, id string, past func(even
 		if past(rec) {
 			break
 		}
+		if eventstore.IsMarker(rec.Type) {
+			root.version = rec.Version
+			continue
+		}
 		ev, err := r.serde.Unmarshal(ctx, rec.Type, rec.Data)
 		if err != nil {
 			return zero, 0, fmt.Errorf("aggregate %q: decode event %s (stream %q, version %d, position %s): %w", id, rec.Type, rec.StreamID, rec.Version, rec.Position, err)
@@ -124,7 +128,7 @@ func (r *Repository[T]) snapshotBefore(ctx context.Context, id, stream string, p
 	if reason := r.restore(ctx, a, stream, snap); reason != "" {
 		return zero, 0, nil
 	}
-	for rec, err := range r.store.ReadStream(ctx, stream, snap.Version) {
+	for rec, err := range readCovering(ctx, r.store, stream, snap) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			return zero, 0, nil
 		}

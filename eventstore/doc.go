@@ -49,6 +49,47 @@
 // clearly when a store does not. package aggregate builds commands over
 // several aggregates on it (aggregate.Transact).
 //
+// # Deleting and truncating streams
+//
+// Events are never erased: a store that implements [Lifecycle] (both
+// stores of this module; call it through [DeleteStream] and
+// [TruncateStream]) records a stream's deletion or truncation as a marker
+// in the stream, an event of a reserved type ([TypeStreamDeleted],
+// [TypeStreamTruncated]; [ReservedTypePrefix] is refused in appends) that
+// the store writes through its normal append path. The rules:
+//
+//   - A marker takes the stream's next version, like an event: a
+//     deletion or truncation states an expected version and conflicts
+//     like an append ([*ConflictError]); a stream's version counts its
+//     markers, so an aggregate loaded after a truncation saves at the
+//     version after the marker.
+//   - A deleted stream (its last record is a delete marker) refuses reads
+//     with a [*StreamDeletedError] ([ErrStreamDeleted]) and appends with
+//     the same error, also in a multi-stream append, unless the append
+//     recreates it explicitly (StreamAppend.Recreate, or [Recreate]) with
+//     an expectation of the marker's version. A recreated stream continues
+//     numbering after the marker (as KurrentDB's soft delete does), and
+//     its reads start after the marker: the deleted history is not part
+//     of the new stream. Deleting or truncating a deleted stream fails
+//     with the same error; deleting or truncating a stream without events
+//     fails with [ErrStreamNotFound].
+//   - A stream truncated before version N (usually a snapshot's version,
+//     or that plus one) is read from N on: ReadStream from a version
+//     before N fails with a [*StreamTruncatedError]
+//     ([ErrStreamTruncated]) naming N, so a reader never builds state
+//     from part of the history; from N on it yields the events and the
+//     truncate marker at its version. A truncation never moves back.
+//   - ReadAll and Subscribe yield every record, markers included, where
+//     they are in the log; [IsMarker] tells them apart and [ParseMarker]
+//     reads them. package aggregate skips markers when it rebuilds an
+//     aggregate; the projection runner hands them to handlers that ask
+//     for them as notices (projection.StreamDeleted,
+//     projection.StreamTruncated) and to no other handler.
+//
+// Nothing is removed from the log: the events of a deleted or truncated
+// stream stay in ReadAll (and, for Kafka, in the topic). Erasing personal
+// data is crypto-shredding's job (package serde), not this one's.
+//
 // # Implementations
 //
 // [github.com/kafkaes/kafkaes/eventstore/memory] is the reference

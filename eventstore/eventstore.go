@@ -19,7 +19,9 @@ type Store interface {
 	// It returns the stream's new version and the positions of the events.
 	//
 	// Errors: [ErrInvalidArgument] for bad input (empty stream ID, no
-	// events, an event without a type, an invalid expected version),
+	// events, an event without a type or with a reserved type, an invalid
+	// expected version), a [*StreamDeletedError] for a deleted stream
+	// (see [Lifecycle]; recreate it with StreamAppend.Recreate),
 	// [ErrConcurrencyConflict] when expected does not hold,
 	// [ErrDuplicateEventID] when some event IDs were already appended at a
 	// different place, [ErrCorruptLog] when the stream's log holds a record
@@ -32,6 +34,11 @@ type Store interface {
 	// at version from (1 for the whole stream; values below 1 mean 1).
 	// Reading a stream that does not exist yields a single
 	// [ErrStreamNotFound] error. The sequence stops at the first error.
+	// For a store that implements [Lifecycle]: reading a deleted stream
+	// yields a single [*StreamDeletedError], reading a truncated stream
+	// from before its truncation point a single [*StreamTruncatedError];
+	// a recreated stream is read from after its delete marker; truncate
+	// markers are yielded at their versions.
 	ReadStream(ctx context.Context, streamID string, from int64) iter.Seq2[RecordedEvent, error]
 
 	// ReadAll yields every committed event of the store after the positions

@@ -20,6 +20,12 @@ type StreamAppend struct {
 	// for a stream the decision read but does not change ("unchanged
 	// since version N": Exact(N)).
 	Events []Event
+	// Recreate allows the entry to append to a deleted stream
+	// ([Lifecycle.DeleteStream]), recreating it; without it such an entry
+	// fails with a [*StreamDeletedError]. Expected is checked against the
+	// stream's version, which counts the delete marker. On a stream that
+	// is not deleted it changes nothing. It needs Events. Default false.
+	Recreate bool
 }
 
 // MultiAppender is implemented by stores that append to several streams in
@@ -75,8 +81,11 @@ func PrepareMulti(appends []StreamAppend) ([]StreamAppend, error) {
 			return nil, invalid("entries %d and %d of a multi-stream append are both for stream %q; give each stream one entry with all its events", j, i, a.StreamID)
 		}
 		streams[a.StreamID] = i
-		out[i] = StreamAppend{StreamID: a.StreamID, Expected: a.Expected}
+		out[i] = StreamAppend{StreamID: a.StreamID, Expected: a.Expected, Recreate: a.Recreate}
 		if len(a.Events) == 0 {
+			if a.Recreate {
+				return nil, invalid("entry %d of a multi-stream append recreates stream %q but has no events; a recreation appends events", i, a.StreamID)
+			}
 			if err := ValidateStreamID(a.StreamID); err != nil {
 				return nil, err
 			}

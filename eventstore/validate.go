@@ -29,7 +29,8 @@ func ValidateStreamID(id string) error {
 // every empty ID has been replaced by a new random UUID. Store
 // implementations call it first, so that every store rejects the same bad
 // input with the same errors: an invalid stream ID, an invalid expected
-// version, no events, an event without a type, a metadata key that is
+// version, no events, an event without a type or with a reserved type
+// ([ReservedTypePrefix]), a metadata key that is
 // empty, or the same event ID twice in one append.
 func PrepareAppend(streamID string, expected ExpectedVersion, events []Event) ([]Event, error) {
 	if err := ValidateStreamID(streamID); err != nil {
@@ -46,6 +47,9 @@ func PrepareAppend(streamID string, expected ExpectedVersion, events []Event) ([
 	for i, ev := range events {
 		if ev.Type == "" {
 			return nil, invalid("event %d of the append to stream %q has no type; set Event.Type to its stable type name", i, streamID)
+		}
+		if IsMarker(ev.Type) {
+			return nil, invalid("event %d of the append to stream %q has the type %q, which starts with the reserved prefix %q of the markers stores write; use DeleteStream or TruncateStream for those, and another type name for events", i, streamID, ev.Type, ReservedTypePrefix)
 		}
 		for k := range ev.Metadata.Values {
 			if k == "" {

@@ -25,6 +25,17 @@
 // (Reader) for rebuilds and single-instance projections, and also runs
 // Kafka-to-Kafka transformations in Kafka transactions (Transformer).
 //
+// # Deleted and truncated streams
+//
+// Where the log holds a stream's lifecycle marker
+// ([eventstore.Lifecycle]: a deletion or a truncation), the runner hands
+// an On[[StreamDeleted]] or On[[StreamTruncated]] handler a notice (a
+// projection that keeps a row per stream deletes it on StreamDeleted).
+// Markers are never decoded with the serde and never reach OnAny
+// handlers, so a projection without such handlers does not see them, also
+// with [WithStrictTypes]; OnRecorded handlers get them as every record
+// (their Type has the prefix [eventstore.ReservedTypePrefix]).
+//
 // # Checkpoints and delivery guarantees
 //
 // Without a [CheckpointStore] the source keeps the position: the Kafka

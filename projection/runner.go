@@ -362,7 +362,11 @@ func (r *Runner) applyOnce(ctx context.Context, rec *Record) error {
 			return err
 		}
 	}
-	if t, ok := r.types.Load(ev.Type); !ok || r.hs.wants(t.(reflect.Type)) {
+	if eventstore.IsMarker(ev.Type) {
+		if err := r.handleNotice(ctx, ev, m); err != nil {
+			return err
+		}
+	} else if t, ok := r.types.Load(ev.Type); !ok || r.hs.wants(t.(reflect.Type)) {
 		v, err := r.sd.Unmarshal(ctx, ev.Type, ev.Data)
 		switch {
 		case errors.Is(err, serde.ErrUnknownType) && !r.cfg.strict:

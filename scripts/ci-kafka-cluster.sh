@@ -7,8 +7,14 @@
 #      named TestRealBroker... excluded: they stop a single broker), so the
 #      store is proven against replication factor 3 and auto-create on;
 #   2. the cluster fault test (eventstore/kafka/clusterfault, without -race:
-#      it measures what faults cost): writer processes append while brokers
-#      are killed, paused and restarted and a writer is killed; fatal.
+#      it measures what faults cost): writer processes append (single- and
+#      multi-stream) while brokers are killed, paused and restarted and a
+#      writer is killed; fatal;
+#   3. the process-manager fault test (TestClusterProcessManagerFaults in
+#      projection/kafkaprojection): two manager processes consume, decide
+#      and commit in Kafka transactions while the group coordinator and
+#      partition leaders are killed or paused and a manager is killed;
+#      every input must have its effect exactly once; fatal.
 #
 # It starts a fresh cluster with its own state directory on the first free
 # port base of 40200, 40210, ... (so a developer's cluster is left alone),
@@ -91,6 +97,13 @@ rc2=0
 go test -count=1 -timeout 15m -run '^TestClusterFaults$' "$@" ./eventstore/kafka/clusterfault/ || rc2=$?
 echo "ci-cluster: cluster fault test took $(dt "$s")s (exit $rc2)"
 ((rc != 0)) || rc=$rc2
+
+s="$(t)"
+rc3=0
+"$CTL" status >/dev/null 2>&1 || "$CTL" wait
+go test -count=1 -timeout 12m -run '^TestClusterProcessManagerFaults$' "$@" ./projection/kafkaprojection/ || rc3=$?
+echo "ci-cluster: process-manager fault test took $(dt "$s")s (exit $rc3)"
+((rc != 0)) || rc=$rc3
 if ((rc != 0)); then
 	for n in 1 2 3; do
 		echo "ci-cluster: last log lines of node $n ($KAFKAES_CLUSTER_RUN/node$n/broker.log):"

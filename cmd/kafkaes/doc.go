@@ -138,7 +138,13 @@
 // stderr after the events and the exit status is 1. Partitions added to the
 // topic after the stream was written move its key elsewhere (verify reports
 // that as wrong-partition); stream reads only the partition the key maps to
-// now.
+// now. A stream's lifecycle markers (eventstore.Lifecycle: a deletion or a
+// truncation, records of type $es.stream-deleted or $es.stream-truncated
+// without payload) are printed where they are, with "marker": "deleted" or
+// "truncated" (and "truncate_before": N); after the events, stream says on
+// stderr what they mean for loads (the stream is deleted, truncated before
+// version N, or recreated after a deletion). Every record stays in the log
+// and is printed.
 //
 //	$ kafkaes stream account-42 --topic bank-events --schema-registry http://localhost:8081
 //	{"topic":"bank-events","partition":7,"offset":1041,"stream":"account-42","version":1,"type":"bank.AccountOpened",...,"data":{"owner":"ada"}}
@@ -166,6 +172,9 @@
 //   - every event ID is unique in the topic;
 //   - every stream is on the partition its key hashes to;
 //   - no records were deleted from the start of a partition;
+//   - a record of a reserved type ($es.) is a valid lifecycle marker
+//     without payload (invalid-marker otherwise); markers take versions
+//     like events, so the version checks hold for them too;
 //   - with --schema-registry, every payload decodes by its framing: a
 //     Confluent-framed one completely with its registered schema, any
 //     other as JSON (the JSON serde's payloads; a topic may hold both);

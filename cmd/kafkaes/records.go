@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -36,6 +37,13 @@ type eventLine struct {
 	Redacted []string `json:"redacted,omitempty"`
 	// DataError says why the payload could not be decoded.
 	DataError string `json:"data_error,omitempty"`
+	// Marker is set for a stream's lifecycle marker (a record of type
+	// eventstore.TypeStreamDeleted or TypeStreamTruncated, which has no
+	// payload): "deleted" or "truncated".
+	Marker string `json:"marker,omitempty"`
+	// TruncateBefore is a truncate marker's truncation point: loads of
+	// the stream no longer read the versions before it.
+	TruncateBefore int64 `json:"truncate_before,omitempty"`
 	// Error says why the record is not a valid kafkaes event record.
 	Error string `json:"error,omitempty"`
 }
@@ -64,6 +72,10 @@ func (p *printer) line(r rec) eventLine {
 		l.Time = ev.RecordedAt.Format(time.RFC3339Nano)
 		l.Correlation, l.Causation = ev.Metadata.CorrelationID, ev.Metadata.CausationID
 		l.Metadata = ev.Metadata.Values
+		if m, ok := eventstore.ParseMarker(ev.Event); ok {
+			l.Marker = markerName(m)
+			l.TruncateBefore = m.Before
+		}
 	}
 	p.payload(&l, r.value)
 	return l
@@ -92,6 +104,14 @@ func (p *printer) payload(l *eventLine, value []byte) {
 		return
 	}
 	l.DataBase64 = base64.StdEncoding.EncodeToString(value)
+}
+
+// markerName names a lifecycle marker's kind in output.
+func markerName(m eventstore.Marker) string {
+	if m.Kind == eventstore.MarkerDeleted {
+		return "deleted"
+	}
+	return "truncated"
 }
 
 func (p *printer) print(r rec) error {

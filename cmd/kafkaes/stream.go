@@ -82,6 +82,7 @@ func runStream(ctx context.Context, e *env, args []string) int {
 	v.report = func(vl violation) { found = append(found, vl) }
 	prog := newProgress(e, fmt.Sprintf("stream %s: reading %s/%d", id, e.topic, p), start, end)
 	n, last := 0, int64(0)
+	var life eventstore.StreamLife // what the stream's lifecycle markers say
 	err = rd.scan(ctx, start, end, func(r rec) error {
 		if string(r.key) != id {
 			return nil
@@ -89,12 +90,13 @@ func runStream(ctx context.Context, e *env, args []string) int {
 		// The stream as of a version or a time: its records are in version
 		// order in the partition, so the first one past the bound ends it.
 		// A record that does not decode is printed (and flagged) anyway.
-		if e.opts.toVersion > 0 || !asOf.IsZero() {
-			if ev, err := wire.Decode(e.topic, r.partition, r.offset, r.key, r.value, r.headers, r.ts); err == nil {
-				if (e.opts.toVersion > 0 && ev.Version > e.opts.toVersion) || (!asOf.IsZero() && ev.RecordedAt.After(asOf)) {
-					return errLimit
-				}
-				last = ev.Version
+		if ev, err := wire.Decode(e.topic, r.partition, r.offset, r.key, r.value, r.headers, r.ts); err == nil {
+			if (e.opts.toVersion > 0 && ev.Version > e.opts.toVersion) || (!asOf.IsZero() && ev.RecordedAt.After(asOf)) {
+				return errLimit
+			}
+			last = ev.Version
+			if m, ok := eventstore.ParseMarker(ev.Event); ok {
+				life.Apply(m, ev.Version)
 			}
 		}
 		n++
@@ -129,6 +131,16 @@ func runStream(ctx context.Context, e *env, args []string) int {
 	if e.opts.toVersion > 0 && last < e.opts.toVersion && (e.opts.limit == 0 || n < e.opts.limit) && len(found) == 0 {
 		e.errorf("stream %q has %d events, no version %d (all printed)", id, last, e.opts.toVersion)
 		return exitViolation
+	}
+	// The lifecycle markers (printed with "marker") change what loads of
+	// the stream read; say so, as of the last record printed.
+	switch {
+	case life.Deleted(last):
+		fmt.Fprintf(e.stderr, "kafkaes: stream %q is deleted (delete marker at version %d): loads of it fail until it is recreated; its events above are still in the log\n", id, last)
+	case life.TruncatedBefore > life.Start():
+		fmt.Fprintf(e.stderr, "kafkaes: stream %q is truncated before version %d: loads read from a snapshot at version %d or later; the earlier events above are still in the log\n", id, life.TruncatedBefore, life.TruncatedBefore-1)
+	case life.DeletedAt > 0:
+		fmt.Fprintf(e.stderr, "kafkaes: stream %q was deleted at version %d and recreated: loads read from version %d\n", id, life.DeletedAt, life.Start())
 	}
 	if len(found) > 0 {
 		for _, vl := range found {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -21,6 +22,7 @@ const (
 	vDuplicateID   = "duplicate-event-id"
 	vWrongPart     = "wrong-partition" // a stream's record on another partition than murmur2(key) gives
 	vPayload       = "undecodable-payload"
+	vMarker        = "invalid-marker"  // a record of a reserved type (eventstore.ReservedTypePrefix) that is not a valid lifecycle marker
 	vDeletedPrefix = "deleted-records" // the partition's log does not start at offset 0
 	vPlaintextPII  = "pii-plaintext"   // a field the schema marks as encrypted personal data holds plaintext
 )
@@ -183,6 +185,16 @@ func (v *verifier) check(r rec) error {
 	}
 	if ev.Version > st.version {
 		st.version, st.offset = ev.Version, r.offset
+	}
+	// Lifecycle markers take a version like events (so the checks above
+	// hold for them) and have no payload.
+	if eventstore.IsMarker(ev.Type) {
+		if _, ok := eventstore.ParseMarker(ev.Event); !ok {
+			v.add(vMarker, r, ev.StreamID, ev.Version, "type %q is reserved for lifecycle markers, but this record is not a valid one (a truncate marker needs an %s header with a version >= 1)",
+				ev.Type, wire.HeaderTruncateBefore)
+		} else if len(r.value) > 0 {
+			v.add(vMarker, r, ev.StreamID, ev.Version, "lifecycle marker %q has a payload of %d bytes; markers have a null value", ev.Type, len(r.value))
+		}
 	}
 	if first, dup := v.ids.add(ev.ID, idLoc{r.partition, r.offset}); dup {
 		v.add(vDuplicateID, r, ev.StreamID, ev.Version, "event ID %q was already used by the record at partition %d offset %d", ev.ID, first.partition, first.offset)

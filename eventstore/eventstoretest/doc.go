@@ -22,7 +22,14 @@
 // only read, a [eventstore.MultiConflictError] naming every failed stream,
 // idempotent repeats, bad input, money conserved by concurrent transfers
 // across partitions and instances, and a write-skew race that at most one
-// side may win.
+// side may win. For a store that implements [eventstore.Lifecycle] it
+// covers stream deletion and truncation: a deleted stream refuses reads
+// and appends (also in a multi-stream append) until an explicit recreate,
+// which continues numbering after the delete marker; a delete or truncate
+// with a wrong expected version conflicts; reads before a truncation
+// point fail with [eventstore.ErrStreamTruncated]; a second instance on
+// the same log (a restart, for Kafka) sees the same; and a delete racing
+// an append from another instance: exactly one of them wins.
 //
 // Beyond the prose of the [eventstore.Store] documentation, the suite pins
 // down these details, which callers rely on:

@@ -96,6 +96,10 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, f Features)
 		{"MultiAppendBadInput", testMultiAppendBadInput},
 		{"MultiAppendTransfers", testMultiAppendTransfers},
 		{"MultiAppendWriteSkew", testMultiAppendWriteSkew},
+		{"DeleteStream", testDeleteStream},
+		{"TruncateStream", testTruncateStream},
+		{"LifecycleBadInput", testLifecycleBadInput},
+		{"DeleteRace", testDeleteRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })

@@ -75,6 +75,7 @@ func requireSameIndex(t *testing.T, want, got *Store) {
 			require.Equal(t, kst.runs, bst.runs, "stream %s", id)
 			require.Equal(t, orderedIDs(kst), orderedIDs(bst), "stream %s", id)
 			require.Equal(t, kst.corrupt, bst.corrupt, "stream %s", id)
+			require.Equal(t, kst.life, bst.life, "stream %s: lifecycle", id)
 		}
 	}
 }

@@ -106,6 +106,38 @@
 // canonical lower-case UUIDs, the first 16 bytes of their SHA-256, so two
 // such IDs are confused only by a 128-bit hash collision.
 //
+// # Deleting and truncating streams
+//
+// [Store.DeleteStream] and [Store.TruncateStream] implement
+// [eventstore.Lifecycle]; [Store.AppendMulti] recreates a deleted stream
+// for an entry with Recreate set. The events topic stays append-only and
+// is never compacted: a deletion or truncation is a marker record of the
+// stream (es.type $es.stream-deleted or $es.stream-truncated, a null
+// value, the truncation point in the header es.truncate-before; see
+// docs/wire-format.md), written as an event is: queued like an append,
+// checked against the index (expected version, the lifecycle rules), in
+// a transaction covered by the conflict scan, so a delete and an append
+// racing from two instances are ordered like two appends: the lowest
+// offset wins and the other fails (a conflict, or ErrStreamDeleted).
+// TestDeleteRaceLog races them and checks the topic with a plain
+// read_committed consumer.
+//
+// The index keeps, per stream with markers, the version of its latest
+// delete marker and its truncation point (16 bytes more; every stream's
+// state holds an 8-byte pointer to them, nil without markers, which keeps
+// it at 80 bytes, the allocation size class it took before), from the records it reads (at start, catch-up, the
+// conflict scan) and from the store's own commits, so every instance
+// applies the same rules from the log alone, and a restart rebuilds them.
+// The saved index of [WithIndexDir] carries them (format 2); a file of
+// format 1, written by a version that took markers for plain events, is
+// not used: the store builds from the topic once, says why in its log,
+// and saves format 2 at Close. A check that refuses an append because of
+// the lifecycle rules (deleted, no stream, a truncation point beyond the
+// stream) is repeated after a catch-up like a failed version check, since
+// a recreation or more events may be newer than the index. ReadStream of
+// a truncated stream fetches only the records from the truncation point
+// on: truncation bounds the cost of loads as a snapshot does.
+//
 // # Reads
 //
 // ReadStream catches the stream's partition up (to the high watermark as of

@@ -53,6 +53,10 @@ type appendReq struct {
 	upper int64
 	// multi is the multi-stream append r is an entry of (multi.go).
 	multi *multiReq
+	// recreate allows the append to recreate a deleted stream; marker is
+	// the lifecycle marker the append writes (lifecycle.go), if any.
+	recreate bool
+	marker   eventstore.Marker
 
 	outcome atomic.Int32 // set by finish, read by observers (observe.go)
 

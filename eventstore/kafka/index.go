@@ -97,6 +97,44 @@ type streamState struct {
 	// corrupt is the first record with this stream's key that is not a
 	// valid event at its place; loads of the stream report it.
 	corrupt *wire.DecodeError
+	// life is what the stream's lifecycle markers say (deleted,
+	// truncated); nil for a stream without markers.
+	life *eventstore.StreamLife
+}
+
+// lifeOf returns the stream's lifecycle state (the zero value without
+// markers).
+func (st *streamState) lifeOf() eventstore.StreamLife {
+	if st.life == nil {
+		return eventstore.StreamLife{}
+	}
+	return *st.life
+}
+
+// applyMarker records that the stream's latest event (at st.version) is
+// the lifecycle marker m.
+func (st *streamState) applyMarker(m eventstore.Marker) {
+	if st.life == nil {
+		st.life = &eventstore.StreamLife{}
+	}
+	st.life.Apply(m, st.version)
+}
+
+// markerOf returns the lifecycle marker a record with these headers is,
+// if it is one: its es.type has the reserved prefix and it is a valid
+// marker. A record of a reserved type that is not a valid marker is
+// indexed as an ordinary event (it changes nothing).
+func markerOf(headers []*sarama.RecordHeader) (eventstore.Marker, bool) {
+	typ, ok := wire.Header(headers, wire.HeaderType)
+	const prefix = eventstore.ReservedTypePrefix
+	if !ok || len(typ) < len(prefix) || string(typ[:len(prefix)]) != prefix { // a comparison, no allocation: this runs for every indexed record
+		return eventstore.Marker{}, false
+	}
+	ev := eventstore.Event{Type: string(typ)}
+	if b, ok := wire.Header(headers, wire.HeaderTruncateBefore); ok {
+		ev.Metadata.Values = map[string]string{eventstore.MarkerTruncateBefore: string(b)}
+	}
+	return eventstore.ParseMarker(ev)
 }
 
 // runLen returns the number of events of run i.
@@ -331,6 +369,9 @@ func (ix *partIndex) applyCommitted(topic string, p int32, r record, window int)
 	}
 	id, _ := wire.Header(r.headers, wire.HeaderID)
 	st.addKey(r.offset, keyOf(id), window)
+	if m, ok := markerOf(r.headers); ok {
+		st.applyMarker(m)
+	}
 }
 
 func reasonOf(err error) string {
@@ -345,7 +386,7 @@ func reasonOf(err error) string {
 // returns, so the read_committed catch-up may not see them yet). Offsets the
 // index already has are skipped.
 // It reports whether the index holds all of them afterwards.
-func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int64, ids []string, window int) bool {
+func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int64, events []eventstore.Event, window int) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	st := ix.stream(streamID)
@@ -358,7 +399,10 @@ func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int
 			// consistent with the log by letting catch-up decide.
 			return false
 		}
-		st.add(off, ids[i], window)
+		st.add(off, events[i].ID, window)
+		if m, ok := eventstore.ParseMarker(events[i]); ok {
+			st.applyMarker(m)
+		}
 	}
 	return true
 }

@@ -150,7 +150,7 @@ func (s *Store) appendMulti(ctx context.Context, offsets *ConsumerOffsets, appen
 		}
 		r := &appendReq{
 			stream: a.StreamID, part: wire.PartitionString(a.StreamID, s.nparts),
-			expected: a.Expected, events: evs, base: -1, multi: m,
+			expected: a.Expected, events: evs, base: -1, multi: m, recreate: a.Recreate,
 		}
 		if len(evs) > 0 {
 			r.doubt = s.doubts.lookup(a.StreamID, evs)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -32,16 +33,24 @@ import (
 //
 // Format (integers are varints, strings are a length and bytes):
 //
-//	"kafkaes-index\n" format(1) cluster-id topic topic-id(16 bytes) partitions
+//	"kafkaes-index\n" format(2) cluster-id topic topic-id(16 bytes) partitions
 //	per partition: length, then next foreign streams runs-in-all ids-in-all
 //	  id-bytes [all stream IDs, concatenated]
 //	  per stream: id-length version runs [offset-delta version-delta]...
 //	              ids [16 bytes]... (oldest first) corrupt(0|1 [offset reason])
+//	              life(0|1 [deleted-at truncated-before])
 //	crc32c of everything before (4 bytes, big-endian)
+//
+// Format 2 added life: the state of the stream's lifecycle markers
+// (eventstore.StreamLife). A file of format 1 is not loaded: it was
+// written by a version that indexed markers (written by a newer instance
+// on the same topic) as plain events, so it may lack a deletion or a
+// truncation; the store builds the index from the topic instead, once,
+// and saves format 2 at its Close.
 
 const (
 	indexMagic  = "kafkaes-index\n"
-	indexFormat = 1
+	indexFormat = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -226,6 +235,13 @@ func (ix *partIndex) encode(e *encoder) {
 			e.int(st.corrupt.Offset)
 			e.str(st.corrupt.Reason)
 		}
+		if st.life == nil {
+			e.uint(0)
+		} else {
+			e.uint(1)
+			e.int(st.life.DeletedAt)
+			e.int(st.life.TruncatedBefore)
+		}
 	}
 }
 
@@ -245,8 +261,11 @@ func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
 		return fmt.Sprintf("%s is damaged (checksum; a disk error or a partial copy)", s.indexFile()), nil
 	}
 	d := &decoder{b: data[:len(data)-4]}
-	if d.str() != indexMagic || d.uint() != indexFormat {
+	if d.str() != indexMagic {
 		return fmt.Sprintf("%s is not an index file of this version", s.indexFile()), nil
+	}
+	if f := d.uint(); f != indexFormat {
+		return fmt.Sprintf("%s is an index file of format %d, this version reads format %d (which holds stream deletions and truncations)", s.indexFile(), f, indexFormat), nil
 	}
 	saved := logIdentity{cluster: d.str()}
 	copy(saved.topicID[:], d.raw(16))
@@ -391,6 +410,9 @@ func (ix *partIndex) decode(d *decoder, topic string, p int32, window int) {
 		}
 		if d.uint() == 1 {
 			st.corrupt = &wire.DecodeError{Topic: topic, Partition: p, Offset: d.int(), Reason: d.str()}
+		}
+		if d.uint() == 1 {
+			st.life = &eventstore.StreamLife{DeletedAt: d.int(), TruncatedBefore: d.int()}
 		}
 		ix.streams[id] = st
 	}

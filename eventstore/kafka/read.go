@@ -94,14 +94,24 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		ix.mu.Lock()
 		st := ix.streams[streamID]
 		var corrupt *wire.DecodeError
+		var fromErr error
 		if st != nil {
 			corrupt = st.corrupt
-			st.each(from, func(offset, version int64) { wants = append(wants, want{offset, version}) })
+			if st.version > 0 {
+				from, fromErr = st.lifeOf().ReadFrom(streamID, st.version, from)
+			}
+			if fromErr == nil {
+				st.each(from, func(offset, version int64) { wants = append(wants, want{offset, version}) })
+			}
 		}
 		exists := st != nil && (st.version > 0 || st.corrupt != nil)
 		ix.mu.Unlock()
 		if !exists {
 			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: stream %q", eventstore.ErrStreamNotFound, streamID))
+			return
+		}
+		if fromErr != nil {
+			yield(eventstore.RecordedEvent{}, fromErr)
 			return
 		}
 		reportCorrupt := func(before int64) bool {

@@ -503,7 +503,13 @@ func TestRealBrokerRestartDuringAppends(t *testing.T) {
 			}
 			for stream, ids := range want {
 				if fmt.Sprint(got[stream]) != fmt.Sprint(ids) {
-					t.Errorf("subscriber: stream %s: received %d events, the log holds %d (or in another order or with duplicates)", stream, len(got[stream]), len(ids))
+					g := got[stream]
+					i := 0
+					for i < len(g) && i < len(ids) && g[i] == ids[i] {
+						i++
+					}
+					t.Errorf("subscriber: stream %s: received %d events, the log holds %d; they differ from the %d. on (received %v, the log %v); resubscribed %d times after errors, the last: %v",
+						stream, len(g), len(ids), i+1, g[i:min(i+3, len(g))], ids[i:min(i+3, len(ids))], subErrs, subLast)
 				}
 			}
 			break

@@ -490,14 +490,12 @@ func (w *worker) recordOwn(live []*appendReq) []eventstore.AppendResult {
 			ownOffsets[r.part] = append(ownOffsets[r.part], m.Offset)
 		}
 		offsets := make([]int64, len(r.msgs))
-		ids := make([]string, len(r.msgs))
 		pos := make([]eventstore.Position, len(r.msgs))
 		for i, m := range r.msgs {
 			offsets[i] = m.Offset
-			ids[i] = r.events[i].ID
 			pos[i] = eventstore.Position{Partition: m.Partition, Offset: m.Offset}
 		}
-		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, ids, s.opts.idWindow) {
+		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, r.events, s.opts.idWindow) {
 			allApplied[r.part] = false
 		}
 		if w.s.opts.testTrace != nil {
@@ -591,7 +589,11 @@ const appendStall = 5 * time.Second
 func mayBeStale(r *appendReq, err error) bool {
 	var ce *eventstore.ConflictError
 	if !errors.As(err, &ce) {
-		return errors.Is(err, eventstore.ErrDuplicateEventID)
+		// The lifecycle rules (deleted, not found, truncation point out
+		// of range) judge the stream as the index holds it: a recreation
+		// or more events may have been committed since.
+		return errors.Is(err, eventstore.ErrDuplicateEventID) || errors.Is(err, eventstore.ErrStreamDeleted) ||
+			errors.Is(err, eventstore.ErrStreamNotFound) || (r.marker.Kind != eventstore.MarkerNone && errors.Is(err, eventstore.ErrInvalidArgument))
 	}
 	switch e := r.expected; {
 	case e == eventstore.StreamExists:
@@ -675,6 +677,9 @@ func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, do
 	if repeat {
 		first := last - int64(len(r.events)) + 1
 		return eventstore.AppendResult{Version: last, Positions: positionsOf(st, r.part, first, last)}, nil, true
+	}
+	if err := st.lifeOf().CheckAppend(r.stream, current, r.recreate, r.marker); err != nil {
+		return res, err, true
 	}
 	if !r.expected.Matches(current) {
 		if x := r.doubt; x != nil && x.base >= 0 {

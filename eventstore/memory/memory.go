@@ -29,6 +29,7 @@ type Store struct {
 type stream struct {
 	offsets []int64          // offsets[v-1] is the offset of version v
 	ids     map[string]int64 // event ID -> version
+	life    eventstore.StreamLife
 }
 
 // Option configures a [Store].
@@ -69,7 +70,7 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	if s.isClosed() {
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
-	res, repeat, err := s.checkAppend(streamID, expected, prepared)
+	res, repeat, err := s.checkAppend(streamID, expected, prepared, false, eventstore.Marker{})
 	if err != nil || repeat {
 		return res, err
 	}
@@ -102,7 +103,7 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 		if len(a.Events) > 0 {
 			writes++
 		}
-		res, repeat, err := s.checkAppend(a.StreamID, a.Expected, a.Events)
+		res, repeat, err := s.checkAppend(a.StreamID, a.Expected, a.Events, a.Recreate, eventstore.Marker{})
 		var ce *eventstore.ConflictError
 		switch {
 		case errors.As(err, &ce):
@@ -138,11 +139,14 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 
 // checkAppend compares an append with the stream (s.mu held): a repeat of an
 // earlier append returns its result; otherwise res.Version is the
-// stream's current version.
-func (s *Store) checkAppend(streamID string, expected eventstore.ExpectedVersion, events []eventstore.Event) (res eventstore.AppendResult, repeat bool, err error) {
+// stream's current version. recreate allows appending to a deleted
+// stream; marker is the lifecycle marker the append writes, if any.
+func (s *Store) checkAppend(streamID string, expected eventstore.ExpectedVersion, events []eventstore.Event, recreate bool, marker eventstore.Marker) (res eventstore.AppendResult, repeat bool, err error) {
 	st := s.streams[streamID]
 	current := int64(0)
+	var life eventstore.StreamLife
 	if st != nil {
+		life = st.life
 		current = int64(len(st.offsets))
 		repeat, last, err := eventstore.CheckIdempotent(streamID, expected, current, events, func(id string) (int64, bool) {
 			v, ok := st.ids[id]
@@ -158,6 +162,9 @@ func (s *Store) checkAppend(streamID string, expected eventstore.ExpectedVersion
 			}
 			return res, true, nil
 		}
+	}
+	if err := life.CheckAppend(streamID, current, recreate, marker); err != nil {
+		return res, false, err
 	}
 	if !expected.Matches(current) {
 		return res, false, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: current}
@@ -185,9 +192,47 @@ func (s *Store) write(streamID string, current int64, events []eventstore.Event,
 		})
 		st.offsets = append(st.offsets, offset)
 		st.ids[ev.ID] = version
+		if m, ok := eventstore.ParseMarker(ev); ok {
+			st.life.Apply(m, version)
+		}
 		res.Positions[i] = eventstore.Position{Offset: offset}
 	}
 	return res
+}
+
+var _ eventstore.Lifecycle = (*Store)(nil)
+
+// DeleteStream implements [eventstore.Lifecycle.DeleteStream].
+func (s *Store) DeleteStream(ctx context.Context, streamID string, expected eventstore.ExpectedVersion) (eventstore.AppendResult, error) {
+	return s.appendMarker(ctx, streamID, expected, eventstore.Marker{Kind: eventstore.MarkerDeleted})
+}
+
+// TruncateStream implements [eventstore.Lifecycle.TruncateStream].
+func (s *Store) TruncateStream(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, before int64) (eventstore.AppendResult, error) {
+	return s.appendMarker(ctx, streamID, expected, eventstore.Marker{Kind: eventstore.MarkerTruncated, Before: before})
+}
+
+// appendMarker appends a lifecycle marker event.
+func (s *Store) appendMarker(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, m eventstore.Marker) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateMarker(streamID, expected, m); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isClosed() {
+		return eventstore.AppendResult{}, eventstore.ErrClosed
+	}
+	events := []eventstore.Event{m.Event()}
+	res, _, err := s.checkAppend(streamID, expected, events, false, m)
+	if err != nil {
+		return res, err
+	}
+	res = s.write(streamID, res.Version, events, s.now().UTC())
+	s.notify()
+	return res, nil
 }
 
 // notify wakes subscribers (s.mu held).
@@ -208,9 +253,11 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		closed := s.isClosed()
 		log := s.log
 		var offsets []int64
+		var fromErr error
 		st, ok := s.streams[streamID]
 		if ok {
 			offsets = st.offsets[:len(st.offsets):len(st.offsets)]
+			from, fromErr = st.life.ReadFrom(streamID, int64(len(offsets)), from)
 		}
 		s.mu.RUnlock()
 		// The log and a stream's offsets only ever grow, and elements are
@@ -225,6 +272,9 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 			return
 		case !ok:
 			yield(eventstore.RecordedEvent{}, eventstore.ErrStreamNotFound)
+			return
+		case fromErr != nil:
+			yield(eventstore.RecordedEvent{}, fromErr)
 			return
 		}
 		for v := from; v <= int64(len(offsets)); v++ {

@@ -42,6 +42,13 @@ const (
 	// back into Metadata.Values.
 	HeaderTraceparent = "traceparent"
 	HeaderTracestate  = "tracestate"
+	// HeaderTruncateBefore holds the truncation point of a truncate marker
+	// (a record of type eventstore.TypeStreamTruncated), as decimal ASCII
+	// like [HeaderVersion]. It carries the marker's metadata value
+	// eventstore.MarkerTruncateBefore: Encode writes that value under this
+	// name (not "meta.truncate-before") for a truncate marker, and Decode
+	// reads it back into Metadata.Values.
+	HeaderTruncateBefore = "es." + eventstore.MarkerTruncateBefore
 )
 
 // headerPrefix returns the prefix of the header name of metadata key k:
@@ -62,6 +69,8 @@ func metaKey(name []byte) ([]byte, bool) {
 		return name[len(MetaPrefix):], true
 	case string(name) == HeaderTraceparent || string(name) == HeaderTracestate:
 		return name, true
+	case string(name) == HeaderTruncateBefore:
+		return name[len("es."):], true
 	}
 	return nil, false
 }
@@ -148,7 +157,11 @@ func Encode(streamID string, version int64, ev eventstore.Event, at time.Time) (
 		slices.Sort(keys)
 		for _, k := range keys {
 			s := len(buf)
-			buf = append(buf, headerPrefix(k)...)
+			if k == eventstore.MarkerTruncateBefore && ev.Type == eventstore.TypeStreamTruncated {
+				buf = append(buf, "es."...) // HeaderTruncateBefore
+			} else {
+				buf = append(buf, headerPrefix(k)...)
+			}
 			buf = append(buf, k...)
 			hk := cut(s)
 			s = len(buf)

@@ -313,3 +313,32 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// TestTruncateMarkerHeader: a truncate marker's truncation point is
+// written as es.truncate-before (not a meta. header) and decodes back into
+// its metadata; the same metadata key of an ordinary event stays a meta.
+// header.
+func TestTruncateMarkerHeader(t *testing.T) {
+	m := eventstore.Marker{Kind: eventstore.MarkerTruncated, Before: 42}.Event()
+	key, hs := Encode("s", 7, m, time.Now())
+	v, ok := Header(ProducerHeaders(hs), HeaderTruncateBefore)
+	if !ok || string(v) != "42" {
+		t.Fatalf("headers %v: no %s=42", hs, HeaderTruncateBefore)
+	}
+	if _, ok := Header(ProducerHeaders(hs), MetaPrefix+eventstore.MarkerTruncateBefore); ok {
+		t.Fatalf("the truncation point is also a meta. header")
+	}
+	ev, err := Decode("t", 0, 1, key, nil, ProducerHeaders(hs), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := eventstore.ParseMarker(ev.Event); !ok || got.Before != 42 || ev.Data != nil {
+		t.Fatalf("decoded marker %+v (%v), data %q", got, ok, ev.Data)
+	}
+
+	plain := eventstore.Event{ID: "x", Type: "T", Metadata: eventstore.Metadata{Values: map[string]string{eventstore.MarkerTruncateBefore: "1"}}}
+	_, hs = Encode("s", 1, plain, time.Now())
+	if _, ok := Header(ProducerHeaders(hs), HeaderTruncateBefore); ok {
+		t.Fatalf("an ordinary event's metadata key became %s", HeaderTruncateBefore)
+	}
+}

@@ -311,6 +311,17 @@ type groupHandler struct {
 	start map[int32]int64 // checkpoint-store start offsets, if the runner has a store
 }
 
+// restartIf returns the cause to end the session with after a failed
+// setup: err itself, which ends Run, unless transient is set (a broker or
+// the group's coordinator is away), when the session ends to be joined
+// again, as after a failed Consume.
+func (h *groupHandler) restartIf(transient bool, err error) error {
+	if !transient {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errRestart, err)
+}
+
 // Setup moves the group offsets of the assigned partitions to the runner's
 // stored checkpoint, when it has one.
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -318,7 +329,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.s.logger.Debug("kafkaprojection: partitions assigned", slog.String("group", h.s.group), slog.Any("partitions", parts))
 	cp, ok, err := h.sink.Start(h.ctx, parts)
 	if err != nil {
-		h.cancel(err)
+		h.cancel(h.restartIf(errors.Is(err, eventstore.ErrUnavailable), err))
 		return err
 	}
 	if !ok {
@@ -333,7 +344,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	oldest := map[int32]int64{}
 	if len(missing) > 0 {
 		if oldest, err = listOffsets(h.ctx, h.s.client, h.s.topic, missing, sarama.OffsetOldest); err != nil {
-			h.cancel(err)
+			h.cancel(h.restartIf(transientKafka(err), err))
 			return err
 		}
 	}

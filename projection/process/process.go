@@ -295,6 +295,9 @@ func (m *Manager) decide(ctx context.Context, tx *aggregate.Tx, rec *projection.
 	if rec.DecodeErr != nil {
 		return herr(rec.DecodeErr)
 	}
+	if eventstore.IsMarker(ev.Type) {
+		return nil // a stream's lifecycle marker: not an event a manager decides on
+	}
 	v, err := m.sd.Unmarshal(ctx, ev.Type, ev.Data)
 	if errors.Is(err, serde.ErrUnknownType) {
 		return nil // not an event this manager handles

@@ -115,3 +115,55 @@ func TestRepositoryWithKafkaSnapshots(t *testing.T) {
 	}
 	require.Equal(t, atSnap.ID, snap.EventID, "the snapshot records the ID of the last event it covers")
 }
+
+// TestRepositoryTruncatedToKafkaSnapshot: a stream truncated right after
+// its latest snapshot (kept in Kafka) loads from the snapshot, with the
+// same state as before the truncation, on a restarted instance too; a
+// repository without snapshots fails with ErrStreamTruncated instead of
+// building a state from part of the history.
+func TestRepositoryTruncatedToKafkaSnapshot(t *testing.T) {
+	ctx := context.Background()
+	c := kafkatest.New(t)
+	es, ss, snapTopic := kafkaStores(t, c)
+	sd := accountSerde(t)
+	repo := aggregate.NewRepository(es, sd, newAccount, aggregate.WithLogger(quiet()),
+		aggregate.WithSnapshots(ss, snapshot.EveryN(10)))
+	for i := range 25 {
+		_, err := repo.Update(ctx, "acc-1", func(a *account) error {
+			aggregate.Raise(a, deposited{Amount: int64(i)})
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	require.NoError(t, repo.FlushSnapshots(ctx))
+	before, err := aggregate.NewRepository(es, sd, newAccount).Load(ctx, "acc-1")
+	require.NoError(t, err)
+	snap, err := ss.Load(ctx, "acc-1")
+	require.NoError(t, err)
+	require.Equal(t, int64(20), snap.Version)
+
+	res, err := es.TruncateStream(ctx, "acc-1", eventstore.Exact(25), snap.Version+1)
+	require.NoError(t, err)
+	require.Equal(t, int64(26), res.Version)
+
+	es2, err := eskafka.New(ctx, c.Client(t), es.Topic()) // a restarted instance
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = es2.Close() })
+	ss2 := open(t, client(t, c), snapTopic)
+	repo2 := aggregate.NewRepository(es2, sd, newAccount, aggregate.WithLogger(quiet()),
+		aggregate.WithSnapshots(ss2, snapshot.EveryN(10)))
+	got, err := repo2.Load(ctx, "acc-1")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, repo2.SnapshotStats().Hits)
+	require.Equal(t, before.Balance, got.Balance)
+	require.Equal(t, before.Digest, got.Digest)
+	require.EqualValues(t, 26, got.AggregateVersion(), "the truncate marker counts")
+	_, err = repo2.Update(ctx, "acc-1", func(a *account) error {
+		aggregate.Raise(a, deposited{Amount: 1})
+		return nil
+	})
+	require.NoError(t, err)
+
+	_, err = aggregate.NewRepository(es2, sd, newAccount).Load(ctx, "acc-1")
+	require.ErrorIs(t, err, eventstore.ErrStreamTruncated)
+}

@@ -20,6 +20,7 @@ type result struct {
 	problems             []string
 	streams              int
 	attempts, reads      int
+	multi, multiAcked    int // multi-stream append chains, and acknowledged ones
 	classes, readClasses string
 }
 
@@ -89,9 +90,19 @@ func check(log []eventstore.RecordedEvent, recs []rec, tl *tail) result {
 	}
 
 	var appends []logcheck.Append
+	// The multi-stream chains whose outcome stayed unknown: their entries
+	// must be all in the log or none (atomicity across partitions; each
+	// entry on its own is checked all-or-nothing by logcheck).
+	var unknownMulti [][]entry
 	for _, c := range slices.Sorted(maps.Keys(chains)) {
 		as := chains[c]
 		first := tries[as[0]]
+		entries := append([]entry{{S: first.S, IDs: first.IDs, Exp: first.Exp}}, first.More...)
+		kind := ""
+		if len(entries) > 1 {
+			kind = fmt.Sprintf(" multi-stream append to %d streams", len(entries))
+			r.multi++
+		}
 		var answers []string
 		var acked bool
 		for _, a := range as {
@@ -103,23 +114,55 @@ func check(log []eventstore.RecordedEvent, recs []rec, tl *tail) result {
 			answers = append(answers, res.Class)
 			if res.Class == classNil {
 				acked = true
-				var pos []eventstore.Position
-				for _, p := range res.Pos {
-					pos = append(pos, eventstore.Position{Partition: int32(p[0]), Offset: p[1]})
+				if len(entries) > 1 {
+					r.multiAcked++
 				}
-				appends = append(appends, logcheck.Append{Writer: fmt.Sprintf("%s (attempt %s)", first.W, a), Stream: first.S, IDs: first.IDs, Outcome: logcheck.Acked, Version: res.Version(), Positions: pos})
+				got := append([]entry{{S: res.S, V: res.V, Pos: res.Pos}}, res.More...)
+				for i, e := range entries {
+					if i >= len(got) {
+						problem("%s chain %s:%s acknowledged without a result for stream %s", first.W, c, kind, e.S)
+						continue
+					}
+					var pos []eventstore.Position
+					for _, p := range got[i].Pos {
+						pos = append(pos, eventstore.Position{Partition: int32(p[0]), Offset: p[1]})
+					}
+					appends = append(appends, logcheck.Append{Writer: fmt.Sprintf("%s (attempt %s%s)", first.W, a, kind), Stream: e.S, IDs: e.IDs, Outcome: logcheck.Acked, Version: got[i].V, Positions: pos})
+				}
 			}
 		}
 		if acked {
 			continue
 		}
 		last, ok := ress[as[len(as)-1]]
-		who := fmt.Sprintf("%s chain %s (expected version %d; answers: %s; last error %q)", first.W, c, first.Exp, strings.Join(answers, ", "), last.Err)
-		switch {
-		case !ok || last.Class == classUnknown || last.Class == classDuplicate:
-			appends = append(appends, logcheck.Append{Writer: who, Stream: first.S, IDs: first.IDs, Outcome: logcheck.Unknown})
-		default:
-			appends = append(appends, logcheck.Append{Writer: who, Stream: first.S, IDs: first.IDs, Outcome: logcheck.Failed, Err: fmt.Errorf("%s", last.Class)})
+		who := fmt.Sprintf("%s chain %s%s (expected version %d; answers: %s; last error %q)", first.W, c, kind, first.Exp, strings.Join(answers, ", "), last.Err)
+		unknown := !ok || last.Class == classUnknown || last.Class == classDuplicate
+		if unknown && len(entries) > 1 {
+			unknownMulti = append(unknownMulti, entries)
+		}
+		for _, e := range entries {
+			if unknown {
+				appends = append(appends, logcheck.Append{Writer: who, Stream: e.S, IDs: e.IDs, Outcome: logcheck.Unknown})
+			} else {
+				appends = append(appends, logcheck.Append{Writer: who, Stream: e.S, IDs: e.IDs, Outcome: logcheck.Failed, Err: fmt.Errorf("%s", last.Class)})
+			}
+		}
+	}
+	inLog := make(map[string]bool, len(log))
+	for _, ev := range log {
+		inLog[ev.ID] = true
+	}
+	for _, entries := range unknownMulti {
+		var there, missing []string
+		for _, e := range entries {
+			if len(e.IDs) > 0 && inLog[e.IDs[0]] {
+				there = append(there, e.S)
+			} else {
+				missing = append(missing, e.S)
+			}
+		}
+		if len(there) > 0 && len(missing) > 0 {
+			problem("a multi-stream append with an unknown outcome is partly in the log: its events of %v are there, those of %v are not (not atomic)", there, missing)
 		}
 	}
 	rep := logcheck.Check(log, numPartitions, appends)
@@ -138,6 +181,9 @@ func check(log []eventstore.RecordedEvent, recs []rec, tl *tail) result {
 	for _, x := range ress {
 		if x.Class == classNil {
 			acks[x.S] = append(acks[x.S], ack{x.T1, x.V, x.W})
+			for _, e := range x.More {
+				acks[e.S] = append(acks[e.S], ack{x.T1, e.V, x.W})
+			}
 		}
 	}
 	for s := range acks {

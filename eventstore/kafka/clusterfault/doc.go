@@ -17,7 +17,9 @@
 // to random streams of 50 on a 6-partition topic with an expected version:
 // read the stream, append at its version, on a conflict read again, on an
 // unknown outcome retry the same events at the same expected version until
-// the answer is known. Each journals every ReadStream result and every
+// the answer is known. A quarter of their operations are multi-stream
+// appends (AppendMulti of 1-2 events to each of two streams on different
+// partitions, each at the version read), retried the same way. Each journals every ReadStream result and every
 // Append attempt before and after the call, fsync'd, so a SIGKILL loses
 // nothing. Meanwhile the test drives faults one after another, waiting
 // after each until every writer appends again:
@@ -38,9 +40,10 @@
 // writers have stopped, holds the whole committed log. The test then
 // checks the log and the journals: versions 1..n per stream in offset
 // order, no duplicate; every acknowledged append present exactly once at
-// the versions and positions it reported; no event of an append whose
-// final answer said nothing was written; an unresolved unknown outcome all
-// there or not at all; no untyped error; no ReadStream result shorter than
+// the versions and positions it reported (for a multi-stream append, on
+// every stream); no event of an append whose final answer said nothing was
+// written; an unresolved unknown outcome all there or not at all (for a
+// multi-stream append, on all its streams or on none); no untyped error; no ReadStream result shorter than
 // an append acknowledged before the read began. It prints per fault the
 // longest time without a successful append, the time until every writer
 // appended again, the longest append, the longest read_committed stall, the

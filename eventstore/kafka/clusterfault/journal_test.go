@@ -49,6 +49,19 @@ type rec struct {
 	N     int        `json:"n,omitempty"`   // events ReadStream returned
 	Pos   [][2]int64 `json:"pos,omitempty"` // positions Append reported
 	Err   string     `json:"err,omitempty"`
+	// More holds the other entries of a multi-stream append (AppendMulti);
+	// the fields above are its first entry's. Their results (V, Pos) are
+	// set in the res record.
+	More []entry `json:"more,omitempty"`
+}
+
+// entry is one more stream of a multi-stream append attempt.
+type entry struct {
+	S   string     `json:"s"`
+	IDs []string   `json:"ids,omitempty"`
+	Exp int64      `json:"exp"`
+	V   int64      `json:"v"`
+	Pos [][2]int64 `json:"pos,omitempty"`
 }
 
 // journal appends records to a file and fsyncs each one.

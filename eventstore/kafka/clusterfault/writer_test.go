@@ -120,19 +120,20 @@ func TestClusterFaultWriter(t *testing.T) {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))
 			for ctx.Err() == nil {
+				if rnd.IntN(4) == 0 {
+					// A quarter of the operations are multi-stream appends
+					// (a transfer between two streams on different
+					// partitions): all or nothing across partitions.
+					appendMulti(s, j, name, rnd, nstreams, &seq)
+					continue
+				}
 				stream := streamName(rnd.IntN(nstreams))
 				v, ok := readVersion(s, j, name, stream)
 				if !ok {
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
-				n := 1 + rnd.IntN(3)
-				evs := make([]eventstore.Event, n)
-				ids := make([]string, n)
-				for i := range evs {
-					ids[i] = eventstore.NewEventID()
-					evs[i] = eventstore.Event{ID: ids[i], Type: "clusterfault.Appended", Data: []byte(`{"w":"` + name + `"}`)}
-				}
+				evs, ids := newEvents(name, 1+rnd.IntN(3))
 				chain := fmt.Sprintf("%s-%d", name, seq.Add(1))
 				for attempt := 0; ; attempt++ {
 					a := fmt.Sprintf("%s.%d", chain, attempt)
@@ -141,19 +142,13 @@ func TestClusterFaultWriter(t *testing.T) {
 					// Not ctx: a SIGTERM lets the append finish.
 					res, err := s.Append(context.Background(), stream, eventstore.Exact(v), evs...)
 					r := rec{K: kindRes, W: name, A: a, C: chain, S: stream, Exp: v, T0: t0, T1: unixNow(), Class: classify(err), V: res.Version}
-					for _, p := range res.Positions {
-						r.Pos = append(r.Pos, [2]int64{int64(p.Partition), p.Offset})
-					}
+					r.Pos = positions(res.Positions)
 					if err != nil {
 						r.Err = err.Error()
 					}
 					j.add(r)
-					if r.Class == classUnknown && attempt < maxUnknownRetries {
-						time.Sleep(200 * time.Millisecond)
+					if !settled(r.Class, attempt) {
 						continue
-					}
-					if r.Class != classNil && r.Class != classConflict {
-						time.Sleep(100 * time.Millisecond)
 					}
 					break
 				}
@@ -166,6 +161,92 @@ func TestClusterFaultWriter(t *testing.T) {
 	}
 	_ = client.Close()
 	fmt.Fprintf(os.Stdout, "WRITER %s DONE\n", name)
+}
+
+// newEvents returns n new events of writer name and their IDs.
+func newEvents(name string, n int) ([]eventstore.Event, []string) {
+	evs := make([]eventstore.Event, n)
+	ids := make([]string, n)
+	for i := range evs {
+		ids[i] = eventstore.NewEventID()
+		evs[i] = eventstore.Event{ID: ids[i], Type: "clusterfault.Appended", Data: []byte(`{"w":"` + name + `"}`)}
+	}
+	return evs, ids
+}
+
+// settled reports whether an append chain ends after an attempt of class
+// class (the attempt-th): an unknown outcome is retried with the same
+// events (up to maxUnknownRetries times, after a pause); any other answer
+// ends the chain, after a pause unless it was a success or a conflict.
+func settled(class string, attempt int) bool {
+	if class == classUnknown && attempt < maxUnknownRetries {
+		time.Sleep(200 * time.Millisecond)
+		return false
+	}
+	if class != classNil && class != classConflict {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
+}
+
+// appendMulti makes one multi-stream append chain: two streams on
+// different partitions, each read for its version, then AppendMulti of 1-2
+// events to each at those versions, retried with the same events while the
+// outcome is unknown, every attempt journaled (the first stream in the
+// record's own fields, the second in More).
+func appendMulti(s *kafka.Store, j *journal, name string, rnd *rand.Rand, nstreams int, seq *atomic.Int64) {
+	a := rnd.IntN(nstreams)
+	b := a
+	for b == a || partitionOf(streamName(b)) == partitionOf(streamName(a)) {
+		b = rnd.IntN(nstreams)
+	}
+	sa, sb := streamName(a), streamName(b)
+	va, ok := readVersion(s, j, name, sa)
+	if !ok {
+		time.Sleep(100 * time.Millisecond)
+		return
+	}
+	vb, ok := readVersion(s, j, name, sb)
+	if !ok {
+		time.Sleep(100 * time.Millisecond)
+		return
+	}
+	evA, idsA := newEvents(name, 1+rnd.IntN(2))
+	evB, idsB := newEvents(name, 1+rnd.IntN(2))
+	chain := fmt.Sprintf("%s-%d", name, seq.Add(1))
+	for attempt := 0; ; attempt++ {
+		at := fmt.Sprintf("%s.%d", chain, attempt)
+		t0 := unixNow()
+		j.add(rec{K: kindTry, W: name, A: at, C: chain, S: sa, IDs: idsA, Exp: va, T0: t0,
+			More: []entry{{S: sb, IDs: idsB, Exp: vb}}})
+		res, err := s.AppendMulti(context.Background(),
+			eventstore.StreamAppend{StreamID: sa, Expected: eventstore.Exact(va), Events: evA},
+			eventstore.StreamAppend{StreamID: sb, Expected: eventstore.Exact(vb), Events: evB})
+		r := rec{K: kindRes, W: name, A: at, C: chain, S: sa, Exp: va, T0: t0, T1: unixNow(), Class: classify(err),
+			More: []entry{{S: sb, Exp: vb}}}
+		if err == nil && len(res) == 2 {
+			r.V, r.Pos = res[0].Version, positions(res[0].Positions)
+			r.More[0].V, r.More[0].Pos = res[1].Version, positions(res[1].Positions)
+		} else if err == nil {
+			err = fmt.Errorf("AppendMulti of 2 entries returned %d results", len(res))
+			r.Class = classOther
+		}
+		if err != nil {
+			r.Err = err.Error()
+		}
+		j.add(r)
+		if settled(r.Class, attempt) {
+			return
+		}
+	}
+}
+
+func positions(ps []eventstore.Position) [][2]int64 {
+	var out [][2]int64
+	for _, p := range ps {
+		out = append(out, [2]int64{int64(p.Partition), p.Offset})
+	}
+	return out
 }
 
 // dieAtEndTxn, once set (by SIGUSR1), makes the writer process SIGKILL
