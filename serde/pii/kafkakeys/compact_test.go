@@ -2,6 +2,7 @@ package kafkakeys_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 
 // TestCompactedTopic writes keys, erases and re-creates some, lets a real
 // broker compact the topic (aggressive settings: segments roll after
-// 100ms, any dirty ratio is cleaned, tombstones kept 100ms) and then reads
-// the keys with the instance that wrote them (a one-key cache, so every
+// 100ms, any dirty ratio is cleaned, tombstones kept 100ms), with aborted
+// candidates of two racing instances in it, and then reads the keys with
+// the instance that wrote them (a one-key cache, so every
 // read goes to the topic) and with a fresh one. kfake does not compact:
 // there the same reads run on the uncompacted topic.
 func TestCompactedTopic(t *testing.T) {
@@ -48,6 +50,30 @@ func TestCompactedTopic(t *testing.T) {
 		require.NoError(t, err)
 		want[subject] = k
 	}
+	// Two instances race for the first keys of more subjects: the losers'
+	// aborted candidates sit after the winners' records, and compaction
+	// must keep the committed one.
+	w2 := open(t, c, topic, kafkakeys.WithRefreshInterval(0))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for n := range 10 {
+		subject := fmt.Sprintf("race-%d", n)
+		for _, s := range []*kafkakeys.Store{w, w2} {
+			wg.Go(func() {
+				k, err := s.GetOrCreate(ctx, subject)
+				if !assertNoError(t, err) {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if prev, ok := want[subject]; ok && prev.ID != k.ID {
+					t.Errorf("%s: two keys", subject)
+				}
+				want[subject] = k
+			})
+		}
+	}
+	wg.Wait()
 	written := rawRecords(t, c, topic)
 	if !c.Embedded {
 		// Keep rolling segments (a write after segment.ms) until the
