@@ -38,7 +38,7 @@ func (s *Store) create(ctx context.Context, subject string) (pii.Key, error) {
 		}
 		s.mu.Unlock()
 		k := pii.NewKey()
-		msg := &sarama.ProducerMessage{Topic: s.topic, Partition: p, Key: sarama.StringEncoder(subject), Value: sarama.ByteEncoder(encodeKey(k))}
+		msg := &sarama.ProducerMessage{Topic: s.topic, Partition: p, Key: sarama.StringEncoder(subject), Value: sarama.ByteEncoder(s.wrap.encode(subject, k))}
 		rival := int64(-1)
 		off, err := s.inTxn(ctx, msg, func(off int64) (bool, error) {
 			at, err := s.scan(ctx, p, x, off, subject)

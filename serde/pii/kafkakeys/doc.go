@@ -4,7 +4,13 @@
 // # Topic and records
 //
 // One record per key: key = the subject ID (UTF-8), value = 0x01, the key
-// ID (8 bytes, big-endian), the 32-byte AES-256 secret (41 bytes in all).
+// ID (8 bytes, big-endian), the 32-byte AES-256 secret (41 bytes in all);
+// with [WithKeyEncryptionKey], 0x02, the key ID, a 12-byte random nonce
+// and the secret sealed with AES-256-GCM under the key-encryption key
+// (additional data "kafkaes.pii.key", the first 9 bytes of the value, the
+// subject ID), 69 bytes in all. A key record that the store cannot read
+// (wrapped under another key-encryption key, corrupt) makes the subject's
+// fields fail to decrypt with an error; it is never taken for an erasure.
 // [Store.Erase] writes a tombstone (null value) for the subject, with a
 // header pii.key.id naming the erased key's ID (16 hex digits) when known;
 // compaction then deletes the key, which shreds every field encrypted with
@@ -20,7 +26,8 @@
 // retention time, which would make every subject's data unreadable, an
 // erasure nobody asked for. The values are keys in the clear: restrict
 // the topic with ACLs (Read and Write for the services that encrypt, no
-// one else), as you would a KMS. Erasure takes effect on disk only when
+// one else), as you would a KMS, or wrap them with a key-encryption key
+// from your KMS ([WithKeyEncryptionKey]). Erasure takes effect on disk only when
 // the cleaner has run, and on replicas and backups of the topic only when
 // they are cleaned too.
 //

@@ -25,6 +25,7 @@ type options struct {
 	partitions  int32
 	replication int16
 	txnTimeout  time.Duration
+	kek         []byte
 }
 
 // WithCacheSize sets how many keys (32-byte secrets) the store keeps in
@@ -61,6 +62,18 @@ func WithTopicCreation(partitions int32, replicationFactor int16) Option {
 // WithoutTopicCreation makes [New] fail when the key topic does not exist,
 // instead of creating it.
 func WithoutTopicCreation() Option { return func(o *options) { o.create = false } }
+
+// WithKeyEncryptionKey makes the store wrap every key it writes with kek
+// (32 bytes, AES-256-GCM, bound to the subject and key ID), so that the key
+// topic alone no longer reveals the keys: fetch kek from your KMS at start.
+// Default: keys in the clear (protect the topic with ACLs). A store with a
+// KEK reads both wrapped and clear keys; a store without one cannot read
+// wrapped keys (those subjects' fields fail to decrypt with an error, they
+// are not taken as erased). Changing the KEK is not supported: keys wrapped
+// with the old one become unreadable.
+func WithKeyEncryptionKey(kek []byte) Option {
+	return func(o *options) { o.kek = append([]byte(nil), kek...) }
+}
 
 // DefaultTopic returns the key topic name kafkaes suggests for an events
 // topic: "<eventsTopic>.pii-keys". `kafkaes erase` uses it unless

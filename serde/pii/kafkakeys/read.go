@@ -189,14 +189,18 @@ func (s *Store) indexRecords(p int32, r *kafkafetch.Partition) {
 			}
 			continue
 		}
-		k, err := decodeKey(rec.Value)
+		k, err := s.wrap.decode(subject, rec.Value)
 		if err != nil {
+			// The subject has a key this store cannot read: its fields
+			// must fail to decrypt (an error), never look erased.
 			s.skipped.Add(1)
-			s.opts.logger.Warn("kafkakeys: skipping a record that is not a key", slog.String("topic", s.topic),
+			s.opts.logger.Warn("kafkakeys: a key record cannot be read", slog.String("topic", s.topic),
 				slog.Int("partition", int(p)), slog.Int64("offset", rec.Offset), slog.Any("error", err))
+			s.index[subject] = entry{partition: p, offset: rec.Offset, unreadable: err.Error()}
+			s.cache.del(subject)
 			continue
 		}
-		if ok && !cur.erased && cur.id != k.ID {
+		if ok && !cur.erased && cur.unreadable == "" && cur.id != k.ID {
 			s.opts.logger.Warn("kafkakeys: a subject's key was replaced without an erasure; fields encrypted with the old key read as erased",
 				slog.String("topic", s.topic), slog.String("subject", subject), slog.Int64("offset", rec.Offset))
 		}
@@ -224,7 +228,7 @@ func (s *Store) fetchKey(ctx context.Context, subject string, e entry) (k pii.Ke
 		if string(rec.Key) != subject || rec.Value == nil {
 			return k, false, nil
 		}
-		k, err := decodeKey(rec.Value)
+		k, err := s.wrap.decode(subject, rec.Value)
 		if err != nil || k.ID != e.id {
 			return k, false, fmt.Errorf("kafkakeys: the key record of subject %q at %s/%d:%d changed (%v); the key topic was rewritten", subject, s.topic, e.partition, e.offset, err)
 		}

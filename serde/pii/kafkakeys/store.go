@@ -31,6 +31,7 @@ type Store struct {
 	topic    string
 	parts    []int32
 	opts     options
+	wrap     *wrapper // nil: keys in the clear
 
 	mu     sync.Mutex
 	index  map[string]entry
@@ -56,6 +57,9 @@ type entry struct {
 	offset    int64
 	id        uint64
 	erased    bool
+	// unreadable says why the subject's latest key record cannot be
+	// read (another key-encryption key, a corrupt value); "" if it can.
+	unreadable string
 }
 
 type absentKey struct {
@@ -89,6 +93,10 @@ func New(ctx context.Context, client sarama.Client, topic string, opts ...Option
 		_, _ = rand.Read(b[:])
 		o.txnID = topic + ".kafkaes-" + hex.EncodeToString(b[:])
 	}
+	wrap, err := newWrapper(o.kek)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkTopic(client, topic, o); err != nil {
 		return nil, err
 	}
@@ -96,7 +104,7 @@ func New(ctx context.Context, client sarama.Client, topic string, opts ...Option
 	if err != nil {
 		return nil, fmt.Errorf("kafkakeys: partitions of key topic %s: %w", topic, err)
 	}
-	s := &Store{client: client, topic: topic, parts: parts, opts: o,
+	s := &Store{client: client, topic: topic, parts: parts, opts: o, wrap: wrap,
 		index: map[string]entry{}, next: map[int32]int64{},
 		cache: newLRU[string, pii.Key](o.cacheSize), absent: newLRU[absentKey, struct{}](o.cacheSize),
 		done: make(chan struct{})}
@@ -218,6 +226,10 @@ func (s *Store) lookup(ctx context.Context, subject string, id uint64) (pii.Key,
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		e, ok := s.index[subject]
+		if ok && e.unreadable != "" {
+			s.mu.Unlock()
+			return pii.Key{}, false, fmt.Errorf("kafkakeys: the key of subject %q (%s/%d:%d) cannot be read: %s", subject, s.topic, e.partition, e.offset, e.unreadable)
+		}
 		if !ok || e.erased || id != 0 && e.id != id {
 			s.mu.Unlock()
 			return pii.Key{}, false, nil

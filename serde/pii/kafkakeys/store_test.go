@@ -1,6 +1,7 @@
 package kafkakeys_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -338,4 +339,42 @@ func TestSeveralPartitions(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, k, got)
 	}
+}
+
+func TestKeyEncryptionKey(t *testing.T) {
+	ctx := ctxT(t)
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "keys")
+	kek := bytes.Repeat([]byte{7}, 32)
+	a := open(t, c, topic, kafkakeys.WithKeyEncryptionKey(kek))
+	k, err := a.GetOrCreate(ctx, "p-1")
+	require.NoError(t, err)
+
+	// The topic holds the key wrapped, not in the clear.
+	cl := newClient(t, c)
+	res, err := kafkafetch.Fetch(ctx, cl, topic, map[int32]int64{0: 0}, kafkafetch.Options{})
+	require.NoError(t, err)
+	require.NotEmpty(t, res[0].Records)
+	for _, r := range res[0].Records {
+		require.False(t, bytes.Contains(r.Value, k.Secret), "the secret is in the clear")
+	}
+
+	b := open(t, c, topic, kafkakeys.WithKeyEncryptionKey(kek), kafkakeys.WithRefreshInterval(0))
+	got, err := b.Get(ctx, "p-1", k.ID)
+	require.NoError(t, err)
+	require.Equal(t, k, got)
+
+	// Without the KEK, or with another one, the key cannot be read: an
+	// error, never an erasure.
+	for _, opts := range [][]kafkakeys.Option{nil, {kafkakeys.WithKeyEncryptionKey(bytes.Repeat([]byte{8}, 32))}} {
+		s := open(t, c, topic, append(opts, kafkakeys.WithRefreshInterval(0))...)
+		_, err := s.Get(ctx, "p-1", k.ID)
+		require.Error(t, err)
+		require.NotErrorIs(t, err, pii.ErrKeyNotFound)
+		require.ErrorContains(t, err, "cannot be read")
+		_, err = s.GetOrCreate(ctx, "p-1")
+		require.Error(t, err, "no second key for a subject whose key cannot be read")
+	}
+	_, err = kafkakeys.New(ctx, newClient(t, c), topic, kafkakeys.WithKeyEncryptionKey([]byte("short")))
+	require.ErrorContains(t, err, "32")
 }
