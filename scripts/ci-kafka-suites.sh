@@ -6,7 +6,7 @@
 # with its own state directory and ports (so a developer's broker on the
 # default ports is left alone), and runs `go test -race` on the Kafka
 # packages that exist (./eventstore/kafka/... ./eventstore/observe/...
-# ./snapshot/... ./projection/... ./cmd/kafkaes/...)
+# ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/...)
 # in two phases: first all their tests with KAFKAES_BROKERS set and
 # KAFKAES_BROKER_CTL unset (tests that stop the broker skip), then only the
 # tests named TestRealBroker... with KAFKAES_BROKER_CTL set too, one package
@@ -77,7 +77,7 @@ eval "$("$CTL" env)"
 echo "ci-kafka: KAFKAES_BROKERS=$KAFKAES_BROKERS KAFKAES_BROKER_CTL=$KAFKAES_BROKER_CTL"
 
 pkgs=()
-for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/...}; do
+for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/...}; do
 	dir="${pat%/...}"
 	[[ -d "$dir" ]] || continue
 	while IFS= read -r p; do
@@ -85,7 +85,7 @@ for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/..
 	done < <(go list "$pat" 2>/dev/null)
 done
 if ((${#pkgs[@]} == 0)); then
-	echo "ci-kafka: error: none of the Kafka packages exist (looked for ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/...})" >&2
+	echo "ci-kafka: error: none of the Kafka packages exist (looked for ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/...})" >&2
 	exit 1
 fi
 echo "ci-kafka: testing ${pkgs[*]}"

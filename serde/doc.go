@@ -8,6 +8,10 @@
 // keeps int64 values exact; package [github.com/kafkaes/kafkaes/serde/avro]
 // stores Avro through a Schema Registry.
 //
+// Fields tagged `pii:"SubjectField"` hold personal data: [JSON] encrypts
+// them per data subject when its Encryptor is set, and refuses such types
+// when it is not. See package [github.com/kafkaes/kafkaes/serde/pii].
+//
 // Registries are built once at start-up and then only read; they hold no
 // package-level state, so two services in one process can use different
 // names for the same types.

@@ -149,6 +149,13 @@
 //	$ kafkaes stream account-42 --topic bank-events --schema-registry http://localhost:8081
 //	{"topic":"bank-events","partition":7,"offset":1041,"stream":"account-42","version":1,"type":"bank.AccountOpened",...,"data":{"owner":"ada"}}
 //
+// With --schema-registry, fields that the schema marks as encrypted
+// personal data (kafkaes.pii) show their envelope ("pii:..."); with
+// --key-topic (stream and tail) they are decrypted with the keys in that
+// topic (package serde/pii/kafkakeys), and the fields of an erased subject
+// show their zero value and are listed in the line's "redacted" array.
+// Decrypted output holds personal data: mind where it goes.
+//
 // tail prints new events of the topic as JSON lines (the same format) as
 // they are committed, from the end of the topic or, with --from-beginning,
 // from its start, until Ctrl-C (or --limit N events). It follows the
@@ -170,7 +177,13 @@
 //     like events, so the version checks hold for them too;
 //   - with --schema-registry, every payload decodes by its framing: a
 //     Confluent-framed one completely with its registered schema, any
-//     other as JSON (the JSON serde's payloads; a topic may hold both).
+//     other as JSON (the JSON serde's payloads; a topic may hold both);
+//   - with --schema-registry, no field that the writer's schema marks as
+//     encrypted personal data (the "kafkaes.pii" field property, see
+//     package serde/pii) holds plaintext: a non-empty value that is not an
+//     envelope is a pii-plaintext violation (such a record cannot be
+//     shredded by erasing the subject's key). JSON payloads carry no schema
+//     and are not checked for it.
 //
 // Every violation is printed with topic/partition@offset, then a summary
 // line (--json prints the violations as JSON lines and the summary on
@@ -179,6 +192,16 @@
 // delivered, so verify reads with raw fetches that report how far they got
 // and ends exactly at the last stable offset; an open transaction does not
 // hold it up. It keeps every event ID in memory (about 100 bytes each).
+//
+// erase <subject-id> --yes erases a data subject: it writes a tombstone for
+// the subject's key to the key topic (--key-topic, default
+// "<topic>.pii-keys"; package serde/pii/kafkakeys), in a transaction, so
+// that every field encrypted for the subject becomes unreadable once
+// compaction has run. Without --yes it only says whether the subject has a
+// key. It does not append the pii.SubjectErased notice that projections
+// scrub their views on: that needs the service's serde, so services erase
+// with erasure.Eraser, and operators use this command when the service
+// cannot.
 //
 // schema check <file.avsc> checks a new Avro schema against every version
 // registered under its subject, with the compatibility checker of package

@@ -66,6 +66,7 @@ type cmdOpts struct {
 	projection    string
 	dlqTopic      string
 	by            string
+	keyTopic      string
 }
 
 func commands() []command {
@@ -81,15 +82,23 @@ func commands() []command {
 				fs.IntVar(&o.limit, "limit", 0, "print at most this many events (0: all)")
 				fs.Int64Var(&o.toVersion, "to-version", 0, "print the events up to this version and stop (0: all): the stream as of a version")
 				fs.StringVar(&o.asOf, "as-of", "", "print the events recorded at or before this RFC 3339 time (es.time) and stop at the first later one (default: all)")
+				fs.StringVar(&o.keyTopic, "key-topic", "", "decrypt personal-data fields with the keys in this topic (needs --schema-registry; shows plaintext: mind who sees the output); erased subjects' fields are listed as redacted")
 			},
 			minArgs: 1, maxArgs: 1, needsBrokers: true, run: runStream},
 		{name: "tail", summary: "follow new events of the topic as JSON lines until interrupted",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
 				fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the beginning of the topic instead of its end")
 				fs.IntVar(&o.limit, "limit", 0, "stop after this many events (0: never)")
+				fs.StringVar(&o.keyTopic, "key-topic", "", "decrypt personal-data fields with the keys in this topic (needs --schema-registry)")
 			},
 			maxArgs: 0, needsBrokers: true, run: runTail},
-		{name: "verify", summary: "read the whole events topic and check versions, event IDs and decodability",
+		{name: "erase", args: "<subject-id>", summary: "erase a data subject: tombstone its key in the key topic, so every field encrypted for it becomes unreadable (crypto-shredding)",
+			flags: func(fs *flag.FlagSet, o *cmdOpts) {
+				fs.StringVar(&o.keyTopic, "key-topic", "", `key topic (default "<topic>.pii-keys")`)
+				fs.BoolVar(&o.yes, "yes", false, "really erase (without it, only show whether the subject has a key)")
+			},
+			minArgs: 1, maxArgs: 1, needsBrokers: true, run: runErase},
+		{name: "verify", summary: "read the whole events topic and check versions, event IDs and decodability; with a registry, also that fields marked as personal data (kafkaes.pii) hold no plaintext",
 			flags: func(fs *flag.FlagSet, o *cmdOpts) {
 				fs.IntVar(&o.maxViolations, "max-violations", 100, "print at most this many violations, 0 for all (all are counted)")
 				fs.BoolVar(&o.jsonOut, "json", false, "print violations as JSON lines")

@@ -32,6 +32,9 @@ type eventLine struct {
 	Data json.RawMessage `json:"data,omitempty"`
 	// DataBase64 is the payload when it could not be shown as JSON.
 	DataBase64 string `json:"data_base64,omitempty"`
+	// Redacted lists the personal-data fields of Data whose subject was
+	// erased (with --key-topic; they show their zero value).
+	Redacted []string `json:"redacted,omitempty"`
 	// DataError says why the payload could not be decoded.
 	DataError string `json:"data_error,omitempty"`
 	// Marker is set for a stream's lifecycle marker (a record of type
@@ -86,9 +89,9 @@ func (p *printer) payload(l *eventLine, value []byte) {
 	if id, ok := schemaID(value); ok {
 		l.SchemaID = &id
 		if p.reg != nil {
-			_, data, err := p.reg.decode(value)
+			_, data, redacted, err := p.reg.decode(value)
 			if err == nil {
-				l.Data = data
+				l.Data, l.Redacted = data, redacted
 				return
 			}
 			l.DataError = err.Error()

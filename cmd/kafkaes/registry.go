@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/kafkaes/kafkaes/serde/avro"
+	"github.com/kafkaes/kafkaes/serde/pii"
 )
 
 // registry decodes Confluent-framed Avro payloads with schemas fetched by
@@ -24,6 +26,10 @@ import (
 type registry struct {
 	url    string
 	client *srclient.SchemaRegistryClient
+	// decrypt, when set (--key-topic), decrypts the personal-data fields
+	// of decoded records (see decryptPII).
+	decrypt *pii.Encryptor
+	ctx     context.Context
 
 	mu     sync.Mutex
 	codecs map[int]codecEntry
@@ -33,7 +39,10 @@ type codecEntry struct {
 	codec *goavro.Codec
 	// schema orders the fields of decoded records; nil if it did not parse.
 	schema *avro.Schema
-	err    error
+	// pii are the top-level fields marked "kafkaes.pii" (encrypted
+	// personal data).
+	pii []*avro.Field
+	err error
 }
 
 // newRegistry returns a registry client for url with the security
@@ -58,27 +67,107 @@ func schemaID(value []byte) (int, bool) {
 }
 
 // decode decodes a Confluent-framed Avro payload into JSON for people (see
-// render).
-func (r *registry) decode(value []byte) (id int, data json.RawMessage, err error) {
+// render). With r.decrypt set, personal-data fields are decrypted, and
+// redacted lists those whose subject was erased (they show their zero
+// value).
+func (r *registry) decode(value []byte) (id int, data json.RawMessage, redacted []string, err error) {
 	id, ok := schemaID(value)
 	if !ok {
-		return 0, nil, errNotFramed
+		return 0, nil, nil, errNotFramed
 	}
 	ce := r.codec(id)
 	if ce.err != nil {
-		return id, nil, ce.err
+		return id, nil, nil, ce.err
 	}
 	codec := ce.codec
 	native, rest, err := codec.NativeFromBinary(value[5:])
 	if err != nil {
-		return id, nil, fmt.Errorf("avro body does not decode with schema ID %d: %w", id, err)
+		return id, nil, nil, fmt.Errorf("avro body does not decode with schema ID %d: %w", id, err)
 	}
 	if len(rest) > 0 {
-		return id, nil, fmt.Errorf("avro body has %d bytes left over after decoding with schema ID %d (written with another schema?)", len(rest), id)
+		return id, nil, nil, fmt.Errorf("avro body has %d bytes left over after decoding with schema ID %d (written with another schema?)", len(rest), id)
+	}
+	if r.decrypt != nil && len(ce.pii) > 0 {
+		if redacted, err = r.decryptPII(ce, native); err != nil {
+			return id, nil, nil, err
+		}
 	}
 	var buf bytes.Buffer
 	render(&buf, ce.schema, native)
-	return id, buf.Bytes(), nil
+	return id, buf.Bytes(), redacted, nil
+}
+
+// decryptPII replaces the envelopes in the personal-data fields of a
+// decoded record with their plaintext, or with the zero value when the
+// subject was erased (those fields are returned). A field that does not
+// authenticate is an error.
+func (r *registry) decryptPII(ce codecEntry, native any) ([]string, error) {
+	m, ok := native.(map[string]any)
+	if !ok {
+		return nil, nil
+	}
+	var redactedFields []string
+	for _, f := range ce.pii {
+		subject, _ := m[f.PII.Subject].(string)
+		switch v := m[f.Name].(type) {
+		case string:
+			plain, redacted, err := r.decrypt.DecryptText(r.ctx, subject, f.PII.Label, v)
+			if err != nil {
+				return nil, err
+			}
+			m[f.Name] = plain
+			if redacted {
+				redactedFields = append(redactedFields, f.Name)
+			}
+		case []byte:
+			plain, redacted, err := r.decrypt.DecryptBytes(r.ctx, subject, f.PII.Label, v)
+			if err != nil {
+				return nil, err
+			}
+			if plain == nil {
+				plain = []byte{}
+			}
+			m[f.Name] = plain
+			if redacted {
+				redactedFields = append(redactedFields, f.Name)
+			}
+		}
+	}
+	return redactedFields, nil
+}
+
+// plaintextPII returns the names of the fields of an Avro payload that
+// its schema marks as encrypted personal data ("kafkaes.pii") but that
+// hold plaintext instead of an envelope. Empty values are not plaintext.
+// It decodes only payloads whose schema has such fields.
+func (r *registry) plaintextPII(value []byte) ([]string, error) {
+	id, ok := schemaID(value)
+	if !ok {
+		return nil, errNotFramed
+	}
+	ce := r.codec(id)
+	if ce.err != nil || len(ce.pii) == 0 {
+		return nil, ce.err
+	}
+	native, _, err := ce.codec.NativeFromBinary(value[5:])
+	if err != nil {
+		return nil, err
+	}
+	m, _ := native.(map[string]any)
+	var bad []string
+	for _, f := range ce.pii {
+		switch v := m[f.Name].(type) {
+		case string:
+			if v != "" && !pii.IsEnvelope(v) {
+				bad = append(bad, f.Name)
+			}
+		case []byte:
+			if len(v) > 0 && !pii.IsEnvelopeBytes(v) {
+				bad = append(bad, f.Name)
+			}
+		}
+	}
+	return bad, nil
 }
 
 // codec returns the codec of a schema ID, fetching the schema once.
@@ -133,8 +222,16 @@ func (r *registry) buildCodec(id int) codecEntry {
 	if err != nil {
 		return fail(fmt.Errorf("schema ID %d does not parse as Avro: %w", id, err))
 	}
-	parsed, _ := avro.ParseSchema(text) // only for field order; nil is fine
-	return codecEntry{codec: c, schema: parsed}
+	parsed, _ := avro.ParseSchema(text) // only for field order and pii fields; nil is fine
+	ce := codecEntry{codec: c, schema: parsed}
+	if parsed != nil && parsed.Kind == avro.Record {
+		for _, f := range parsed.Fields {
+			if f.PII != nil {
+				ce.pii = append(ce.pii, f)
+			}
+		}
+	}
+	return ce
 }
 
 // inline returns schema text with every named type it references from

@@ -66,6 +66,11 @@ func runStream(ctx context.Context, e *env, args []string) int {
 	if e.registry != "" {
 		reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
 	}
+	closeKeys, ok := useKeys(ctx, e, cl, reg)
+	if !ok {
+		return exitFailure
+	}
+	defer closeKeys()
 	pr := newPrinter(e.stdout, e.topic, reg)
 	// The stream's records get the checks verify makes (corrupt records,
 	// version gaps and repeats, duplicate event IDs, undecodable payloads):

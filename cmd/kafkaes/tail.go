@@ -35,6 +35,11 @@ func runTail(ctx context.Context, e *env, _ []string) int {
 	if e.registry != "" {
 		reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
 	}
+	closeKeys, ok := useKeys(ctx, e, cl, reg)
+	if !ok {
+		return exitFailure
+	}
+	defer closeKeys()
 	e.progressf("tail: following %s (%s) from the %s; Ctrl-C to stop", e.topic, plural(len(parts), "partition", "partitions"), map[bool]string{true: "beginning", false: "end"}[e.opts.fromBeginning])
 	pr := newPrinter(e.stdout, e.topic, reg)
 	n := 0

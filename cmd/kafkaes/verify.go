@@ -24,6 +24,7 @@ const (
 	vPayload       = "undecodable-payload"
 	vMarker        = "invalid-marker"  // a record of a reserved type (eventstore.ReservedTypePrefix) that is not a valid lifecycle marker
 	vDeletedPrefix = "deleted-records" // the partition's log does not start at offset 0
+	vPlaintextPII  = "pii-plaintext"   // a field the schema marks as encrypted personal data holds plaintext
 )
 
 // violation is one problem verify found.
@@ -219,13 +220,19 @@ func (v *verifier) checkPayload(r rec, stream string, version int64) {
 		}
 		return
 	}
-	if _, _, err := v.reg.decode(r.value); err != nil {
+	if _, _, _, err := v.reg.decode(r.value); err != nil {
 		var re *registryError
 		if errors.As(err, &re) && !re.permanent {
 			v.fatal = err
 			return
 		}
 		v.add(vPayload, r, stream, version, "%v", err)
+		return
+	}
+	bad, err := v.reg.plaintextPII(r.value)
+	if err == nil && len(bad) > 0 {
+		v.add(vPlaintextPII, r, stream, version, "field(s) %s are marked as encrypted personal data (kafkaes.pii) but hold plaintext: written before the fields were marked, or by a producer that does not encrypt; erasing the subject cannot shred this record",
+			strings.Join(bad, ", "))
 	}
 }
 

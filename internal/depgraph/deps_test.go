@@ -45,6 +45,11 @@ func rules() []rule {
 		{[]string{"aggregate/aggregatetest"}, append([]string{goavro, srclient}, kafkaClients...)},
 		{[]string{"serde"}, append([]string{goavro, srclient, m("aggregate")}, kafkaClients...)},
 		{[]string{"serde/avro"}, []string{sarama}},
+		// Personal data: the encryption core links no client at all; the
+		// Kafka key store links sarama but no serde or schema registry.
+		{[]string{"serde/pii"}, append([]string{goavro, srclient, m("serde/avro"), m("aggregate"), m("eventstore"), m("internal")}, kafkaClients...)},
+		{[]string{"serde/pii/erasure"}, append([]string{goavro, srclient, m("serde/avro"), m("aggregate")}, kafkaClients...)},
+		{[]string{"serde/pii/kafkakeys"}, []string{goavro, srclient, franz, m("serde/avro"), m("aggregate"), m("projection")}},
 		{[]string{"aggregate", "eventstore/memory"}, []string{sarama, franz, goavro, srclient}},
 		// Observability: the core reports through eventstore/observe and
 		// never links a metrics or tracing library; each back end links

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kafkaes/kafkaes/serde/pii"
 )
 
 // Enumerated is implemented (with a value receiver) by Go string types
@@ -156,6 +158,22 @@ type jsonField struct {
 	Name    string          `json:"name"`
 	Type    any             `json:"type"`
 	Default json.RawMessage `json:"default,omitempty"`
+	PII     *PIIProperty    `json:"kafkaes.pii,omitempty"`
+}
+
+// PIIProperty is the value of the "kafkaes.pii" property of a record field
+// that holds an encrypted personal-data field (a `pii` tag in Go, see
+// package [github.com/kafkaes/kafkaes/serde/pii]): the field's type is
+// string (the envelope's text form) or bytes (its binary form), and the
+// property says which field holds the data subject's ID and which label
+// is bound into the ciphertext. Readers in other languages use it to
+// decrypt; `kafkaes verify` uses it to find plaintext.
+type PIIProperty struct {
+	// Subject is the Avro name of the record field that holds the data
+	// subject's ID.
+	Subject string `json:"subject"`
+	// Label is the field's label in the ciphertext's additional data.
+	Label string `json:"label"`
 }
 
 type jsonRecord struct {
@@ -237,6 +255,9 @@ func (d *deriver) record(t reflect.Type, full string) (any, error) {
 			return nil, fmt.Errorf("field %s: %w", gf.goName, err)
 		}
 		jf := jsonField{Name: ti.name, Type: ft}
+		if jf.PII, err = piiProperty(gf, fields); err != nil {
+			return nil, err
+		}
 		if sf.Type.Kind() == reflect.Pointer && sf.Type != ratPtrType {
 			jf.Default = json.RawMessage("null")
 		}
@@ -246,6 +267,29 @@ func (d *deriver) record(t reflect.Type, full string) (any, error) {
 		rec.Fields = append(rec.Fields, jf)
 	}
 	return rec, nil
+}
+
+// piiProperty returns the "kafkaes.pii" property of a field tagged `pii`
+// (nil for other fields). The pii package checks the rest of the tag (see
+// pii.Inspect, which the serde runs first).
+func piiProperty(gf *goField, fields []*goField) (*PIIProperty, error) {
+	tag, ok, err := pii.ParseTag(gf.sf)
+	if !ok || err != nil {
+		return nil, err
+	}
+	if gf.ti.uuid || gf.sf.Type.Implements(enumType) || gf.sf.Type.Kind() != reflect.String && gf.sf.Type != reflect.TypeFor[[]byte]() && !(gf.sf.Type.Kind() == reflect.Slice && gf.sf.Type.Elem().Kind() == reflect.Uint8) {
+		return nil, fmt.Errorf("field %s is tagged pii but maps to a uuid, enum or non-string Avro type, which cannot hold a ciphertext; make it a plain string or []byte", gf.goName)
+	}
+	var subj *goField
+	for _, o := range fields {
+		if o.sf.Name == tag.Subject && (subj == nil || o.depth < subj.depth) {
+			subj = o
+		}
+	}
+	if subj == nil {
+		return nil, fmt.Errorf("field %s is tagged pii with subject field %s, which is not a field of the record", gf.goName, tag.Subject)
+	}
+	return &PIIProperty{Subject: subj.ti.name, Label: tag.Label}, nil
 }
 
 func (d *deriver) typ(t reflect.Type, ti tagInfo) (any, error) {

@@ -129,6 +129,20 @@
 // reaches a log; a 401 or 403 answer gives [ErrRegistryUnauthorized] with
 // the operation, the subject and what to do (docs/security.md).
 //
+// # Personal data
+//
+// Fields tagged `pii:"SubjectField"` (package
+// [github.com/kafkaes/kafkaes/serde/pii]) are encrypted per data subject
+// by the encryptor given with [WithEncryption] before encoding, and
+// decrypted (or redacted, when the subject was erased) after decoding; [New]
+// refuses such types without an encryptor. The schema keeps the field's
+// type, string or bytes (a tag on any other type is refused), and a
+// derived schema marks the field with the property "kafkaes.pii":
+// {"subject": "<Avro name of the subject field>", "label": "<label>"}
+// ([PIIProperty]), which registries keep and Avro readers ignore; readers
+// without the key see the "pii:..." envelope text, never plaintext.
+// docs/wire-format.md describes the envelope.
+//
 // # Untrusted bytes
 //
 // Payloads are checked before they are decoded (by goavro or directly): each block count must fit

@@ -32,7 +32,7 @@ func (s *Serde) UnmarshalGeneric(ctx context.Context, name string, data []byte) 
 // Go type registered as name. Fields of the type's schema that the map
 // lacks take their schema defaults; values must otherwise have the native
 // types of the type's current schema.
-func (s *Serde) FromGeneric(_ context.Context, name string, v any) (any, error) {
+func (s *Serde) FromGeneric(ctx context.Context, name string, v any) (any, error) {
 	t, err := s.reg.Type(name)
 	if err != nil {
 		return nil, err
@@ -63,6 +63,11 @@ func (s *Serde) FromGeneric(_ context.Context, name string, v any) (any, error) 
 	out := reflect.New(t).Elem()
 	if err := ri.plan.dec(full, out); err != nil {
 		return nil, fmt.Errorf("avro: FromGeneric(%s): %w", name, err)
+	}
+	if ri.pii != nil {
+		if err := s.decrypt(ctx, ri.pii, out, name, 0); err != nil {
+			return nil, err
+		}
 	}
 	return out.Interface(), nil
 }

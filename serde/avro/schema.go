@@ -75,6 +75,10 @@ type Field struct {
 	// (numbers as json.Number); HasDefault tells whether one was given.
 	Default    any
 	HasDefault bool
+	// PII is the field's "kafkaes.pii" property: the field holds an
+	// encrypted personal-data envelope (see [PIIProperty]); nil for other
+	// fields.
+	PII *PIIProperty
 }
 
 // ShortName returns the name of a named type without its namespace.
@@ -295,6 +299,9 @@ func (p *parser) parseObject(m map[string]any, ns string) (*Schema, error) {
 						f.Aliases = append(f.Aliases, an)
 					}
 				}
+			}
+			if pm, ok := fm["kafkaes.pii"].(map[string]any); ok {
+				f.PII = &PIIProperty{Subject: str(pm, "subject"), Label: str(pm, "label")}
 			}
 			if d, ok := fm["default"]; ok {
 				f.Default, f.HasDefault = d, true

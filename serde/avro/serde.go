@@ -14,6 +14,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore/observe"
 	"github.com/kafkaes/kafkaes/serde"
+	"github.com/kafkaes/kafkaes/serde/pii"
 )
 
 // SubjectStrategy chooses the Schema Registry subject of an event type.
@@ -76,7 +77,8 @@ type config struct {
 	attempts  int
 	backoff   time.Duration
 	maxItems  int64
-	hooks     observe.Hooks // WithObserver (observe.go)
+	enc       *pii.Encryptor // WithEncryption
+	hooks     observe.Hooks  // WithObserver (observe.go)
 	obsErr    error
 	// goavroEncode disables the direct encoder, goavroDecode the direct
 	// decoder (tests compare both paths).
@@ -131,6 +133,14 @@ func WithGoavroEncoding() Option { return func(c *config) { c.goavroEncode = tru
 // comparing the two.
 func WithGoavroDecoding() Option { return func(c *config) { c.goavroDecode = true } }
 
+// WithEncryption makes the serde encrypt the fields tagged `pii` with enc
+// before encoding and decrypt them after decoding (see package
+// [github.com/kafkaes/kafkaes/serde/pii] and "Personal data" in the
+// package doc). Without it (the default), [New] refuses registered types
+// with such fields, so personal data is never written in plaintext by
+// mistake.
+func WithEncryption(enc *pii.Encryptor) Option { return func(c *config) { c.enc = enc } }
+
 // WithMaxItems bounds the number of zero-size array or map items (such as
 // nulls) one payload may declare (default 65536); other items are bounded
 // by the payload's size. This protects against payloads that would make
@@ -160,7 +170,8 @@ type readerInfo struct {
 	schema *Schema
 	codec  *goavro.Codec
 	plan   *plan
-	app    appendFn // direct encoder, nil: use plan + goavro
+	app    appendFn  // direct encoder, nil: use plan + goavro
+	pii    *pii.Plan // nil: no personal-data fields
 }
 
 type writerInfo struct {
@@ -169,6 +180,7 @@ type writerInfo struct {
 	plan    *plan
 	app     appendFn  // direct encoder, nil: use plan + goavro
 	expires time.Time // zero: never
+	pii     *pii.Plan // nil: no personal-data fields
 	states  sync.Pool // *encState: reusable native maps
 }
 
@@ -188,6 +200,7 @@ type decodePath struct {
 	ws      *writerSchema
 	resolve resolveFn // nil: writer schema is the reader schema
 	plan    *plan
+	pii     *pii.Plan // nil: no personal-data fields
 	// direct decodes the body straight into the Go value (decode.go);
 	// nil: goavro + plan.
 	direct readFn
@@ -289,6 +302,13 @@ func (s *Serde) reader(t reflect.Type, name string) (*readerInfo, error) {
 	if v, ok := s.readers.Load(t); ok {
 		return v.(*readerInfo), nil
 	}
+	pp, err := pii.Inspect(t)
+	if err != nil {
+		return nil, fmt.Errorf("avro: %w", err)
+	}
+	if pp != nil && s.cfg.enc == nil {
+		return nil, fmt.Errorf("avro: %v has personal-data fields (%v) but the serde has no encryptor; pass avro.WithEncryption(pii.NewEncryptor(keyStore)) to avro.New", t, pp.Fields())
+	}
 	text, ok := s.cfg.schemas[t]
 	if !ok {
 		var err error
@@ -311,7 +331,7 @@ func (s *Serde) reader(t reflect.Type, name string) (*readerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("avro: Go type %v does not fit its schema: %w", t, err)
 	}
-	ri := &readerInfo{name: name, text: text, schema: sch, codec: codec, plan: pl}
+	ri := &readerInfo{name: name, text: text, schema: sch, codec: codec, plan: pl, pii: pp}
 	if app, ok := compileAppend(t, sch); ok && !s.cfg.goavroEncode {
 		ri.app = app
 	}
@@ -337,8 +357,17 @@ func (s *Serde) marshal(ctx context.Context, v any) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	if w.pii != nil {
+		if rv, err = s.cfg.enc.Encrypt(ctx, w.pii, rv); err != nil {
+			return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
+		}
+	}
 	if w.app != nil {
-		buf := make([]byte, 5, 128)
+		size := 128
+		if w.pii != nil {
+			size = 320 // envelopes are long (about 54 bytes more per field)
+		}
+		buf := make([]byte, 5, size)
 		binary.BigEndian.PutUint32(buf[1:], uint32(w.id))
 		if buf, err = w.app(buf, rv); err != nil {
 			return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
@@ -396,7 +425,7 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 		if err != nil {
 			return nil, err
 		}
-		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app}
+		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app, pii: ri.pii}
 	case UseLatest:
 		var prev *writerInfo
 		if v, ok := s.writers.Load(t); ok {
@@ -409,11 +438,11 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 			}
 			// The registry is down: keep writing with the last latest
 			// schema, and ask again in a few seconds.
-			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(min(s.cfg.latestTTL, 5*time.Second))}
+			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(min(s.cfg.latestTTL, 5*time.Second)), pii: ri.pii}
 			break
 		}
 		if prev != nil && prev.id == info.id {
-			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(s.cfg.latestTTL)}
+			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(s.cfg.latestTTL), pii: ri.pii}
 			break
 		}
 		ws, err := s.writerSchema(ctx, info)
@@ -424,7 +453,7 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 		if err != nil {
 			return nil, fmt.Errorf("avro: Go type %v cannot be written with the latest schema (ID %d) of subject %s: %w", t, info.id, subject, err)
 		}
-		w = &writerInfo{id: info.id, codec: ws.codec, plan: pl, expires: time.Now().Add(s.cfg.latestTTL)}
+		w = &writerInfo{id: info.id, codec: ws.codec, plan: pl, expires: time.Now().Add(s.cfg.latestTTL), pii: ri.pii}
 		if app, ok := compileAppend(t, ws.schema); ok && !s.cfg.goavroEncode {
 			w.app = app
 		}
@@ -436,7 +465,7 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 		if err != nil {
 			return nil, err
 		}
-		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app}
+		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app, pii: ri.pii}
 	}
 	s.writers.Store(t, w)
 	return w, nil
@@ -577,7 +606,25 @@ func (s *Serde) unmarshal(ctx context.Context, name string, data []byte) (any, e
 	if err != nil {
 		return nil, &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: err}
 	}
+	if dp.pii != nil {
+		if err := s.decrypt(ctx, dp.pii, out, name, id); err != nil {
+			return nil, err
+		}
+	}
 	return out.Interface(), nil
+}
+
+// decrypt decrypts the personal-data fields of out (addressable): a
+// tampered field is a [DecodeError] (matching serde.ErrMalformed and
+// pii.ErrDecrypt), a key store failure is returned as it is.
+func (s *Serde) decrypt(ctx context.Context, p *pii.Plan, out reflect.Value, name string, id int) error {
+	if err := s.cfg.enc.Decrypt(ctx, p, out.Addr()); err != nil {
+		if errors.Is(err, pii.ErrDecrypt) {
+			return &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: err}
+		}
+		return fmt.Errorf("avro: decode %s: %w", name, err)
+	}
+	return nil
 }
 
 func (s *Serde) fetchWriter(ctx context.Context, id int) (*writerSchema, error) {
@@ -615,7 +662,7 @@ func (s *Serde) decodePath(ctx context.Context, id int, t reflect.Type, name str
 	if err != nil {
 		return nil, &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: fmt.Errorf("the writer's schema cannot be read as %v's schema: %v; keep schema changes compatible, or register an upcaster", t, err)}
 	}
-	dp := &decodePath{ws: ws, plan: ri.plan, resolve: fn}
+	dp := &decodePath{ws: ws, plan: ri.plan, resolve: fn, pii: ri.pii}
 	if !s.cfg.goavroDecode {
 		var rd readFn
 		var ok bool
