@@ -11,7 +11,7 @@
 # KAFKAES_BROKER_CTL unset (tests that stop the broker skip), then only the
 # tests named TestRealBroker... with KAFKAES_BROKER_CTL set too, one package
 # at a time, as they stop and restart the broker. Then it runs the examples
-# (examples/bank, examples/orders) with -brokers pointing at the broker. It
+# (examples/bank, examples/orders, examples/healthcare) with -brokers pointing at the broker. It
 # stops the broker on exit and exits with the first failure's exit code.
 # Extra arguments go to both `go test` runs (e.g. -v).
 #
@@ -77,7 +77,7 @@ eval "$("$CTL" env)"
 echo "ci-kafka: KAFKAES_BROKERS=$KAFKAES_BROKERS KAFKAES_BROKER_CTL=$KAFKAES_BROKER_CTL"
 
 pkgs=()
-for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/...}; do
+for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/... ./examples/healthcare/...}; do
 	dir="${pat%/...}"
 	[[ -d "$dir" ]] || continue
 	while IFS= read -r p; do
@@ -85,7 +85,7 @@ for pat in ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/..
 	done < <(go list "$pat" 2>/dev/null)
 done
 if ((${#pkgs[@]} == 0)); then
-	echo "ci-kafka: error: none of the Kafka packages exist (looked for ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/...})" >&2
+	echo "ci-kafka: error: none of the Kafka packages exist (looked for ${KAFKAES_CI_PACKAGES:-./eventstore/kafka/... ./eventstore/observe/... ./snapshot/... ./projection/... ./cmd/kafkaes/... ./serde/pii/... ./examples/healthcare/...})" >&2
 	exit 1
 fi
 echo "ci-kafka: testing ${pkgs[*]}"
@@ -108,7 +108,7 @@ echo "ci-kafka: broker stop/restart tests (-run '^TestRealBroker') took $(dt "$s
 ((rc != 0)) || rc=$rc2
 # Phase 3: the examples that take -brokers run against the real broker too,
 # each on a topic of its own.
-for ex in examples/bank examples/orders; do
+for ex in examples/bank examples/orders examples/healthcare; do
 	if [[ ! -f "$ex/main.go" ]] || ! grep -q '"brokers"' "$ex/main.go"; then
 		continue
 	fi
