@@ -15,7 +15,6 @@ import (
 	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
-	"github.com/kafkaes/kafkaes/internal/ctxtime"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -323,17 +322,7 @@ func (s *Store) checkTopicConfig(ctx context.Context) error {
 	// brokers one that has not heard yet of a topic created a moment ago
 	// (WithCreateTopic, or by an operator) answers that it does not exist:
 	// ask again for a while.
-	deadline := time.Now().Add(10 * time.Second)
-	var entries []sarama.ConfigEntry
-	for {
-		entries, err = kafkafetch.TopicConfig(admin, s.topic)
-		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || time.Now().After(deadline) {
-			break
-		}
-		if ctxtime.Sleep(ctx, 100*time.Millisecond) != nil {
-			break
-		}
-	}
+	entries, err := kafkafetch.TopicConfigSettled(ctx, admin, s.topic, 10*time.Second)
 	if err != nil {
 		if kafkaauth.Fatal(err) {
 			return kafkaauth.Wrap(err, s.cfg, fmt.Sprintf("kafka: read the configuration of events topic %q to check that it keeps events forever "+

@@ -163,30 +163,14 @@ func checkTopic(client sarama.Client, topic string, o options) error {
 			return err
 		}
 	}
-	// On a cluster of several brokers, one that has not heard yet of a
-	// topic created a moment ago (by WithCreateTopic above, or by an
-	// operator) answers that it does not exist: ask again for a while.
-	deadline := time.Now().Add(10 * time.Second)
-	var entries []sarama.ConfigEntry
-	for {
-		entries, err = kafkafetch.TopicConfig(admin, topic, "cleanup.policy")
-		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	entries, err := kafkafetch.TopicConfigSettled(context.Background(), admin, topic, 10*time.Second, "cleanup.policy")
 	if kafkaauth.Fatal(err) {
 		return denied(client, "read the configuration of snapshot topic "+topic+" to check that it is compacted", "DescribeConfigs", topic, err)
 	}
 	if err != nil {
 		return fmt.Errorf("snapshot/kafka: read the configuration of topic %s: %w", topic, err)
 	}
-	policy := "delete" // Kafka's default
-	for _, e := range entries {
-		if e.Name == "cleanup.policy" {
-			policy = e.Value
-		}
-	}
+	policy := kafkafetch.CleanupPolicy(entries)
 	if !strings.Contains(policy, "compact") {
 		return fmt.Errorf("snapshot/kafka: topic %s has cleanup.policy=%s; a snapshot topic needs cleanup.policy=compact (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", topic, policy, topic)
 	}

@@ -1,6 +1,7 @@
 package kafkakeys
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -79,27 +80,14 @@ func checkTopic(client sarama.Client, topic string, o options) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var entries []sarama.ConfigEntry
-	for {
-		entries, err = kafkafetch.TopicConfig(admin, topic, "cleanup.policy")
-		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	entries, err := kafkafetch.TopicConfigSettled(context.Background(), admin, topic, time.Until(deadline), "cleanup.policy")
 	if kafkaauth.Fatal(err) {
 		return denied(client, "read the configuration of key topic "+topic+" to check that it is compacted", "DescribeConfigs", topic, err)
 	}
 	if err != nil {
 		return fmt.Errorf("kafkakeys: read the configuration of key topic %s: %w", topic, err)
 	}
-	policy := "delete" // Kafka's default
-	for _, e := range entries {
-		if e.Name == "cleanup.policy" {
-			policy = e.Value
-		}
-	}
-	if policy != "compact" {
+	if policy := kafkafetch.CleanupPolicy(entries); policy != "compact" {
 		return fmt.Errorf("kafkakeys: key topic %s has cleanup.policy=%s; it needs cleanup.policy=compact (and not delete): "+
 			"expiring a key makes every personal-data field encrypted with it unreadable, as if the subject had been erased "+
 			"(kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", topic, policy, topic)
