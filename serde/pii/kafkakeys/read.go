@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -261,31 +259,7 @@ func (s *Store) poll() {
 }
 
 // retry runs f until it succeeds, fails with an error that is not
-// transient, has been tried 10 times, or ctx is done.
+// transient, has been tried 10 times, or ctx is done; see kafkafetch.Retry.
 func (s *Store) retry(ctx context.Context, f func() error) error {
-	backoff := 20 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := f()
-		if err == nil || !transient(err) || attempt >= 10 {
-			return err
-		}
-		_ = s.client.RefreshMetadata(s.topic)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
-		}
-		backoff = min(2*backoff, time.Second)
-	}
-}
-
-func transient(err error) bool {
-	if kafkafetch.Retriable(err) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, sarama.ErrNotConnected) || errors.Is(err, sarama.ErrReplicaNotAvailable)
+	return kafkafetch.Retry(ctx, s.client, s.topic, f)
 }
