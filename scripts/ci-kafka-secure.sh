@@ -13,7 +13,8 @@
 #      the whole projection source and snapshot store suites (consumer-group
 #      projections, dead letters, per-ACL tests) and the CLI's tests of the
 #      secured broker (./cmd/kafkaes -run TestSecure);
-#   3. runs examples/bank and examples/orders with -kafka-config, each as a
+#   3. runs examples/bank, examples/orders and examples/healthcare (its key
+#      store on a topic of its own) with -kafka-config, each as a
 #      user of its own that holds only the ACLs docs/security.md lists for
 #      it (exact topic names, PREFIXED transactional IDs and groups).
 # It stops the broker on exit and exits with the first failure's status.
@@ -83,9 +84,10 @@ example_acls() { # example topic
 	case "$1" in
 	bank) echo "topic:$2:Read,Write,DescribeConfigs,Create topic:$2-snapshots:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-group:bank-salary-sweep:Read" ;;
 	orders) echo "topic:$2:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-group:order-summary:Read" ;;
+	healthcare) echo "topic:$2:Read,Write,DescribeConfigs,Create topic:$2.pii-keys:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-transactional-id:$2.pii-keys.kafkaes-:Write" ;;
 	esac
 }
-for ex in bank orders; do
+for ex in bank orders healthcare; do
 	topic="$ex-secure-ci-$$"
 	user="ci-$ex-$$"
 	pw="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
