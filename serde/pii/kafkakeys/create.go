@@ -151,7 +151,7 @@ func (s *Store) txnFailed(what string, err error) error {
 		}
 	}
 	if kafkaauth.Fatal(err) {
-		return kafkaauth.Wrap(err, s.client.Config(), "kafkakeys: "+what, "Write", kafkaauth.TransactionalID, s.opts.txnID, false)
+		return s.deniedTxn(err, s.client.Config(), what)
 	}
 	return fmt.Errorf("kafkakeys: %s: %w", what, err)
 }

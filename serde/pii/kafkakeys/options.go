@@ -17,10 +17,14 @@ const DefaultRefreshInterval = time.Second
 type Option func(*options)
 
 type options struct {
-	cacheSize   int
-	refresh     time.Duration
-	logger      *slog.Logger
-	txnID       string
+	cacheSize int
+	refresh   time.Duration
+	logger    *slog.Logger
+	txnID     string
+	// txnPrefix is the default transactional ID's prefix (empty when
+	// WithTransactionalID set one): an authorization error asks for a
+	// PREFIXED ACL on it, which covers every instance.
+	txnPrefix   string
 	create      bool
 	partitions  int32
 	replication int16

@@ -91,7 +91,8 @@ func New(ctx context.Context, client sarama.Client, topic string, opts ...Option
 	if o.txnID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		o.txnID = topic + ".kafkaes-" + hex.EncodeToString(b[:])
+		o.txnPrefix = topic + ".kafkaes-"
+		o.txnID = o.txnPrefix + hex.EncodeToString(b[:])
 	}
 	wrap, err := newWrapper(o.kek)
 	if err != nil {
@@ -147,7 +148,7 @@ func (s *Store) newProducer() error {
 	p, err := sarama.NewSyncProducerFromClient(pc)
 	if kafkaauth.Fatal(err) {
 		_ = pc.Close()
-		return kafkaauth.Wrap(err, &cfg, "kafkakeys: create the transactional key producer", "Write", kafkaauth.TransactionalID, s.opts.txnID, false)
+		return s.deniedTxn(err, &cfg, "create the transactional key producer")
 	}
 	if err != nil {
 		_ = pc.Close()
@@ -350,4 +351,14 @@ func (s *Store) Sync(ctx context.Context) error {
 		return ErrClosed
 	}
 	return s.catchUp(ctx, true)
+}
+
+// deniedTxn describes an authorization error of the transactional key
+// producer: it asks for Write on the PREFIXED default transactional ID
+// (which covers every instance) or on the ID WithTransactionalID set.
+func (s *Store) deniedTxn(err error, cfg *sarama.Config, what string) error {
+	if s.opts.txnPrefix != "" {
+		return kafkaauth.Wrap(err, cfg, "kafkakeys: "+what, "Write", kafkaauth.TransactionalID, s.opts.txnPrefix, true)
+	}
+	return kafkaauth.Wrap(err, cfg, "kafkakeys: "+what, "Write", kafkaauth.TransactionalID, s.opts.txnID, false)
 }
