@@ -1,4 +1,4 @@
-// Package ctxtime holds the one context-aware sleep the packages share.
+// Package ctxtime holds the context-aware waits the packages share.
 package ctxtime
 
 import (
@@ -20,5 +20,27 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// Every calls f every interval until ctx is done, and returns then. Each
+// call gets a context that ends after timeout (or with ctx). With interval
+// <= 0 it never calls f and only waits for ctx.
+func Every(ctx context.Context, interval, timeout time.Duration, f func(ctx context.Context)) {
+	if interval <= 0 {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		f(cctx)
+		cancel()
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/snapshot"
@@ -242,25 +243,12 @@ func (s *Store) catchUp(ctx context.Context) error {
 // poll catches up every refresh interval until Close.
 func (s *Store) poll() {
 	defer close(s.done)
-	if s.opts.refresh <= 0 {
-		<-s.bg.Done()
-		return
-	}
-	t := time.NewTicker(s.opts.refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.bg.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(s.bg, 30*time.Second)
+	ctxtime.Every(s.bg, s.opts.refresh, 30*time.Second, func(ctx context.Context) {
 		if err := s.catchUp(ctx); err != nil && s.bg.Err() == nil {
 			s.opts.logger.Warn("snapshot/kafka: polling the snapshot topic failed; will retry",
 				slog.String("topic", s.topic), slog.Any("error", err))
 		}
-		cancel()
-	}
+	})
 }
 
 // offset asks for the oldest or newest offset of partition p, retrying

@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
 	"github.com/kafkaes/kafkaes/serde/pii"
@@ -238,24 +239,11 @@ func (s *Store) fetchKey(ctx context.Context, subject string, e entry) (k pii.Ke
 // poll catches up every refresh interval until Close.
 func (s *Store) poll() {
 	defer close(s.done)
-	if s.opts.refresh <= 0 {
-		<-s.bg.Done()
-		return
-	}
-	t := time.NewTicker(s.opts.refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.bg.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(s.bg, 30*time.Second)
+	ctxtime.Every(s.bg, s.opts.refresh, 30*time.Second, func(ctx context.Context) {
 		if err := s.catchUp(ctx, false); err != nil && s.bg.Err() == nil {
 			s.opts.logger.Warn("kafkakeys: reading the key topic failed; will retry", slog.String("topic", s.topic), slog.Any("error", err))
 		}
-		cancel()
-	}
+	})
 }
 
 // retry runs f until it succeeds, fails with an error that is not
