@@ -62,6 +62,14 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	return s.appendValid(ctx, streamID, expected, prepared, eventstore.Marker{})
+}
+
+// appendValid appends events, already validated, to streamID under the
+// lock: the version and lifecycle checks (m is the lifecycle marker the
+// events are, if any), then the write; an idempotent repeat returns the
+// earlier result.
+func (s *Store) appendValid(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, events []eventstore.Event, m eventstore.Marker) (eventstore.AppendResult, error) {
 	if err := ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -70,11 +78,11 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	if s.isClosed() {
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
-	res, repeat, err := s.checkAppend(streamID, expected, prepared, false, eventstore.Marker{})
+	res, repeat, err := s.checkAppend(streamID, expected, events, false, m)
 	if err != nil || repeat {
 		return res, err
 	}
-	res = s.write(streamID, res.Version, prepared, s.now().UTC())
+	res = s.write(streamID, res.Version, events, s.now().UTC())
 	s.notify()
 	return res, nil
 }
@@ -217,22 +225,8 @@ func (s *Store) appendMarker(ctx context.Context, streamID string, expected even
 	if err := eventstore.ValidateMarker(streamID, expected, m); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.isClosed() {
-		return eventstore.AppendResult{}, eventstore.ErrClosed
-	}
-	events := []eventstore.Event{m.Event()}
-	res, _, err := s.checkAppend(streamID, expected, events, false, m)
-	if err != nil {
-		return res, err
-	}
-	res = s.write(streamID, res.Version, events, s.now().UTC())
-	s.notify()
-	return res, nil
+	// The marker has a new random event ID, so it is never a repeat.
+	return s.appendValid(ctx, streamID, expected, []eventstore.Event{m.Event()}, m)
 }
 
 // notify wakes subscribers (s.mu held).
