@@ -57,14 +57,8 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 	group := kafkatest.TopicName(t, "group")
 	client := c.Client(t)
 	ctx := timeout(t, 12*time.Minute)
-	run := func(args ...string) {
-		t.Helper()
-		out, err := exec.CommandContext(ctx, "bash", append([]string{ctl}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", ctl, strings.Join(args, " "), err, out)
-		}
-		t.Logf("%s", strings.TrimSpace(string(out)))
-	}
+	cl := kafkatest.NewClusterCtl(t, ctl)
+	run := cl.Run
 	t.Cleanup(func() {
 		// Leave every node running for the tests after this one.
 		_ = exec.Command("bash", ctl, "resume", "1").Run()
@@ -153,19 +147,8 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 		t.Logf("%s: the managers decided %d events in %v", what, decided.Load()-from, time.Since(t0).Round(10*time.Millisecond))
 	}
 	leaderOfMost := func() int32 {
-		require.NoError(t, client.RefreshMetadata(topic))
-		counts := map[int32]int{}
-		best := int32(-1)
-		for p := range int32(6) {
-			if b, err := client.Leader(topic, p); err == nil {
-				counts[b.ID()]++
-				if best < 0 || counts[b.ID()] > counts[best] {
-					best = b.ID()
-				}
-			}
-		}
-		require.GreaterOrEqual(t, best, int32(1), "no partition leader known")
-		return best
+		lead, _ := kafkatest.LeaderOfMost(t, client, topic)
+		return lead
 	}
 
 	start("A")

@@ -40,25 +40,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// ctl runs the cluster script.
-type ctl struct {
-	t    *testing.T
-	path string
-}
-
-func (c ctl) run(args ...string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, c.path, args...).CombinedOutput()
-	if err != nil {
-		c.t.Fatalf("%s %s: %v\n%s", c.path, strings.Join(args, " "), err, out)
-	}
-	if s := strings.TrimSpace(string(out)); s != "" {
-		c.t.Logf("%s", s)
-	}
-}
-
 // writer is a writer process.
 type writer struct {
 	name    string
@@ -72,7 +53,7 @@ type writer struct {
 
 type harness struct {
 	t       *testing.T
-	ctl     ctl
+	ctl     *kafkatest.ClusterCtl
 	brokers []string
 	topic   string
 	dir     string
@@ -191,24 +172,7 @@ func (h *harness) awaitProgress(since time.Time, parts []int32) time.Time {
 // leaderOfMost returns the broker ID that leads most partitions of the topic.
 func (h *harness) leaderOfMost() (int32, map[int32]int) {
 	h.t.Helper()
-	if err := h.client.RefreshMetadata(h.topic); err != nil {
-		h.t.Fatalf("metadata of %s: %v", h.topic, err)
-	}
-	count := map[int32]int{}
-	for p := range int32(numPartitions) {
-		b, err := h.client.Leader(h.topic, p)
-		if err != nil {
-			h.t.Fatalf("leader of %s/%d: %v", h.topic, p, err)
-		}
-		count[b.ID()]++
-	}
-	best := int32(-1)
-	for id, n := range count {
-		if best < 0 || n > count[best] || (n == count[best] && id < best) {
-			best = id
-		}
-	}
-	return best, count
+	return kafkatest.LeaderOfMost(h.t, h.client, h.topic)
 }
 
 // coordinator returns the broker ID of the transaction coordinator of
@@ -256,7 +220,7 @@ func (h *harness) begin(name string) *fault {
 // appends again, then lets the load run steadily for a while.
 func (h *harness) recover(f *fault, parts ...int32) {
 	h.t.Helper()
-	h.ctl.run("wait")
+	h.ctl.Run("wait")
 	if f.back.IsZero() {
 		f.back = time.Now()
 	}
@@ -277,7 +241,7 @@ func TestClusterFaults(t *testing.T) {
 	if path == "" || os.Getenv("KAFKAES_BROKERS") == "" {
 		t.Skip("NOT RUN: needs a 3-node cluster: scripts/kafka-cluster.sh start && eval \"$(scripts/kafka-cluster.sh env)\"")
 	}
-	h := &harness{t: t, ctl: ctl{t: t, path: path}, brokers: strings.Split(os.Getenv("KAFKAES_BROKERS"), ",")}
+	h := &harness{t: t, ctl: kafkatest.NewClusterCtl(t, path), brokers: strings.Split(os.Getenv("KAFKAES_BROKERS"), ",")}
 	h.run = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	h.topic = "clusterfault-" + h.run
 	dir, err := os.MkdirTemp("", "clusterfault-")
@@ -286,7 +250,7 @@ func TestClusterFaults(t *testing.T) {
 	}
 	h.dir = dir
 	t.Logf("journals and writer logs in %s; topic %s", dir, h.topic)
-	h.ctl.run("wait")
+	h.ctl.Run("wait")
 
 	cfg := (&kafkatest.Cluster{Brokers: h.brokers}).Config()
 	h.client, err = sarama.NewClient(h.brokers, cfg)
@@ -335,9 +299,9 @@ func TestClusterFaults(t *testing.T) {
 	// 1. SIGKILL the broker leading most partitions; restart it.
 	lead, counts := h.leaderOfMost()
 	f := h.begin(fmt.Sprintf("SIGKILL broker %d (leader of %d of %d partitions), restart", lead, counts[lead], numPartitions))
-	h.ctl.run("kill", idstr(lead))
+	h.ctl.Run("kill", idstr(lead))
 	time.Sleep(2 * time.Second)
-	h.ctl.run("start", idstr(lead))
+	h.ctl.Run("start", idstr(lead))
 	f.back = time.Now()
 	h.recover(f)
 
@@ -347,9 +311,9 @@ func TestClusterFaults(t *testing.T) {
 		w := h.live()[0]
 		co := h.coordinator(w)
 		f := h.begin(fmt.Sprintf("SIGKILL broker %d (transaction coordinator of %s), restart after %v", co, w.name, down))
-		h.ctl.run("kill", idstr(co))
+		h.ctl.Run("kill", idstr(co))
 		time.Sleep(down)
-		h.ctl.run("start", idstr(co))
+		h.ctl.Run("start", idstr(co))
 		f.back = time.Now()
 		h.recover(f)
 	}
@@ -359,9 +323,9 @@ func TestClusterFaults(t *testing.T) {
 	lead, counts = h.leaderOfMost()
 	pause := txnTimeout + 5*time.Second
 	f = h.begin(fmt.Sprintf("SIGSTOP broker %d (leader of %d of %d partitions) for %v, SIGCONT", lead, counts[lead], numPartitions, pause))
-	h.ctl.run("pause", idstr(lead))
+	h.ctl.Run("pause", idstr(lead))
 	time.Sleep(pause)
-	h.ctl.run("resume", idstr(lead))
+	h.ctl.Run("resume", idstr(lead))
 	f.back = time.Now()
 	h.recover(f)
 
@@ -370,12 +334,12 @@ func TestClusterFaults(t *testing.T) {
 	other := lead%3 + 1
 	f = h.begin(fmt.Sprintf("SIGKILL brokers %d and %d at once, restart", lead, other))
 	var wg sync.WaitGroup
-	wg.Go(func() { h.ctl.run("kill", idstr(lead)) })
-	wg.Go(func() { h.ctl.run("kill", idstr(other)) })
+	wg.Go(func() { h.ctl.Run("kill", idstr(lead)) })
+	wg.Go(func() { h.ctl.Run("kill", idstr(other)) })
 	wg.Wait()
 	time.Sleep(2 * time.Second)
-	wg.Go(func() { h.ctl.run("start", idstr(lead)) })
-	wg.Go(func() { h.ctl.run("start", idstr(other)) })
+	wg.Go(func() { h.ctl.Run("start", idstr(lead)) })
+	wg.Go(func() { h.ctl.Run("start", idstr(other)) })
 	wg.Wait()
 	f.back = time.Now()
 	h.recover(f)
