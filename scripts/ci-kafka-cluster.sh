@@ -15,7 +15,7 @@
 #      and commit in Kafka transactions while the group coordinator and
 #      partition leaders are killed or paused and a manager is killed;
 #      every input must have its effect exactly once; KNOWN FAILING (a
-#      doubled effect in 1 of 5 runs, issue 16): reported, not fatal
+#      doubled effect in 1 of 7 runs, issue 16): reported, not fatal
 #      unless KAFKAES_CI_PM_FAULTS_FATAL=1.
 #
 # It starts a fresh cluster with its own state directory on the first free
@@ -105,7 +105,7 @@ rc3=0
 "$CTL" status >/dev/null 2>&1 || "$CTL" wait
 go test -count=1 -timeout 12m -run '^TestClusterProcessManagerFaults$' "$@" ./projection/kafkaprojection/ || rc3=$?
 echo "ci-cluster: process-manager fault test took $(dt "$s")s (exit $rc3)"
-# KNOWN FAILING (issue 16, 4 Dec): in 1 of 5 runs on the 3-node cluster
+# KNOWN FAILING (issue 16, 4 Dec): in 1 of 7 runs on the 3-node cluster
 # one input event's effect was recorded twice (exactly-once violated under
 # broker faults; cause not found yet). Until it is fixed the result is
 # printed loudly but does not fail CI; KAFKAES_CI_PM_FAULTS_FATAL=1 makes
