@@ -122,13 +122,27 @@ func (c *ProcessCommitter) commitPlain(sess Session, partition int32, next int64
 	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: c.group, ConsumerGroupGeneration: sess.GenerationID,
 		ConsumerID: sess.MemberID, RetentionTime: -1}
 	req.AddBlock(c.topic, partition, next, 0, "")
+	// A commit that fails because the coordinator is away ends the group
+	// session (projection.ErrCheckpointMoved): the manager rejoins and
+	// resumes from the committed offsets, as after a rebalance, instead of
+	// ending Run. Nothing of the batch is lost (it decided nothing).
+	away := func(err error) error {
+		_ = c.client.RefreshCoordinator(c.group)
+		return fmt.Errorf("%w: kafkaprojection: commit the offset of %s/%d for group %s: the group's coordinator did not answer; rejoining: %w",
+			projection.ErrCheckpointMoved, c.topic, partition, c.group, err)
+	}
 	coord, err := c.client.Coordinator(c.group)
 	if err != nil {
+		if transientKafka(err) {
+			return away(err)
+		}
 		return fmt.Errorf("kafkaprojection: commit the offset of %s/%d for group %s: %w", c.topic, partition, c.group, err)
 	}
 	resp, err := coord.CommitOffset(req)
 	if err != nil {
-		_ = c.client.RefreshCoordinator(c.group)
+		if transientKafka(err) {
+			return away(err)
+		}
 		return fmt.Errorf("kafkaprojection: commit the offset of %s/%d for group %s: %w", c.topic, partition, c.group, err)
 	}
 	kerr := resp.Errors[c.topic][partition]
@@ -140,8 +154,8 @@ func (c *ProcessCommitter) commitPlain(sess Session, partition int32, next int64
 		return nil
 	case sarama.ErrIllegalGeneration, sarama.ErrUnknownMemberId, sarama.ErrRebalanceInProgress, sarama.ErrFencedInstancedId:
 		return fmt.Errorf("%w: kafkaprojection: group %s refused the offset of %s/%d: %w", projection.ErrCheckpointMoved, c.group, c.topic, partition, kerr)
-	case sarama.ErrNotCoordinatorForConsumer, sarama.ErrConsumerCoordinatorNotAvailable:
-		_ = c.client.RefreshCoordinator(c.group)
+	case sarama.ErrNotCoordinatorForConsumer, sarama.ErrConsumerCoordinatorNotAvailable, sarama.ErrRequestTimedOut, sarama.ErrOffsetsLoadInProgress:
+		return away(kerr)
 	}
 	return fmt.Errorf("kafkaprojection: commit the offset of %s/%d for group %s: %w", c.topic, partition, c.group, kerr)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
@@ -76,7 +77,12 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 	go func() { defer close(feedDone); feed.run(fctx) }()
 	t.Cleanup(func() { stopFeed(); <-feedDone }) // before the producer closes
 
-	dir := t.TempDir()
+	// The managers' logs: in KAFKAES_PM_LOG_DIR when set (kept after the
+	// test, for diagnosis), else in a temporary directory.
+	dir := os.Getenv("KAFKAES_PM_LOG_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	var decided atomic.Int64
 	type child struct {
 		cmd  *exec.Cmd
@@ -84,8 +90,9 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 	}
 	var mu sync.Mutex
 	children := map[string]*child{}
+	decisions := map[string][]string{} // input ID -> manager@time of each decision
 	start := func(name string) {
-		cfg, _ := json.Marshal(processChild{Brokers: c.Brokers, Topic: topic, Group: group, Name: name, SlowDecisions: true})
+		cfg, _ := json.Marshal(processChild{Brokers: c.Brokers, Topic: topic, Group: group, Name: name, SlowDecisions: true, Trace: os.Getenv("KAFKAES_PM_LOG_DIR") != ""})
 		cmd := exec.Command(os.Args[0], "-test.run=^TestProcessManagerChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), processChildEnv+"="+string(cfg))
 		// The managers' warnings (a batch that keeps meeting conflicts
@@ -115,8 +122,17 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 		go func() {
 			defer close(ch.done)
 			defer func() { _ = cmd.Wait() }()
+			var trace *os.File
+			if os.Getenv("KAFKAES_PM_LOG_DIR") != "" {
+				trace, _ = os.Create(filepath.Join(dir, name+".out"))
+				defer trace.Close()
+			}
 			sc := bufio.NewScanner(out)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
+				if trace != nil {
+					fmt.Fprintln(trace, time.Now().UTC().Format("15:04:05.000"), sc.Text())
+				}
 				f := strings.Fields(sc.Text())
 				switch {
 				case len(f) >= 2 && f[0] == "PM" && f[1] == "ERROR":
@@ -125,6 +141,9 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 					close(ready)
 				case len(f) == 4 && f[0] == "PM" && f[2] == "DECIDED":
 					decided.Add(1)
+					mu.Lock()
+					decisions[f[3]] = append(decisions[f[3]], name+"@"+time.Now().UTC().Format("15:04:05.000"))
+					mu.Unlock()
 				}
 			}
 		}()
@@ -217,6 +236,20 @@ func TestClusterProcessManagerFaults(t *testing.T) {
 	// A killed manager's last transaction may stay open until the broker
 	// aborts it; a complete read waits for that.
 	got := allRecorded(t, c, topic, len(ids), time.Minute, "a complete read after the managers stopped")
+	var wrong []string
+	for _, id := range ids {
+		if got[id] != 1 {
+			wrong = append(wrong, id)
+		}
+	}
+	if len(wrong) > 0 {
+		explainRecords(t, c.Brokers, topic, wrong, dir)
+		mu.Lock()
+		for _, id := range wrong {
+			t.Logf("explain: decisions on %s: %v", id, decisions[id])
+		}
+		mu.Unlock()
+	}
 	for _, id := range ids {
 		require.Equal(t, 1, got[id], "input event %s must be recorded exactly once", id)
 	}
@@ -275,4 +308,79 @@ func (f *feeder) counts() (sent, failed int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sent, f.failed
+}
+
+// explainRecords logs, for input events not recorded exactly once, every
+// record of the topic that carries or records them, as an independent
+// read_committed consumer (franz-go) sees them: partition, offset, stream,
+// version, the writing producer's ID and epoch, and the time; and the
+// managers' log lines that name the records' streams' partitions. It is
+// what a failure of the exactly-once check needs to be diagnosed.
+func explainRecords(t *testing.T, brokers []string, topic string, inputs []string, logDir string) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, id := range inputs {
+		want[id] = true
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Logf("explain: %v", err)
+		return
+	}
+	defer cl.Close()
+	counts := map[string]int{}
+	var lines []string
+	quiet := 0
+	for quiet < 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			var typ, ver, id string
+			for _, h := range r.Headers {
+				switch h.Key {
+				case wire.HeaderType:
+					typ = string(h.Value)
+				case wire.HeaderVersion:
+					ver = string(h.Value)
+				case wire.HeaderID:
+					id = string(h.Value)
+				}
+			}
+			var in struct {
+				Input string `json:"input"`
+			}
+			_ = json.Unmarshal(r.Value, &in)
+			switch {
+			case typ == "test.Recorded" && want[in.Input]:
+				counts[in.Input]++
+				lines = append(lines, fmt.Sprintf("effect of %s: event %s, %s v%s at %d/%d, producer %d epoch %d, %s",
+					in.Input, id, r.Key, ver, r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch, r.Timestamp.UTC().Format("15:04:05.000")))
+			case typ == "test.Deposited":
+				for _, h := range r.Headers {
+					if h.Key == wire.HeaderID && want[string(h.Value)] {
+						lines = append(lines, fmt.Sprintf("input %s: %s at %d/%d, producer %d epoch %d, %s",
+							h.Value, r.Key, r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch, r.Timestamp.UTC().Format("15:04:05.000")))
+					}
+				}
+			}
+		})
+		if n == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+	t.Logf("explain: an independent read_committed consumer (franz-go) counts the effects %v", counts)
+	for _, l := range lines {
+		t.Log("explain: " + l)
+	}
+	files, _ := filepath.Glob(filepath.Join(logDir, "*.log"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		t.Logf("explain: manager log %s has %d bytes; kept at %s", filepath.Base(f), len(b), f)
+	}
 }

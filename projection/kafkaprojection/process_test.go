@@ -10,11 +10,13 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaes/kafkaes/aggregate"
 	"github.com/kafkaes/kafkaes/eventstore"
@@ -210,6 +212,41 @@ type processChild struct {
 	Topic, Group  string
 	Name          string
 	SlowDecisions bool
+	// Trace prints "PM <name> START|COMMIT ..." lines for every start and
+	// commit of the committer, with their outcome, for diagnosis.
+	Trace bool
+}
+
+// tracingCommitter prints every Start and Commit of a process committer
+// and its outcome on stdout (see processChild.Trace).
+type tracingCommitter struct {
+	c    process.Committer
+	name string
+	mu   *sync.Mutex
+}
+
+func (tc tracingCommitter) Start(ctx context.Context, partitions []int32) (eventstore.Checkpoint, error) {
+	cp, err := tc.c.Start(ctx, partitions)
+	tc.mu.Lock()
+	fmt.Println("PM", tc.name, "START", time.Now().UTC().Format("15:04:05.000"), partitions, cp, err)
+	tc.mu.Unlock()
+	return cp, err
+}
+
+func (tc tracingCommitter) Commit(ctx context.Context, partition int32, next int64, appends []eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	t0 := time.Now().UTC().Format("15:04:05.000")
+	res, err := tc.c.Commit(ctx, partition, next, appends)
+	sess, _ := kafkaprojection.SessionFrom(ctx)
+	var ids []string
+	for _, a := range appends {
+		for _, ev := range a.Events {
+			ids = append(ids, a.StreamID+"/"+ev.ID)
+		}
+	}
+	tc.mu.Lock()
+	fmt.Println("PM", tc.name, "COMMIT", t0, time.Now().UTC().Format("15:04:05.000"), "partition", partition, "next", next, "gen", sess.GenerationID, "events", ids, "err", err)
+	tc.mu.Unlock()
+	return res, err
 }
 
 // TestProcessManagerChild is not a test: it is the process-manager process
@@ -248,7 +285,11 @@ func TestProcessManagerChild(t *testing.T) {
 		os.Exit(2)
 	}
 	var mu sync.Mutex
-	m := ledgerManager(t, store, kafkaprojection.NewProcessCommitter(store, client, cfg.Topic, cfg.Group), func(meta projection.Meta) {
+	var committer process.Committer = kafkaprojection.NewProcessCommitter(store, client, cfg.Topic, cfg.Group)
+	if cfg.Trace {
+		committer = tracingCommitter{committer, cfg.Name, &mu}
+	}
+	m := ledgerManager(t, store, committer, func(meta projection.Meta) {
 		mu.Lock()
 		fmt.Println("PM", cfg.Name, "DECIDED", meta.EventID)
 		mu.Unlock()
@@ -344,5 +385,58 @@ func TestProcessManagerKilled(t *testing.T) {
 	t.Logf("A decided %d events, B %d; %d were decided by both (A's decisions that never committed, redone by B)", len(decided["A"]), len(decided["B"]), both)
 	if both == 0 {
 		t.Log("no event was decided twice: the kill did not land inside a batch this time")
+	}
+}
+
+// A plain offset commit (of a batch that decides nothing) that meets a
+// broken connection to the group's coordinator does not end the manager:
+// the session restarts from the committed offsets, and every input is
+// still recorded exactly once (embedded Kafka only: it breaks the
+// connections).
+func TestProcessManagerRidesOutBrokenOffsetCommits(t *testing.T) {
+	c, topic := eventsTopic(t, 2)
+	if c.Fake() == nil {
+		t.Skip("breaks connections of the embedded Kafka")
+	}
+	group := kafkatest.TopicName(t, "group")
+	ctx := timeout(t, 2*time.Minute)
+	var broken atomic.Int32
+	c.Fake().ControlKey(int16(kmsg.OffsetCommit), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		if broken.Add(1) > 3 {
+			return nil, nil, false
+		}
+		return nil, errors.New("test: break the connection"), true // closes the connection
+	})
+	store, err := kafka.New(ctx, c.Client(t), topic)
+	require.NoError(t, err)
+	defer store.Close()
+	src := newProcessSource(t, c, topic, group, kafkaprojection.WithMaxBatch(4))
+	m := ledgerManager(t, store, kafkaprojection.NewProcessCommitter(store, c.Client(t), topic, group), nil)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(rctx, src) }()
+	// Inputs, and between them events the manager does not handle, spread
+	// out in time: their batches decide nothing and are committed with
+	// plain offset commits (at most one a second per partition).
+	prod := newProducer(t, c, topic)
+	deposits := 0
+	for i := 0; broken.Load() <= 3; i++ {
+		require.Less(t, i, 100, "the manager made only %d plain offset commits", broken.Load())
+		prod.deposit(fmt.Sprint("in-", i), int64(i))
+		deposits++
+		prod.event(fmt.Sprint("noise-", i), "test.Noise", []byte("{}"))
+		time.Sleep(300 * time.Millisecond)
+	}
+	got := allRecorded(t, c, topic, deposits, 90*time.Second, "every input event must be recorded")
+	select {
+	case err := <-done:
+		t.Fatalf("the manager ended: %v", err)
+	default:
+	}
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	for _, id := range inputIDs(t, c, topic) {
+		require.Equal(t, 1, got[id], "input event %s must be recorded exactly once", id)
 	}
 }
