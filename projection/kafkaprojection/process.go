@@ -27,6 +27,20 @@ import (
 // committed offsets. Its Source must be made by [NewProcessSource], which
 // commits no offsets of its own.
 //
+// Faults. A commit whose coordinator is away (a broken connection, a
+// coordinator that moved, a timeout) ends the group session with
+// projection.ErrCheckpointMoved: the manager rejoins and resumes from the
+// group's stable committed offsets, deciding again whatever was not
+// committed. A transaction whose outcome is unknown is repeated with
+// the same event IDs (the store recognises a repeat that was written) and
+// otherwise ends the session the same way. What this relies on from Kafka,
+// as every transactional consumer-producer does (Kafka Streams included):
+// a request the client gave up on is either processed at once or never,
+// not seconds later in another transaction of the same producer epoch
+// (Kafka's transaction protocol v2 closes that gap with an epoch per
+// transaction; see the decision in BENCHMARKS.md on why the store speaks
+// v1).
+//
 // Use it with a Source of the same topic and group:
 //
 //	src, err := kafkaprojection.NewProcessSource(ctx, client, "events", "fraud-check")
