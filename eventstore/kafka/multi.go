@@ -190,6 +190,17 @@ func (s *Store) AppendMultiWithOffsets(ctx context.Context, o ConsumerOffsets, a
 	return s.appendMulti(ctx, &o, appends)
 }
 
+// doubted reports whether an entry of m repeats an append whose outcome
+// the store reported as unknown.
+func (m *multiReq) doubted() bool {
+	for _, r := range m.members {
+		if r.doubt != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // judgeMulti is judge (unknown.go) for a multi-stream append: its entries
 // were all written or none, so the fate of one earlier attempt is the
 // fate of all.
@@ -247,6 +258,15 @@ func (w *worker) checkMulti(m *multiReq) (results []eventstore.AppendResult, don
 		// repeat of an append that was written. (Its conditions held
 		// then; they need not hold now.)
 		return results, true, false, nil
+	case repeats > 0 && m.doubted():
+		// An earlier attempt of this very append (the same IDs on the
+		// same streams) had an unknown outcome, and part of it is in
+		// the index: it was committed (all or nothing), but the commit
+		// markers of the other partitions are not read yet (their
+		// leader is away, say). Its fate is known, its result is not
+		// yet: the caller repeats it later, and then finds all of it.
+		return nil, true, true, fmt.Errorf("%w: an earlier attempt of the multi-stream append to streams %s was written (%d of its %d entries with events are read back already), but the others cannot be read back yet; repeat it with the same event IDs later",
+			ErrUnknownOutcome, m.streams(), repeats, writes)
 	case repeats > 0:
 		// Written all or nothing, so part of it can only be found by an
 		// index that caught up with some partitions of its transaction

@@ -1,0 +1,66 @@
+package kafka
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// TestCheckMultiPartlyVisible: the version check of a multi-stream append
+// whose entries are partly in the index already (one partition's commit
+// markers read, the other's not yet; seen on a 3-node cluster when a
+// partition's leader died after the commit). A repeat of an append whose
+// outcome was unknown was written (all or nothing), only not all of it can
+// be read back yet: the answer is an unknown outcome to be repeated later,
+// not a duplicate-ID error, which would tell the caller that the append
+// is not a repeat (a process manager then ended). Without the doubt (IDs
+// reused for a different append) it stays a duplicate-ID error.
+func TestCheckMultiPartlyVisible(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 4, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic)
+	a, b := "partly-a", "partly-b"
+	for i := 0; wire.PartitionString(a, s.nparts) == wire.PartitionString(b, s.nparts); i++ {
+		b = "partly-b" + string(rune('a'+i))
+	}
+	ea, eb := ev("T", 1), ev("T", 2)
+	ea.ID, eb.ID = eventstore.NewEventID(), eventstore.NewEventID()
+	pa := wire.PartitionString(a, s.nparts)
+	// The entry for a is in the index (as catch-up would put it there
+	// after reading its partition's commit marker); b's is not.
+	require.True(t, s.idx[pa].applyOwn(a, 1, []int64{0}, []eventstore.Event{ea}, s.opts.idWindow))
+
+	newMulti := func(doubted bool) *multiReq {
+		m := &multiReq{}
+		for _, e := range []struct {
+			stream string
+			ev     eventstore.Event
+		}{{a, ea}, {b, eb}} {
+			r := &appendReq{stream: e.stream, part: wire.PartitionString(e.stream, s.nparts), expected: eventstore.NoStream,
+				events: []eventstore.Event{e.ev}, base: -1, multi: m}
+			if doubted {
+				r.doubt = &doubt{stream: e.stream, ids: []string{e.ev.ID}, base: 0}
+			}
+			m.members = append(m.members, r)
+		}
+		return m
+	}
+	w := &worker{s: s}
+
+	_, done, stale, err := w.checkMulti(newMulti(true))
+	require.True(t, done)
+	require.True(t, stale, "a catch-up may find the rest")
+	require.ErrorIs(t, err, ErrUnknownOutcome)
+	require.ErrorIs(t, err, eventstore.ErrUnknownOutcome)
+	require.NotErrorIs(t, err, eventstore.ErrDuplicateEventID)
+
+	_, done, _, err = w.checkMulti(newMulti(false))
+	require.True(t, done)
+	require.ErrorIs(t, err, eventstore.ErrDuplicateEventID)
+	require.NotErrorIs(t, err, eventstore.ErrUnknownOutcome)
+}
