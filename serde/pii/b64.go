@@ -3,9 +3,9 @@ package pii
 import "errors"
 
 // decodeB64 appends the unpadded base64url decoding of s to dst, like
-// base64.RawURLEncoding.AppendDecode but from a string, without
+// base64.RawURLEncoding.AppendDecode but also from a string, without
 // converting it to a []byte first (a copy per field decoded).
-func decodeB64(dst []byte, s string) ([]byte, error) {
+func decodeB64[T string | []byte](dst []byte, s T) ([]byte, error) {
 	for len(s) >= 4 {
 		a, b, c, d := b64dec[s[0]], b64dec[s[1]], b64dec[s[2]], b64dec[s[3]]
 		if a|b|c|d == 0xff {
