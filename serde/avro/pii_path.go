@@ -184,11 +184,11 @@ func compileReadPII(t reflect.Type, s *Schema, pp *pii.Plan) (piiReadFn, bool) {
 	}, true
 }
 
-// piiDecoder is a decoder with room for the wire forms of up to eight
-// personal-data fields, allocated in one piece.
+// piiDecoder is a decoder with room for the wire forms of up to four
+// personal-data fields, allocated in one piece (128 bytes).
 type piiDecoder struct {
 	d    decoder
-	wire [8][]byte
+	wire [4][]byte
 }
 
 // decodeDirectPII is decodeDirect for a reader compiled by

@@ -3,7 +3,6 @@ package pii
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"reflect"
@@ -119,7 +118,7 @@ func (e *Encryptor) Seal(ctx context.Context, p *Plan, v reflect.Value) (*Sealed
 			s.buf = append(s.buf, w...)
 		} else {
 			s.buf = append(s.buf, StringPrefix...)
-			s.buf = base64.RawURLEncoding.AppendEncode(s.buf, w)
+			s.buf = appendB64(s.buf, w)
 		}
 		s.ends = append(s.ends, len(s.buf))
 	}
