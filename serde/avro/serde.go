@@ -373,7 +373,7 @@ func (s *Serde) marshal(ctx context.Context, v any) (string, []byte, error) {
 		if err != nil {
 			return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
 		}
-		buf := make([]byte, 5, 128+sealed.Len())
+		buf := make([]byte, 5, 64+sealed.Len())
 		binary.BigEndian.PutUint32(buf[1:], uint32(w.id))
 		buf, err = w.piiApp(buf, rv, sealed)
 		sealed.Release()

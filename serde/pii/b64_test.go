@@ -68,6 +68,12 @@ func BenchmarkB64(b *testing.B) {
 			buf, _ = decodeB64(buf[:0], text)
 		}
 	})
+	textB := []byte(text)
+	b.Run("decode-bytes", func(b *testing.B) {
+		for b.Loop() {
+			buf, _ = decodeB64(buf[:0], textB)
+		}
+	})
 	b.Run("decode-std", func(b *testing.B) {
 		for b.Loop() {
 			buf, _ = base64.RawURLEncoding.AppendDecode(buf[:0], []byte(text))
