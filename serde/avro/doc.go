@@ -141,7 +141,12 @@
 // {"subject": "<Avro name of the subject field>", "label": "<label>"}
 // ([PIIProperty]), which registries keep and Avro readers ignore; readers
 // without the key see the "pii:..." envelope text, never plaintext.
-// docs/wire-format.md describes the envelope.
+// docs/wire-format.md describes the envelope. On the direct paths the
+// encoder writes the envelopes where the plaintext would go (the value is
+// not copied) and the decoder decrypts from its input bytes (no envelope
+// becomes a Go string); the goavro paths, and reads that need schema
+// resolution, encrypt a copy and decrypt the decoded value. The bytes are
+// the same either way.
 //
 // # Untrusted bytes
 //

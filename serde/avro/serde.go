@@ -172,6 +172,9 @@ type readerInfo struct {
 	plan   *plan
 	app    appendFn  // direct encoder, nil: use plan + goavro
 	pii    *pii.Plan // nil: no personal-data fields
+	// piiApp is the direct encoder of a type with personal-data fields
+	// (pii_path.go); nil: encrypt a copy, then app or goavro.
+	piiApp piiAppendFn
 }
 
 type writerInfo struct {
@@ -181,6 +184,7 @@ type writerInfo struct {
 	app     appendFn  // direct encoder, nil: use plan + goavro
 	expires time.Time // zero: never
 	pii     *pii.Plan // nil: no personal-data fields
+	piiApp  piiAppendFn
 	states  sync.Pool // *encState: reusable native maps
 }
 
@@ -204,6 +208,10 @@ type decodePath struct {
 	// direct decodes the body straight into the Go value (decode.go);
 	// nil: goavro + plan.
 	direct readFn
+	// directPII is direct for a type with personal-data fields, keeping
+	// them aside for decryption (pii_path.go); nil: direct or goavro,
+	// then decrypt the value.
+	directPII piiReadFn
 }
 
 // New returns an Avro serde for the event types in reg, writing to topic
@@ -334,6 +342,9 @@ func (s *Serde) reader(t reflect.Type, name string) (*readerInfo, error) {
 	ri := &readerInfo{name: name, text: text, schema: sch, codec: codec, plan: pl, pii: pp}
 	if app, ok := compileAppend(t, sch); ok && !s.cfg.goavroEncode {
 		ri.app = app
+		if pp != nil {
+			ri.piiApp, _ = compileAppendPII(t, sch, pp)
+		}
 	}
 	s.readers.Store(t, ri)
 	return ri, nil
@@ -356,6 +367,20 @@ func (s *Serde) marshal(ctx context.Context, v any) (string, []byte, error) {
 	w, err := s.writer(ctx, rv.Type(), name)
 	if err != nil {
 		return "", nil, err
+	}
+	if w.piiApp != nil {
+		sealed, err := s.cfg.enc.Seal(ctx, w.pii, rv)
+		if err != nil {
+			return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
+		}
+		buf := make([]byte, 5, 64+sealed.Len())
+		binary.BigEndian.PutUint32(buf[1:], uint32(w.id))
+		buf, err = w.piiApp(buf, rv, sealed)
+		sealed.Release()
+		if err != nil {
+			return "", nil, fmt.Errorf("avro: encode %s: %w", name, err)
+		}
+		return name, buf, nil
 	}
 	if w.pii != nil {
 		if rv, err = s.cfg.enc.Encrypt(ctx, w.pii, rv); err != nil {
@@ -425,7 +450,7 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 		if err != nil {
 			return nil, err
 		}
-		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app, pii: ri.pii}
+		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app, pii: ri.pii, piiApp: ri.piiApp}
 	case UseLatest:
 		var prev *writerInfo
 		if v, ok := s.writers.Load(t); ok {
@@ -438,11 +463,11 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 			}
 			// The registry is down: keep writing with the last latest
 			// schema, and ask again in a few seconds.
-			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(min(s.cfg.latestTTL, 5*time.Second)), pii: ri.pii}
+			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(min(s.cfg.latestTTL, 5*time.Second)), pii: ri.pii, piiApp: prev.piiApp}
 			break
 		}
 		if prev != nil && prev.id == info.id {
-			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(s.cfg.latestTTL), pii: ri.pii}
+			w = &writerInfo{id: prev.id, codec: prev.codec, plan: prev.plan, app: prev.app, expires: time.Now().Add(s.cfg.latestTTL), pii: ri.pii, piiApp: prev.piiApp}
 			break
 		}
 		ws, err := s.writerSchema(ctx, info)
@@ -456,6 +481,9 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 		w = &writerInfo{id: info.id, codec: ws.codec, plan: pl, expires: time.Now().Add(s.cfg.latestTTL), pii: ri.pii}
 		if app, ok := compileAppend(t, ws.schema); ok && !s.cfg.goavroEncode {
 			w.app = app
+			if ri.pii != nil {
+				w.piiApp, _ = compileAppendPII(t, ws.schema, ri.pii)
+			}
 		}
 	default:
 		if err := s.checkLocal(ctx, subject, ri.text); err != nil {
@@ -465,7 +493,7 @@ func (s *Serde) writer(ctx context.Context, t reflect.Type, name string) (*write
 		if err != nil {
 			return nil, err
 		}
-		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app, pii: ri.pii}
+		w = &writerInfo{id: info.id, codec: ri.codec, plan: ri.plan, app: ri.app, pii: ri.pii, piiApp: ri.piiApp}
 	}
 	s.writers.Store(t, w)
 	return w, nil
@@ -597,6 +625,13 @@ func (s *Serde) unmarshal(ctx context.Context, name string, data []byte) (any, e
 	if err != nil {
 		return nil, err
 	}
+	if dp.directPII != nil {
+		out, err := s.decodeDirectPII(ctx, dp, t, body, name, id)
+		if err != nil {
+			return nil, err
+		}
+		return out.Interface(), nil
+	}
 	var out reflect.Value
 	if dp.direct != nil {
 		out, err = decodeDirect(dp.ws, dp.direct, t, body, s.cfg.maxItems)
@@ -619,12 +654,17 @@ func (s *Serde) unmarshal(ctx context.Context, name string, data []byte) (any, e
 // pii.ErrDecrypt), a key store failure is returned as it is.
 func (s *Serde) decrypt(ctx context.Context, p *pii.Plan, out reflect.Value, name string, id int) error {
 	if err := s.cfg.enc.Decrypt(ctx, p, out.Addr()); err != nil {
-		if errors.Is(err, pii.ErrDecrypt) {
-			return &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: err}
-		}
-		return fmt.Errorf("avro: decode %s: %w", name, err)
+		return s.decryptErr(err, name, id)
 	}
 	return nil
+}
+
+// decryptErr wraps an error of decryption as decrypt describes.
+func (s *Serde) decryptErr(err error, name string, id int) error {
+	if errors.Is(err, pii.ErrDecrypt) {
+		return &DecodeError{Type: name, SchemaID: id, Topic: s.topic, Err: err}
+	}
+	return fmt.Errorf("avro: decode %s: %w", name, err)
 }
 
 func (s *Serde) fetchWriter(ctx context.Context, id int) (*writerSchema, error) {
@@ -668,6 +708,9 @@ func (s *Serde) decodePath(ctx context.Context, id int, t reflect.Type, name str
 		var ok bool
 		if fn == nil && sameShape(ws.schema, ri.schema, map[[2]*Schema]bool{}) {
 			rd, ok = compileRead(t, ri.schema)
+			if ok && ri.pii != nil {
+				dp.directPII, _ = compileReadPII(t, ri.schema, ri.pii)
+			}
 		} else if fn != nil {
 			rd, ok = compileReadResolved(t, ws.schema, ri.schema)
 		}

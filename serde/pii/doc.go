@@ -38,8 +38,8 @@
 //
 // Each subject has one AES-256-GCM key from a [KeyStore] (GetOrCreate on
 // encryption, so the first event of a subject creates its key). Every
-// field is sealed on its own, with a fresh random 96-bit nonce from
-// crypto/rand, into an envelope:
+// field is sealed on its own, with its own 96-bit nonce (see Nonces), into
+// an envelope:
 //
 //	0x01 | key ID (8 bytes, big-endian) | nonce (12 bytes) | ciphertext | GCM tag (16 bytes)
 //
@@ -58,14 +58,30 @@
 // not data. Keep the label when renaming a field (`pii:"PatientID,label=OldName"`).
 // The event type is not bound, so renamed types and upcasters keep working.
 //
-// Nonces: GCM must never reuse a nonce under one key. With random 96-bit
-// nonces, NIST SP 800-38D (§8.3) allows 2^32 encryptions per key, which
-// keeps the chance of any repetition below 2^-32. A key here serves one
-// person: even a subject with a million events of ten personal fields
-// (10^7 encryptions) is 400 times below that limit, where the chance of a
-// collision is about n²/2^97 ≈ 10^-15. A counter would need state shared
-// by every process that writes the subject's events; random nonces need
-// none.
+// Nonces: GCM must never reuse a nonce under one key. Encrypting one
+// value (one event) reads 96 random bits N from crypto/rand; personal-data
+// field number i of the type (from 0, in declaration order, counting
+// empty ones) is sealed with the nonce N + i, that is N's first 4 bytes and
+// then its last 8 bytes as a big-endian number plus i, modulo 2^64. The
+// nonce is stored in each envelope, so readers do not depend on the rule
+// (envelopes written with one random nonce per field, before 2026-12,
+// read the same). Why nonces stay unique under a key:
+//
+//   - within one value, the nonces of fields i ≠ j differ in their last 8
+//     bytes, since i, j < 2^64;
+//   - across two values with independent uniform bases N and N' and at
+//     most k personal-data fields each, N + i = N' + j requires equal
+//     first 4 bytes and a difference of the last 8 bytes in (-k, k):
+//     2k-1 of 2^96 equally likely cases, a chance of (2k-1)/2^96;
+//   - over n values encrypted under one key that gives at most
+//     n²(2k-1)/2^97, never more than the (nk)²/2^97 of one random nonce
+//     per field (which is what NIST SP 800-38D §8.3 bounds by allowing
+//     2^32 random nonces per key, a collision chance below 2^-32).
+//
+// A key here serves one person: a subject with a million events of ten
+// personal fields stays below 10^12·19/2^97 ≈ 10^-16. Each value draws its
+// own base from crypto/rand, so no state is shared between processes, and
+// a cloned process or VM does not repeat nonces as a stored counter would.
 //
 // What is not hidden: the subject ID, which fields are set (empty values
 // stay empty, unencrypted), and the length of each value (GCM keeps
@@ -102,10 +118,16 @@
 // # Cost
 //
 // Types without `pii` tags pay nothing: the serdes decide once per type.
-// For a type with tags, Marshal copies the value once (the caller's value
-// is never changed), reads one nonce per field from crypto/rand in one
-// call, and seals each field; Unmarshal opens each field. Key lookups hit
-// the key store's cache. BENCHMARKS.md has the numbers.
+// For a type with tags, encryption is one crypto/rand read, one GCM Seal
+// per non-empty field and the base64url text form; decryption is one
+// GCM Open per field. [Encryptor.Seal] makes the wire forms without
+// copying the value (the Avro serde's direct encoder writes them into its
+// output), [Encryptor.DecryptFields] decrypts from wire forms a decoder
+// kept aside (the Avro serde's direct decoder passes slices of its
+// input); [Encryptor.Encrypt] and [Encryptor.Decrypt] work on Go values
+// (the JSON serde and the Avro serde's goavro paths). Key lookups hit the
+// key store's cache. BENCHMARKS.md has the numbers, and the floor the
+// cipher sets.
 //
 // # Key stores
 //

@@ -37,6 +37,15 @@ func (p *Plan) Fields() []string {
 	return out
 }
 
+// Len returns the number of personal-data fields (the length of
+// [Plan.Fields]).
+func (p *Plan) Len() int { return len(p.fields) }
+
+// Index returns the index sequence of field i of the plan (in the order
+// of [Plan.Fields]) in the plan's type, as for reflect.Value.FieldByIndex.
+// The slice must not be modified.
+func (p *Plan) Index(i int) []int { return p.fields[i].index }
+
 // Type returns the Go type the plan is for.
 func (p *Plan) Type() reflect.Type { return p.t }
 

@@ -386,7 +386,19 @@ func FuzzDecrypt(f *testing.F) {
 	f.Add(g.Born[:30], g.Scan[:30])
 	f.Fuzz(func(t *testing.T, s string, b []byte) {
 		v := PatientAdmitted{PatientID: "p-1", Name: s, Born: s, Scan: b}
-		_ = enc.Decrypt(ctx, p, reflect.ValueOf(&v))
+		errV := enc.Decrypt(ctx, p, reflect.ValueOf(&v))
+		// DecryptFields (the Avro direct decoder's way) must agree.
+		w := PatientAdmitted{PatientID: "p-1"}
+		errW := enc.DecryptFields(ctx, p, reflect.ValueOf(&w), [][]byte{[]byte(s), []byte(s), b})
+		if (errV == nil) != (errW == nil) || errV != nil && errV.Error() != errW.Error() {
+			t.Fatalf("Decrypt: %v; DecryptFields: %v", errV, errW)
+		}
+		if len(v.Scan) == 0 {
+			v.Scan = nil // an empty []byte read from JSON; Avro reads nil
+		}
+		if errV == nil && !reflect.DeepEqual(v, w) {
+			t.Fatalf("Decrypt: %+v; DecryptFields: %+v", v, w)
+		}
 	})
 }
 
