@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kafkaes/kafkaes/eventstore"
 )
 
 // TestScenario runs the example end to end, as `go run ./examples/bank`
@@ -39,5 +41,16 @@ func TestScenario(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// The event-log printout names a stream's lifecycle markers instead of
+// calling them undecodable.
+func TestDescribeMarkers(t *testing.T) {
+	e := &env{}
+	ctx := context.Background()
+	del := eventstore.RecordedEvent{Event: eventstore.Event{Type: eventstore.TypeStreamDeleted}}
+	if got := describe(ctx, e, del); got != "stream deleted" {
+		t.Errorf("delete marker described as %q", got)
 	}
 }

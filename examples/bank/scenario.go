@@ -224,6 +224,18 @@ func scenario(ctx context.Context, w io.Writer, env *env) error {
 
 // describe decodes an event for printing.
 func describe(ctx context.Context, env *env, ev eventstore.RecordedEvent) string {
+	if eventstore.IsMarker(ev.Type) {
+		// A stream's lifecycle marker (deleted, truncated), written by the
+		// store: not an event of the bank's serde.
+		m, ok := eventstore.ParseMarker(ev.Event)
+		switch {
+		case !ok:
+			return "lifecycle marker (not valid)"
+		case m.Kind == eventstore.MarkerTruncated:
+			return fmt.Sprintf("stream truncated: reads start at version %d", m.Before)
+		}
+		return "stream deleted"
+	}
 	v, err := env.serde.Unmarshal(ctx, ev.Type, ev.Data)
 	if err != nil {
 		return "undecodable: " + err.Error()
