@@ -169,6 +169,11 @@ func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork
 			case kafkaauth.Fatal(kerr):
 				return p.authErr(what, kerr)
 			default:
+				if kerr == sarama.ErrProducerFenced {
+					// sarama has no text for this code ("Unknown error,
+					// how did this happen?").
+					return fmt.Errorf("kafka: %s (transactional ID %q): PRODUCER_FENCED: the coordinator moved the producer to a newer epoch (it aborted a transaction open longer than the transaction timeout, or another producer took the transactional ID): %w", what, p.id, kerr)
+				}
 				return fmt.Errorf("kafka: %s (transactional ID %q): %w", what, p.id, kerr)
 			}
 		}
