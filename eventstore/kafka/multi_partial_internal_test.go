@@ -64,3 +64,54 @@ func TestCheckMultiPartlyVisible(t *testing.T) {
 	require.ErrorIs(t, err, eventstore.ErrDuplicateEventID)
 	require.NotErrorIs(t, err, eventstore.ErrUnknownOutcome)
 }
+
+// TestCheckDoubtedRepeatPastWindow: a repeat of an append whose outcome
+// was unknown comes after so many other events that its first event's ID
+// has left the idempotency window (a busy stream, a broker away for a
+// while). The append was written: its IDs still in the window sit at the
+// versions it took. The check answers it as a repeat, with its version and
+// positions, not as a partial duplicate; without the doubt it stays a
+// duplicate-ID error.
+func TestCheckDoubtedRepeatPastWindow(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic, WithIdempotencyWindow(4))
+	const stream = "busy"
+	mine := []eventstore.Event{ev("T", 1), ev("T", 2)}
+	others := []eventstore.Event{ev("T", 3), ev("T", 4), ev("T", 5)}
+	for _, e := range [][]eventstore.Event{mine, others} {
+		for i := range e {
+			e[i].ID = eventstore.NewEventID()
+		}
+	}
+	ix := s.idx[0]
+	require.True(t, ix.applyOwn(stream, 1, []int64{10, 11}, mine, 4))
+	require.True(t, ix.applyOwn(stream, 3, []int64{20, 21, 22}, others, 4))
+
+	req := func(doubted bool) *appendReq {
+		r := &appendReq{stream: stream, part: 0, expected: eventstore.Exact(0), events: mine, base: -1}
+		if doubted {
+			r.doubt = &doubt{stream: stream, ids: []string{mine[0].ID, mine[1].ID}, base: 0}
+		}
+		return r
+	}
+	w := &worker{s: s}
+	res, err, done := w.check(req(true))
+	require.True(t, done)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), res.Version)
+	require.Equal(t, []eventstore.Position{{Partition: 0, Offset: 10}, {Partition: 0, Offset: 11}}, res.Positions)
+
+	_, err, done = w.check(req(false))
+	require.True(t, done)
+	require.ErrorIs(t, err, eventstore.ErrDuplicateEventID)
+
+	// A doubt whose attempt was not written (another event at its
+	// version) is no repeat.
+	r := req(true)
+	r.doubt.base = 2
+	_, err, done = w.check(r)
+	require.True(t, done)
+	require.ErrorIs(t, err, eventstore.ErrDuplicateEventID)
+}

@@ -654,6 +654,39 @@ func permanent(err error) bool {
 		errors.Is(err, sarama.ErrInvalidRecord) || errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed)
 }
 
+// doubtedRepeat reports whether r repeats the append its doubt is about
+// (the same event IDs in the same order) and that append is in the stream,
+// although its first events have left the idempotency window (a repeat
+// that comes after more than the window's events were appended to a busy
+// stream): each of its IDs still in the window sits at the version the
+// doubted attempt gave it (doubt.base+1...), and the others at versions
+// older than the window. Versions are unique and so are event IDs in a
+// window, so those events are that attempt's. Without this the repeat
+// would be refused as a partial duplicate although it was written.
+func doubtedRepeat(st *streamState, r *appendReq) bool {
+	x := r.doubt
+	if x == nil || x.base < 0 || len(x.ids) != len(r.events) || x.base+int64(len(r.events)) > st.version {
+		return false
+	}
+	found := 0
+	for i, ev := range r.events {
+		if ev.ID != x.ids[i] {
+			return false
+		}
+		want := x.base + 1 + int64(i)
+		k, ok := st.idAt(want)
+		switch {
+		case ok && k == keyOf(ev.ID):
+			found++
+		case ok:
+			return false // another event at that version: not written
+		case want > st.version-int64(len(st.ids)):
+			return false // in the window, yet unknown
+		}
+	}
+	return found > 0
+}
+
 // check compares an append with the index. It finishes the append (done)
 // when it is a conflict, an idempotent repeat or a duplicate; otherwise it
 // records the stream's version and the offsets the conflict scan starts
@@ -671,6 +704,9 @@ func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, do
 	}
 	current := st.version
 	repeat, last, err := eventstore.CheckIdempotent(r.stream, r.expected, current, r.events, st.lookupID)
+	if err != nil && doubtedRepeat(st, r) {
+		repeat, last, err = true, r.doubt.base+int64(len(r.events)), nil
+	}
 	if err != nil {
 		return res, err, true
 	}
