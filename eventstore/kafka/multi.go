@@ -201,6 +201,66 @@ func (m *multiReq) doubted() bool {
 	return false
 }
 
+// finishChecked finishes m as its version check decided (results, err)
+// without writing. A repeat of an append that was written, with consumer
+// offsets, first commits the offsets again, in a transaction of their own,
+// before saying so. The earlier attempt's transaction held them too, but
+// on a 3-node cluster whose group coordinator was killed while that
+// transaction committed, its events were committed and its offsets were
+// not (TestClusterProcessManagerFaults, 1 run in about 30): a process
+// manager would then decide the batch again after its next restart.
+// Committing the same offsets again is harmless when they are there (the
+// member still owns the partitions, or the group refuses them with
+// ErrGroupFenced).
+func (w *worker) finishChecked(ctx context.Context, m *multiReq, results []eventstore.AppendResult, err error) {
+	if err == nil && m.offsets != nil {
+		w.recommitOffsets(ctx, m, results)
+		return
+	}
+	m.finish(results, err)
+}
+
+// recommitOffsets commits m's consumer offsets in a transaction of their
+// own for a repeat of m that found its events written (results), and
+// finishes m: with results when the offsets are committed, with
+// ErrGroupFenced when the group refused them, and otherwise with an
+// unknown outcome (the events are written; whether the offsets are is not
+// known), which the caller resolves by repeating again.
+func (w *worker) recommitOffsets(ctx context.Context, m *multiReq, results []eventstore.AppendResult) {
+	lead := m.lead()
+	unknown := func(err error) {
+		m.finish(nil, fmt.Errorf("%w: multi-stream append to streams %s: its events were written by an earlier attempt, and committing its consumer offsets again failed: %w",
+			ErrUnknownOutcome, m.streams(), err))
+	}
+	if err := w.start(ctx, m.members); err != nil {
+		unknown(err)
+		return
+	}
+	if err := w.prod.commitOffsets(ctx, m.offsets); err != nil {
+		w.abort(err)
+		var fe *groupFencedError
+		if errors.As(err, &fe) {
+			m.finish(nil, fmt.Errorf("%w: multi-stream append to streams %s (its events were written by an earlier attempt): %w", ErrGroupFenced, m.streams(), err))
+			return
+		}
+		unknown(err)
+		return
+	}
+	if !lead.state.CompareAndSwap(stateClaimed, stateCommitting) {
+		w.abort(nil) // the caller gave up
+		return
+	}
+	if !w.commit(ctx, func(err error) {
+		m.finish(nil, fmt.Errorf("multi-stream append to streams %s: its events were written by an earlier attempt; committing its consumer offsets again: %w", m.streams(), err))
+	}) {
+		return
+	}
+	if w.s.opts.testTrace != nil {
+		w.tracef("multi-stream append to %s: a repeat of a written append; its offsets committed again", m.streams())
+	}
+	m.finish(results, nil)
+}
+
 // judgeMulti is judge (unknown.go) for a multi-stream append: its entries
 // were all written or none, so the fate of one earlier attempt is the
 // fate of all.
@@ -333,7 +393,7 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 		}
 	}
 	if done {
-		m.finish(results, err)
+		w.finishChecked(ctx, m, results, err)
 		return nil
 	}
 
@@ -409,7 +469,7 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 		// Decide with the index, which the scan brought up to date: a
 		// real conflict fails; records still undecided are waited for.
 		if results, done, _, err := w.checkMulti(m); done {
-			m.finish(results, err)
+			w.finishChecked(ctx, m, results, err)
 			return nil
 		}
 		if lead.attempts+1 >= maxAttempts {

@@ -115,3 +115,18 @@ func TestCheckDoubtedRepeatPastWindow(t *testing.T) {
 	require.True(t, done)
 	require.ErrorIs(t, err, eventstore.ErrDuplicateEventID)
 }
+
+// A doubt remembered again by an attempt that never got to a version check
+// of its own keeps the base of the earlier attempt, which says where the
+// events would be (doubtedRepeat and the conflict proof need it).
+func TestDoubtKeepsBase(t *testing.T) {
+	var d doubts
+	e := ev("T", 1)
+	e.ID = eventstore.NewEventID()
+	d.remember(&appendReq{stream: "s", events: []eventstore.Event{e}, base: 7})
+	d.remember(&appendReq{stream: "s", events: []eventstore.Event{e}, base: -1})
+	x := d.lookup("s", []eventstore.Event{e})
+	require.NotNil(t, x)
+	require.Equal(t, int64(7), x.base)
+	require.Equal(t, 1, d.len())
+}

@@ -80,6 +80,13 @@ func (d *doubts) remember(r *appendReq) {
 	}
 	for _, id := range x.ids {
 		if old := d.byID[id]; old != nil {
+			if x.base < 0 && old.stream == x.stream && old.base >= 0 {
+				// This attempt never got to a version check of its own
+				// (a repeat found in the index, or one that failed
+				// before): the earlier attempt's base still says where
+				// its events would be.
+				x.base = old.base
+			}
 			d.dropLocked(old)
 		}
 	}
