@@ -49,6 +49,10 @@
 #   KAFKAES_CLUSTER_RUN         $KAFKAES_KAFKA_DIR/cluster-<base>  state:
 #                               node<N>/{data,server.properties,broker.log,broker.pid}
 #   KAFKAES_CLUSTER_HEAP        -Xms128m -Xmx512m  per node
+#   KAFKAES_CLUSTER_KEEP_LOGS   (unset)  set: a node's earlier logs are
+#                               appended to node<N>/broker.log.all at each
+#                               start (a restart otherwise keeps only the
+#                               previous one, broker.log.1)
 #   KAFKAES_KAFKA_VERSION, KAFKAES_KAFKA_DIR, KAFKAES_KAFKA_JVM_OPTS,
 #   KAFKAES_KAFKA_START_TIMEOUT, KAFKAES_KAFKA_STOP_TIMEOUT: as in
 #                               kafka-broker.sh (C1 JIT only by default;
@@ -191,6 +195,9 @@ launch() {
 	fi
 	write_config "$n"
 	format_storage "$n"
+	if [[ -f "$d/broker.log" && -n "${KAFKAES_CLUSTER_KEEP_LOGS:-}" ]]; then
+		cat "$d/broker.log" >>"$d/broker.log.all" # every earlier run of the node, for diagnosis
+	fi
 	[[ -f "$d/broker.log" ]] && mv -f "$d/broker.log" "$d/broker.log.1"
 	rm -f "$PIDFILE"
 	# setsid: the node must not die with the shell that started it; the
