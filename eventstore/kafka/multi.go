@@ -402,7 +402,7 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 		return again(err)
 	}
 	if len(conflicts) > 0 {
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("multi-stream append to %s: %d conflicts: abort", m.streams(), len(conflicts))
 		}
 		w.abort(nil)

@@ -51,11 +51,10 @@ func (w *worker) ensureProducer() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
 	defer cancel()
-	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout, w.s.opts.testTrace)
+	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout, w.s.opts.tracer)
 	if err != nil {
 		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
 	}
-	p.endHook = w.s.opts.testEndTxn
 	p.onNetErr = w.s.markSuspect
 	w.prod = p
 	w.settleAll = true
@@ -73,8 +72,8 @@ func txnBackoff(retries, _ int) time.Duration {
 }
 
 func (w *worker) tracef(format string, args ...any) {
-	if t := w.s.opts.testTrace; t != nil {
-		t(w.id+": "+format, args...)
+	if t := w.s.opts.tracer; t != nil {
+		t.tracef(w.id+": "+format, args...)
 	}
 }
 
@@ -109,7 +108,7 @@ func (w *worker) recover(err error) {
 // append, except those it returns for another attempt.
 func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	s := w.s
-	if s.opts.testRawTxn {
+	if t := s.opts.tracer; t != nil && t.rawTxn() {
 		w.processRaw(batch)
 		return nil
 	}
@@ -201,7 +200,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 	if len(live) == 0 {
 		return nil
 	}
-	if w.s.opts.testTrace != nil {
+	if w.s.opts.tracer != nil {
 		w.tracef("version check: %d appends", len(live))
 	}
 	// 2. Write them in a transaction.
@@ -236,13 +235,13 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 
 	// 3. The conflict scan.
 	scan := w.scan
-	if s.opts.testNoScan {
+	if t := s.opts.tracer; t != nil && t.skipScan() {
 		scan = func(context.Context, []*appendReq, map[int32]*partResult) (map[*appendReq]bool, error) {
 			return nil, nil
 		}
 	}
 	conflicts, err := scan(ctx, live, <-pre)
-	if w.s.opts.testTrace != nil {
+	if w.s.opts.tracer != nil {
 		w.tracef("conflict scan: %d conflicts, %v", len(conflicts), err)
 	}
 	if err != nil {
@@ -250,7 +249,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		if errors.As(err, &he) {
 			s.opts.logger.Warn("kafkaes: settling records Kafka left without a transaction marker", "transactional_id", w.id, "error", err)
 		}
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("scan: %v: abort", err)
 		}
 		s.markSuspect()
@@ -259,7 +258,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		return retry
 	}
 	if len(conflicts) > 0 {
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			var group []string
 			for _, r := range live {
 				group = append(group, r.stream)
@@ -317,7 +316,7 @@ func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
 		}
 	}
 	if cancelled {
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("a caller gave up: abort")
 		}
 		w.abort(nil)
@@ -449,7 +448,7 @@ func (w *worker) sendFailed(ctx context.Context, live []*appendReq, err error) (
 	failed := map[*appendReq]error{}
 	if errors.Is(err, errRecheck) {
 		// Nothing was written; settle before writing.
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("recheck: a coordinator request met a network error; settling before writing")
 		}
 		if serr := w.settleOpen(ctx, partsOf(live)); serr != nil {
@@ -498,7 +497,7 @@ func (w *worker) recordOwn(live []*appendReq) []eventstore.AppendResult {
 		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, r.events, s.opts.idWindow) {
 			allApplied[r.part] = false
 		}
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
 		}
 		out[k] = eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}
@@ -570,7 +569,7 @@ func (w *worker) commit(ctx context.Context, failed func(error)) bool {
 	}
 	w.closeProducer()
 	failed(fmt.Errorf("%w: %w", ErrUnknownOutcome, err))
-	if ierr := w.ensureProducer(); ierr != nil && w.s.opts.testTrace != nil {
+	if ierr := w.ensureProducer(); ierr != nil && w.s.opts.tracer != nil {
 		w.tracef("re-initialise after a failed commit: %v", ierr)
 	}
 	return false
