@@ -59,3 +59,6 @@ func Doubts(s *Store) int { return s.doubts.len() }
 // the raw-txn baseline of the append benchmarks. Versions written are
 // meaningless; never read what such a store wrote.
 func WithTestRawTxn() Option { return func(o *options) { testHooksOf(o).raw = true } }
+
+// memIndex returns the in-memory index of partition p of s.
+func memIndex(s *Store, p int32) *partIndex { return s.idx[p].(*partIndex) }

@@ -168,10 +168,7 @@ func (w *worker) hanging(ctx context.Context, parts []int32) (commit, abort []in
 	pid := w.prod.pid
 	pending := map[int32]int64{}
 	for _, p := range parts {
-		ix := s.idx[p]
-		ix.mu.Lock()
-		pending[p] = ix.next
-		ix.mu.Unlock()
+		pending[p] = s.idx[p].nextOffset()
 		// The catch-up offset may have moved past the records of our last
 		// commit (the index counted them when the commit returned).
 		if c := w.lastCommit(p); c[0] >= 0 && c[0] < pending[p] {

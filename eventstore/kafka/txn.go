@@ -295,9 +295,9 @@ func (s *Store) catchUpStale(ctx context.Context, parts []int32) error {
 }
 
 // recheckFails reports whether the catch-up before a repeated version
-// check failed in a way that fails the append (see process): not when it
-// only waited for a transaction held open, nor when a slow leader made it
-// time out, unless the append repeats one whose outcome is unknown
+// check failed in a way that fails the append (see groupTxn.check): not
+// when it only waited for a transaction held open, nor when a slow leader
+// made it time out, unless the append repeats one whose outcome is unknown
 // (doubt), which needs the caught-up index to prove anything.
 func recheckFails(ctx context.Context, err error, doubt bool) bool {
 	if err == nil {
@@ -413,18 +413,18 @@ func permanent(err error) bool {
 		errors.Is(err, sarama.ErrInvalidRecord) || errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed)
 }
 
-// check compares an append with the index. It finishes the append (done)
-// when it is a conflict, an idempotent repeat or a duplicate; otherwise it
-// records the stream's version and the offsets the conflict scan starts
-// from.
+// check compares an append with the index of its partition (see
+// checkStream).
 func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, done bool) {
-	ix := w.s.idx[r.part]
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	st := ix.streams[r.stream]
-	if st == nil {
-		st = &streamState{}
-	}
+	return w.s.idx[r.part].check(r)
+}
+
+// checkStream compares the append r with st, its stream's state in the
+// index, whose catch-up offset is next; the index calls it under its lock.
+// It finishes the append (done) when it is a conflict, an idempotent
+// repeat or a duplicate; otherwise it records the stream's version and the
+// offsets the conflict scan starts from.
+func checkStream(r *appendReq, st *streamState, next int64) (res eventstore.AppendResult, err error, done bool) {
 	if st.corrupt != nil {
 		return res, corruptStream(r.stream, st.corrupt), true
 	}
@@ -451,6 +451,6 @@ func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, do
 		}
 		return res, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: current}, true
 	}
-	r.base, r.xsnap, r.lastKnown = current, ix.next, st.lastOffset()
+	r.base, r.xsnap, r.lastKnown = current, next, st.lastOffset()
 	return res, nil, false
 }
