@@ -25,13 +25,7 @@ import (
 // (covered) and whether it holds the record at offset as an event of
 // stream key (known).
 func (s *Store) indexKnows(p int32, key []byte, offset int64) (known, covered bool) {
-	ix := s.idx[p]
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if st := ix.streams[string(key)]; st != nil && st.knows(offset) {
-		return true, true
-	}
-	return false, offset < ix.next
+	return s.idx[p].knows(key, offset)
 }
 
 // checkPlace returns a *CorruptRecordError when the event ev, read at

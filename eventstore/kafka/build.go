@@ -44,10 +44,7 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 		}
 		from := make(map[int32]int64, len(mine))
 		for _, p := range mine {
-			ix := s.idx[p]
-			ix.mu.Lock()
-			from[p] = ix.next // 0, or where a saved index ends
-			ix.mu.Unlock()
+			from[p] = s.idx[p].nextOffset() // 0, or where a saved index ends
 		}
 		wg.Go(func() { s.buildFetch(ctx, from, ch) })
 	}

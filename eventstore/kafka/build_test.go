@@ -56,7 +56,7 @@ func TestBuildEqualsCatchUp(t *testing.T) {
 	all := []int32{0, 1, 2}
 	require.NoError(t, caught.catchUp(ctx, all, false, nil))
 	requireSameIndex(t, caught, built)
-	require.NotZero(t, built.idx[0].foreign+built.idx[1].foreign+built.idx[2].foreign)
+	require.NotZero(t, memIndex(built, 0).foreign+memIndex(built, 1).foreign+memIndex(built, 2).foreign)
 }
 
 // requireSameIndex fails unless got's stream index holds what want's
@@ -65,7 +65,7 @@ func requireSameIndex(t *testing.T, want, got *Store) {
 	t.Helper()
 	require.Equal(t, len(want.idx), len(got.idx), "partitions")
 	for p := range want.idx {
-		k, b := want.idx[p], got.idx[p]
+		k, b := memIndex(want, int32(p)), memIndex(got, int32(p))
 		require.Equal(t, k.next, b.next, "partition %d: next", p)
 		require.Equal(t, k.foreign, b.foreign, "partition %d: foreign records", p)
 		require.ElementsMatch(t, slices.Collect(maps.Keys(k.streams)), slices.Collect(maps.Keys(b.streams)), "partition %d: streams", p)

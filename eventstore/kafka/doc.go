@@ -229,7 +229,9 @@
 // restore from the log past it); the index itself stays in memory. A
 // disk-resident index with a bounded cache (Kafka Streams' RocksDB,
 // KurrentDB's on-disk index tables) would bound memory too; it is not
-// there yet.
+// there yet. The per-partition index is a type of its own behind a small
+// interface (streamIndex, index.go) that owns its lock and its invariants,
+// so that such an index can take the in-memory one's place.
 //
 // # Secured clusters
 //
@@ -273,6 +275,13 @@
 //     expectation still holds, the append is retried after a short pause
 //     instead, so an aborted transaction of another writer, or one that is
 //     about to end, does not fail it). Otherwise the transaction commits.
+//
+// In the code, a worker runs these as steps, one method each (process.go
+// for a group commit, multi.go for a multi-stream append): check, write,
+// scan, commit, and report (the store's own commits recorded in the index
+// before their callers are told). The index does every check and update
+// under its own lock (streamIndex, index.go); the catch-up is in
+// catchup.go, the conflict scan in scan.go.
 //
 // # Why it is sound
 //

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -255,7 +253,7 @@ func (w *worker) recommitOffsets(ctx context.Context, m *multiReq, results []eve
 	}) {
 		return
 	}
-	if w.s.opts.testTrace != nil {
+	if w.s.opts.tracer != nil {
 		w.tracef("multi-stream append to %s: a repeat of a written append; its offsets committed again", m.streams())
 	}
 	m.finish(results, nil)
@@ -340,40 +338,66 @@ func (w *worker) checkMulti(m *multiReq) (results []eventstore.AppendResult, don
 }
 
 // processMulti runs the multi-stream append m in a transaction of its own:
-// process (txn.go) with all-or-nothing outcomes. It returns m's lead when
-// the append is to be tried again.
+// the steps of process (process.go) with all-or-nothing outcomes. It
+// returns m's lead when the append is to be tried again.
 func (w *worker) processMulti(m *multiReq) []*appendReq {
-	s := w.s
-	lead := m.lead()
-	if lead.state.Load() == stateCancelled {
+	if m.lead().state.Load() == stateCancelled {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.appendTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
 	defer cancel()
-	fail := func(err error) { m.finish(nil, err) }
-	again := func(cause error) []*appendReq {
-		if kafkaauth.Fatal(cause) {
-			fail(cause)
-			return nil
-		}
-		lead.attempts++
-		if lead.attempts >= maxAttempts {
-			fail(fmt.Errorf("%w: kafka: multi-stream append to streams %s gave up after %d attempts, nothing was written; retry later (last cause: %w)",
-				eventstore.ErrUnavailable, m.streams(), lead.attempts, cause))
-			return nil
-		}
-		if lead.state.CompareAndSwap(stateClaimed, stateQueued) {
-			return []*appendReq{lead}
-		}
+	t := &multiTxn{w: w, ctx: ctx, m: m}
+	if !t.check() {
 		return nil
 	}
-	parts := partsOf(m.members)
+	pre, ok := t.write()
+	if ok && t.scan(pre) && t.commit() {
+		t.report()
+	}
+	return t.retry
+}
 
-	// 1. The version check, repeated after a catch-up when it failed (see
-	// process).
-	if err := s.catchUpStale(ctx, parts); err != nil {
-		fail(err)
-		return nil
+// multiTxn is the transaction of one multi-stream append in processMulti:
+// its context, and its lead when it is to be tried again.
+type multiTxn struct {
+	w     *worker
+	ctx   context.Context
+	m     *multiReq
+	retry []*appendReq
+}
+
+// fail finishes the whole append with err.
+func (t *multiTxn) fail(err error) { t.m.finish(nil, err) }
+
+// again queues the append for another attempt, counting one against it,
+// after a failure of the transaction (cause); an append that used its
+// attempts fails with ErrUnavailable.
+func (t *multiTxn) again(cause error) {
+	m, lead := t.m, t.m.lead()
+	if kafkaauth.Fatal(cause) {
+		t.fail(cause)
+		return
+	}
+	lead.attempts++
+	if lead.attempts >= maxAttempts {
+		t.fail(fmt.Errorf("%w: kafka: multi-stream append to streams %s gave up after %d attempts, nothing was written; retry later (last cause: %w)",
+			eventstore.ErrUnavailable, m.streams(), lead.attempts, cause))
+		return
+	}
+	if lead.state.CompareAndSwap(stateClaimed, stateQueued) {
+		t.retry = []*appendReq{lead}
+	}
+}
+
+// check is step 1: the version check, repeated after a catch-up when it
+// failed (see groupTxn.check). It reports whether the append goes on to
+// be written; otherwise it is finished.
+func (t *multiTxn) check() bool {
+	w, s, m := t.w, t.w.s, t.m
+	parts := partsOf(m.members)
+	if err := s.catchUpStale(t.ctx, parts); err != nil {
+		t.fail(err)
+		return false
 	}
 	results, done, mayStale, err := w.checkMulti(m)
 	if done && err != nil {
@@ -384,119 +408,105 @@ func (w *worker) processMulti(m *multiReq) []*appendReq {
 			doubt = doubt || r.doubt != nil
 		}
 		if mayStale || !blocked {
-			cerr := s.catchUpStall(ctx, parts, true, checkWait, true, nil)
-			if recheckFails(ctx, cerr, doubt) {
-				fail(unavailable("catch up the stream index for the version check", cerr))
-				return nil
+			cerr := s.catchUpStall(t.ctx, parts, true, checkWait, true, nil)
+			if recheckFails(t.ctx, cerr, doubt) {
+				t.fail(unavailable("catch up the stream index for the version check", cerr))
+				return false
 			}
 			results, done, _, err = w.checkMulti(m)
 		}
 	}
 	if done {
-		w.finishChecked(ctx, m, results, err)
-		return nil
+		w.finishChecked(t.ctx, m, results, err)
+		return false
 	}
+	return true
+}
 
-	// 2. Write the entries' events in one transaction.
-	if err := w.start(ctx, m.members); err != nil {
-		return again(err)
-	}
-	msgs := w.encode(m.members)
-	pre := make(chan map[int32]*partResult, 1)
-	go func() { pre <- w.prescan(ctx, m.members) }()
-	if err := w.prod.send(ctx, msgs); err != nil {
-		<-pre
-		failed, err := w.sendFailed(ctx, m.members, err)
+// write is step 2: it writes the entries' events in one transaction (see
+// worker.write), with the consumer offsets when the append has them.
+func (t *multiTxn) write() (pre <-chan map[int32]*partResult, ok bool) {
+	w, m := t.w, t.m
+	pre, failed, err := w.write(t.ctx, m.members)
+	if err != nil {
 		for _, r := range m.members {
 			if e := failed[r]; e != nil {
-				fail(e)
-				return nil
+				t.fail(e)
+				return nil, false
 			}
 		}
-		return again(err)
+		t.again(err)
+		return nil, false
 	}
 	if m.offsets != nil {
-		if err := w.prod.commitOffsets(ctx, m.offsets); err != nil {
+		if err := w.prod.commitOffsets(t.ctx, m.offsets); err != nil {
 			<-pre
 			w.abort(err)
 			var fe *groupFencedError
 			if errors.As(err, &fe) {
-				fail(fmt.Errorf("%w: multi-stream append to streams %s: %w", ErrGroupFenced, m.streams(), err))
-				return nil
+				t.fail(fmt.Errorf("%w: multi-stream append to streams %s: %w", ErrGroupFenced, m.streams(), err))
+				return nil, false
 			}
-			return again(err)
+			t.again(err)
+			return nil, false
 		}
 	}
-	// The conditions' scans stop at the high watermark read now, after
-	// the produce was acknowledged (see above).
-	var condParts []int32
-	for _, r := range m.members {
-		if len(r.msgs) > 0 {
-			r.upper = r.msgs[0].Offset
-		} else {
-			condParts = append(condParts, r.part)
-		}
-	}
-	if len(condParts) > 0 {
-		hw, err := retry(ctx, func() (map[int32]int64, error) {
-			return s.f.listOffsets(ctx, condParts, sarama.OffsetNewest, sarama.ReadUncommitted)
-		})
-		if err != nil {
-			<-pre
-			s.markSuspect()
-			w.abort(err)
-			return again(fmt.Errorf("kafka: read the high watermarks of the conditions' partitions: %w", err))
-		}
-		for _, r := range m.members {
-			if len(r.msgs) == 0 {
-				r.upper = hw[r.part]
-			}
-		}
-	}
+	return pre, true
+}
 
-	// 3. The conflict scan.
-	conflicts, err := w.scan(ctx, m.members, <-pre)
+// scan is step 3: the conflict scan of every entry; the conditions' scans
+// stop at the high watermark read now, after the produce was acknowledged
+// (see above). When it met records of the streams, or failed, the
+// transaction is aborted and the append fails or is tried again.
+func (t *multiTxn) scan(pre <-chan map[int32]*partResult) bool {
+	w, s, m, lead := t.w, t.w.s, t.m, t.m.lead()
+	conflicts, err := w.conflictScan(t.ctx, m.members, pre)
 	if err != nil {
 		s.markSuspect()
 		w.abort(err)
-		return again(err)
+		t.again(err)
+		return false
 	}
-	if len(conflicts) > 0 {
-		if w.s.opts.testTrace != nil {
-			w.tracef("multi-stream append to %s: %d conflicts: abort", m.streams(), len(conflicts))
-		}
-		w.abort(nil)
-		// Decide with the index, which the scan brought up to date: a
-		// real conflict fails; records still undecided are waited for.
-		if results, done, _, err := w.checkMulti(m); done {
-			w.finishChecked(ctx, m, results, err)
-			return nil
-		}
-		if lead.attempts+1 >= maxAttempts {
-			var ces []*eventstore.ConflictError
-			for _, r := range m.members {
-				if conflicts[r] {
-					ces = append(ces, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
-				}
+	if len(conflicts) == 0 {
+		return true
+	}
+	if s.opts.tracer != nil {
+		w.tracef("multi-stream append to %s: %d conflicts: abort", m.streams(), len(conflicts))
+	}
+	w.abort(nil)
+	// Decide with the index, which the scan brought up to date: a
+	// real conflict fails; records still undecided are waited for.
+	if results, done, _, err := w.checkMulti(m); done {
+		w.finishChecked(t.ctx, m, results, err)
+		return false
+	}
+	if lead.attempts+1 >= maxAttempts {
+		var ces []*eventstore.ConflictError
+		for _, r := range m.members {
+			if conflicts[r] {
+				ces = append(ces, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
 			}
-			fail(&eventstore.MultiConflictError{Conflicts: ces})
-			return nil
 		}
-		lead.notBefore = time.Now().Add(time.Millisecond << min(lead.attempts, 6))
-		return again(errors.New("a concurrent append conflicted"))
+		t.fail(&eventstore.MultiConflictError{Conflicts: ces})
+		return false
 	}
+	lead.notBefore = time.Now().Add(time.Millisecond << min(lead.attempts, 6))
+	t.again(errors.New("a concurrent append conflicted"))
+	return false
+}
 
-	// 4. Commit, unless the caller gave up meanwhile.
-	if !lead.state.CompareAndSwap(stateClaimed, stateCommitting) {
-		w.abort(nil)
-		return nil
+// commit is step 4: it commits the transaction, unless the caller gave
+// up meanwhile.
+func (t *multiTxn) commit() bool {
+	if !t.m.lead().state.CompareAndSwap(stateClaimed, stateCommitting) {
+		t.w.abort(nil)
+		return false
 	}
-	if !w.commit(ctx, func(err error) { fail(fmt.Errorf("multi-stream append to streams %s: %w", m.streams(), err)) }) {
-		return nil
-	}
+	return t.w.commit(t.ctx, func(err error) { t.fail(fmt.Errorf("multi-stream append to streams %s: %w", t.m.streams(), err)) })
+}
 
-	// 5. Done.
-	m.finish(w.recordOwn(m.members), nil)
-	w.cacheOwn(m.members)
-	return nil
+// report is step 5: done (see groupTxn.report).
+func (t *multiTxn) report() {
+	t.m.finish(t.w.recordOwn(t.m.members), nil)
+	t.w.cacheOwn(t.m.members)
 }

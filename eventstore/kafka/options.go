@@ -35,24 +35,11 @@ type options struct {
 	indexSaveEvery    time.Duration
 	compression       compression // WithCompression (compression.go)
 
-	// Test hooks (unexported): how old an index may be before a catch-up
-	// precedes the version check, and switching the conflict scan off to
-	// show that the tests catch its absence.
+	// staleIndex is how old an index may be before a catch-up precedes
+	// the version check (defaultStaleIndex; tests raise it).
 	staleIndex time.Duration
-	testNoScan bool
-	// testRawTxn (benchmarks only) writes every group in a bare
-	// transaction: no version check, no conflict scan, no index or cache
-	// update. It is the floor the library's own work is measured against.
-	testRawTxn bool
-	// testTrace, when set (tests only), receives a line for every step of
-	// every transaction.
-	testTrace func(format string, args ...any)
-	// testEndTxn, when set (tests only), is asked before every EndTxn
-	// request: when send is false the request is not sent and err is
-	// returned (a commit that never reached the broker); when send is
-	// true and err is set, the request is sent and err returned whatever
-	// the broker answered (a lost response).
-	testEndTxn func(commit bool) (send bool, err error)
+	// tracer holds the test hooks (hooks.go); nil outside tests.
+	tracer tracer
 }
 
 // Defaults of the options.

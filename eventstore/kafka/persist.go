@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-
-	"github.com/kafkaes/kafkaes/eventstore"
-	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
 // The saved index (WithIndexDir) is one file per events topic, written at
@@ -153,9 +150,7 @@ func (s *Store) saveIndex(ctx context.Context) error {
 	_, _ = w.Write(enc.b)
 	for _, ix := range s.idx {
 		part := &encoder{}
-		ix.mu.Lock()
-		ix.encode(part)
-		ix.mu.Unlock()
+		ix.(*partIndex).save(part) // the file holds in-memory indexes, the only kind so far
 		enc.b = binary.AppendUvarint(enc.b[:0], uint64(len(part.b)))
 		_, _ = w.Write(enc.b)
 		_, _ = w.Write(part.b)
@@ -185,64 +180,6 @@ func (s *Store) saveIndex(ctx context.Context) error {
 		_ = d.Close()
 	}
 	return nil
-}
-
-func (ix *partIndex) encode(e *encoder) {
-	e.int(ix.next)
-	e.int(ix.foreign)
-	var runs, ids int
-	for _, st := range ix.streams {
-		runs += len(st.runs)
-		ids += len(st.ids)
-	}
-	e.uint(uint64(len(ix.streams)))
-	e.uint(uint64(runs))
-	e.uint(uint64(ids))
-	// The stream IDs first, in one block (a load makes one string of it
-	// and slices the IDs out of it: one allocation, no waste), then the
-	// streams in the same order, each with its ID's length.
-	order := make([]string, 0, len(ix.streams))
-	var keyBytes int
-	for id := range ix.streams {
-		order = append(order, id)
-		keyBytes += len(id)
-	}
-	e.uint(uint64(keyBytes))
-	for _, id := range order {
-		e.b = append(e.b, id...)
-	}
-	for _, id := range order {
-		st := ix.streams[id]
-		e.uint(uint64(len(id)))
-		e.int(st.version)
-		e.uint(uint64(len(st.runs)))
-		var off, ver int64
-		for _, r := range st.runs {
-			e.int(r.offset - off)
-			e.int(r.version - ver)
-			off, ver = r.offset, r.version
-		}
-		n := len(st.ids)
-		e.uint(uint64(n))
-		for k := range n { // oldest first
-			key := st.ids[(st.idNext+k)%n]
-			e.raw(key[:])
-		}
-		if st.corrupt == nil {
-			e.uint(0)
-		} else {
-			e.uint(1)
-			e.int(st.corrupt.Offset)
-			e.str(st.corrupt.Reason)
-		}
-		if st.life == nil {
-			e.uint(0)
-		} else {
-			e.uint(1)
-			e.int(st.life.DeletedAt)
-			e.int(st.life.TruncatedBefore)
-		}
-	}
 }
 
 // loadIndex reads the index file into s.idx when it exists and still
@@ -334,7 +271,7 @@ func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
 		return "", fmt.Errorf("kafka: check the saved stream index: %w", err)
 	}
 	for _, p := range parts {
-		next := loaded[p].next
+		next := loaded[p].nextOffset()
 		if start[p] > next {
 			return fmt.Sprintf("partition %d starts at offset %d, past the saved index's %d (records were deleted)", p, start[p], next), nil
 		}
@@ -342,83 +279,11 @@ func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
 			return fmt.Sprintf("partition %d ends at offset %d, below the saved index's %d (the log was truncated, as after an unclean leader election)", p, hw[p], next), nil
 		}
 	}
-	s.idx = loaded
+	s.idx = make([]streamIndex, len(loaded))
+	for p, ix := range loaded {
+		s.idx[p] = ix
+	}
 	return "", nil
-}
-
-func (ix *partIndex) decode(d *decoder, topic string, p int32, window int) {
-	ix.next = d.int()
-	ix.foreign = d.int()
-	n, allRuns, allIDs := d.uint(), d.uint(), d.uint()
-	if n > uint64(len(d.b)) || allRuns > uint64(len(d.b)) || allIDs > uint64(len(d.b))/16+1 {
-		d.fail("counts")
-		return
-	}
-	// One allocation each for all streams, runs and IDs of the partition
-	// (each stream's slices have no spare capacity, so growing one copies
-	// it out of the slab): loading is mostly allocation otherwise.
-	states := make([]streamState, n)
-	runSlab := make([]run, allRuns)
-	idSlab := make([]idKey, 0, allIDs)
-	ix.streams = make(map[string]*streamState, n)
-	kb := d.uint()
-	if kb > uint64(len(d.b)) {
-		d.fail("stream IDs")
-		return
-	}
-	ids := string(d.raw(int(kb)))
-	for i := range n {
-		if d.err != nil {
-			return
-		}
-		kl := d.uint()
-		if kl > uint64(len(ids)) {
-			d.fail("stream ID length")
-			return
-		}
-		id := ids[:kl]
-		ids = ids[kl:]
-		st := &states[i]
-		st.version = d.int()
-		nr := d.uint()
-		if nr > uint64(len(runSlab)) {
-			d.fail("run count")
-			return
-		}
-		st.runs, runSlab = runSlab[:nr:nr], runSlab[nr:]
-		var off, ver int64
-		for i := range st.runs {
-			off += d.int()
-			ver += d.int()
-			st.runs[i] = run{offset: off, version: ver}
-		}
-		ni := d.uint()
-		if ni > uint64(len(d.b)) {
-			d.fail("ID count")
-			return
-		}
-		keep := max(0, min(int(ni), window))
-		start := len(idSlab)
-		for k := range int(ni) {
-			b := d.raw(16)
-			if k >= int(ni)-keep && len(idSlab) < cap(idSlab) {
-				idSlab = append(idSlab, idKey(b))
-			}
-		}
-		if keep > 0 {
-			st.ids = idSlab[start:len(idSlab):len(idSlab)]
-		}
-		if d.uint() == 1 {
-			st.corrupt = &wire.DecodeError{Topic: topic, Partition: p, Offset: d.int(), Reason: d.str()}
-		}
-		if d.uint() == 1 {
-			st.life = &eventstore.StreamLife{DeletedAt: d.int(), TruncatedBefore: d.int()}
-		}
-		ix.streams[id] = st
-	}
-	if len(ids) != 0 {
-		d.fail("stream IDs")
-	}
 }
 
 type encoder struct{ b []byte }

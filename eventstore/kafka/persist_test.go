@@ -142,9 +142,10 @@ func TestIndexDirDistrust(t *testing.T) {
 		// leader election: simulated by a saved index that claims more.
 		topic, dir := setup(t)
 		s := openStore(t, c, topic, WithIndexDir(dir))
-		s.idx[1].mu.Lock()
-		s.idx[1].next += 1000
-		s.idx[1].mu.Unlock()
+		ix := memIndex(s, 1)
+		ix.mu.Lock()
+		ix.next += 1000
+		ix.mu.Unlock()
 		require.NoError(t, s.Close())
 		reopen(t, topic, dir, "truncated")
 	})
@@ -202,7 +203,8 @@ func TestIndexDirSavedPeriodically(t *testing.T) {
 	appendRandom(t, s1, rand.New(rand.NewPCG(7, 8)), 100)
 	done := time.Now()
 	var total int64
-	for _, ix := range s1.idx {
+	for p := range s1.idx {
+		ix := memIndex(s1, int32(p))
 		ix.mu.Lock()
 		for _, st := range ix.streams {
 			total += st.version

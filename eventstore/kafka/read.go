@@ -90,22 +90,7 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 			}
 		}
 		var wants []want
-		ix := s.idx[p]
-		ix.mu.Lock()
-		st := ix.streams[streamID]
-		var corrupt *wire.DecodeError
-		var fromErr error
-		if st != nil {
-			corrupt = st.corrupt
-			if st.version > 0 {
-				from, fromErr = st.lifeOf().ReadFrom(streamID, st.version, from)
-			}
-			if fromErr == nil {
-				st.each(from, func(offset, version int64) { wants = append(wants, want{offset, version}) })
-			}
-		}
-		exists := st != nil && (st.version > 0 || st.corrupt != nil)
-		ix.mu.Unlock()
+		exists, corrupt, fromErr := s.idx[p].eventsFrom(streamID, from, func(offset, version int64) { wants = append(wants, want{offset, version}) })
 		if !exists {
 			yield(eventstore.RecordedEvent{}, fmt.Errorf("%w: stream %q", eventstore.ErrStreamNotFound, streamID))
 			return
@@ -202,10 +187,7 @@ func (s *Store) checkHeld(ctx context.Context, p int32, stream string, r [2]int6
 	}
 	ix := s.idx[p]
 	for _, rec := range recs {
-		ix.mu.Lock()
-		st := ix.streams[stream]
-		known := st != nil && st.knows(rec.offset) // this store's own commit
-		ix.mu.Unlock()
+		known, _ := ix.knows(rec.key, rec.offset) // this store's own commit
 		if known {
 			continue
 		}

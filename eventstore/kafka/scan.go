@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -83,10 +82,7 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 	own := map[int32][][2]int64{}
 	pending := map[int32]int64{}
 	for p, sp := range spans {
-		ix := s.idx[p]
-		ix.mu.Lock()
-		own[p] = slices.Clone(ix.own)
-		ix.mu.Unlock()
+		own[p] = s.idx[p].ownRanges()
 		at := skipOwn(own[p], sp.from)
 		if pr := pre[p]; pr != nil && pr.from == at {
 			// The prescan read [at, pr.next) before our records were
@@ -150,11 +146,10 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 			if r == nil || conflicts[r] || rec.offset < r.xsnap || rec.offset >= r.upper {
 				continue
 			}
-			ix := s.idx[r.part]
-			ix.mu.Lock()
-			st := ix.streams[r.stream]
-			known := st != nil && rec.offset <= r.lastKnown && st.knows(rec.offset)
-			ix.mu.Unlock()
+			known := false
+			if rec.offset <= r.lastKnown {
+				known, _ = s.idx[r.part].knows(rec.key, rec.offset)
+			}
 			if known {
 				continue
 			}
@@ -194,10 +189,7 @@ func (w *worker) prescan(ctx context.Context, live []*appendReq) map[int32]*part
 		}
 	}
 	for p, x := range from {
-		ix := w.s.idx[p]
-		ix.mu.Lock()
-		from[p] = skipOwn(ix.own, x)
-		ix.mu.Unlock()
+		from[p] = skipOwn(w.s.idx[p].ownRanges(), x)
 	}
 	res, err := w.s.f.fetch(ctx, from, sarama.ReadUncommitted, prescanWait, fetchMaxBytes)
 	if err != nil {
@@ -220,34 +212,10 @@ func (s *Store) applyScan(p int32, sp *span) {
 			break
 		}
 	}
-	ix := s.idx[p]
-	if !ix.catchMu.TryLock() {
-		return // a catch-up is running (maybe waiting for a transaction); it will get there
-	}
-	defer ix.catchMu.Unlock()
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.next < sp.from || end <= ix.next {
-		return // a catch-up overtook the scan, or nothing new
-	}
-	for _, rec := range sp.recs {
-		if rec.offset < ix.next {
-			continue
-		}
-		if rec.offset >= end {
-			break
-		}
-		if _, committed := sp.decided(rec); committed {
-			ix.applyCommitted(s.topic, p, rec, s.opts.idWindow)
-		}
-	}
-	ix.next = end
-	ix.caughtAt = time.Now()
-	if end < sp.to {
-		ix.noteUndecided(end)
-	} else {
-		ix.noteUndecided(-1)
-	}
+	s.idx[p].applyScanned(s.topic, p, sp.from, end, sp.to, sp.recs, func(rec record) bool {
+		_, committed := sp.decided(rec)
+		return committed
+	}, s.opts.idWindow)
 }
 
 // skipOwn returns offset, or the end of the own range it falls in.

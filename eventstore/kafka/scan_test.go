@@ -12,7 +12,7 @@ import (
 
 // withTestHooks sets the unexported test options.
 func withTestHooks(staleIndex time.Duration, noScan bool) Option {
-	return func(o *options) { o.staleIndex, o.testNoScan = staleIndex, noScan }
+	return func(o *options) { o.staleIndex, testHooksOf(o).noScan = staleIndex, noScan }
 }
 
 // TestConflictScan: a store whose index has not seen another instance's

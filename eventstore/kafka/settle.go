@@ -114,7 +114,7 @@ func (w *worker) settleOnce(ctx context.Context, parts []int32) (done bool, err 
 			continue
 		}
 		s.opts.logger.Warn("kafkaes: settling records that Kafka left without a transaction marker", "topic", s.topic, "partitions", set.parts, "commit", set.commit, "transactional_id", w.id)
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("settle %v commit=%v", set.parts, set.commit)
 		}
 		if err := w.prod.begin(ctx); err != nil {
@@ -148,7 +148,7 @@ func (w *worker) settleOpen(ctx context.Context, parts []int32) error {
 	outcome := len(commit) > 0 && len(abort) == 0
 	if len(commit) > 0 || len(abort) > 0 {
 		w.s.opts.logger.Warn("kafkaes: settling records that Kafka left without a transaction marker", "topic", w.s.topic, "commit_partitions", commit, "abort_partitions", abort, "transactional_id", w.id)
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("settle open transaction: commit %v abort %v: commit=%v", commit, abort, outcome)
 		}
 	}
@@ -168,10 +168,7 @@ func (w *worker) hanging(ctx context.Context, parts []int32) (commit, abort []in
 	pid := w.prod.pid
 	pending := map[int32]int64{}
 	for _, p := range parts {
-		ix := s.idx[p]
-		ix.mu.Lock()
-		pending[p] = ix.next
-		ix.mu.Unlock()
+		pending[p] = s.idx[p].nextOffset()
 		// The catch-up offset may have moved past the records of our last
 		// commit (the index counted them when the commit returned).
 		if c := w.lastCommit(p); c[0] >= 0 && c[0] < pending[p] {

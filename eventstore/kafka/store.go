@@ -40,7 +40,7 @@ type Store struct {
 	rcache *readCache
 	f      *fetcher
 	loadF  *fetcher
-	idx    []*partIndex
+	idx    []streamIndex
 	// doubts remembers appends whose outcome was reported unknown (unknown.go).
 	doubts doubts
 	addrs  []string
@@ -158,7 +158,7 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	s.nparts = int32(len(parts))
-	s.idx = make([]*partIndex, s.nparts)
+	s.idx = make([]streamIndex, s.nparts)
 	for i := range s.idx {
 		s.idx[i] = newPartIndex()
 	}

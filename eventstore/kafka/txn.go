@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore"
-	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -51,11 +49,10 @@ func (w *worker) ensureProducer() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
 	defer cancel()
-	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout, w.s.opts.testTrace)
+	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout, w.s.opts.tracer)
 	if err != nil {
 		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
 	}
-	p.endHook = w.s.opts.testEndTxn
 	p.onNetErr = w.s.markSuspect
 	w.prod = p
 	w.settleAll = true
@@ -73,8 +70,8 @@ func txnBackoff(retries, _ int) time.Duration {
 }
 
 func (w *worker) tracef(format string, args ...any) {
-	if t := w.s.opts.testTrace; t != nil {
-		t(w.id+": "+format, args...)
+	if t := w.s.opts.tracer; t != nil {
+		t.tracef(w.id+": "+format, args...)
 	}
 }
 
@@ -103,244 +100,6 @@ func (w *worker) recover(err error) {
 		w.s.opts.logger.Warn("kafkaes: replacing the transactional producer", "transactional_id", w.id, "error", err, "abort_error", aerr)
 		w.closeProducer()
 	}
-}
-
-// process runs one group of appends in one transaction and finishes each
-// append, except those it returns for another attempt.
-func (w *worker) process(batch []*appendReq) (retry []*appendReq) {
-	s := w.s
-	if s.opts.testRawTxn {
-		w.processRaw(batch)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.appendTimeout)
-	defer cancel()
-	fail := func(rs []*appendReq, err error) {
-		for _, r := range rs {
-			r.finish(eventstore.AppendResult{}, err)
-		}
-	}
-	again := func(rs []*appendReq, cause error) {
-		if kafkaauth.Fatal(cause) {
-			// A missing ACL or failed authentication does not heal by
-			// retrying: fail at once, saying which ACL to add.
-			fail(rs, cause)
-			return
-		}
-		for _, r := range rs {
-			r.attempts++
-			if r.attempts >= maxAttempts {
-				r.finish(eventstore.AppendResult{}, fmt.Errorf("%w: kafka: append to stream %q gave up after %d attempts, nothing was written; retry later (last cause: %w)",
-					eventstore.ErrUnavailable, r.stream, r.attempts, cause))
-				continue
-			}
-			if r.state.CompareAndSwap(stateClaimed, stateQueued) {
-				retry = append(retry, r)
-			}
-		}
-	}
-
-	// 1. Check every append against the index as it is. Only when the
-	// check fails is the index caught up first and the check repeated, so
-	// that a stale index never fails an append; a stale index that passes is
-	// harmless, as the conflict scan below sees everything it missed.
-	if err := s.catchUpStale(ctx, partsOf(batch)); err != nil {
-		fail(batch, err)
-		return nil
-	}
-	live := batch[:0:0]
-	var doubtful []*appendReq
-	for _, r := range batch {
-		if r.state.Load() == stateCancelled {
-			continue
-		}
-		if res, err, done := w.check(r); done {
-			if err != nil && (mayBeStale(r, err) || !s.idx[r.part].isBlocked()) {
-				doubtful = append(doubtful, r)
-				continue
-			}
-			r.finish(res, err)
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(doubtful) > 0 {
-		// A failed check is repeated after a catch-up that waits a
-		// little for open transactions, so that a stale index does not
-		// fail a valid append. (Answering definite conflicts at once
-		// instead made appends 2-3x slower under contention on a real
-		// broker: their callers' retries aborted more group commits.) In
-		// a blocked partition, where the wait would only hold the worker
-		// up, only a check that may have failed by the index being behind
-		// (the append expects more than it holds) waits; a conflict where
-		// the index holds more than expected is definite.
-		//
-		// A catch-up that did not finish within checkWait because the
-		// leader was slow (a loaded cluster; seen on RF 3 under -race)
-		// does not fail an ordinary append either: the check is repeated
-		// on the index as it stands, which answers a conflict (nothing
-		// written: true, and a reload clears it) or lets the append go on
-		// to the conflict scan, which holds whatever the index lacks. Only
-		// a repeat of an append whose outcome is unknown needs the
-		// catch-up: on a stale index a conflict would not prove that the
-		// first attempt was not written, so it fails with ErrUnavailable
-		// (which such a repeat reports as still unknown).
-		err := s.catchUpStall(ctx, partsOf(doubtful), true, checkWait, true, nil)
-		for _, r := range doubtful {
-			if recheckFails(ctx, err, r.doubt != nil) {
-				r.finish(eventstore.AppendResult{}, unavailable("catch up the stream index for the version check", err))
-				continue
-			}
-			if res, err, done := w.check(r); done {
-				r.finish(res, err)
-			} else {
-				live = append(live, r)
-			}
-		}
-	}
-	if len(live) == 0 {
-		return nil
-	}
-	if w.s.opts.testTrace != nil {
-		w.tracef("version check: %d appends", len(live))
-	}
-	// 2. Write them in a transaction.
-	if err := w.start(ctx, live); err != nil {
-		again(live, err)
-		return retry
-	}
-	msgs := w.encode(live)
-	// Start reading the scan range while the records are written: what is
-	// in the log now is below our first offset, so only the rest, often
-	// nothing, remains to be read once the produce returns.
-	pre := make(chan map[int32]*partResult, 1)
-	go func() { pre <- w.prescan(ctx, live) }()
-	if err := w.prod.send(ctx, msgs); err != nil {
-		<-pre
-		failed, err := w.sendFailed(ctx, live, err)
-		var rest []*appendReq
-		for _, r := range live {
-			if e := failed[r]; e != nil {
-				r.finish(eventstore.AppendResult{}, e)
-			} else {
-				rest = append(rest, r)
-			}
-		}
-		again(rest, err)
-		return retry
-	}
-
-	for _, r := range live {
-		r.upper = r.msgs[0].Offset
-	}
-
-	// 3. The conflict scan.
-	scan := w.scan
-	if s.opts.testNoScan {
-		scan = func(context.Context, []*appendReq, map[int32]*partResult) (map[*appendReq]bool, error) {
-			return nil, nil
-		}
-	}
-	conflicts, err := scan(ctx, live, <-pre)
-	if w.s.opts.testTrace != nil {
-		w.tracef("conflict scan: %d conflicts, %v", len(conflicts), err)
-	}
-	if err != nil {
-		var he *hangingError
-		if errors.As(err, &he) {
-			s.opts.logger.Warn("kafkaes: settling records Kafka left without a transaction marker", "transactional_id", w.id, "error", err)
-		}
-		if w.s.opts.testTrace != nil {
-			w.tracef("scan: %v: abort", err)
-		}
-		s.markSuspect()
-		w.abort(err)
-		again(live, err)
-		return retry
-	}
-	if len(conflicts) > 0 {
-		if w.s.opts.testTrace != nil {
-			var group []string
-			for _, r := range live {
-				group = append(group, r.stream)
-			}
-			w.tracef("conflict scan: %d conflicts: abort (group: %s)", len(conflicts), strings.Join(group, " "))
-		}
-		w.abort(nil)
-		// Someone else wrote to these streams meanwhile (or has an open
-		// transaction on them). Decide with the index, which the scan has
-		// brought up to date: a real conflict fails, anything else (a
-		// transaction still open) is tried again after a pause.
-		var rest []*appendReq
-		for _, r := range live {
-			if !conflicts[r] {
-				// A bystander: retried at once, without counting an
-				// attempt against it (it did nothing wrong).
-				if r.state.CompareAndSwap(stateClaimed, stateQueued) {
-					retry = append(retry, r)
-				}
-				continue
-			}
-			// After a few such conflicts the append goes in a
-			// transaction of its own, so that while the records it met
-			// stay undecided (another writer's transaction, maybe of a
-			// dead writer) it does not make the appends of other streams
-			// abort with it. (Not at once: under contention on a real
-			// broker, records of another instance's transaction are
-			// undecided for a moment after every commit.)
-			r.solo = r.solo || r.attempts >= 2
-			// The full check, not only the expected version: the record
-			// the scan met may be this very append's first attempt, whose
-			// commit outcome was unknown to its caller and which has now
-			// committed; the retry is then an idempotent repeat.
-			if res, err, done := w.check(r); done {
-				r.finish(res, err)
-				continue
-			}
-			switch {
-			case r.attempts+1 >= maxAttempts:
-				r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
-			default:
-				r.notBefore = time.Now().Add(time.Millisecond << min(r.attempts, 6))
-				rest = append(rest, r)
-			}
-		}
-		again(rest, errors.New("a concurrent append conflicted"))
-		return retry
-	}
-
-	// 4. Commit, unless a caller gave up meanwhile.
-	var cancelled bool
-	for _, r := range live {
-		if !r.state.CompareAndSwap(stateClaimed, stateCommitting) {
-			cancelled = true
-		}
-	}
-	if cancelled {
-		if w.s.opts.testTrace != nil {
-			w.tracef("a caller gave up: abort")
-		}
-		w.abort(nil)
-		// The others did nothing wrong: retried at once, without
-		// counting an attempt against them.
-		for _, r := range live {
-			if r.state.CompareAndSwap(stateCommitting, stateQueued) {
-				retry = append(retry, r)
-			}
-		}
-		return retry
-	}
-	if !w.commit(ctx, func(err error) { fail(live, err) }) {
-		return nil
-	}
-
-	// 5. Done: record our own events in the index before catch-up sees
-	// their commit markers, and report.
-	for i, res := range w.recordOwn(live) {
-		live[i].finish(res, nil)
-	}
-	w.cacheOwn(live)
-	return nil
 }
 
 // cacheOwn adds the records of a committed transaction to the read cache,
@@ -449,7 +208,7 @@ func (w *worker) sendFailed(ctx context.Context, live []*appendReq, err error) (
 	failed := map[*appendReq]error{}
 	if errors.Is(err, errRecheck) {
 		// Nothing was written; settle before writing.
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("recheck: a coordinator request met a network error; settling before writing")
 		}
 		if serr := w.settleOpen(ctx, partsOf(live)); serr != nil {
@@ -498,7 +257,7 @@ func (w *worker) recordOwn(live []*appendReq) []eventstore.AppendResult {
 		if !s.idx[r.part].applyOwn(r.stream, r.base+1, offsets, r.events, s.opts.idWindow) {
 			allApplied[r.part] = false
 		}
-		if w.s.opts.testTrace != nil {
+		if w.s.opts.tracer != nil {
 			w.tracef("committed %s versions %d..%d at %v", r.stream, r.base+1, r.base+int64(len(r.events)), offsets)
 		}
 		out[k] = eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}
@@ -536,9 +295,9 @@ func (s *Store) catchUpStale(ctx context.Context, parts []int32) error {
 }
 
 // recheckFails reports whether the catch-up before a repeated version
-// check failed in a way that fails the append (see process): not when it
-// only waited for a transaction held open, nor when a slow leader made it
-// time out, unless the append repeats one whose outcome is unknown
+// check failed in a way that fails the append (see groupTxn.check): not
+// when it only waited for a transaction held open, nor when a slow leader
+// made it time out, unless the append repeats one whose outcome is unknown
 // (doubt), which needs the caught-up index to prove anything.
 func recheckFails(ctx context.Context, err error, doubt bool) bool {
 	if err == nil {
@@ -570,7 +329,7 @@ func (w *worker) commit(ctx context.Context, failed func(error)) bool {
 	}
 	w.closeProducer()
 	failed(fmt.Errorf("%w: %w", ErrUnknownOutcome, err))
-	if ierr := w.ensureProducer(); ierr != nil && w.s.opts.testTrace != nil {
+	if ierr := w.ensureProducer(); ierr != nil && w.s.opts.tracer != nil {
 		w.tracef("re-initialise after a failed commit: %v", ierr)
 	}
 	return false
@@ -687,18 +446,18 @@ func doubtedRepeat(st *streamState, r *appendReq) bool {
 	return found > 0
 }
 
-// check compares an append with the index. It finishes the append (done)
-// when it is a conflict, an idempotent repeat or a duplicate; otherwise it
-// records the stream's version and the offsets the conflict scan starts
-// from.
+// check compares an append with the index of its partition (see
+// checkStream).
 func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, done bool) {
-	ix := w.s.idx[r.part]
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	st := ix.streams[r.stream]
-	if st == nil {
-		st = &streamState{}
-	}
+	return w.s.idx[r.part].check(r)
+}
+
+// checkStream compares the append r with st, its stream's state in the
+// index, whose catch-up offset is next; the index calls it under its lock.
+// It finishes the append (done) when it is a conflict, an idempotent
+// repeat or a duplicate; otherwise it records the stream's version and the
+// offsets the conflict scan starts from.
+func checkStream(r *appendReq, st *streamState, next int64) (res eventstore.AppendResult, err error, done bool) {
 	if st.corrupt != nil {
 		return res, corruptStream(r.stream, st.corrupt), true
 	}
@@ -728,6 +487,6 @@ func (w *worker) check(r *appendReq) (res eventstore.AppendResult, err error, do
 		}
 		return res, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: current}, true
 	}
-	r.base, r.xsnap, r.lastKnown = current, ix.next, st.lastOffset()
+	r.base, r.xsnap, r.lastKnown = current, next, st.lastOffset()
 	return res, nil, false
 }

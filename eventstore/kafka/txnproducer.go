@@ -53,11 +53,9 @@ type txnProducer struct {
 	inTxn    bool
 	needInit bool
 
-	// trace, when set (tests only), receives a line per request.
-	trace func(format string, args ...any)
-	// endHook, when set (tests only), injects EndTxn failures (see
-	// options.testEndTxn).
-	endHook func(commit bool) (send bool, err error)
+	// hooks, when set (tests only), receives a line per request and
+	// injects EndTxn failures (see tracer).
+	hooks tracer
 	// onNetErr, when set, is called when a coordinator request fails on
 	// the network; netErr records that one did since begin.
 	onNetErr func()
@@ -76,7 +74,7 @@ var errRecheck = errors.New("kafka: a broker connection broke; checking for reco
 // they take about 2.5s.
 const txnRetries = 60
 
-func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id, topic string, timeout time.Duration, trace func(string, ...any)) (*txnProducer, error) {
+func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id, topic string, timeout time.Duration, hooks tracer) (*txnProducer, error) {
 	cfg := *base
 	cfg.MetricRegistry = metrics.NewRegistry()
 	client, err := sarama.NewClient(addrs, &cfg)
@@ -86,7 +84,7 @@ func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id
 	p := &txnProducer{
 		client: client, id: id, topic: topic, timeout: timeout,
 		codec: cfg.Producer.Compression, level: cfg.Producer.CompressionLevel,
-		version: cfg.Version, ackWait: cfg.Producer.Timeout, needInit: true, trace: trace,
+		version: cfg.Version, ackWait: cfg.Producer.Timeout, needInit: true, hooks: hooks,
 	}
 	if err := p.init(ctx); err != nil {
 		_ = client.Close()
@@ -160,7 +158,7 @@ func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork
 				return nil
 			case kerr == sarama.ErrConcurrentTransactions:
 				err = kerr
-				if p.trace != nil {
+				if p.hooks != nil {
 					p.tracef("%s: CONCURRENT_TRANSACTIONS (attempt %d): retrying", what, attempt+1)
 				}
 			case kerr == sarama.ErrNotCoordinatorForConsumer || kerr == sarama.ErrConsumerCoordinatorNotAvailable || kerr == sarama.ErrOffsetsLoadInProgress:
@@ -204,7 +202,7 @@ func (p *txnProducer) init(ctx context.Context) error {
 		}
 		return res.Err, nil
 	})
-	if p.trace != nil {
+	if p.hooks != nil {
 		p.tracef("init: producer %d epoch %d: %v", p.pid, p.epoch, err)
 	}
 	if err != nil {
@@ -327,7 +325,7 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 				}
 				continue
 			}
-			if p.trace != nil {
+			if p.hooks != nil {
 				p.tracef("produced %d records to %d at offset %d (producer %d epoch %d seq %d)", len(ms), part, blk.Offset, p.pid, p.epoch, p.seq[part])
 			}
 			p.seq[part] += int32(len(ms))
@@ -337,7 +335,7 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 		}
 	}
 	if netErr != nil || len(perrs) > 0 {
-		if p.trace != nil {
+		if p.hooks != nil {
 			p.tracef("produce failed (producer %d epoch %d): %v; %v", p.pid, p.epoch, netErr, perrs)
 		}
 	}
@@ -382,7 +380,7 @@ func (p *txnProducer) addPartitions(ctx context.Context, parts []int32) error {
 		}
 		return worst, nil
 	})
-	if p.trace != nil {
+	if p.hooks != nil {
 		p.tracef("add partitions %v (producer %d epoch %d): %v", parts, p.pid, p.epoch, err)
 	}
 	if err != nil {
@@ -444,11 +442,11 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 		what = "abort the transaction"
 	}
 	var injected error
-	if p.endHook != nil {
+	if p.hooks != nil {
 		var send bool
-		send, injected = p.endHook(commit)
+		send, injected = p.hooks.endTxn(commit)
 		if !send {
-			if p.trace != nil {
+			if p.hooks != nil {
 				p.tracef("%s: not sent (test): %v", what, injected)
 			}
 			p.needInit, p.inTxn = true, false
@@ -466,12 +464,12 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 		return res.Err, nil
 	})
 	if injected != nil {
-		if p.trace != nil {
+		if p.hooks != nil {
 			p.tracef("%s: the broker answered %v, lost (test)", what, err)
 		}
 		err = injected
 	}
-	if p.trace != nil {
+	if p.hooks != nil {
 		p.tracef("%s (producer %d epoch %d, partitions %v): %v", what, p.pid, p.epoch, p.added, err)
 	}
 	if err != nil {
@@ -482,8 +480,8 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 }
 
 func (p *txnProducer) tracef(format string, args ...any) {
-	if p.trace != nil {
-		p.trace(p.id+": "+format, args...)
+	if p.hooks != nil {
+		p.hooks.tracef(p.id+": "+format, args...)
 	}
 }
 
@@ -531,7 +529,7 @@ func (p *txnProducer) commitOffsets(ctx context.Context, o *ConsumerOffsets) err
 		}
 		return res.Err, nil
 	})
-	if p.trace != nil {
+	if p.hooks != nil {
 		p.tracef("add offsets of group %s (producer %d epoch %d): %v", o.Group, p.pid, p.epoch, err)
 	}
 	if err != nil {
@@ -565,7 +563,7 @@ func (p *txnProducer) commitOffsets(ctx context.Context, o *ConsumerOffsets) err
 				}
 			}
 		}
-		if p.trace != nil {
+		if p.hooks != nil {
 			p.tracef("commit offsets %v of group %s generation %d: %v %v", o.Offsets, o.Group, o.GenerationID, err, kerr)
 		}
 		switch {
