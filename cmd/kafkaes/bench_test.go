@@ -6,13 +6,13 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/cputime"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -134,16 +134,10 @@ func BenchmarkReadTopic(b *testing.B) {
 // broker's included) per op as "cpu-ns/op": steadier than wall time on a
 // loaded machine.
 func cpuPerOp(b *testing.B) func() {
-	start := cpuTime()
+	start := cputime.Process()
 	return func() {
-		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(cputime.Process()-start)/float64(b.N), "cpu-ns/op")
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func kafkaesB(b *testing.B, args ...string) int {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/cputime"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
@@ -129,13 +130,13 @@ func BenchmarkCatchUp(b *testing.B) {
 		var raw, group, reader time.Duration
 		var rawCPU, groupCPU, readerCPU time.Duration
 		for b.Loop() {
-			t0, c0 := time.Now(), cpuTime()
+			t0, c0 := time.Now(), cputime.Process()
 			rawCatchUp(b, c, topic, codec, n)
-			t1, c1 := time.Now(), cpuTime()
+			t1, c1 := time.Now(), cputime.Process()
 			kafkaesCatchUp(b, true)
-			t2, c2 := time.Now(), cpuTime()
+			t2, c2 := time.Now(), cputime.Process()
 			kafkaesCatchUp(b, false)
-			t3, c3 := time.Now(), cpuTime()
+			t3, c3 := time.Now(), cputime.Process()
 			raw, group, reader = raw+t1.Sub(t0), group+t2.Sub(t1), reader+t3.Sub(t2)
 			rawCPU, groupCPU, readerCPU = rawCPU+c1-c0, groupCPU+c2-c1, readerCPU+c3-c2
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
+	"github.com/kafkaes/kafkaes/internal/cputime"
 	"github.com/kafkaes/kafkaes/serde"
 	"github.com/kafkaes/kafkaes/serde/avro"
 	"github.com/kafkaes/kafkaes/serde/avro/avrotest"
@@ -117,7 +118,7 @@ func BenchmarkSerde(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			cpu := cpuTime()
+			cpu := cputime.Process()
 			for b.Loop() {
 				name, data, err := sp.Marshal(ctx, c.v)
 				if err != nil {
@@ -129,7 +130,7 @@ func BenchmarkSerde(b *testing.B) {
 			}
 			// CPU time of the whole process (GC included) per op: on a
 			// loaded machine steadier than ns/op, which counts waiting.
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 	for _, c := range []struct {

@@ -1,14 +1,15 @@
 //go:build unix
 
-package avro_test
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the CPU time (user+system) the process has used.
-func cpuTime() time.Duration {
+// Process returns the CPU time (user+system) the process has used so far,
+// or 0 when it cannot be read.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

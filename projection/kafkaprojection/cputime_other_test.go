@@ -1,8 +1,0 @@
-//go:build !unix
-
-package kafkaprojection_test
-
-import "time"
-
-// cpuTime is not measured on this platform; the cpu-ratio metrics are NaN.
-func cpuTime() time.Duration { return 0 }
