@@ -218,15 +218,20 @@ func (a *appender) build(t reflect.Type, s *Schema) (appendFn, bool) {
 	return nil, false
 }
 
-func (a *appender) record(t reflect.Type, s *Schema) (appendFn, bool) {
+// fieldApp is the appender of one field of a record.
+type fieldApp struct {
+	field *goField
+	name  string
+	fn    appendFn
+}
+
+// fields compiles the appenders of the fields of record schema s for the
+// struct type t, in the schema's order; ok=false when the pair needs the
+// goavro path.
+func (a *appender) fields(t reflect.Type, s *Schema) ([]fieldApp, bool) {
 	goFields, err := goFieldIndex(t)
 	if err != nil {
 		return nil, false // the plan refuses this type too
-	}
-	type fieldApp struct {
-		field *goField
-		name  string
-		fn    appendFn
 	}
 	fields := make([]fieldApp, 0, len(s.Fields))
 	for _, f := range s.Fields {
@@ -239,6 +244,14 @@ func (a *appender) record(t reflect.Type, s *Schema) (appendFn, bool) {
 			return nil, false
 		}
 		fields = append(fields, fieldApp{gf, f.Name, fn})
+	}
+	return fields, true
+}
+
+func (a *appender) record(t reflect.Type, s *Schema) (appendFn, bool) {
+	fields, ok := a.fields(t, s)
+	if !ok {
+		return nil, false
 	}
 	short := s.ShortName()
 	return func(buf []byte, v reflect.Value) ([]byte, error) {

@@ -63,39 +63,23 @@ func compileAppendPII(t reflect.Type, s *Schema, pp *pii.Plan) (piiAppendFn, boo
 	if s.Kind != Record || t.Kind() != reflect.Struct {
 		return nil, false
 	}
-	goFields, err := goFieldIndex(t)
-	if err != nil {
+	fields, ok := (&appender{memo: map[planKey]*appendFn{}}).fields(t, s)
+	if !ok {
 		return nil, false
 	}
-	a := &appender{memo: map[planKey]*appendFn{}}
-	type fieldApp struct {
-		field *goField
-		name  string
-		fn    appendFn
-		pii   int // >= 0: plan index of a personal-data field
-	}
-	fields := make([]fieldApp, 0, len(s.Fields))
-	for _, f := range s.Fields {
-		gf, ok := goFields.lookup(f)
-		if !ok {
-			return nil, false // a default must be written: goavro path
-		}
-		fn, ok := a.compile(gf.sf.Type, f.Type)
-		if !ok {
+	piiOf := make([]int, len(fields)) // >= 0: plan index of a personal-data field
+	for i, f := range fields {
+		piiOf[i] = piiFieldOf(pp, f.field)
+		if piiOf[i] >= 0 && !piiWire(f.field.sf.Type, s.Fields[i].Type) {
 			return nil, false
 		}
-		k := piiFieldOf(pp, gf)
-		if k >= 0 && !piiWire(gf.sf.Type, f.Type) {
-			return nil, false
-		}
-		fields = append(fields, fieldApp{gf, f.Name, fn, k})
 	}
 	short := s.ShortName()
 	return func(buf []byte, v reflect.Value, sealed *pii.Sealed) ([]byte, error) {
 		for i := range fields {
 			f := &fields[i]
-			if f.pii >= 0 {
-				if b := sealed.Field(f.pii); b != nil {
+			if k := piiOf[i]; k >= 0 {
+				if b := sealed.Field(k); b != nil {
 					buf = append(appendLong(buf, int64(len(b))), b...)
 					continue
 				}
