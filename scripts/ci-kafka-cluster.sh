@@ -19,7 +19,7 @@
 #      KAFKAES_CI_PM_FAULTS_FATAL=1.
 #
 # It starts a fresh cluster with its own state directory on the first free
-# port base of 40200, 40210, ... (so a developer's cluster is left alone),
+# port base of 20200, 20210, ... (so a developer's cluster is left alone),
 # stops it on exit and exits with the first failure's status. Extra
 # arguments go to both `go test` runs (e.g. -v).
 #
@@ -39,7 +39,7 @@ if [[ -z "${KAFKAES_CLUSTER_RUN:-}" ]]; then
 fi
 port_used() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [[ -z "${KAFKAES_CLUSTER_PORT_BASE:-}" ]]; then
-	for base in $(seq 40200 10 40290); do
+	for base in $(seq 20200 10 20290); do
 		free=1
 		for p in $(seq "$base" $((base + 5))); do
 			if port_used "$p"; then free=0; fi
@@ -49,7 +49,7 @@ if [[ -z "${KAFKAES_CLUSTER_PORT_BASE:-}" ]]; then
 			break
 		fi
 	done
-	[[ -n "${KAFKAES_CLUSTER_PORT_BASE:-}" ]] || { echo "ci-cluster: error: no 6 free ports at 40200..40295 on 127.0.0.1; set KAFKAES_CLUSTER_PORT_BASE" >&2; exit 1; }
+	[[ -n "${KAFKAES_CLUSTER_PORT_BASE:-}" ]] || { echo "ci-cluster: error: no 6 free ports at 20200..20295 on 127.0.0.1; set KAFKAES_CLUSTER_PORT_BASE" >&2; exit 1; }
 fi
 CTL="scripts/kafka-cluster.sh"
 

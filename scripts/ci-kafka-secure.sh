@@ -5,7 +5,7 @@
 # user that holds only the documented ACLs, as CI does.
 #
 # It starts a fresh secured broker with its own state directory and ports
-# (the first free pair of 39592/39593, 39602/39603, ...), then:
+# (the first free pair of 19592/19593, 19602/19603, ...), then:
 #   1. checks that the listener refuses a client without TLS/SASL;
 #   2. runs, with KAFKAES_REQUIRE_SECURE=1 (so the authorization tests
 #      cannot skip), the event store's conformance suite and its per-ACL
@@ -26,13 +26,13 @@ own_run="$(mktemp -d "${TMPDIR:-/tmp}/kafkaes-secure-ci.XXXXXX")"
 export KAFKAES_KAFKA_RUN="$own_run/run"
 port_used() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [[ -z "${KAFKAES_KAFKA_PORT:-}" ]]; then
-	for base in $(seq 39592 10 39692); do
+	for base in $(seq 19592 10 19692); do
 		if ! port_used "$base" && ! port_used $((base + 1)); then
 			export KAFKAES_KAFKA_PORT="$base" KAFKAES_KAFKA_CONTROLLER_PORT=$((base + 1))
 			break
 		fi
 	done
-	[[ -n "${KAFKAES_KAFKA_PORT:-}" ]] || { echo "ci-kafka-secure: error: no free port pair in 39592..39693" >&2; exit 1; }
+	[[ -n "${KAFKAES_KAFKA_PORT:-}" ]] || { echo "ci-kafka-secure: error: no free port pair in 19592..19693" >&2; exit 1; }
 fi
 CTL=scripts/kafka-secure.sh
 t() { date +%s.%N; }

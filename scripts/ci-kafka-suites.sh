@@ -17,8 +17,8 @@
 #
 # Settings: the KAFKAES_KAFKA_* variables of kafka-broker.sh. Here the state
 # directory defaults to a new temporary one (deleted at exit unless
-# KAFKAES_CI_KEEP=1) and the ports to the first free pair of 39192/39193,
-# 39202/39203, ... KAFKAES_CI_PACKAGES overrides the package patterns;
+# KAFKAES_CI_KEEP=1) and the ports to the first free pair of 19192/19193,
+# 19202/19203, ... KAFKAES_CI_PACKAGES overrides the package patterns;
 # KAFKAES_CI_TEST_TIMEOUT (default 20m) is go test -timeout.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,14 +34,16 @@ if [[ -z "${KAFKAES_KAFKA_RUN:-}" ]]; then
 fi
 port_used() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [[ -z "${KAFKAES_KAFKA_PORT:-}" ]]; then
-	# The first free pair of 39192/39193, 39202/39203, ... 39292/39293.
-	for base in $(seq 39192 10 39292); do
+	# The first free pair of 19192/19193, 19202/19203, ... 19292/19293: below
+	# Linux's ephemeral port range (32768-60999), so an outgoing connection
+	# cannot take a broker's port while it restarts (it did, at 39592).
+	for base in $(seq 19192 10 19292); do
 		if ! port_used "$base" && ! port_used $((base + 1)); then
 			export KAFKAES_KAFKA_PORT="$base" KAFKAES_KAFKA_CONTROLLER_PORT=$((base + 1))
 			break
 		fi
 	done
-	[[ -n "${KAFKAES_KAFKA_PORT:-}" ]] || { echo "ci-kafka: error: no free port pair in 39192..39293 on 127.0.0.1; set KAFKAES_KAFKA_PORT and KAFKAES_KAFKA_CONTROLLER_PORT" >&2; exit 1; }
+	[[ -n "${KAFKAES_KAFKA_PORT:-}" ]] || { echo "ci-kafka: error: no free port pair in 19192..19293 on 127.0.0.1; set KAFKAES_KAFKA_PORT and KAFKAES_KAFKA_CONTROLLER_PORT" >&2; exit 1; }
 fi
 export KAFKAES_KAFKA_CONTROLLER_PORT="${KAFKAES_KAFKA_CONTROLLER_PORT:-$((KAFKAES_KAFKA_PORT + 1))}"
 CTL="scripts/kafka-broker.sh"
