@@ -109,9 +109,19 @@ func readPartition(ctx context.Context, cons sarama.Consumer, topic string, p in
 	}
 	defer pc.Close()
 	var out []eventstore.RecordedEvent
+	// sarama's partition consumer reports errors it recovers from (a
+	// connection dropped, "broker not connected", a leader moving) on
+	// Errors and keeps consuming; it closes Messages when it gives up (an
+	// offset out of range). So an error is remembered, not fatal: the
+	// read ends at the end marker, when Messages closes, or when ctx ends,
+	// and the last two report the last error.
+	var lastErr error
 	for {
 		select {
-		case m := <-pc.Messages():
+		case m, ok := <-pc.Messages():
+			if !ok {
+				return nil, fmt.Errorf("logcheck: %s/%d: the consumer stopped before the end marker at offset %d (read %d events): %w", topic, p, end, len(out), lastErr)
+			}
 			if m.Offset > end {
 				return nil, fmt.Errorf("logcheck: %s/%d: read offset %d past the end marker at %d without seeing it", topic, p, m.Offset, end)
 			}
@@ -126,8 +136,11 @@ func readPartition(ctx context.Context, cons sarama.Consumer, topic string, p in
 				out = append(out, ev)
 			}
 		case err := <-pc.Errors():
-			return nil, fmt.Errorf("logcheck: consume %s/%d: %w", topic, p, err)
+			lastErr = err
 		case <-ctx.Done():
+			if lastErr != nil {
+				return nil, fmt.Errorf("logcheck: %s/%d: end marker at offset %d not reached (read %d events; last consumer error: %v): %w", topic, p, end, len(out), lastErr, ctx.Err())
+			}
 			return nil, fmt.Errorf("logcheck: %s/%d: end marker at offset %d not reached (read %d events): %w", topic, p, end, len(out), ctx.Err())
 		}
 	}

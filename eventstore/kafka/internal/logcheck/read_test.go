@@ -2,10 +2,13 @@ package logcheck_test
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/internal/logcheck"
@@ -92,5 +95,52 @@ func TestReadCommitted(t *testing.T) {
 	again, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
 	if err != nil || len(again) != 4 {
 		t.Fatalf("second read: %d events, %v", len(again), err)
+	}
+}
+
+// TestReadCommittedRidesOutDroppedConnections breaks the reader's first
+// fetches (the broker drops the connection, as kfake and real brokers do
+// under faults): sarama reports that on the consumer's error channel and
+// recovers, so ReadCommitted must keep reading to the end marker rather
+// than fail (CI failed once on "kafka: broker not connected").
+func TestReadCommittedRidesOutDroppedConnections(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to drop connections")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	pcfg := c.Config()
+	pcfg.Producer.Return.Successes = true
+	p, err := sarama.NewSyncProducer(c.Brokers, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v <= 3; v++ {
+		key, hs := wire.Encode("s", v, eventstore.Event{ID: eventstore.NewEventID(), Type: "T", Data: []byte("x")}, time.Now())
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.ByteEncoder(key), Headers: hs, Value: sarama.StringEncoder("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = p.Close()
+	var broken atomic.Int32
+	c.Fake().ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		if broken.Add(1) > 3 {
+			return nil, nil, false
+		}
+		return nil, errors.New("test: drop the connection"), true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if broken.Load() < 3 {
+		t.Fatalf("only %d fetches were broken", broken.Load())
+	}
+	if len(log) != 3 {
+		t.Fatalf("read %d events, want 3", len(log))
 	}
 }
