@@ -194,13 +194,27 @@ func (d *DLQ) scan(ctx context.Context, fn func(msg *sarama.ConsumerMessage)) er
 		}
 		err = func() error {
 			defer pc.Close()
+			// The partition consumer reports errors it recovers from (a
+			// dropped connection, a leader moving) and keeps going; a
+			// missing ACL does not heal, and a closed Messages channel
+			// means it gave up.
+			var lastErr error
 			for {
 				select {
 				case <-ctx.Done():
+					if lastErr != nil {
+						return fmt.Errorf("%w (last consumer error: %v)", ctx.Err(), lastErr)
+					}
 					return ctx.Err()
 				case cerr := <-pc.Errors():
-					return cerr
-				case msg := <-pc.Messages():
+					if kafkaauth.Fatal(cerr) {
+						return cerr
+					}
+					lastErr = cerr
+				case msg, ok := <-pc.Messages():
+					if !ok {
+						return fmt.Errorf("the consumer stopped before offset %d: %w", hw-1, lastErr)
+					}
 					fn(msg)
 					if msg.Offset >= hw-1 {
 						return nil
