@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/wire"
@@ -71,6 +73,17 @@ type ConsumerOffsets struct {
 	// Offsets holds, per partition of Topic, the offset of the next record
 	// to consume.
 	Offsets map[int32]int64
+	// PositionTopic, when set, is a topic to which the transaction also
+	// writes one position record per partition of Offsets (the format is
+	// in package internal/wire: key group, topic and partition; value the
+	// offset; partition the consumed partition modulo the topic's
+	// partition count). The records commit exactly when the offsets do,
+	// and are kept when Kafka loses a transactional offset commit (seen on
+	// a 3-node cluster whose group coordinator was killed during the
+	// commit; docs/faults.md), so a new owner of the partition can start
+	// from the later of the two. The topic must exist, and the store's
+	// principal needs Write on it. The default, "", writes none.
+	PositionTopic string
 }
 
 // ErrGroupFenced is wrapped by the error of [Store.AppendMultiWithOffsets]
@@ -234,6 +247,11 @@ func (w *worker) recommitOffsets(ctx context.Context, m *multiReq, results []eve
 		unknown(err)
 		return
 	}
+	if err := w.writePositions(ctx, m.offsets); err != nil {
+		w.abort(err)
+		unknown(err)
+		return
+	}
 	if err := w.prod.commitOffsets(ctx, m.offsets); err != nil {
 		w.abort(err)
 		var fe *groupFencedError
@@ -257,6 +275,71 @@ func (w *worker) recommitOffsets(ctx context.Context, m *multiReq, results []eve
 		w.tracef("multi-stream append to %s: a repeat of a written append; its offsets committed again", m.streams())
 	}
 	m.finish(results, nil)
+}
+
+// positionRecords returns the position records of o (see
+// ConsumerOffsets.PositionTopic), none if o asks for none. A topic that is
+// missing or that the store may not describe is said so, with what to do.
+func (w *worker) positionRecords(o *ConsumerOffsets) ([]*sarama.ProducerMessage, error) {
+	if o.PositionTopic == "" {
+		return nil, nil
+	}
+	parts, err := w.prod.client.Partitions(o.PositionTopic)
+	if err == nil && len(parts) == 0 {
+		err = sarama.ErrUnknownTopicOrPartition
+	}
+	if err != nil {
+		if kafkaauth.Fatal(err) {
+			return nil, kafkaauth.Wrap(err, w.prod.client.Config(), "write the positions of group "+o.Group, "Write", kafkaauth.Topic, o.PositionTopic, false)
+		}
+		return nil, fmt.Errorf("kafka: the positions topic %s of group %s: %w (create it, or let the process committer create it)", o.PositionTopic, o.Group, err)
+	}
+	n := int32(len(parts))
+	now := time.Now()
+	msgs := make([]*sarama.ProducerMessage, 0, len(o.Offsets))
+	for p, next := range o.Offsets {
+		msgs = append(msgs, &sarama.ProducerMessage{
+			Topic: o.PositionTopic, Partition: wire.PositionPartition(p, n), Timestamp: now,
+			Key: sarama.ByteEncoder(wire.PositionKey(o.Group, o.Topic, p)), Value: sarama.ByteEncoder(wire.PositionValue(next)),
+		})
+	}
+	return msgs, nil
+}
+
+// positionsRefused returns, when err (of a send) says that the broker
+// refused o's position records for good (a missing ACL, a record too
+// large), an error that says so; otherwise nil.
+func positionsRefused(err error, o *ConsumerOffsets) error {
+	var perrs sarama.ProducerErrors
+	if o == nil || o.PositionTopic == "" || !errors.As(err, &perrs) {
+		return nil
+	}
+	for _, pe := range perrs {
+		if pe.Msg.Topic != o.PositionTopic || !permanent(pe.Err) {
+			continue
+		}
+		if kafkaauth.Fatal(pe.Err) {
+			return kafkaauth.Wrap(pe.Err, nil, "write the positions of group "+o.Group, "Write", kafkaauth.Topic, o.PositionTopic, false)
+		}
+		return fmt.Errorf("kafka: the broker refused the position records of group %s on %s: %w", o.Group, o.PositionTopic, pe.Err)
+	}
+	return nil
+}
+
+// writePositions writes the position records of o in the open
+// transaction, if o asks for them.
+func (w *worker) writePositions(ctx context.Context, o *ConsumerOffsets) error {
+	msgs, err := w.positionRecords(o)
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	if err := w.prod.send(ctx, msgs); err != nil {
+		if e := positionsRefused(err, o); e != nil {
+			return e
+		}
+		return fmt.Errorf("kafka: write the positions of group %s to %s: %w", o.Group, o.PositionTopic, err)
+	}
+	return nil
 }
 
 // judgeMulti is judge (unknown.go) for a multi-stream append: its entries
@@ -427,13 +510,25 @@ func (t *multiTxn) check() bool {
 // worker.write), with the consumer offsets when the append has them.
 func (t *multiTxn) write() (pre <-chan map[int32]*partResult, ok bool) {
 	w, m := t.w, t.m
-	pre, failed, err := w.write(t.ctx, m.members)
+	var positions []*sarama.ProducerMessage
+	if m.offsets != nil {
+		var err error
+		if positions, err = w.positionRecords(m.offsets); err != nil {
+			t.fail(fmt.Errorf("multi-stream append to streams %s: %w", m.streams(), err))
+			return nil, false
+		}
+	}
+	pre, failed, err := w.write(t.ctx, m.members, positions...)
 	if err != nil {
 		for _, r := range m.members {
 			if e := failed[r]; e != nil {
 				t.fail(e)
 				return nil, false
 			}
+		}
+		if e := positionsRefused(err, m.offsets); e != nil {
+			t.fail(fmt.Errorf("multi-stream append to streams %s: %w", m.streams(), e))
+			return nil, false
 		}
 		t.again(err)
 		return nil, false

@@ -293,17 +293,18 @@ func (g *groupTxn) report(live []*appendReq) {
 	g.w.cacheOwn(live)
 }
 
-// write begins a transaction for reqs and produces their records (step 2
-// of process and processMulti). It returns the start of the conflict
+// write begins a transaction for reqs and produces their records, and
+// extra (records of other topics: a process manager's positions) with
+// them (step 2 of process and processMulti). It returns the start of the conflict
 // scan's range (pre), read meanwhile. When the produce fails, the
 // transaction is settled or the producer recovered (sendFailed): err is
 // the cause to retry with, and failed holds the appends whose events the
 // broker refused for good.
-func (w *worker) write(ctx context.Context, reqs []*appendReq) (pre <-chan map[int32]*partResult, failed map[*appendReq]error, err error) {
+func (w *worker) write(ctx context.Context, reqs []*appendReq, extra ...*sarama.ProducerMessage) (pre <-chan map[int32]*partResult, failed map[*appendReq]error, err error) {
 	if err := w.start(ctx, reqs); err != nil {
 		return nil, nil, err
 	}
-	msgs := w.encode(reqs)
+	msgs := append(w.encode(reqs), extra...)
 	// Start reading the scan range while the records are written: what is
 	// in the log now is below our first offset, so only the rest, often
 	// nothing, remains to be read once the produce returns.

@@ -45,8 +45,8 @@ type txnProducer struct {
 
 	pid   int64
 	epoch int16
-	seq   map[int32]int32 // next sequence number per partition
-	added map[int32]bool  // partitions in the open transaction
+	seq   map[topicPart]int32 // next sequence number per partition
+	added map[topicPart]bool  // partitions in the open transaction
 	// offsets is set when consumer offsets were added to the open
 	// transaction (commitOffsets).
 	offsets  bool
@@ -60,6 +60,9 @@ type txnProducer struct {
 	// the network; netErr records that one did since begin.
 	onNetErr func()
 	netErr   bool
+	// deniedTopic is the topic whose partitions AddPartitionsToTxn last
+	// refused for want of Write ("" before any), for authErr.
+	deniedTopic string
 }
 
 // errRecheck is returned by send when a request of the transaction met a
@@ -101,7 +104,11 @@ func (p *txnProducer) close() { _ = p.client.Close() }
 func (p *txnProducer) authErr(what string, err error) error {
 	what = fmt.Sprintf("kafka: %s (transactional ID %q)", what, p.id)
 	if errors.Is(err, sarama.ErrTopicAuthorizationFailed) {
-		return kafkaauth.Wrap(err, p.client.Config(), what, "Write", kafkaauth.Topic, p.topic, false)
+		topic := p.topic
+		if p.deniedTopic != "" {
+			topic = p.deniedTopic
+		}
+		return kafkaauth.Wrap(err, p.client.Config(), what, "Write", kafkaauth.Topic, topic, false)
 	}
 	// The IDs are <prefix>-<n>; the default prefix starts with
 	// TransactionalIDACLPrefix(topic), which the ACL should name.
@@ -208,9 +215,9 @@ func (p *txnProducer) init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.seq = map[int32]int32{}
+	p.seq = map[topicPart]int32{}
 	p.inTxn, p.needInit = false, false
-	p.added = map[int32]bool{}
+	p.added = map[topicPart]bool{}
 	return nil
 }
 
@@ -232,29 +239,44 @@ func (p *txnProducer) begin(ctx context.Context) error {
 	return nil
 }
 
-// send writes msgs (all to p.topic, partitions set) in the open
-// transaction: one AddPartitionsToTxn for the partitions not yet in it,
-// then one Produce per leader broker, all brokers at once. On success every
-// message's Offset is set. A partition the broker refused is reported as a
-// sarama.ProducerErrors entry per message; any error leaves the transaction
-// to be aborted.
+// topicPart is a partition of a topic.
+type topicPart struct {
+	topic string
+	part  int32
+}
+
+// topicOf is the topic of m: its own, or the store's when it names none.
+func (p *txnProducer) topicOf(m *sarama.ProducerMessage) string {
+	if m.Topic == "" {
+		return p.topic
+	}
+	return m.Topic
+}
+
+// send writes msgs (to p.topic unless a message names another topic,
+// partitions set) in the open transaction: one AddPartitionsToTxn for the
+// partitions not yet in it, then one Produce per leader broker, all brokers
+// at once. On success every message's Offset is set. A partition the
+// broker refused is reported as a sarama.ProducerErrors entry per message;
+// any error leaves the transaction to be aborted.
 func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) error {
 	if !p.inTxn {
 		return errors.New("kafka: internal error: send outside a transaction")
 	}
-	byPart := map[int32][]*sarama.ProducerMessage{}
-	var parts, newParts []int32
+	byPart := map[topicPart][]*sarama.ProducerMessage{}
+	var parts, newParts []topicPart
 	for _, m := range msgs {
-		if byPart[m.Partition] == nil {
-			parts = append(parts, m.Partition)
-			if !p.added[m.Partition] {
-				newParts = append(newParts, m.Partition)
+		tp := topicPart{p.topicOf(m), m.Partition}
+		if byPart[tp] == nil {
+			parts = append(parts, tp)
+			if !p.added[tp] {
+				newParts = append(newParts, tp)
 			}
 		}
-		byPart[m.Partition] = append(byPart[m.Partition], m)
+		byPart[tp] = append(byPart[tp], m)
 	}
 	_, _, produceV := p.versions()
-	if err := p.addPartitions(ctx, newParts); err != nil {
+	if err := p.addTopicPartitions(ctx, newParts); err != nil {
 		return err
 	}
 	if p.netErr {
@@ -264,12 +286,12 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 
 	// One request per leader.
 	reqs := map[*sarama.Broker]*sarama.ProduceRequest{}
-	reqParts := map[*sarama.Broker][]int32{}
-	for _, part := range parts {
-		b, err := p.client.Leader(p.topic, part)
+	reqParts := map[*sarama.Broker][]topicPart{}
+	for _, tp := range parts {
+		b, err := p.client.Leader(tp.topic, tp.part)
 		if err != nil {
 			p.needInit = true
-			return fmt.Errorf("kafka: find the leader of %s/%d: %w", p.topic, part, err)
+			return fmt.Errorf("kafka: find the leader of %s/%d: %w", tp.topic, tp.part, err)
 		}
 		req := reqs[b]
 		if req == nil {
@@ -279,8 +301,8 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 			}
 			reqs[b] = req
 		}
-		req.AddBatch(p.topic, part, p.batch(part, byPart[part]))
-		reqParts[b] = append(reqParts[b], part)
+		req.AddBatch(tp.topic, tp.part, p.batch(tp, byPart[tp]))
+		reqParts[b] = append(reqParts[b], tp)
 	}
 	type result struct {
 		b   *sarama.Broker
@@ -305,20 +327,20 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 		}
 		if r.err != nil {
 			_ = r.b.Close()
-			_ = p.client.RefreshMetadata(p.topic)
+			p.refresh(reqParts[r.b])
 			netErr = fmt.Errorf("kafka: produce to broker %d: %w", r.b.ID(), r.err)
 			continue
 		}
-		for _, part := range reqParts[r.b] {
-			ms := byPart[part]
-			blk := r.res.GetBlock(p.topic, part)
+		for _, tp := range reqParts[r.b] {
+			ms := byPart[tp]
+			blk := r.res.GetBlock(tp.topic, tp.part)
 			kerr := sarama.ErrIncompleteResponse
 			if blk != nil {
 				kerr = blk.Err
 			}
 			if kerr != sarama.ErrNoError {
 				if kerr == sarama.ErrNotLeaderForPartition || kerr == sarama.ErrLeaderNotAvailable {
-					_ = p.client.RefreshMetadata(p.topic)
+					_ = p.client.RefreshMetadata(tp.topic)
 				}
 				for _, m := range ms {
 					perrs = append(perrs, &sarama.ProducerError{Msg: m, Err: kerr})
@@ -326,9 +348,9 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 				continue
 			}
 			if p.hooks != nil {
-				p.tracef("produced %d records to %d at offset %d (producer %d epoch %d seq %d)", len(ms), part, blk.Offset, p.pid, p.epoch, p.seq[part])
+				p.tracef("produced %d records to %s at offset %d (producer %d epoch %d seq %d)", len(ms), tp, blk.Offset, p.pid, p.epoch, p.seq[tp])
 			}
-			p.seq[part] += int32(len(ms))
+			p.seq[tp] += int32(len(ms))
 			for i, m := range ms {
 				m.Offset = blk.Offset + int64(i)
 			}
@@ -350,13 +372,40 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 	return nil
 }
 
+// String names tp in traces: the partition alone for the store's topic.
+func (tp topicPart) String() string { return fmt.Sprintf("%s/%d", tp.topic, tp.part) }
+
+// refresh refreshes the metadata of the topics of parts.
+func (p *txnProducer) refresh(parts []topicPart) {
+	seen := map[string]bool{}
+	for _, tp := range parts {
+		if !seen[tp.topic] {
+			seen[tp.topic] = true
+			_ = p.client.RefreshMetadata(tp.topic)
+		}
+	}
+}
+
 // addPartitions adds parts (of p.topic) to the open transaction with one
 // AddPartitionsToTxn request, retrying retriable errors. Partitions already
 // added are added again harmlessly; an error leaves the producer to be
 // re-initialised.
 func (p *txnProducer) addPartitions(ctx context.Context, parts []int32) error {
+	tps := make([]topicPart, len(parts))
+	for i, part := range parts {
+		tps[i] = topicPart{p.topic, part}
+	}
+	return p.addTopicPartitions(ctx, tps)
+}
+
+// addTopicPartitions is addPartitions for partitions of any topic.
+func (p *txnProducer) addTopicPartitions(ctx context.Context, parts []topicPart) error {
 	if len(parts) == 0 {
 		return nil
+	}
+	byTopic := map[string][]int32{}
+	for _, tp := range parts {
+		byTopic[tp.topic] = append(byTopic[tp.topic], tp.part)
 	}
 	if !p.inTxn {
 		return errors.New("kafka: internal error: add partitions outside a transaction")
@@ -365,16 +414,19 @@ func (p *txnProducer) addPartitions(ctx context.Context, parts []int32) error {
 	err := p.coordinator(ctx, "add partitions to the transaction", true, func(b *sarama.Broker) (sarama.KError, error) {
 		res, err := b.AddPartitionsToTxn(&sarama.AddPartitionsToTxnRequest{
 			Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
-			TopicPartitions: map[string][]int32{p.topic: parts},
+			TopicPartitions: byTopic,
 		})
 		if err != nil {
 			return 0, err
 		}
 		worst := sarama.ErrNoError
-		for _, pes := range res.Errors {
+		for topic, pes := range res.Errors {
 			for _, pe := range pes {
 				if pe.Err != sarama.ErrNoError && (worst == sarama.ErrNoError || worst == sarama.ErrOperationNotAttempted) {
 					worst = pe.Err
+				}
+				if pe.Err == sarama.ErrTopicAuthorizationFailed {
+					p.deniedTopic = topic
 				}
 			}
 		}
@@ -387,18 +439,18 @@ func (p *txnProducer) addPartitions(ctx context.Context, parts []int32) error {
 		p.needInit = true
 		return err
 	}
-	for _, part := range parts {
-		p.added[part] = true
+	for _, tp := range parts {
+		p.added[tp] = true
 	}
 	return nil
 }
 
 // batch builds the transactional record batch of one partition.
-func (p *txnProducer) batch(part int32, ms []*sarama.ProducerMessage) *sarama.RecordBatch {
+func (p *txnProducer) batch(tp topicPart, ms []*sarama.ProducerMessage) *sarama.RecordBatch {
 	first := ms[0].Timestamp.Truncate(time.Millisecond)
 	rb := &sarama.RecordBatch{
 		Version: 2, Codec: p.codec, CompressionLevel: p.level,
-		ProducerID: p.pid, ProducerEpoch: p.epoch, FirstSequence: p.seq[part], IsTransactional: true,
+		ProducerID: p.pid, ProducerEpoch: p.epoch, FirstSequence: p.seq[tp], IsTransactional: true,
 		FirstTimestamp: first, MaxTimestamp: first, LastOffsetDelta: int32(len(ms) - 1),
 		Records: make([]*sarama.Record, len(ms)),
 	}

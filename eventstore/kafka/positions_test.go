@@ -1,0 +1,88 @@
+package kafka_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/kafkafetch"
+	"github.com/kafkaes/kafkaes/internal/wire"
+)
+
+// committedPositions reads every committed position record of topic (read
+// committed, from offset 0) and returns, per key, the values in log order.
+func committedPositions(t *testing.T, c *kafkatest.Cluster, topic string) map[string][]int64 {
+	t.Helper()
+	client := c.Client(t)
+	parts, err := client.Partitions(topic)
+	require.NoError(t, err)
+	out := map[string][]int64{}
+	for _, p := range parts {
+		for off := int64(0); ; {
+			res, err := kafkafetch.Fetch(context.Background(), client, topic, map[int32]int64{p: off}, kafkafetch.Options{Isolation: sarama.ReadCommitted})
+			require.NoError(t, err)
+			r := res[p]
+			require.NoError(t, r.Err)
+			for _, rec := range r.Records {
+				g, tp, part, next, err := wire.ParsePosition(rec.Key, rec.Value)
+				require.NoError(t, err)
+				require.Equal(t, p, wire.PositionPartition(part, int32(len(parts))), "position record of %s/%s/%d on partition %d", g, tp, part, p)
+				out[string(rec.Key)] = append(out[string(rec.Key)], next)
+			}
+			if r.Next <= off {
+				break
+			}
+			off = r.Next
+		}
+	}
+	return out
+}
+
+// TestMultiWithOffsetsWritesPositions: an AppendMultiWithOffsets with a
+// PositionTopic writes one position record per consumed partition in its
+// transaction (on the partition the wire format names); an append that
+// fails on a conflict writes none; a missing positions topic fails the
+// append before anything is written, saying what to do.
+func TestMultiWithOffsetsWritesPositions(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	positions := topic + ".positions"
+	c.CreateTopic(t, positions, 3, nil)
+	group := kafkatest.TopicName(t, "group")
+	s := openStressStore(t, c, topic)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := kafka.ConsumerOffsets{Group: group, GenerationID: -1, Topic: topic, Offsets: map[int32]int64{0: 10, 1: 7}, PositionTopic: positions}
+
+	a, _ := newEvents(1, "pm")
+	_, err := s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: "ledger-a", Expected: eventstore.NoStream, Events: a})
+	require.NoError(t, err)
+	b, _ := newEvents(1, "pm")
+	o.Offsets = map[int32]int64{0: 12}
+	_, err = s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: "ledger-a", Expected: eventstore.NoStream, Events: b})
+	require.ErrorIs(t, err, eventstore.ErrConcurrencyConflict)
+	o.Offsets = map[int32]int64{0: 13}
+	_, err = s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: "ledger-a", Expected: eventstore.Exact(1), Events: b})
+	require.NoError(t, err)
+
+	require.Equal(t, map[string][]int64{
+		string(wire.PositionKey(group, topic, 0)): {10, 13},
+		string(wire.PositionKey(group, topic, 1)): {7},
+	}, committedPositions(t, c, positions), "the committed appends' positions, none of the conflicting one's")
+
+	o.PositionTopic = topic + ".missing"
+	c2, _ := newEvents(1, "pm")
+	_, err = s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: "ledger-b", Expected: eventstore.NoStream, Events: c2})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "positions topic "+o.PositionTopic)
+	v, err := streamVersion(ctx, s, "ledger-b")
+	require.NoError(t, err)
+	require.Equal(t, int64(0), v, "nothing written")
+}
