@@ -82,7 +82,7 @@ step go test -race -count=1 -timeout "$to" -run 'TestSecure' ./cmd/kafkaes/
 # groups), created for the run with scripts/kafkaacl.
 example_acls() { # example topic
 	case "$1" in
-	bank) echo "topic:$2:Read,Write,DescribeConfigs,Create topic:$2-snapshots:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-group:bank-salary-sweep:Read" ;;
+	bank) echo "topic:$2:Read,Write,DescribeConfigs,Create topic:$2-snapshots:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-group:bank-salary-sweep:Read prefixed-topic:$2.bank-salary-sweep:Read,Write,Create" ;;
 	orders) echo "topic:$2:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-group:order-summary:Read" ;;
 	healthcare) echo "topic:$2:Read,Write,DescribeConfigs,Create topic:$2.pii-keys:Read,Write,DescribeConfigs,Create prefixed-transactional-id:$2.kafkaes-:Write prefixed-transactional-id:$2.pii-keys.kafkaes-:Write" ;;
 	esac

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -34,14 +35,24 @@ import (
 // committed. A transaction whose outcome is unknown is repeated with
 // the same event IDs (the store recognises a repeat that was written) and
 // otherwise ends the session the same way; a repeat that finds the events
-// written commits the offsets again before it reports success (on a
-// 3-node Kafka 4.4 cluster whose group coordinator was SIGKILLed during
-// a commit, a transaction's events were committed and its offsets were
-// not; the repeat restores them). Left open: when that happens and the
-// partition moves to another member before the repeat, the new owner
-// starts from the older offset and decides the batch again (seen once in
-// about 40 fault-test runs, before the repeat re-committed the offsets;
-// see docs/faults.md). What this relies on from Kafka,
+// written commits the offsets again before it reports success.
+//
+// Positions topic. On a 3-node Kafka 4.4 cluster whose group coordinator
+// was SIGKILLed during a commit, a transaction's events were committed and
+// its offsets were not (docs/faults.md); a new owner of the partition
+// would then start from the older offset and decide the batch again. So
+// every transaction also writes the offset as a record to the group's
+// positions topic ([WithPositionTopic]; by default [DefaultPositionTopic],
+// created at the first Start when missing: compacted, as many partitions
+// and replicas as the consumed topic), and Start resumes from the later
+// of the group's committed offset and the last position record. The
+// store's principal needs Write on that topic and the client's principal
+// Read (and Create, unless it is created beforehand). One consequence: to
+// move a process manager back (re-running decisions, which repeats their
+// effects), resetting the group's offsets is not enough; delete the
+// positions topic's records too (or the topic).
+//
+// What this relies on from Kafka,
 // as every transactional consumer-producer does (Kafka Streams included):
 // a request the client gave up on is either processed at once or never,
 // not seconds later in another transaction of the same producer epoch
@@ -59,9 +70,31 @@ type ProcessCommitter struct {
 	store        *kafka.Store
 	client       sarama.Client
 	topic, group string
+	positions    string // the positions topic; "" writes none
+	logger       *slog.Logger
 
 	mu         sync.Mutex
 	lastCommit map[int32]time.Time // per partition, of the last offset commit
+	ensured    bool                // the positions topic exists
+}
+
+// CommitterOption configures a [ProcessCommitter].
+type CommitterOption func(*ProcessCommitter)
+
+// WithPositionTopic sets the topic to which each transaction also writes
+// the group's position (see [ProcessCommitter]). The default is
+// [DefaultPositionTopic](topic, group). "" writes none: the manager then
+// relies on Kafka keeping every transactional offset commit, which it did
+// not on a cluster whose group coordinator was killed during a commit
+// (docs/faults.md).
+func WithPositionTopic(name string) CommitterOption {
+	return func(c *ProcessCommitter) { c.positions = name }
+}
+
+// WithCommitterLogger sets the logger for what Start finds (a position
+// record ahead of the group's offset). The default is slog.Default().
+func WithCommitterLogger(l *slog.Logger) CommitterOption {
+	return func(c *ProcessCommitter) { c.logger = l }
 }
 
 // idleCommitEvery is how often a partition whose batches decide nothing
@@ -73,19 +106,36 @@ const idleCommitEvery = time.Second
 
 // NewProcessCommitter returns a committer that appends to store and
 // commits the offsets of group on topic (the topic its Source consumes;
-// usually the store's own). client reads the group's committed offsets;
-// it is not closed.
-func NewProcessCommitter(store *kafka.Store, client sarama.Client, topic, group string) *ProcessCommitter {
-	return &ProcessCommitter{store: store, client: client, topic: topic, group: group, lastCommit: map[int32]time.Time{}}
+// usually the store's own), with the position records described at
+// [ProcessCommitter]. client reads the group's committed offsets and the
+// positions (and creates the positions topic); it is not closed.
+func NewProcessCommitter(store *kafka.Store, client sarama.Client, topic, group string, opts ...CommitterOption) *ProcessCommitter {
+	c := &ProcessCommitter{store: store, client: client, topic: topic, group: group, lastCommit: map[int32]time.Time{},
+		positions: DefaultPositionTopic(topic, group), logger: slog.Default()}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
-// Start returns the group's committed offsets of the partitions (only
-// stable ones: an offset committed in a transaction that is still open is
-// waited for, so a new owner never resumes before an old owner's commit).
+// Start returns where to resume the partitions: the group's committed
+// offset (only stable ones: an offset committed in a transaction that is
+// still open is waited for, so a new owner never resumes before an old
+// owner's commit), or the last position record when it is later (Kafka
+// lost the offset of a committed transaction; logged as a warning). At
+// the first call it creates the positions topic when it is missing.
 func (c *ProcessCommitter) Start(ctx context.Context, partitions []int32) (eventstore.Checkpoint, error) {
+	if err := c.ensure(ctx); err != nil {
+		return nil, err
+	}
 	cp, err := committedOffsets(ctx, c.client, c.group, c.topic)
-	if err != nil || partitions == nil {
-		return cp, err
+	if err != nil {
+		return nil, err
+	}
+	if partitions == nil {
+		if partitions, err = c.client.Partitions(c.topic); err != nil {
+			return nil, fmt.Errorf("kafkaprojection: partitions of %s: %w", c.topic, err)
+		}
 	}
 	out := eventstore.Checkpoint{}
 	for _, p := range partitions {
@@ -93,7 +143,55 @@ func (c *ProcessCommitter) Start(ctx context.Context, partitions []int32) (event
 			out[p] = off
 		}
 	}
+	if c.positions == "" {
+		return out, nil
+	}
+	// After the group's offsets are stable: a transaction of an earlier
+	// owner is decided, so its position record is visible or gone.
+	last, err := c.lastPositions(ctx, partitions)
+	if err != nil {
+		return nil, err
+	}
+	for p, next := range last {
+		if off, ok := out[p]; !ok || next > off {
+			c.logger.WarnContext(ctx, "kafkaprojection: the group's committed offset is behind the position its last transaction wrote (Kafka lost a transactional offset commit); resuming from the position record",
+				slog.String("group", c.group), slog.String("topic", c.topic), slog.Int("partition", int(p)),
+				slog.Int64("group_offset", offOr(out, p)), slog.Int64("position", next), slog.String("positions_topic", c.positions))
+			out[p] = next
+		}
+	}
 	return out, nil
+}
+
+// offOr returns cp[p], or -1 when cp has none.
+func offOr(cp eventstore.Checkpoint, p int32) int64 {
+	if off, ok := cp[p]; ok {
+		return off
+	}
+	return -1
+}
+
+// ensure checks once that the positions topic is usable, creating it
+// when it is missing.
+func (c *ProcessCommitter) ensure(ctx context.Context) error {
+	c.mu.Lock()
+	done := c.ensured
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
+	if c.positions == "" {
+		if DefaultPositionTopic(c.topic, c.group) == "" {
+			c.logger.WarnContext(ctx, "kafkaprojection: no positions topic: the group's name cannot be part of a topic name; set kafkaprojection.WithPositionTopic",
+				slog.String("group", c.group))
+		}
+	} else if err := c.ensurePositionTopic(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ensured = true
+	c.mu.Unlock()
+	return nil
 }
 
 // Commit writes appends and the offset next of partition in one Kafka
@@ -125,7 +223,7 @@ func (c *ProcessCommitter) Commit(ctx context.Context, partition int32, next int
 	}
 	res, err := c.store.AppendMultiWithOffsets(ctx, kafka.ConsumerOffsets{
 		Group: c.group, GenerationID: sess.GenerationID, MemberID: sess.MemberID, Topic: c.topic,
-		Offsets: map[int32]int64{partition: next},
+		Offsets: map[int32]int64{partition: next}, PositionTopic: c.positions,
 	}, appends...)
 	if errors.Is(err, kafka.ErrGroupFenced) {
 		return nil, fmt.Errorf("%w: %w", projection.ErrCheckpointMoved, err)
