@@ -22,7 +22,10 @@
 //     lost its partition in a rebalance is refused by the group (KIP-447
 //     generation fencing), so a zombie cannot commit; the new owner reads
 //     only stable offsets, so it never resumes before an old owner's
-//     commit is decided.
+//     commit is decided. Each transaction also writes the position to the
+//     group's positions topic, and a new owner resumes from the later of
+//     the two, because Kafka lost a committed transaction's offsets once
+//     in the fault tests (docs/faults.md).
 //   - [MemoryCommitter] appends to a memory store and keeps the position
 //     in memory: exactly once within a process, for tests and
 //     single-process tools.
