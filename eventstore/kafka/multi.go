@@ -279,31 +279,37 @@ func (w *worker) recommitOffsets(ctx context.Context, m *multiReq, results []eve
 
 // positionRecords returns the position records of o (see
 // ConsumerOffsets.PositionTopic), none if o asks for none. A topic that is
-// missing or that the store may not describe is said so, with what to do.
-func (w *worker) positionRecords(o *ConsumerOffsets) ([]*sarama.ProducerMessage, error) {
+// missing or that the store may not describe is said so, with what to do
+// (final); other errors (a broker away) may heal.
+func (w *worker) positionRecords(o *ConsumerOffsets) (msgs []*sarama.ProducerMessage, final bool, err error) {
 	if o.PositionTopic == "" {
-		return nil, nil
+		return nil, false, nil
 	}
-	parts, err := w.prod.client.Partitions(o.PositionTopic)
+	// The store's read client: the worker's producer may be closed now
+	// (after a fault) and is made again when the transaction starts.
+	parts, err := w.s.read.Partitions(o.PositionTopic)
 	if err == nil && len(parts) == 0 {
 		err = sarama.ErrUnknownTopicOrPartition
 	}
-	if err != nil {
-		if kafkaauth.Fatal(err) {
-			return nil, kafkaauth.Wrap(err, w.prod.client.Config(), "write the positions of group "+o.Group, "Write", kafkaauth.Topic, o.PositionTopic, false)
-		}
-		return nil, fmt.Errorf("kafka: the positions topic %s of group %s: %w (create it, or let the process committer create it)", o.PositionTopic, o.Group, err)
+	switch {
+	case err == nil:
+	case kafkaauth.Fatal(err):
+		return nil, true, kafkaauth.Wrap(err, w.s.cfg, "write the positions of group "+o.Group, "Write", kafkaauth.Topic, o.PositionTopic, false)
+	case errors.Is(err, sarama.ErrUnknownTopicOrPartition):
+		return nil, true, fmt.Errorf("kafka: the positions topic %s of group %s: %w (create it, or let the process committer create it)", o.PositionTopic, o.Group, err)
+	default:
+		return nil, false, fmt.Errorf("kafka: the partitions of the positions topic %s of group %s: %w", o.PositionTopic, o.Group, err)
 	}
 	n := int32(len(parts))
 	now := time.Now()
-	msgs := make([]*sarama.ProducerMessage, 0, len(o.Offsets))
+	msgs = make([]*sarama.ProducerMessage, 0, len(o.Offsets))
 	for p, next := range o.Offsets {
 		msgs = append(msgs, &sarama.ProducerMessage{
 			Topic: o.PositionTopic, Partition: wire.PositionPartition(p, n), Timestamp: now,
 			Key: sarama.ByteEncoder(wire.PositionKey(o.Group, o.Topic, p)), Value: sarama.ByteEncoder(wire.PositionValue(next)),
 		})
 	}
-	return msgs, nil
+	return msgs, false, nil
 }
 
 // positionsRefused returns, when err (of a send) says that the broker
@@ -329,7 +335,7 @@ func positionsRefused(err error, o *ConsumerOffsets) error {
 // writePositions writes the position records of o in the open
 // transaction, if o asks for them.
 func (w *worker) writePositions(ctx context.Context, o *ConsumerOffsets) error {
-	msgs, err := w.positionRecords(o)
+	msgs, _, err := w.positionRecords(o)
 	if err != nil || len(msgs) == 0 {
 		return err
 	}
@@ -513,8 +519,13 @@ func (t *multiTxn) write() (pre <-chan map[int32]*partResult, ok bool) {
 	var positions []*sarama.ProducerMessage
 	if m.offsets != nil {
 		var err error
-		if positions, err = w.positionRecords(m.offsets); err != nil {
-			t.fail(fmt.Errorf("multi-stream append to streams %s: %w", m.streams(), err))
+		var final bool
+		if positions, final, err = w.positionRecords(m.offsets); err != nil {
+			if final {
+				t.fail(fmt.Errorf("multi-stream append to streams %s: %w", m.streams(), err))
+			} else {
+				t.again(err)
+			}
 			return nil, false
 		}
 	}

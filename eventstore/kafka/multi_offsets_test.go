@@ -15,6 +15,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/internal/logcheck"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
 // TestMultiWithOffsetsRepeatCommitsOffsets: the transaction of an
@@ -69,7 +70,9 @@ func TestMultiWithOffsetsRepeatCommitsOffsets(t *testing.T) {
 		{StreamID: "ledger-a", Expected: eventstore.NoStream, Events: a},
 		{StreamID: "ledger-b", Expected: eventstore.NoStream, Events: b},
 	}
-	offsets := kafka.ConsumerOffsets{Group: group, GenerationID: -1, Topic: topic, Offsets: map[int32]int64{1: 10}}
+	positions := topic + ".positions"
+	c.CreateTopic(t, positions, 2, nil)
+	offsets := kafka.ConsumerOffsets{Group: group, GenerationID: -1, Topic: topic, Offsets: map[int32]int64{1: 10}, PositionTopic: positions}
 	armed.Store(true)
 	_, err := s.AppendMultiWithOffsets(ctx, offsets, appends...)
 	require.ErrorIs(t, err, eventstore.ErrUnknownOutcome)
@@ -90,6 +93,10 @@ func TestMultiWithOffsetsRepeatCommitsOffsets(t *testing.T) {
 	})
 	require.Empty(t, r.Problems)
 	require.Equal(t, 2, r.Events, "the events once each")
+	// The position record of the first attempt committed with its events;
+	// the repeat's transaction (after the producer was replaced) wrote it
+	// again with the offsets.
+	require.Equal(t, map[string][]int64{string(wire.PositionKey(group, topic, 1)): {10, 10}}, committedPositions(t, c, positions))
 }
 
 // committed returns the group's committed offsets of topic.

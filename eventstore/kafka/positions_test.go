@@ -2,11 +2,14 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
@@ -85,4 +88,61 @@ func TestMultiWithOffsetsWritesPositions(t *testing.T) {
 	v, err := streamVersion(ctx, s, "ledger-b")
 	require.NoError(t, err)
 	require.Equal(t, int64(0), v, "nothing written")
+}
+
+// TestMultiWithOffsetsPositionsAfterProducerReplaced: an attempt of an
+// AppendMultiWithOffsets fails (the group coordinator answers the offset
+// commit with an error) and its abort fails too, so the worker drops its
+// producer; the next attempt looks up the positions topic before it has a
+// new producer. It must write the append and its position (it once
+// dereferenced the dropped producer: a panic in a 3-node fault test).
+func TestMultiWithOffsetsPositionsAfterProducerReplaced(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("intercepts requests of the embedded Kafka")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	positions := topic + ".positions"
+	c.CreateTopic(t, positions, 2, nil)
+	group := kafkatest.TopicName(t, "group")
+	var armed atomic.Bool
+	s := openStressStore(t, c, topic, kafka.WithTestEndTxn(func(commit bool) (bool, error) {
+		if !commit && armed.CompareAndSwap(true, false) {
+			return false, errors.New("injected: the abort failed")
+		}
+		return true, nil
+	}))
+	var failed atomic.Int32
+	c.Fake().ControlKey(int16(kmsg.TxnOffsetCommit), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		if failed.Load() > 0 {
+			return nil, nil, false
+		}
+		failed.Add(1)
+		req := kreq.(*kmsg.TxnOffsetCommitRequest)
+		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = -1 // UNKNOWN_SERVER_ERROR: not retried in place
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	armed.Store(true)
+	a, _ := newEvents(1, "pm")
+	o := kafka.ConsumerOffsets{Group: group, GenerationID: -1, Topic: topic, Offsets: map[int32]int64{0: 3}, PositionTopic: positions}
+	_, err := s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: "ledger-a", Expected: eventstore.NoStream, Events: a})
+	require.NoError(t, err)
+	require.Equal(t, int32(1), failed.Load(), "the first attempt's offset commit failed")
+	require.False(t, armed.Load(), "its abort failed")
+	require.Equal(t, map[string][]int64{string(wire.PositionKey(group, topic, 0)): {3}}, committedPositions(t, c, positions))
 }
