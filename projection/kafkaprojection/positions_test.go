@@ -6,12 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
 
@@ -135,4 +137,56 @@ func TestProcessManagerLostOffsetsNewOwner(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProcessCommitterStartSearchesPositions: Start finds each consumed
+// partition's last position record even when many records of another
+// partition follow it on the same positions partition (the search widens
+// its window below the last stable offset), takes the later of it and the
+// group's offset, and leaves a partition without records at the group's
+// offset or absent.
+func TestProcessCommitterStartSearchesPositions(t *testing.T) {
+	c, topic := eventsTopic(t, 3)
+	group := kafkatest.TopicName(t, "group")
+	positions := topic + ".pos"
+	c.CreateTopic(t, positions, 1, nil) // all three partitions' records on one
+	cfg := c.Config()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	defer prod.Close()
+	put := func(p int32, next int64) {
+		_, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: positions, Partition: 0,
+			Key: sarama.ByteEncoder(wire.PositionKey(group, topic, p)), Value: sarama.ByteEncoder(wire.PositionValue(next))})
+		require.NoError(t, err)
+	}
+	put(0, 5)
+	put(0, 17) // partition 0's last
+	for i := range 300 {
+		put(1, int64(100+i)) // partition 1's last: 399
+	}
+	// Another group's records on the same partition are not ours.
+	_, _, err = prod.SendMessage(&sarama.ProducerMessage{Topic: positions, Partition: 0,
+		Key: sarama.ByteEncoder(wire.PositionKey(group+"-other", topic, 2)), Value: sarama.ByteEncoder(wire.PositionValue(1000))})
+	require.NoError(t, err)
+
+	// The group's own committed offset of partition 2 (no position record).
+	client := c.Client(t)
+	coord, err := client.Coordinator(group)
+	require.NoError(t, err)
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	req.AddBlock(topic, 2, 7, 0, "")
+	resp, err := coord.CommitOffset(req)
+	require.NoError(t, err)
+	require.Equal(t, sarama.ErrNoError, resp.Errors[topic][2])
+
+	ctx := timeout(t, 30*time.Second)
+	cm := kafkaprojection.NewProcessCommitter(nil, c.Client(t), topic, group, kafkaprojection.WithPositionTopic(positions), kafkaprojection.WithCommitterLogger(discard()))
+	cp, err := cm.Start(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, eventstore.Checkpoint{0: 17, 1: 399, 2: 7}, cp)
+	cp, err = cm.Start(ctx, []int32{0, 2})
+	require.NoError(t, err)
+	require.Equal(t, eventstore.Checkpoint{0: 17, 2: 7}, cp)
 }
