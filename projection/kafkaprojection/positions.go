@@ -163,21 +163,9 @@ func (c *ProcessCommitter) lastPositions(ctx context.Context, parts []int32) (ev
 // window 8 times larger, until every key was found or the log start was
 // reached.
 func (c *ProcessCommitter) searchPositions(ctx context.Context, pp int32, keys map[string]int32, out eventstore.Checkpoint) error {
-	var lso, start int64
-	err := c.retryLeader(ctx, func() error {
-		ends, err := kafkafetch.ListOffsets(ctx, c.client, c.positions, []int32{pp}, sarama.OffsetNewest, sarama.ReadCommitted)
-		if err != nil {
-			return err
-		}
-		starts, err := kafkafetch.ListOffsets(ctx, c.client, c.positions, []int32{pp}, sarama.OffsetOldest, sarama.ReadCommitted)
-		if err != nil {
-			return err
-		}
-		lso, start = ends[pp], starts[pp]
-		return nil
-	})
+	lso, start, err := c.settledEnd(ctx, pp)
 	if err != nil {
-		return c.positionsErr(pp, err)
+		return err
 	}
 	found := map[string]bool{}
 	hi, window := lso, int64(positionWindow)
@@ -230,6 +218,56 @@ func (c *ProcessCommitter) searchPositions(ctx context.Context, pp int32, keys m
 		hi, window = lo, window*8
 	}
 	return nil
+}
+
+// settledEnd returns the last stable offset and the log start of
+// partition pp of the positions topic, after every transaction that was
+// open on it when it was called has been decided: the last stable offset
+// has reached the high watermark read first. The group's offsets are
+// stable when Start reads them (require_stable), but when Kafka lost a
+// transaction's offset commit, the group does not know of that
+// transaction, and its position record may still wait for its commit
+// marker; reading past it would miss it. Waits longer than
+// positionPatience (a transaction left open by a crashed writer is
+// aborted after the transaction timeout) fail with an error matching
+// eventstore.ErrUnavailable: the session restarts.
+func (c *ProcessCommitter) settledEnd(ctx context.Context, pp int32) (lso, start int64, err error) {
+	deadline := time.Now().Add(positionPatience)
+	var hw int64 = -1
+	for {
+		err := c.retryLeader(ctx, func() error {
+			if hw < 0 {
+				hws, err := kafkafetch.ListOffsets(ctx, c.client, c.positions, []int32{pp}, sarama.OffsetNewest, sarama.ReadUncommitted)
+				if err != nil {
+					return err
+				}
+				hw = hws[pp]
+			}
+			ends, err := kafkafetch.ListOffsets(ctx, c.client, c.positions, []int32{pp}, sarama.OffsetNewest, sarama.ReadCommitted)
+			if err != nil {
+				return err
+			}
+			starts, err := kafkafetch.ListOffsets(ctx, c.client, c.positions, []int32{pp}, sarama.OffsetOldest, sarama.ReadCommitted)
+			if err != nil {
+				return err
+			}
+			lso, start = ends[pp], starts[pp]
+			return nil
+		})
+		if err != nil {
+			return 0, 0, c.positionsErr(pp, err)
+		}
+		if lso >= hw {
+			return lso, start, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("%w: kafkaprojection: the positions topic %s/%d of group %s holds a transaction still open after %v (last stable offset %d, high watermark %d when the session started): its position record cannot be read yet",
+				eventstore.ErrUnavailable, c.positions, pp, c.group, positionPatience, lso, hw)
+		}
+		if err := ctxtime.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return 0, 0, err
+		}
+	}
 }
 
 // retryLeader runs fn, again while it fails because a leader is away or

@@ -190,3 +190,45 @@ func TestProcessCommitterStartSearchesPositions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, eventstore.Checkpoint{0: 17, 2: 7}, cp)
 }
+
+// TestProcessCommitterStartWaitsForOpenPositions: when Kafka lost a
+// transaction's offset commit, the group does not know of the transaction,
+// so the group's offsets look stable while its position record still waits
+// for its commit marker. Start must wait for transactions open on the
+// positions partition and then see the record, not read past it.
+func TestProcessCommitterStartWaitsForOpenPositions(t *testing.T) {
+	c, topic := eventsTopic(t, 1)
+	group := kafkatest.TopicName(t, "group")
+	positions := topic + ".pos"
+	c.CreateTopic(t, positions, 1, nil)
+	client := c.Client(t)
+	coord, err := client.Coordinator(group)
+	require.NoError(t, err)
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	req.AddBlock(topic, 0, 3, 0, "")
+	_, err = coord.CommitOffset(req)
+	require.NoError(t, err)
+
+	cfg := c.TransactionalConfig(kafkatest.TopicName(t, "txid"))
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	defer prod.Close()
+	require.NoError(t, prod.BeginTxn())
+	_, _, err = prod.SendMessage(&sarama.ProducerMessage{Topic: positions, Partition: 0,
+		Key: sarama.ByteEncoder(wire.PositionKey(group, topic, 0)), Value: sarama.ByteEncoder(wire.PositionValue(42))})
+	require.NoError(t, err)
+	committed := make(chan error, 1)
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		committed <- prod.CommitTxn()
+	}()
+	ctx := timeout(t, 30*time.Second)
+	cm := kafkaprojection.NewProcessCommitter(nil, client, topic, group, kafkaprojection.WithPositionTopic(positions), kafkaprojection.WithCommitterLogger(discard()))
+	start := time.Now()
+	cp, err := cm.Start(ctx, []int32{0})
+	require.NoError(t, err)
+	require.NoError(t, <-committed)
+	require.Equal(t, eventstore.Checkpoint{0: 42}, cp, "the open transaction's record, once committed")
+	require.Greater(t, time.Since(start), 500*time.Millisecond, "Start waited for the transaction")
+}
