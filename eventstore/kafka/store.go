@@ -154,8 +154,10 @@ func (s *Store) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkTopicConfig(ctx); err != nil {
-		return err
+	if !s.opts.readOnly {
+		if err := s.checkTopicConfig(ctx); err != nil {
+			return err
+		}
 	}
 	s.nparts = int32(len(parts))
 	s.idx = make([]streamIndex, s.nparts)
@@ -180,6 +182,9 @@ func (s *Store) start(ctx context.Context) error {
 		if why != "" {
 			s.logRebuild(why)
 		}
+	}
+	if s.opts.readOnly {
+		return nil // no appends; every read catches its partitions up
 	}
 	if err := s.build(ctx, all, progress); err != nil {
 		return err
