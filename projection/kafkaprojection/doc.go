@@ -68,9 +68,16 @@
 // event store (eventstore.WithTypes, eventstore.WithStreamPrefix): records
 // of other types or streams are dropped on their key and es.type header
 // before the wire format or the value is decoded, and count as read
-// (offsets and catch-up move past them). sarama still fetches and decodes
-// every record batch, which is most of the cost of a catch-up that drops
-// most records: BENCHMARKS.md has the measurements.
+// (offsets and catch-up move past them). A filtered [Reader] does not use
+// sarama's consumer: it sends raw read_committed Fetch requests to the
+// partition leaders through a franz-go client with the sarama
+// configuration's connection settings (TLS, SASL PLAIN and SCRAM; with
+// another SASL mechanism it uses sarama's consumer) and parses the record
+// batches itself, dropping control batches and aborted transactions' records
+// with the response's aborted-transaction list, so that records the filter
+// drops cost little more than their bytes. A filtered [Source] (consumer
+// group) drops them after sarama decoded them, which saves less:
+// BENCHMARKS.md has the measurements.
 //
 // # Secured clusters
 //

@@ -83,13 +83,21 @@ func catchUpFiltered(b *testing.B, n int) {
 	}
 
 	client := c.Client(b)
-	catchUp := func(b *testing.B, handlers []projection.Handler, want int64, got *atomic.Int64, opts ...kafkaprojection.Option) {
+	catchUp := func(b *testing.B, group bool, handlers []projection.Handler, want int64, got *atomic.Int64, opts ...kafkaprojection.Option) {
 		got.Store(0)
 		r, err := projection.New("bench", sd, handlers, projection.WithLogger(discard()))
 		if err != nil {
 			b.Fatal(err)
 		}
-		src, err := kafkaprojection.NewSource(ctx, client, topic, fmt.Sprintf("bench-%d", time.Now().UnixNano()), opts...)
+		var src interface {
+			projection.Source
+			Close() error
+		}
+		if group {
+			src, err = kafkaprojection.NewSource(ctx, client, topic, fmt.Sprintf("bench-%d", time.Now().UnixNano()), opts...)
+		} else {
+			src, err = kafkaprojection.NewReader(ctx, client, topic, opts...)
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -110,23 +118,34 @@ func catchUpFiltered(b *testing.B, n int) {
 		projection.OnAny(func(context.Context, any, projection.Meta) error { got.Add(1); return nil }),
 	}
 	filter := kafkaprojection.WithReadOptions(eventstore.WithTypes("bank.MoneyMoved", "bank.MoneyRefunded"))
-	var unfilteredCPU, filteredCPU, allCPU time.Duration
-	for b.Loop() {
-		c0 := cputime.Process()
-		catchUp(b, two, int64(wanted), &got)
-		c1 := cputime.Process()
-		catchUp(b, two, int64(wanted), &got, filter)
-		c2 := cputime.Process()
-		catchUp(b, all, int64(n), &got)
-		c3 := cputime.Process()
-		unfilteredCPU, filteredCPU, allCPU = unfilteredCPU+c1-c0, filteredCPU+c2-c1, allCPU+c3-c2
+	// cpu[i] is the CPU time of run i of runs in all iterations.
+	runs := []struct {
+		name     string
+		group    bool
+		handlers []projection.Handler
+		want     int
+		opts     []kafkaprojection.Option
+	}{
+		{"reader-unfiltered", false, two, wanted, nil},
+		{"reader-filtered", false, two, wanted, []kafkaprojection.Option{filter}},
+		{"reader-all", false, all, n, nil},
+		{"group-unfiltered", true, two, wanted, nil},
+		{"group-filtered", true, two, wanted, []kafkaprojection.Option{filter}},
 	}
-	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
-	b.ReportMetric(per(unfilteredCPU), "unfiltered-cpu-ns/op")
-	b.ReportMetric(per(filteredCPU), "filtered-cpu-ns/op")
-	b.ReportMetric(per(allCPU), "all-cpu-ns/op")
-	b.ReportMetric(filteredCPU.Seconds()/unfilteredCPU.Seconds(), "filtered/unfiltered-cpu")
-	b.ReportMetric(filteredCPU.Seconds()/allCPU.Seconds(), "filtered/all-cpu")
+	cpu := make([]time.Duration, len(runs))
+	for b.Loop() {
+		for i, run := range runs {
+			c0 := cputime.Process()
+			catchUp(b, run.group, run.handlers, int64(run.want), &got, run.opts...)
+			cpu[i] += cputime.Process() - c0
+		}
+	}
+	for i, run := range runs {
+		b.ReportMetric(float64(cpu[i].Nanoseconds())/float64(b.N), run.name+"-cpu-ns/op")
+	}
+	b.ReportMetric(cpu[1].Seconds()/cpu[0].Seconds(), "reader-filtered/unfiltered-cpu")
+	b.ReportMetric(cpu[1].Seconds()/cpu[2].Seconds(), "reader-filtered/all-cpu")
+	b.ReportMetric(cpu[4].Seconds()/cpu[3].Seconds(), "group-filtered/unfiltered-cpu")
 }
 
 // produceTypes writes n Avro events to topic whose types take turns:

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
@@ -151,4 +153,43 @@ func TestSourceFilterKeepsChecks(t *testing.T) {
 			})
 		}
 	})
+}
+
+// A filtered reader never delivers records of aborted transactions, nor
+// those of a transaction still open when the catch-up ended; it ends at
+// the end of the log although the last offsets are transaction markers.
+func TestSourceFilterTransactions(t *testing.T) {
+	c, topic := eventsTopic(t, 1)
+	w := newTxnWriter(t, c, topic)
+	events := func(commit bool, stream string, version int64, types ...string) {
+		require.NoError(t, w.p.BeginTxn())
+		for i, typ := range types {
+			key, hs := wire.Encode(stream, version+int64(i), eventstore.Event{ID: eventstore.NewEventID(), Type: typ, Data: []byte(`{"amount":1}`)}, time.Now())
+			_, _, err := w.p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.ByteEncoder(key), Value: sarama.StringEncoder(`{"amount":1}`), Headers: hs})
+			require.NoError(t, err)
+		}
+		if commit {
+			require.NoError(t, w.p.CommitTxn())
+		} else {
+			require.NoError(t, w.p.AbortTxn())
+		}
+	}
+	p := newProducer(t, c, topic)
+	p.event("s", "test.Deposited", []byte(`{"amount":1}`))                      // s/1
+	events(false, "s", 2, "test.Deposited", "test.Withdrawn", "test.Deposited") // aborted
+	events(true, "s", 2, "test.Withdrawn", "test.Deposited")                    // s/2, s/3
+	events(false, "s", 4, "test.Deposited")                                     // aborted
+	p.version["s"] = 3
+	p.event("s", "test.Deposited", []byte(`{"amount":1}`))    // s/4, plain
+	events(true, "s", 5, "test.Withdrawn", "test.Withdrawn")  // s/5, s/6: filtered
+	events(false, "s", 7, "test.Deposited", "test.Deposited") // aborted, last
+	for name, open := range sources(t, c, topic, kafkaprojection.WithReadOptions(eventstore.WithTypes("test.Deposited"))) {
+		t.Run(name, func(t *testing.T) {
+			got := &recorded{}
+			r, err := projection.New("txn-"+name, testSerde(), []projection.Handler{got.handler()}, projection.WithLogger(discard()))
+			require.NoError(t, err)
+			require.NoError(t, r.CatchUp(timeout(t, 60*time.Second), open(), nil))
+			require.Equal(t, []string{"s/1/test.Deposited", "s/3/test.Deposited", "s/4/test.Deposited"}, got.all())
+		})
+	}
 }
