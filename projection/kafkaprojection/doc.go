@@ -72,10 +72,12 @@
 // sarama's consumer: it sends raw read_committed Fetch requests to the
 // partition leaders through a franz-go client with the sarama
 // configuration's connection settings (TLS, SASL PLAIN and SCRAM; with
-// another SASL mechanism it uses sarama's consumer) and parses the record
-// batches itself, dropping control batches and aborted transactions' records
-// with the response's aborted-transaction list, so that records the filter
-// drops cost little more than their bytes. A filtered [Source] (consumer
+// another SASL mechanism it uses sarama's consumer) and walks the record
+// batches itself (uncompressed ones; franz-go's parser takes the others),
+// dropping control batches and aborted transactions' records with the
+// response's aborted-transaction list, and reading only the key and the
+// first headers of a record the filter drops, so that such records cost
+// little more than their bytes. A filtered [Source] (consumer
 // group) drops them after sarama decoded them, which saves less:
 // BENCHMARKS.md has the measurements.
 //

@@ -27,13 +27,16 @@ import (
 // structures and a message for a channel, which is most of the CPU a
 // catch-up spends on records the filter drops. It sends raw Fetch requests
 // (read_committed) to the partitions' leaders through a franz-go client
-// with the sarama configuration's connection settings and parses the
-// record batches with kgo.ProcessFetchPartition, which checks every
-// batch's CRC, decompresses, and drops control batches and the records of
-// aborted transactions using the response's aborted-transaction list, as
-// the Java consumer does; a read_committed fetch returns nothing past the
-// last stable offset, so records of open transactions are never seen.
-// Only the records that pass the filter are turned into events.
+// with the sarama configuration's connection settings and walks the record
+// batches itself (rawBatches): it checks every batch's CRC, drops control
+// batches and the records of aborted transactions using the response's
+// aborted-transaction list, as the Java consumer does, and reads only the
+// key and the first headers (es.type, es.version) of a record the filter
+// drops; a read_committed fetch returns nothing past the last stable
+// offset, so records of open transactions are never seen. A response it
+// does not parse itself (compressed batches, old message formats, a bad
+// CRC) goes to kgo.ProcessFetchPartition, which does the same on fully
+// decoded records. Only the records that pass the filter become events.
 
 // rawFetchMaxBytes bounds a raw fetch response per partition.
 const rawFetchMaxBytes = 4 << 20
@@ -152,13 +155,23 @@ func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *leader
 	versions := newVersionCheck()
 	refresh := false
 	failures := 0
+	var batch []projection.Record
+	take := func(rec projection.Record) error {
+		batch = append(batch, rec)
+		if len(batch) < s.maxBatch {
+			return nil
+		}
+		err := deliverAll(ctx, sink, batch)
+		batch = batch[:0:0]
+		return err
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fp, n, err := s.fetchRaw(ctx, lead, p, next, refresh)
+		n, err := s.fetchRaw(ctx, lead, p, next, refresh, versions, take)
 		refresh = false
-		if err != nil {
+		if errors.Is(err, errFetch) {
 			if kafkaauth.Fatal(err) {
 				return s.denied(fmt.Sprintf("consume %s/%d", s.topic, p), err)
 			}
@@ -177,25 +190,15 @@ func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *leader
 			}
 			continue
 		}
-		failures = 0
-		var batch []projection.Record
-		for _, kr := range fp.Records {
-			rec, ok := s.rawRecord(kr, versions)
-			if !ok {
-				continue
-			}
-			batch = append(batch, rec)
-			if len(batch) == s.maxBatch {
-				if err := deliverAll(ctx, sink, batch); err != nil {
-					return err
-				}
-				batch = nil
-			}
+		if err != nil {
+			return err // the sink's
 		}
+		failures = 0
 		if len(batch) > 0 {
 			if err := deliverAll(ctx, sink, batch); err != nil {
 				return err
 			}
+			batch = batch[:0:0]
 		}
 		if n > next {
 			next = n
@@ -203,6 +206,9 @@ func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *leader
 		}
 	}
 }
+
+// errFetch marks the errors of fetchRaw that a retry may heal.
+var errFetch = errors.New("kafkaprojection: fetch failed")
 
 // deliverAll delivers recs; a sink that takes only part of them without
 // an error is asked again with the rest.
@@ -220,12 +226,17 @@ func deliverAll(ctx context.Context, sink projection.Sink, recs []projection.Rec
 	return nil
 }
 
-// fetchRaw fetches partition p from offset at, read_committed, and
-// returns its records (committed ones only) and the offset to fetch next.
-func (s *Source) fetchRaw(ctx context.Context, lead *leaders, p int32, at int64, refresh bool) (kgo.FetchPartition, int64, error) {
+// fetchRaw fetches partition p from offset at, read_committed, calls take
+// with every committed record that passes the filter, and returns the
+// offset to fetch next. Its errors match errFetch, except take's.
+func (s *Source) fetchRaw(ctx context.Context, lead *leaders, p int32, at int64, refresh bool, versions *versionCheck,
+	take func(projection.Record) error) (int64, error) {
+	fail := func(err error) (int64, error) {
+		return at, fmt.Errorf("%w: %s/%d at %d: %w", errFetch, s.topic, p, at, err)
+	}
 	b, err := lead.leader(ctx, p, refresh)
 	if err != nil {
-		return kgo.FetchPartition{}, at, err
+		return fail(err)
 	}
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
@@ -236,20 +247,20 @@ func (s *Source) fetchRaw(ctx context.Context, lead *leaders, p int32, at int64,
 	req.SessionEpoch = -1  // no fetch session
 	t := kmsg.NewFetchRequestTopic()
 	t.Topic = s.topic
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = p
-	rp.FetchOffset = at
-	rp.LogStartOffset = -1
-	rp.PartitionMaxBytes = rawFetchMaxBytes
-	rp.CurrentLeaderEpoch = -1
-	t.Partitions = append(t.Partitions, rp)
+	rt := kmsg.NewFetchRequestTopicPartition()
+	rt.Partition = p
+	rt.FetchOffset = at
+	rt.LogStartOffset = -1
+	rt.PartitionMaxBytes = rawFetchMaxBytes
+	rt.CurrentLeaderEpoch = -1
+	t.Partitions = append(t.Partitions, rt)
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, b)
 	if err != nil {
-		return kgo.FetchPartition{}, at, fmt.Errorf("fetch %s/%d at %d: %w", s.topic, p, at, err)
+		return fail(err)
 	}
 	if resp.ErrorCode != 0 {
-		return kgo.FetchPartition{}, at, fmt.Errorf("fetch %s/%d at %d: %w", s.topic, p, at, sarama.KError(resp.ErrorCode))
+		return fail(sarama.KError(resp.ErrorCode))
 	}
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
@@ -258,23 +269,72 @@ func (s *Source) fetchRaw(ctx context.Context, lead *leaders, p int32, at int64,
 				continue
 			}
 			if rp.ErrorCode != 0 {
-				return kgo.FetchPartition{}, at, fmt.Errorf("fetch %s/%d at %d: %w", s.topic, p, at, sarama.KError(rp.ErrorCode))
+				return fail(sarama.KError(rp.ErrorCode))
 			}
+			next, ok, err := rawBatches(rp, at, func(r *rawRecord) error {
+				if rec, pass := s.lazyRecord(r, p, versions); pass {
+					return take(rec)
+				}
+				return nil
+			})
+			if errors.Is(err, errMalformed) {
+				return fail(err)
+			}
+			if err != nil || ok {
+				return next, err
+			}
+			// Compressed batches, old formats, a bad checksum: franz-go's
+			// parser handles them (and reports what is wrong).
 			fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: at, IsolationLevel: kgo.ReadCommitted(),
 				Topic: s.topic, Partition: p}, rp, kgo.DefaultDecompressor(), nil)
 			if fp.Err != nil && len(fp.Records) == 0 {
-				return kgo.FetchPartition{}, at, fmt.Errorf("fetch %s/%d at %d: %w", s.topic, p, at, fp.Err)
+				return fail(fp.Err)
 			}
-			return fp, next, nil
+			for _, kr := range fp.Records {
+				if rec, pass := s.kgoRecord(kr, versions); pass {
+					if err := take(rec); err != nil {
+						return at, err
+					}
+				}
+			}
+			return next, nil
 		}
 	}
-	return kgo.FetchPartition{}, at, nil // an empty response: nothing new
+	return at, nil // an empty response: nothing new
 }
 
-// rawRecord turns a fetched record that passes the source's filter into a
-// projection record; ok is false for a record the filter drops (its
-// version goes to the version check).
-func (s *Source) rawRecord(kr *kgo.Record, versions *versionCheck) (projection.Record, bool) {
+// lazyRecord turns a record that passes the source's filter into a
+// projection record, reading only its key and headers otherwise; pass is
+// false for a record the filter drops (its version goes to the version
+// check).
+func (s *Source) lazyRecord(r *rawRecord, p int32, versions *versionCheck) (rec projection.Record, pass bool) {
+	var typ, ver []byte
+	r.header(func(k, v []byte) bool {
+		switch string(k) {
+		case wire.HeaderType:
+			typ = v
+		case wire.HeaderVersion:
+			ver = v
+		}
+		return typ == nil || ver == nil // kafkaes writes them first
+	})
+	if len(typ) > 0 && !matchBytes(&s.filter, r.Key, typ) {
+		if v, ok := wire.ParseVersion(ver); ok {
+			versions.skip(r.Key, v)
+		}
+		return projection.Record{}, false
+	}
+	msg := &sarama.ConsumerMessage{Topic: s.topic, Partition: p, Offset: r.Offset, Key: r.Key, Value: r.value, Timestamp: r.time(),
+		Headers: make([]*sarama.RecordHeader, 0, r.nheader)}
+	r.header(func(k, v []byte) bool {
+		msg.Headers = append(msg.Headers, &sarama.RecordHeader{Key: k, Value: v})
+		return true
+	})
+	return s.newRecord(msg, versions), true
+}
+
+// kgoRecord is lazyRecord for a record franz-go parsed.
+func (s *Source) kgoRecord(kr *kgo.Record, versions *versionCheck) (projection.Record, bool) {
 	var typ, ver []byte
 	for _, h := range kr.Headers {
 		switch h.Key {
@@ -295,9 +355,13 @@ func (s *Source) rawRecord(kr *kgo.Record, versions *versionCheck) (projection.R
 	for i, h := range kr.Headers {
 		msg.Headers[i] = &sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
 	}
+	return s.newRecord(msg, versions), true
+}
+
+func (s *Source) newRecord(msg *sarama.ConsumerMessage, versions *versionCheck) projection.Record {
 	rec := record(msg)
 	versions.check(&rec)
-	return rec, true
+	return rec
 }
 
 // rawStarts returns where each partition starts: the checkpoint, or the
