@@ -193,3 +193,32 @@ func TestSourceFilterTransactions(t *testing.T) {
 		})
 	}
 }
+
+// A filtered reader reads compressed record batches (through franz-go's
+// parser) like uncompressed ones.
+func TestSourceFilterCompressed(t *testing.T) {
+	c, topic := eventsTopic(t, 2)
+	p := newProducer(t, c, topic)
+	cfg := c.Config()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Compression = sarama.CompressionGZIP
+	cfg.Producer.Partitioner = wire.NewPartitioner
+	gz, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = gz.Close() })
+	p.p = gz
+	for i := range 30 {
+		p.event(fmt.Sprint("s", i%3), []string{"test.Deposited", "test.Withdrawn"}[i%2], []byte(`{"amount":1}`))
+	}
+	r, err := kafkaprojection.NewReader(context.Background(), c.Client(t), topic, kafkaprojection.WithReadOptions(eventstore.WithTypes("test.Deposited")))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	got := &recorded{}
+	run, err := projection.New("gzip", testSerde(), []projection.Handler{got.handler()}, projection.WithLogger(discard()))
+	require.NoError(t, err)
+	require.NoError(t, run.CatchUp(timeout(t, 60*time.Second), r, nil))
+	require.Len(t, got.events(), 15, "%v", got.all())
+	for _, ev := range got.events() {
+		require.Equal(t, "test.Deposited", ev.Type)
+	}
+}
