@@ -45,6 +45,21 @@ func (sr *streamRead) byIndex(ctx context.Context, cl sarama.Client) (code int, 
 	if e.opts.indexDir != "" {
 		opts = append(opts, eskafka.WithIndexDir(e.opts.indexDir))
 	}
+	// Building the partition's index may read the whole partition: say
+	// how far it got (every second, on stderr, unless --quiet).
+	var prog *progress
+	opts = append(opts, eskafka.WithProgress(func(pr eskafka.Progress) {
+		if prog == nil {
+			prog = newProgress(e, fmt.Sprintf("stream %s: indexing %s/%d", sr.id, e.topic, sr.p),
+				map[int32]int64{pr.Partition: pr.Offset}, map[int32]int64{pr.Partition: pr.End})
+		}
+		prog.update(map[int32]int64{pr.Partition: pr.Offset})
+	}))
+	defer func() {
+		if prog != nil {
+			prog.finish()
+		}
+	}()
 	st, err := eskafka.New(ctx, cl, e.topic, opts...)
 	if err != nil {
 		e.errorf("open topic %q to read stream %q: %v", e.topic, sr.id, err)

@@ -257,11 +257,11 @@ func WithIndexDir(dir string) Option { return func(o *options) { o.indexDir = di
 // audits: it creates no producer and no transaction (so it needs only Read
 // and Describe on the topic, not Write or the transactional-ID ACLs), does
 // not check the topic's configuration, and builds no index at start. Each
-// partition's index is built the first time a read needs it: a
-// ReadStream reads its stream's partition from the beginning (keys and
-// headers, as New does for every partition), or, with [WithIndexDir],
-// from where the saved index of a store on the same topic ends, which is
-// what makes a read-only lookup cheap. A read-only store never writes the
+// partition's index is built the first time a ReadStream needs it: from
+// the beginning of the partition (keys and headers, as New does for every
+// partition, reported to [WithProgress]), or, with [WithIndexDir], from
+// where the saved index of a store on the same topic ends, which is what
+// makes a read-only lookup cheap. A read-only store never writes the
 // index file, so it may share the directory of a running store. Append,
 // AppendMulti, DeleteStream and TruncateStream fail with an error matching
 // [ErrReadOnly]; ReadAll and Subscribe check only the events of partitions

@@ -1,11 +1,14 @@
 package kafka
 
 import (
+	"crypto/rand"
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
@@ -63,4 +66,42 @@ func TestReadOnly(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, saved.ModTime(), after.ModTime(), "a read-only store never writes the index file")
 	})
+}
+
+// TestReadOnlySlowBuild: the first ReadStream of a read-only store builds
+// its partition's index however long that takes; the read's own catch-up
+// gives up after a few seconds (readWait), which a partition that takes
+// longer to read must not hit.
+func TestReadOnlySlowBuild(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("slows the in-process broker's fetches")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	w := openStore(t, c, topic)
+	for i := range 400 { // about 4 MB compressed: 4 or more fetches of 1 MB
+		evs := make([]eventstore.Event, 10)
+		for k := range evs {
+			pad := make([]byte, 1000)
+			_, _ = rand.Read(pad)
+			evs[k] = eventstore.Event{Type: "T", Data: []byte(fmt.Sprintf(`{"n":%d,"pad":"%x"}`, i, pad))}
+		}
+		_, err := w.Append(testCtx(t), fmt.Sprint("other-", i%50), eventstore.Any, evs...)
+		require.NoError(t, err)
+	}
+	_, err := w.Append(testCtx(t), "acc-1", eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+	s := openStore(t, c, topic, WithReadOnly())
+	c.Fake().ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		time.Sleep(readWait / 2) // every fetch is slow: the partition takes longer than readWait
+		return nil, nil, false
+	})
+	var n int
+	for _, err := range s.ReadStream(testCtx(t), "acc-1", 1) {
+		require.NoError(t, err)
+		n++
+	}
+	require.Equal(t, 1, n)
 }
