@@ -115,10 +115,24 @@
 // with --topic.
 //
 // stream <id> prints the events of one stream as JSON lines, in version
-// order. It reads the stream's partition (murmur2 of the stream ID, as the
-// Kafka store places it) read_committed from its start up to its last
-// stable offset and keeps the records keyed by the stream ID, so its cost
-// grows with the partition, not the stream. Each line has the topic,
+// order. It reads them the way the Kafka event store loads a stream: a
+// read-only store of the topic (kafka.WithReadOnly: no producer, nothing
+// written) builds the stream index of the stream's partition (murmur2 of
+// the stream ID), then fetches only the stream's own records at the
+// offsets the index holds. Building the index reads the partition's keys
+// and headers read_committed from its start, so without --index-dir the
+// cost still grows with the partition (about what a scan costs). With
+// --index-dir DIR, the directory where a store of the topic saves its
+// index (kafka.WithIndexDir), it loads that index and reads only what was
+// appended since it was saved (at most about 5 minutes of appends while
+// the store runs, or since its last clean Close), plus the stream's own
+// records: the cost no longer depends on the partition's size. The file is
+// only read (a running store may share the directory); when it does not
+// match the topic any more it is ignored (said on stderr) and the index is
+// built from the partition. A stream whose history is not what a load
+// reads (a damaged record of the stream, or lifecycle markers: deleted,
+// truncated or recreated) is shown by a scan of the partition instead,
+// which prints every record keyed by the stream ID. Each line has the topic,
 // partition, offset, stream, version, type, id, time, correlation,
 // causation and metadata of the event, and its payload: with
 // --schema-registry, Confluent-framed Avro payloads are decoded with the

@@ -67,6 +67,7 @@ type cmdOpts struct {
 	dlqTopic      string
 	by            string
 	keyTopic      string
+	indexDir      string
 }
 
 func commands() []command {
@@ -83,6 +84,7 @@ func commands() []command {
 				fs.Int64Var(&o.toVersion, "to-version", 0, "print the events up to this version and stop (0: all): the stream as of a version")
 				fs.StringVar(&o.asOf, "as-of", "", "print the events recorded at or before this RFC 3339 time (es.time) and stop at the first later one (default: all)")
 				fs.StringVar(&o.keyTopic, "key-topic", "", "decrypt personal-data fields with the keys in this topic (needs --schema-registry; shows plaintext: mind who sees the output); erased subjects' fields are listed as redacted")
+				fs.StringVar(&o.indexDir, "index-dir", "", "directory where an event store of the topic saves its stream index (kafka.WithIndexDir): read only what was appended since it was saved, instead of the whole partition, to find the stream (the file is only read)")
 			},
 			minArgs: 1, maxArgs: 1, needsBrokers: true, run: runStream},
 		{name: "tail", summary: "follow new events of the topic as JSON lines until interrupted",

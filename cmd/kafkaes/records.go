@@ -63,6 +63,11 @@ func newPrinter(w io.Writer, topic string, reg *registry) *printer {
 
 func (p *printer) line(r rec) eventLine {
 	ev, err := wire.Decode(p.topic, r.partition, r.offset, r.key, r.value, r.headers, r.ts)
+	return p.lineOf(r, ev, err)
+}
+
+// lineOf is the line of record r, which decoded as ev or failed with err.
+func (p *printer) lineOf(r rec, ev eventstore.RecordedEvent, err error) eventLine {
 	l := eventLine{Topic: p.topic, Partition: r.partition, Offset: r.offset}
 	if err != nil {
 		l.Stream = string(r.key)
@@ -116,4 +121,16 @@ func markerName(m eventstore.Marker) string {
 
 func (p *printer) print(r rec) error {
 	return p.enc.Encode(p.line(r))
+}
+
+// printEvent prints the line of ev, an event read through the event
+// store (whose record's value is ev.Data).
+func (p *printer) printEvent(ev eventstore.RecordedEvent) error {
+	return p.enc.Encode(p.lineOf(eventRec(ev), ev, nil))
+}
+
+// eventRec is the part of an event's record that printing and checking it
+// use besides the decoded event.
+func eventRec(ev eventstore.RecordedEvent) rec {
+	return rec{partition: ev.Position.Partition, offset: ev.Position.Offset, key: []byte(ev.StreamID), value: ev.Data, ts: ev.RecordedAt}
 }

@@ -15,12 +15,17 @@ import (
 // errLimit ends a scan once --limit events were printed.
 var errLimit = errors.New("limit reached")
 
-// runStream prints the events of one stream: it reads the stream's
-// partition (wire.Partition of the stream ID) read_committed from its start
-// to its last stable offset and prints the records whose key is the stream
-// ID. It exits 1 when a record has a problem verify would report. With
-// --to-version or --as-of it stops at the first event past the bound (the
-// stream as it was then).
+// runStream prints the events of one stream. It reads them the way the
+// event store loads a stream (readByIndex): through the stream index of a
+// read-only store of the topic, which fetches only the stream's own records.
+// The index of the stream's partition (wire.Partition of the stream ID) is
+// built first: from the whole partition, or with --index-dir from the index
+// a store saved there, plus what was appended since. When the store finds a
+// damaged record of the stream, the command reads the partition from its
+// start to its last stable offset instead and prints every record whose key
+// is the stream ID. It exits 1 when a record has a problem verify would
+// report. With --to-version or --as-of it stops at the first event past the
+// bound (the stream as it was then).
 func runStream(ctx context.Context, e *env, args []string) int {
 	id := args[0]
 	if id == "" || len(id) > eventstore.MaxStreamIDLength {
@@ -52,16 +57,6 @@ func runStream(ctx context.Context, e *env, args []string) int {
 		return exitFailure
 	}
 	p := wire.PartitionString(id, int32(len(parts)))
-	start, err := rd.offsets(ctx, []int32{p}, sarama.OffsetOldest)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitFailure
-	}
-	end, err := rd.offsets(ctx, []int32{p}, sarama.OffsetNewest)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitFailure
-	}
 	var reg *registry
 	if e.registry != "" {
 		reg = newRegistry(e.registry, e.timeout, e.registryOpts...)
@@ -80,6 +75,22 @@ func runStream(ctx context.Context, e *env, args []string) int {
 		streams: map[partStream]*streamState{}, counts: map[string]int{}}
 	var found []violation
 	v.report = func(vl violation) { found = append(found, vl) }
+	sr := &streamRead{e: e, id: id, p: p, asOf: asOf, pr: pr, v: v}
+	code, scan := sr.byIndex(ctx, cl)
+	if scan == "" {
+		return sr.finish(code, found, "")
+	}
+	e.progressf("stream %s: %s; reading %s/%d to show every record", id, scan, e.topic, p)
+	start, err := rd.offsets(ctx, []int32{p}, sarama.OffsetOldest)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
+	end, err := rd.offsets(ctx, []int32{p}, sarama.OffsetNewest)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitFailure
+	}
 	prog := newProgress(e, fmt.Sprintf("stream %s: reading %s/%d", id, e.topic, p), start, end)
 	n, last := 0, int64(0)
 	var life eventstore.StreamLife // what the stream's lifecycle markers say
@@ -120,34 +131,6 @@ func runStream(ctx context.Context, e *env, args []string) int {
 		}
 		return exitFailure
 	}
-	if n == 0 {
-		if !asOf.IsZero() {
-			e.errorf("stream %q has no events recorded at or before %s in topic %q (partition %d)", id, asOf.Format(time.RFC3339Nano), e.topic, p)
-			return exitViolation
-		}
-		e.errorf("stream %q has no events in topic %q (partition %d, offsets %d..%d)", id, e.topic, p, start[p], end[p])
-		return exitViolation
-	}
-	if e.opts.toVersion > 0 && last < e.opts.toVersion && (e.opts.limit == 0 || n < e.opts.limit) && len(found) == 0 {
-		e.errorf("stream %q has %d events, no version %d (all printed)", id, last, e.opts.toVersion)
-		return exitViolation
-	}
-	// The lifecycle markers (printed with "marker") change what loads of
-	// the stream read; say so, as of the last record printed.
-	switch {
-	case life.Deleted(last):
-		fmt.Fprintf(e.stderr, "kafkaes: stream %q is deleted (delete marker at version %d): loads of it fail until it is recreated; its events above are still in the log\n", id, last)
-	case life.TruncatedBefore > life.Start():
-		fmt.Fprintf(e.stderr, "kafkaes: stream %q is truncated before version %d: loads read from a snapshot at version %d or later; the earlier events above are still in the log\n", id, life.TruncatedBefore, life.TruncatedBefore-1)
-	case life.DeletedAt > 0:
-		fmt.Fprintf(e.stderr, "kafkaes: stream %q was deleted at version %d and recreated: loads read from version %d\n", id, life.DeletedAt, life.Start())
-	}
-	if len(found) > 0 {
-		for _, vl := range found {
-			printViolation(e.stderr, vl, false)
-		}
-		e.errorf("stream %q: %s found (see above; 'kafkaes verify' checks the whole topic)", id, plural(len(found), "problem", "problems"))
-		return exitViolation
-	}
-	return exitOK
+	sr.n, sr.last, sr.life = n, last, life
+	return sr.finish(exitOK, found, fmt.Sprintf(", offsets %d..%d", start[p], end[p]))
 }

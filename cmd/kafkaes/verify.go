@@ -141,9 +141,9 @@ func (v *verifier) add(kind string, r rec, stream string, version int64, format 
 
 // check checks one record.
 func (v *verifier) check(r rec) error {
-	v.records++
 	ev, err := wire.Decode(v.topic, r.partition, r.offset, r.key, r.value, r.headers, r.ts)
 	if err != nil {
+		v.records++
 		var de *wire.DecodeError
 		msg := err.Error()
 		if errors.As(err, &de) {
@@ -152,6 +152,12 @@ func (v *verifier) check(r rec) error {
 		v.add(vCorrupt, r, printable(r.key), 0, "%s", msg)
 		return nil
 	}
+	return v.checkEvent(r, ev)
+}
+
+// checkEvent checks one record that decoded as the event ev.
+func (v *verifier) checkEvent(r rec, ev eventstore.RecordedEvent) error {
+	v.records++
 	v.events++
 	if want := wire.PartitionString(ev.StreamID, v.nparts); want != r.partition {
 		v.add(vWrongPart, r, ev.StreamID, ev.Version,

@@ -400,6 +400,9 @@ func (s *Store) doAppend(ctx context.Context, streamID string, expected eventsto
 // await queues the append r and waits for its outcome.
 func (s *Store) await(ctx context.Context, r *appendReq) (eventstore.AppendResult, error) {
 	streamID := r.stream
+	if s.opts.readOnly {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q (nothing was written)", ErrReadOnly, streamID)
+	}
 	if s.isClosed() {
 		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q", eventstore.ErrClosed, streamID)
 	}

@@ -3,6 +3,7 @@ package kafka
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -31,6 +32,7 @@ type options struct {
 	hooks             observe.Hooks // WithObserver (observe.go)
 	obsErr            error
 	indexDir          string // WithIndexDir
+	readOnly          bool   // WithReadOnly
 	readCache         int64  // WithReadCache
 	indexSaveEvery    time.Duration
 	compression       compression // WithCompression (compression.go)
@@ -250,6 +252,25 @@ const indexSaveInterval = 5 * time.Minute
 // directory: the index is built from the topic at every start. The index
 // lives in memory either way.
 func WithIndexDir(dir string) Option { return func(o *options) { o.indexDir = dir } }
+
+// WithReadOnly makes [New] open a store that only reads, for tools and
+// audits: it creates no producer and no transaction (so it needs only Read
+// and Describe on the topic, not Write or the transactional-ID ACLs), does
+// not check the topic's configuration, and builds no index at start. Each
+// partition's index is built the first time a ReadStream needs it: from
+// the beginning of the partition (keys and headers, as New does for every
+// partition, reported to [WithProgress]), or, with [WithIndexDir], from
+// where the saved index of a store on the same topic ends, which is what
+// makes a read-only lookup cheap. A read-only store never writes the
+// index file, so it may share the directory of a running store. Append,
+// AppendMulti, DeleteStream and TruncateStream fail with an error matching
+// [ErrReadOnly]; ReadAll and Subscribe check only the events of partitions
+// whose index a ReadStream built.
+func WithReadOnly() Option { return func(o *options) { o.readOnly = true } }
+
+// ErrReadOnly is matched by the errors of every append to a store opened
+// [WithReadOnly]; nothing was written.
+var ErrReadOnly = errors.New("kafka: the store was opened read-only (WithReadOnly)")
 
 // WithProgress sets a function that [New] calls while it builds the stream
 // index from the topic at start: after every fetch, with the progress of

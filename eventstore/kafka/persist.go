@@ -186,7 +186,9 @@ func (s *Store) saveIndex(ctx context.Context) error {
 // describes the topic's log, and returns why it did not (empty when it
 // did, or when there is no file). s.idx must hold empty indexes.
 func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
-	s.removeStaleTemps()
+	if !s.opts.readOnly { // a read-only store leaves the directory alone
+		s.removeStaleTemps()
+	}
 	data, err := os.ReadFile(s.indexFile())
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil

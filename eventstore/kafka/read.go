@@ -67,6 +67,10 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, from int64) ite
 		}
 		from = max(from, 1)
 		p := s.Partition(streamID)
+		if err := s.buildFor(ctx, p); err != nil {
+			yield(eventstore.RecordedEvent{}, fmt.Errorf("kafka: read stream %q: %w", streamID, err))
+			return
+		}
 		wait := readWait
 		if s.idx[p].isBlocked() {
 			// The partition's first undecided record has been undecided

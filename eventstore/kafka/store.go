@@ -38,9 +38,13 @@ type Store struct {
 	read sarama.Client
 	// rcache holds recently appended and read records (readcache.go).
 	rcache *readCache
-	f      *fetcher
-	loadF  *fetcher
-	idx    []streamIndex
+	// built marks the partitions whose index a read-only store
+	// (WithReadOnly) has built, under buildMu (buildFor).
+	buildMu sync.Mutex
+	built   map[int32]bool
+	f       *fetcher
+	loadF   *fetcher
+	idx     []streamIndex
 	// doubts remembers appends whose outcome was reported unknown (unknown.go).
 	doubts doubts
 	addrs  []string
@@ -154,8 +158,10 @@ func (s *Store) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkTopicConfig(ctx); err != nil {
-		return err
+	if !s.opts.readOnly {
+		if err := s.checkTopicConfig(ctx); err != nil {
+			return err
+		}
 	}
 	s.nparts = int32(len(parts))
 	s.idx = make([]streamIndex, s.nparts)
@@ -180,6 +186,10 @@ func (s *Store) start(ctx context.Context) error {
 		if why != "" {
 			s.logRebuild(why)
 		}
+	}
+	if s.opts.readOnly {
+		s.built = map[int32]bool{}
+		return nil // no appends; every read builds its partition's index (buildFor)
 	}
 	if err := s.build(ctx, all, progress); err != nil {
 		return err
@@ -447,3 +457,34 @@ var ErrNotAuthenticated = kafkaauth.ErrNotAuthenticated
 // code (errors.Is(err, sarama.ErrTopicAuthorizationFailed) and so on).
 // The store never retries these errors.
 type AuthorizationError = kafkaauth.Error
+
+// buildFor builds the index of partition p of a read-only store the first
+// time a read needs it, as New builds every partition's index of a store
+// that appends: up to the last stable offset, however long that takes (the
+// read's own catch-up that follows gives up after a few seconds, which is
+// meant for the records appended since the last read, not for a whole
+// partition). It does nothing for other stores.
+func (s *Store) buildFor(ctx context.Context, p int32) error {
+	if !s.opts.readOnly {
+		return nil
+	}
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
+	if s.built[p] {
+		return nil
+	}
+	var progress func(p int32, next, end int64)
+	if fn := s.opts.progress; fn != nil {
+		progress = func(p int32, next, end int64) {
+			fn(Progress{Topic: s.topic, Partition: p, Offset: next, End: end, Records: s.indexed.Load()})
+		}
+	}
+	s.idx[p].lockCatch()
+	err := s.build(ctx, []int32{p}, progress)
+	s.idx[p].unlockCatch()
+	if err != nil {
+		return err
+	}
+	s.built[p] = true
+	return nil
+}

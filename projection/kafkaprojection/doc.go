@@ -62,6 +62,25 @@
 // through projection.FromStore on the Kafka event store check every event
 // against the store's index.
 //
+// # Filters
+//
+// [WithReadOptions] gives a [Source] or [Reader] the read options of the
+// event store (eventstore.WithTypes, eventstore.WithStreamPrefix): records
+// of other types or streams are dropped on their key and es.type header
+// before the wire format or the value is decoded, and count as read
+// (offsets and catch-up move past them). A filtered [Reader] does not use
+// sarama's consumer: it sends raw read_committed Fetch requests to the
+// partition leaders through a franz-go client with the sarama
+// configuration's connection settings (TLS, SASL PLAIN and SCRAM; with
+// another SASL mechanism it uses sarama's consumer) and walks the record
+// batches itself (uncompressed ones; franz-go's parser takes the others),
+// dropping control batches and aborted transactions' records with the
+// response's aborted-transaction list, and reading only the key and the
+// first headers of a record the filter drops, so that such records cost
+// little more than their bytes. A filtered [Source] (consumer
+// group) drops them after sarama decoded them, which saves less:
+// BENCHMARKS.md has the measurements.
+//
 // # Secured clusters
 //
 // A [Source] needs Read on the events topic and on its consumer group; a

@@ -85,6 +85,25 @@ func (r *Reader) run(ctx context.Context, sink projection.Sink) error {
 			return err
 		}
 	}
+	if s.filter.Filtered() {
+		var addrs []string
+		for _, b := range s.client.Brokers() {
+			addrs = append(addrs, b.Addr())
+		}
+		kc, ok, err := rawClient(addrs, s.client.Config())
+		if err != nil {
+			return fmt.Errorf("kafkaprojection: client for %s: %w", s.topic, err)
+		}
+		if ok {
+			starts := rawStarts(parts, cp, oldest)
+			for p, start := range starts {
+				if start > 0 {
+					sink.Reached(p, start)
+				}
+			}
+			return r.runRaw(ctx, sink, kc, parts, starts)
+		}
+	}
 	consumer, err := sarama.NewConsumerFromClient(s.client)
 	if err != nil {
 		return fmt.Errorf("kafkaprojection: consumer for %s: %w", s.topic, err)

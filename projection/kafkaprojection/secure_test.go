@@ -246,3 +246,41 @@ func TestSecureTransformerACLs(t *testing.T) {
 		})
 	}
 }
+
+// A filtered Reader (raw fetches through franz-go, with the sarama
+// configuration's SASL SCRAM credentials) needs Read on the topic, like
+// the unfiltered one, and says so when it is missing.
+func TestSecureFilteredReader(t *testing.T) {
+	c := kafkatest.RequireSecure(t)
+	topic := kafkatest.TopicName(t, "events-secure")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	p := newProducer(t, c, topic)
+	for i := range 10 {
+		p.deposit(fmt.Sprint("s", i%3), int64(i))
+	}
+	p.event("s0", "test.Withdrawn", []byte(`{"amount":1}`))
+	run := func(t *testing.T, u *kafkatest.User) (int, error) {
+		rd, err := kafkaprojection.NewReader(context.Background(), c.ClientWith(t, u.Config()), topic,
+			kafkaprojection.WithLogger(discard()), kafkaprojection.WithReadOptions(eventstore.WithTypes("test.Deposited")))
+		require.NoError(t, err)
+		defer rd.Close()
+		got := newSeen()
+		r, err := projection.New("filtered", testSerde(), []projection.Handler{got.handler()}, projection.WithLogger(discard()))
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		err = r.CatchUp(ctx, rd, nil)
+		return got.total(), err
+	}
+	t.Run("topic Read", func(t *testing.T) {
+		n, err := run(t, c.NewUser(t, kafkatest.MustACLs("topic:"+topic+":Read")...))
+		require.NoError(t, err)
+		require.Equal(t, 10, n)
+	})
+	t.Run("topic Describe only", func(t *testing.T) {
+		_, err := run(t, c.NewUser(t, kafkatest.MustACLs("topic:"+topic+":Describe")...))
+		var ae *kafkaprojection.AuthorizationError
+		require.ErrorAs(t, err, &ae)
+		require.Equal(t, []string{"topic", topic, "Read"}, []string{ae.Resource, ae.Name, ae.Operation})
+	})
+}

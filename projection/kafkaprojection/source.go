@@ -40,6 +40,7 @@ type Source struct {
 	logger       *slog.Logger
 	txnPrefix    string // a Transformer's; see WithTransactionalIDPrefix
 	sinkCommits  bool   // NewProcessSource: the sink commits every offset
+	filter       eventstore.ReadOptions
 }
 
 // Option configures a [Source].
@@ -55,6 +56,7 @@ type options struct {
 	// own transactions (NewProcessSource, the transformer); the source
 	// must never commit any, see NewProcessSource.
 	sinkCommits bool
+	filter      eventstore.ReadOptions
 }
 
 // WithInitialOffset sets where a consumer group without committed offsets
@@ -71,6 +73,26 @@ func WithMaxBatch(n int) Option { return func(c *options) { c.maxBatch = max(n, 
 // last event may be transaction markers, which a consumer never sees;
 // catch-up needs to know). The default is 100ms.
 func WithIdleCheck(d time.Duration) Option { return func(c *options) { c.idle = d } }
+
+// WithReadOptions makes the source deliver only the events that pass the
+// read options ([eventstore.WithTypes], [eventstore.WithStreamPrefix]),
+// as the event store's ReadAll and Subscribe do. Each record is tested on
+// its key (the stream ID) and its es.type header before anything else of
+// it is decoded; a record that fails is not delivered, but counts as read:
+// the source moves the group offsets (or tells the runner, which moves its
+// checkpoint with the next delivered event) past it, and catch-up ends at
+// the end of the log as without a filter. A record without an es.type
+// header is not a valid event and is delivered (with its decoding error)
+// whatever the filter says, so the failure policy sees it. The version
+// check of the source (see the package doc) still follows every stream
+// through the filtered records, from their es.version headers.
+func WithReadOptions(opts ...eventstore.ReadOption) Option {
+	return func(c *options) {
+		f := eventstore.ReadOptionsOf(opts)
+		c.filter.Types = append(c.filter.Types, f.Types...)
+		c.filter.StreamPrefixes = append(c.filter.StreamPrefixes, f.StreamPrefixes...)
+	}
+}
 
 // WithLogger sets the logger for rebalances and consumer errors. The
 // default is slog.Default().
@@ -142,7 +164,7 @@ func newSource(ctx context.Context, client sarama.Client, topic, group string, o
 		return nil, err
 	}
 	return &Source{topic: topic, group: group, client: own, maxBatch: o.maxBatch, idle: o.idle, logger: o.logger,
-		txnPrefix: o.txnPrefix, sinkCommits: o.sinkCommits}, nil
+		txnPrefix: o.txnPrefix, sinkCommits: o.sinkCommits, filter: o.filter}, nil
 }
 
 // NewProcessSource is [NewSource] for a sink that commits the group's
@@ -410,14 +432,14 @@ func (s *Source) consume(ctx context.Context, done <-chan struct{}, sink project
 	initial, skipBefore int64, skip bool, mark func(next int64)) error {
 	stop := make(chan struct{})
 	defer close(stop)
-	batches := make(chan []projection.Record, 2)
+	batches := make(chan batch, 2)
 	go s.feed(msgs, batches, stop)
 	idle := time.NewTimer(s.idle)
 	defer idle.Stop()
 	next := initial
 	checked := int64(-1)
 	for {
-		var batch []projection.Record
+		var b batch
 		select {
 		case <-done:
 			return nil
@@ -427,11 +449,11 @@ func (s *Source) consume(ctx context.Context, done <-chan struct{}, sink project
 			}
 			idle.Reset(s.idle)
 			continue
-		case b, ok := <-batches:
+		case bb, ok := <-batches:
 			if !ok {
 				return nil
 			}
-			batch = b
+			b = bb
 		}
 		select {
 		case <-done:
@@ -439,38 +461,77 @@ func (s *Source) consume(ctx context.Context, done <-chan struct{}, sink project
 		default:
 		}
 		if skip {
-			batch = dropBefore(batch, skipBefore)
-			if len(batch) == 0 {
+			b.recs = dropBefore(b.recs, skipBefore)
+			if len(b.recs) == 0 && b.next <= skipBefore {
 				continue
 			}
 		}
-		n, err := sink.Deliver(ctx, batch)
-		if n > 0 {
-			next = batch[n-1].Event.Position.Offset + 1
+		if len(b.recs) > 0 {
+			n, err := sink.Deliver(ctx, b.recs)
+			if n > 0 {
+				next = b.recs[n-1].Event.Position.Offset + 1
+				if mark != nil {
+					mark(next)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if n < len(b.recs) {
+				idle.Reset(s.idle)
+				continue
+			}
+		}
+		if b.next > next {
+			// Records after the last delivered one were filtered out
+			// (WithReadOptions): they are read too.
+			next = b.next
+			sink.Reached(p, next)
 			if mark != nil {
 				mark(next)
 			}
-		}
-		if err != nil {
-			return err
 		}
 		idle.Reset(s.idle)
 	}
 }
 
+// batch is what the feeder hands to consume: records to deliver, and the
+// offset after the last message it took for them, delivered or filtered
+// out (0 when nothing was filtered).
+type batch struct {
+	recs []projection.Record
+	next int64
+}
+
+// feedLimit bounds the messages (delivered or filtered out) the feeder
+// takes for one batch, in units of maxBatch, so that a filter that drops
+// nearly everything still reports progress while messages keep coming.
+const feedLimit = 16
+
 // feed turns the messages of a claim into batches of records of at most
 // maxBatch, taking what is available without waiting, until msgs closes or
-// stop is closed.
-func (s *Source) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projection.Record, stop <-chan struct{}) {
+// stop is closed. Messages the source's filter drops are not decoded.
+func (s *Source) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- batch, stop <-chan struct{}) {
 	defer close(out)
 	versions := newVersionCheck()
-	rec := func(msg *sarama.ConsumerMessage) projection.Record {
-		r := record(msg)
-		versions.check(&r)
-		return r
-	}
+	filtered := s.filter.Filtered()
 	for {
-		var batch []projection.Record
+		var b batch
+		taken := 0
+		// take adds msg to the batch unless the filter drops it.
+		take := func(msg *sarama.ConsumerMessage) {
+			taken++
+			if filtered && !s.pass(msg, versions) {
+				b.next = msg.Offset + 1
+				return
+			}
+			if b.recs == nil {
+				b.recs = make([]projection.Record, 0, min(len(msgs)+1, s.maxBatch)) // what is there now
+			}
+			r := record(msg)
+			versions.check(&r)
+			b.recs = append(b.recs, r)
+		}
 		select {
 		case <-stop:
 			return
@@ -478,26 +539,27 @@ func (s *Source) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projecti
 			if !ok {
 				return
 			}
-			n := min(len(msgs)+1, s.maxBatch) // what is there now
-			batch = make([]projection.Record, 1, n)
-			batch[0] = rec(msg)
+			take(msg)
 		}
 		closed := false
 	fill:
-		for len(batch) < s.maxBatch {
+		for len(b.recs) < s.maxBatch && taken < feedLimit*s.maxBatch {
 			select {
 			case msg, ok := <-msgs:
 				if !ok {
 					closed = true
 					break fill
 				}
-				batch = append(batch, rec(msg))
+				take(msg)
 			default:
 				break fill
 			}
 		}
+		if len(b.recs) > 0 && b.next <= b.recs[len(b.recs)-1].Event.Position.Offset {
+			b.next = 0 // nothing filtered after the last record
+		}
 		select {
-		case out <- batch:
+		case out <- b:
 		case <-stop:
 			return
 		}
@@ -505,6 +567,58 @@ func (s *Source) feed(msgs <-chan *sarama.ConsumerMessage, out chan<- []projecti
 			return
 		}
 	}
+}
+
+// pass reports whether msg passes the source's filter, testing its key
+// and es.type header only. A message without a type is not a valid event
+// and passes, so that the runner reports it. A dropped message's version
+// goes to the version check.
+func (s *Source) pass(msg *sarama.ConsumerMessage, versions *versionCheck) bool {
+	var typ, ver []byte
+	for _, h := range msg.Headers {
+		if h == nil {
+			continue
+		}
+		switch string(h.Key) {
+		case wire.HeaderType:
+			typ = h.Value
+		case wire.HeaderVersion:
+			ver = h.Value
+		}
+	}
+	if len(typ) == 0 || matchBytes(&s.filter, msg.Key, typ) {
+		return true
+	}
+	if v, ok := wire.ParseVersion(ver); ok {
+		versions.skip(msg.Key, v)
+	}
+	return false
+}
+
+// matchBytes is [eventstore.ReadOptions.Match] on the bytes of a record's
+// key and type, without converting them.
+func matchBytes(f *eventstore.ReadOptions, key, typ []byte) bool {
+	if len(f.StreamPrefixes) > 0 {
+		ok := false
+		for _, p := range f.StreamPrefixes {
+			if len(key) >= len(p) && string(key[:len(p)]) == p {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(f.Types) == 0 {
+		return true
+	}
+	for _, t := range f.Types {
+		if string(typ) == t {
+			return true
+		}
+	}
+	return false
 }
 
 func dropBefore(batch []projection.Record, off int64) []projection.Record {

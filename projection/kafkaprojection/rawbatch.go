@@ -1,0 +1,214 @@
+package kafkaprojection
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// rawBatches walks the record batches of a read_committed fetch response
+// for one partition without decoding what a filter does not need: for
+// every committed data record at or after from it calls fn with the
+// record's offset, key and header block (still encoded; see header); fn
+// decides whether to decode the rest (recordAt). It drops control batches
+// and the records of aborted transactions, using the response's list of
+// aborted transactions the way the Java consumer does. It returns the
+// offset after the last complete batch (so markers, aborted records and
+// filtered records count as read), or ok=false, having called fn for
+// nothing, when the response holds anything it does not parse itself
+// (compressed batches, old message formats, a bad checksum): the caller
+// then uses kgo.ProcessFetchPartition. Malformed bytes never panic; they
+// give errMalformed.
+func rawBatches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *rawRecord) error) (next int64, ok bool, err error) {
+	next = from
+	// First pass: only batch headers, so that fn sees nothing of a
+	// response the caller must parse with kgo instead.
+	var batches [][]byte
+	for in := rp.RecordBatches; len(in) >= batchHeaderLen; {
+		length := int64(int32(binary.BigEndian.Uint32(in[8:12])))
+		if length < batchHeaderLen-12 || int64(len(in)) < 12+length {
+			break // a partial batch at the end of the response
+		}
+		b := in[:12+length]
+		in = in[12+length:]
+		if b[16] != 2 || binary.BigEndian.Uint16(b[21:23])&0x07 != 0 ||
+			crc32.Checksum(b[21:], castagnoli) != binary.BigEndian.Uint32(b[17:21]) {
+			return from, false, nil
+		}
+		batches = append(batches, b)
+	}
+	aborted := slices.Clone(rp.AbortedTransactions)
+	slices.SortFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
+		return cmp.Compare(a.FirstOffset, b.FirstOffset)
+	})
+	var abortedPIDs map[int64]bool
+	for _, b := range batches {
+		base := int64(binary.BigEndian.Uint64(b[0:8]))
+		last := base + int64(int32(binary.BigEndian.Uint32(b[23:27])))
+		attrs := binary.BigEndian.Uint16(b[21:23])
+		transactional, control := attrs&0x10 != 0, attrs&0x20 != 0
+		pid := int64(binary.BigEndian.Uint64(b[43:51]))
+		if last+1 > next {
+			next = last + 1
+		}
+		if last < from {
+			continue
+		}
+		if transactional {
+			// The aborted transactions that began at or before this
+			// batch's last offset: their producers' transactional
+			// batches are aborted until their abort markers.
+			for len(aborted) > 0 && aborted[0].FirstOffset <= last {
+				if abortedPIDs == nil {
+					abortedPIDs = map[int64]bool{}
+				}
+				abortedPIDs[aborted[0].ProducerID] = true
+				aborted = aborted[1:]
+			}
+		}
+		if control {
+			if transactional && isAbortMarker(b[batchHeaderLen:]) {
+				delete(abortedPIDs, pid)
+			}
+			continue
+		}
+		if transactional && abortedPIDs[pid] {
+			continue
+		}
+		baseTS := int64(binary.BigEndian.Uint64(b[27:35]))
+		logAppend := attrs&0x08 != 0
+		maxTS := int64(binary.BigEndian.Uint64(b[35:43]))
+		count := int32(binary.BigEndian.Uint32(b[57:61]))
+		d := decoder{b: b[batchHeaderLen:]}
+		for i := int32(0); i < count; i++ {
+			var r rawRecord
+			if !r.parse(&d, base, baseTS) {
+				return from, true, errMalformed
+			}
+			if logAppend {
+				r.ts = maxTS
+			}
+			if r.Offset < from {
+				continue
+			}
+			if err := fn(&r); err != nil {
+				return from, true, err
+			}
+		}
+	}
+	return next, true, nil
+}
+
+// batchHeaderLen is the length of a record batch's header (magic 2), up
+// to its first record.
+const batchHeaderLen = 61
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errMalformed is a record batch whose checksum is right but whose records
+// do not parse: bytes no Kafka broker sends.
+var errMalformed = errors.New("kafkaprojection: malformed record batch")
+
+// isAbortMarker reports whether the records of a control batch start with
+// an abort marker (key: version int16, type int16 with 0 for abort).
+func isAbortMarker(records []byte) bool {
+	d := decoder{b: records}
+	var r rawRecord
+	if !r.parse(&d, 0, 0) || len(r.Key) < 4 {
+		return false
+	}
+	return binary.BigEndian.Uint16(r.Key[2:4]) == 0
+}
+
+// rawRecord is one record of a batch: its offset and key, the bounds of
+// its value and header block, decoded on demand.
+type rawRecord struct {
+	Offset  int64
+	Key     []byte // nil for a null key
+	value   []byte
+	headers []byte // the encoded header block after the header count
+	nheader int64
+	ts      int64 // milliseconds
+}
+
+// parse reads the record at d (length-prefixed) and moves d past it.
+func (r *rawRecord) parse(d *decoder, base, baseTS int64) bool {
+	n, ok := d.varint()
+	if !ok || n < 0 || n > int64(len(d.b)) {
+		return false
+	}
+	rd := decoder{b: d.b[:n]}
+	d.b = d.b[n:]
+	if !rd.skip(1) { // attributes
+		return false
+	}
+	tsDelta, ok1 := rd.varint()
+	offDelta, ok2 := rd.varint()
+	key, ok3 := rd.bytes()
+	value, ok4 := rd.bytes()
+	nh, ok5 := rd.varint()
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || nh < 0 {
+		return false
+	}
+	r.Offset, r.ts, r.Key, r.value, r.headers, r.nheader = base+offDelta, baseTS+tsDelta, key, value, rd.b, nh
+	return true
+}
+
+// header calls fn with the headers of the record, in order, until fn
+// returns false, and reports whether the header block parsed so far.
+func (r *rawRecord) header(fn func(key, value []byte) bool) bool {
+	d := decoder{b: r.headers}
+	for range r.nheader {
+		k, ok1 := d.bytes()
+		v, ok2 := d.bytes()
+		if !ok1 || !ok2 {
+			return false
+		}
+		if !fn(k, v) {
+			return true
+		}
+	}
+	return true
+}
+
+// time is the record's timestamp.
+func (r *rawRecord) time() time.Time { return time.UnixMilli(r.ts) }
+
+// decoder reads the varint-encoded fields of records.
+type decoder struct{ b []byte }
+
+func (d *decoder) varint() (int64, bool) {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		return 0, false
+	}
+	d.b = d.b[n:]
+	return v, true
+}
+
+func (d *decoder) skip(n int) bool {
+	if len(d.b) < n {
+		return false
+	}
+	d.b = d.b[n:]
+	return true
+}
+
+// bytes reads a varint length and that many bytes (nil for length -1).
+func (d *decoder) bytes() ([]byte, bool) {
+	n, ok := d.varint()
+	switch {
+	case !ok || n < -1 || n > int64(len(d.b)):
+		return nil, false
+	case n == -1:
+		return nil, true
+	}
+	b := d.b[:n:n]
+	d.b = d.b[n:]
+	return b, true
+}

@@ -1,0 +1,379 @@
+package kafkaprojection
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/internal/ctxtime"
+	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+	"github.com/kafkaes/kafkaes/internal/wire"
+	"github.com/kafkaes/kafkaes/projection"
+)
+
+// The filtered reader (a Reader with WithReadOptions) does not use sarama's
+// consumer: sarama decodes every record of a fetch response into its own
+// structures and a message for a channel, which is most of the CPU a
+// catch-up spends on records the filter drops. It sends raw Fetch requests
+// (read_committed) to the partitions' leaders through a franz-go client
+// with the sarama configuration's connection settings and walks the record
+// batches itself (rawBatches): it checks every batch's CRC, drops control
+// batches and the records of aborted transactions using the response's
+// aborted-transaction list, as the Java consumer does, and reads only the
+// key and the first headers (es.type, es.version) of a record the filter
+// drops; a read_committed fetch returns nothing past the last stable
+// offset, so records of open transactions are never seen. A response it
+// does not parse itself (compressed batches, old message formats, a bad
+// CRC) goes to kgo.ProcessFetchPartition, which does the same on fully
+// decoded records. Only the records that pass the filter become events.
+
+// rawFetchMaxBytes bounds a raw fetch response per partition.
+const rawFetchMaxBytes = 4 << 20
+
+// rawClient returns a franz-go client with the connection settings of cfg
+// (addresses, client ID, TLS, SASL PLAIN and SCRAM), or ok=false for
+// settings it cannot carry over (another SASL mechanism); the reader then
+// uses sarama's consumer.
+func rawClient(addrs []string, cfg *sarama.Config) (cl *kgo.Client, ok bool, err error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ClientID(cfg.ClientID),
+		// Fetch v12 and older name topics (v13 needs topic IDs).
+		kgo.MaxVersions(kversion.V3_0_0())}
+	if cfg.Net.DialTimeout > 0 {
+		opts = append(opts, kgo.DialTimeout(cfg.Net.DialTimeout))
+	}
+	if cfg.Net.TLS.Enable {
+		tc := cfg.Net.TLS.Config
+		if tc == nil {
+			tc = &tls.Config{}
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc.Clone()))
+	}
+	if cfg.Net.SASL.Enable {
+		user, pass := cfg.Net.SASL.User, cfg.Net.SASL.Password
+		switch cfg.Net.SASL.Mechanism {
+		case sarama.SASLTypePlaintext, "":
+			opts = append(opts, kgo.SASL(plain.Auth{User: user, Pass: pass, Zid: cfg.Net.SASL.AuthIdentity}.AsMechanism()))
+		case sarama.SASLTypeSCRAMSHA256:
+			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()))
+		case sarama.SASLTypeSCRAMSHA512:
+			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
+		default:
+			return nil, false, nil
+		}
+	}
+	cl, err = kgo.NewClient(opts...)
+	if err != nil {
+		return nil, false, err
+	}
+	return cl, true, nil
+}
+
+// runRaw is Reader.run for a filtered reader with a raw client: every
+// partition is read from starts by its own fetch loop.
+func (r *Reader) runRaw(ctx context.Context, sink projection.Sink, kc *kgo.Client, parts []int32, starts map[int32]int64) error {
+	defer kc.Close()
+	s := r.s
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lead := &leaders{kc: kc, topic: s.topic}
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		wg.Go(func() {
+			if err := s.readRaw(cctx, sink, lead, p, starts[p]); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	<-cctx.Done()
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return context.Cause(cctx)
+}
+
+// leaders knows the leader of every partition of a topic, from the
+// metadata a franz-go client asks for.
+type leaders struct {
+	kc    *kgo.Client
+	topic string
+	mu    sync.Mutex
+	of    map[int32]int32
+}
+
+// leader returns the broker leading partition p, asking for metadata when
+// it is not known or refresh is set.
+func (l *leaders) leader(ctx context.Context, p int32, refresh bool) (*kgo.Broker, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if id, ok := l.of[p]; ok && !refresh {
+		return l.kc.Broker(int(id)), nil
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(l.topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, l.kc)
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", l.topic, err)
+	}
+	l.of = map[int32]int32{}
+	for _, rt := range resp.Topics {
+		if rt.ErrorCode != 0 {
+			return nil, fmt.Errorf("metadata of %s: %w", l.topic, sarama.KError(rt.ErrorCode))
+		}
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode == 0 && rp.Leader >= 0 {
+				l.of[rp.Partition] = rp.Leader
+			}
+		}
+	}
+	id, ok := l.of[p]
+	if !ok {
+		return nil, fmt.Errorf("partition %s/%d has no leader", l.topic, p)
+	}
+	return l.kc.Broker(int(id)), nil
+}
+
+// readRaw reads partition p from offset next with raw fetches and hands
+// the records that pass the filter to sink in batches of at most maxBatch,
+// until ctx ends or the sink fails. After every fetch it tells the sink
+// how far the partition is read, filtered records, markers and aborted
+// records included.
+func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *leaders, p int32, next int64) error {
+	versions := newVersionCheck()
+	refresh := false
+	failures := 0
+	var batch []projection.Record
+	take := func(rec projection.Record) error {
+		batch = append(batch, rec)
+		if len(batch) < s.maxBatch {
+			return nil
+		}
+		err := deliverAll(ctx, sink, batch)
+		batch = batch[:0:0]
+		return err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := s.fetchRaw(ctx, lead, p, next, refresh, versions, take)
+		refresh = false
+		if errors.Is(err, errFetch) {
+			if kafkaauth.Fatal(err) {
+				return s.denied(fmt.Sprintf("consume %s/%d", s.topic, p), err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// A moved leader, a broken connection: ask for metadata
+			// again and retry, like sarama's consumer does.
+			refresh = true
+			failures++
+			if failures%10 == 0 {
+				s.logger.Warn("kafkaprojection: fetch failing, retrying", "topic", s.topic, "partition", p, "error", err)
+			}
+			if err := ctxtime.Sleep(ctx, min(time.Duration(failures)*100*time.Millisecond, 2*time.Second)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err // the sink's
+		}
+		failures = 0
+		if len(batch) > 0 {
+			if err := deliverAll(ctx, sink, batch); err != nil {
+				return err
+			}
+			batch = batch[:0:0]
+		}
+		if n > next {
+			next = n
+			sink.Reached(p, next)
+		}
+	}
+}
+
+// errFetch marks the errors of fetchRaw that a retry may heal.
+var errFetch = errors.New("kafkaprojection: fetch failed")
+
+// deliverAll delivers recs; a sink that takes only part of them without
+// an error is asked again with the rest.
+func deliverAll(ctx context.Context, sink projection.Sink, recs []projection.Record) error {
+	for len(recs) > 0 {
+		n, err := sink.Deliver(ctx, recs)
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return errors.New("kafkaprojection: the sink took none of a batch without an error")
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+// fetchRaw fetches partition p from offset at, read_committed, calls take
+// with every committed record that passes the filter, and returns the
+// offset to fetch next. Its errors match errFetch, except take's.
+func (s *Source) fetchRaw(ctx context.Context, lead *leaders, p int32, at int64, refresh bool, versions *versionCheck,
+	take func(projection.Record) error) (int64, error) {
+	fail := func(err error) (int64, error) {
+		return at, fmt.Errorf("%w: %s/%d at %d: %w", errFetch, s.topic, p, at, err)
+	}
+	b, err := lead.leader(ctx, p, refresh)
+	if err != nil {
+		return fail(err)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 100
+	req.MinBytes = 1
+	req.MaxBytes = rawFetchMaxBytes
+	req.IsolationLevel = 1 // read_committed
+	req.SessionEpoch = -1  // no fetch session
+	t := kmsg.NewFetchRequestTopic()
+	t.Topic = s.topic
+	rt := kmsg.NewFetchRequestTopicPartition()
+	rt.Partition = p
+	rt.FetchOffset = at
+	rt.LogStartOffset = -1
+	rt.PartitionMaxBytes = rawFetchMaxBytes
+	rt.CurrentLeaderEpoch = -1
+	t.Partitions = append(t.Partitions, rt)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, b)
+	if err != nil {
+		return fail(err)
+	}
+	if resp.ErrorCode != 0 {
+		return fail(sarama.KError(resp.ErrorCode))
+	}
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			rp := &resp.Topics[i].Partitions[j]
+			if rp.Partition != p {
+				continue
+			}
+			if rp.ErrorCode != 0 {
+				return fail(sarama.KError(rp.ErrorCode))
+			}
+			next, ok, err := rawBatches(rp, at, func(r *rawRecord) error {
+				if rec, pass := s.lazyRecord(r, p, versions); pass {
+					return take(rec)
+				}
+				return nil
+			})
+			if errors.Is(err, errMalformed) {
+				return fail(err)
+			}
+			if err != nil || ok {
+				return next, err
+			}
+			// Compressed batches, old formats, a bad checksum: franz-go's
+			// parser handles them (and reports what is wrong).
+			fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: at, IsolationLevel: kgo.ReadCommitted(),
+				Topic: s.topic, Partition: p}, rp, kgo.DefaultDecompressor(), nil)
+			if fp.Err != nil && len(fp.Records) == 0 {
+				return fail(fp.Err)
+			}
+			for _, kr := range fp.Records {
+				if rec, pass := s.kgoRecord(kr, versions); pass {
+					if err := take(rec); err != nil {
+						return at, err
+					}
+				}
+			}
+			return next, nil
+		}
+	}
+	return at, nil // an empty response: nothing new
+}
+
+// lazyRecord turns a record that passes the source's filter into a
+// projection record, reading only its key and headers otherwise; pass is
+// false for a record the filter drops (its version goes to the version
+// check).
+func (s *Source) lazyRecord(r *rawRecord, p int32, versions *versionCheck) (rec projection.Record, pass bool) {
+	var typ, ver []byte
+	r.header(func(k, v []byte) bool {
+		switch string(k) {
+		case wire.HeaderType:
+			typ = v
+		case wire.HeaderVersion:
+			ver = v
+		}
+		return typ == nil || ver == nil // kafkaes writes them first
+	})
+	if len(typ) > 0 && !matchBytes(&s.filter, r.Key, typ) {
+		if v, ok := wire.ParseVersion(ver); ok {
+			versions.skip(r.Key, v)
+		}
+		return projection.Record{}, false
+	}
+	msg := &sarama.ConsumerMessage{Topic: s.topic, Partition: p, Offset: r.Offset, Key: r.Key, Value: r.value, Timestamp: r.time(),
+		Headers: make([]*sarama.RecordHeader, 0, r.nheader)}
+	r.header(func(k, v []byte) bool {
+		msg.Headers = append(msg.Headers, &sarama.RecordHeader{Key: k, Value: v})
+		return true
+	})
+	return s.newRecord(msg, versions), true
+}
+
+// kgoRecord is lazyRecord for a record franz-go parsed.
+func (s *Source) kgoRecord(kr *kgo.Record, versions *versionCheck) (projection.Record, bool) {
+	var typ, ver []byte
+	for _, h := range kr.Headers {
+		switch h.Key {
+		case wire.HeaderType:
+			typ = h.Value
+		case wire.HeaderVersion:
+			ver = h.Value
+		}
+	}
+	if len(typ) > 0 && !matchBytes(&s.filter, kr.Key, typ) {
+		if v, ok := wire.ParseVersion(ver); ok {
+			versions.skip(kr.Key, v)
+		}
+		return projection.Record{}, false
+	}
+	msg := &sarama.ConsumerMessage{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value,
+		Timestamp: kr.Timestamp, Headers: make([]*sarama.RecordHeader, len(kr.Headers))}
+	for i, h := range kr.Headers {
+		msg.Headers[i] = &sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
+	}
+	return s.newRecord(msg, versions), true
+}
+
+func (s *Source) newRecord(msg *sarama.ConsumerMessage, versions *versionCheck) projection.Record {
+	rec := record(msg)
+	versions.check(&rec)
+	return rec
+}
+
+// rawStarts returns where each partition starts: the checkpoint, or the
+// oldest offset.
+func rawStarts(parts []int32, cp, oldest eventstore.Checkpoint) map[int32]int64 {
+	out := make(map[int32]int64, len(parts))
+	for _, p := range parts {
+		start, ok := cp[p]
+		if !ok {
+			start = oldest[p]
+		}
+		out[p] = start
+	}
+	return out
+}
