@@ -37,8 +37,8 @@ func startSize() (events, streams int) {
 // New minus before, each after a GC, so that an embedded Kafka's own
 // memory does not count). Set KAFKAES_BROKERS for a real broker and
 // KAFKAES_BENCH_START_EVENTS for the size (default 200,000 events, 5 per
-// stream), and KAFKAES_BENCH_HEAPPROFILE to a file name for a heap profile
-// taken with the store open.
+// stream), and KAFKAES_BENCH_HEAPPROFILE to a file name for heap profiles
+// taken with the store open (name.fresh, name.restart).
 func BenchmarkStart(b *testing.B) {
 	c := kafkatest.New(b)
 	events, streams := startSize()
@@ -68,12 +68,7 @@ func BenchmarkStart(b *testing.B) {
 			}
 			b.StopTimer()
 			heap = float64(liveHeap()-before) / (1 << 20)
-			if f := os.Getenv("KAFKAES_BENCH_HEAPPROFILE"); f != "" {
-				if out, err := os.Create(f); err == nil {
-					_ = pprof.WriteHeapProfile(out)
-					_ = out.Close()
-				}
-			}
+			writeHeapProfile("fresh")
 			_ = s.Close()
 			b.StartTimer()
 		}
@@ -103,6 +98,7 @@ func BenchmarkStart(b *testing.B) {
 			}
 			b.StopTimer()
 			heap = float64(liveHeap()-before) / (1 << 20)
+			writeHeapProfile("restart")
 			if err := s.Close(); err != nil {
 				b.Fatal(err)
 			}
@@ -110,6 +106,19 @@ func BenchmarkStart(b *testing.B) {
 		}
 		b.ReportMetric(heap, "heap-MiB")
 	})
+}
+
+// writeHeapProfile writes a heap profile to $KAFKAES_BENCH_HEAPPROFILE
+// with "."+what appended, when it is set.
+func writeHeapProfile(what string) {
+	f := os.Getenv("KAFKAES_BENCH_HEAPPROFILE")
+	if f == "" {
+		return
+	}
+	if out, err := os.Create(f + "." + what); err == nil {
+		_ = pprof.WriteHeapProfile(out)
+		_ = out.Close()
+	}
 }
 
 // appendNew writes n events to n new streams (version 1), as the store
