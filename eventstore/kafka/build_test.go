@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore"
@@ -65,12 +66,13 @@ func requireSameIndex(t *testing.T, want, got *Store) {
 	t.Helper()
 	require.Equal(t, len(want.idx), len(got.idx), "partitions")
 	for p := range want.idx {
-		k, b := memIndex(want, int32(p)), memIndex(got, int32(p))
-		require.Equal(t, k.next, b.next, "partition %d: next", p)
-		require.Equal(t, k.foreign, b.foreign, "partition %d: foreign records", p)
-		require.ElementsMatch(t, slices.Collect(maps.Keys(k.streams)), slices.Collect(maps.Keys(b.streams)), "partition %d: streams", p)
-		for id, kst := range k.streams {
-			bst := b.streams[id]
+		kn, kf, ks := indexStreams(t, want, int32(p))
+		bn, bf, bs := indexStreams(t, got, int32(p))
+		require.Equal(t, kn, bn, "partition %d: next", p)
+		require.Equal(t, kf, bf, "partition %d: foreign records", p)
+		require.ElementsMatch(t, slices.Collect(maps.Keys(ks)), slices.Collect(maps.Keys(bs)), "partition %d: streams", p)
+		for id, kst := range ks {
+			bst := bs[id]
 			require.Equal(t, kst.version, bst.version, "stream %s", id)
 			require.Equal(t, kst.runs, bst.runs, "stream %s", id)
 			require.Equal(t, orderedIDs(kst), orderedIDs(bst), "stream %s", id)
@@ -78,6 +80,32 @@ func requireSameIndex(t *testing.T, want, got *Store) {
 			require.Equal(t, kst.life, bst.life, "stream %s: lifecycle", id)
 		}
 	}
+}
+
+// indexStreams returns the catch-up offset, the count of foreign records
+// and the streams of partition p's index, in memory or on disk (which it
+// flushes first). The states are the index's own; only read them.
+func indexStreams(t *testing.T, s *Store, p int32) (next, foreign int64, streams map[string]*streamState) {
+	t.Helper()
+	ix := memIndex(s, p)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.disk == nil {
+		return ix.next, ix.foreign, maps.Clone(ix.streams)
+	}
+	require.NoError(t, ix.disk.flush(ix.next, ix.foreign, false))
+	prefix := diskStreamPrefix(p)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: diskStreamPrefix(p + 1)})
+	require.NoError(t, err)
+	defer it.Close()
+	streams = map[string]*streamState{}
+	for it.First(); it.Valid(); it.Next() {
+		st, err := decodeState(it.Value(), s.topic, p, s.opts.idWindow)
+		require.NoError(t, err)
+		streams[string(it.Key()[len(prefix):])] = st
+	}
+	require.NoError(t, it.Error())
+	return ix.next, ix.foreign, streams
 }
 
 // orderedIDs returns the keys of a stream's ID ring, oldest first.

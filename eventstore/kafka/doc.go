@@ -32,7 +32,8 @@
 //     the whole topic (see [New]).
 //   - [WithIndexDir]: a directory on local disk where Close saves the
 //     stream index, so that the next start reads only what was appended
-//     since (see Resources).
+//     since (see Resources); with [WithDiskIndex], the index lives there
+//     and memory holds a bounded cache of it.
 //   - [WithTransactionalIDPrefix]: the prefix of the transactional IDs,
 //     when ACLs grant another prefix than the topic-derived default
 //     (see Secured clusters).
@@ -226,12 +227,32 @@
 // CRC-32C. Otherwise it logs the reason and builds from the topic. This
 // is the restart half of what Kafka Streams does with its local state
 // stores (a checkpoint of the offsets the local state covers, then
-// restore from the log past it); the index itself stays in memory. A
-// disk-resident index with a bounded cache (Kafka Streams' RocksDB,
-// KurrentDB's on-disk index tables) would bound memory too; it is not
-// there yet. The per-partition index is a type of its own behind a small
-// interface (streamIndex, index.go) that owns its lock and its invariants,
-// so that such an index can take the in-memory one's place.
+// restore from the log past it); the index itself stays in memory.
+//
+// With [WithDiskIndex] as well, the index itself lives on disk (Kafka
+// Streams keeps its state in RocksDB, KurrentDB its stream index in
+// on-disk tables): the streams are entries of a pebble database in the
+// index directory, and memory holds a bounded cache of them
+// ([DefaultDiskIndexCache], 100,000 streams) plus those changed since
+// the index last wrote (at most a quarter of the cache per partition):
+// memory is bounded by the cache size, not by the number of streams.
+// The index writes the changed streams with the partition's checkpoint
+// (the offset it covers) in one atomic pebble batch, at moments when the
+// index's invariants hold, so the database always holds the index of a
+// prefix of the log and nothing uncommitted; a crash leaves the database
+// of an earlier write (pebble's log recovers a prefix of its batches),
+// which the next start checks against the log as it checks the file and
+// catches up from. A damaged database, a changed topic or cluster, a
+// moved log start, a truncated log or a changed partition count make the
+// start empty it and build from the topic, saying why in its log; a
+// damaged entry found later stops the index of its partition (appends
+// and reads there fail with [eventstore.ErrUnavailable]; restart the
+// store, which rebuilds). Each store needs an index directory of its own
+// (the database is locked while open). The in-memory partIndex and the
+// disk index share their logic (index.go); only where the streams are
+// kept differs (diskindex.go). TestConformanceDiskIndex runs the whole
+// conformance suite with a cache of 8 streams, and the restart, distrust
+// and kill tests of the index file run against the disk index too.
 //
 // What bounds the heap today is per-stream structure, not event IDs:
 // BenchmarkStart on the embedded broker, 1M events in 200k streams of 5
@@ -242,8 +263,8 @@
 // runs need no allocation of their own per event; only keeping the
 // entries off the heap bounds it by a cache size.
 //
-// The store for the disk-resident index is chosen: pebble
-// (github.com/cockroachdb/pebble/v2), not bbolt (go.etcd.io/bbolt).
+// The disk index is on pebble (github.com/cockroachdb/pebble/v2), not
+// bbolt (go.etcd.io/bbolt).
 // BenchmarkIndexStore (eventstore/kafka/internal/kvbench) measures the
 // index's access shape on both, 200k entries of 100 bytes, one run on 2
 // shared cores (BENCHMARKS.md has the table):

@@ -31,6 +31,8 @@ type options struct {
 	hooks             observe.Hooks // WithObserver (observe.go)
 	obsErr            error
 	indexDir          string // WithIndexDir
+	diskIndex         bool   // WithDiskIndex
+	diskCache         int    // WithDiskIndex
 	readCache         int64  // WithReadCache
 	indexSaveEvery    time.Duration
 	compression       compression // WithCompression (compression.go)
@@ -250,6 +252,32 @@ const indexSaveInterval = 5 * time.Minute
 // directory: the index is built from the topic at every start. The index
 // lives in memory either way.
 func WithIndexDir(dir string) Option { return func(o *options) { o.indexDir = dir } }
+
+// WithDiskIndex keeps the stream index of [WithIndexDir] on local disk
+// instead of in memory: the streams are entries of a pebble database
+// (github.com/cockroachdb/pebble/v2) in a directory beside the index file
+// (<topic>.kafkaes-pebble), and at most cacheStreams of them are held in
+// memory (over all partitions; [DefaultDiskIndexCache], 100,000, when
+// cacheStreams <= 0), plus the streams changed since the index last wrote
+// to disk (at most a quarter of that) and pebble's block cache and
+// memtables (about 16 MiB). So memory is bounded by the cache size, not by
+// the number of streams. The index writes its changes with each
+// partition's checkpoint (the offset it covers) in one atomic batch, and
+// syncs them to disk when WithIndexDir saves (every 5 minutes and at
+// Close); a start checks them against the log as it checks the index
+// file and catches up from the checkpoint. A failed read or write of the
+// database stops the index of its partition: its appends and reads fail
+// with [eventstore.ErrUnavailable] until the store is restarted. Without
+// WithIndexDir it does nothing. The default is the in-memory index.
+func WithDiskIndex(cacheStreams int) Option {
+	return func(o *options) {
+		o.diskIndex = true
+		o.diskCache = cacheStreams
+		if cacheStreams <= 0 {
+			o.diskCache = DefaultDiskIndexCache
+		}
+	}
+}
 
 // WithProgress sets a function that [New] calls while it builds the stream
 // index from the topic at start: after every fetch, with the progress of

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cockroachdb/pebble/v2"
 	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
@@ -41,6 +42,8 @@ type Store struct {
 	f      *fetcher
 	loadF  *fetcher
 	idx    []streamIndex
+	// db is the database of the disk-resident index (WithDiskIndex).
+	db *pebble.DB
 	// doubts remembers appends whose outcome was reported unknown (unknown.go).
 	doubts doubts
 	addrs  []string
@@ -173,7 +176,11 @@ func (s *Store) start(ctx context.Context) error {
 		}
 	}
 	if s.opts.indexDir != "" {
-		why, err := s.loadIndex(ctx)
+		load := s.loadIndex
+		if s.opts.diskIndex {
+			load = s.openDiskIndex
+		}
+		why, err := load(ctx)
 		if err != nil {
 			return err
 		}
@@ -408,6 +415,9 @@ func (s *Store) shutdown() error {
 			}
 			cancel()
 		}
+	}
+	if err := s.closeDisk(); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: close the stream index on disk: %w", err))
 	}
 	if err := s.read.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
 		errs = append(errs, err)
