@@ -8,11 +8,11 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
 )
 
 // TestBuildEqualsCatchUp: the index that New builds with its parallel,
@@ -95,16 +95,12 @@ func indexStreams(t *testing.T, s *Store, p int32) (next, foreign int64, streams
 	}
 	require.NoError(t, ix.disk.flush(ix.next, ix.foreign, false))
 	prefix := diskStreamPrefix(p)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: diskStreamPrefix(p + 1)})
-	require.NoError(t, err)
-	defer it.Close()
 	streams = map[string]*streamState{}
-	for it.First(); it.Valid(); it.Next() {
-		st, err := decodeState(it.Value(), s.topic, p, s.opts.idWindow)
-		require.NoError(t, err)
-		streams[string(it.Key()[len(prefix):])] = st
-	}
-	require.NoError(t, it.Error())
+	require.NoError(t, s.db.(*pebbleindex.DB).Scan(prefix, diskStreamPrefix(p+1), func(k, v []byte) error {
+		st, err := decodeState(v, s.topic, p, s.opts.idWindow)
+		streams[string(k[len(prefix):])] = st
+		return err
+	}))
 	return ix.next, ix.foreign, streams
 }
 

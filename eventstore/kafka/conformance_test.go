@@ -12,6 +12,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/eventstoretest"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -26,7 +27,7 @@ func TestConformance(t *testing.T) { runConformance(t, nil) }
 // every peer with a directory of its own.
 func TestConformanceDiskIndex(t *testing.T) {
 	runConformance(t, func(t *testing.T) []kafka.Option {
-		return []kafka.Option{kafka.WithIndexDir(t.TempDir()), kafka.WithDiskIndex(8)}
+		return []kafka.Option{kafka.WithIndexDir(t.TempDir()), kafka.WithDiskIndex(pebbleindex.Open, 8)}
 	})
 }
 

@@ -10,10 +10,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
-
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/internal/indexdb"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -55,6 +53,23 @@ func diskStreamPrefix(p int32) []byte {
 	return binary.BigEndian.AppendUint32([]byte("s"), uint32(p))
 }
 
+// IndexDB is the embedded key-value database that the disk-resident
+// stream index of [WithDiskIndex] keeps its entries in. Package
+// eventstore/kafka/pebbleindex has the one the store is measured and
+// tested with, on pebble; its Open is the usual argument of WithDiskIndex.
+type IndexDB interface {
+	// Get calls fn with the value of key when the database has it; the
+	// value is valid only during the call.
+	Get(key []byte, fn func(value []byte)) (found bool, err error)
+	// Write sets keys[i] to values[i] for every i in one atomic batch;
+	// with sync, it returns once the batch is on stable storage. Without
+	// sync a crash may lose the latest batches, but must leave a prefix
+	// of the batches written, never a part of one.
+	Write(keys, values [][]byte, sync bool) error
+	// Close closes the database.
+	Close() error
+}
+
 // DefaultDiskIndexCache is the number of streams the disk-resident index
 // of [WithDiskIndex] keeps in memory by default, over all partitions.
 const DefaultDiskIndexCache = 100_000
@@ -65,7 +80,7 @@ var errIndexClosed = errors.New("the store is closed")
 // diskTable is the streams of one partition in a disk index. It belongs to
 // its partIndex and is used only under its lock.
 type diskTable struct {
-	db     *pebble.DB
+	db     IndexDB
 	part   int32
 	topic  string
 	window int
@@ -80,7 +95,7 @@ type diskTable struct {
 	err error
 }
 
-func newDiskTable(db *pebble.DB, topic string, p int32, window, capacity int) *diskTable {
+func newDiskTable(db IndexDB, topic string, p int32, window, capacity int) *diskTable {
 	capacity = max(capacity, 1)
 	return &diskTable{
 		db: db, part: p, topic: topic, window: window,
@@ -116,18 +131,18 @@ func (t *diskTable) get(id string) *streamState {
 		return nil
 	}
 	key := append(diskStreamPrefix(t.part), id...)
-	v, closer, err := t.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil
-	}
+	var st *streamState
+	var derr error
+	found, err := t.db.Get(key, func(v []byte) { st, derr = decodeState(v, t.topic, t.part, t.window) })
 	if err != nil {
 		t.fail(err)
 		return nil
 	}
-	st, err := decodeState(v, t.topic, t.part, t.window)
-	_ = closer.Close()
-	if err != nil {
-		t.fail(fmt.Errorf("stream %q: %w", id, err))
+	if !found {
+		return nil
+	}
+	if derr != nil {
+		t.fail(fmt.Errorf("stream %q: %w", id, derr))
 		return nil
 	}
 	t.cache(id, st)
@@ -178,30 +193,22 @@ func (t *diskTable) flush(next, foreign int64, sync bool) error {
 	if t.err != nil {
 		return t.failed()
 	}
-	b := t.db.NewBatch()
-	defer b.Close()
+	keys := make([][]byte, 0, len(t.dirty)+1)
+	values := make([][]byte, 0, len(t.dirty)+1)
 	prefix := diskStreamPrefix(t.part)
 	e := &encoder{}
 	for id, st := range t.dirty {
-		e.b = e.b[:0]
+		start := len(e.b)
 		encodeState(e, st)
-		if err := b.Set(append(prefix[:len(prefix):len(prefix)], id...), e.b, nil); err != nil {
-			t.fail(err)
-			return t.failed()
-		}
+		keys = append(keys, append(prefix[:len(prefix):len(prefix)], id...))
+		values = append(values, e.b[start:len(e.b):len(e.b)])
 	}
-	e.b = e.b[:0]
+	start := len(e.b)
 	e.int(next)
 	e.int(foreign)
-	if err := b.Set(diskCheckpointKey(t.part), e.b, nil); err != nil {
-		t.fail(err)
-		return t.failed()
-	}
-	opt := pebble.NoSync
-	if sync {
-		opt = pebble.Sync
-	}
-	if err := b.Commit(opt); err != nil {
+	keys = append(keys, diskCheckpointKey(t.part))
+	values = append(values, e.b[start:])
+	if err := t.db.Write(keys, values, sync); err != nil {
 		t.fail(err)
 		return t.failed()
 	}
@@ -288,33 +295,6 @@ func decodeState(b []byte, topic string, p int32, window int) (*streamState, err
 	return st, nil
 }
 
-// diskBlockCache is the size of pebble's block cache of a disk index
-// (allocated outside the Go heap when built with cgo). Point reads of
-// streams not in the index's own cache are about 3x faster with the
-// blocks cached (BenchmarkIndexStore).
-const diskBlockCache = 32 << 20
-
-// openPebble opens (creating it if missing) the database of a disk index.
-func openPebble(dir string) (*pebble.DB, error) {
-	c := pebble.NewCache(diskBlockCache)
-	defer c.Unref()
-	opts := &pebble.Options{Logger: pebbleLogger{}, Cache: c}
-	for i := range opts.Levels {
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // a point read skips the tables without its key
-	}
-	return pebble.Open(dir, opts)
-}
-
-// pebbleLogger drops pebble's informational logging; the store reports
-// the errors that matter (a failed read or write stops the index).
-type pebbleLogger struct{}
-
-func (pebbleLogger) Infof(string, ...any)  {}
-func (pebbleLogger) Errorf(string, ...any) {}
-func (pebbleLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
-}
-
 // diskDir returns the directory of the disk index of the store's topic.
 func (s *Store) diskDir() string {
 	return strings.TrimSuffix(s.indexFile(), ".kafkaes-index") + ".kafkaes-pebble"
@@ -329,8 +309,8 @@ func (s *Store) openDiskIndex(ctx context.Context) (why string, err error) {
 	if err := os.MkdirAll(s.opts.indexDir, 0o755); err != nil {
 		return "", fmt.Errorf("kafka: open the stream index on disk: %w", err)
 	}
-	db, err := openPebble(dir)
-	if err != nil && !pebble.IsCorruptionError(err) {
+	db, err := s.opts.diskOpen(dir)
+	if err != nil && !errors.Is(err, indexdb.ErrDamaged) {
 		// Not damage: most likely another store has the database open (a
 		// lock): never remove a database another process may be using.
 		return "", fmt.Errorf("kafka: open the stream index on disk %s (each store needs a WithIndexDir of its own with WithDiskIndex): %w", dir, err)
@@ -340,7 +320,7 @@ func (s *Store) openDiskIndex(ctx context.Context) (why string, err error) {
 		if err := os.RemoveAll(dir); err != nil {
 			return "", fmt.Errorf("kafka: remove the damaged stream index %s: %w", dir, err)
 		}
-		if db, err = openPebble(dir); err != nil {
+		if db, err = s.opts.diskOpen(dir); err != nil {
 			return "", fmt.Errorf("kafka: open the stream index on disk: %w", err)
 		}
 	}
@@ -378,15 +358,15 @@ func (s *Store) openDiskIndex(ctx context.Context) (why string, err error) {
 // the checkpoints, fresh for a database without an identity (new), and
 // why it does not describe the log any more.
 func (s *Store) checkDiskIndex(ctx context.Context, now logIdentity) (nexts, foreign []int64, fresh bool, why string, err error) {
-	v, closer, err := s.db.Get(diskMetaKey)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil, true, "", nil
-	}
+	var meta []byte
+	found, err := s.db.Get(diskMetaKey, func(v []byte) { meta = bytes.Clone(v) })
 	if err != nil {
 		return nil, nil, false, fmt.Sprintf("%s cannot be read: %v", s.diskDir(), err), nil
 	}
-	d := &decoder{b: bytes.Clone(v)}
-	_ = closer.Close()
+	if !found {
+		return nil, nil, true, "", nil
+	}
+	d := &decoder{b: meta}
 	format := d.uint()
 	saved := logIdentity{cluster: d.str()}
 	copy(saved.topicID[:], d.raw(16))
@@ -405,15 +385,15 @@ func (s *Store) checkDiskIndex(ctx context.Context, now logIdentity) (nexts, for
 	}
 	nexts, foreign = make([]int64, saved.parts), make([]int64, saved.parts)
 	for p := range nexts {
-		v, closer, err := s.db.Get(diskCheckpointKey(int32(p)))
-		if errors.Is(err, pebble.ErrNotFound) {
-			continue // never flushed: no entries either (they are written with it)
-		}
+		var cp []byte
+		found, err := s.db.Get(diskCheckpointKey(int32(p)), func(v []byte) { cp = bytes.Clone(v) })
 		if err != nil {
 			return nil, nil, false, fmt.Sprintf("%s cannot be read: %v", s.diskDir(), err), nil
 		}
-		d := &decoder{b: bytes.Clone(v)}
-		_ = closer.Close()
+		if !found {
+			continue // never flushed: no entries either (they are written with it)
+		}
+		d := &decoder{b: cp}
 		nexts[p], foreign[p] = d.int(), d.int()
 		if d.err != nil || len(d.b) != 0 || nexts[p] < 0 {
 			return nil, nil, false, fmt.Sprintf("%s is damaged: the checkpoint of partition %d", s.diskDir(), p), nil
@@ -433,7 +413,7 @@ func (s *Store) resetDiskIndex(dir string, now logIdentity) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("kafka: empty the stream index %s: %w", dir, err)
 	}
-	db, err := openPebble(dir)
+	db, err := s.opts.diskOpen(dir)
 	if err != nil {
 		return fmt.Errorf("kafka: open the stream index on disk: %w", err)
 	}
@@ -444,7 +424,7 @@ func (s *Store) resetDiskIndex(dir string, now logIdentity) error {
 	e.raw(now.topicID[:])
 	e.str(s.topic)
 	e.uint(uint64(now.parts))
-	if err := db.Set(diskMetaKey, e.b, pebble.Sync); err != nil {
+	if err := db.Write([][]byte{diskMetaKey}, [][]byte{e.b}, true); err != nil {
 		return fmt.Errorf("kafka: write the stream index on disk: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
 )
 
 // TestDiskTableBounded: a disk index with a cache of 10 streams holds at
@@ -17,7 +18,7 @@ import (
 // the same database, from the last flush's checkpoint, has the same
 // streams.
 func TestDiskTableBounded(t *testing.T) {
-	db, err := openPebble(t.TempDir())
+	db, err := pebbleindex.Open(t.TempDir())
 	require.NoError(t, err)
 	defer db.Close()
 	const window, capacity = 4, 10

@@ -229,10 +229,12 @@
 // stores (a checkpoint of the offsets the local state covers, then
 // restore from the log past it); the index itself stays in memory.
 //
-// With [WithDiskIndex] as well, the index itself lives on disk (Kafka
-// Streams keeps its state in RocksDB, KurrentDB its stream index in
-// on-disk tables): the streams are entries of a pebble database in the
-// index directory, and memory holds a bounded cache of them
+// With [WithDiskIndex] as well (usually WithDiskIndex(pebbleindex.Open,
+// 0), package eventstore/kafka/pebbleindex, so that only programs that
+// use it link pebble), the index itself lives on disk (Kafka Streams
+// keeps its state in RocksDB, KurrentDB its stream index in on-disk
+// tables): the streams are entries of a pebble database in the index
+// directory, and memory holds a bounded cache of them
 // ([DefaultDiskIndexCache], 100,000 streams) plus those changed since
 // the index last wrote (at most a quarter of the cache per partition):
 // memory is bounded by the cache size, not by the number of streams.

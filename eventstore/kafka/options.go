@@ -30,10 +30,11 @@ type options struct {
 	progress          func(Progress)
 	hooks             observe.Hooks // WithObserver (observe.go)
 	obsErr            error
-	indexDir          string // WithIndexDir
-	diskIndex         bool   // WithDiskIndex
-	diskCache         int    // WithDiskIndex
-	readCache         int64  // WithReadCache
+	indexDir          string                            // WithIndexDir
+	diskIndex         bool                              // WithDiskIndex
+	diskCache         int                               // WithDiskIndex
+	diskOpen          func(dir string) (IndexDB, error) // WithDiskIndex
+	readCache         int64                             // WithReadCache
 	indexSaveEvery    time.Duration
 	compression       compression // WithCompression (compression.go)
 
@@ -254,24 +255,36 @@ const indexSaveInterval = 5 * time.Minute
 func WithIndexDir(dir string) Option { return func(o *options) { o.indexDir = dir } }
 
 // WithDiskIndex keeps the stream index of [WithIndexDir] on local disk
-// instead of in memory: the streams are entries of a pebble database
-// (github.com/cockroachdb/pebble/v2) in a directory beside the index file
-// (<topic>.kafkaes-pebble), and at most cacheStreams of them are held in
-// memory (over all partitions; [DefaultDiskIndexCache], 100,000, when
-// cacheStreams <= 0), plus the streams changed since the index last wrote
-// to disk (at most a quarter of that) and pebble's block cache and
-// memtables (about 16 MiB). So memory is bounded by the cache size, not by
-// the number of streams. The index writes its changes with each
+// instead of in memory: the streams are entries of a database that open
+// opens (or creates) in a directory beside the index file
+// (<topic>.kafkaes-pebble), usually pebbleindex.Open (package
+// eventstore/kafka/pebbleindex, on pebble; a package of its own so that
+// only programs that use the disk index link pebble), and at most
+// cacheStreams of them are held in memory (over all partitions;
+// [DefaultDiskIndexCache], 100,000, when cacheStreams <= 0), plus the
+// streams changed since the index last wrote to disk (at most a quarter
+// of that) and the database's own caches (pebbleindex: a 32 MiB block
+// cache and pebble's memtables). So memory is bounded by the cache size,
+// not by the number of streams. The index writes its changes with each
 // partition's checkpoint (the offset it covers) in one atomic batch, and
 // syncs them to disk when WithIndexDir saves (every 5 minutes and at
 // Close); a start checks them against the log as it checks the index
 // file and catches up from the checkpoint. A failed read or write of the
 // database stops the index of its partition: its appends and reads fail
-// with [eventstore.ErrUnavailable] until the store is restarted. Without
-// WithIndexDir it does nothing. The default is the in-memory index.
-func WithDiskIndex(cacheStreams int) Option {
+// with [eventstore.ErrUnavailable] until the store is restarted. Each
+// store needs a directory of its own (the database is locked while
+// open). Without WithIndexDir it does nothing. The default is the
+// in-memory index.
+func WithDiskIndex[D IndexDB](open func(dir string) (D, error), cacheStreams int) Option {
 	return func(o *options) {
-		o.diskIndex = true
+		o.diskIndex = open != nil
+		o.diskOpen = func(dir string) (IndexDB, error) {
+			db, err := open(dir)
+			if err != nil {
+				return nil, err
+			}
+			return db, nil
+		}
 		o.diskCache = cacheStreams
 		if cacheStreams <= 0 {
 			o.diskCache = DefaultDiskIndexCache

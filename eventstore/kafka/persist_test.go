@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
@@ -50,7 +50,7 @@ func withIndex(dir string, disk bool) Option {
 	return func(o *options) {
 		WithIndexDir(dir)(o)
 		if disk {
-			WithDiskIndex(24)(o)
+			WithDiskIndex(pebbleindex.Open, 24)(o)
 		}
 	}
 }
@@ -233,7 +233,7 @@ func testIndexDirSavedMidStream(t *testing.T, disk bool) {
 			// The disk index is open in s1: open a copy of what it has
 			// saved (a checkpoint of the database).
 			saved = t.TempDir()
-			require.NoError(t, s1.db.Checkpoint(savedIndexPath(topic, saved, true)))
+			require.NoError(t, s1.db.(*pebbleindex.DB).Checkpoint(savedIndexPath(topic, saved, true)))
 		}
 		requireSameIndex(t, openStore(t, c, topic), openStore(t, c, topic, withIndex(saved, disk)))
 	}
@@ -268,7 +268,7 @@ func testIndexDirSavedPeriodically(t *testing.T, disk bool) {
 		// s1 "crashes": it is never closed before the next start, which
 		// opens a copy of its database as the saves left it.
 		crashed := t.TempDir()
-		require.NoError(t, s1.db.Checkpoint(savedIndexPath(topic, crashed, true)))
+		require.NoError(t, s1.db.(*pebbleindex.DB).Checkpoint(savedIndexPath(topic, crashed, true)))
 		dir = crashed
 	} else {
 		probe := &Store{topic: topic, opts: options{indexDir: dir}}
@@ -315,9 +315,9 @@ func waitSettled(t *testing.T, s *Store) {
 // stream's reads and appends fail as unavailable rather than use it.
 func damageDiskIndex(t *testing.T, c *kafkatest.Cluster, topic, dir string, setup func(t *testing.T) (string, string), reopen func(t *testing.T, topic, dir, reason string)) {
 	put := func(topic, dir string, key, value []byte) {
-		db, err := openPebble(savedIndexPath(topic, dir, true))
+		db, err := pebbleindex.Open(savedIndexPath(topic, dir, true))
 		require.NoError(t, err)
-		require.NoError(t, db.Set(key, value, pebble.Sync))
+		require.NoError(t, db.Write([][]byte{key}, [][]byte{value}, true))
 		require.NoError(t, db.Close())
 	}
 	put(topic, dir, diskMetaKey, []byte{0xff, 0xff})

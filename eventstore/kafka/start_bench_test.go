@@ -16,6 +16,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
 )
 
 // startSize returns the number of events and streams of BenchmarkStart:
@@ -117,7 +118,7 @@ func BenchmarkStart(b *testing.B) {
 // starts on an empty index directory every time, restart-disk as restart.
 func startDisk(b *testing.B, c *kafkatest.Cluster, topic, name string) {
 	opts := func(dir string) []kafka.Option {
-		return []kafka.Option{kafka.WithIndexDir(dir), kafka.WithDiskIndex(0)}
+		return []kafka.Option{kafka.WithIndexDir(dir), kafka.WithDiskIndex(pebbleindex.Open, 0)}
 	}
 	b.Run(name+"/fresh-disk", func(b *testing.B) {
 		client := c.Client(b)

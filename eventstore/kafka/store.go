@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cockroachdb/pebble/v2"
 	metrics "github.com/rcrowley/go-metrics"
 
 	"github.com/kafkaes/kafkaes/eventstore"
@@ -43,7 +42,7 @@ type Store struct {
 	loadF  *fetcher
 	idx    []streamIndex
 	// db is the database of the disk-resident index (WithDiskIndex).
-	db *pebble.DB
+	db IndexDB
 	// doubts remembers appends whose outcome was reported unknown (unknown.go).
 	doubts doubts
 	addrs  []string
