@@ -106,8 +106,9 @@ func (d *DB) Scan(from, to []byte, fn func(key, value []byte) error) error {
 // not exist), as a crash of the process at this moment would leave it.
 func (d *DB) Checkpoint(dir string) error { return d.db.Checkpoint(dir) }
 
-// Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+// Close writes the database's memtables to its tables, so that the next
+// Open has no log to replay, and closes it.
+func (d *DB) Close() error { return errors.Join(d.db.Flush(), d.db.Close()) }
 
 // quiet drops pebble's informational logging; the store reports the
 // errors that matter (a failed read or write stops the index).
