@@ -251,7 +251,7 @@ const indexSaveInterval = 5 * time.Minute
 // holds the stream IDs in plain text (like the topic itself): give the
 // directory the protection the topic's data has. The default is no
 // directory: the index is built from the topic at every start. The index
-// lives in memory either way.
+// lives in memory either way, unless [WithDiskIndex] keeps it in dir too.
 func WithIndexDir(dir string) Option { return func(o *options) { o.indexDir = dir } }
 
 // WithDiskIndex keeps the stream index of [WithIndexDir] on local disk
