@@ -57,6 +57,7 @@ func diskStreamPrefix(p int32) []byte {
 // stream index of [WithDiskIndex] keeps its entries in. Package
 // eventstore/kafka/pebbleindex has the one the store is measured and
 // tested with, on pebble; its Open is the usual argument of WithDiskIndex.
+// The indexes of different partitions call its methods concurrently.
 type IndexDB interface {
 	// Get calls fn with the value of key when the database has it; the
 	// value is valid only during the call.
