@@ -12,6 +12,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
 )
 
 // TestBuildEqualsCatchUp: the index that New builds with its parallel,
@@ -65,12 +66,13 @@ func requireSameIndex(t *testing.T, want, got *Store) {
 	t.Helper()
 	require.Equal(t, len(want.idx), len(got.idx), "partitions")
 	for p := range want.idx {
-		k, b := memIndex(want, int32(p)), memIndex(got, int32(p))
-		require.Equal(t, k.next, b.next, "partition %d: next", p)
-		require.Equal(t, k.foreign, b.foreign, "partition %d: foreign records", p)
-		require.ElementsMatch(t, slices.Collect(maps.Keys(k.streams)), slices.Collect(maps.Keys(b.streams)), "partition %d: streams", p)
-		for id, kst := range k.streams {
-			bst := b.streams[id]
+		kn, kf, ks := indexStreams(t, want, int32(p))
+		bn, bf, bs := indexStreams(t, got, int32(p))
+		require.Equal(t, kn, bn, "partition %d: next", p)
+		require.Equal(t, kf, bf, "partition %d: foreign records", p)
+		require.ElementsMatch(t, slices.Collect(maps.Keys(ks)), slices.Collect(maps.Keys(bs)), "partition %d: streams", p)
+		for id, kst := range ks {
+			bst := bs[id]
 			require.Equal(t, kst.version, bst.version, "stream %s", id)
 			require.Equal(t, kst.runs, bst.runs, "stream %s", id)
 			require.Equal(t, orderedIDs(kst), orderedIDs(bst), "stream %s", id)
@@ -78,6 +80,28 @@ func requireSameIndex(t *testing.T, want, got *Store) {
 			require.Equal(t, kst.life, bst.life, "stream %s: lifecycle", id)
 		}
 	}
+}
+
+// indexStreams returns the catch-up offset, the count of foreign records
+// and the streams of partition p's index, in memory or on disk (which it
+// flushes first). The states are the index's own; only read them.
+func indexStreams(t *testing.T, s *Store, p int32) (next, foreign int64, streams map[string]*streamState) {
+	t.Helper()
+	ix := memIndex(s, p)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.disk == nil {
+		return ix.next, ix.foreign, maps.Clone(ix.streams)
+	}
+	require.NoError(t, ix.disk.flush(ix.next, ix.foreign, false))
+	prefix := diskStreamPrefix(p)
+	streams = map[string]*streamState{}
+	require.NoError(t, s.db.(*pebbleindex.DB).Scan(prefix, diskStreamPrefix(p+1), func(k, v []byte) error {
+		st, err := decodeState(v, s.topic, p, s.opts.idWindow)
+		streams[string(k[len(prefix):])] = st
+		return err
+	}))
+	return ix.next, ix.foreign, streams
 }
 
 // orderedIDs returns the keys of a stream's ID ring, oldest first.

@@ -12,18 +12,37 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/eventstoretest"
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
 	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
 // TestConformance runs the eventstore conformance suite on the Kafka store:
 // every store on a fresh topic, peers as independent stores (own client,
 // own producers) on the same topic.
-func TestConformance(t *testing.T) {
+func TestConformance(t *testing.T) { runConformance(t, nil) }
+
+// TestConformanceDiskIndex runs the conformance suite with the
+// disk-resident index (WithDiskIndex) and a cache of 8 streams, so that
+// streams keep leaving memory and coming back from disk: every store and
+// every peer with a directory of its own.
+func TestConformanceDiskIndex(t *testing.T) {
+	runConformance(t, func(t *testing.T) []kafka.Option {
+		return []kafka.Option{kafka.WithIndexDir(t.TempDir()), kafka.WithDiskIndex(pebbleindex.Open, 8)}
+	})
+}
+
+// runConformance runs the suite with stores opened with the options of
+// opts (none when nil).
+func runConformance(t *testing.T, opts func(t *testing.T) []kafka.Option) {
 	c := kafkatest.New(t)
 	open := func(t *testing.T, topic string) *kafka.Store {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		s, err := kafka.New(ctx, c.Client(t), topic)
+		var o []kafka.Option
+		if opts != nil {
+			o = opts(t)
+		}
+		s, err := kafka.New(ctx, c.Client(t), topic, o...)
 		require.NoError(t, err)
 		return s
 	}

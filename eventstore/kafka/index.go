@@ -30,7 +30,8 @@ type streamIndex interface {
 	// stream's lifecycle markers, or fromErr when they refuse the read),
 	// and returns the first record of the stream that is not a valid
 	// event (corrupt) and whether the stream exists (it has events or a
-	// corrupt record).
+	// corrupt record). A disk index that stopped (diskindex.go) returns
+	// exists true and its error as fromErr.
 	eventsFrom(stream string, from int64, fn func(offset, version int64)) (exists bool, corrupt *wire.DecodeError, fromErr error)
 	// knows reports whether the index holds the record at offset as an
 	// event of the stream with key key (known), and whether it has read
@@ -87,6 +88,9 @@ type partIndex struct {
 	// documentation): every committed event below it is in streams.
 	next    int64
 	streams map[string]*streamState
+	// disk, when set, holds the streams instead of streams: the
+	// disk-resident index (diskindex.go).
+	disk *diskTable
 	// foreign counts key-less or undecodable records the catch-up skipped.
 	foreign int64
 	// caughtAt is when a catch-up last reached the last stable offset.
@@ -152,7 +156,57 @@ func newPartIndex() *partIndex {
 	return &partIndex{streams: map[string]*streamState{}, undecidedAt: -1}
 }
 
+// lookup returns the state of stream id, nil when the partition has none.
+func (ix *partIndex) lookup(id string) *streamState {
+	if ix.disk != nil {
+		return ix.disk.get(id)
+	}
+	return ix.streams[id]
+}
+
+// failed returns the error of a disk index that stopped (nil in memory).
+func (ix *partIndex) failed() error {
+	if ix.disk == nil {
+		return nil
+	}
+	return ix.disk.failed()
+}
+
+// maybeFlush writes a disk index's changes when enough have gathered;
+// it runs at the end of a method that changed the index, where its
+// invariants hold. A failure stops the index (see diskTable.err).
+func (ix *partIndex) maybeFlush() {
+	if ix.disk != nil && len(ix.disk.dirty) >= ix.disk.flushAt {
+		_ = ix.disk.flush(ix.next, ix.foreign, false)
+	}
+}
+
+// flush writes a disk index's changes and its checkpoint; with sync, to
+// stable storage. It does nothing in memory.
+func (ix *partIndex) flush(sync bool) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.disk == nil {
+		return nil
+	}
+	return ix.disk.flush(ix.next, ix.foreign, sync)
+}
+
+// closeDisk stops a disk index before its database closes.
+func (ix *partIndex) closeDisk() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.disk != nil {
+		ix.disk.fail(errIndexClosed)
+	}
+}
+
+// stream returns the state of stream id for a change, new when the
+// partition has none.
 func (ix *partIndex) stream(id string) *streamState {
+	if ix.disk != nil {
+		return ix.disk.mutable(id)
+	}
 	st := ix.streams[id]
 	if st == nil {
 		st = &streamState{}
@@ -172,9 +226,15 @@ func (ix *partIndex) applyCommitted(topic string, p int32, r record, window int)
 		ix.foreign++
 		return
 	}
-	st := ix.streams[string(r.key)] // no allocation for a known stream
+	var st *streamState
+	if ix.disk == nil {
+		st = ix.streams[string(r.key)] // no allocation for a known stream
+	}
 	if st == nil {
 		st = ix.stream(string(r.key))
+	}
+	if ix.disk != nil && ix.disk.err != nil {
+		return // the index stopped: apply nothing more
 	}
 	if st.knows(r.offset) {
 		return
@@ -225,7 +285,11 @@ func reasonOf(err error) string {
 func (ix *partIndex) applyOwn(streamID string, firstVersion int64, offsets []int64, events []eventstore.Event, window int) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	defer ix.maybeFlush()
 	st := ix.stream(streamID)
+	if ix.failed() != nil {
+		return false
+	}
 	for i, off := range offsets {
 		if st.knows(off) {
 			continue
@@ -275,9 +339,13 @@ func (ix *partIndex) index(topic string, p int32, r *partResult, window int) (ne
 			ix.applyCommitted(topic, p, rec, window)
 		}
 	}
+	if ix.failed() != nil {
+		return ix.next, false // a disk index that stopped moves no further
+	}
 	if r.next > ix.next {
 		ix.next, advanced = r.next, true
 	}
+	ix.maybeFlush()
 	return ix.next, advanced
 }
 
@@ -303,7 +371,11 @@ func (ix *partIndex) applyScanned(topic string, p int32, from, end, to int64, re
 			ix.applyCommitted(topic, p, rec, window)
 		}
 	}
+	if ix.failed() != nil {
+		return // a disk index that stopped moves no further
+	}
 	ix.next = end
+	defer ix.maybeFlush()
 	ix.caughtAt = time.Now()
 	if end < to {
 		ix.noteUndecidedLocked(end)
@@ -316,7 +388,10 @@ func (ix *partIndex) applyScanned(topic string, p int32, from, end, to int64, re
 func (ix *partIndex) check(r *appendReq) (res eventstore.AppendResult, err error, done bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	st := ix.streams[r.stream]
+	st := ix.lookup(r.stream)
+	if err := ix.failed(); err != nil {
+		return res, err, true
+	}
 	if st == nil {
 		st = &streamState{}
 	}
@@ -327,7 +402,10 @@ func (ix *partIndex) check(r *appendReq) (res eventstore.AppendResult, err error
 func (ix *partIndex) eventsFrom(stream string, from int64, fn func(offset, version int64)) (exists bool, corrupt *wire.DecodeError, fromErr error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	st := ix.streams[stream]
+	st := ix.lookup(stream)
+	if err := ix.failed(); err != nil {
+		return true, nil, err // the stream may exist: the caller reports err
+	}
 	if st == nil {
 		return false, nil, nil
 	}
@@ -345,7 +423,16 @@ func (ix *partIndex) eventsFrom(stream string, from int64, fn func(offset, versi
 func (ix *partIndex) knows(key []byte, offset int64) (known, covered bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if st := ix.streams[string(key)]; st != nil && st.knows(offset) {
+	var st *streamState
+	if ix.disk != nil {
+		st = ix.disk.getKey(key)
+		if ix.disk.err != nil {
+			return false, false
+		}
+	} else {
+		st = ix.streams[string(key)]
+	}
+	if st != nil && st.knows(offset) {
 		return true, true
 	}
 	return false, offset < ix.next

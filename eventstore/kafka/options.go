@@ -31,9 +31,12 @@ type options struct {
 	progress          func(Progress)
 	hooks             observe.Hooks // WithObserver (observe.go)
 	obsErr            error
-	indexDir          string // WithIndexDir
-	readOnly          bool   // WithReadOnly
-	readCache         int64  // WithReadCache
+	indexDir          string                            // WithIndexDir
+	readOnly          bool                              // WithReadOnly
+	diskIndex         bool                              // WithDiskIndex
+	diskCache         int                               // WithDiskIndex
+	diskOpen          func(dir string) (IndexDB, error) // WithDiskIndex
+	readCache         int64                             // WithReadCache
 	indexSaveEvery    time.Duration
 	compression       compression // WithCompression (compression.go)
 
@@ -250,7 +253,7 @@ const indexSaveInterval = 5 * time.Minute
 // holds the stream IDs in plain text (like the topic itself): give the
 // directory the protection the topic's data has. The default is no
 // directory: the index is built from the topic at every start. The index
-// lives in memory either way.
+// lives in memory either way, unless [WithDiskIndex] keeps it in dir too.
 func WithIndexDir(dir string) Option { return func(o *options) { o.indexDir = dir } }
 
 // WithReadOnly makes [New] open a store that only reads, for tools and
@@ -265,12 +268,52 @@ func WithIndexDir(dir string) Option { return func(o *options) { o.indexDir = di
 // index file, so it may share the directory of a running store. Append,
 // AppendMulti, DeleteStream and TruncateStream fail with an error matching
 // [ErrReadOnly]; ReadAll and Subscribe check only the events of partitions
-// whose index a ReadStream built.
+// whose index a ReadStream built. [WithDiskIndex] is ignored: a read-only
+// store keeps its index in memory (it writes nothing, and the disk
+// index's database is locked by the store that uses it).
 func WithReadOnly() Option { return func(o *options) { o.readOnly = true } }
 
 // ErrReadOnly is matched by the errors of every append to a store opened
 // [WithReadOnly]; nothing was written.
 var ErrReadOnly = errors.New("kafka: the store was opened read-only (WithReadOnly)")
+
+// WithDiskIndex keeps the stream index of [WithIndexDir] on local disk
+// instead of in memory: the streams are entries of a database that open
+// opens (or creates) in a directory beside the index file
+// (<topic>.kafkaes-pebble), usually pebbleindex.Open (package
+// eventstore/kafka/pebbleindex, on pebble; a package of its own so that
+// only programs that use the disk index link pebble), and at most
+// cacheStreams of them are held in memory (over all partitions;
+// [DefaultDiskIndexCache], 100,000, when cacheStreams <= 0), plus the
+// streams changed since the index last wrote to disk (at most a quarter
+// of that) and the database's own caches (pebbleindex: a 32 MiB block
+// cache and pebble's memtables). So memory is bounded by the cache size,
+// not by the number of streams. The index writes its changes with each
+// partition's checkpoint (the offset it covers) in one atomic batch, and
+// syncs them to disk when WithIndexDir saves (every 5 minutes and at
+// Close); a start checks them against the log as it checks the index
+// file and catches up from the checkpoint. A failed read or write of the
+// database stops the index of its partition: its appends and reads fail
+// with [eventstore.ErrUnavailable] until the store is restarted. Each
+// store needs a directory of its own (the database is locked while
+// open). Without WithIndexDir it does nothing. The default is the
+// in-memory index.
+func WithDiskIndex[D IndexDB](open func(dir string) (D, error), cacheStreams int) Option {
+	return func(o *options) {
+		o.diskIndex = open != nil
+		o.diskOpen = func(dir string) (IndexDB, error) {
+			db, err := open(dir)
+			if err != nil {
+				return nil, err
+			}
+			return db, nil
+		}
+		o.diskCache = cacheStreams
+		if cacheStreams <= 0 {
+			o.diskCache = DefaultDiskIndexCache
+		}
+	}
+}
 
 // WithProgress sets a function that [New] calls while it builds the stream
 // index from the topic at start: after every fetch, with the progress of

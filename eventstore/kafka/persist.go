@@ -124,6 +124,12 @@ func (s *Store) removeStaleTemps() {
 
 // saveIndex writes the index to the index file (see above).
 func (s *Store) saveIndex(ctx context.Context) error {
+	if s.opts.diskIndex {
+		if err := s.flushDisk(); err != nil {
+			return fmt.Errorf("kafka: save the stream index: %w", err)
+		}
+		return nil
+	}
 	id, err := s.identity(ctx)
 	if err != nil {
 		return fmt.Errorf("kafka: save the stream index: ask for the topic's identity: %w", err)
@@ -220,13 +226,8 @@ func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("kafka: check the saved stream index: ask for the topic's identity: %w", err)
 	}
-	switch {
-	case saved.cluster != now.cluster:
-		return fmt.Sprintf("it was saved on cluster %q, this is cluster %q", saved.cluster, now.cluster), nil
-	case saved.topicID != now.topicID && saved.topicID != [16]byte{} && now.topicID != [16]byte{}:
-		return fmt.Sprintf("topic %s was deleted and re-created since (its topic ID changed)", s.topic), nil
-	case saved.parts != now.parts:
-		return fmt.Sprintf("topic %s has %d partitions, the saved index %d", s.topic, now.parts, saved.parts), nil
+	if why := saved.mismatch(now, s.topic); why != "" {
+		return why, nil
 	}
 	// The partitions' sections decode in parallel.
 	sections := make([]*decoder, saved.parts)
@@ -252,11 +253,41 @@ func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
 			return fmt.Sprintf("%s is damaged: %v", s.indexFile(), sd.errOr("trailing bytes")), nil
 		}
 	}
-	// Every partition's log must still hold what the index covers: its
-	// log start at or below the saved offset (nothing the catch-up needs
-	// was deleted), its high watermark at or above it (no truncation, as
-	// after an unclean leader election).
-	parts := make([]int32, saved.parts)
+	nexts := make([]int64, len(loaded))
+	for p, ix := range loaded {
+		nexts[p] = ix.nextOffset()
+	}
+	if why, err := s.checkOffsets(ctx, nexts); why != "" || err != nil {
+		return why, err
+	}
+	s.idx = make([]streamIndex, len(loaded))
+	for p, ix := range loaded {
+		s.idx[p] = ix
+	}
+	return "", nil
+}
+
+// mismatch says why a saved index of identity saved does not describe
+// the log of identity now (empty when it does).
+func (saved logIdentity) mismatch(now logIdentity, topic string) string {
+	switch {
+	case saved.cluster != now.cluster:
+		return fmt.Sprintf("it was saved on cluster %q, this is cluster %q", saved.cluster, now.cluster)
+	case saved.topicID != now.topicID && saved.topicID != [16]byte{} && now.topicID != [16]byte{}:
+		return fmt.Sprintf("topic %s was deleted and re-created since (its topic ID changed)", topic)
+	case saved.parts != now.parts:
+		return fmt.Sprintf("topic %s has %d partitions, the saved index %d", topic, now.parts, saved.parts)
+	}
+	return ""
+}
+
+// checkOffsets checks that every partition's log still holds what a saved
+// index covers (nexts, per partition): its log start at or below the
+// saved offset (nothing the catch-up needs was deleted), its high
+// watermark at or above it (no truncation, as after an unclean leader
+// election). It returns why not.
+func (s *Store) checkOffsets(ctx context.Context, nexts []int64) (why string, err error) {
+	parts := make([]int32, len(nexts))
 	for p := range parts {
 		parts[p] = int32(p)
 	}
@@ -273,17 +304,13 @@ func (s *Store) loadIndex(ctx context.Context) (why string, err error) {
 		return "", fmt.Errorf("kafka: check the saved stream index: %w", err)
 	}
 	for _, p := range parts {
-		next := loaded[p].nextOffset()
+		next := nexts[p]
 		if start[p] > next {
 			return fmt.Sprintf("partition %d starts at offset %d, past the saved index's %d (records were deleted)", p, start[p], next), nil
 		}
 		if hw[p] < next {
 			return fmt.Sprintf("partition %d ends at offset %d, below the saved index's %d (the log was truncated, as after an unclean leader election)", p, hw[p], next), nil
 		}
-	}
-	s.idx = make([]streamIndex, len(loaded))
-	for p, ix := range loaded {
-		s.idx[p] = ix
 	}
 	return "", nil
 }
@@ -358,6 +385,10 @@ func (d *decoder) str() string {
 
 // logRebuild logs why a saved index was not used.
 func (s *Store) logRebuild(why string) {
+	file := s.indexFile()
+	if s.opts.diskIndex {
+		file = s.diskDir()
+	}
 	s.opts.logger.Warn("kafka: not using the saved stream index; building it from the topic",
-		slog.String("topic", s.topic), slog.String("file", s.indexFile()), slog.String("reason", why))
+		slog.String("topic", s.topic), slog.String("file", file), slog.String("reason", why))
 }

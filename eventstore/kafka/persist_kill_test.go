@@ -28,6 +28,7 @@ const indexSaveChildEnv = "KAFKAES_INDEXSAVE_CHILD"
 type indexSaveChild struct {
 	Brokers    []string
 	Topic, Dir string
+	Disk       bool // WithDiskIndex
 }
 
 // TestIndexSaveChild is not a test: it is the process that
@@ -49,7 +50,7 @@ func TestIndexSaveChild(t *testing.T) {
 		os.Exit(2)
 	}
 	ctx := context.Background()
-	s, err := New(ctx, client, cfg.Topic, WithIndexDir(cfg.Dir), WithTransactionTimeout(2*time.Second),
+	s, err := New(ctx, client, cfg.Topic, withIndex(cfg.Dir, cfg.Disk), WithTransactionTimeout(2*time.Second),
 		func(o *options) { o.indexSaveEvery = time.Millisecond })
 	if err != nil {
 		fmt.Println("CHILD ERROR", err)
@@ -75,12 +76,19 @@ func TestIndexSaveChild(t *testing.T) {
 // writes a temporary file and renames it), it is the index of a store
 // that built from the log, and the temporary files the kills left behind
 // are removed once they are old.
-func TestIndexSaveKilled(t *testing.T) {
+//
+// With the disk index (WithDiskIndex), a kill lands anywhere in its
+// flushes and saves: the database it leaves must be the index of a prefix
+// of the log that the catch-up completes, so the index after the start
+// equals one built from the topic.
+func TestIndexSaveKilled(t *testing.T) { forIndexVariants(t, testIndexSaveKilled) }
+
+func testIndexSaveKilled(t *testing.T, disk bool) {
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "events")
 	c.CreateTopic(t, topic, 3, kafkatest.EventsTopicConfig())
 	dir := t.TempDir()
-	cfg, _ := json.Marshal(indexSaveChild{Brokers: c.Brokers, Topic: topic, Dir: dir})
+	cfg, _ := json.Marshal(indexSaveChild{Brokers: c.Brokers, Topic: topic, Dir: dir, Disk: disk})
 	for round := range 5 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestIndexSaveChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), indexSaveChildEnv+"="+string(cfg))
@@ -111,7 +119,8 @@ func TestIndexSaveKilled(t *testing.T) {
 		require.NoError(t, cmd.Process.Kill())
 		_ = cmd.Wait()
 	}
-	require.FileExists(t, (&Store{topic: topic, opts: options{indexDir: dir}}).indexFile())
+	_, err := os.Stat(savedIndexPath(topic, dir, disk))
+	require.NoError(t, err)
 	temps, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*"))
 	t.Logf("%d temporary files left by the kills", len(temps))
 	old := time.Now().Add(-time.Hour)
@@ -122,7 +131,7 @@ func TestIndexSaveKilled(t *testing.T) {
 	probe := openStore(t, c, topic)
 	waitSettled(t, probe) // the last writer's open transaction is aborted
 	var logs bytes.Buffer
-	s := openStore(t, c, topic, WithIndexDir(dir), WithLogger(logTo(&logs)))
+	s := openStore(t, c, topic, withIndex(dir, disk), WithLogger(logTo(&logs)))
 	require.NotContains(t, logs.String(), "damaged", "a save interrupted by a kill must never leave a damaged index")
 	require.NotContains(t, logs.String(), "not an index file")
 	left, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*"))

@@ -45,6 +45,8 @@ type Store struct {
 	f       *fetcher
 	loadF   *fetcher
 	idx     []streamIndex
+	// db is the database of the disk-resident index (WithDiskIndex).
+	db IndexDB
 	// doubts remembers appends whose outcome was reported unknown (unknown.go).
 	doubts doubts
 	addrs  []string
@@ -162,6 +164,10 @@ func (s *Store) start(ctx context.Context) error {
 		if err := s.checkTopicConfig(ctx); err != nil {
 			return err
 		}
+	} else {
+		// A read-only store writes nothing, and a disk index writes as it
+		// indexes (and locks a directory a running store may hold).
+		s.opts.diskIndex = false
 	}
 	s.nparts = int32(len(parts))
 	s.idx = make([]streamIndex, s.nparts)
@@ -179,7 +185,11 @@ func (s *Store) start(ctx context.Context) error {
 		}
 	}
 	if s.opts.indexDir != "" {
-		why, err := s.loadIndex(ctx)
+		load := s.loadIndex
+		if s.opts.diskIndex {
+			load = s.openDiskIndex
+		}
+		why, err := load(ctx)
 		if err != nil {
 			return err
 		}
@@ -418,6 +428,9 @@ func (s *Store) shutdown() error {
 			}
 			cancel()
 		}
+	}
+	if err := s.closeDisk(); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: close the stream index on disk: %w", err))
 	}
 	if err := s.read.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
 		errs = append(errs, err)

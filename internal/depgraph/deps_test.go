@@ -41,6 +41,10 @@ func rules() []rule {
 		{[]string{"eventstore/memory"}, append([]string{goavro, srclient}, kafkaClients...)},
 		{[]string{"eventstore/eventstoretest"}, append([]string{goavro, srclient}, kafkaClients...)},
 		{[]string{"eventstore/kafka"}, []string{goavro, srclient}},
+		// The disk-resident index's database is linked only by programs
+		// that use it (eventstore/kafka/pebbleindex).
+		{[]string{"eventstore/kafka", "aggregate", "eventstore/memory", "snapshot/kafka", "projection/kafkaprojection"},
+			[]string{"github.com/cockroachdb/pebble", "go.etcd.io/bbolt"}},
 		{[]string{"aggregate"}, append([]string{goavro, srclient}, kafkaClients...)},
 		{[]string{"aggregate/aggregatetest"}, append([]string{goavro, srclient}, kafkaClients...)},
 		{[]string{"serde"}, append([]string{goavro, srclient, m("aggregate")}, kafkaClients...)},
