@@ -123,6 +123,17 @@ func (m *multiReq) finish(results []eventstore.AppendResult, err error) {
 	m.lead().finish(eventstore.AppendResult{}, err)
 }
 
+// fenced returns, when err says that the consumer group refused m's
+// offsets, the error that reports it (more is added after the streams);
+// otherwise nil.
+func (m *multiReq) fenced(err error, more string) error {
+	var fe *groupFencedError
+	if !errors.As(err, &fe) {
+		return nil
+	}
+	return fmt.Errorf("%w: multi-stream append to streams %s%s: %w", ErrGroupFenced, m.streams(), more, err)
+}
+
 // streams names the streams of m, for messages.
 func (m *multiReq) streams() string {
 	names := make([]string, len(m.members))
@@ -254,9 +265,8 @@ func (w *worker) recommitOffsets(ctx context.Context, m *multiReq, results []eve
 	}
 	if err := w.prod.commitOffsets(ctx, m.offsets); err != nil {
 		w.abort(err)
-		var fe *groupFencedError
-		if errors.As(err, &fe) {
-			m.finish(nil, fmt.Errorf("%w: multi-stream append to streams %s (its events were written by an earlier attempt): %w", ErrGroupFenced, m.streams(), err))
+		if ferr := m.fenced(err, " (its events were written by an earlier attempt)"); ferr != nil {
+			m.finish(nil, ferr)
 			return
 		}
 		unknown(err)
@@ -548,9 +558,8 @@ func (t *multiTxn) write() (pre <-chan map[int32]*partResult, ok bool) {
 		if err := w.prod.commitOffsets(t.ctx, m.offsets); err != nil {
 			<-pre
 			w.abort(err)
-			var fe *groupFencedError
-			if errors.As(err, &fe) {
-				t.fail(fmt.Errorf("%w: multi-stream append to streams %s: %w", ErrGroupFenced, m.streams(), err))
+			if ferr := m.fenced(err, ""); ferr != nil {
+				t.fail(ferr)
 				return nil, false
 			}
 			t.again(err)
