@@ -111,3 +111,27 @@ func TestRunnerFilterUserWins(t *testing.T) {
 		})
 	}
 }
+
+// WaitFor returns for the position of an event the runner's filter drops
+// (a command handler waits for its own append, whatever its type).
+func TestRunnerFilterWaitFor(t *testing.T) {
+	c, topic := eventsTopic(t, 1)
+	p := newProducer(t, c, topic)
+	p.event("s", "test.Deposited", []byte(`{"amount":1}`))
+	for name, open := range sources(t, c, topic) {
+		t.Run(name, func(t *testing.T) {
+			r, err := projection.New("wait-"+name, testSerde(), []projection.Handler{
+				projection.On(func(context.Context, Deposited, projection.Meta) error { return nil }),
+			}, projection.WithLogger(discard()))
+			require.NoError(t, err)
+			require.True(t, r.ReadOptions().Filtered())
+			ctx, cancel := context.WithCancel(timeout(t, 60*time.Second))
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx, open()) }()
+			pos := p.event("s", "test.Closed", []byte(`{}`))
+			require.NoError(t, r.WaitFor(timeout(t, 30*time.Second), pos))
+			cancel()
+			require.ErrorIs(t, <-done, context.Canceled)
+		})
+	}
+}
