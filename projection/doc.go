@@ -67,6 +67,20 @@
 // Records that cannot be decoded at all (a corrupt or foreign record) go
 // through the same policy.
 //
+// # Reading only the handlers' types
+//
+// A runner whose handlers are all [On] handlers tells its source which
+// event types it reads ([Runner.ReadOptions], [Filterer]): the stored
+// names of the handlers' types as the serde reads them (its registered
+// name, Avro aliases, every name with an upcaster) and the lifecycle
+// marker types. The Kafka Source and Reader then drop the other records
+// on their headers, before anything else of them is decoded, and move
+// their offsets past them. A runner with an [OnAny] or [OnRecorded]
+// handler, a dead-letter sink, [WithStrictTypes] or [WithReadAll], or
+// whose serde does not implement serde.TypeNamer, reads every record.
+// [FromStore] reads every record (the runner still skips decoding the
+// types it has no handler for).
+//
 // # Catch-up, rebuild, lag and read-your-writes
 //
 // [Runner.CatchUp] runs a projection until it has processed the log as it

@@ -60,6 +60,7 @@ type config struct {
 	hooks        observe.Hooks // WithObserver (observe.go)
 	obsErr       error
 	handlerCtx   func(context.Context, eventstore.RecordedEvent) context.Context // WithHandlerContext (observe.go)
+	readAll      bool                                                            // WithReadAll (filter.go)
 }
 
 // WithCheckpoints makes the runner keep its position in cs, in the same

@@ -99,3 +99,41 @@ type Txn interface {
 	// Rollback abandons the transaction. Calling it after Commit is a no-op.
 	Rollback() error
 }
+
+// Filterer is implemented by sinks that need only some of the log's
+// records. A runner's sink implements it: when every handler of the runner
+// is an [On] handler for a type whose stored names its serde can tell
+// ([serde.TypeNamer]), its ReadOptions name those types (with their older
+// names, see TypeNamer, and the lifecycle marker types), and a source that
+// can filter (the Kafka Source and Reader) reads only those records. A
+// runner with an [OnAny] or [OnRecorded] handler, a dead-letter sink
+// ([WithDeadLetter]: a parked stream's later events must all reach it),
+// [WithStrictTypes] or a serde that cannot tell asks for every record.
+type Filterer interface {
+	// ReadOptions returns the filter the sink's records may be narrowed
+	// to; a zero ReadOptions (not Filtered) means every record.
+	ReadOptions() eventstore.ReadOptions
+}
+
+// SinkReadOptions returns the filter a source applies when it runs for
+// sink, given the filter own the source was created with: for the type
+// filter, own's types if it names any, else the sink's ([Filterer], none
+// when sink does not implement it); for the stream prefixes, own's if it
+// names any, else the sink's. So a filter the user gave the source wins
+// field by field, and a sink's filter only narrows what the user left
+// open.
+func SinkReadOptions(sink Sink, own eventstore.ReadOptions) eventstore.ReadOptions {
+	f, ok := sink.(Filterer)
+	if !ok {
+		return own
+	}
+	want := f.ReadOptions()
+	out := own
+	if len(out.Types) == 0 {
+		out.Types = want.Types
+	}
+	if len(out.StreamPrefixes) == 0 {
+		out.StreamPrefixes = want.StreamPrefixes
+	}
+	return out
+}

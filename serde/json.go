@@ -103,6 +103,19 @@ func (j *JSON) CheckType(t reflect.Type) error {
 	return err
 }
 
+// TypeNames returns the name t is registered under ([TypeNamer]); ok is
+// false if t is not registered.
+func (j *JSON) TypeNames(t reflect.Type) ([]string, bool) {
+	if t == nil || t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
+		return nil, false
+	}
+	name, err := j.reg.Name(reflect.New(t).Interface())
+	if err != nil {
+		return nil, false
+	}
+	return []string{name}, true
+}
+
 // Unmarshal decodes JSON data into a new value of the type registered as
 // name.
 func (j *JSON) Unmarshal(ctx context.Context, name string, data []byte) (any, error) {

@@ -37,3 +37,17 @@ var (
 	// ErrMalformed means the bytes cannot be decoded as the named type.
 	ErrMalformed = errors.New("serde: malformed data")
 )
+
+// TypeNamer is implemented by serdes that can tell, without I/O, which
+// stored event type names (the es.type header) may decode to values of a
+// Go type: its registered name, and the former names it is read under
+// (Avro aliases, names with an upcaster). Readers use it to fetch only the
+// records of the types they handle; a serde without it makes them read
+// every record. [JSON], [UpcastingSerde] (when its inner serde does) and
+// the Avro serde implement it.
+type TypeNamer interface {
+	// TypeNames returns every stored type name whose events may decode to
+	// a value of t (t itself, not *t), and ok=false when t is not
+	// registered or the serde cannot tell (then read every type).
+	TypeNames(t reflect.Type) (names []string, ok bool)
+}

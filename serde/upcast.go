@@ -201,6 +201,22 @@ func (s *UpcastingSerde) CheckType(t reflect.Type) error {
 	return nil
 }
 
+// TypeNames returns the names the inner serde reads as t ([TypeNamer])
+// and every name that has an upcaster: an upcaster may turn an event of
+// any old name into a t, and which ones do is known only by running them.
+// ok is false if the inner serde cannot tell.
+func (s *UpcastingSerde) TypeNames(t reflect.Type) ([]string, bool) {
+	n, ok := s.inner.(TypeNamer)
+	if !ok {
+		return nil, false
+	}
+	names, ok := n.TypeNames(t)
+	if !ok {
+		return nil, false
+	}
+	return append(append([]string(nil), names...), s.ups.Names()...), true
+}
+
 // Unmarshal decodes one event. If upcasters turn it into a number of
 // events other than one, it fails with [ErrUpcast]; use UnmarshalAll.
 func (s *UpcastingSerde) Unmarshal(ctx context.Context, name string, data []byte) (any, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -154,4 +155,31 @@ func ExampleUpcasting() {
 	v, err := s.Unmarshal(context.Background(), "bank.Credit", []byte(`{"acct":"a-1","amount":250}`))
 	fmt.Printf("%+v %v\n", v, err)
 	// Output: {Account:a-1 Cents:250} <nil>
+}
+
+// TypeNames of an upcasting serde are the inner serde's and every name
+// that has an upcaster; the JSON serde's are the registered name.
+func TestTypeNames(t *testing.T) {
+	type A struct{}
+	type B struct{}
+	reg := serde.NewRegistry()
+	serde.MustRegister[A](reg, "t.A")
+	j := serde.NewJSON(reg)
+	names, ok := j.TypeNames(reflect.TypeFor[A]())
+	require.True(t, ok)
+	require.Equal(t, []string{"t.A"}, names)
+	_, ok = j.TypeNames(reflect.TypeFor[B]())
+	require.False(t, ok)
+	_, ok = j.TypeNames(reflect.TypeFor[*A]())
+	require.False(t, ok, "pointer types are not registered")
+
+	ups := serde.NewUpcasters()
+	ups.MustRegister("t.A.v1", serde.Rename("t.A"))
+	u := serde.Upcasting(j, reg, ups)
+	var namer serde.TypeNamer = u
+	names, ok = namer.TypeNames(reflect.TypeFor[A]())
+	require.True(t, ok)
+	require.Equal(t, []string{"t.A", "t.A.v1"}, names)
+	_, ok = u.TypeNames(reflect.TypeFor[B]())
+	require.False(t, ok)
 }

@@ -81,6 +81,13 @@
 // group) drops them after sarama decoded them, which saves less:
 // BENCHMARKS.md has the measurements.
 //
+// A runner needs no WithReadOptions to read only its types: [Source.Run]
+// and [Reader.Run] ask the sink for its filter (projection.Filterer), and
+// a runner whose handlers are all projection.On handlers gives the stored
+// names of their types (see projection.Runner.ReadOptions for when it
+// asks for everything). A filter given with WithReadOptions wins, field
+// by field (projection.SinkReadOptions).
+//
 // # Secured clusters
 //
 // A [Source] needs Read on the events topic and on its consumer group; a

@@ -34,14 +34,18 @@ const filterBenchTypes = 40
 // of all 40 (3 partitions; the types take turns, so 1 in 20 events is the
 // projection's), through the consumer-group Source:
 //
-//   - unfiltered: handlers for the 2 types and no filter: every record is
+//   - unfiltered: handlers for the 2 types and no filter
+//     (projection.WithReadAll, so the runner does not filter): every record is
 //     decoded by sarama and by the wire format; the values of the other 38
 //     types are not decoded (the runner knows they have no handler);
 //   - filtered: the same handlers, the source filtered with
 //     [kafkaprojection.WithReadOptions]([eventstore.WithTypes]) of the 2
 //     types;
 //   - all: one OnAny handler that decodes every event (what a projection of
-//     all 40 types costs).
+//     all 40 types costs);
+//   - auto: the handlers for the 2 types, no WithReadOptions and no
+//     WithReadAll: the runner gives the source its handlers' types
+//     (projection.Filterer), so it costs what filtered does.
 //
 // The three run in turn in one loop (load from other processes hits them
 // alike) and report CPU time (user+system of the whole process, the
@@ -83,9 +87,13 @@ func catchUpFiltered(b *testing.B, n int) {
 	}
 
 	client := c.Client(b)
-	catchUp := func(b *testing.B, group bool, handlers []projection.Handler, want int64, got *atomic.Int64, opts ...kafkaprojection.Option) {
+	catchUp := func(b *testing.B, group, readAll bool, handlers []projection.Handler, want int64, got *atomic.Int64, opts ...kafkaprojection.Option) {
 		got.Store(0)
-		r, err := projection.New("bench", sd, handlers, projection.WithLogger(discard()))
+		ropts := []projection.Option{projection.WithLogger(discard())}
+		if readAll {
+			ropts = append(ropts, projection.WithReadAll())
+		}
+		r, err := projection.New("bench", sd, handlers, ropts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -122,21 +130,24 @@ func catchUpFiltered(b *testing.B, n int) {
 	runs := []struct {
 		name     string
 		group    bool
+		readAll  bool // projection.WithReadAll: no filter from the handlers
 		handlers []projection.Handler
 		want     int
 		opts     []kafkaprojection.Option
 	}{
-		{"reader-unfiltered", false, two, wanted, nil},
-		{"reader-filtered", false, two, wanted, []kafkaprojection.Option{filter}},
-		{"reader-all", false, all, n, nil},
-		{"group-unfiltered", true, two, wanted, nil},
-		{"group-filtered", true, two, wanted, []kafkaprojection.Option{filter}},
+		{"reader-unfiltered", false, true, two, wanted, nil},
+		{"reader-filtered", false, true, two, wanted, []kafkaprojection.Option{filter}},
+		{"reader-all", false, false, all, n, nil},
+		{"group-unfiltered", true, true, two, wanted, nil},
+		{"group-filtered", true, true, two, wanted, []kafkaprojection.Option{filter}},
+		{"reader-auto", false, false, two, wanted, nil},
+		{"group-auto", true, false, two, wanted, nil},
 	}
 	cpu := make([]time.Duration, len(runs))
 	for b.Loop() {
 		for i, run := range runs {
 			c0 := cputime.Process()
-			catchUp(b, run.group, run.handlers, int64(run.want), &got, run.opts...)
+			catchUp(b, run.group, run.readAll, run.handlers, int64(run.want), &got, run.opts...)
 			cpu[i] += cputime.Process() - c0
 		}
 	}
@@ -146,6 +157,8 @@ func catchUpFiltered(b *testing.B, n int) {
 	b.ReportMetric(cpu[1].Seconds()/cpu[0].Seconds(), "reader-filtered/unfiltered-cpu")
 	b.ReportMetric(cpu[1].Seconds()/cpu[2].Seconds(), "reader-filtered/all-cpu")
 	b.ReportMetric(cpu[4].Seconds()/cpu[3].Seconds(), "group-filtered/unfiltered-cpu")
+	b.ReportMetric(cpu[5].Seconds()/cpu[0].Seconds(), "reader-auto/unfiltered-cpu")
+	b.ReportMetric(cpu[6].Seconds()/cpu[3].Seconds(), "group-auto/unfiltered-cpu")
 }
 
 // produceTypes writes n Avro events to topic whose types take turns:

@@ -53,7 +53,10 @@ func (r *Reader) HasEvents(ctx context.Context, partition int32, from, to int64)
 
 // Run reads all partitions and delivers their records to sink until ctx
 // ends or the sink fails.
+//
+// The records are filtered as [Source.Run] filters them.
 func (r *Reader) Run(ctx context.Context, sink projection.Sink) error {
+	r = &Reader{s: r.s.forSink(sink)}
 	for {
 		err := r.run(ctx, sink)
 		if errors.Is(err, projection.ErrCheckpointMoved) && ctx.Err() == nil {

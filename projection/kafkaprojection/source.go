@@ -230,7 +230,12 @@ func (s *Source) Committed(ctx context.Context) (eventstore.Checkpoint, error) {
 
 // Run joins the consumer group and delivers the records of the partitions
 // assigned to it to sink until ctx ends or the sink fails.
+//
+// The records are filtered by [projection.SinkReadOptions] of sink and the
+// source's [WithReadOptions]: a runner whose handlers are all [projection.On]
+// handlers reads only their types (see [projection.Filterer]).
 func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
+	s = s.forSink(sink)
 	// A group the principal may not Read fails the coordinator lookup;
 	// sarama's consumer group would retry that for about 10s (rebalance
 	// retries) before Consume returns it. Ask once first.
@@ -284,6 +289,14 @@ func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
 			}
 		}
 	}
+}
+
+// forSink returns a copy of s that filters with the source's read options
+// merged with sink's ([projection.SinkReadOptions]).
+func (s *Source) forSink(sink projection.Sink) *Source {
+	c := *s
+	c.filter = projection.SinkReadOptions(sink, s.filter)
+	return &c
 }
 
 // denied describes an authorization error of the source: Read on the

@@ -302,6 +302,25 @@ func (s *Serde) CheckType(t reflect.Type) error {
 	return err
 }
 
+// TypeNames returns the name t is registered under and the aliases of
+// its record schema (former names the serde decodes as t, see [Aliased]
+// and [WithSchema]); see serde.TypeNamer. ok is false if t is not
+// registered or has no usable schema. It does no I/O.
+func (s *Serde) TypeNames(t reflect.Type) ([]string, bool) {
+	if t == nil || t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
+		return nil, false
+	}
+	name, err := s.reg.Name(reflect.New(t).Interface())
+	if err != nil {
+		return nil, false
+	}
+	ri, err := s.reader(t, name)
+	if err != nil {
+		return nil, false
+	}
+	return append([]string{name}, ri.schema.Aliases...), true
+}
+
 // Subject returns the registry subject for the event type registered as
 // name.
 func (s *Serde) Subject(name string) string { return s.cfg.strategy.Subject(s.topic, name) }

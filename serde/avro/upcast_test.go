@@ -98,6 +98,13 @@ func TestAvroRenameWithAliases(t *testing.T) {
 	_, err = s.Unmarshal(ctx, "bank.Unknown", old)
 	require.ErrorIs(t, err, serde.ErrUnknownType)
 
+	// Readers that filter by type name read the alias too.
+	names, ok := s.TypeNames(reflect.TypeFor[Credited2]())
+	require.True(t, ok)
+	require.Equal(t, []string{"bank.Credited", "bank.MoneyIn"}, names)
+	_, ok = s.TypeNames(reflect.TypeFor[MoneyIn]())
+	require.False(t, ok, "not registered")
+
 	// Derived schemas carry the aliases of AvroAliases.
 	text, err := avro.DeriveSchema(reflect.TypeFor[Credited2](), "bank.Credited")
 	require.NoError(t, err)
