@@ -110,7 +110,7 @@ echo "ci-cluster: process-manager fault test took $(dt "$s")s (exit $rc3)"
 # offsets when the group coordinator was SIGKILLed during the commit);
 # the repeat of the append re-commits them and every transaction also
 # writes the manager's position to its positions topic, which Start
-# reads. After that: 24 consecutive passing runs of the loop and 2 CI
+# reads. After that: 27 consecutive passing runs of the loop and 2 CI
 # runs. KAFKAES_CI_PM_FAULTS_FATAL=0 makes a failure a loud report only.
 if ((rc3 != 0)); then
 	if [[ "${KAFKAES_CI_PM_FAULTS_FATAL:-1}" != 0 ]]; then
