@@ -110,6 +110,11 @@ func (t *diskTable) failed() error {
 	if t.err == nil {
 		return nil
 	}
+	if errors.Is(t.err, errIndexClosed) {
+		// Closed with the store: the error the in-memory index's callers
+		// give after Close, not a fault of the index.
+		return fmt.Errorf("%w: kafka: partition %d", eventstore.ErrClosed, t.part)
+	}
 	return fmt.Errorf("%w: kafka: the stream index on disk of partition %d: %w", eventstore.ErrUnavailable, t.part, t.err)
 }
 

@@ -64,3 +64,22 @@ func TestDiskTableBounded(t *testing.T) {
 func idString(k idKey) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", k[0:4], k[4:6], k[6:8], k[8:10], k[10:16])
 }
+
+// TestDiskTableClosed: a disk index closed with its store answers with
+// eventstore.ErrClosed, as the store's reads after Close do, not with
+// eventstore.ErrUnavailable (a fault of the index).
+func TestDiskTableClosed(t *testing.T) {
+	db, err := pebbleindex.Open(t.TempDir())
+	require.NoError(t, err)
+	defer db.Close()
+	ix := newPartIndex()
+	ix.streams = nil
+	ix.disk = newDiskTable(db, "t", 0, 4, 10)
+	require.True(t, ix.applyOwn("s", 1, []int64{0}, []eventstore.Event{{ID: eventstore.NewEventID(), Type: "T"}}, 4))
+	ix.closeDisk()
+	err = ix.failed()
+	require.ErrorIs(t, err, eventstore.ErrClosed)
+	require.NotErrorIs(t, err, eventstore.ErrUnavailable)
+	_, _, err = ix.eventsFrom("s", 1, func(int64, int64) {})
+	require.ErrorIs(t, err, eventstore.ErrClosed)
+}
