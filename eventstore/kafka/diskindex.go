@@ -67,6 +67,13 @@ type IndexDB interface {
 	// sync a crash may lose the latest batches, but must leave a prefix
 	// of the batches written, never a part of one.
 	Write(keys, values [][]byte, sync bool) error
+	// Scan calls fn with every key in [from, to) and its value, in key
+	// order; they are valid only during the call. An error of fn ends
+	// the scan and is returned.
+	Scan(from, to []byte, fn func(key, value []byte) error) error
+	// DeleteRange removes every key in [from, to), atomically, in the
+	// order of the batches written (a crash keeps a prefix of them).
+	DeleteRange(from, to []byte) error
 	// Close closes the database.
 	Close() error
 }
@@ -91,6 +98,10 @@ type diskTable struct {
 	capacity     int
 	// flushAt is the number of dirty streams at which the index flushes.
 	flushAt int
+	// bulk is set during a fresh build: its records become build
+	// entries, pending in bulkKeys and bulkValues (diskbulk.go).
+	bulk                 bool
+	bulkKeys, bulkValues [][]byte
 	// err is the first error of the database (or errIndexClosed): from
 	// then on the index answers nothing and moves no further.
 	err error
@@ -353,6 +364,7 @@ func (s *Store) openDiskIndex(ctx context.Context) (why string, err error) {
 		ix := newPartIndex()
 		ix.streams = nil
 		ix.disk = newDiskTable(s.db, s.topic, int32(p), s.opts.idWindow, capacity)
+		ix.disk.bulk = doubt != "" || fresh // emptied: a bulk load (diskbulk.go)
 		ix.next, ix.foreign = nexts[p], foreign[p]
 		s.idx[p] = ix
 	}
@@ -388,6 +400,13 @@ func (s *Store) checkDiskIndex(ctx context.Context, now logIdentity) (nexts, for
 	}
 	if why := saved.mismatch(now, s.topic); why != "" {
 		return nil, nil, false, why, nil
+	}
+	var building []byte
+	if _, err := s.db.Get(diskBuildingKey, func(v []byte) { building = bytes.Clone(v) }); err != nil {
+		return nil, nil, false, fmt.Sprintf("%s cannot be read: %v", s.diskDir(), err), nil
+	}
+	if len(building) > 0 && (&decoder{b: building}).uint() != 0 {
+		return nil, nil, false, fmt.Sprintf("%s holds a fresh build that did not finish", s.diskDir()), nil
 	}
 	nexts, foreign = make([]int64, saved.parts), make([]int64, saved.parts)
 	for p := range nexts {
@@ -430,7 +449,9 @@ func (s *Store) resetDiskIndex(dir string, now logIdentity) error {
 	e.raw(now.topicID[:])
 	e.str(s.topic)
 	e.uint(uint64(now.parts))
-	if err := db.Write([][]byte{diskMetaKey}, [][]byte{e.b}, true); err != nil {
+	f := &encoder{}
+	f.uint(1) // a fresh build is under way (diskbulk.go)
+	if err := db.Write([][]byte{diskMetaKey, diskBuildingKey}, [][]byte{e.b, f.b}, true); err != nil {
 		return fmt.Errorf("kafka: write the stream index on disk: %w", err)
 	}
 	return nil

@@ -239,6 +239,22 @@ func (ix *partIndex) applyCommitted(topic string, p int32, r record, window int)
 	if st.knows(r.offset) {
 		return
 	}
+	ix.applyRecord(st, topic, p, r, "", window)
+}
+
+// noVersionReason says why a record without a version header is not an
+// event.
+func noVersionReason(topic string, p int32, r record) string {
+	if _, err := wire.Decode(topic, p, r.offset, r.key, r.value, r.headers, r.ts); err != nil {
+		return reasonOf(err)
+	}
+	return "no " + wire.HeaderVersion + " header"
+}
+
+// applyRecord applies committed record r of stream st, which the index
+// does not have yet; why, when set, is noVersionReason(r) (the bulk load
+// keeps it instead of the record's value).
+func (ix *partIndex) applyRecord(st *streamState, topic string, p int32, r record, why string, window int) {
 	bad := func(reason string) {
 		ix.foreign++
 		if st.corrupt == nil {
@@ -247,11 +263,10 @@ func (ix *partIndex) applyCommitted(topic string, p int32, r record, window int)
 	}
 	vb, ok := wire.Header(r.headers, wire.HeaderVersion)
 	if !ok {
-		if _, err := wire.Decode(topic, p, r.offset, r.key, r.value, r.headers, r.ts); err != nil {
-			bad(reasonOf(err))
-		} else {
-			bad("no " + wire.HeaderVersion + " header")
+		if why == "" {
+			why = noVersionReason(topic, p, r)
 		}
+		bad(why)
 		return
 	}
 	v, ok := wire.ParseVersion(vb)
@@ -335,9 +350,18 @@ func (ix *partIndex) index(topic string, p int32, r *partResult, window int) (ne
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, rec := range r.recs {
-		if rec.offset >= ix.next { // below it, a conflict scan got there first
-			ix.applyCommitted(topic, p, rec, window)
+		if rec.offset < ix.next {
+			continue // a conflict scan got there first
 		}
+		if ix.disk != nil && ix.disk.bulk {
+			if len(rec.key) == 0 {
+				ix.foreign++
+			} else {
+				ix.disk.bulkAdd(topic, p, rec) // a fresh build (diskbulk.go)
+			}
+			continue
+		}
+		ix.applyCommitted(topic, p, rec, window)
 	}
 	if ix.failed() != nil {
 		return ix.next, false // a disk index that stopped moves no further
