@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/IBM/sarama"
-
-	"github.com/kafkaes/kafkaes/internal/wire"
+	"github.com/kafkaes/kafkaes/eventstore"
 )
 
 // The bulk load of a fresh disk index. When the database was just emptied
@@ -20,8 +18,8 @@ import (
 //
 //	"b" + partition + uvarint(len(stream)) + stream + offset (8 bytes, big-endian)
 //
-// holding what applying it needs (its version, ID and type headers, or
-// why it is not an event). The length prefix keeps the entries of one
+// holding what applying it needs (parseRecord: its version, ID key and
+// marker, or why it is not an event), about 25 bytes. The length prefix keeps the entries of one
 // stream together, in offset order. After the build, fold reads them in
 // key order, one stream at a time, applies them to a new stream state
 // exactly as the catch-up applies records (applyRecord), writes the
@@ -68,21 +66,7 @@ func (t *diskTable) bulkAdd(topic string, p int32, r record) {
 	k = append(k, r.key...)
 	k = binary.BigEndian.AppendUint64(k, uint64(r.offset))
 	e := &encoder{}
-	if _, ok := wire.Header(r.headers, wire.HeaderVersion); !ok {
-		e.uint(1)
-		e.str(noVersionReason(topic, p, r))
-	} else {
-		e.uint(0)
-		for _, h := range bulkHeaders {
-			v, ok := wire.Header(r.headers, h)
-			if ok {
-				e.uint(1)
-				e.str(string(v))
-			} else {
-				e.uint(0)
-			}
-		}
-	}
+	encodeParsed(e, parseRecord(topic, p, r))
 	t.bulkKeys = append(t.bulkKeys, k)
 	t.bulkValues = append(t.bulkValues, e.b)
 	if len(t.bulkKeys) >= bulkBatch {
@@ -90,8 +74,48 @@ func (t *diskTable) bulkAdd(topic string, p int32, r record) {
 	}
 }
 
-// bulkHeaders are the headers applyRecord reads.
-var bulkHeaders = []string{wire.HeaderVersion, wire.HeaderID, wire.HeaderType, wire.HeaderTruncateBefore}
+// encodeParsed encodes what applyRecord needs of a record (decodeParsed
+// reads it): why it is not an event, or its version, ID key and marker.
+func encodeParsed(e *encoder, rec parsed) {
+	switch {
+	case rec.why != "":
+		e.uint(1)
+		e.str(rec.why)
+	case rec.hasMarker:
+		e.uint(2)
+		e.int(rec.version)
+		e.raw(rec.id[:])
+		e.int(int64(rec.marker.Kind))
+		e.int(rec.marker.Before)
+	default:
+		e.uint(0)
+		e.int(rec.version)
+		e.raw(rec.id[:])
+	}
+}
+
+func decodeParsed(d *decoder) parsed {
+	var rec parsed
+	switch d.uint() {
+	case 1:
+		rec.why = d.str()
+		if rec.why == "" {
+			d.fail("empty reason")
+		}
+	case 0:
+		rec.version = d.int()
+		rec.id = idKey(d.raw(16))
+	case 2:
+		rec.version = d.int()
+		rec.id = idKey(d.raw(16))
+		rec.marker.Kind = eventstore.MarkerKind(d.int())
+		rec.marker.Before = d.int()
+		rec.hasMarker = true
+	default:
+		d.fail("bad kind")
+	}
+	return rec
+}
 
 // bulkWrite writes the pending entries of the bulk load, not synced.
 func (t *diskTable) bulkWrite() {
@@ -158,21 +182,11 @@ func (ix *partIndex) fold(topic string, p int32, window int) error {
 			st = &streamState{}
 		}
 		d := &decoder{b: v}
-		r := record{offset: off, key: cur}
-		var why string
-		if d.uint() == 1 {
-			why = d.str()
-		} else {
-			for _, h := range bulkHeaders {
-				if d.uint() == 1 {
-					r.headers = append(r.headers, &sarama.RecordHeader{Key: []byte(h), Value: []byte(d.str())})
-				}
-			}
-		}
+		rec := decodeParsed(d)
 		if d.err != nil || len(d.b) != 0 {
 			return fmt.Errorf("damaged build entry: %w", d.errOr("trailing bytes"))
 		}
-		ix.applyRecord(st, topic, p, r, why, window)
+		ix.applyRecord(st, topic, p, off, rec, window)
 		return nil
 	})
 	if err == nil {
