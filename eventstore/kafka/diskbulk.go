@@ -135,7 +135,7 @@ func (ix *partIndex) fold(topic string, p int32, window int) error {
 	defer ix.mu.Unlock()
 	t := ix.disk
 	t.bulkWrite()
-	t.bulk = false
+	t.bulk, t.bulkKeys, t.bulkValues = false, nil, nil
 	if t.err != nil {
 		return t.failed()
 	}

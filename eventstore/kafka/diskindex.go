@@ -41,7 +41,10 @@ import (
 // partition (4 bytes, big-endian) the checkpoint; "s" + partition + stream
 // ID the stream's state (encodeState).
 
-const diskFormat = 1
+// diskFormat 2 may hold a fresh build that did not finish (key "f",
+// diskbulk.go), which a reader of format 1 would not know to distrust;
+// format 1 never has one and is still read.
+const diskFormat = 2
 
 var diskMetaKey = []byte("m")
 
@@ -393,8 +396,8 @@ func (s *Store) checkDiskIndex(ctx context.Context, now logIdentity) (nexts, for
 	switch {
 	case d.err != nil || len(d.b) != 0:
 		return nil, nil, false, fmt.Sprintf("%s is damaged: %v", s.diskDir(), d.errOr("trailing bytes")), nil
-	case format != diskFormat:
-		return nil, nil, false, fmt.Sprintf("%s is a stream index of format %d, this version reads format %d", s.diskDir(), format, diskFormat), nil
+	case format != diskFormat && format != 1:
+		return nil, nil, false, fmt.Sprintf("%s is a stream index of format %d, this version reads formats 1 and %d", s.diskDir(), format, diskFormat), nil
 	case topic != s.topic:
 		return nil, nil, false, fmt.Sprintf("%s is the index of topic %q", s.diskDir(), topic), nil
 	}
