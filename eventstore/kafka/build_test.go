@@ -12,7 +12,6 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
-	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
 )
 
 // TestBuildEqualsCatchUp: the index that New builds with its parallel,
@@ -96,7 +95,7 @@ func indexStreams(t *testing.T, s *Store, p int32) (next, foreign int64, streams
 	require.NoError(t, ix.disk.flush(ix.next, ix.foreign, false))
 	prefix := diskStreamPrefix(p)
 	streams = map[string]*streamState{}
-	require.NoError(t, s.db.(*pebbleindex.DB).Scan(prefix, diskStreamPrefix(p+1), func(k, v []byte) error {
+	require.NoError(t, s.db.Scan(prefix, diskStreamPrefix(p+1), func(k, v []byte) error {
 		st, err := decodeState(v, s.topic, p, s.opts.idWindow)
 		streams[string(k[len(prefix):])] = st
 		return err

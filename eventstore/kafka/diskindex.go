@@ -41,7 +41,10 @@ import (
 // partition (4 bytes, big-endian) the checkpoint; "s" + partition + stream
 // ID the stream's state (encodeState).
 
-const diskFormat = 1
+// diskFormat 2 may hold a fresh build that did not finish (key "f",
+// diskbulk.go), which a reader of format 1 would not know to distrust;
+// format 1 never has one and is still read.
+const diskFormat = 2
 
 var diskMetaKey = []byte("m")
 
@@ -67,6 +70,13 @@ type IndexDB interface {
 	// sync a crash may lose the latest batches, but must leave a prefix
 	// of the batches written, never a part of one.
 	Write(keys, values [][]byte, sync bool) error
+	// Scan calls fn with every key in [from, to) and its value, in key
+	// order; they are valid only during the call. An error of fn ends
+	// the scan and is returned.
+	Scan(from, to []byte, fn func(key, value []byte) error) error
+	// DeleteRange removes every key in [from, to), atomically, in the
+	// order of the batches written (a crash keeps a prefix of them).
+	DeleteRange(from, to []byte) error
 	// Close closes the database.
 	Close() error
 }
@@ -91,6 +101,10 @@ type diskTable struct {
 	capacity     int
 	// flushAt is the number of dirty streams at which the index flushes.
 	flushAt int
+	// bulk is set during a fresh build: its records become build
+	// entries, pending in bulkKeys and bulkValues (diskbulk.go).
+	bulk                 bool
+	bulkKeys, bulkValues [][]byte
 	// err is the first error of the database (or errIndexClosed): from
 	// then on the index answers nothing and moves no further.
 	err error
@@ -109,6 +123,11 @@ func newDiskTable(db IndexDB, topic string, p int32, window, capacity int) *disk
 func (t *diskTable) failed() error {
 	if t.err == nil {
 		return nil
+	}
+	if errors.Is(t.err, errIndexClosed) {
+		// Closed with the store: the error the in-memory index's callers
+		// give after Close, not a fault of the index.
+		return fmt.Errorf("%w: kafka: partition %d", eventstore.ErrClosed, t.part)
 	}
 	return fmt.Errorf("%w: kafka: the stream index on disk of partition %d: %w", eventstore.ErrUnavailable, t.part, t.err)
 }
@@ -348,6 +367,7 @@ func (s *Store) openDiskIndex(ctx context.Context) (why string, err error) {
 		ix := newPartIndex()
 		ix.streams = nil
 		ix.disk = newDiskTable(s.db, s.topic, int32(p), s.opts.idWindow, capacity)
+		ix.disk.bulk = doubt != "" || fresh // emptied: a bulk load (diskbulk.go)
 		ix.next, ix.foreign = nexts[p], foreign[p]
 		s.idx[p] = ix
 	}
@@ -376,13 +396,20 @@ func (s *Store) checkDiskIndex(ctx context.Context, now logIdentity) (nexts, for
 	switch {
 	case d.err != nil || len(d.b) != 0:
 		return nil, nil, false, fmt.Sprintf("%s is damaged: %v", s.diskDir(), d.errOr("trailing bytes")), nil
-	case format != diskFormat:
-		return nil, nil, false, fmt.Sprintf("%s is a stream index of format %d, this version reads format %d", s.diskDir(), format, diskFormat), nil
+	case format != diskFormat && format != 1:
+		return nil, nil, false, fmt.Sprintf("%s is a stream index of format %d, this version reads formats 1 and %d", s.diskDir(), format, diskFormat), nil
 	case topic != s.topic:
 		return nil, nil, false, fmt.Sprintf("%s is the index of topic %q", s.diskDir(), topic), nil
 	}
 	if why := saved.mismatch(now, s.topic); why != "" {
 		return nil, nil, false, why, nil
+	}
+	var building []byte
+	if _, err := s.db.Get(diskBuildingKey, func(v []byte) { building = bytes.Clone(v) }); err != nil {
+		return nil, nil, false, fmt.Sprintf("%s cannot be read: %v", s.diskDir(), err), nil
+	}
+	if len(building) > 0 && (&decoder{b: building}).uint() != 0 {
+		return nil, nil, false, fmt.Sprintf("%s holds a fresh build that did not finish", s.diskDir()), nil
 	}
 	nexts, foreign = make([]int64, saved.parts), make([]int64, saved.parts)
 	for p := range nexts {
@@ -425,7 +452,9 @@ func (s *Store) resetDiskIndex(dir string, now logIdentity) error {
 	e.raw(now.topicID[:])
 	e.str(s.topic)
 	e.uint(uint64(now.parts))
-	if err := db.Write([][]byte{diskMetaKey}, [][]byte{e.b}, true); err != nil {
+	f := &encoder{}
+	f.uint(1) // a fresh build is under way (diskbulk.go)
+	if err := db.Write([][]byte{diskMetaKey, diskBuildingKey}, [][]byte{e.b, f.b}, true); err != nil {
 		return fmt.Errorf("kafka: write the stream index on disk: %w", err)
 	}
 	return nil

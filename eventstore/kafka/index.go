@@ -239,34 +239,64 @@ func (ix *partIndex) applyCommitted(topic string, p int32, r record, window int)
 	if st.knows(r.offset) {
 		return
 	}
-	bad := func(reason string) {
-		ix.foreign++
-		if st.corrupt == nil {
-			st.corrupt = &wire.DecodeError{Topic: topic, Partition: p, Offset: r.offset, Reason: reason}
-		}
+	ix.applyRecord(st, topic, p, r.offset, parseRecord(topic, p, r), window)
+}
+
+// noVersionReason says why a record without a version header is not an
+// event.
+func noVersionReason(topic string, p int32, r record) string {
+	if _, err := wire.Decode(topic, p, r.offset, r.key, r.value, r.headers, r.ts); err != nil {
+		return reasonOf(err)
 	}
+	return "no " + wire.HeaderVersion + " header"
+}
+
+// parsed is what applying a committed record needs of it: why it is not
+// an event at all (no or a bad version header), or its version, the key
+// of its ID and its marker.
+type parsed struct {
+	why       string
+	version   int64
+	id        idKey
+	marker    eventstore.Marker
+	hasMarker bool
+}
+
+// parseRecord parses committed record r for applyRecord.
+func parseRecord(topic string, p int32, r record) parsed {
 	vb, ok := wire.Header(r.headers, wire.HeaderVersion)
 	if !ok {
-		if _, err := wire.Decode(topic, p, r.offset, r.key, r.value, r.headers, r.ts); err != nil {
-			bad(reasonOf(err))
-		} else {
-			bad("no " + wire.HeaderVersion + " header")
-		}
-		return
+		return parsed{why: noVersionReason(topic, p, r)}
 	}
 	v, ok := wire.ParseVersion(vb)
 	if !ok {
-		bad(fmt.Sprintf("bad %s header %q", wire.HeaderVersion, vb))
-		return
-	}
-	if r.offset < st.lastOffset() || v != st.version+1 {
-		bad(fmt.Sprintf("event version %d where the stream's next version is %d (a gap or duplicate written outside kafkaes)", v, st.version+1))
-		return
+		return parsed{why: fmt.Sprintf("bad %s header %q", wire.HeaderVersion, vb)}
 	}
 	id, _ := wire.Header(r.headers, wire.HeaderID)
-	st.addKey(r.offset, keyOf(id), window)
-	if m, ok := markerOf(r.headers); ok {
-		st.applyMarker(m)
+	m, hasMarker := markerOf(r.headers)
+	return parsed{version: v, id: keyOf(id), marker: m, hasMarker: hasMarker}
+}
+
+// applyRecord applies committed record rec (at offset) of stream st,
+// which the index does not have yet.
+func (ix *partIndex) applyRecord(st *streamState, topic string, p int32, offset int64, rec parsed, window int) {
+	bad := func(reason string) {
+		ix.foreign++
+		if st.corrupt == nil {
+			st.corrupt = &wire.DecodeError{Topic: topic, Partition: p, Offset: offset, Reason: reason}
+		}
+	}
+	if rec.why != "" {
+		bad(rec.why)
+		return
+	}
+	if offset < st.lastOffset() || rec.version != st.version+1 {
+		bad(fmt.Sprintf("event version %d where the stream's next version is %d (a gap or duplicate written outside kafkaes)", rec.version, st.version+1))
+		return
+	}
+	st.addKey(offset, rec.id, window)
+	if rec.hasMarker {
+		st.applyMarker(rec.marker)
 	}
 }
 
@@ -335,9 +365,18 @@ func (ix *partIndex) index(topic string, p int32, r *partResult, window int) (ne
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, rec := range r.recs {
-		if rec.offset >= ix.next { // below it, a conflict scan got there first
-			ix.applyCommitted(topic, p, rec, window)
+		if rec.offset < ix.next {
+			continue // a conflict scan got there first
 		}
+		if ix.disk != nil && ix.disk.bulk {
+			if len(rec.key) == 0 {
+				ix.foreign++
+			} else {
+				ix.disk.bulkAdd(topic, p, rec) // a fresh build (diskbulk.go)
+			}
+			continue
+		}
+		ix.applyCommitted(topic, p, rec, window)
 	}
 	if ix.failed() != nil {
 		return ix.next, false // a disk index that stopped moves no further

@@ -287,8 +287,14 @@ var ErrReadOnly = errors.New("kafka: the store was opened read-only (WithReadOnl
 // [DefaultDiskIndexCache], 100,000, when cacheStreams <= 0), plus the
 // streams changed since the index last wrote to disk (at most a quarter
 // of that) and the database's own caches (pebbleindex: a 32 MiB block
-// cache and pebble's memtables). So memory is bounded by the cache size,
-// not by the number of streams. The index writes its changes with each
+// cache and up to two 32 MiB memtables, outside the Go heap). A fresh
+// build (an empty or distrusted index directory) does not use the cache:
+// it writes the records it reads as build entries, without reading the
+// database, holding at most 4,096 pending entries per partition (about
+// 50 bytes each), and folds them into stream entries afterwards, one
+// stream at a time. So memory is bounded by the cache size, not by the
+// number of streams (a single stream's own entry, its runs and ID window,
+// is in memory while it is used, as in the in-memory index). The index writes its changes with each
 // partition's checkpoint (the offset it covers) in one atomic batch, and
 // syncs them to disk when WithIndexDir saves (every 5 minutes and at
 // Close); a start checks them against the log as it checks the index

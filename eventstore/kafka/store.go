@@ -204,6 +204,11 @@ func (s *Store) start(ctx context.Context) error {
 	if err := s.build(ctx, all, progress); err != nil {
 		return err
 	}
+	if s.db != nil {
+		if err := s.finishBulk(); err != nil {
+			return err
+		}
+	}
 	if err := s.catchUp(ctx, all, false, progress); err != nil {
 		return err
 	}

@@ -28,6 +28,12 @@ const BlockCache = 32 << 20
 
 // DB is a pebble database holding a disk-resident stream index. Its
 // methods are safe for concurrent use.
+// MemTable is the size of pebble's memtables (allocated outside the Go
+// heap; up to two are in memory while one is written to a table). Larger
+// than pebble's default of 4 MiB so that a fresh build's entries reach
+// the tables in fewer, larger flushes (fewer compactions).
+const MemTable = 32 << 20
+
 type DB struct{ db *pebble.DB }
 
 // Open opens the database in dir, creating it when missing. An error
@@ -38,7 +44,7 @@ type DB struct{ db *pebble.DB }
 func Open(dir string) (*DB, error) {
 	c := pebble.NewCache(BlockCache)
 	defer c.Unref()
-	opts := &pebble.Options{Logger: quiet{}, Cache: c}
+	opts := &pebble.Options{Logger: quiet{}, Cache: c, MemTableSize: MemTable}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // a point read skips the tables without its key
 	}
@@ -104,6 +110,11 @@ func (d *DB) Scan(from, to []byte, fn func(key, value []byte) error) error {
 
 // Checkpoint writes a consistent copy of the database to dir (which must
 // not exist), as a crash of the process at this moment would leave it.
+// DeleteRange removes every key in [from, to) in one batch, not synced.
+func (d *DB) DeleteRange(from, to []byte) error {
+	return d.db.DeleteRange(from, to, pebble.NoSync)
+}
+
 func (d *DB) Checkpoint(dir string) error { return d.db.Checkpoint(dir) }
 
 // Close writes the database's memtables to its tables, so that the next
