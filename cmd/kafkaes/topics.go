@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -113,8 +114,15 @@ func runTopics(ctx context.Context, e *env, args []string) int {
 			e.progressf("topics: sampling %d/%d topics", i, len(names))
 		}
 		d := details[name]
-		ti := &topicInfo{name: name, partitions: d.NumPartitions, rf: d.ReplicationFactor, config: configs[name]}
+		config, ok := configs[name]
+		if !ok {
+			continue // deleted since it was listed
+		}
+		ti := &topicInfo{name: name, partitions: d.NumPartitions, rf: d.ReplicationFactor, config: config}
 		kind, err := sampleKind(ctx, cl, name)
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			continue // deleted while it was read
+		}
 		if err != nil {
 			e.errorf("read the first records of %q: %v", name, err)
 			return exitFailure
@@ -183,7 +191,7 @@ func internalTopic(t string) bool {
 }
 
 // describeTopics returns the effective configuration (defaults included)
-// of the topics.
+// of the topics; a topic deleted since it was listed is left out.
 func describeTopics(admin sarama.ClusterAdmin, cfg *sarama.Config, names []string) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
 	for chunk := range slices.Chunk(names, 100) {
@@ -196,6 +204,9 @@ func describeTopics(admin sarama.ClusterAdmin, cfg *sarama.Config, names []strin
 			return nil, fmt.Errorf("describe the configuration of the topics: %w", err)
 		}
 		for _, r := range results {
+			if r.ErrorCode == sarama.ErrUnknownTopicOrPartition {
+				continue // deleted since it was listed: not in the answer
+			}
 			if r.ErrorCode != 0 {
 				what := fmt.Sprintf("describe the configuration of topic %q", r.Name)
 				if kafkaauth.Fatal(r.ErrorCode) {
