@@ -239,7 +239,8 @@ func (t *diskTable) flush(next, foreign int64, sync bool) error {
 	return nil
 }
 
-// encodeState encodes a stream's state as the index file does (persist.go).
+// encodeState encodes a stream's state: the index file's entry after the
+// stream ID's length (partIndex.encode) and a disk index entry.
 func encodeState(e *encoder, st *streamState) {
 	e.int(st.version)
 	e.uint(uint64(len(st.runs)))

@@ -530,36 +530,8 @@ func (ix *partIndex) encode(e *encoder) {
 		e.b = append(e.b, id...)
 	}
 	for _, id := range order {
-		st := ix.streams[id]
 		e.uint(uint64(len(id)))
-		e.int(st.version)
-		e.uint(uint64(len(st.runs)))
-		var off, ver int64
-		for _, r := range st.runs {
-			e.int(r.offset - off)
-			e.int(r.version - ver)
-			off, ver = r.offset, r.version
-		}
-		n := len(st.ids)
-		e.uint(uint64(n))
-		for k := range n { // oldest first
-			key := st.ids[(st.idNext+k)%n]
-			e.raw(key[:])
-		}
-		if st.corrupt == nil {
-			e.uint(0)
-		} else {
-			e.uint(1)
-			e.int(st.corrupt.Offset)
-			e.str(st.corrupt.Reason)
-		}
-		if st.life == nil {
-			e.uint(0)
-		} else {
-			e.uint(1)
-			e.int(st.life.DeletedAt)
-			e.int(st.life.TruncatedBefore)
-		}
+		encodeState(e, ix.streams[id])
 	}
 }
 
