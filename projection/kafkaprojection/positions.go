@@ -247,11 +247,15 @@ func (c *ProcessCommitter) settledEnd(ctx context.Context, pp int32) (lso, start
 			if err != nil {
 				return err
 			}
+			lso = ends[pp]
+			if lso < hw {
+				return nil // still open: asked again below
+			}
 			starts, err := kafkafetch.ListOffsets(ctx, c.client, c.positions, []int32{pp}, sarama.OffsetOldest, sarama.ReadCommitted)
 			if err != nil {
 				return err
 			}
-			lso, start = ends[pp], starts[pp]
+			start = starts[pp]
 			return nil
 		})
 		if err != nil {
