@@ -517,7 +517,11 @@
 // acknowledged (the coordinator restarted in the milliseconds between
 // acknowledging a commit and writing its markers). Two defences: (1) after
 // any error that may come from a broker going away, and for a new producer,
-// a worker first reads the partitions it is about to write and settles the
+// a worker first reads the partitions it is about to write, and every
+// other partition its producer wrote to before (a commit whose markers
+// were skipped in a partition the next transaction does not write would
+// otherwise be decided by whichever transaction writes there next, and
+// aborted with it if it failed), and settles the
 // records of its own producer ID that no marker follows, with an empty
 // transaction (AddPartitionsToTxn, EndTxn, no data) whose marker is a
 // commit for its last acknowledged commit and an abort for anything else;

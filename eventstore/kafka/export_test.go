@@ -62,3 +62,8 @@ func WithTestRawTxn() Option { return func(o *options) { testHooksOf(o).raw = tr
 
 // memIndex returns the in-memory index of partition p of s.
 func memIndex(s *Store, p int32) *partIndex { return s.idx[p].(*partIndex) }
+
+// MarkSuspect makes the store count an error that may come from a broker
+// going away, as a failed request does: every worker settle-checks before
+// its next transaction.
+func MarkSuspect(s *Store) { s.markSuspect() }

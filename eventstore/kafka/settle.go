@@ -21,7 +21,8 @@ import (
 // from a broker going away (and when a producer is created), a worker is
 // suspect (Store.suspect counts such errors, store-wide): before its next
 // transaction writes data it reads the
-// partitions it is about to write from the index's catch-up offset to the
+// partitions it is about to write, and every partition its producer wrote
+// to before (txnProducer.wrote), from the index's catch-up offset to the
 // high watermark, and if its producer ID has records there that no marker
 // of it follows, it writes the marker they need first, with an empty
 // transaction (AddPartitionsToTxn and EndTxn, no data): a commit marker

@@ -166,7 +166,15 @@ func (w *worker) start(ctx context.Context, live []*appendReq) error {
 				sparts = append(sparts, p)
 			}
 		} else {
+			// Every partition the producer wrote to, not only those of
+			// this transaction: after a coordinator restart an
+			// acknowledged commit may lack its markers in a partition the
+			// next transaction does not write, and a later transaction
+			// that writes there and fails would have to abort both.
 			sparts = partsOf(live)
+			for p := range w.prod.wrote {
+				sparts = append(sparts, p)
+			}
 		}
 		if err := w.settle(ctx, sparts); err != nil {
 			return err

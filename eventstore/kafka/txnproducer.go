@@ -47,6 +47,11 @@ type txnProducer struct {
 	epoch int16
 	seq   map[topicPart]int32 // next sequence number per partition
 	added map[topicPart]bool  // partitions in the open transaction
+	// wrote holds the partitions of topic that records were sent to under
+	// this transactional ID since the producer was created, across
+	// re-initialisations: where records of an earlier epoch may still wait
+	// for a marker (settle.go).
+	wrote map[int32]bool
 	// offsets is set when consumer offsets were added to the open
 	// transaction (commitOffsets).
 	offsets  bool
@@ -88,6 +93,7 @@ func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id
 		client: client, id: id, topic: topic, timeout: timeout,
 		codec: cfg.Producer.Compression, level: cfg.Producer.CompressionLevel,
 		version: cfg.Version, ackWait: cfg.Producer.Timeout, needInit: true, hooks: hooks,
+		wrote: map[int32]bool{},
 	}
 	if err := p.init(ctx); err != nil {
 		_ = client.Close()
@@ -282,6 +288,12 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 	if p.netErr {
 		p.netErr = false
 		return errRecheck
+	}
+
+	for _, tp := range parts {
+		if tp.topic == p.topic {
+			p.wrote[tp.part] = true // before the request: its records may land even if it fails
+		}
 	}
 
 	// One request per leader.
