@@ -518,7 +518,8 @@
 // acknowledging a commit and writing its markers). Two defences: (1) after
 // any error that may come from a broker going away, and for a new producer,
 // a worker first reads the partitions it is about to write, and every
-// other partition its producer wrote to before (a commit whose markers
+// other partition its producers wrote to before, a process manager's
+// positions topic included (a commit whose markers
 // were skipped in a partition the next transaction does not write would
 // otherwise be decided by whichever transaction writes there next, and
 // aborted with it if it failed), and settles the

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -21,9 +22,9 @@ import (
 // from a broker going away (and when a producer is created), a worker is
 // suspect (Store.suspect counts such errors, store-wide): before its next
 // transaction writes data it reads the
-// partitions it is about to write, and every partition its producer wrote
-// to before (txnProducer.wrote), from the index's catch-up offset to the
-// high watermark, and if its producer ID has records there that no marker
+// partitions it is about to write, and every partition (of any topic) its
+// producers wrote to before (worker.wrote), from the index's catch-up
+// offset (the last stable offset for another topic) to the high watermark, and if its producer ID has records there that no marker
 // of it follows, it writes the marker they need first, with an empty
 // transaction (AddPartitionsToTxn and EndTxn, no data): a commit marker
 // when they are the worker's last acknowledged commit in the partition, an
@@ -78,10 +79,8 @@ func hangingOutcome(recs []record, pid int64, acked [2]int64) (act settleAction,
 // settle runs the settle check for the partitions parts (see above) and
 // writes the markers the worker's hanging records need. It returns an
 // error when it could not check or settle; the worker stays suspect then.
-func (w *worker) settle(ctx context.Context, parts []int32) error {
-	parts = slices.Clone(parts)
-	slices.Sort(parts)
-	parts = slices.Compact(parts)
+func (w *worker) settle(ctx context.Context, parts []topicPart) error {
+	parts = sortedParts(parts)
 	// A marker may be skipped again (the leader is still unknown to the
 	// coordinator): check again after settling.
 	for range 3 {
@@ -95,7 +94,7 @@ func (w *worker) settle(ctx context.Context, parts []int32) error {
 
 // settleOnce checks parts once and writes the markers needed; done
 // reports that nothing needed settling.
-func (w *worker) settleOnce(ctx context.Context, parts []int32) (done bool, err error) {
+func (w *worker) settleOnce(ctx context.Context, parts []topicPart) (done bool, err error) {
 	s := w.s
 	if err := w.ensureProducer(); err != nil {
 		return false, err
@@ -108,7 +107,7 @@ func (w *worker) settleOnce(ctx context.Context, parts []int32) (done bool, err 
 		return true, nil
 	}
 	for _, set := range []struct {
-		parts  []int32
+		parts  []topicPart
 		commit bool
 	}{{commit, true}, {abort, false}} {
 		if len(set.parts) == 0 {
@@ -121,7 +120,7 @@ func (w *worker) settleOnce(ctx context.Context, parts []int32) (done bool, err 
 		if err := w.prod.begin(ctx); err != nil {
 			return false, err
 		}
-		if err := w.prod.addPartitions(ctx, set.parts); err != nil {
+		if err := w.prod.addTopicPartitions(ctx, set.parts); err != nil {
 			w.recover(err)
 			return false, err
 		}
@@ -138,8 +137,8 @@ func (w *worker) settleOnce(ctx context.Context, parts []int32) (done bool, err 
 // without markers in parts need: commit when its last acknowledged commit
 // there lacks its markers, abort otherwise (an abort of a transaction
 // without records changes nothing else).
-func (w *worker) settleOpen(ctx context.Context, parts []int32) error {
-	commit, abort, err := w.hanging(ctx, parts)
+func (w *worker) settleOpen(ctx context.Context, parts []topicPart) error {
+	commit, abort, err := w.hanging(ctx, sortedParts(parts))
 	if err != nil {
 		// Leave the transaction open rather than write a marker blindly;
 		// the next producer's InitProducerId ends it (it holds no records).
@@ -160,67 +159,124 @@ func (w *worker) settleOpen(ctx context.Context, parts []int32) error {
 	return nil
 }
 
-// hanging reads parts from the index's catch-up offset (or the worker's
-// last commit there, if earlier) to the high watermark and returns the
-// partitions whose records of the worker's producer ID need a commit
-// marker, and those that need an abort marker (see hangingOutcome).
-func (w *worker) hanging(ctx context.Context, parts []int32) (commit, abort []int32, err error) {
+// hanging reads parts from where undecided records of the worker's
+// producer may start to the high watermark and returns the partitions
+// whose records of the worker's producer ID need a commit marker, and
+// those that need an abort marker (see hangingOutcome). A partition of the
+// events topic is read from the index's catch-up offset, one of another
+// topic (a positions topic) from its last stable offset, either from the
+// worker's last commit there if that is earlier.
+func (w *worker) hanging(ctx context.Context, parts []topicPart) (commit, abort []topicPart, err error) {
 	s := w.s
 	pid := w.prod.pid
-	pending := map[int32]int64{}
-	for _, p := range parts {
-		pending[p] = s.idx[p].nextOffset()
-		// The catch-up offset may have moved past the records of our last
-		// commit (the index counted them when the commit returned).
-		if c := w.lastCommit(p); c[0] >= 0 && c[0] < pending[p] {
-			pending[p] = c[0]
-		}
+	byTopic := map[string][]int32{}
+	for _, tp := range parts {
+		byTopic[tp.topic] = append(byTopic[tp.topic], tp.part)
 	}
-	recs := map[int32][]record{}
-	target := map[int32]int64{}
-	for len(pending) > 0 {
-		res, err := retry(ctx, func() (map[int32]*partResult, error) {
-			return s.f.fetch(ctx, pending, sarama.ReadUncommitted, 0, fetchMaxBytes)
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("kafka: check %s for records left without a transaction marker: %w", s.topic, err)
-		}
-		for p, pr := range res {
-			if _, ok := target[p]; !ok {
-				target[p] = pr.hw
+	recs := map[topicPart][]record{}
+	for topic, tparts := range byTopic {
+		f := s.f
+		pending := map[int32]int64{}
+		if topic != s.topic {
+			f = &fetcher{client: s.read, topic: topic, onError: s.markSuspect}
+			lso, err := retry(ctx, func() (map[int32]int64, error) {
+				return f.listOffsets(ctx, tparts, sarama.OffsetNewest, sarama.ReadCommitted)
+			})
+			if err != nil {
+				return nil, nil, fmt.Errorf("kafka: check %s for records left without a transaction marker: %w", topic, err)
 			}
-			for _, r := range pr.recs {
-				if r.producerID == pid && r.offset < target[p] {
-					recs[p] = append(recs[p], r)
+			for _, p := range tparts {
+				pending[p] = lso[p]
+			}
+		} else {
+			for _, p := range tparts {
+				pending[p] = s.idx[p].nextOffset()
+			}
+		}
+		for _, p := range tparts {
+			// The catch-up offset may have moved past the records of our
+			// last commit (the index counted them when the commit
+			// returned).
+			if c := w.lastCommit(topicPart{topic, p}); c[0] >= 0 && c[0] < pending[p] {
+				pending[p] = c[0]
+			}
+		}
+		target := map[int32]int64{}
+		for len(pending) > 0 {
+			res, err := retry(ctx, func() (map[int32]*partResult, error) {
+				return f.fetch(ctx, pending, sarama.ReadUncommitted, 0, fetchMaxBytes)
+			})
+			if err != nil {
+				return nil, nil, fmt.Errorf("kafka: check %s for records left without a transaction marker: %w", topic, err)
+			}
+			for p, pr := range res {
+				if _, ok := target[p]; !ok {
+					target[p] = pr.hw
+				}
+				for _, r := range pr.recs {
+					if r.producerID == pid && r.offset < target[p] {
+						recs[topicPart{topic, p}] = append(recs[topicPart{topic, p}], r)
+					}
+				}
+				if pr.next >= target[p] || pr.next <= pending[p] {
+					delete(pending, p) // reached the high watermark (or nothing more to read)
+				} else {
+					pending[p] = pr.next
 				}
 			}
-			if pr.next >= target[p] || pr.next <= pending[p] {
-				delete(pending, p) // reached the high watermark (or nothing more to read)
-			} else {
-				pending[p] = pr.next
-			}
 		}
 	}
-	for _, p := range parts {
-		act, mixed := hangingOutcome(recs[p], pid, w.lastCommit(p))
+	for _, tp := range parts {
+		act, mixed := hangingOutcome(recs[tp], pid, w.lastCommit(tp))
 		if mixed {
-			s.opts.logger.Error("kafkaes: records of an acknowledged and of a failed transaction are both without their marker; aborting both", "topic", s.topic, "partition", p, "transactional_id", w.id)
+			s.opts.logger.Error("kafkaes: records of an acknowledged and of a failed transaction are both without their marker; aborting both", "topic", tp.topic, "partition", tp.part, "transactional_id", w.id)
 		}
 		switch act {
 		case settleCommit:
-			commit = append(commit, p)
+			commit = append(commit, tp)
 		case settleAbort:
-			abort = append(abort, p)
+			abort = append(abort, tp)
 		}
 	}
 	return commit, abort, nil
 }
 
 // lastCommit returns the offsets [first, last] of the worker's last
-// acknowledged commit in partition p ({-1, -1} when none is known).
-func (w *worker) lastCommit(p int32) [2]int64 {
-	if r, ok := w.committed[p]; ok {
+// acknowledged commit in partition tp ({-1, -1} when none is known).
+func (w *worker) lastCommit(tp topicPart) [2]int64 {
+	if r, ok := w.committed[tp]; ok {
 		return r
 	}
 	return [2]int64{-1, -1}
+}
+
+// eventParts returns the partitions parts of the events topic.
+func (s *Store) eventParts(parts []int32) []topicPart {
+	out := make([]topicPart, len(parts))
+	for i, p := range parts {
+		out[i] = topicPart{s.topic, p}
+	}
+	return out
+}
+
+// allParts returns the partitions 0..n-1.
+func allParts(n int32) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(i)
+	}
+	return out
+}
+
+// sortedParts returns parts sorted by topic and partition, without
+// duplicates.
+func sortedParts(parts []topicPart) []topicPart {
+	parts = slices.Clone(parts)
+	slices.SortFunc(parts, func(a, b topicPart) int {
+		if c := cmp.Compare(a.topic, b.topic); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.part, b.part)
+	})
+	return slices.Compact(parts)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/internal/logcheck"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
 )
 
 // TestSettleEveryWrittenPartition reproduces the loss CI's broker-restart
@@ -111,4 +112,78 @@ func TestSettleEveryWrittenPartition(t *testing.T) {
 		}
 	}
 	require.Equal(t, secondIDs, got, "the acknowledged append of version 2 is in the log")
+}
+
+// TestSettleWrittenPositionsPartition is TestSettleEveryWrittenPartition
+// for a partition of another topic: a process manager's transaction that
+// wrote only its position record (the repeat of a process manager's
+// multi-stream append whose events were written: it commits the consumer
+// offsets and the position again) is acknowledged without its markers; after the store became suspect, a failed transaction on the
+// events topic must not take the position record down with it.
+func TestSettleWrittenPositionsPartition(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to withhold a commit marker")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	positions := topic + ".positions"
+	c.CreateTopic(t, positions, 1, nil)
+	group := kafkatest.TopicName(t, "group")
+	var trace traceLog
+	defer func() {
+		if t.Failed() {
+			trace.dump(t)
+		}
+	}()
+	s := openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithTestTrace(trace.add(time.Now(), "store")))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	on := func(p int32, prefix string) string {
+		for i := 0; ; i++ {
+			if id := fmt.Sprintf("%s-%d", prefix, i); s.Partition(id) == p {
+				return id
+			}
+		}
+	}
+	a, b := on(1, "settle-a"), on(0, "settle-b")
+	o := kafka.ConsumerOffsets{Group: group, GenerationID: -1, Topic: topic, Offsets: map[int32]int64{0: 42}, PositionTopic: positions}
+	first, _ := newEvents(1, "test")
+	_, err := s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: a, Expected: eventstore.NoStream, Events: first})
+	require.NoError(t, err)
+
+	var withhold, withheld atomic.Bool
+	withhold.Store(true)
+	c.Fake().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		r := req.(*kmsg.EndTxnRequest)
+		if !r.Commit || !withhold.CompareAndSwap(true, false) {
+			return nil, nil, false
+		}
+		withheld.Store(true)
+		return r.ResponseKind(), nil, true
+	})
+	_, err = s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: a, Expected: eventstore.NoStream, Events: first})
+	require.NoError(t, err, "the repeat")
+	require.True(t, withheld.Load(), "the commit was not intercepted")
+	require.Equal(t, 1, trace.count("a repeat of a written append"), "the repeat committed the offsets again")
+
+	kafka.MarkSuspect(s)
+	var broke atomic.Bool
+	c.Fake().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		r := req.(*kmsg.ProduceRequest)
+		if r.TransactionID == nil || len(r.Topics) == 0 || r.Topics[0].Topic != topic || !broke.CompareAndSwap(false, true) {
+			return nil, nil, false
+		}
+		return nil, errors.New("test: break the connection of a produce"), true
+	})
+	second, _ := newEvents(1, "test")
+	_, err = s.Append(ctx, b, eventstore.NoStream, second...)
+	t.Logf("append after the broken produce: %v", err)
+	require.True(t, broke.Load(), "the produce was not broken")
+
+	require.Equal(t, map[string][]int64{
+		string(wire.PositionKey(group, topic, 0)): {42, 42},
+	}, committedPositions(t, c, positions), "the position records of the append and of its acknowledged repeat")
 }

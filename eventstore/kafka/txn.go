@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -38,9 +37,13 @@ type worker struct {
 	// topic (set for a new producer: records an earlier producer with the
 	// same transactional ID left may be anywhere).
 	settleAll bool
-	// committed holds, per partition, the offsets [first, last] of the
-	// producer's last acknowledged commit there.
-	committed map[int32][2]int64
+	// committed holds, per partition (of any topic the worker writes),
+	// the offsets [first, last] of the producer's last acknowledged
+	// commit there.
+	committed map[topicPart][2]int64
+	// wrote holds every partition the worker's producers sent records to
+	// (txnProducer.wrote).
+	wrote map[topicPart]bool
 }
 
 func (w *worker) ensureProducer() error {
@@ -54,6 +57,15 @@ func (w *worker) ensureProducer() error {
 		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
 	}
 	p.onNetErr = w.s.markSuspect
+	if w.wrote == nil {
+		w.wrote, w.committed = map[topicPart]bool{}, map[topicPart][2]int64{}
+	}
+	p.wrote = w.wrote
+	p.onCommit = func(sent map[topicPart][2]int64) {
+		for tp, r := range sent {
+			w.committed[tp] = r
+		}
+	}
 	w.prod = p
 	w.settleAll = true
 	w.checked = 0 // settle before the first transaction
@@ -160,21 +172,18 @@ func (w *worker) start(ctx context.Context, live []*appendReq) error {
 		return err
 	}
 	if gen := s.suspect.Load(); gen != w.checked {
-		var sparts []int32
+		// Every partition the worker wrote to (of the events topic and
+		// of any other, such as a positions topic), not only those of
+		// this transaction: after a coordinator restart an acknowledged
+		// commit may lack its markers in a partition the next
+		// transaction does not write, and a later transaction that
+		// writes there and fails would have to abort both.
+		sparts := w.s.eventParts(partsOf(live))
+		for tp := range w.wrote {
+			sparts = append(sparts, tp)
+		}
 		if w.settleAll {
-			for p := range s.nparts {
-				sparts = append(sparts, p)
-			}
-		} else {
-			// Every partition the producer wrote to, not only those of
-			// this transaction: after a coordinator restart an
-			// acknowledged commit may lack its markers in a partition the
-			// next transaction does not write, and a later transaction
-			// that writes there and fails would have to abort both.
-			sparts = partsOf(live)
-			for p := range w.prod.wrote {
-				sparts = append(sparts, p)
-			}
+			sparts = append(sparts, w.s.eventParts(allParts(s.nparts))...)
 		}
 		if err := w.settle(ctx, sparts); err != nil {
 			return err
@@ -219,7 +228,7 @@ func (w *worker) sendFailed(ctx context.Context, live []*appendReq, err error) (
 		if w.s.opts.tracer != nil {
 			w.tracef("recheck: a coordinator request met a network error; settling before writing")
 		}
-		if serr := w.settleOpen(ctx, partsOf(live)); serr != nil {
+		if serr := w.settleOpen(ctx, w.s.eventParts(partsOf(live))); serr != nil {
 			err = serr
 		}
 		return failed, err
@@ -270,14 +279,10 @@ func (w *worker) recordOwn(live []*appendReq) []eventstore.AppendResult {
 		}
 		out[k] = eventstore.AppendResult{Version: r.base + int64(len(r.events)), Positions: pos}
 	}
-	if w.committed == nil {
-		w.committed = map[int32][2]int64{}
-	}
 	for p, offs := range ownOffsets {
 		if allApplied[p] {
 			s.idx[p].addOwn(offs)
 		}
-		w.committed[p] = [2]int64{slices.Min(offs), slices.Max(offs)}
 	}
 	return out
 }

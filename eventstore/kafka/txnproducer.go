@@ -47,11 +47,17 @@ type txnProducer struct {
 	epoch int16
 	seq   map[topicPart]int32 // next sequence number per partition
 	added map[topicPart]bool  // partitions in the open transaction
-	// wrote holds the partitions of topic that records were sent to under
-	// this transactional ID since the producer was created, across
-	// re-initialisations: where records of an earlier epoch may still wait
-	// for a marker (settle.go).
-	wrote map[int32]bool
+	// wrote holds the partitions (of any topic) that records were sent
+	// to under this transactional ID, across re-initialisations and
+	// replacements of the producer (the worker owns the map): where
+	// records of an earlier transaction may still wait for a marker
+	// (settle.go). Nil keeps no record.
+	wrote map[topicPart]bool
+	// sent holds, per partition, the offsets [first, last] of the records
+	// the open transaction wrote there; onCommit, when set, receives it
+	// when the transaction commits.
+	sent     map[topicPart][2]int64
+	onCommit func(map[topicPart][2]int64)
 	// offsets is set when consumer offsets were added to the open
 	// transaction (commitOffsets).
 	offsets  bool
@@ -93,7 +99,7 @@ func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id
 		client: client, id: id, topic: topic, timeout: timeout,
 		codec: cfg.Producer.Compression, level: cfg.Producer.CompressionLevel,
 		version: cfg.Version, ackWait: cfg.Producer.Timeout, needInit: true, hooks: hooks,
-		wrote: map[int32]bool{},
+		sent: map[topicPart][2]int64{},
 	}
 	if err := p.init(ctx); err != nil {
 		_ = client.Close()
@@ -242,6 +248,7 @@ func (p *txnProducer) begin(ctx context.Context) error {
 	p.netErr = false
 	p.offsets = false
 	clear(p.added)
+	clear(p.sent)
 	return nil
 }
 
@@ -290,9 +297,9 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 		return errRecheck
 	}
 
-	for _, tp := range parts {
-		if tp.topic == p.topic {
-			p.wrote[tp.part] = true // before the request: its records may land even if it fails
+	if p.wrote != nil {
+		for _, tp := range parts {
+			p.wrote[tp] = true // before the request: its records may land even if it fails
 		}
 	}
 
@@ -363,6 +370,12 @@ func (p *txnProducer) send(ctx context.Context, msgs []*sarama.ProducerMessage) 
 				p.tracef("produced %d records to %s at offset %d (producer %d epoch %d seq %d)", len(ms), tp, blk.Offset, p.pid, p.epoch, p.seq[tp])
 			}
 			p.seq[tp] += int32(len(ms))
+			last := blk.Offset + int64(len(ms)) - 1
+			if r, ok := p.sent[tp]; ok {
+				p.sent[tp] = [2]int64{min(r[0], blk.Offset), max(r[1], last)}
+			} else {
+				p.sent[tp] = [2]int64{blk.Offset, last}
+			}
 			for i, m := range ms {
 				m.Offset = blk.Offset + int64(i)
 			}
@@ -540,6 +553,9 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 		p.needInit = true
 	}
 	p.inTxn = false
+	if err == nil && commit && p.onCommit != nil && len(p.sent) > 0 {
+		p.onCommit(p.sent)
+	}
 	return err
 }
 
