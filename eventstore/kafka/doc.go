@@ -539,7 +539,8 @@
 // open (the transaction is then left to the coordinator, which aborts it).
 // A new producer checks every partition of the topic, so a store that
 // restarts with the same [WithTransactionalIDPrefix] (the same producer
-// IDs) settles what its previous run left. Records of a producer that
+// IDs) settles what its previous run left in the events topic (not in a
+// positions topic, which it checks only for what it wrote itself). Records of a producer that
 // never comes back hold read_committed readers of the partition back
 // (`kafkaes topics hanging` lists them with the kafka-transactions.sh abort
 // command that settles one by hand).
