@@ -411,19 +411,10 @@ func (p *txnProducer) refresh(parts []topicPart) {
 	}
 }
 
-// addPartitions adds parts (of p.topic) to the open transaction with one
+// addTopicPartitions adds parts to the open transaction with one
 // AddPartitionsToTxn request, retrying retriable errors. Partitions already
 // added are added again harmlessly; an error leaves the producer to be
 // re-initialised.
-func (p *txnProducer) addPartitions(ctx context.Context, parts []int32) error {
-	tps := make([]topicPart, len(parts))
-	for i, part := range parts {
-		tps[i] = topicPart{p.topic, part}
-	}
-	return p.addTopicPartitions(ctx, tps)
-}
-
-// addTopicPartitions is addPartitions for partitions of any topic.
 func (p *txnProducer) addTopicPartitions(ctx context.Context, parts []topicPart) error {
 	if len(parts) == 0 {
 		return nil
