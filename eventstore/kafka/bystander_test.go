@@ -140,3 +140,43 @@ func streamOn(p, n int32, prefix string) string {
 }
 
 var _ = context.Background
+
+// TestAnyAppendNextToOpenTransaction: an Any append expects nothing, so
+// when another writer's transaction holds a record of its stream open
+// through every attempt it fails as unavailable (retry later), never as a
+// conflict, which would tell its caller to reload and decide again.
+func TestAnyAppendNextToOpenTransaction(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic)
+	ctx := testCtx(t)
+	held := "held-any"
+	_, err := s.Append(ctx, held, eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+
+	cfg := c.Config()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Transaction.ID = "held-" + topic
+	cfg.Producer.Transaction.Timeout = 60 * time.Second
+	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.BeginTxn())
+	require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{encodedMsg(topic, held, 2, "T")}))
+
+	for range 3 {
+		_, err = s.Append(ctx, held, eventstore.Any, ev("T", 2))
+		require.Error(t, err, "an append next to the open transaction succeeded")
+		require.NotErrorIs(t, err, eventstore.ErrConcurrencyConflict, "an Any append failed as a conflict: %v", err)
+		require.ErrorIs(t, err, eventstore.ErrUnavailable)
+		t.Logf("%v", err)
+	}
+	require.NoError(t, p.AbortTxn())
+	_, err = s.Append(ctx, held, eventstore.Any, ev("T", 2))
+	require.NoError(t, err, "after the abort")
+}
