@@ -20,11 +20,34 @@ import (
 
 // committedPositions reads every committed position record of topic (read
 // committed, from offset 0) and returns, per key, the values in log order.
+// It first waits for the markers of the transactions that wrote them
+// (Kafka writes them just after the commit returns; on a cluster of
+// several brokers that takes a moment longer).
 func committedPositions(t *testing.T, c *kafkatest.Cluster, topic string) map[string][]int64 {
 	t.Helper()
 	client := c.Client(t)
 	parts, err := client.Partitions(topic)
 	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		hw, err := kafkafetch.ListOffsets(ctx, client, topic, parts, sarama.OffsetNewest, sarama.ReadUncommitted)
+		require.NoError(t, err)
+		lso, err := kafkafetch.ListOffsets(ctx, client, topic, parts, sarama.OffsetNewest, sarama.ReadCommitted)
+		require.NoError(t, err)
+		settled := true
+		for _, p := range parts {
+			settled = settled && lso[p] >= hw[p]
+		}
+		if settled {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the positions topic %s still has open transactions: last stable offsets %v, high watermarks %v", topic, lso, hw)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	out := map[string][]int64{}
 	for _, p := range parts {
 		for off := int64(0); ; {
