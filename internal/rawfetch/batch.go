@@ -1,4 +1,4 @@
-package kafkaprojection
+package rawfetch
 
 import (
 	"cmp"
@@ -6,29 +6,35 @@ import (
 	"errors"
 	"hash/crc32"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// rawBatches walks the record batches of a read_committed fetch response
-// for one partition without decoding what a filter does not need: for
+// Batches walks the record batches of a read_committed fetch response
+// for one partition without decoding what the caller does not need: for
 // every committed data record at or after from it calls fn with the
-// record's offset, key and header block (still encoded; see header); fn
-// decides whether to decode the rest (recordAt). It drops control batches
-// and the records of aborted transactions, using the response's list of
-// aborted transactions the way the Java consumer does. It returns the
-// offset after the last complete batch (so markers, aborted records and
-// filtered records count as read), or ok=false, having called fn for
-// nothing, when the response holds anything it does not parse itself
-// (compressed batches, old message formats, a bad checksum): the caller
-// then uses kgo.ProcessFetchPartition. Malformed bytes never panic; they
-// give errMalformed.
-func rawBatches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *rawRecord) error) (next int64, ok bool, err error) {
+// record's offset, key, value and header block (still encoded; see
+// Record.Header). It checks every batch's CRC, decompresses zstd batches
+// (with a pooled decoder), and drops control batches and the records of
+// aborted transactions, using the response's list of aborted transactions
+// the way the Java consumer does. It returns the offset after the last
+// complete batch (so markers and aborted records count as read), or
+// ok=false, having called fn for nothing, when the response holds
+// anything it does not parse itself (batches compressed otherwise than
+// with zstd, old message formats, a bad checksum, a zstd frame that does
+// not decode): the caller then uses kgo.ProcessFetchPartition, which
+// reports what is wrong. Malformed records never panic; they give
+// ErrMalformed. The records' slices point into the response (or into a
+// batch's decompressed bytes): they stay valid as long as the caller
+// keeps them.
+func Batches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *Record) error) (next int64, ok bool, err error) {
 	next = from
 	// First pass: only batch headers, so that fn sees nothing of a
 	// response the caller must parse with kgo instead.
-	var batches [][]byte
+	var batches []batch
 	for in := rp.RecordBatches; len(in) >= batchHeaderLen; {
 		length := int64(int32(binary.BigEndian.Uint32(in[8:12])))
 		if length < batchHeaderLen-12 || int64(len(in)) < 12+length {
@@ -36,18 +42,29 @@ func rawBatches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *raw
 		}
 		b := in[:12+length]
 		in = in[12+length:]
-		if b[16] != 2 || binary.BigEndian.Uint16(b[21:23])&0x07 != 0 ||
-			crc32.Checksum(b[21:], castagnoli) != binary.BigEndian.Uint32(b[17:21]) {
+		if b[16] != 2 || crc32.Checksum(b[21:], castagnoli) != binary.BigEndian.Uint32(b[17:21]) {
 			return from, false, nil
 		}
-		batches = append(batches, b)
+		records := b[batchHeaderLen:]
+		switch binary.BigEndian.Uint16(b[21:23]) & 0x07 {
+		case 0:
+		case compressionZstd:
+			var err error
+			if records, err = unzstd(records); err != nil {
+				return from, false, nil // franz-go's parser reports it
+			}
+		default:
+			return from, false, nil
+		}
+		batches = append(batches, batch{b, records})
 	}
 	aborted := slices.Clone(rp.AbortedTransactions)
 	slices.SortFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
 		return cmp.Compare(a.FirstOffset, b.FirstOffset)
 	})
 	var abortedPIDs map[int64]bool
-	for _, b := range batches {
+	for _, bt := range batches {
+		b := bt.header
 		base := int64(binary.BigEndian.Uint64(b[0:8]))
 		last := base + int64(int32(binary.BigEndian.Uint32(b[23:27])))
 		attrs := binary.BigEndian.Uint16(b[21:23])
@@ -72,7 +89,7 @@ func rawBatches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *raw
 			}
 		}
 		if control {
-			if transactional && isAbortMarker(b[batchHeaderLen:]) {
+			if transactional && isAbortMarker(bt.records) {
 				delete(abortedPIDs, pid)
 			}
 			continue
@@ -84,11 +101,11 @@ func rawBatches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *raw
 		logAppend := attrs&0x08 != 0
 		maxTS := int64(binary.BigEndian.Uint64(b[35:43]))
 		count := int32(binary.BigEndian.Uint32(b[57:61]))
-		d := decoder{b: b[batchHeaderLen:]}
+		d := decoder{b: bt.records}
 		for i := int32(0); i < count; i++ {
-			var r rawRecord
+			var r Record
 			if !r.parse(&d, base, baseTS) {
-				return from, true, errMalformed
+				return from, true, ErrMalformed
 			}
 			if logAppend {
 				r.ts = maxTS
@@ -104,40 +121,73 @@ func rawBatches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *raw
 	return next, true, nil
 }
 
+// batch is a record batch of a response: its header (and compressed
+// records), and its records, decompressed.
+type batch struct {
+	header, records []byte
+}
+
+// compressionZstd is the compression codec of zstd in a batch's
+// attributes.
+const compressionZstd = 4
+
+// maxDecompressed bounds the decompressed size of one batch.
+const maxDecompressed = 256 << 20
+
+// zstdDecoders holds zstd decoders for reuse: a new one allocates its
+// windows and tables, more than most batches decompress to.
+var zstdDecoders = sync.Pool{New: func() any {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
+	if err != nil {
+		panic(err) // only for invalid options
+	}
+	return d
+}}
+
+// unzstd decompresses the records of a zstd batch into new memory.
+func unzstd(src []byte) ([]byte, error) {
+	d := zstdDecoders.Get().(*zstd.Decoder)
+	defer zstdDecoders.Put(d)
+	return d.DecodeAll(src, make([]byte, 0, 4*len(src)))
+}
+
 // batchHeaderLen is the length of a record batch's header (magic 2), up
 // to its first record.
 const batchHeaderLen = 61
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errMalformed is a record batch whose checksum is right but whose records
+// ErrMalformed is a record batch whose checksum is right but whose records
 // do not parse: bytes no Kafka broker sends.
-var errMalformed = errors.New("kafkaprojection: malformed record batch")
+var ErrMalformed = errors.New("rawfetch: malformed record batch")
 
 // isAbortMarker reports whether the records of a control batch start with
 // an abort marker (key: version int16, type int16 with 0 for abort).
 func isAbortMarker(records []byte) bool {
 	d := decoder{b: records}
-	var r rawRecord
+	var r Record
 	if !r.parse(&d, 0, 0) || len(r.Key) < 4 {
 		return false
 	}
 	return binary.BigEndian.Uint16(r.Key[2:4]) == 0
 }
 
-// rawRecord is one record of a batch: its offset and key, the bounds of
+// Record is one record of a batch: its offset and key, the bounds of
 // its value and header block, decoded on demand.
-type rawRecord struct {
+type Record struct {
 	Offset  int64
 	Key     []byte // nil for a null key
-	value   []byte
+	Value   []byte // nil for a null value
 	headers []byte // the encoded header block after the header count
 	nheader int64
 	ts      int64 // milliseconds
 }
 
+// NumHeaders is the number of headers the record says it has.
+func (r *Record) NumHeaders() int { return int(r.nheader) }
+
 // parse reads the record at d (length-prefixed) and moves d past it.
-func (r *rawRecord) parse(d *decoder, base, baseTS int64) bool {
+func (r *Record) parse(d *decoder, base, baseTS int64) bool {
 	n, ok := d.varint()
 	if !ok || n < 0 || n > int64(len(d.b)) {
 		return false
@@ -155,13 +205,13 @@ func (r *rawRecord) parse(d *decoder, base, baseTS int64) bool {
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || nh < 0 {
 		return false
 	}
-	r.Offset, r.ts, r.Key, r.value, r.headers, r.nheader = base+offDelta, baseTS+tsDelta, key, value, rd.b, nh
+	r.Offset, r.ts, r.Key, r.Value, r.headers, r.nheader = base+offDelta, baseTS+tsDelta, key, value, rd.b, nh
 	return true
 }
 
-// header calls fn with the headers of the record, in order, until fn
+// Header calls fn with the headers of the record, in order, until fn
 // returns false, and reports whether the header block parsed so far.
-func (r *rawRecord) header(fn func(key, value []byte) bool) bool {
+func (r *Record) Header(fn func(key, value []byte) bool) bool {
 	d := decoder{b: r.headers}
 	for range r.nheader {
 		k, ok1 := d.bytes()
@@ -176,8 +226,8 @@ func (r *rawRecord) header(fn func(key, value []byte) bool) bool {
 	return true
 }
 
-// time is the record's timestamp.
-func (r *rawRecord) time() time.Time { return time.UnixMilli(r.ts) }
+// Time is the record's timestamp.
+func (r *Record) Time() time.Time { return time.UnixMilli(r.ts) }
 
 // decoder reads the varint-encoded fields of records.
 type decoder struct{ b []byte }
