@@ -32,6 +32,21 @@ type fetched struct {
 func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32, next, end int64)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Fetch through franz-go with the raw batch walker (rawbuild.go) when
+	// the connection settings allow; through sarama otherwise.
+	fetch := func(ctx context.Context, offsets map[int32]int64) (map[int32]*partResult, error) {
+		return s.f.fetch(ctx, offsets, sarama.ReadCommitted, 0, fetchMaxBytes)
+	}
+	raw, err := s.newRawFetcher()
+	if err != nil {
+		return fmt.Errorf("kafka: build the stream index of %s: %w", s.topic, err)
+	}
+	if raw != nil {
+		defer raw.close()
+		fetch = func(ctx context.Context, offsets map[int32]int64) (map[int32]*partResult, error) {
+			return raw.fetch(ctx, offsets, fetchMaxBytes)
+		}
+	}
 	// Several fetchers on disjoint sets of partitions decode their
 	// responses in parallel (the client's decoding is most of the cost).
 	nf := max(1, min(len(parts), runtime.GOMAXPROCS(0)))
@@ -46,7 +61,7 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 		for _, p := range mine {
 			from[p] = s.idx[p].nextOffset() // 0, or where a saved index ends
 		}
-		wg.Go(func() { s.buildFetch(ctx, from, ch) })
+		wg.Go(func() { buildFetch(ctx, fetch, from, ch) })
 	}
 	go func() { wg.Wait(); close(ch) }()
 	for f := range ch {
@@ -55,7 +70,7 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 		}
 		for p, r := range f.res {
 			next, _ := s.idx[p].index(s.topic, p, r, s.opts.idWindow)
-			s.reportIndexed(ctx, p, next, f.target[p], len(r.recs), progress)
+			s.reportIndexed(ctx, p, next, f.target[p], len(r.recs)+len(r.parsed), progress)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -64,16 +79,16 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 	return nil
 }
 
-// buildFetch fetches the partitions of pending from their offsets up to
+// buildFetch fetches (with fetch) the partitions of pending from their offsets up to
 // their last stable offset as of its first fetch and sends each response
 // to ch, until done or ctx ends.
-func (s *Store) buildFetch(ctx context.Context, pending map[int32]int64, ch chan<- fetched) {
+func buildFetch(ctx context.Context, fetch func(context.Context, map[int32]int64) (map[int32]*partResult, error), pending map[int32]int64, ch chan<- fetched) {
 	target := map[int32]int64{}
 	idle := 0
 	for len(pending) > 0 {
 		offsets := maps.Clone(pending)
 		res, err := retry(ctx, func() (map[int32]*partResult, error) {
-			return s.f.fetch(ctx, offsets, sarama.ReadCommitted, 0, fetchMaxBytes)
+			return fetch(ctx, offsets)
 		})
 		if err != nil {
 			select {

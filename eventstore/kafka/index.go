@@ -222,24 +222,34 @@ func (ix *partIndex) stream(id string) *streamState {
 // otherwise ignored, so a foreign record never stops appends to other
 // streams.
 func (ix *partIndex) applyCommitted(topic string, p int32, r record, window int) {
-	if len(r.key) == 0 {
+	ix.applyKeyed(topic, p, r.key, r.offset, nil, &r, window)
+}
+
+// applyKeyed is applyCommitted of the record at offset with key key,
+// already parsed (pre) or parsed from r when pre is nil.
+func (ix *partIndex) applyKeyed(topic string, p int32, key []byte, offset int64, pre *parsed, r *record, window int) {
+	if len(key) == 0 {
 		ix.foreign++
 		return
 	}
 	var st *streamState
 	if ix.disk == nil {
-		st = ix.streams[string(r.key)] // no allocation for a known stream
+		st = ix.streams[string(key)] // no allocation for a known stream
 	}
 	if st == nil {
-		st = ix.stream(string(r.key))
+		st = ix.stream(string(key))
 	}
 	if ix.disk != nil && ix.disk.err != nil {
 		return // the index stopped: apply nothing more
 	}
-	if st.knows(r.offset) {
+	if st.knows(offset) {
 		return
 	}
-	ix.applyRecord(st, topic, p, r.offset, parseRecord(topic, p, r), window)
+	if pre == nil {
+		x := parseRecord(topic, p, *r)
+		pre = &x
+	}
+	ix.applyRecord(st, topic, p, offset, *pre, window)
 }
 
 // noVersionReason says why a record without a version header is not an
@@ -372,11 +382,26 @@ func (ix *partIndex) index(topic string, p int32, r *partResult, window int) (ne
 			if len(rec.key) == 0 {
 				ix.foreign++
 			} else {
-				ix.disk.bulkAdd(topic, p, rec) // a fresh build (diskbulk.go)
+				ix.disk.bulkAdd(p, rec.key, rec.offset, parseRecord(topic, p, rec)) // a fresh build (diskbulk.go)
 			}
 			continue
 		}
 		ix.applyCommitted(topic, p, rec, window)
+	}
+	for i := range r.parsed {
+		rec := &r.parsed[i]
+		if rec.offset < ix.next {
+			continue // a conflict scan got there first
+		}
+		if ix.disk != nil && ix.disk.bulk {
+			if len(rec.key) == 0 {
+				ix.foreign++
+			} else {
+				ix.disk.bulkAdd(p, rec.key, rec.offset, rec.p)
+			}
+			continue
+		}
+		ix.applyKeyed(topic, p, rec.key, rec.offset, &rec.p, nil, window)
 	}
 	if ix.failed() != nil {
 		return ix.next, false // a disk index that stopped moves no further
