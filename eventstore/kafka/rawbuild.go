@@ -38,6 +38,9 @@ type rawFetcher struct {
 	// failure).
 	mu      sync.Mutex
 	refresh bool
+	// counts are the numbers of records of each partition's last
+	// response (plus an eighth), for the next one's slice.
+	counts map[int32]int
 	// wrap and failed are the sarama fetcher's (error wrapping, suspect
 	// marking).
 	f *fetcher
@@ -54,7 +57,7 @@ func (s *Store) newRawFetcher() (*rawFetcher, error) {
 	if !ok {
 		return nil, nil
 	}
-	return &rawFetcher{kc: kc, lead: rawfetch.NewLeaders(kc, s.topic), topic: s.topic, f: s.f}, nil
+	return &rawFetcher{kc: kc, lead: rawfetch.NewLeaders(kc, s.topic), topic: s.topic, f: s.f, counts: map[int32]int{}}, nil
 }
 
 func (f *rawFetcher) close() { f.kc.Close() }
@@ -172,6 +175,16 @@ func (f *rawFetcher) decode(rp *kmsg.FetchResponseTopicPartition, from int64) (*
 	}
 	var hs headerScratch
 	p := rp.Partition
+	// As many records as the partition's last response had (responses
+	// are of about fetchMaxBytes): the slice rarely grows.
+	f.mu.Lock()
+	r.parsed = make([]parsedRecord, 0, f.counts[p])
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.counts[p] = len(r.parsed) + len(r.parsed)/8
+		f.mu.Unlock()
+	}()
 	next, ok, err := rawfetch.Batches(rp, from, func(x *rawfetch.Record) error {
 		headers, ok := hs.of(x)
 		if !ok {
@@ -215,7 +228,8 @@ func (f *rawFetcher) decode(rp *kmsg.FetchResponseTopicPartition, from int64) (*
 }
 
 // headerScratch holds the headers of one record at a time, for
-// parseRecord, in memory reused from record to record.
+// parseRecord, in memory reused from record to record: the headers, and
+// pointers to them that stay valid until the headers' array grows.
 type headerScratch struct {
 	hs  []sarama.RecordHeader
 	ptr []*sarama.RecordHeader
@@ -224,15 +238,21 @@ type headerScratch struct {
 // of returns the headers of x, valid until the next call, ok=false when
 // its header block does not parse.
 func (s *headerScratch) of(x *rawfetch.Record) (hs []*sarama.RecordHeader, ok bool) {
-	s.hs, s.ptr = s.hs[:0], s.ptr[:0]
+	n := 0
 	ok = x.Header(func(k, v []byte) bool {
-		s.hs = append(s.hs, sarama.RecordHeader{Key: k, Value: v})
+		if n == len(s.hs) {
+			s.hs = append(s.hs, sarama.RecordHeader{})
+			s.hs = s.hs[:cap(s.hs)]
+			s.ptr = s.ptr[:0]
+			for i := range s.hs {
+				s.ptr = append(s.ptr, &s.hs[i])
+			}
+		}
+		s.hs[n] = sarama.RecordHeader{Key: k, Value: v}
+		n++
 		return true
 	})
-	for i := range s.hs {
-		s.ptr = append(s.ptr, &s.hs[i])
-	}
-	return s.ptr, ok
+	return s.ptr[:n], ok
 }
 
 // saramaError turns franz-go's Kafka error codes in err into sarama's, for

@@ -27,9 +27,10 @@ import (
 // with zstd, old message formats, a bad checksum, a zstd frame that does
 // not decode): the caller then uses kgo.ProcessFetchPartition, which
 // reports what is wrong. Malformed records never panic; they give
-// ErrMalformed. The records' slices point into the response (or into a
-// batch's decompressed bytes): they stay valid as long as the caller
-// keeps them.
+// ErrMalformed. fn gets the same *Record every time, with the next
+// record's fields: it must not keep the pointer. The records' slices
+// point into the response (or into a batch's decompressed bytes): they
+// stay valid as long as the caller keeps them.
 func Batches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *Record) error) (next int64, ok bool, err error) {
 	next = from
 	// First pass: only batch headers, so that fn sees nothing of a
@@ -63,6 +64,7 @@ func Batches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *Record
 		return cmp.Compare(a.FirstOffset, b.FirstOffset)
 	})
 	var abortedPIDs map[int64]bool
+	var r Record // one for all calls of fn: no allocation per record
 	for _, bt := range batches {
 		b := bt.header
 		base := int64(binary.BigEndian.Uint64(b[0:8]))
@@ -103,7 +105,6 @@ func Batches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *Record
 		count := int32(binary.BigEndian.Uint32(b[57:61]))
 		d := decoder{b: bt.records}
 		for i := int32(0); i < count; i++ {
-			var r Record
 			if !r.parse(&d, base, baseTS) {
 				return from, true, ErrMalformed
 			}
