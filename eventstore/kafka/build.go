@@ -70,6 +70,9 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 		}
 		for p, r := range f.res {
 			next, _ := s.idx[p].index(s.topic, p, r, s.opts.idWindow)
+			if r.bufs != nil {
+				r.bufs.Release() // the index keeps copies of what it needs
+			}
 			s.reportIndexed(ctx, p, next, f.target[p], len(r.recs)+len(r.parsed), progress)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
+	"github.com/kafkaes/kafkaes/internal/rawfetch"
 )
 
 // record is one record returned by a raw fetch: a data record, or the
@@ -44,6 +45,10 @@ type partResult struct {
 	// index build (rawbuild.go), already parsed for the index; nil
 	// otherwise.
 	parsed []parsedRecord
+	// bufs, when set, hold the decompressed batches parsed's keys point
+	// into: the build releases them once the records are indexed (the
+	// index copies what it keeps).
+	bufs *rawfetch.Buffers
 }
 
 // parsedRecord is a committed record as the index build's raw fetch

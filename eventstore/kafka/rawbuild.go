@@ -185,7 +185,8 @@ func (f *rawFetcher) decode(rp *kmsg.FetchResponseTopicPartition, from int64) (*
 		f.counts[p] = len(r.parsed) + len(r.parsed)/8
 		f.mu.Unlock()
 	}()
-	next, ok, err := rawfetch.Batches(rp, from, func(x *rawfetch.Record) error {
+	r.bufs = new(rawfetch.Buffers)
+	next, ok, err := rawfetch.BatchesInto(rp, from, r.bufs, func(x *rawfetch.Record) error {
 		headers, ok := hs.of(x)
 		if !ok {
 			return rawfetch.ErrMalformed

@@ -32,6 +32,13 @@ import (
 // point into the response (or into a batch's decompressed bytes): they
 // stay valid as long as the caller keeps them.
 func Batches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *Record) error) (next int64, ok bool, err error) {
+	return BatchesInto(rp, from, nil, fn)
+}
+
+// BatchesInto is Batches that decompresses into buffers of bufs (nil:
+// new memory), which the caller hands back with bufs.Release when it no
+// longer uses the records' slices.
+func BatchesInto(rp *kmsg.FetchResponseTopicPartition, from int64, bufs *Buffers, fn func(r *Record) error) (next int64, ok bool, err error) {
 	next = from
 	// First pass: only batch headers, so that fn sees nothing of a
 	// response the caller must parse with kgo instead.
@@ -51,7 +58,7 @@ func Batches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *Record
 		case 0:
 		case compressionZstd:
 			var err error
-			if records, err = unzstd(records); err != nil {
+			if records, err = bufs.unzstd(records); err != nil {
 				return from, false, nil // franz-go's parser reports it
 			}
 		default:
@@ -145,11 +152,53 @@ var zstdDecoders = sync.Pool{New: func() any {
 	return d
 }}
 
-// unzstd decompresses the records of a zstd batch into new memory.
-func unzstd(src []byte) ([]byte, error) {
+// Buffers holds the buffers BatchesInto decompressed batches into, for
+// reuse: a start decompresses its whole topic, and new memory for every
+// batch is most of what it allocates (and what makes the garbage
+// collector run). The zero value is ready.
+type Buffers struct{ bufs []*[]byte }
+
+// bufPool holds decompression buffers handed back by Release.
+var bufPool sync.Pool
+
+// maxPooled bounds the size of the buffers kept for reuse.
+const maxPooled = 16 << 20
+
+// Release hands the buffers back for reuse: the records' slices that
+// point into them are invalid afterwards.
+func (b *Buffers) Release() {
+	for _, p := range b.bufs {
+		if cap(*p) <= maxPooled {
+			*p = (*p)[:0]
+			bufPool.Put(p)
+		}
+	}
+	clear(b.bufs)
+	b.bufs = b.bufs[:0]
+}
+
+// unzstd decompresses the records of a zstd batch into a buffer of b, or
+// into new memory when b is nil.
+func (b *Buffers) unzstd(src []byte) ([]byte, error) {
 	d := zstdDecoders.Get().(*zstd.Decoder)
 	defer zstdDecoders.Put(d)
-	return d.DecodeAll(src, make([]byte, 0, 4*len(src)))
+	if b == nil {
+		// No buffer of our own: DecodeAll sizes it from the frame's
+		// content size, which Kafka clients write.
+		return d.DecodeAll(src, nil)
+	}
+	p, _ := bufPool.Get().(*[]byte)
+	if p == nil {
+		p = new([]byte)
+	}
+	out, err := d.DecodeAll(src, (*p)[:0])
+	if err != nil {
+		bufPool.Put(p)
+		return nil, err
+	}
+	*p = out // DecodeAll may have grown it
+	b.bufs = append(b.bufs, p)
+	return out, nil
 }
 
 // batchHeaderLen is the length of a record batch's header (magic 2), up

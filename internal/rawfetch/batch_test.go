@@ -111,6 +111,21 @@ func TestBatches(t *testing.T) {
 	if want := []int64{1, 3, 6}; !equal(got, want) || strings.Join(keys, ",") != "b,d,e" {
 		t.Fatalf("zstd: offsets %v keys %v, want %v b,d,e", got, keys, want)
 	}
+	// Into reused buffers, twice: the same records.
+	var bufs Buffers
+	for range 2 {
+		keys = keys[:0]
+		if _, _, err := BatchesInto(&kmsg.FetchResponseTopicPartition{RecordBatches: zdata}, 0, &bufs, func(r *Record) error {
+			keys = append(keys, string(r.Key))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(keys, ",") != "a,b,c,d,e" || len(bufs.bufs) != 4 {
+			t.Fatalf("into buffers: keys %v (%d buffers), want a,b,c,d,e (4)", keys, len(bufs.bufs))
+		}
+		bufs.Release()
+	}
 	// A bad zstd frame, another codec (gzip) are left to franz-go.
 	for _, attrs := range []uint16{4, 1} {
 		odd := testBatch(nil, 0, 1, 0, attrs, -1, event(0, "a", "T"))
