@@ -21,9 +21,9 @@ type fetched struct {
 
 // build is the index's first catch-up, at start: one read of the whole
 // topic. One fetcher per core (at most one per partition) reads a
-// disjoint set of partitions, so that the client's decoding of fetch
-// responses, most of a start's CPU, runs in parallel, and the next
-// responses are in flight while the previous ones go into the index. It
+// disjoint set of partitions, so that the decoding of fetch responses
+// runs in parallel, and the next responses are in flight while the
+// previous ones go into the index (by an indexer per fetcher). It
 // stops at each partition's last stable offset as of its first fetch; the
 // ordinary catch-up that follows it in start does the rest (and the
 // bookkeeping of undecided records). Nothing else touches the index yet.
@@ -48,10 +48,17 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 		}
 	}
 	// Several fetchers on disjoint sets of partitions decode their
-	// responses in parallel (the client's decoding is most of the cost).
+	// responses in parallel (the client's decoding is most of the cost),
+	// each with an indexer of its own that inserts the records of the
+	// previous response into the index of its partitions (independent
+	// of the others') while the fetcher fetches the next one. Progress is
+	// reported by one at a time.
 	nf := max(1, min(len(parts), runtime.GOMAXPROCS(0)))
-	ch := make(chan fetched, nf)
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // serialises reports, guards firstErr
+		firstErr error
+	)
 	for i := range nf {
 		var mine []int32
 		for j := i; j < len(parts); j += nf {
@@ -61,20 +68,37 @@ func (s *Store) build(ctx context.Context, parts []int32, progress func(p int32,
 		for _, p := range mine {
 			from[p] = s.idx[p].nextOffset() // 0, or where a saved index ends
 		}
-		wg.Go(func() { buildFetch(ctx, fetch, from, ch) })
-	}
-	go func() { wg.Wait(); close(ch) }()
-	for f := range ch {
-		if f.err != nil {
-			return fmt.Errorf("kafka: build the stream index of %s: %w", s.topic, f.err)
-		}
-		for p, r := range f.res {
-			next, _ := s.idx[p].index(s.topic, p, r, s.opts.idWindow)
-			if r.bufs != nil {
-				r.bufs.Release() // the index keeps copies of what it needs
+		ch := make(chan fetched, 1)
+		wg.Go(func() {
+			defer close(ch)
+			buildFetch(ctx, fetch, from, ch)
+		})
+		wg.Go(func() {
+			for f := range ch {
+				if f.err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = f.err
+					}
+					mu.Unlock()
+					cancel()
+					continue
+				}
+				for p, r := range f.res {
+					next, _ := s.idx[p].index(s.topic, p, r, s.opts.idWindow)
+					if r.bufs != nil {
+						r.bufs.Release() // the index keeps copies of what it needs
+					}
+					mu.Lock()
+					s.reportIndexed(ctx, p, next, f.target[p], len(r.recs)+len(r.parsed), progress)
+					mu.Unlock()
+				}
 			}
-			s.reportIndexed(ctx, p, next, f.target[p], len(r.recs)+len(r.parsed), progress)
-		}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("kafka: build the stream index of %s: %w", s.topic, firstErr)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("kafka: build the stream index of %s: %w", s.topic, context.Cause(ctx))
