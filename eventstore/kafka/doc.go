@@ -218,14 +218,14 @@
 // committed records, as before (TestRawBuild checks it against the sarama
 // catch-up). Batches it does not parse itself (other codecs, old message
 // formats) go to franz-go's parser. One fetcher per core reads a disjoint
-// set of partitions and parses each record's headers for the index, in
-// parallel; one goroutine inserts them into the index while the next
-// responses are fetched. The catch-ups after the build read through
-// sarama. On a real broker [New] takes 1.1-2x a plain franz-go
-// read_committed read of the topic (less when cores are free, more on a
-// loaded machine: it spends about 1.5x the read's CPU, mostly inserting
-// into the index, decompressing and parsing; BENCHMARKS.md) and holds,
-// per stream, about 150 bytes plus 16 bytes per run of
+// set of partitions and parses each record's headers for the index, and
+// an indexer of its own inserts them into the indexes of those partitions
+// while the next responses are fetched. The catch-ups after the build
+// read through sarama. On a real broker [New] took 1.2-1.6x a plain
+// franz-go read_committed read of the topic (1.2x when the machine was
+// quiet, 2x on a heavily loaded one: it spends 1.3-1.7x the read's CPU,
+// mostly inserting into the index, parsing and decompressing;
+// BENCHMARKS.md) and holds, per stream, about 150 bytes plus 16 bytes per run of
 // consecutive offsets (a stream written by interleaved writers has a run
 // per event) plus 16 bytes per remembered event ID (the idempotency
 // window; an ID is kept as the 16 bytes of its UUID, or of the SHA-256 of
