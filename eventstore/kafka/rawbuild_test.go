@@ -27,18 +27,7 @@ func TestRawBuild(t *testing.T) {
 
 	// Partition 0: the store's own appends (zstd), and a committed and an
 	// aborted transaction of another writer.
-	cfg := c.Config()
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Net.MaxOpenRequests = 1
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Compression = sarama.CompressionZSTD
-	cfg.Producer.Transaction.ID = "rawbuild-" + topic
-	cfg.Producer.Transaction.Timeout = 60 * time.Second
-	tp, err := sarama.NewSyncProducer(c.Brokers, cfg)
-	require.NoError(t, err)
-	defer tp.Close()
+	tp := otherTxnProducer(t, c, "rawbuild-"+topic, sarama.CompressionZSTD)
 	txn := func(stream string, commit bool) {
 		require.NoError(t, tp.BeginTxn())
 		var msgs []*sarama.ProducerMessage
