@@ -56,17 +56,18 @@ func prefixEnd(b []byte) []byte {
 	return nil
 }
 
-// bulkAdd writes record r of the fresh build as a build entry (keyed
-// records only: the caller counts the others).
-func (t *diskTable) bulkAdd(topic string, p int32, r record) {
+// bulkAdd writes the record of the fresh build at offset with key key,
+// parsed as rec, as a build entry (keyed records only: the caller counts
+// the others).
+func (t *diskTable) bulkAdd(p int32, key []byte, offset int64, rec parsed) {
 	if t.err != nil {
 		return
 	}
-	k := binary.AppendUvarint(diskBuildPrefix(p), uint64(len(r.key)))
-	k = append(k, r.key...)
-	k = binary.BigEndian.AppendUint64(k, uint64(r.offset))
+	k := binary.AppendUvarint(diskBuildPrefix(p), uint64(len(key)))
+	k = append(k, key...)
+	k = binary.BigEndian.AppendUint64(k, uint64(offset))
 	e := &encoder{}
-	encodeParsed(e, parseRecord(topic, p, r))
+	encodeParsed(e, rec)
 	t.bulkKeys = append(t.bulkKeys, k)
 	t.bulkValues = append(t.bulkValues, e.b)
 	if len(t.bulkKeys) >= bulkBatch {

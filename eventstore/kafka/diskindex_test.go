@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,9 +97,14 @@ func TestDiskTableClosed(t *testing.T) {
 type crashDB struct {
 	*pebbleindex.DB
 	n, limit *int
+	// mu guards n: the indexes of different partitions write
+	// concurrently (the build's indexers do).
+	mu *sync.Mutex
 }
 
 func (d crashDB) op() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	*d.n++
 	if *d.limit >= 0 && *d.n > *d.limit {
 		return errors.New("crashed")
@@ -149,15 +155,18 @@ func TestDiskFreshBuildCrash(t *testing.T) {
 
 	open := func(dir string, limit int) (*Store, int, error) {
 		n := 0
+		var mu sync.Mutex
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		s, err := New(ctx, c.Client(t), topic, WithIndexDir(dir), WithDiskIndex(func(dir string) (crashDB, error) {
 			db, err := pebbleindex.Open(dir)
-			return crashDB{DB: db, n: &n, limit: &limit}, err
+			return crashDB{DB: db, n: &n, limit: &limit, mu: &mu}, err
 		}, 24))
 		if err == nil {
 			t.Cleanup(func() { _ = s.Close() })
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		return s, n, err
 	}
 	dir := t.TempDir()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
 	"github.com/kafkaes/kafkaes/internal/kafkafetch"
+	"github.com/kafkaes/kafkaes/internal/rawfetch"
 )
 
 // record is one record returned by a raw fetch: a data record, or the
@@ -40,6 +41,23 @@ type partResult struct {
 	hw, lso int64
 	// from is the fetch offset (set by callers that need it).
 	from int64
+	// parsed, instead of recs, are the records of a raw fetch of the
+	// index build (rawbuild.go), already parsed for the index; nil
+	// otherwise.
+	parsed []parsedRecord
+	// bufs, when set, hold the decompressed batches parsed's keys point
+	// into: the build releases them once the records are indexed (the
+	// index copies what it keeps).
+	bufs *rawfetch.Buffers
+}
+
+// parsedRecord is a committed record as the index build's raw fetch
+// hands it to the index: its offset, its key (empty for a key-less
+// record, which the index only counts) and what parseRecord made of it.
+type parsedRecord struct {
+	offset int64
+	key    []byte
+	p      parsed
 }
 
 // fetcher issues raw fetch requests on one sarama client (through

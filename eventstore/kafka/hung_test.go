@@ -23,17 +23,7 @@ func TestHungTransaction(t *testing.T) {
 	s := openStore(t, c, topic, WithAppendTimeout(20*time.Second))
 	ctx := testCtx(t)
 
-	cfg := c.Config()
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Net.MaxOpenRequests = 1
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Transaction.ID = "hung-" + topic
-	cfg.Producer.Transaction.Timeout = 60 * time.Second
-	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
-	require.NoError(t, err)
-	defer p.Close()
+	p := otherTxnProducer(t, c, "hung-"+topic, sarama.CompressionNone)
 	require.NoError(t, p.BeginTxn())
 	require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{encodedMsg(topic, "held", 1, "T")}))
 

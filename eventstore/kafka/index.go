@@ -222,24 +222,34 @@ func (ix *partIndex) stream(id string) *streamState {
 // otherwise ignored, so a foreign record never stops appends to other
 // streams.
 func (ix *partIndex) applyCommitted(topic string, p int32, r record, window int) {
-	if len(r.key) == 0 {
+	ix.applyKeyed(topic, p, r.key, r.offset, nil, &r, window)
+}
+
+// applyKeyed is applyCommitted of the record at offset with key key,
+// already parsed (pre) or parsed from r when pre is nil.
+func (ix *partIndex) applyKeyed(topic string, p int32, key []byte, offset int64, pre *parsed, r *record, window int) {
+	if len(key) == 0 {
 		ix.foreign++
 		return
 	}
 	var st *streamState
 	if ix.disk == nil {
-		st = ix.streams[string(r.key)] // no allocation for a known stream
+		st = ix.streams[string(key)] // no allocation for a known stream
 	}
 	if st == nil {
-		st = ix.stream(string(r.key))
+		st = ix.stream(string(key))
 	}
 	if ix.disk != nil && ix.disk.err != nil {
 		return // the index stopped: apply nothing more
 	}
-	if st.knows(r.offset) {
+	if st.knows(offset) {
 		return
 	}
-	ix.applyRecord(st, topic, p, r.offset, parseRecord(topic, p, r), window)
+	if pre == nil {
+		x := parseRecord(topic, p, *r)
+		pre = &x
+	}
+	ix.applyRecord(st, topic, p, offset, *pre, window)
 }
 
 // noVersionReason says why a record without a version header is not an
@@ -364,19 +374,12 @@ func (ix *partIndex) addOwn(offsets []int64) {
 func (ix *partIndex) index(topic string, p int32, r *partResult, window int) (next int64, advanced bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	for _, rec := range r.recs {
-		if rec.offset < ix.next {
-			continue // a conflict scan got there first
-		}
-		if ix.disk != nil && ix.disk.bulk {
-			if len(rec.key) == 0 {
-				ix.foreign++
-			} else {
-				ix.disk.bulkAdd(topic, p, rec) // a fresh build (diskbulk.go)
-			}
-			continue
-		}
-		ix.applyCommitted(topic, p, rec, window)
+	for i := range r.recs {
+		ix.indexOne(topic, p, r.recs[i].key, r.recs[i].offset, nil, &r.recs[i], window)
+	}
+	for i := range r.parsed {
+		rec := &r.parsed[i]
+		ix.indexOne(topic, p, rec.key, rec.offset, &rec.p, nil, window)
 	}
 	if ix.failed() != nil {
 		return ix.next, false // a disk index that stopped moves no further
@@ -386,6 +389,27 @@ func (ix *partIndex) index(topic string, p int32, r *partResult, window int) (ne
 	}
 	ix.maybeFlush()
 	return ix.next, advanced
+}
+
+// indexOne is index for one committed record (at offset, with key key),
+// already parsed (pre) or parsed from r when pre is nil.
+func (ix *partIndex) indexOne(topic string, p int32, key []byte, offset int64, pre *parsed, r *record, window int) {
+	if offset < ix.next {
+		return // a conflict scan got there first
+	}
+	if ix.disk == nil || !ix.disk.bulk {
+		ix.applyKeyed(topic, p, key, offset, pre, r, window)
+		return
+	}
+	if len(key) == 0 {
+		ix.foreign++
+		return
+	}
+	if pre == nil {
+		x := parseRecord(topic, p, *r)
+		pre = &x
+	}
+	ix.disk.bulkAdd(p, key, offset, *pre) // a fresh build (diskbulk.go)
 }
 
 // applyScanned: see streamIndex.

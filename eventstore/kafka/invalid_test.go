@@ -33,6 +33,25 @@ func rawProduce(t *testing.T, c *kafkatest.Cluster, msgs ...*sarama.ProducerMess
 	return offs
 }
 
+// otherTxnProducer returns a transactional producer (ID id) of records to the
+// partitions they name, compressed with codec; the test closes it.
+func otherTxnProducer(t *testing.T, c *kafkatest.Cluster, id string, codec sarama.CompressionCodec) sarama.SyncProducer {
+	t.Helper()
+	cfg := c.Config()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Compression = codec
+	cfg.Producer.Transaction.ID = id
+	cfg.Producer.Transaction.Timeout = 60 * time.Second
+	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
 func encodedMsg(topic, stream string, version int64, typ string) *sarama.ProducerMessage {
 	key, hdrs := wire.Encode(stream, version, eventstore.Event{ID: eventstore.NewEventID(), Type: typ, Data: []byte("{}")}, time.Now())
 	return &sarama.ProducerMessage{Topic: topic, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder("{}"), Headers: hdrs}

@@ -39,17 +39,7 @@ func TestReadStreamNeverShort(t *testing.T) {
 	_, err = s.Append(ctx, "free", eventstore.NoStream, ev("T", 1))
 	require.NoError(t, err)
 
-	cfg := c.Config()
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Net.MaxOpenRequests = 1
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Transaction.ID = "held-" + topic
-	cfg.Producer.Transaction.Timeout = 60 * time.Second
-	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
-	require.NoError(t, err)
-	defer p.Close()
+	p := otherTxnProducer(t, c, "held-"+topic, sarama.CompressionNone)
 	require.NoError(t, p.BeginTxn())
 	require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{encodedMsg(topic, "held", 1, "T")}))
 

@@ -17,6 +17,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore/kafka"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/pebbleindex"
+	"github.com/kafkaes/kafkaes/internal/cputime"
 )
 
 // startSize returns the number of events and streams of BenchmarkStart:
@@ -33,9 +34,12 @@ func startSize() (events, streams int) {
 // costs: the time of kafka.New (index build included; "fresh") against the
 // floor of reading the same topic with a plain read_committed franz-go
 // consumer ("read-floor"), and of kafka.New with WithIndexDir after a clean
-// Close and 1,000 new events ("restart"), the same two with the
+// Close and 1,000 new events ("restart"), fresh and restart with the
 // disk-resident index of WithDiskIndex ("fresh-disk", "restart-disk"),
-// and the live heap the store holds afterwards (heap-MiB: live heap after
+// fresh and read-floor alternately in the same iterations with the ratios
+// of their wall and CPU times ("fresh-vs-floor": steadier on a shared,
+// loaded machine; read-floor and fresh report their process CPU time too,
+// cpu-ms/op), and the live heap the store holds afterwards (heap-MiB: live heap after
 // New minus before, each after a GC, so that an embedded Kafka's own
 // memory does not count). Set KAFKAES_BROKERS for a real broker and
 // KAFKAES_BENCH_START_EVENTS for the size (default 200,000 events, 5 per
@@ -53,23 +57,30 @@ func BenchmarkStart(b *testing.B) {
 	name := fmt.Sprintf("events=%s/streams=%s", short(events), short(streams))
 
 	b.Run(name+"/read-floor", func(b *testing.B) {
+		var cpu time.Duration
 		for b.Loop() {
+			c0 := cputime.Process()
 			if n := readWhole(b, c, topic, events); n != events {
 				b.Fatalf("read %d of %d records", n, events)
 			}
+			cpu += cputime.Process() - c0
 		}
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 	})
 	b.Run(name+"/fresh", func(b *testing.B) {
 		client := c.Client(b)
 		var heap float64
+		var cpu time.Duration
 		for b.Loop() {
 			b.StopTimer()
 			before := liveHeap()
 			b.StartTimer()
+			c0 := cputime.Process()
 			s, err := kafka.New(context.Background(), client, topic)
 			if err != nil {
 				b.Fatal(err)
 			}
+			cpu += cputime.Process() - c0
 			b.StopTimer()
 			heap = float64(liveHeap()-before) / (1 << 20)
 			writeHeapProfile("fresh")
@@ -77,6 +88,49 @@ func BenchmarkStart(b *testing.B) {
 			b.StartTimer()
 		}
 		b.ReportMetric(heap, "heap-MiB")
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+	})
+	// fresh/read-floor: the two, alternately, in the same iterations (in
+	// turn first), so that a shared machine's changing load falls on both
+	// alike; it reports the ratios of their summed wall and CPU times.
+	b.Run(name+"/fresh-vs-floor", func(b *testing.B) {
+		client := c.Client(b)
+		var wall, cpu [2]time.Duration // read-floor, fresh
+		round := 0
+		for b.Loop() {
+			for k := range 2 {
+				which := (round + k) % 2
+				// Each from a collected heap, as in read-floor and fresh
+				// (and a new process): otherwise the previous store's
+				// garbage raises the collector's goal and New runs with
+				// fewer collections than a start has.
+				b.StopTimer()
+				runtime.GC()
+				b.StartTimer()
+				t0, c0 := time.Now(), cputime.Process()
+				if which == 0 {
+					if n := readWhole(b, c, topic, events); n != events {
+						b.Fatalf("read %d of %d records", n, events)
+					}
+				} else {
+					s, err := kafka.New(context.Background(), client, topic)
+					if err != nil {
+						b.Fatal(err)
+					}
+					wall[1] += time.Since(t0)
+					cpu[1] += cputime.Process() - c0
+					b.StopTimer()
+					_ = s.Close()
+					b.StartTimer()
+					continue
+				}
+				wall[which] += time.Since(t0)
+				cpu[which] += cputime.Process() - c0
+			}
+			round++
+		}
+		b.ReportMetric(float64(wall[1])/float64(wall[0]), "wall-ratio")
+		b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
 	})
 	b.Run(name+"/restart", func(b *testing.B) {
 		client := c.Client(b)

@@ -2,7 +2,6 @@ package kafkaprojection
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,14 +9,11 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/ctxtime"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+	"github.com/kafkaes/kafkaes/internal/rawfetch"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 )
@@ -27,57 +23,21 @@ import (
 // structures and a message for a channel, which is most of the CPU a
 // catch-up spends on records the filter drops. It sends raw Fetch requests
 // (read_committed) to the partitions' leaders through a franz-go client
-// with the sarama configuration's connection settings and walks the record
-// batches itself (rawBatches): it checks every batch's CRC, drops control
+// with the sarama configuration's connection settings (rawfetch.NewClient)
+// and walks the record batches itself (rawfetch.Batches, shared with the
+// event store's index build): it checks every batch's CRC, decompresses
+// zstd batches with a pooled decoder, drops control
 // batches and the records of aborted transactions using the response's
 // aborted-transaction list, as the Java consumer does, and reads only the
 // key and the first headers (es.type, es.version) of a record the filter
 // drops; a read_committed fetch returns nothing past the last stable
 // offset, so records of open transactions are never seen. A response it
-// does not parse itself (compressed batches, old message formats, a bad
-// CRC) goes to kgo.ProcessFetchPartition, which does the same on fully
+// does not parse itself (batches compressed otherwise, old message
+// formats, a bad CRC) goes to kgo.ProcessFetchPartition, which does the same on fully
 // decoded records. Only the records that pass the filter become events.
 
 // rawFetchMaxBytes bounds a raw fetch response per partition.
 const rawFetchMaxBytes = 4 << 20
-
-// rawClient returns a franz-go client with the connection settings of cfg
-// (addresses, client ID, TLS, SASL PLAIN and SCRAM), or ok=false for
-// settings it cannot carry over (another SASL mechanism); the reader then
-// uses sarama's consumer.
-func rawClient(addrs []string, cfg *sarama.Config) (cl *kgo.Client, ok bool, err error) {
-	opts := []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ClientID(cfg.ClientID),
-		// Fetch v12 and older name topics (v13 needs topic IDs).
-		kgo.MaxVersions(kversion.V3_0_0())}
-	if cfg.Net.DialTimeout > 0 {
-		opts = append(opts, kgo.DialTimeout(cfg.Net.DialTimeout))
-	}
-	if cfg.Net.TLS.Enable {
-		tc := cfg.Net.TLS.Config
-		if tc == nil {
-			tc = &tls.Config{}
-		}
-		opts = append(opts, kgo.DialTLSConfig(tc.Clone()))
-	}
-	if cfg.Net.SASL.Enable {
-		user, pass := cfg.Net.SASL.User, cfg.Net.SASL.Password
-		switch cfg.Net.SASL.Mechanism {
-		case sarama.SASLTypePlaintext, "":
-			opts = append(opts, kgo.SASL(plain.Auth{User: user, Pass: pass, Zid: cfg.Net.SASL.AuthIdentity}.AsMechanism()))
-		case sarama.SASLTypeSCRAMSHA256:
-			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()))
-		case sarama.SASLTypeSCRAMSHA512:
-			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
-		default:
-			return nil, false, nil
-		}
-	}
-	cl, err = kgo.NewClient(opts...)
-	if err != nil {
-		return nil, false, err
-	}
-	return cl, true, nil
-}
 
 // runRaw is Reader.run for a filtered reader with a raw client: every
 // partition is read from starts by its own fetch loop.
@@ -86,7 +46,7 @@ func (r *Reader) runRaw(ctx context.Context, sink projection.Sink, kc *kgo.Clien
 	s := r.s
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	lead := &leaders{kc: kc, topic: s.topic}
+	lead := rawfetch.NewLeaders(kc, s.topic)
 	var wg sync.WaitGroup
 	for _, p := range parts {
 		wg.Go(func() {
@@ -103,55 +63,12 @@ func (r *Reader) runRaw(ctx context.Context, sink projection.Sink, kc *kgo.Clien
 	return context.Cause(cctx)
 }
 
-// leaders knows the leader of every partition of a topic, from the
-// metadata a franz-go client asks for.
-type leaders struct {
-	kc    *kgo.Client
-	topic string
-	mu    sync.Mutex
-	of    map[int32]int32
-}
-
-// leader returns the broker leading partition p, asking for metadata when
-// it is not known or refresh is set.
-func (l *leaders) leader(ctx context.Context, p int32, refresh bool) (*kgo.Broker, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if id, ok := l.of[p]; ok && !refresh {
-		return l.kc.Broker(int(id)), nil
-	}
-	req := kmsg.NewPtrMetadataRequest()
-	t := kmsg.NewMetadataRequestTopic()
-	t.Topic = kmsg.StringPtr(l.topic)
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, l.kc)
-	if err != nil {
-		return nil, fmt.Errorf("metadata of %s: %w", l.topic, err)
-	}
-	l.of = map[int32]int32{}
-	for _, rt := range resp.Topics {
-		if rt.ErrorCode != 0 {
-			return nil, fmt.Errorf("metadata of %s: %w", l.topic, sarama.KError(rt.ErrorCode))
-		}
-		for _, rp := range rt.Partitions {
-			if rp.ErrorCode == 0 && rp.Leader >= 0 {
-				l.of[rp.Partition] = rp.Leader
-			}
-		}
-	}
-	id, ok := l.of[p]
-	if !ok {
-		return nil, fmt.Errorf("partition %s/%d has no leader", l.topic, p)
-	}
-	return l.kc.Broker(int(id)), nil
-}
-
 // readRaw reads partition p from offset next with raw fetches and hands
 // the records that pass the filter to sink in batches of at most maxBatch,
 // until ctx ends or the sink fails. After every fetch it tells the sink
 // how far the partition is read, filtered records, markers and aborted
 // records included.
-func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *leaders, p int32, next int64) error {
+func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *rawfetch.Leaders, p int32, next int64) error {
 	versions := newVersionCheck()
 	refresh := false
 	failures := 0
@@ -229,33 +146,16 @@ func deliverAll(ctx context.Context, sink projection.Sink, recs []projection.Rec
 // fetchRaw fetches partition p from offset at, read_committed, calls take
 // with every committed record that passes the filter, and returns the
 // offset to fetch next. Its errors match errFetch, except take's.
-func (s *Source) fetchRaw(ctx context.Context, lead *leaders, p int32, at int64, refresh bool, versions *versionCheck,
+func (s *Source) fetchRaw(ctx context.Context, lead *rawfetch.Leaders, p int32, at int64, refresh bool, versions *versionCheck,
 	take func(projection.Record) error) (int64, error) {
 	fail := func(err error) (int64, error) {
 		return at, fmt.Errorf("%w: %s/%d at %d: %w", errFetch, s.topic, p, at, err)
 	}
-	b, err := lead.leader(ctx, p, refresh)
+	b, err := lead.Broker(ctx, p, refresh)
 	if err != nil {
 		return fail(err)
 	}
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = -1
-	req.MaxWaitMillis = 100
-	req.MinBytes = 1
-	req.MaxBytes = rawFetchMaxBytes
-	req.IsolationLevel = 1 // read_committed
-	req.SessionEpoch = -1  // no fetch session
-	t := kmsg.NewFetchRequestTopic()
-	t.Topic = s.topic
-	rt := kmsg.NewFetchRequestTopicPartition()
-	rt.Partition = p
-	rt.FetchOffset = at
-	rt.LogStartOffset = -1
-	rt.PartitionMaxBytes = rawFetchMaxBytes
-	rt.CurrentLeaderEpoch = -1
-	t.Partitions = append(t.Partitions, rt)
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, b)
+	resp, err := rawfetch.FetchCommitted(ctx, b, s.topic, map[int32]int64{p: at}, 100, rawFetchMaxBytes)
 	if err != nil {
 		return fail(err)
 	}
@@ -271,13 +171,13 @@ func (s *Source) fetchRaw(ctx context.Context, lead *leaders, p int32, at int64,
 			if rp.ErrorCode != 0 {
 				return fail(sarama.KError(rp.ErrorCode))
 			}
-			next, ok, err := rawBatches(rp, at, func(r *rawRecord) error {
+			next, ok, err := rawfetch.Batches(rp, at, func(r *rawfetch.Record) error {
 				if rec, pass := s.lazyRecord(r, p, versions); pass {
 					return take(rec)
 				}
 				return nil
 			})
-			if errors.Is(err, errMalformed) {
+			if errors.Is(err, rawfetch.ErrMalformed) {
 				return fail(err)
 			}
 			if err != nil || ok {
@@ -307,9 +207,9 @@ func (s *Source) fetchRaw(ctx context.Context, lead *leaders, p int32, at int64,
 // projection record, reading only its key and headers otherwise; pass is
 // false for a record the filter drops (its version goes to the version
 // check).
-func (s *Source) lazyRecord(r *rawRecord, p int32, versions *versionCheck) (rec projection.Record, pass bool) {
+func (s *Source) lazyRecord(r *rawfetch.Record, p int32, versions *versionCheck) (rec projection.Record, pass bool) {
 	var typ, ver []byte
-	r.header(func(k, v []byte) bool {
+	r.Header(func(k, v []byte) bool {
 		switch string(k) {
 		case wire.HeaderType:
 			typ = v
@@ -324,9 +224,9 @@ func (s *Source) lazyRecord(r *rawRecord, p int32, versions *versionCheck) (rec 
 		}
 		return projection.Record{}, false
 	}
-	msg := &sarama.ConsumerMessage{Topic: s.topic, Partition: p, Offset: r.Offset, Key: r.Key, Value: r.value, Timestamp: r.time(),
-		Headers: make([]*sarama.RecordHeader, 0, r.nheader)}
-	r.header(func(k, v []byte) bool {
+	msg := &sarama.ConsumerMessage{Topic: s.topic, Partition: p, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Time(),
+		Headers: make([]*sarama.RecordHeader, 0, r.NumHeaders())}
+	r.Header(func(k, v []byte) bool {
 		msg.Headers = append(msg.Headers, &sarama.RecordHeader{Key: k, Value: v})
 		return true
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+	"github.com/kafkaes/kafkaes/internal/rawfetch"
 	"github.com/kafkaes/kafkaes/projection"
 )
 
@@ -93,7 +94,7 @@ func (r *Reader) run(ctx context.Context, sink projection.Sink) error {
 		for _, b := range s.client.Brokers() {
 			addrs = append(addrs, b.Addr())
 		}
-		kc, ok, err := rawClient(addrs, s.client.Config())
+		kc, ok, err := rawfetch.NewClient(addrs, s.client.Config())
 		if err != nil {
 			return fmt.Errorf("kafkaprojection: client for %s: %w", s.topic, err)
 		}

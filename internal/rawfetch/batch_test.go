@@ -1,10 +1,12 @@
-package kafkaprojection
+package rawfetch
 
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -62,10 +64,10 @@ func event(delta int64, stream, typ string) []byte {
 	return testRecord(nil, delta, []byte(stream), []byte(`{}`), "es.type", typ, "es.version", "1")
 }
 
-// rawBatches drops control batches and the batches of aborted
+// Batches drops control batches and the batches of aborted
 // transactions, keeps committed and plain ones, and reads to the offset
 // after the last batch.
-func TestRawBatches(t *testing.T) {
+func TestBatches(t *testing.T) {
 	var data []byte
 	data = testBatch(data, 0, 2, 1, 0, -1, append(event(0, "a", "T"), event(1, "b", "U")...)) // 0, 1: plain
 	data = testBatch(data, 2, 1, 0, 0x10, 7, event(0, "c", "T"))                              // 2: aborted (pid 7)
@@ -77,7 +79,7 @@ func TestRawBatches(t *testing.T) {
 	rp := &kmsg.FetchResponseTopicPartition{RecordBatches: data,
 		AbortedTransactions: []kmsg.FetchResponseTopicPartitionAbortedTransaction{{ProducerID: 7, FirstOffset: 2}}}
 	var got []int64
-	next, ok, err := rawBatches(rp, 1, func(r *rawRecord) error {
+	next, ok, err := Batches(rp, 1, func(r *Record) error {
 		got = append(got, r.Offset)
 		return nil
 	})
@@ -87,12 +89,65 @@ func TestRawBatches(t *testing.T) {
 	if want := []int64{1, 3, 6}; !equal(got, want) {
 		t.Fatalf("offsets %v, want %v", got, want)
 	}
-	// A bad checksum, and a compressed batch, are left to franz-go.
+	// The same batches with the data records compressed with zstd.
+	var zdata []byte
+	zdata = testBatch(zdata, 0, 2, 1, 4, -1, zstdBytes(append(event(0, "a", "T"), event(1, "b", "U")...)))
+	zdata = testBatch(zdata, 2, 1, 0, 0x14, 7, zstdBytes(event(0, "c", "T")))
+	zdata = testBatch(zdata, 3, 1, 0, 0x14, 8, zstdBytes(event(0, "d", "T")))
+	zdata = marker(zdata, 4, 7, 0)
+	zdata = marker(zdata, 5, 8, 1)
+	zdata = testBatch(zdata, 6, 1, 0, 0x14, 7, zstdBytes(event(0, "e", "T")))
+	zdata = marker(zdata, 7, 7, 1)
+	got = got[:0]
+	var keys []string
+	next, ok, err = Batches(&kmsg.FetchResponseTopicPartition{RecordBatches: zdata, AbortedTransactions: rp.AbortedTransactions}, 1, func(r *Record) error {
+		got = append(got, r.Offset)
+		keys = append(keys, string(r.Key))
+		return nil
+	})
+	if err != nil || !ok || next != 8 {
+		t.Fatalf("zstd: next %d ok %v err %v, want 8 true nil", next, ok, err)
+	}
+	if want := []int64{1, 3, 6}; !equal(got, want) || strings.Join(keys, ",") != "b,d,e" {
+		t.Fatalf("zstd: offsets %v keys %v, want %v b,d,e", got, keys, want)
+	}
+	// Into reused buffers, twice: the same records.
+	var bufs Buffers
+	for range 2 {
+		keys = keys[:0]
+		if _, _, err := BatchesInto(&kmsg.FetchResponseTopicPartition{RecordBatches: zdata}, 0, &bufs, func(r *Record) error {
+			keys = append(keys, string(r.Key))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(keys, ",") != "a,b,c,d,e" || len(bufs.bufs) != 4 {
+			t.Fatalf("into buffers: keys %v (%d buffers), want a,b,c,d,e (4)", keys, len(bufs.bufs))
+		}
+		bufs.Release()
+	}
+	// A bad zstd frame, another codec (gzip) are left to franz-go.
+	for _, attrs := range []uint16{4, 1} {
+		odd := testBatch(nil, 0, 1, 0, attrs, -1, event(0, "a", "T"))
+		if _, ok, _ := Batches(&kmsg.FetchResponseTopicPartition{RecordBatches: odd}, 0, func(*Record) error { return nil }); ok {
+			t.Fatalf("a batch with attributes %#x and records it cannot decompress was parsed", attrs)
+		}
+	}
+	// A bad checksum is left to franz-go.
 	bad := append([]byte(nil), data...)
 	bad[len(bad)-1] ^= 1
-	if _, ok, _ := rawBatches(&kmsg.FetchResponseTopicPartition{RecordBatches: bad}, 0, func(*rawRecord) error { return nil }); ok {
+	if _, ok, _ := Batches(&kmsg.FetchResponseTopicPartition{RecordBatches: bad}, 0, func(*Record) error { return nil }); ok {
 		t.Fatal("a batch with a bad checksum was parsed")
 	}
+}
+
+func zstdBytes(b []byte) []byte {
+	e, err := zstd.NewWriter(nil)
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	return e.EncodeAll(b, nil)
 }
 
 func equal(a, b []int64) bool {
@@ -107,10 +162,10 @@ func equal(a, b []int64) bool {
 	return true
 }
 
-// FuzzRawBatches: no bytes make the batch parser panic or yield records
+// FuzzBatches: no bytes make the batch parser panic or yield records
 // before the fetch offset. The target fixes up the checksums, so that the
 // records, not the checksum test, get the fuzzed bytes.
-func FuzzRawBatches(f *testing.F) {
+func FuzzBatches(f *testing.F) {
 	var data []byte
 	data = testBatch(data, 0, 2, 1, 0, -1, append(event(0, "a", "T"), event(1, "b", "U")...))
 	data = testBatch(data, 2, 1, 0, 0x10, 7, event(0, "c", "T"))
@@ -118,6 +173,7 @@ func FuzzRawBatches(f *testing.F) {
 	f.Add(data, int64(0))
 	f.Add(data, int64(1))
 	f.Add(data[:len(data)-3], int64(0))
+	f.Add(testBatch(nil, 0, 2, 1, 4, -1, zstdBytes(append(event(0, "a", "T"), event(1, "b", "U")...))), int64(0))
 	f.Fuzz(func(t *testing.T, data []byte, from int64) {
 		for in := data; len(in) >= batchHeaderLen; {
 			n := int64(int32(binary.BigEndian.Uint32(in[8:12])))
@@ -129,12 +185,12 @@ func FuzzRawBatches(f *testing.F) {
 		}
 		rp := &kmsg.FetchResponseTopicPartition{RecordBatches: data,
 			AbortedTransactions: []kmsg.FetchResponseTopicPartitionAbortedTransaction{{ProducerID: 7, FirstOffset: 1}}}
-		next, _, _ := rawBatches(rp, from, func(r *rawRecord) error {
+		next, _, _ := Batches(rp, from, func(r *Record) error {
 			if r.Offset < from {
 				t.Fatalf("record at %d before the fetch offset %d", r.Offset, from)
 			}
-			r.header(func(k, v []byte) bool { return true })
-			_ = r.time()
+			r.Header(func(k, v []byte) bool { return true })
+			_ = r.Time()
 			return nil
 		})
 		if next < from {
