@@ -174,6 +174,7 @@ func testIndexDirDistrust(t *testing.T, disk bool) {
 		require.NoError(t, err)
 		defer admin.Close()
 		require.NoError(t, admin.CreatePartitions(topic, 3, nil, false))
+		waitPartitionCount(t, c, topic, 3)
 		var logs bytes.Buffer
 		s, err := New(ctx, c.Client(t), topic, withIndex(dir, disk), WithLogger(logTo(&logs)))
 		require.NoError(t, err)
@@ -360,4 +361,31 @@ func damageDiskIndex(t *testing.T, c *kafkatest.Cluster, topic, dir string, setu
 	}
 	_, err = s.Append(testCtx(t), stream, eventstore.Any, ev("T", 1))
 	require.ErrorIs(t, err, eventstore.ErrUnavailable)
+}
+
+// waitPartitionCount waits until every broker's metadata gives topic n
+// partitions: on a cluster of several brokers, one may still answer with
+// the old count for a moment after partitions were added.
+func waitPartitionCount(t *testing.T, c *kafkatest.Cluster, topic string, n int) {
+	t.Helper()
+	client := c.Client(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok := true
+		for _, b := range client.Brokers() {
+			_ = b.Open(client.Config()) // no-op when open
+			md, err := b.GetMetadata(&sarama.MetadataRequest{Version: 1, Topics: []string{topic}})
+			if err != nil || len(md.Topics) != 1 || len(md.Topics[0].Partitions) != n {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the brokers do not all give %s %d partitions after 30s", topic, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
