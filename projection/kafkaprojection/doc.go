@@ -77,9 +77,19 @@
 // dropping control batches and aborted transactions' records with the
 // response's aborted-transaction list, and reading only the key and the
 // first headers of a record the filter drops, so that such records cost
-// little more than their bytes. A filtered [Source] (consumer
-// group) drops them after sarama decoded them, which saves less:
-// BENCHMARKS.md has the measurements.
+// little more than their bytes. A filtered [Source] (consumer group) reads
+// its claimed partitions the same way: sarama's consumer group still does
+// membership, assignment, rebalances and offset commits, but each claim's
+// sarama partition consumer is paused (what it fetched before the pause is
+// dropped) and the partition is fetched raw from the claim's initial
+// offset; the group offset is marked after every batch the sink took and
+// after every fetch whose matching records were all delivered, so
+// filtered records move it too. A revoked claim stops fetching and
+// delivers nothing more once it sees the revocation (a batch the sink is
+// already working on is finished, as on the sarama path). A process
+// source ([NewProcessSource]) and a source whose SASL mechanism the raw
+// client cannot carry over keep sarama's consumer, and drop filtered
+// records after sarama decoded them. BENCHMARKS.md has the measurements.
 //
 // A runner needs no WithReadOptions to read only its types: [Source.Run]
 // and [Reader.Run] ask the sink for its filter (projection.Filterer), and

@@ -69,6 +69,57 @@ func (r *Reader) runRaw(ctx context.Context, sink projection.Sink, kc *kgo.Clien
 // how far the partition is read, filtered records, markers and aborted
 // records included.
 func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *rawfetch.Leaders, p int32, next int64) error {
+	return s.readRawUntil(ctx, nil, sink, lead, p, next, nil)
+}
+
+// errRevoked ends readRawUntil when done closes in the middle of a fetch.
+var errRevoked = errors.New("kafkaprojection: partition revoked")
+
+// readRawUntil is readRaw for a claimed partition of a consumer group:
+// it returns nil as soon as done closes (the partition is revoked or the
+// session ends), never delivers after it saw done closed, and calls mark,
+// if not nil, with the offset after the last record the sink took, and,
+// after a fetch whose matching records were all delivered, with the
+// offset after the fetch (filtered records are read too). Fetches stop
+// when done closes; deliveries use ctx, so a batch the sink is working on
+// when the partition is revoked is finished, as in consume.
+func (s *Source) readRawUntil(ctx context.Context, done <-chan struct{}, sink projection.Sink, lead *rawfetch.Leaders, p int32, next int64,
+	mark func(next int64)) error {
+	fctx := ctx
+	if done != nil {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-stop:
+			}
+		}()
+	}
+	revoked := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	deliver := func(recs []projection.Record) error {
+		if revoked() {
+			return errRevoked // leave the records to the next owner
+		}
+		if err := deliverAll(ctx, sink, recs); err != nil {
+			return err
+		}
+		if mark != nil {
+			mark(recs[len(recs)-1].Event.Position.Offset + 1)
+		}
+		return nil
+	}
 	versions := newVersionCheck()
 	refresh := false
 	failures := 0
@@ -78,16 +129,22 @@ func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *rawfet
 		if len(batch) < s.maxBatch {
 			return nil
 		}
-		err := deliverAll(ctx, sink, batch)
+		err := deliver(batch)
 		batch = batch[:0:0]
 		return err
 	}
 	for {
+		if revoked() {
+			return nil
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := s.fetchRaw(ctx, lead, p, next, refresh, versions, take)
+		n, err := s.fetchRaw(fctx, lead, p, next, refresh, versions, take)
 		refresh = false
+		if errors.Is(err, errRevoked) || revoked() {
+			return nil
+		}
 		if errors.Is(err, errFetch) {
 			if kafkaauth.Fatal(err) {
 				return s.denied(fmt.Sprintf("consume %s/%d", s.topic, p), err)
@@ -102,7 +159,10 @@ func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *rawfet
 			if failures%10 == 0 {
 				s.logger.Warn("kafkaprojection: fetch failing, retrying", "topic", s.topic, "partition", p, "error", err)
 			}
-			if err := ctxtime.Sleep(ctx, min(time.Duration(failures)*100*time.Millisecond, 2*time.Second)); err != nil {
+			if err := ctxtime.Sleep(fctx, min(time.Duration(failures)*100*time.Millisecond, 2*time.Second)); err != nil {
+				if revoked() {
+					return nil
+				}
 				return err
 			}
 			continue
@@ -112,14 +172,21 @@ func (s *Source) readRaw(ctx context.Context, sink projection.Sink, lead *rawfet
 		}
 		failures = 0
 		if len(batch) > 0 {
-			if err := deliverAll(ctx, sink, batch); err != nil {
+			err := deliver(batch)
+			batch = batch[:0:0]
+			if errors.Is(err, errRevoked) {
+				return nil
+			}
+			if err != nil {
 				return err
 			}
-			batch = batch[:0:0]
 		}
 		if n > next {
 			next = n
 			sink.Reached(p, next)
+			if mark != nil {
+				mark(next)
+			}
 		}
 	}
 }

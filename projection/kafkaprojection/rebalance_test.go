@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
 	"github.com/kafkaes/kafkaes/internal/pgtest"
 	"github.com/kafkaes/kafkaes/projection"
@@ -22,14 +23,17 @@ import (
 // of a batch (its handler hangs inside the batch, then the instance is
 // cancelled). The other takes its partitions over. With consumer-group
 // offsets every event reaches the view at least once; with the checkpoint
-// in the view's SQL transaction exactly once.
+// in the view's SQL transaction exactly once. The filtered modes do the same
+// with a source filtered by WithReadOptions, whose claims are read with raw
+// fetches instead of sarama's partition consumers.
 func TestRebalanceKilledInstance(t *testing.T) {
 	for _, mode := range []string{"offsets", "sql"} {
-		t.Run(mode, func(t *testing.T) { testRebalance(t, mode) })
+		t.Run(mode, func(t *testing.T) { testRebalance(t, mode, false) })
+		t.Run(mode+"-filtered", func(t *testing.T) { testRebalance(t, mode, true) })
 	}
 }
 
-func testRebalance(t *testing.T, mode string) {
+func testRebalance(t *testing.T, mode string, filtered bool) {
 	var db *sql.DB
 	var cps *sqlcheckpoint.Store
 	var view string
@@ -75,8 +79,12 @@ func testRebalance(t *testing.T, mode string) {
 	}
 	rA := newRunner("A", seenA, 60)
 	rB := newRunner("B", seenB, 0)
-	srcA := newSource(t, c, topic, group, kafkaprojection.WithMaxBatch(10))
-	srcB := newSource(t, c, topic, group, kafkaprojection.WithMaxBatch(10))
+	sopts := []kafkaprojection.Option{kafkaprojection.WithMaxBatch(10)}
+	if filtered {
+		sopts = append(sopts, kafkaprojection.WithReadOptions(eventstore.WithTypes("test.Deposited")))
+	}
+	srcA := newSource(t, c, topic, group, sopts...)
+	srcB := newSource(t, c, topic, group, sopts...)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	// A starts alone and owns every partition; it hangs in the middle of a

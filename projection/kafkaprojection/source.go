@@ -13,6 +13,7 @@ import (
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/ctxtime"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+	"github.com/kafkaes/kafkaes/internal/rawfetch"
 	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 )
@@ -267,9 +268,29 @@ func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
 			s.logger.Warn("kafkaprojection: consumer group error", slog.String("group", s.group), slog.Any("error", err))
 		}
 	}()
+	// A filtered source (not a process source, whose sink commits the
+	// offsets itself) reads its claimed partitions with raw fetches, as a
+	// filtered Reader does; sarama's consumer group still does membership,
+	// assignment, rebalances and offset commits, and its partition
+	// consumers are paused.
+	var lead *rawfetch.Leaders
+	if s.filter.Filtered() && !s.sinkCommits {
+		var addrs []string
+		for _, b := range s.client.Brokers() {
+			addrs = append(addrs, b.Addr())
+		}
+		kc, ok, err := rawfetch.NewClient(addrs, s.client.Config())
+		if err != nil {
+			return fmt.Errorf("kafkaprojection: client for %s: %w", s.topic, err)
+		}
+		if ok {
+			defer kc.Close()
+			lead = rawfetch.NewLeaders(kc, s.topic)
+		}
+	}
 	for {
 		cctx, cancel := context.WithCancelCause(runCtx)
-		h := &groupHandler{s: s, sink: sink, ctx: cctx, cancel: cancel}
+		h := &groupHandler{s: s, sink: sink, ctx: cctx, cancel: cancel, group: group, lead: lead}
 		err := group.Consume(cctx, []string{s.topic}, h)
 		fatal := context.Cause(cctx)
 		cancel(nil)
@@ -341,6 +362,8 @@ type groupHandler struct {
 	sink   projection.Sink
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	group  sarama.ConsumerGroup
+	lead   *rawfetch.Leaders // raw fetches for the claims (filtered), or nil
 
 	mu    sync.Mutex
 	start map[int32]int64 // checkpoint-store start offsets, if the runner has a store
@@ -420,8 +443,13 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	ctx := context.WithValue(h.ctx, sessionKey{}, Session{Group: h.s.group, Topic: h.s.topic, GenerationID: sess.GenerationID(), MemberID: sess.MemberID(),
 		SinkCommits: h.s.sinkCommits})
-	err := h.s.consume(ctx, sess.Context().Done(), h.sink, p, claim.Messages(), claim.InitialOffset(), want, stored,
-		func(next int64) { sess.MarkOffset(h.s.topic, p, next, "") })
+	mark := func(next int64) { sess.MarkOffset(h.s.topic, p, next, "") }
+	var err error
+	if h.lead != nil {
+		err = h.consumeRaw(ctx, sess, claim, want, stored, mark)
+	} else {
+		err = h.s.consume(ctx, sess.Context().Done(), h.sink, p, claim.Messages(), claim.InitialOffset(), want, stored, mark)
+	}
 	if err != nil {
 		if errors.Is(err, projection.ErrCheckpointMoved) {
 			h.cancel(errRestart)
@@ -430,6 +458,50 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		}
 	}
 	return nil
+}
+
+// consumeRaw is ConsumeClaim for a source with raw fetches: it pauses the
+// claim's sarama partition consumer (what it fetched before the pause is
+// drained and dropped) and reads the partition with raw fetches from the
+// claim's initial offset (or the checkpoint store's, when later) until the
+// session ends.
+func (h *groupHandler) consumeRaw(ctx context.Context, sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, want int64, stored bool,
+	mark func(int64)) error {
+	p := claim.Partition()
+	h.group.Pause(map[string][]int32{h.s.topic: {p}})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case _, ok := <-claim.Messages():
+				if !ok {
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	start := claim.InitialOffset()
+	if start < 0 {
+		// No committed offset: Consumer.Offsets.Initial (oldest or newest).
+		offs, err := listOffsets(ctx, h.s.client, h.s.topic, []int32{p}, start)
+		if err != nil {
+			if transientKafka(err) {
+				return fmt.Errorf("%w: %w", errRestart, err)
+			}
+			return err
+		}
+		start = offs[p]
+		if start > 0 {
+			h.sink.Reached(p, start)
+		}
+	}
+	if stored && want > start {
+		start = want
+	}
+	return h.s.readRawUntil(ctx, sess.Context().Done(), h.sink, h.lead, p, start, mark)
 }
 
 // consume delivers the messages of one partition to sink in batches until
