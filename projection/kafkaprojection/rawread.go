@@ -112,13 +112,7 @@ func (s *Source) readRawUntil(ctx context.Context, done <-chan struct{}, sink pr
 		if revoked() {
 			return errRevoked // leave the records to the next owner
 		}
-		if err := deliverAll(ctx, sink, recs); err != nil {
-			return err
-		}
-		if mark != nil {
-			mark(recs[len(recs)-1].Event.Position.Offset + 1)
-		}
-		return nil
+		return deliverMarked(ctx, sink, recs, mark)
 	}
 	versions := newVersionCheck()
 	refresh := false
@@ -197,8 +191,19 @@ var errFetch = errors.New("kafkaprojection: fetch failed")
 // deliverAll delivers recs; a sink that takes only part of them without
 // an error is asked again with the rest.
 func deliverAll(ctx context.Context, sink projection.Sink, recs []projection.Record) error {
+	return deliverMarked(ctx, sink, recs, nil)
+}
+
+// deliverMarked is deliverAll that calls mark, if not nil, with the
+// offset after the last record the sink took after every Deliver that
+// took some, a failing one included (what was done before a failing
+// record is committed, as in consume).
+func deliverMarked(ctx context.Context, sink projection.Sink, recs []projection.Record, mark func(next int64)) error {
 	for len(recs) > 0 {
 		n, err := sink.Deliver(ctx, recs)
+		if n > 0 && mark != nil {
+			mark(recs[n-1].Event.Position.Offset + 1)
+		}
 		if err != nil {
 			return err
 		}
