@@ -194,8 +194,8 @@ func TestSourceFilterTransactions(t *testing.T) {
 	}
 }
 
-// A filtered reader reads compressed record batches (through franz-go's
-// parser) like uncompressed ones.
+// A filtered reader or group source reads compressed record batches
+// (through franz-go's parser) like uncompressed ones.
 func TestSourceFilterCompressed(t *testing.T) {
 	c, topic := eventsTopic(t, 2)
 	p := newProducer(t, c, topic)
@@ -210,15 +210,16 @@ func TestSourceFilterCompressed(t *testing.T) {
 	for i := range 30 {
 		p.event(fmt.Sprint("s", i%3), []string{"test.Deposited", "test.Withdrawn"}[i%2], []byte(`{"amount":1}`))
 	}
-	r, err := kafkaprojection.NewReader(context.Background(), c.Client(t), topic, kafkaprojection.WithReadOptions(eventstore.WithTypes("test.Deposited")))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = r.Close() })
-	got := &recorded{}
-	run, err := projection.New("gzip", testSerde(), []projection.Handler{got.handler()}, projection.WithLogger(discard()))
-	require.NoError(t, err)
-	require.NoError(t, run.CatchUp(timeout(t, 60*time.Second), r, nil))
-	require.Len(t, got.events(), 15, "%v", got.all())
-	for _, ev := range got.events() {
-		require.Equal(t, "test.Deposited", ev.Type)
+	for name, open := range sources(t, c, topic, kafkaprojection.WithReadOptions(eventstore.WithTypes("test.Deposited"))) {
+		t.Run(name, func(t *testing.T) {
+			got := &recorded{}
+			run, err := projection.New("gzip-"+name, testSerde(), []projection.Handler{got.handler()}, projection.WithLogger(discard()))
+			require.NoError(t, err)
+			require.NoError(t, run.CatchUp(timeout(t, 60*time.Second), open(), nil))
+			require.Len(t, got.events(), 15, "%v", got.all())
+			for _, ev := range got.events() {
+				require.Equal(t, "test.Deposited", ev.Type)
+			}
+		})
 	}
 }
