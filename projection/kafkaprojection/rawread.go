@@ -188,16 +188,11 @@ func (s *Source) readRawUntil(ctx context.Context, done <-chan struct{}, sink pr
 // errFetch marks the errors of fetchRaw that a retry may heal.
 var errFetch = errors.New("kafkaprojection: fetch failed")
 
-// deliverAll delivers recs; a sink that takes only part of them without
-// an error is asked again with the rest.
-func deliverAll(ctx context.Context, sink projection.Sink, recs []projection.Record) error {
-	return deliverMarked(ctx, sink, recs, nil)
-}
-
-// deliverMarked is deliverAll that calls mark, if not nil, with the
-// offset after the last record the sink took after every Deliver that
-// took some, a failing one included (what was done before a failing
-// record is committed, as in consume).
+// deliverMarked delivers recs; a sink that takes only part of them
+// without an error is asked again with the rest. It calls mark, if not
+// nil, with the offset after the last record the sink took after every
+// Deliver that took some, a failing one included (what was done before a
+// failing record is committed, as in consume).
 func deliverMarked(ctx context.Context, sink projection.Sink, recs []projection.Record, mark func(next int64)) error {
 	for len(recs) > 0 {
 		n, err := sink.Deliver(ctx, recs)
