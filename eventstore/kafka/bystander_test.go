@@ -166,14 +166,6 @@ func TestAnyAppendNextToOpenTransaction(t *testing.T) {
 		require.ErrorIs(t, err, eventstore.ErrUnavailable)
 		t.Logf("%v", err)
 	}
-	// The same for a multi-stream append whose entry on the stream is Any.
-	_, err = s.AppendMulti(ctx, eventstore.StreamAppend{StreamID: held, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", 2)}},
-		eventstore.StreamAppend{StreamID: "other-any", Expected: eventstore.NoStream, Events: []eventstore.Event{ev("T", 1)}})
-	require.Error(t, err, "a multi-stream append next to the open transaction succeeded")
-	require.NotErrorIs(t, err, eventstore.ErrConcurrencyConflict, "an Any entry failed as a conflict: %v", err)
-	require.ErrorIs(t, err, eventstore.ErrUnavailable)
-	t.Logf("%v", err)
-
 	require.NoError(t, p.AbortTxn())
 	_, err = s.Append(ctx, held, eventstore.Any, ev("T", 2))
 	require.NoError(t, err, "after the abort")
