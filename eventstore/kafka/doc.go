@@ -78,11 +78,9 @@
 //     the index holds another version than expected, or the conflict scan
 //     met another writer's record of the stream (Actual is -1 when that
 //     record stayed undecided through every attempt); nothing written.
-//     Never for [eventstore.Any], which expects nothing.
 //   - [eventstore.ErrUnavailable]: the catch-up before the version check
 //     made no progress for 5s (a leader away), the append gave up after 8
-//     transactions that failed for reasons of the cluster or met other
-//     writers' appends to the stream (an Any append; no producer, a
+//     transactions that failed for reasons of the cluster (no producer, a
 //     failed settle check, produce or scan errors, an abort after a
 //     caller cancelled), or the append timeout ([WithAppendTimeout]) ended
 //     before it was committed; nothing written, retry later.
