@@ -598,15 +598,9 @@ func (t *multiTxn) scan(pre <-chan map[int32]*partResult) bool {
 	if lead.attempts+1 >= maxAttempts {
 		var ces []*eventstore.ConflictError
 		for _, r := range m.members {
-			// An Any entry expects nothing and cannot conflict.
-			if conflicts[r] && r.expected != eventstore.Any {
+			if conflicts[r] {
 				ces = append(ces, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
 			}
-		}
-		if len(ces) == 0 {
-			t.fail(fmt.Errorf("%w: kafka: multi-stream append to streams %s gave up after %d attempts, each of which met another writer's concurrent append to its streams; nothing was written",
-				eventstore.ErrUnavailable, m.streams(), maxAttempts))
-			return false
 		}
 		t.fail(&eventstore.MultiConflictError{Conflicts: ces})
 		return false

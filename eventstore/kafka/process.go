@@ -248,12 +248,6 @@ func (g *groupTxn) scan(live []*appendReq, pre <-chan map[int32]*partResult) boo
 			continue
 		}
 		switch {
-		case r.attempts+1 >= maxAttempts && r.expected == eventstore.Any:
-			// Any expects nothing, so it cannot conflict: the stream
-			// was only too busy (another writer's transactions met every
-			// attempt).
-			r.finish(eventstore.AppendResult{}, fmt.Errorf("%w: kafka: append to stream %q gave up after %d attempts, each of which met another writer's concurrent append to the stream; nothing was written",
-				eventstore.ErrUnavailable, r.stream, maxAttempts))
 		case r.attempts+1 >= maxAttempts:
 			r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
 		default:

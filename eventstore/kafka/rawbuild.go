@@ -95,38 +95,9 @@ func (f *rawFetcher) fetchAll(ctx context.Context, offsets map[int32]int64, maxB
 		}
 		byLeader[id][p] = at
 	}
-	out := make(map[int32]*partResult, len(offsets))
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
-	)
-	for id, offs := range byLeader {
-		wg.Go(func() {
-			res, err := f.fetchBroker(ctx, id, offs, maxBytes)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				firstErr = cmpErr(firstErr, err)
-				return
-			}
-			for p, r := range res {
-				out[p] = r
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	return out, nil
-}
-
-func cmpErr(first, err error) error {
-	if first == nil {
-		return err
-	}
-	return first
+	return kafkafetch.PerBroker(byLeader, func(id int32, offs map[int32]int64) (map[int32]*partResult, error) {
+		return f.fetchBroker(ctx, id, offs, maxBytes)
+	})
 }
 
 func (f *rawFetcher) fetchBroker(ctx context.Context, id int32, offsets map[int32]int64, maxBytes int32) (map[int32]*partResult, error) {

@@ -41,40 +41,17 @@ func TestSettleEveryWrittenPartition(t *testing.T) {
 	}
 	topic := kafkatest.TopicName(t, "events")
 	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	var trace traceLog
-	defer func() {
-		if t.Failed() {
-			trace.dump(t)
-		}
-	}()
-	s := openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithTestTrace(trace.add(time.Now(), "store")))
+	s, _ := openTracedSingleWorker(t, c, topic)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	on := func(p int32, prefix string) string {
-		for i := 0; ; i++ {
-			if id := fmt.Sprintf("%s-%d", prefix, i); s.Partition(id) == p {
-				return id
-			}
-		}
-	}
-	a, b := on(1, "settle-a"), on(0, "settle-b")
+	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
 
 	first, _ := newEvents(1, "test")
 	_, err := s.Append(ctx, a, eventstore.NoStream, first...)
 	require.NoError(t, err)
 
 	// The next commit is acknowledged, but its markers are not written.
-	var withhold, withheld atomic.Bool
-	withhold.Store(true)
-	c.Fake().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.Fake().KeepControl()
-		r := req.(*kmsg.EndTxnRequest)
-		if !r.Commit || !withhold.CompareAndSwap(true, false) {
-			return nil, nil, false
-		}
-		withheld.Store(true)
-		return r.ResponseKind(), nil, true
-	})
+	withheld := withholdNextCommit(c)
 	second, secondIDs := newEvents(1, "test")
 	_, err = s.Append(ctx, a, eventstore.Exact(1), second...)
 	require.NoError(t, err)
@@ -84,17 +61,8 @@ func TestSettleEveryWrittenPartition(t *testing.T) {
 	// transaction, writing partition 0 only, fails after its records
 	// were sent: the connection of its Produce breaks once.
 	kafka.MarkSuspect(s)
-	var broke atomic.Bool
-	c.Fake().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.Fake().KeepControl()
-		r := req.(*kmsg.ProduceRequest)
-		if r.TransactionID == nil || len(r.Topics) == 0 || len(r.Topics[0].Partitions) == 0 || r.Topics[0].Partitions[0].Partition != 0 {
-			return nil, nil, false
-		}
-		if !broke.CompareAndSwap(false, true) {
-			return nil, nil, false
-		}
-		return nil, errors.New("test: break the connection of a produce"), true
+	broke := breakNextProduce(c, func(r *kmsg.ProduceRequest) bool {
+		return len(r.Topics[0].Partitions) > 0 && r.Topics[0].Partitions[0].Partition == 0
 	})
 	third, _ := newEvents(1, "test")
 	_, err = s.Append(ctx, b, eventstore.NoStream, third...)
@@ -130,28 +98,62 @@ func TestSettleWrittenPositionsPartition(t *testing.T) {
 	positions := topic + ".positions"
 	c.CreateTopic(t, positions, 1, nil)
 	group := kafkatest.TopicName(t, "group")
-	var trace traceLog
-	defer func() {
-		if t.Failed() {
-			trace.dump(t)
-		}
-	}()
-	s := openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithTestTrace(trace.add(time.Now(), "store")))
+	s, trace := openTracedSingleWorker(t, c, topic)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	on := func(p int32, prefix string) string {
-		for i := 0; ; i++ {
-			if id := fmt.Sprintf("%s-%d", prefix, i); s.Partition(id) == p {
-				return id
-			}
-		}
-	}
-	a, b := on(1, "settle-a"), on(0, "settle-b")
+	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
 	o := kafka.ConsumerOffsets{Group: group, GenerationID: -1, Topic: topic, Offsets: map[int32]int64{0: 42}, PositionTopic: positions}
 	first, _ := newEvents(1, "test")
 	_, err := s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: a, Expected: eventstore.NoStream, Events: first})
 	require.NoError(t, err)
 
+	withheld := withholdNextCommit(c)
+	_, err = s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: a, Expected: eventstore.NoStream, Events: first})
+	require.NoError(t, err, "the repeat")
+	require.True(t, withheld.Load(), "the commit was not intercepted")
+	require.Equal(t, 1, trace.count("a repeat of a written append"), "the repeat committed the offsets again")
+
+	kafka.MarkSuspect(s)
+	broke := breakNextProduce(c, func(r *kmsg.ProduceRequest) bool { return r.Topics[0].Topic == topic })
+	second, _ := newEvents(1, "test")
+	_, err = s.Append(ctx, b, eventstore.NoStream, second...)
+	t.Logf("append after the broken produce: %v", err)
+	require.True(t, broke.Load(), "the produce was not broken")
+
+	require.Equal(t, map[string][]int64{
+		string(wire.PositionKey(group, topic, 0)): {42, 42},
+	}, committedPositions(t, c, positions), "the position records of the append and of its acknowledged repeat")
+}
+
+// openTracedSingleWorker opens a store on topic with one transactional
+// producer (so that every append goes through the same worker) whose
+// transaction trace is dumped if the test fails.
+func openTracedSingleWorker(t *testing.T, c *kafkatest.Cluster, topic string) (*kafka.Store, *traceLog) {
+	t.Helper()
+	trace := &traceLog{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			trace.dump(t)
+		}
+	})
+	return openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithTestTrace(trace.add(time.Now(), "store"))), trace
+}
+
+// streamOnPartition returns a stream ID with prefix that s puts on
+// partition p.
+func streamOnPartition(s *kafka.Store, p int32, prefix string) string {
+	for i := 0; ; i++ {
+		if id := fmt.Sprintf("%s-%d", prefix, i); s.Partition(id) == p {
+			return id
+		}
+	}
+}
+
+// withholdNextCommit makes the embedded broker answer the next EndTxn
+// that commits with success without acting on it: the transaction stays
+// open, its records without markers, until the producer's next marker
+// decides them. The flag reports that it happened.
+func withholdNextCommit(c *kafkatest.Cluster) *atomic.Bool {
 	var withhold, withheld atomic.Bool
 	withhold.Store(true)
 	c.Fake().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
@@ -163,27 +165,21 @@ func TestSettleWrittenPositionsPartition(t *testing.T) {
 		withheld.Store(true)
 		return r.ResponseKind(), nil, true
 	})
-	_, err = s.AppendMultiWithOffsets(ctx, o, eventstore.StreamAppend{StreamID: a, Expected: eventstore.NoStream, Events: first})
-	require.NoError(t, err, "the repeat")
-	require.True(t, withheld.Load(), "the commit was not intercepted")
-	require.Equal(t, 1, trace.count("a repeat of a written append"), "the repeat committed the offsets again")
+	return &withheld
+}
 
-	kafka.MarkSuspect(s)
+// breakNextProduce makes the embedded broker close the connection of the
+// next transactional Produce request that match accepts (its records may
+// or may not be written). The flag reports that it happened.
+func breakNextProduce(c *kafkatest.Cluster, match func(*kmsg.ProduceRequest) bool) *atomic.Bool {
 	var broke atomic.Bool
 	c.Fake().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.Fake().KeepControl()
 		r := req.(*kmsg.ProduceRequest)
-		if r.TransactionID == nil || len(r.Topics) == 0 || r.Topics[0].Topic != topic || !broke.CompareAndSwap(false, true) {
+		if r.TransactionID == nil || len(r.Topics) == 0 || !match(r) || !broke.CompareAndSwap(false, true) {
 			return nil, nil, false
 		}
 		return nil, errors.New("test: break the connection of a produce"), true
 	})
-	second, _ := newEvents(1, "test")
-	_, err = s.Append(ctx, b, eventstore.NoStream, second...)
-	t.Logf("append after the broken produce: %v", err)
-	require.True(t, broke.Load(), "the produce was not broken")
-
-	require.Equal(t, map[string][]int64{
-		string(wire.PositionKey(group, topic, 0)): {42, 42},
-	}, committedPositions(t, c, positions), "the position records of the append and of its acknowledged repeat")
+	return &broke
 }

@@ -128,15 +128,24 @@ func Fetch(ctx context.Context, client sarama.Client, topic string, offsets map[
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[int32]*Partition, len(offsets))
+	return PerBroker(byLeader, func(b *sarama.Broker, ps []int32) (map[int32]*Partition, error) {
+		return fetchBroker(client, b, topic, ps, offsets, epochs, opts)
+	})
+}
+
+// PerBroker runs fetch for every broker of groups (a broker and what to
+// ask it, such as its partitions), all at once, and merges the
+// per-partition results. The first error wins; then nothing is returned.
+func PerBroker[B comparable, T, R any](groups map[B]T, fetch func(B, T) (map[int32]R, error)) (map[int32]R, error) {
+	out := map[int32]R{}
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup
 		firstErr error
 	)
-	for b, ps := range byLeader {
+	for b, g := range groups {
 		wg.Go(func() {
-			res, err := fetchBroker(client, b, topic, ps, offsets, epochs, opts)
+			res, err := fetch(b, g)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -72,13 +72,25 @@ func readUntil(t *testing.T, c *kafkatest.Cluster, topic string, iso sarama.Isol
 		t.Fatalf("consumer: %v", err)
 	}
 	defer cons.Close()
-	pc, err := cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
-	if err != nil {
-		t.Fatalf("consume %s/0: %v", topic, err)
+	deadline := time.Now().Add(30 * time.Second)
+	// A broker that has just started may not lead the partition yet
+	// (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE): try again until the
+	// deadline.
+	var pc sarama.PartitionConsumer
+	for {
+		pc, err = cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consume %s/0: %v", topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	defer pc.Close()
 	var got []string
-	timeout := time.After(30 * time.Second)
+	var lastErr error
+	timeout := time.After(time.Until(deadline))
 	for {
 		select {
 		case m := <-pc.Messages():
@@ -87,9 +99,11 @@ func readUntil(t *testing.T, c *kafkatest.Cluster, topic string, iso sarama.Isol
 				return got
 			}
 		case err := <-pc.Errors():
-			t.Fatalf("consume %s/0: %v", topic, err)
+			// The partition consumer reports a leader moving or a
+			// connection breaking and carries on; the deadline decides.
+			lastErr = err
 		case <-timeout:
-			t.Fatalf("isolation %v: %q not read within 30s; read so far %q", iso, last, got)
+			t.Fatalf("isolation %v: %q not read within 30s; read so far %q; last consumer error: %v", iso, last, got, lastErr)
 		}
 	}
 }
