@@ -223,11 +223,14 @@ func (r *Runner) handleOneTx(ctx context.Context, rec *Record) error {
 	return nil
 }
 
-// commit commits tx, moving the stored checkpoint of partition from the
-// runner's current position to next.
+// commit commits tx, moving the stored checkpoint of partition from where
+// this runner last loaded or committed it to next. That is not the
+// runner's read position: a source moves that past offsets it delivers
+// nothing for (markers, aborted and filtered records) without a commit, so
+// a commit after such a gap moves the stored checkpoint over it.
 func (r *Runner) commit(ctx context.Context, tx Txn, partition int32, next int64) error {
 	r.mu.Lock()
-	from := r.next[partition]
+	from := r.stored[partition]
 	r.mu.Unlock()
 	if err := tx.Commit(ctx, partition, from, next); err != nil {
 		_ = tx.Rollback()
@@ -238,5 +241,8 @@ func (r *Runner) commit(ctx context.Context, tx Txn, partition int32, next int64
 		}
 		return fmt.Errorf("projection %q: commit checkpoint %d of partition %d: %w", r.name, next, partition, err)
 	}
+	r.mu.Lock()
+	r.stored[partition] = next
+	r.mu.Unlock()
 	return nil
 }

@@ -26,11 +26,17 @@ type Runner struct {
 	cfg   config
 	types sync.Map // type name -> reflect.Type of its decoded values
 
-	mu      sync.Mutex
-	next    eventstore.Checkpoint // local progress: next offset per partition
-	changed chan struct{}         // closed and replaced whenever next moves
-	parked  map[string]int64      // stream -> lowest dead-lettered version
-	loaded  bool                  // parked streams loaded from the dead-letter sink
+	mu   sync.Mutex
+	next eventstore.Checkpoint // local progress: next offset per partition
+	// stored is the checkpoint store's position per partition as this
+	// runner last loaded or committed it: the "from" of its next commit.
+	// It trails next when a source reports progress past offsets it
+	// delivered nothing for (transaction markers, aborted or filtered
+	// records, see Sink.Reached), which no commit stored.
+	stored  eventstore.Checkpoint
+	changed chan struct{}    // closed and replaced whenever next moves
+	parked  map[string]int64 // stream -> lowest dead-lettered version
+	loaded  bool             // parked streams loaded from the dead-letter sink
 	// releasesAt is when deliveries of each partition last asked the
 	// sink for releases.
 	releasesAt map[int32]time.Time
@@ -143,7 +149,7 @@ func New(name string, sd serde.Serde, handlers []Handler, opts ...Option) (*Runn
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	return &Runner{name: name, sd: sd, hs: hs, cfg: cfg, next: eventstore.Checkpoint{},
+	return &Runner{name: name, sd: sd, hs: hs, cfg: cfg, next: eventstore.Checkpoint{}, stored: eventstore.Checkpoint{},
 		changed: make(chan struct{}), parked: map[string]int64{}}, nil
 }
 
@@ -245,14 +251,14 @@ func (r *Runner) startPartitions(ctx context.Context, partitions []int32) (event
 	defer r.mu.Unlock()
 	if partitions == nil {
 		for p := range r.next {
-			r.next[p] = cp[p]
+			r.next[p], r.stored[p] = cp[p], cp[p]
 		}
 		for p, o := range cp {
-			r.next[p] = o
+			r.next[p], r.stored[p] = o, o
 		}
 	}
 	for _, p := range partitions {
-		r.next[p] = cp[p]
+		r.next[p], r.stored[p] = cp[p], cp[p]
 	}
 	r.notifyLocked()
 	return cp.Clone(), true, nil

@@ -2,6 +2,7 @@ package projection_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -327,4 +328,57 @@ func TestLagAndWaitForTimeout(t *testing.T) {
 	require.Equal(t, map[int32]int64{0: 0}, lag)
 	_ = stop()
 	require.True(t, slices.Equal([]int32{0}, []int32{res.Positions[0].Partition}))
+}
+
+// gapSource delivers a record at offset 0, reports the partition read up
+// to 2 (offset 1 is a transaction marker or a filtered record: nothing is
+// delivered for it) and delivers the record at offset 2.
+type gapSource struct{ recs []projection.Record }
+
+func (s gapSource) Run(ctx context.Context, sink projection.Sink) error {
+	if _, _, err := sink.Start(ctx, []int32{0}); err != nil {
+		return err
+	}
+	if _, err := sink.Deliver(ctx, s.recs[:1]); err != nil {
+		return err
+	}
+	sink.Reached(0, 2)
+	if _, err := sink.Deliver(ctx, s.recs[1:]); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s gapSource) End(context.Context) (eventstore.Checkpoint, error) {
+	return eventstore.Checkpoint{0: 3}, nil
+}
+
+// A commit after offsets the source delivered nothing for (Reached moved
+// the runner's position past them, no commit stored it) moves the stored
+// checkpoint over the gap: it is not taken for another instance's move,
+// which restarted the partition and applied the record twice.
+func TestCommitAfterReachedGap(t *testing.T) {
+	var recs []projection.Record
+	for _, off := range []int64{0, 2} {
+		data, err := json.Marshal(Deposited{Amount: 1})
+		require.NoError(t, err)
+		recs = append(recs, projection.Record{Event: eventstore.RecordedEvent{
+			Event: eventstore.Event{Type: "test.Deposited", Data: data}, StreamID: "acc-1", Version: off/2 + 1,
+			Position: eventstore.Position{Partition: 0, Offset: off},
+		}})
+	}
+	var applied atomic.Int64
+	cps := &projection.MemoryCheckpoints{}
+	r, err := projection.New("gap", testSerde(t), []projection.Handler{
+		projection.On(func(context.Context, Deposited, projection.Meta) error { applied.Add(1); return nil }),
+	}, projection.WithCheckpoints(cps))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	require.NoError(t, r.CatchUp(ctx, gapSource{recs: recs}, nil))
+	require.EqualValues(t, 2, applied.Load())
+	cp, err := cps.Load(ctx, "gap")
+	require.NoError(t, err)
+	require.Equal(t, eventstore.Checkpoint{0: 3}, cp)
 }
