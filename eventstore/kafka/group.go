@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -137,6 +138,8 @@ const returnLinger = 200 * time.Microsecond
 // a group while another is in flight.
 const minParallel = 32
 
+// newGroupCommit starts the store's producers, workers and dispatcher.
+// The caller has applied the compression settings to s.cfg.
 func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 	g := &groupCommit{
 		s:       s,
@@ -146,25 +149,23 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
-	if err := s.opts.compression.apply(s.cfg); err != nil {
-		return nil, err
-	}
-	for i := range s.opts.producers {
+	// The producers start at once: each costs a FindCoordinator and an
+	// InitProducerID round trip, which do not depend on one another.
+	g.workers = make([]*worker, s.opts.producers)
+	errs := make([]error, len(g.workers))
+	var wg sync.WaitGroup
+	for i := range g.workers {
 		w := &worker{s: s, id: fmt.Sprintf("%s-%d", s.opts.txnPrefix, i)}
-		if err := w.ensureProducer(); err != nil {
-			for _, w := range g.workers {
-				w.closeProducer()
-			}
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
+		g.workers[i] = w
+		wg.Go(func() { errs[i] = w.ensureProducer() })
+	}
+	wg.Wait()
+	// The first producer's error (they likely fail alike: a missing ACL).
+	if err := cmp.Or(append(errs, ctx.Err())...); err != nil {
+		for _, w := range g.workers {
 			w.closeProducer()
-			for _, w := range g.workers {
-				w.closeProducer()
-			}
-			return nil, err
 		}
-		g.workers = append(g.workers, w)
+		return nil, err
 	}
 	for _, w := range g.workers {
 		g.workerWG.Add(1)
