@@ -130,3 +130,68 @@ func streamOn(p, n int32, prefix string) string {
 }
 
 var _ = context.Background
+
+// TestAnyAppendWaitsForOpenTransaction: an Any append expects nothing, so
+// another writer's transaction holding a record of its stream open is no
+// conflict: the append waits for it to end. Aborted within the append
+// timeout, the append then succeeds (it used to fail with a
+// ConflictError{Actual: -1} after 8 quick attempts); still open at the
+// timeout, the append fails with ErrUnavailable, never as a conflict,
+// which would tell its caller to reload and decide again for nothing.
+func TestAnyAppendWaitsForOpenTransaction(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic, WithAppendTimeout(3*time.Second))
+	ctx := testCtx(t)
+	held := "held-any"
+	_, err := s.Append(ctx, held, eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+
+	cfg := c.Config()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Transaction.ID = "held-" + topic
+	cfg.Producer.Transaction.Timeout = 60 * time.Second
+	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	hold := func() {
+		t.Helper()
+		require.NoError(t, p.BeginTxn())
+		require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{encodedMsg(topic, held, 2, "T")}))
+	}
+
+	// Still open at the append timeout: unavailable, not a conflict.
+	hold()
+	_, err = s.Append(ctx, held, eventstore.Any, ev("T", 2))
+	require.Error(t, err, "an append next to the open transaction succeeded")
+	require.NotErrorIs(t, err, eventstore.ErrConcurrencyConflict, "an Any append failed as a conflict: %v", err)
+	require.ErrorIs(t, err, eventstore.ErrUnavailable)
+	t.Logf("while open: %v", err)
+
+	// Aborted a second after the append started: the append waited and
+	// succeeds.
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, held, eventstore.Any, ev("T", 3))
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("the Any append returned before the transaction ended: %v", err)
+	default:
+	}
+	require.NoError(t, p.AbortTxn())
+	require.NoError(t, <-done, "the Any append did not succeed after the abort")
+	var versions []int64
+	for e, err := range s.ReadStream(ctx, held, 1) {
+		require.NoError(t, err)
+		versions = append(versions, e.Version)
+	}
+	require.Equal(t, []int64{1, 2}, versions, "the stream holds its first event and the Any append's, nothing of the aborted transaction")
+}

@@ -498,7 +498,10 @@
 // BENCHMARKS.md). Appends to a stream the dead writer had written to see
 // its open records in their scan and retry, then fail with a conflict if
 // the records are still undecided after several attempts (about a quarter
-// of a second); appends to other streams of its partition go on. After a failed
+// of a second), except appends with [eventstore.Any], which conflict with
+// nothing: they wait for the records to be decided until their append
+// timeout, then fail with [eventstore.ErrUnavailable]; appends to other
+// streams of its partition go on. After a failed
 // produce (for example a record too large) the transaction is aborted and
 // the producer takes a new epoch (InitProducerId) before its next
 // transaction, which resets its sequence numbers; a producer fenced by a

@@ -41,7 +41,11 @@ type appendReq struct {
 	notBefore time.Time
 	state     atomic.Int32
 	attempts  int
-	done      chan appendOutcome
+	// waits counts the transactions an Any append left because their
+	// conflict scan met undecided records of its stream (process.go's
+	// scan): they use up no attempts.
+	waits int
+	done  chan appendOutcome
 
 	// Set by the worker for one attempt.
 	base      int64 // the stream's version before the append

@@ -247,6 +247,19 @@ func (g *groupTxn) scan(live []*appendReq, pre <-chan map[int32]*partResult) boo
 			r.finish(res, err)
 			continue
 		}
+		if r.expected == eventstore.Any {
+			// An Any append conflicts with nothing: what it met are
+			// records of another writer not decided yet. It waits for
+			// them without using up its attempts, alone after the
+			// second wait, until its append timeout, which ends it with
+			// ErrUnavailable (a ConflictError would tell its caller to
+			// reload and decide again, for nothing).
+			r.waits++
+			r.solo = r.solo || r.waits >= 2
+			r.notBefore = time.Now().Add(time.Millisecond << min(r.waits, 6))
+			g.requeue(r, stateClaimed)
+			continue
+		}
 		switch {
 		case r.attempts+1 >= maxAttempts:
 			r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
