@@ -239,10 +239,7 @@
 // since, instead of the whole topic: on a real broker, 1M events in 200k
 // streams plus 1,000 new ones start in 55–150 ms instead of the
 // 0.6–0.8 s of a fresh start (BenchmarkStart/restart; the range is the
-// load of the shared machine it ran on). The store's transactional
-// producers start (FindCoordinator, InitProducerID) while the index
-// loads and builds, not after it: on a restart their round trips were a
-// fifth of the start. The file holds only committed events below
+// load of the shared machine it ran on). The file holds only committed events below
 // each partition's saved offset, so any older file is a valid prefix of
 // the log; New trusts it only after checking that the log still extends
 // it: same cluster ID, same topic ID (a topic deleted and re-created gets

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -142,8 +141,6 @@ const returnLinger = 200 * time.Microsecond
 // a group while another is in flight.
 const minParallel = 32
 
-// newGroupCommit starts the store's producers, workers and dispatcher.
-// The caller has applied the compression settings to s.cfg.
 func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 	g := &groupCommit{
 		s:       s,
@@ -153,23 +150,25 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
-	// The producers start at once: each costs a FindCoordinator and an
-	// InitProducerID round trip, which do not depend on one another.
-	g.workers = make([]*worker, s.opts.producers)
-	errs := make([]error, len(g.workers))
-	var wg sync.WaitGroup
-	for i := range g.workers {
-		w := &worker{s: s, id: fmt.Sprintf("%s-%d", s.opts.txnPrefix, i)}
-		g.workers[i] = w
-		wg.Go(func() { errs[i] = w.ensureProducer() })
-	}
-	wg.Wait()
-	// The first producer's error (they likely fail alike: a missing ACL).
-	if err := cmp.Or(append(errs, ctx.Err())...); err != nil {
-		for _, w := range g.workers {
-			w.closeProducer()
-		}
+	if err := s.opts.compression.apply(s.cfg); err != nil {
 		return nil, err
+	}
+	for i := range s.opts.producers {
+		w := &worker{s: s, id: fmt.Sprintf("%s-%d", s.opts.txnPrefix, i)}
+		if err := w.ensureProducer(); err != nil {
+			for _, w := range g.workers {
+				w.closeProducer()
+			}
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			w.closeProducer()
+			for _, w := range g.workers {
+				w.closeProducer()
+			}
+			return nil, err
+		}
+		g.workers = append(g.workers, w)
 	}
 	for _, w := range g.workers {
 		g.workerWG.Add(1)

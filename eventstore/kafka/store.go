@@ -178,45 +178,6 @@ func (s *Store) start(ctx context.Context) error {
 	for i := range all {
 		all[i] = int32(i)
 	}
-	// The transactional producers start while the index is loaded and
-	// built (not on a read-only store): their round trips do not depend on
-	// the index, and a producer's InitProducerID aborting an open
-	// transaction of this prefix's previous run only lets the build's
-	// read_committed end move sooner. Every worker still settle-checks
-	// before its first transaction (suspect is set).
-	var gcDone chan gcStart
-	bctx, cancelBuild := context.WithCancel(ctx)
-	defer cancelBuild()
-	if !s.opts.readOnly {
-		if err := s.opts.compression.apply(s.cfg); err != nil {
-			return err
-		}
-		gcDone = make(chan gcStart, 1)
-		go func() {
-			gc, err := newGroupCommit(bctx, s)
-			if err != nil {
-				cancelBuild()
-			}
-			gcDone <- gcStart{gc, err}
-		}()
-	}
-	// fail returns the error that ended the start, err, or the
-	// producers' error when their failure cancelled the build, after the
-	// producers stopped.
-	fail := func(err error) error {
-		if gcDone == nil {
-			return err
-		}
-		r := <-gcDone
-		if r.err == nil {
-			r.gc.close()
-			return err
-		}
-		if bctx.Err() != nil && ctx.Err() == nil {
-			return r.err
-		}
-		return err
-	}
 	var progress func(p int32, next, end int64)
 	if fn := s.opts.progress; fn != nil {
 		progress = func(p int32, next, end int64) {
@@ -228,9 +189,9 @@ func (s *Store) start(ctx context.Context) error {
 		if s.opts.diskIndex {
 			load = s.openDiskIndex
 		}
-		why, err := load(bctx)
+		why, err := load(ctx)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		if why != "" {
 			s.logRebuild(why)
@@ -240,32 +201,26 @@ func (s *Store) start(ctx context.Context) error {
 		s.built = map[int32]bool{}
 		return nil // no appends; every read builds its partition's index (buildFor)
 	}
-	if err := s.build(bctx, all, progress); err != nil {
-		return fail(err)
+	if err := s.build(ctx, all, progress); err != nil {
+		return err
 	}
 	if s.db != nil {
 		if err := s.finishBulk(); err != nil {
-			return fail(err)
+			return err
 		}
 	}
-	if err := s.catchUp(bctx, all, false, progress); err != nil {
-		return fail(err)
+	if err := s.catchUp(ctx, all, false, progress); err != nil {
+		return err
 	}
-	r := <-gcDone
-	if r.err != nil {
-		return r.err
+	gc, err := newGroupCommit(ctx, s)
+	if err != nil {
+		return err
 	}
-	s.gc = r.gc
+	s.gc = gc
 	if s.opts.indexDir != "" && s.opts.indexSaveEvery > 0 {
 		s.saver.Go(s.saveEvery)
 	}
 	return nil
-}
-
-// gcStart is the outcome of starting the store's producers.
-type gcStart struct {
-	gc  *groupCommit
-	err error
 }
 
 // saveEvery saves the index every indexSaveEvery until the store closes,
