@@ -28,8 +28,8 @@
 #                                  (jars in libs/)
 #   KAFKAES_KAFKA_RUN              $KAFKAES_KAFKA_DIR/run  broker state: data/,
 #                                  server.properties, broker.log, broker.pid
-#   KAFKAES_KAFKA_PORT             39092   client listener on 127.0.0.1
-#   KAFKAES_KAFKA_CONTROLLER_PORT  39093   KRaft controller listener
+#   KAFKAES_KAFKA_PORT             19092   client listener on 127.0.0.1
+#   KAFKAES_KAFKA_CONTROLLER_PORT  19093   KRaft controller listener
 #   KAFKAES_KAFKA_HEAP             -Xms256m -Xmx1g
 #   KAFKAES_KAFKA_JVM_OPTS         -XX:TieredStopAtLevel=1  more java options;
 #                                  the default (C1 JIT only) starts the broker
@@ -52,8 +52,8 @@ VERSION="${KAFKAES_KAFKA_VERSION:-4.4.0}"
 # The slf4j binding must match the log4j-core version kafka_2.13 depends on.
 LOG4J_VERSION="${KAFKAES_LOG4J_VERSION:-2.25.5}"
 DIR="${KAFKAES_KAFKA_DIR:-${HOME:-/root}/.cache/kafkaes/kafka-${VERSION}}"
-PORT="${KAFKAES_KAFKA_PORT:-39092}"
-CPORT="${KAFKAES_KAFKA_CONTROLLER_PORT:-39093}"
+PORT="${KAFKAES_KAFKA_PORT:-19092}"
+CPORT="${KAFKAES_KAFKA_CONTROLLER_PORT:-19093}"
 HEAP="${KAFKAES_KAFKA_HEAP:--Xms256m -Xmx1g}"
 JVM_OPTS="${KAFKAES_KAFKA_JVM_OPTS--XX:TieredStopAtLevel=1}"
 START_TIMEOUT="${KAFKAES_KAFKA_START_TIMEOUT:-120}"

@@ -43,9 +43,9 @@
 # node number is the Kafka broker ID.
 #
 # Settings (environment variables, with defaults):
-#   KAFKAES_CLUSTER_PORT_BASE   40200  node N listens for clients on
+#   KAFKAES_CLUSTER_PORT_BASE   19300  node N listens for clients on
 #                               BASE+2(N-1) and for controllers on
-#                               BASE+2(N-1)+1: 40200..40205
+#                               BASE+2(N-1)+1: 19300..19305
 #   KAFKAES_CLUSTER_RUN         $KAFKAES_KAFKA_DIR/cluster-<base>  state:
 #                               node<N>/{data,server.properties,broker.log,broker.pid}
 #   KAFKAES_CLUSTER_HEAP        -Xms128m -Xmx512m  per node
@@ -61,7 +61,7 @@ set -euo pipefail
 
 VERSION="${KAFKAES_KAFKA_VERSION:-4.4.0}"
 DIR="${KAFKAES_KAFKA_DIR:-${HOME:-/root}/.cache/kafkaes/kafka-${VERSION}}"
-BASE="${KAFKAES_CLUSTER_PORT_BASE:-40200}"
+BASE="${KAFKAES_CLUSTER_PORT_BASE:-19300}"
 HEAP="${KAFKAES_CLUSTER_HEAP:--Xms128m -Xmx512m}"
 JVM_OPTS="${KAFKAES_KAFKA_JVM_OPTS--XX:TieredStopAtLevel=1}"
 START_TIMEOUT="${KAFKAES_KAFKA_START_TIMEOUT:-120}"

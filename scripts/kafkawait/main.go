@@ -6,11 +6,11 @@
 //
 // Usage:
 //
-//	go run ./scripts/kafkawait [-brokers 127.0.0.1:39092] [-timeout 60s] [-config client.properties] [-min-brokers 1]
+//	go run ./scripts/kafkawait [-brokers 127.0.0.1:19092] [-timeout 60s] [-config client.properties] [-min-brokers 1]
 //
 // -config names a Kafka client.properties file with the TLS and SASL
 // settings of a secured listener (see package kafkaconfig).
-// -brokers defaults to $KAFKAES_BROKERS, or 127.0.0.1:39092 when unset.
+// -brokers defaults to $KAFKAES_BROKERS, or 127.0.0.1:19092 when unset.
 // -timeout is the total time to keep trying (default 60s). It exits 0 once
 // the cluster answers, and 1 with the last error when the time is up.
 package main
@@ -32,7 +32,7 @@ import (
 func main() {
 	def := os.Getenv("KAFKAES_BROKERS")
 	if def == "" {
-		def = "127.0.0.1:39092"
+		def = "127.0.0.1:19092"
 	}
 	brokers := flag.String("brokers", def, "comma-separated bootstrap addresses")
 	timeout := flag.Duration("timeout", 60*time.Second, "total time to keep trying")

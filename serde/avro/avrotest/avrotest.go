@@ -25,7 +25,7 @@ import (
 // EnvRegistry is the environment variable that points tests at a real
 // Schema Registry: the base URL of its Confluent API, for example
 // "http://127.0.0.1:8081" (Confluent) or
-// "http://127.0.0.1:38081/apis/ccompat/v7" (Apicurio, as started by
+// "http://127.0.0.1:18081/apis/ccompat/v7" (Apicurio, as started by
 // scripts/schema-registry.sh).
 const EnvRegistry = "KAFKAES_SCHEMA_REGISTRY"
 
