@@ -550,7 +550,12 @@
 // aborted with it if it failed), and settles the
 // records of its own producer ID that no marker follows, with an empty
 // transaction (AddPartitionsToTxn, EndTxn, no data) whose marker is a
-// commit for its last acknowledged commit and an abort for anything else;
+// commit for its last acknowledged commit and an abort for anything else
+// (a worker with no appends to write does the same check within about a
+// second of such an error, for the partitions it wrote to, so that an idle
+// store does not leave a partition's last stable offset held, and every
+// read_committed reader of it waiting, until its next append:
+// TestSettleIdleWorker);
 // (2) the conflict scan also looks for undecided records of its own
 // producer ID before the transaction's records and aborts instead of
 // committing when it finds some (they belong to appends that returned an

@@ -175,7 +175,20 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 		go func() {
 			defer g.workerWG.Done()
 			defer w.closeProducer()
-			for batch := range g.work {
+			tick := time.NewTicker(idleSettleEvery)
+			defer tick.Stop()
+			for {
+				var batch []*appendReq
+				select {
+				case b, ok := <-g.work:
+					if !ok {
+						return
+					}
+					batch = b
+				case <-tick.C:
+					w.settleIdle()
+					continue
+				}
 				var start time.Time
 				if s.opts.hooks.Batch != nil {
 					start = time.Now()

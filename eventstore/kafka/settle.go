@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -74,6 +75,54 @@ func hangingOutcome(recs []record, pid int64, acked [2]int64) (act settleAction,
 		return settleAbort, false
 	}
 	return settleNothing, false
+}
+
+// idleSettleEvery is how often an idle worker looks whether it is
+// suspect (see settleIdle).
+const idleSettleEvery = 500 * time.Millisecond
+
+// settleIdle is the settle check of a worker that has no appends to
+// write: when the store became suspect since the worker last checked,
+// it settles every partition the worker wrote to. Without it, records of
+// an acknowledged commit whose markers a restarted coordinator skipped
+// would hold their partition's last stable offset, and every
+// read_committed reader of the partition (projections, other stores'
+// catch-ups) would wait, until the store's next append; with it they
+// wait at most about idleSettleEvery once the store noticed the error. A
+// failed check leaves the worker suspect, and the next tick tries again;
+// a Close stops it.
+func (w *worker) settleIdle() {
+	s := w.s
+	gen := s.suspect.Load()
+	if gen == w.checked || len(w.wrote) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.appendTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	parts := make([]topicPart, 0, len(w.wrote))
+	for tp := range w.wrote {
+		parts = append(parts, tp)
+	}
+	if w.settleAll {
+		parts = append(parts, s.eventParts(allParts(s.nparts))...)
+	}
+	if err := w.settle(ctx, parts); err != nil {
+		if s.opts.tracer != nil {
+			w.tracef("idle settle check: %v", err)
+		}
+		return
+	}
+	if s.opts.tracer != nil {
+		w.tracef("idle settle check of %d partitions done", len(parts))
+	}
+	w.checked, w.settleAll = gen, false
 }
 
 // settle runs the settle check for the partitions parts (see above) and

@@ -183,3 +183,48 @@ func breakNextProduce(c *kafkatest.Cluster, match func(*kmsg.ProduceRequest) boo
 	})
 	return &broke
 }
+
+// TestSettleIdleWorker: an acknowledged commit whose markers Kafka did not
+// write (as a restarted coordinator may leave it; the test answers the
+// EndTxn itself) holds its partition's last stable offset, so every
+// read_committed reader of the partition waits. A store that noticed a
+// broker error (suspect) and has no more appends to write settles it
+// anyway, within about a second: a plain read_committed reader then sees
+// the acknowledged events, long before the transaction timeout, without
+// another append. Before, the records stayed undecided until the store's
+// next append.
+func TestSettleIdleWorker(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to withhold a commit marker")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	s, trace := openTracedSingleWorker(t, c, topic)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := streamOnPartition(s, 1, "settle-idle")
+	first, _ := newEvents(1, "test")
+	_, err := s.Append(ctx, a, eventstore.NoStream, first...)
+	require.NoError(t, err)
+
+	withheld := withholdNextCommit(c)
+	second, secondIDs := newEvents(1, "test")
+	_, err = s.Append(ctx, a, eventstore.Exact(1), second...)
+	require.NoError(t, err)
+	require.True(t, withheld.Load(), "the commit was not intercepted")
+	kafka.MarkSuspect(s)
+
+	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second) // the transaction timeout is 10s
+	defer rcancel()
+	log, err := logcheck.ReadCommitted(rctx, c.Brokers, c.Config(), topic)
+	require.NoError(t, err, "a read_committed reader still waits for the acknowledged records")
+	var got []string
+	for _, ev := range log {
+		if ev.StreamID == a && ev.Version == 2 {
+			got = append(got, ev.ID)
+		}
+	}
+	require.Equal(t, secondIDs, got, "the acknowledged append of version 2 is in the log")
+	require.Positive(t, trace.count("idle settle check of"), "settled by the idle worker")
+}
