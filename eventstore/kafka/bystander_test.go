@@ -195,3 +195,58 @@ func TestAnyAppendWaitsForOpenTransaction(t *testing.T) {
 	}
 	require.Equal(t, []int64{1, 2}, versions, "the stream holds its first event and the Any append's, nothing of the aborted transaction")
 }
+
+// TestAnyMultiAppendWaitsForOpenTransaction is
+// TestAnyAppendWaitsForOpenTransaction for a multi-stream append whose
+// entry on the held stream is Any: it waits for the other writer's
+// transaction too, and fails with ErrUnavailable, never with a
+// MultiConflictError, when the transaction outlives its append timeout.
+func TestAnyMultiAppendWaitsForOpenTransaction(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic, WithAppendTimeout(3*time.Second))
+	ctx := testCtx(t)
+	held, other := "held-any-multi", "other-any-multi"
+	_, err := s.Append(ctx, held, eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+
+	cfg := c.Config()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Transaction.ID = "held-" + topic
+	cfg.Producer.Transaction.Timeout = 60 * time.Second
+	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	msg := encodedMsg(topic, held, 2, "T")
+	msg.Partition = s.Partition(held)
+	multi := func(v int) error {
+		_, err := s.AppendMulti(ctx,
+			eventstore.StreamAppend{StreamID: held, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", v)}},
+			eventstore.StreamAppend{StreamID: other, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", v)}})
+		return err
+	}
+
+	require.NoError(t, p.BeginTxn())
+	require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{msg}))
+	err = multi(2)
+	require.Error(t, err, "a multi-stream append next to the open transaction succeeded")
+	require.NotErrorIs(t, err, eventstore.ErrConcurrencyConflict, "an all-Any multi-stream append failed as a conflict: %v", err)
+	require.ErrorIs(t, err, eventstore.ErrUnavailable)
+	t.Logf("while open: %v", err)
+
+	done := make(chan error, 1)
+	go func() { done <- multi(3) }()
+	time.Sleep(time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("the multi-stream append returned before the transaction ended: %v", err)
+	default:
+	}
+	require.NoError(t, p.AbortTxn())
+	require.NoError(t, <-done, "the multi-stream append did not succeed after the abort")
+}

@@ -495,7 +495,8 @@
 // BENCHMARKS.md). Appends to a stream the dead writer had written to see
 // its open records in their scan and retry, then fail with a conflict if
 // the records are still undecided after several attempts (about a quarter
-// of a second), except appends with [eventstore.Any], which conflict with
+// of a second), except appends with [eventstore.Any] (and multi-stream
+// appends whose entries on such streams are all Any), which conflict with
 // nothing: they wait for the records to be decided until their append
 // timeout, then fail with [eventstore.ErrUnavailable]; appends to other
 // streams of its partition go on. After a failed

@@ -595,6 +595,24 @@ func (t *multiTxn) scan(pre <-chan map[int32]*partResult) bool {
 		w.finishChecked(t.ctx, m, results, err)
 		return false
 	}
+	allAny := true
+	for _, r := range m.members {
+		if conflicts[r] && r.expected != eventstore.Any {
+			allAny = false
+		}
+	}
+	if allAny {
+		// Entries with Any conflict with nothing: as a single Any append
+		// (groupTxn.scan), the append waits for the undecided records of
+		// another writer without using up its attempts, until its append
+		// timeout ends it with ErrUnavailable.
+		lead.waits++
+		lead.notBefore = time.Now().Add(time.Millisecond << min(lead.waits, 6))
+		if lead.state.CompareAndSwap(stateClaimed, stateQueued) {
+			t.retry = []*appendReq{lead}
+		}
+		return false
+	}
 	if lead.attempts+1 >= maxAttempts {
 		var ces []*eventstore.ConflictError
 		for _, r := range m.members {
