@@ -431,15 +431,8 @@ func (s *Store) readLog(ctx context.Context, f *fetcher, from eventstore.Checkpo
 	// Closing the store ends the read at once, even while it waits for a
 	// broker that is down, with ErrClosed rather than a context error.
 	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := s.endOnClose(ctx, 0)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	emit := yield
 	yield = func(ev eventstore.RecordedEvent, err error) bool {
 		if err != nil && parent.Err() == nil && s.isClosed() && errors.Is(err, context.Canceled) {

@@ -97,15 +97,8 @@ func (w *worker) settleIdle() {
 	if gen == w.checked || len(w.wrote) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.appendTimeout)
+	ctx, cancel := s.endOnClose(context.Background(), s.opts.appendTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	parts := make([]topicPart, 0, len(w.wrote))
 	for tp := range w.wrote {
 		parts = append(parts, tp)

@@ -234,14 +234,7 @@ func (s *Store) saveEvery() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		go func() { // a Close during the save ends its broker calls
-			select {
-			case <-s.closed:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := s.endOnClose(context.Background(), time.Minute) // a Close during the save ends its broker calls
 		if err := s.saveIndex(ctx); err != nil && !s.isClosed() {
 			s.opts.logger.Warn("kafka: could not save the stream index", slog.String("topic", s.topic), slog.Any("error", err))
 		}
@@ -441,6 +434,26 @@ func (s *Store) shutdown() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// endOnClose returns a context derived from parent that also ends when
+// the store closes and, when timeout is above 0, after timeout; call its
+// cancel function when done.
+func (s *Store) endOnClose(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	if timeout > 0 {
+		cctx, ccancel := ctx, cancel
+		tctx, tcancel := context.WithTimeout(cctx, timeout)
+		ctx, cancel = tctx, func() { tcancel(); ccancel() }
+	}
+	go func() {
+		select {
+		case <-s.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 func (s *Store) isClosed() bool {
