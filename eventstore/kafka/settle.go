@@ -93,13 +93,32 @@ const idleSettleEvery = 500 * time.Millisecond
 // a Close stops it.
 func (w *worker) settleIdle() {
 	s := w.s
-	gen := s.suspect.Load()
-	if gen == w.checked || len(w.wrote) == 0 {
+	if s.suspect.Load() == w.checked || len(w.wrote) == 0 {
 		return
 	}
 	ctx, cancel := s.endOnClose(context.Background(), s.opts.appendTimeout)
 	defer cancel()
-	parts := make([]topicPart, 0, len(w.wrote))
+	err := w.settleIfSuspect(ctx, nil)
+	if s.opts.tracer != nil {
+		w.tracef("idle settle check: %v", err)
+	}
+}
+
+// settleIfSuspect runs the settle check when the store became suspect
+// since the worker's last one: for the partitions parts (those of the
+// next transaction, if any) and every partition (of the events topic and
+// of any other, such as a positions topic) the worker wrote to, not only
+// those of its next transaction: after a coordinator restart an
+// acknowledged commit may lack its markers in a partition the next
+// transaction does not write, and a later transaction that writes there
+// and fails would have to abort both. With a new producer (settleAll),
+// every partition of the events topic too.
+func (w *worker) settleIfSuspect(ctx context.Context, parts []topicPart) error {
+	s := w.s
+	gen := s.suspect.Load()
+	if gen == w.checked {
+		return nil
+	}
 	for tp := range w.wrote {
 		parts = append(parts, tp)
 	}
@@ -107,15 +126,10 @@ func (w *worker) settleIdle() {
 		parts = append(parts, s.eventParts(allParts(s.nparts))...)
 	}
 	if err := w.settle(ctx, parts); err != nil {
-		if s.opts.tracer != nil {
-			w.tracef("idle settle check: %v", err)
-		}
-		return
-	}
-	if s.opts.tracer != nil {
-		w.tracef("idle settle check of %d partitions done", len(parts))
+		return err
 	}
 	w.checked, w.settleAll = gen, false
+	return nil
 }
 
 // settle runs the settle check for the partitions parts (see above) and

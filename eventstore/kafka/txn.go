@@ -167,28 +167,11 @@ func (w *worker) processRaw(batch []*appendReq) {
 // start gets the worker's producer ready (a new one, or settling what an
 // error may have left behind) and begins a transaction for live.
 func (w *worker) start(ctx context.Context, live []*appendReq) error {
-	s := w.s
 	if err := w.ensureProducer(); err != nil {
 		return err
 	}
-	if gen := s.suspect.Load(); gen != w.checked {
-		// Every partition the worker wrote to (of the events topic and
-		// of any other, such as a positions topic), not only those of
-		// this transaction: after a coordinator restart an acknowledged
-		// commit may lack its markers in a partition the next
-		// transaction does not write, and a later transaction that
-		// writes there and fails would have to abort both.
-		sparts := w.s.eventParts(partsOf(live))
-		for tp := range w.wrote {
-			sparts = append(sparts, tp)
-		}
-		if w.settleAll {
-			sparts = append(sparts, w.s.eventParts(allParts(s.nparts))...)
-		}
-		if err := w.settle(ctx, sparts); err != nil {
-			return err
-		}
-		w.checked, w.settleAll = gen, false
+	if err := w.settleIfSuspect(ctx, w.s.eventParts(partsOf(live))); err != nil {
+		return err
 	}
 	if err := w.prod.begin(ctx); err != nil {
 		w.recover(err)
