@@ -139,55 +139,11 @@ var _ = context.Background
 // timeout, the append fails with ErrUnavailable, never as a conflict,
 // which would tell its caller to reload and decide again for nothing.
 func TestAnyAppendWaitsForOpenTransaction(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
-	s := openStore(t, c, topic, WithAppendTimeout(3*time.Second))
-	ctx := testCtx(t)
 	held := "held-any"
-	_, err := s.Append(ctx, held, eventstore.NoStream, ev("T", 1))
-	require.NoError(t, err)
-
-	cfg := c.Config()
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Net.MaxOpenRequests = 1
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Transaction.ID = "held-" + topic
-	cfg.Producer.Transaction.Timeout = 60 * time.Second
-	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
-	require.NoError(t, err)
-	defer p.Close()
-	hold := func() {
-		t.Helper()
-		require.NoError(t, p.BeginTxn())
-		require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{encodedMsg(topic, held, 2, "T")}))
-	}
-
-	// Still open at the append timeout: unavailable, not a conflict.
-	hold()
-	_, err = s.Append(ctx, held, eventstore.Any, ev("T", 2))
-	require.Error(t, err, "an append next to the open transaction succeeded")
-	require.NotErrorIs(t, err, eventstore.ErrConcurrencyConflict, "an Any append failed as a conflict: %v", err)
-	require.ErrorIs(t, err, eventstore.ErrUnavailable)
-	t.Logf("while open: %v", err)
-
-	// Aborted a second after the append started: the append waited and
-	// succeeds.
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Append(ctx, held, eventstore.Any, ev("T", 3))
-		done <- err
-	}()
-	time.Sleep(time.Second)
-	select {
-	case err := <-done:
-		t.Fatalf("the Any append returned before the transaction ended: %v", err)
-	default:
-	}
-	require.NoError(t, p.AbortTxn())
-	require.NoError(t, <-done, "the Any append did not succeed after the abort")
+	s, ctx := anyWaitsForOpenTransaction(t, 1, held, func(ctx context.Context, s *Store, v int) error {
+		_, err := s.Append(ctx, held, eventstore.Any, ev("T", v))
+		return err
+	})
 	var versions []int64
 	for e, err := range s.ReadStream(ctx, held, 1) {
 		require.NoError(t, err)
@@ -202,51 +158,57 @@ func TestAnyAppendWaitsForOpenTransaction(t *testing.T) {
 // transaction too, and fails with ErrUnavailable, never with a
 // MultiConflictError, when the transaction outlives its append timeout.
 func TestAnyMultiAppendWaitsForOpenTransaction(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	s := openStore(t, c, topic, WithAppendTimeout(3*time.Second))
-	ctx := testCtx(t)
 	held, other := "held-any-multi", "other-any-multi"
-	_, err := s.Append(ctx, held, eventstore.NoStream, ev("T", 1))
-	require.NoError(t, err)
-
-	cfg := c.Config()
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Net.MaxOpenRequests = 1
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Transaction.ID = "held-" + topic
-	cfg.Producer.Transaction.Timeout = 60 * time.Second
-	p, err := sarama.NewSyncProducer(c.Brokers, cfg)
-	require.NoError(t, err)
-	defer p.Close()
-	msg := encodedMsg(topic, held, 2, "T")
-	msg.Partition = s.Partition(held)
-	multi := func(v int) error {
+	anyWaitsForOpenTransaction(t, 2, held, func(ctx context.Context, s *Store, v int) error {
 		_, err := s.AppendMulti(ctx,
 			eventstore.StreamAppend{StreamID: held, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", v)}},
 			eventstore.StreamAppend{StreamID: other, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", v)}})
 		return err
-	}
+	})
+}
 
+// anyWaitsForOpenTransaction runs the scenario of
+// TestAnyAppendWaitsForOpenTransaction on a topic of parts partitions:
+// stream held has version 1, another writer's transaction holds a record
+// of it open, and appendAny (an append with Any on held, whose events are
+// ev("T", v)) must fail with ErrUnavailable, never as a conflict, while
+// the transaction outlives the store's append timeout (3s), then, started
+// again with the transaction open, wait until it is aborted a second
+// later and succeed. It returns the store and the test's context.
+func anyWaitsForOpenTransaction(t *testing.T, parts int32, held string, appendAny func(ctx context.Context, s *Store, v int) error) (*Store, context.Context) {
+	t.Helper()
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, parts, kafkatest.EventsTopicConfig())
+	s := openStore(t, c, topic, WithAppendTimeout(3*time.Second))
+	ctx := testCtx(t)
+	_, err := s.Append(ctx, held, eventstore.NoStream, ev("T", 1))
+	require.NoError(t, err)
+
+	p := otherTxnProducer(t, c, "held-"+topic, sarama.CompressionNone)
+	msg := encodedMsg(topic, held, 2, "T")
+	msg.Partition = s.Partition(held)
 	require.NoError(t, p.BeginTxn())
 	require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{msg}))
-	err = multi(2)
-	require.Error(t, err, "a multi-stream append next to the open transaction succeeded")
-	require.NotErrorIs(t, err, eventstore.ErrConcurrencyConflict, "an all-Any multi-stream append failed as a conflict: %v", err)
+
+	// Still open at the append timeout: unavailable, not a conflict.
+	err = appendAny(ctx, s, 2)
+	require.Error(t, err, "an append next to the open transaction succeeded")
+	require.NotErrorIs(t, err, eventstore.ErrConcurrencyConflict, "an Any append failed as a conflict: %v", err)
 	require.ErrorIs(t, err, eventstore.ErrUnavailable)
 	t.Logf("while open: %v", err)
 
+	// Aborted a second after the append started: the append waited and
+	// succeeds.
 	done := make(chan error, 1)
-	go func() { done <- multi(3) }()
+	go func() { done <- appendAny(ctx, s, 3) }()
 	time.Sleep(time.Second)
 	select {
 	case err := <-done:
-		t.Fatalf("the multi-stream append returned before the transaction ended: %v", err)
+		t.Fatalf("the Any append returned before the transaction ended: %v", err)
 	default:
 	}
 	require.NoError(t, p.AbortTxn())
-	require.NoError(t, <-done, "the multi-stream append did not succeed after the abort")
+	require.NoError(t, <-done, "the Any append did not succeed after the abort")
+	return s, ctx
 }
