@@ -45,17 +45,7 @@ func TestSettleEveryWrittenPartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
-
-	first, _ := newEvents(1, "test")
-	_, err := s.Append(ctx, a, eventstore.NoStream, first...)
-	require.NoError(t, err)
-
-	// The next commit is acknowledged, but its markers are not written.
-	withheld := withholdNextCommit(c)
-	second, secondIDs := newEvents(1, "test")
-	_, err = s.Append(ctx, a, eventstore.Exact(1), second...)
-	require.NoError(t, err)
-	require.True(t, withheld.Load(), "the commit was not intercepted")
+	secondIDs := appendWithheld(ctx, t, c, s, a)
 
 	// A broker went away (as far as the store can tell), and the next
 	// transaction, writing partition 0 only, fails after its records
@@ -65,7 +55,7 @@ func TestSettleEveryWrittenPartition(t *testing.T) {
 		return len(r.Topics[0].Partitions) > 0 && r.Topics[0].Partitions[0].Partition == 0
 	})
 	third, _ := newEvents(1, "test")
-	_, err = s.Append(ctx, b, eventstore.NoStream, third...)
+	_, err := s.Append(ctx, b, eventstore.NoStream, third...)
 	t.Logf("append to partition 0 after the broken produce: %v", err)
 	require.True(t, broke.Load(), "the produce was not broken")
 
@@ -73,13 +63,7 @@ func TestSettleEveryWrittenPartition(t *testing.T) {
 	// in the log.
 	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
 	require.NoError(t, err)
-	var got []string
-	for _, ev := range log {
-		if ev.StreamID == a && ev.Version == 2 {
-			got = append(got, ev.ID)
-		}
-	}
-	require.Equal(t, secondIDs, got, "the acknowledged append of version 2 is in the log")
+	require.Equal(t, secondIDs, idsAt(log, a, 2), "the acknowledged append of version 2 is in the log")
 }
 
 // TestSettleWrittenPositionsPartition is TestSettleEveryWrittenPartition
@@ -204,29 +188,42 @@ func TestSettleIdleWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a := streamOnPartition(s, 1, "settle-idle")
-	first, _ := newEvents(1, "test")
-	_, err := s.Append(ctx, a, eventstore.NoStream, first...)
-	require.NoError(t, err)
-
-	withheld := withholdNextCommit(c)
-	second, secondIDs := newEvents(1, "test")
-	_, err = s.Append(ctx, a, eventstore.Exact(1), second...)
-	require.NoError(t, err)
-	require.True(t, withheld.Load(), "the commit was not intercepted")
+	secondIDs := appendWithheld(ctx, t, c, s, a)
 	kafka.MarkSuspect(s)
 
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second) // the transaction timeout is 10s
 	defer rcancel()
 	log, err := logcheck.ReadCommitted(rctx, c.Brokers, c.Config(), topic)
 	require.NoError(t, err, "a read_committed reader still waits for the acknowledged records")
-	var got []string
-	for _, ev := range log {
-		if ev.StreamID == a && ev.Version == 2 {
-			got = append(got, ev.ID)
-		}
-	}
-	require.Equal(t, secondIDs, got, "the acknowledged append of version 2 is in the log")
+	require.Equal(t, secondIDs, idsAt(log, a, 2), "the acknowledged append of version 2 is in the log")
 	// Traced before the settling transaction's EndTxn (the reader could
 	// not have finished before it).
 	require.Positive(t, trace.count("commit=true"), "the worker wrote the commit marker the records needed")
+}
+
+// appendWithheld appends version 1 of stream a, then version 2, whose
+// commit is acknowledged but whose markers are not written
+// (withholdNextCommit), and returns version 2's event IDs.
+func appendWithheld(ctx context.Context, t *testing.T, c *kafkatest.Cluster, s *kafka.Store, a string) []string {
+	t.Helper()
+	first, _ := newEvents(1, "test")
+	_, err := s.Append(ctx, a, eventstore.NoStream, first...)
+	require.NoError(t, err)
+	withheld := withholdNextCommit(c)
+	second, secondIDs := newEvents(1, "test")
+	_, err = s.Append(ctx, a, eventstore.Exact(1), second...)
+	require.NoError(t, err)
+	require.True(t, withheld.Load(), "the commit was not intercepted")
+	return secondIDs
+}
+
+// idsAt returns the IDs of the events of stream at version v in log.
+func idsAt(log []eventstore.RecordedEvent, stream string, v int64) []string {
+	var ids []string
+	for _, ev := range log {
+		if ev.StreamID == stream && ev.Version == v {
+			ids = append(ids, ev.ID)
+		}
+	}
+	return ids
 }
