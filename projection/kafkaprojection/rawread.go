@@ -185,6 +185,22 @@ func (s *Source) readRawUntil(ctx context.Context, done <-chan struct{}, sink pr
 	}
 }
 
+// rawClient returns a franz-go client for raw fetches of topic, on the
+// brokers and with the connection settings of client; ok is false when
+// those settings do not carry over (rawfetch.NewClient), and the caller
+// keeps sarama's consumer.
+func rawClient(client sarama.Client, topic string) (kc *kgo.Client, ok bool, err error) {
+	var addrs []string
+	for _, b := range client.Brokers() {
+		addrs = append(addrs, b.Addr())
+	}
+	kc, ok, err = rawfetch.NewClient(addrs, client.Config())
+	if err != nil {
+		return nil, false, fmt.Errorf("kafkaprojection: client for %s: %w", topic, err)
+	}
+	return kc, ok, nil
+}
+
 // errFetch marks the errors of fetchRaw that a retry may heal.
 var errFetch = errors.New("kafkaprojection: fetch failed")
 

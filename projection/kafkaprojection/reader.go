@@ -11,7 +11,6 @@ import (
 
 	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
-	"github.com/kafkaes/kafkaes/internal/rawfetch"
 	"github.com/kafkaes/kafkaes/projection"
 )
 
@@ -90,13 +89,9 @@ func (r *Reader) run(ctx context.Context, sink projection.Sink) error {
 		}
 	}
 	if s.filter.Filtered() {
-		var addrs []string
-		for _, b := range s.client.Brokers() {
-			addrs = append(addrs, b.Addr())
-		}
-		kc, ok, err := rawfetch.NewClient(addrs, s.client.Config())
+		kc, ok, err := rawClient(s.client, s.topic)
 		if err != nil {
-			return fmt.Errorf("kafkaprojection: client for %s: %w", s.topic, err)
+			return err
 		}
 		if ok {
 			starts := rawStarts(parts, cp, oldest)

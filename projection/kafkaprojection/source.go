@@ -275,13 +275,9 @@ func (s *Source) Run(ctx context.Context, sink projection.Sink) error {
 	// consumers are paused.
 	var lead *rawfetch.Leaders
 	if s.filter.Filtered() && !s.sinkCommits {
-		var addrs []string
-		for _, b := range s.client.Brokers() {
-			addrs = append(addrs, b.Addr())
-		}
-		kc, ok, err := rawfetch.NewClient(addrs, s.client.Config())
+		kc, ok, err := rawClient(s.client, s.topic)
 		if err != nil {
-			return fmt.Errorf("kafkaprojection: client for %s: %w", s.topic, err)
+			return err
 		}
 		if ok {
 			defer kc.Close()
