@@ -79,6 +79,12 @@ type appendReq struct {
 	inSolo bool
 }
 
+// delay holds r back from the dispatcher before its next attempt, after
+// n earlier ones met records not decided yet: 1ms doubling up to 64ms.
+func (r *appendReq) delay(n int) {
+	r.notBefore = time.Now().Add(time.Millisecond << min(n, 6))
+}
+
 type appendOutcome struct {
 	res eventstore.AppendResult
 	err error

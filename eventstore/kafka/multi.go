@@ -607,7 +607,7 @@ func (t *multiTxn) scan(pre <-chan map[int32]*partResult) bool {
 		// another writer without using up its attempts, until its append
 		// timeout ends it with ErrUnavailable.
 		lead.waits++
-		lead.notBefore = time.Now().Add(time.Millisecond << min(lead.waits, 6))
+		lead.delay(lead.waits)
 		if lead.state.CompareAndSwap(stateClaimed, stateQueued) {
 			t.retry = []*appendReq{lead}
 		}
@@ -623,7 +623,7 @@ func (t *multiTxn) scan(pre <-chan map[int32]*partResult) bool {
 		t.fail(&eventstore.MultiConflictError{Conflicts: ces})
 		return false
 	}
-	lead.notBefore = time.Now().Add(time.Millisecond << min(lead.attempts, 6))
+	lead.delay(lead.attempts)
 	t.again(errors.New("a concurrent append conflicted"))
 	return false
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/IBM/sarama"
 
@@ -256,7 +255,7 @@ func (g *groupTxn) scan(live []*appendReq, pre <-chan map[int32]*partResult) boo
 			// reload and decide again, for nothing).
 			r.waits++
 			r.solo = r.solo || r.waits >= 2
-			r.notBefore = time.Now().Add(time.Millisecond << min(r.waits, 6))
+			r.delay(r.waits)
 			g.requeue(r, stateClaimed)
 			continue
 		}
@@ -264,7 +263,7 @@ func (g *groupTxn) scan(live []*appendReq, pre <-chan map[int32]*partResult) boo
 		case r.attempts+1 >= maxAttempts:
 			r.finish(eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: r.stream, Expected: r.expected, Actual: -1})
 		default:
-			r.notBefore = time.Now().Add(time.Millisecond << min(r.attempts, 6))
+			r.delay(r.attempts)
 			rest = append(rest, r)
 		}
 	}
