@@ -177,6 +177,10 @@ func TestTopicsRecognisesStoreTopics(t *testing.T) {
 	c.CreateTopic(t, snaps, 2, map[string]*string{"cleanup.policy": strp("compact")})
 	cfg := c.Config()
 	cfg.Producer.Return.Successes = true
+	// The snapshot must be on every replica when Save returns, or on a
+	// replicated cluster topics may sample the topic before the high
+	// watermark covers it and find it empty.
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cl, err := sarama.NewClient(c.Brokers, cfg)
 	if err != nil {
 		t.Fatal(err)

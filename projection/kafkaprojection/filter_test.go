@@ -203,6 +203,7 @@ func TestSourceFilterCompressed(t *testing.T) {
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Compression = sarama.CompressionGZIP
 	cfg.Producer.Partitioner = wire.NewPartitioner
+	cfg.Producer.RequiredAcks = sarama.WaitForAll // as newProducer: below the high watermark on a replicated cluster when acknowledged
 	gz, err := sarama.NewSyncProducer(c.Brokers, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = gz.Close() })

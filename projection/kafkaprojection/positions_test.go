@@ -141,6 +141,10 @@ func TestProcessCommitterStartSearchesPositions(t *testing.T) {
 	cfg := c.Config()
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	// Acknowledged by every in-sync replica, as the process manager's
+	// transactions write them: on a replicated cluster a record the
+	// leader alone acknowledged is not below the high watermark yet.
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	prod, err := sarama.NewSyncProducer(c.Brokers, cfg)
 	require.NoError(t, err)
 	defer prod.Close()
