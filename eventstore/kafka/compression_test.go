@@ -155,8 +155,20 @@ func TestCompressionUnknownCodec(t *testing.T) {
 // the codecs with each other within one run.
 func BenchmarkCompression(b *testing.B) {
 	c := kafkatest.New(b)
-	for _, cc := range compCodecs {
+	// zstd-every-batch compresses the batches under the size the store
+	// writes uncompressed too (kafka.compressMinBytes), as before it.
+	codecs := append(compCodecs[:len(compCodecs):len(compCodecs)], struct {
+		name  string
+		codec sarama.CompressionCodec
+	}{"zstd-every-batch", sarama.CompressionZSTD})
+	every := func(b *testing.B, name string) {
+		if name == "zstd-every-batch" {
+			b.Cleanup(kafka.SetCompressMinBytes(0))
+		}
+	}
+	for _, cc := range codecs {
 		b.Run("sequential/"+cc.name, func(b *testing.B) {
+			every(b, cc.name)
 			ctx := context.Background()
 			topic := kafkatest.TopicName(b, "compression")
 			c.CreateTopic(b, topic, 4, kafkatest.EventsTopicConfig())
@@ -175,8 +187,9 @@ func BenchmarkCompression(b *testing.B) {
 			b.ReportMetric(float64(topicBytes(b, c, topic))/float64(b.N), "disk-B/event")
 		})
 	}
-	for _, cc := range compCodecs {
+	for _, cc := range codecs {
 		b.Run("parallel/"+cc.name, func(b *testing.B) {
+			every(b, cc.name)
 			ctx := context.Background()
 			topic := kafkatest.TopicName(b, "compression")
 			c.CreateTopic(b, topic, 4, kafkatest.EventsTopicConfig())
@@ -203,5 +216,62 @@ func BenchmarkCompression(b *testing.B) {
 			b.ReportMetric(float64(size)/float64(n.Load()), "disk-B/event")
 			b.ReportMetric(float64(len(compEvent(1).Data)), "payload-B")
 		})
+	}
+}
+
+// TestSmallBatchesUncompressed: a batch whose records take fewer bytes
+// than the store's threshold (one ~450-byte event) is written
+// uncompressed whatever the codec; a larger one (50 events in one
+// append) with the codec. Both read back.
+func TestSmallBatchesUncompressed(t *testing.T) {
+	c := kafkatest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := kafkatest.TopicName(t, "compression")
+	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())
+	s, err := kafka.New(ctx, c.Client(t), topic, kafka.WithCompression(sarama.CompressionZSTD))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "acc-1", eventstore.NoStream, compEvent(0)); err != nil {
+		t.Fatal(err)
+	}
+	var evs []eventstore.Event
+	for i := range 50 {
+		evs = append(evs, compEvent(i+1))
+	}
+	if _, err := s.Append(ctx, "acc-1", eventstore.Exact(1), evs...); err != nil {
+		t.Fatal(err)
+	}
+	client := c.Client(t)
+	leader, err := client.Leader(topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &sarama.FetchRequest{Version: 4, MaxWaitTime: 0, MinBytes: 1, MaxBytes: 1 << 20}
+	req.AddBlock(topic, 0, 0, 1<<20, -1)
+	resp, err := leader.Fetch(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codecs []string
+	for _, rs := range resp.GetBlock(topic, 0).RecordsSet {
+		if rb := rs.RecordBatch; rb != nil && !rb.Control {
+			codecs = append(codecs, fmt.Sprintf("%d records: %v", len(rb.Records), rb.Codec))
+		}
+	}
+	if want := []string{"1 records: none", "50 records: zstd"}; strings.Join(codecs, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("data batches %v, want %v", codecs, want)
+	}
+	n := 0
+	for _, err := range s.ReadStream(ctx, "acc-1", 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 51 {
+		t.Fatalf("read %d events, want 51", n)
 	}
 }

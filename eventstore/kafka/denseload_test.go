@@ -17,8 +17,19 @@ import (
 // A long stream written one event per append among a few other streams
 // is loaded in large fetches (its events are dense in the partition), by
 // a store without a read cache: every event comes back once, in order,
-// with its own data, also when loading from the middle.
+// with its own data, also when loading from the middle. Once with the
+// store's batches as it writes them (one-event batches uncompressed), once
+// with every batch compressed (the load skips the other streams' batches
+// without decompressing them).
 func TestLoadDenseStream(t *testing.T) {
+	t.Run("default", testLoadDenseStream)
+	t.Run("zstd-every-batch", func(t *testing.T) {
+		t.Cleanup(kafka.SetCompressMinBytes(0))
+		testLoadDenseStream(t)
+	})
+}
+
+func testLoadDenseStream(t *testing.T) {
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "events")
 	c.CreateTopic(t, topic, 1, kafkatest.EventsTopicConfig())

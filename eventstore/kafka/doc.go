@@ -148,7 +148,14 @@
 // where commit markers land a moment after the commit returned), then
 // fetches exactly the offsets the index holds for the stream, one record
 // batch per fetch, up to 8 fetches at a time, and checks every record's key and version: its cost
-// depends on the stream's own events, not on the partition's size. The
+// depends on the stream's own events, not on the partition's size. Where
+// the stream's next events lie close together (a long stream written one
+// event per command), it fetches 1 MiB at a time instead, through the
+// raw fetcher of the build (read_uncommitted, as the offsets come from the
+// index): only the batches that hold the stream's offsets are
+// decompressed and only its records decoded (rawfetch.BatchesWanted);
+// with another SASL mechanism, or batches it does not parse, through
+// sarama. The
 // records of streams the store appended or read last are kept in a cache
 // by offset ([WithReadCache], 16 MiB by default), so the next load of the
 // same aggregate fetches none of them: it costs the catch-up only (on a

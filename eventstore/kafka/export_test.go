@@ -67,3 +67,12 @@ func memIndex(s *Store, p int32) *partIndex { return s.idx[p].(*partIndex) }
 // going away, as a failed request does: every worker settle-checks before
 // its next transaction.
 func MarkSuspect(s *Store) { s.markSuspect() }
+
+// SetCompressMinBytes sets the size below which batches are written
+// uncompressed (0: compress every batch) and returns a function that
+// restores it. Not for parallel tests.
+func SetCompressMinBytes(n int) (restore func()) {
+	old := compressMinBytes
+	compressMinBytes = n
+	return func() { compressMinBytes = old }
+}

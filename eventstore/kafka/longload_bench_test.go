@@ -20,7 +20,18 @@ import (
 // is loaded by a second store (no read cache: the events come from
 // Kafka), alternating with a 10-event stream written the same way.
 // Reports short-µs/load, long-µs/load and long/short (goal: ≤ 20).
+// Sub-benchmark zstd-every-batch writes the one-event batches compressed
+// too, as the store did before it wrote batches under compressMinBytes
+// uncompressed.
 func BenchmarkLoadLongStream(b *testing.B) {
+	b.Run("batches=default", func(b *testing.B) { benchLoadLongStream(b) })
+	b.Run("batches=zstd-every-batch", func(b *testing.B) {
+		b.Cleanup(kafka.SetCompressMinBytes(0))
+		benchLoadLongStream(b)
+	})
+}
+
+func benchLoadLongStream(b *testing.B) {
 	n := 10_000
 	if v, err := strconv.Atoi(os.Getenv("KAFKAES_BENCH_LONG_EVENTS")); err == nil && v > 0 {
 		n = v

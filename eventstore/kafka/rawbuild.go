@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -235,4 +236,138 @@ func saramaError(err error) error {
 		return fmt.Errorf("%w (%v)", sarama.KError(ke.Code), err)
 	}
 	return err
+}
+
+// rawLoader returns the raw fetcher of dense loads, making it on the
+// first call; nil when the configuration does not carry over to franz-go
+// or the store is closed (loads then fetch through sarama).
+func (s *Store) rawLoader() *rawFetcher {
+	s.loadRawMu.Lock()
+	defer s.loadRawMu.Unlock()
+	if !s.loadRawDone {
+		s.loadRawDone = true
+		raw, err := s.newRawFetcher()
+		if err != nil {
+			s.opts.logger.Warn("kafka: loads of long streams fetch through sarama",
+				slog.String("topic", s.topic), slog.Any("error", err))
+		}
+		s.loadRaw = raw
+	}
+	return s.loadRaw
+}
+
+// load reads partition p from offset from with read_uncommitted isolation
+// (a load's offsets come from the index, which may be past the last
+// stable offset) and returns copies of the data records at offsets for
+// which want(offset, offset) holds, in offset order. Batches without such
+// an offset (want(first, last) false) are neither decompressed nor
+// parsed. ok is false when the response holds what rawfetch does not
+// parse itself (another compression codec, an old format): then the
+// caller fetches through sarama.
+func (f *rawFetcher) load(ctx context.Context, p int32, from int64, maxBytes int32, want func(first, last int64) bool) (recs []record, ok bool, err error) {
+	f.mu.Lock()
+	refresh := f.refresh
+	f.refresh = false
+	f.mu.Unlock()
+	fail := func(err error) ([]record, bool, error) {
+		f.mu.Lock()
+		f.refresh = true
+		f.mu.Unlock()
+		return nil, false, err
+	}
+	b, err := f.lead.Broker(ctx, p, refresh)
+	if err != nil {
+		return fail(err)
+	}
+	resp, err := rawfetch.FetchUncommitted(ctx, b, f.topic, map[int32]int64{p: from}, 0, maxBytes)
+	if err != nil {
+		return fail(err)
+	}
+	var rp *kmsg.FetchResponseTopicPartition
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			if resp.Topics[i].Topic == f.topic && resp.Topics[i].Partitions[j].Partition == p {
+				rp = &resp.Topics[i].Partitions[j]
+			}
+		}
+	}
+	switch {
+	case resp.ErrorCode != 0:
+		return fail(sarama.KError(resp.ErrorCode))
+	case rp == nil:
+		return fail(fmt.Errorf("fetch %s/%d: the response has no data for the partition", f.topic, p))
+	case rp.ErrorCode != 0:
+		return fail(sarama.KError(rp.ErrorCode))
+	}
+	var bufs rawfetch.Buffers
+	defer bufs.Release()
+	var a recordArena
+	_, ok, err = rawfetch.BatchesWanted(rp, from, &bufs, want, func(x *rawfetch.Record) error {
+		if !want(x.Offset, x.Offset) {
+			return nil
+		}
+		rec, ok := a.record(x)
+		if !ok {
+			return rawfetch.ErrMalformed
+		}
+		recs = append(recs, rec)
+		return nil
+	})
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	return recs, true, nil
+}
+
+// recordArena holds the memory of the records a load copies out of a
+// response: their bytes in chunks of arenaChunk and their headers in
+// slabs, instead of three allocations per record. A record the caller
+// keeps keeps its chunk alive (the read cache copies what it keeps).
+type recordArena struct {
+	buf  []byte
+	hs   []sarama.RecordHeader
+	ptrs []*sarama.RecordHeader
+}
+
+// arenaChunk is the size of a recordArena's byte chunks and, in
+// headers, of its header slabs.
+const arenaChunk = 32 << 10
+
+// bytes returns a copy of b (nil for nil) whose capacity ends with it.
+func (a *recordArena) bytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		a.buf = make([]byte, 0, max(arenaChunk, len(b)))
+	}
+	a.buf = append(a.buf, b...)
+	return a.buf[len(a.buf)-len(b) : len(a.buf) : len(a.buf)]
+}
+
+// record returns x as a record in the arena's memory, ok=false when its
+// header block does not parse.
+func (a *recordArena) record(x *rawfetch.Record) (record, bool) {
+	n := x.NumHeaders()
+	if n < 0 || n > arenaChunk/64 {
+		return record{}, false
+	}
+	if cap(a.hs)-len(a.hs) < n {
+		a.hs = make([]sarama.RecordHeader, 0, arenaChunk/64)
+		a.ptrs = make([]*sarama.RecordHeader, 0, arenaChunk/64)
+	}
+	h0 := len(a.hs)
+	ok := x.Header(func(k, v []byte) bool {
+		if len(a.hs) == cap(a.hs) {
+			return false // more headers than the record said
+		}
+		a.hs = append(a.hs, sarama.RecordHeader{Key: a.bytes(k), Value: a.bytes(v)})
+		a.ptrs = append(a.ptrs, &a.hs[len(a.hs)-1])
+		return true
+	})
+	if !ok || len(a.hs)-h0 != n {
+		return record{}, false
+	}
+	return record{offset: x.Offset, key: a.bytes(x.Key), value: a.bytes(x.Value), ts: x.Time(), producerID: -1,
+		headers: a.ptrs[h0:len(a.ptrs):len(a.ptrs)]}, true
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -241,6 +242,35 @@ func (l *loader) dense(wants []want, i int) bool {
 	return wants[last].offset-wants[i].offset+1 <= int64(last-i+1)*denseRatio
 }
 
+// denseRaw is the large fetch of a dense stream through the store's raw
+// fetcher (rawbuild.go): of the batches from wants[i].offset on, only
+// those that hold offsets of wants are decompressed, and only the
+// stream's records are decoded (sarama decodes every record of every
+// batch, most of a long stream's load). It reports false, having kept
+// nothing, when there is no raw fetcher or the fetch failed or needs
+// sarama's parser: the caller then fetches through sarama, which retries
+// and reports errors.
+func (l *loader) denseRaw(wants []want, i int) bool {
+	raw := l.s.rawLoader()
+	if raw == nil {
+		return false
+	}
+	rest := wants[i:]
+	has := func(first, last int64) bool {
+		k, _ := slices.BinarySearchFunc(rest, first, func(w want, o int64) int { return cmp.Compare(w.offset, o) })
+		return k < len(rest) && rest[k].offset <= last
+	}
+	recs, ok, err := raw.load(l.ctx, l.p, wants[i].offset, denseMaxBytes, has)
+	if err != nil || !ok {
+		return false
+	}
+	l.s.loaded.Add(int64(len(recs)))
+	for _, rec := range recs {
+		l.cache[rec.offset] = rec
+	}
+	return true
+}
+
 // takeWanted keeps the records of recs that are at offsets of wants from i
 // on (both are in offset order) for the coming gets.
 func (l *loader) takeWanted(wants []want, i int, recs []record) {
@@ -295,17 +325,19 @@ func (l *loader) get(wants []want, i int) (record, error) {
 			// among few others): one large fetch from off returns many
 			// of them, where one batch per request would take a round
 			// trip for every few events.
-			res, err := retry(l.ctx, func() (map[int32]*partResult, error) {
-				return l.s.loadF.fetch(l.ctx, map[int32]int64{l.p: off}, sarama.ReadUncommitted, 0, denseMaxBytes)
-			})
-			if err != nil {
-				return record{}, err
-			}
-			if pr := res[l.p]; pr != nil {
-				l.takeWanted(wants, i, pr.recs)
-				if _, ok := l.cache[off]; ok {
-					continue
+			if !l.denseRaw(wants, i) {
+				res, err := retry(l.ctx, func() (map[int32]*partResult, error) {
+					return l.s.loadF.fetch(l.ctx, map[int32]int64{l.p: off}, sarama.ReadUncommitted, 0, denseMaxBytes)
+				})
+				if err != nil {
+					return record{}, err
 				}
+				if pr := res[l.p]; pr != nil {
+					l.takeWanted(wants, i, pr.recs)
+				}
+			}
+			if _, ok := l.cache[off]; ok {
+				continue
 			}
 		}
 		// Fetch at off and at the starts of the following runs (a run of

@@ -44,7 +44,13 @@ type Store struct {
 	built   map[int32]bool
 	f       *fetcher
 	loadF   *fetcher
-	idx     []streamIndex
+	// loadRaw is the raw fetcher of dense loads (read.go), made on the
+	// first one (nil, with loadRawDone set, when the configuration does
+	// not carry over to franz-go); under loadRawMu.
+	loadRawMu   sync.Mutex
+	loadRaw     *rawFetcher
+	loadRawDone bool
+	idx         []streamIndex
 	// db is the database of the disk-resident index (WithDiskIndex).
 	db IndexDB
 	// doubts remembers appends whose outcome was reported unknown (unknown.go).
@@ -430,6 +436,13 @@ func (s *Store) shutdown() error {
 	if err := s.closeDisk(); err != nil {
 		errs = append(errs, fmt.Errorf("kafka: close the stream index on disk: %w", err))
 	}
+	s.loadRawMu.Lock()
+	if s.loadRaw != nil {
+		s.loadRaw.close()
+	}
+	s.loadRawDone = true // no new one after Close
+	s.loadRaw = nil
+	s.loadRawMu.Unlock()
 	if err := s.read.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
 		errs = append(errs, err)
 	}

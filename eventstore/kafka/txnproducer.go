@@ -464,8 +464,12 @@ func (p *txnProducer) addTopicPartitions(ctx context.Context, parts []topicPart)
 // batch builds the transactional record batch of one partition.
 func (p *txnProducer) batch(tp topicPart, ms []*sarama.ProducerMessage) *sarama.RecordBatch {
 	first := ms[0].Timestamp.Truncate(time.Millisecond)
+	codec := p.codec
+	if codec != sarama.CompressionNone && batchBytes(ms) < compressMinBytes {
+		codec = sarama.CompressionNone // see compressMinBytes
+	}
 	rb := &sarama.RecordBatch{
-		Version: 2, Codec: p.codec, CompressionLevel: p.level,
+		Version: 2, Codec: codec, CompressionLevel: p.level,
 		ProducerID: p.pid, ProducerEpoch: p.epoch, FirstSequence: p.seq[tp], IsTransactional: true,
 		FirstTimestamp: first, MaxTimestamp: first, LastOffsetDelta: int32(len(ms) - 1),
 		Records: make([]*sarama.Record, len(ms)),

@@ -39,6 +39,17 @@ func Batches(rp *kmsg.FetchResponseTopicPartition, from int64, fn func(r *Record
 // new memory), which the caller hands back with bufs.Release when it no
 // longer uses the records' slices.
 func BatchesInto(rp *kmsg.FetchResponseTopicPartition, from int64, bufs *Buffers, fn func(r *Record) error) (next int64, ok bool, err error) {
+	return BatchesWanted(rp, from, bufs, nil, fn)
+}
+
+// BatchesWanted is BatchesInto that leaves out the data batches for which
+// want (nil: none) reports false, given the batch's first and last
+// offset: their checksums are checked, but they are neither decompressed
+// nor parsed, and fn sees none of their records. A reader that knows at
+// which offsets its records are (a stream's load, from the index) skips
+// the cost of the other records' batches, most of it decompression.
+// Control batches are always read (they are never compressed).
+func BatchesWanted(rp *kmsg.FetchResponseTopicPartition, from int64, bufs *Buffers, want func(first, last int64) bool, fn func(r *Record) error) (next int64, ok bool, err error) {
 	next = from
 	// First pass: only batch headers, so that fn sees nothing of a
 	// response the caller must parse with kgo instead.
@@ -54,6 +65,14 @@ func BatchesInto(rp *kmsg.FetchResponseTopicPartition, from int64, bufs *Buffers
 			return from, false, nil
 		}
 		records := b[batchHeaderLen:]
+		if want != nil && binary.BigEndian.Uint16(b[21:23])&0x20 == 0 {
+			base := int64(binary.BigEndian.Uint64(b[0:8]))
+			last := base + int64(int32(binary.BigEndian.Uint32(b[23:27])))
+			if last < from || !want(base, last) {
+				batches = append(batches, batch{header: b, skip: true})
+				continue
+			}
+		}
 		switch binary.BigEndian.Uint16(b[21:23]) & 0x07 {
 		case 0:
 		case compressionZstd:
@@ -64,7 +83,7 @@ func BatchesInto(rp *kmsg.FetchResponseTopicPartition, from int64, bufs *Buffers
 		default:
 			return from, false, nil
 		}
-		batches = append(batches, batch{b, records})
+		batches = append(batches, batch{header: b, records: records})
 	}
 	aborted := slices.Clone(rp.AbortedTransactions)
 	slices.SortFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
@@ -82,7 +101,7 @@ func BatchesInto(rp *kmsg.FetchResponseTopicPartition, from int64, bufs *Buffers
 		if last+1 > next {
 			next = last + 1
 		}
-		if last < from {
+		if last < from || bt.skip {
 			continue
 		}
 		if transactional {
@@ -133,6 +152,9 @@ func BatchesInto(rp *kmsg.FetchResponseTopicPartition, from int64, bufs *Buffers
 // records), and its records, decompressed.
 type batch struct {
 	header, records []byte
+	// skip is set for a batch the caller does not want (BatchesWanted):
+	// records is then nil.
+	skip bool
 }
 
 // compressionZstd is the compression codec of zstd in a batch's

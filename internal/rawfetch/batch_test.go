@@ -141,6 +141,50 @@ func TestBatches(t *testing.T) {
 	}
 }
 
+// BatchesWanted leaves out the data batches want refuses without
+// decompressing them (a frame that does not decode is not noticed there),
+// still reads the control batches (an abort marker after a skipped batch
+// still ends its transaction), and reads to the offset after the last
+// batch.
+func TestBatchesWanted(t *testing.T) {
+	var data []byte
+	data = testBatch(data, 0, 2, 1, 4, -1, zstdBytes(append(event(0, "a", "T"), event(1, "b", "U")...))) // 0, 1
+	data = testBatch(data, 2, 1, 0, 0x14, 7, []byte("not a zstd frame"))                                 // 2: aborted, unwanted
+	data = marker(data, 3, 7, 0)                                                                         // 3: abort of 7
+	data = testBatch(data, 4, 1, 0, 0x14, 7, zstdBytes(event(0, "c", "T")))                              // 4: committed
+	data = marker(data, 5, 7, 1)                                                                         // 5: commit of 7
+	data = testBatch(data, 6, 1, 0, 4, -1, []byte("not a zstd frame either"))                            // 6: unwanted
+	rp := &kmsg.FetchResponseTopicPartition{RecordBatches: data,
+		AbortedTransactions: []kmsg.FetchResponseTopicPartitionAbortedTransaction{{ProducerID: 7, FirstOffset: 2}}}
+	var asked [][2]int64
+	want := func(first, last int64) bool {
+		asked = append(asked, [2]int64{first, last})
+		return first <= 1 || first == 4
+	}
+	var got []int64
+	var keys []string
+	var bufs Buffers
+	defer bufs.Release()
+	next, ok, err := BatchesWanted(rp, 1, &bufs, want, func(r *Record) error {
+		got = append(got, r.Offset)
+		keys = append(keys, string(r.Key))
+		return nil
+	})
+	if err != nil || !ok || next != 7 {
+		t.Fatalf("next %d ok %v err %v, want 7 true nil", next, ok, err)
+	}
+	if !equal(got, []int64{1, 4}) || strings.Join(keys, ",") != "b,c" {
+		t.Fatalf("offsets %v keys %v, want [1 4] b,c", got, keys)
+	}
+	if len(asked) != 4 || asked[0] != [2]int64{0, 1} || asked[1] != [2]int64{2, 2} || asked[3] != [2]int64{6, 6} {
+		t.Fatalf("want was asked about %v, want the data batches [0 1] [2 2] [4 4] [6 6]", asked)
+	}
+	// Without want the bad frames make it leave the response to franz-go.
+	if _, ok, _ := BatchesInto(rp, 1, nil, func(*Record) error { return nil }); ok {
+		t.Fatal("BatchesInto parsed a response with a frame that does not decode")
+	}
+}
+
 func zstdBytes(b []byte) []byte {
 	e, err := zstd.NewWriter(nil)
 	if err != nil {
@@ -195,6 +239,16 @@ func FuzzBatches(f *testing.F) {
 		})
 		if next < from {
 			t.Fatalf("next %d before the fetch offset %d", next, from)
+		}
+		// Every other batch left out.
+		next2, _, _ := BatchesWanted(rp, from, nil, func(first, last int64) bool { return (first+last)%2 == 0 }, func(r *Record) error {
+			if r.Offset < from {
+				t.Fatalf("record at %d before the fetch offset %d", r.Offset, from)
+			}
+			return nil
+		})
+		if next2 < from {
+			t.Fatalf("BatchesWanted: next %d before the fetch offset %d", next2, from)
 		}
 	})
 }

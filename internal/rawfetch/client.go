@@ -131,13 +131,25 @@ func (l *Leaders) Broker(ctx context.Context, p int32, refresh bool) (*kgo.Broke
 // long the broker may wait for data (0: answer at once), maxBytes the
 // limit of each partition's data.
 func FetchCommitted(ctx context.Context, b *kgo.Broker, topic string, offsets map[int32]int64, maxWaitMillis, maxBytes int32) (*kmsg.FetchResponse, error) {
+	return fetch(ctx, b, topic, offsets, maxWaitMillis, maxBytes, 1)
+}
+
+// FetchUncommitted is FetchCommitted with read_uncommitted isolation: the
+// broker answers up to the high watermark, with the records of open and
+// aborted transactions and their markers (the response lists no aborted
+// transactions, so Batches drops none).
+func FetchUncommitted(ctx context.Context, b *kgo.Broker, topic string, offsets map[int32]int64, maxWaitMillis, maxBytes int32) (*kmsg.FetchResponse, error) {
+	return fetch(ctx, b, topic, offsets, maxWaitMillis, maxBytes, 0)
+}
+
+func fetch(ctx context.Context, b *kgo.Broker, topic string, offsets map[int32]int64, maxWaitMillis, maxBytes int32, isolation int8) (*kmsg.FetchResponse, error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = maxWaitMillis
 	req.MinBytes = 1
 	req.MaxBytes = max(maxBytes, maxBytes*int32(min(len(offsets), 64)))
-	req.IsolationLevel = 1 // read_committed
-	req.SessionEpoch = -1  // no fetch session
+	req.IsolationLevel = isolation // 1: read_committed
+	req.SessionEpoch = -1          // no fetch session
 	t := kmsg.NewFetchRequestTopic()
 	t.Topic = topic
 	for p, at := range offsets {
