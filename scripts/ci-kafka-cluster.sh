@@ -3,9 +3,10 @@
 # cluster (scripts/kafka-cluster.sh: RF 3, min.insync.replicas=2, stock
 # settings otherwise, topic auto-creation on):
 #
-#   1. the eventstore/kafka real-broker suite (go test -race, the tests
-#      named TestRealBroker... excluded: they stop a single broker), so the
-#      store is proven against replication factor 3 and auto-create on;
+#   1. the eventstore/kafka, projection and cmd/kafkaes real-broker suites
+#      (go test -race, the tests named TestRealBroker... excluded: they
+#      stop a single broker), so the store, the projections and the CLI
+#      are proven against replication factor 3 and auto-create on;
 #   2. the cluster fault test (eventstore/kafka/clusterfault, without -race:
 #      it measures what faults cost): writer processes append (single- and
 #      multi-stream) while brokers are killed, paused and restarted and a
@@ -27,7 +28,8 @@
 # kafka-cluster.sh; KAFKAES_CI_KEEP=1 keeps the state directory;
 # KAFKAES_CI_CLUSTER_KNOWN_FAILING (a -skip regex for tests of step 1
 # known to fail, default none) names tests left out, loudly;
-# KAFKAES_CI_CLUSTER_PACKAGES (default ./eventstore/kafka/) the packages of
+# KAFKAES_CI_CLUSTER_PACKAGES (default ./eventstore/kafka/ ./projection/...
+# ./cmd/kafkaes/...) the packages of
 # step 1; KAFKAES_CLUSTERFAULT_REPORT=path writes the fault figures there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -90,7 +92,7 @@ if [[ -n "$known" ]]; then
 	skip="$skip|$known"
 fi
 # shellcheck disable=SC2086
-env -u KAFKAES_CLUSTER_CTL go test -race -count=1 -timeout 20m -skip "$skip" "$@" ${KAFKAES_CI_CLUSTER_PACKAGES:-./eventstore/kafka/} || rc=$?
+env -u KAFKAES_CLUSTER_CTL go test -race -count=1 -timeout 20m -skip "$skip" "$@" ${KAFKAES_CI_CLUSTER_PACKAGES:-./eventstore/kafka/ ./projection/... ./cmd/kafkaes/...} || rc=$?
 echo "ci-cluster: eventstore/kafka suite against the 3-node cluster took $(dt "$s")s (exit $rc)"
 
 s="$(t)"
