@@ -74,7 +74,13 @@ type loc struct {
 //
 // The client's configuration must allow a synchronous producer
 // (Producer.Return.Successes = true) and must not be transactional
-// (Producer.Transaction.ID empty).
+// (Producer.Transaction.ID empty). Snapshots are written with the
+// client's Producer.RequiredAcks: with sarama's default (WaitForLocal) a
+// snapshot only the partition leader had when Save returned is lost if
+// that leader fails first. A lost snapshot loses no data (loads then use
+// the previous snapshot, or the whole stream, and replay more events);
+// set RequiredAcks to sarama.WaitForAll (as the examples do) to keep
+// every acknowledged snapshot on a replicated topic.
 func New(ctx context.Context, client sarama.Client, topic string, opts ...Option) (*Store, error) {
 	o := options{logger: slog.Default(), refresh: time.Second}
 	for _, f := range opts {
