@@ -74,9 +74,6 @@ type IndexDB interface {
 	// order; they are valid only during the call. An error of fn ends
 	// the scan and is returned.
 	Scan(from, to []byte, fn func(key, value []byte) error) error
-	// DeleteRange removes every key in [from, to), atomically, in the
-	// order of the batches written (a crash keeps a prefix of them).
-	DeleteRange(from, to []byte) error
 	// Close closes the database.
 	Close() error
 }
@@ -102,8 +99,10 @@ type diskTable struct {
 	// flushAt is the number of dirty streams at which the index flushes.
 	flushAt int
 	// bulk is set during a fresh build: its records become build
-	// entries, pending in bulkKeys and bulkValues (diskbulk.go).
+	// entries, pending in bulkKeys and bulkValues, in the build database
+	// bulkDB (diskbulk.go).
 	bulk                 bool
+	bulkDB               IndexDB
 	bulkKeys, bulkValues [][]byte
 	// err is the first error of the database (or errIndexClosed): from
 	// then on the index answers nothing and moves no further.
@@ -363,12 +362,21 @@ func (s *Store) openDiskIndex(ctx context.Context) (why string, err error) {
 		}
 		nexts, foreign = make([]int64, s.nparts), make([]int64, s.nparts)
 	}
+	bulk := doubt != "" || fresh // emptied: a bulk load (diskbulk.go)
+	if err := s.removeBulkDB(); err != nil { // a build's leftover
+		return "", err
+	}
+	if bulk {
+		if s.bulkDB, err = s.opts.diskOpen(s.bulkDir()); err != nil {
+			return "", fmt.Errorf("kafka: open the build database of the stream index on disk: %w", err)
+		}
+	}
 	capacity := s.opts.diskCache / int(s.nparts)
 	for p := range s.idx {
 		ix := newPartIndex()
 		ix.streams = nil
 		ix.disk = newDiskTable(s.db, s.topic, int32(p), s.opts.idWindow, capacity)
-		ix.disk.bulk = doubt != "" || fresh // emptied: a bulk load (diskbulk.go)
+		ix.disk.bulk, ix.disk.bulkDB = bulk, s.bulkDB
 		ix.next, ix.foreign = nexts[p], foreign[p]
 		s.idx[p] = ix
 	}
@@ -485,5 +493,5 @@ func (s *Store) closeDisk() error {
 	}
 	err := s.db.Close()
 	s.db = nil
-	return err
+	return errors.Join(err, s.removeBulkDB())
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -119,13 +121,6 @@ func (d crashDB) Write(keys, values [][]byte, sync bool) error {
 	return d.DB.Write(keys, values, sync)
 }
 
-func (d crashDB) DeleteRange(from, to []byte) error {
-	if err := d.op(); err != nil {
-		return err
-	}
-	return d.DB.DeleteRange(from, to)
-}
-
 // TestDiskFreshBuildCrash: a fresh build of the disk index (the bulk load
 // of diskbulk.go) that dies after any number of its database writes
 // leaves a database the next start does not trust: it says so, empties
@@ -173,10 +168,17 @@ func TestDiskFreshBuildCrash(t *testing.T) {
 	s, total, err := open(dir, -1)
 	require.NoError(t, err)
 	requireSameIndex(t, want, s)
+	require.NoDirExists(t, s.bulkDir(), "the build database is removed when the build ends")
 	require.NoError(t, s.Close())
+	// A build database that a killed process left is removed at the
+	// next start, which trusts the finished index.
+	leftover := s.bulkDir()
+	require.NoError(t, os.MkdirAll(leftover, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(leftover, "000001.log"), []byte("x"), 0o644))
 	var logs bytes.Buffer
 	requireSameIndex(t, want, openStore(t, c, topic, withIndex(dir, true), WithLogger(logTo(&logs))))
 	require.Empty(t, logs.String(), "a finished build is trusted")
+	require.NoDirExists(t, leftover)
 	require.Greater(t, total, 8, "writes of a fresh build")
 	for limit := 1; limit < total; limit += 1 + limit/8 {
 		dir := t.TempDir()

@@ -290,9 +290,11 @@ var ErrReadOnly = errors.New("kafka: the store was opened read-only (WithReadOnl
 // cache and up to two 32 MiB memtables, outside the Go heap). A fresh
 // build (an empty or distrusted index directory) does not use the cache:
 // it writes the records it reads as build entries, without reading the
-// database, holding at most 4,096 pending entries per partition (about
-// 50 bytes each), and folds them into stream entries afterwards, one
-// stream at a time. So memory is bounded by the cache size, not by the
+// database, into a second database that open opens beside it
+// (<topic>.kafkaes-pebble-build, removed when the build ends, and at the
+// next start after a crash), holding at most 4,096 pending entries per
+// partition (about 50 bytes each), and folds them into stream entries
+// afterwards, one stream at a time. So memory is bounded by the cache size, not by the
 // number of streams (a single stream's own entry, its runs and ID window,
 // is in memory while it is used, as in the in-memory index). The index writes its changes with each
 // partition's checkpoint (the offset it covers) in one atomic batch, and

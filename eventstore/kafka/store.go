@@ -51,8 +51,11 @@ type Store struct {
 	loadRaw     *rawFetcher
 	loadRawDone bool
 	idx         []streamIndex
-	// db is the database of the disk-resident index (WithDiskIndex).
-	db IndexDB
+	// db is the database of the disk-resident index (WithDiskIndex);
+	// bulkDB the one of its fresh build's entries, until the build ends
+	// (diskbulk.go).
+	db     IndexDB
+	bulkDB IndexDB
 	// doubts remembers appends whose outcome was reported unknown (unknown.go).
 	doubts doubts
 	addrs  []string

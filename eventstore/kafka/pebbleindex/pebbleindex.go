@@ -110,11 +110,6 @@ func (d *DB) Scan(from, to []byte, fn func(key, value []byte) error) error {
 
 // Checkpoint writes a consistent copy of the database to dir (which must
 // not exist), as a crash of the process at this moment would leave it.
-// DeleteRange removes every key in [from, to) in one batch, not synced.
-func (d *DB) DeleteRange(from, to []byte) error {
-	return d.db.DeleteRange(from, to, pebble.NoSync)
-}
-
 func (d *DB) Checkpoint(dir string) error { return d.db.Checkpoint(dir) }
 
 // Close writes the database's memtables to its tables, so that the next
