@@ -362,8 +362,10 @@ func (s *Store) openDiskIndex(ctx context.Context) (why string, err error) {
 		}
 		nexts, foreign = make([]int64, s.nparts), make([]int64, s.nparts)
 	}
-	bulk := doubt != "" || fresh // emptied: a bulk load (diskbulk.go)
-	if err := s.removeBulkDB(); err != nil { // a build's leftover
+	// An emptied database gets a bulk load (diskbulk.go); a build
+	// database a crash left is removed either way.
+	bulk := doubt != "" || fresh
+	if err := s.removeBulkDB(); err != nil {
 		return "", err
 	}
 	if bulk {
