@@ -240,12 +240,18 @@
 // stable offset), the offset lag and the events behind (counted by reading
 // them, up to 100000 offsets per partition, since transaction markers take
 // offsets too). The topics are those the group committed offsets for, or
-// --topic.
+// --topic. For a process manager (kafkaprojection.ProcessCommitter) it
+// also shows its last position record (from <topic>.<group>.positions):
+// the manager resumes from the later of that and the committed offset, so
+// the lag is counted from there.
 //
 // projection rebuild --group ID resets the group's committed offsets to the
 // start of the log, so the projection replays every event when it starts
 // again. It prints the change and does nothing without --yes, and it
-// refuses while the group has members (stop the projection first). It does
+// refuses while the group has members (stop the projection first), and
+// for a process manager: its position records would keep it where it is,
+// and re-running it repeats its decisions' effects (the error says how to
+// do it deliberately). It does
 // not touch the read model: clear it first or make its handlers tolerate a
 // replay. Projections that keep their position in a projection.CheckpointStore
 // (such as projection/sqlcheckpoint) have no group offsets to reset: reset

@@ -11,7 +11,9 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafkaes/kafkaes/eventstore"
 	"github.com/kafkaes/kafkaes/internal/kafkaauth"
+	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 )
 
 // countLimit is the offset lag per partition up to which projection status
@@ -137,16 +139,56 @@ func runProjection(ctx context.Context, e *env, args []string) int {
 			"(a projection.CheckpointStore) commit no group offsets; look at their checkpoint table instead.", e.opts.group, orDash(gs.state))
 		return exitFailure
 	}
+	// A process manager (kafkaprojection.ProcessCommitter) resumes from
+	// the later of the group's offset and its position records.
+	positions := map[string]eventstore.Checkpoint{}
+	for _, topic := range topics {
+		pos, found, err := kafkaprojection.ReadPositions(ctx, cl, topic, e.opts.group, "")
+		if kafkaauth.IsAuthorization(err) {
+			// Most groups are no process managers: a principal without
+			// Describe on a positions topic that may not exist still
+			// gets the group's status.
+			e.errorf("note: cannot see %s (the positions topic the group would have if it is a process manager): %v; "+
+				"a process manager's positions are not taken into account", kafkaprojection.DefaultPositionTopic(topic, e.opts.group), err)
+			continue
+		}
+		if err != nil {
+			e.errorf("read the process positions of group %q on %s: %v", e.opts.group, topic, err)
+			return exitFailure
+		}
+		if found {
+			positions[topic] = pos
+		}
+	}
 	if sub == "status" {
-		return projectionStatus(ctx, e, cl, gs, topics)
+		return projectionStatus(ctx, e, cl, gs, topics, positions)
+	}
+	if len(positions) > 0 {
+		for topic := range positions {
+			e.errorf("consumer group %q is a process manager: it keeps its positions in %s as well as in its group offsets, and resumes from the later of the two, "+
+				"so resetting the group's offsets does not move it back. Re-running a process manager repeats its decisions' effects (the commands and events it appends). "+
+				"To do it deliberately: stop every instance, delete the positions topic (kafka-topics.sh --delete --topic %s), then run rebuild again",
+				e.opts.group, kafkaprojection.DefaultPositionTopic(topic, e.opts.group), kafkaprojection.DefaultPositionTopic(topic, e.opts.group))
+		}
+		return exitFailure
 	}
 	return projectionRebuild(ctx, e, cl, gs, topics)
 }
 
-func projectionStatus(ctx context.Context, e *env, cl sarama.Client, gs *groupState, topics []string) int {
+func projectionStatus(ctx context.Context, e *env, cl sarama.Client, gs *groupState, topics []string, positions map[string]eventstore.Checkpoint) int {
 	fmt.Fprintf(e.stdout, "group %s: state %s, %s\n", e.opts.group, orDash(gs.state), plural(gs.members, "member", "members"))
+	for _, topic := range topics {
+		if _, ok := positions[topic]; ok {
+			fmt.Fprintf(e.stdout, "process manager: positions in %s; POSITION is its last position record, where it resumes when later than COMMITTED\n",
+				kafkaprojection.DefaultPositionTopic(topic, e.opts.group))
+		}
+	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tEND\tOFFSET-LAG\tEVENTS-BEHIND\t")
+	header := "TOPIC\tPARTITION\tCOMMITTED\tEND\tOFFSET-LAG\tEVENTS-BEHIND\t"
+	if len(positions) > 0 {
+		header = "TOPIC\tPARTITION\tCOMMITTED\tPOSITION\tEND\tOFFSET-LAG\tEVENTS-BEHIND\t"
+	}
+	fmt.Fprintln(tw, header)
 	var totalOffsets, totalEvents int64
 	exact := true
 	for _, topic := range topics {
@@ -162,6 +204,19 @@ func projectionStatus(ctx context.Context, e *env, cl sarama.Client, gs *groupSt
 			shown := fmt.Sprint(committed)
 			if !ok || committed < 0 {
 				from, shown = start[p], "none"
+			}
+			if len(positions) > 0 {
+				pos, isPM := positions[topic]
+				at, has := pos[p]
+				switch {
+				case !isPM:
+					shown += "\t-"
+				case has:
+					from = max(from, at)
+					shown += "\t" + fmt.Sprint(at)
+				default:
+					shown += "\tnone"
+				}
 			}
 			from = max(from, start[p])
 			lag := max(0, end[p]-from)

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/kafkaes/kafkaes/eventstore/kafka/kafkatest"
+	"github.com/kafkaes/kafkaes/internal/wire"
 	"github.com/kafkaes/kafkaes/projection"
 	"github.com/kafkaes/kafkaes/projection/kafkaprojection"
 	"github.com/kafkaes/kafkaes/serde"
@@ -160,5 +163,54 @@ func TestProjectionStatusAndRebuild(t *testing.T) {
 	r = kafkaes(t, "projection", "rebuild", "--group", group, brokers(c), "--yes")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "stop every instance of the projection first") {
 		t.Fatalf("rebuild of a running projection:\n%s", r)
+	}
+}
+
+// A process manager's group (kafkaprojection.ProcessCommitter) keeps its
+// positions in a positions topic too and resumes from the later of its
+// group offset and its last position record: status shows the position
+// and counts the lag from it, and rebuild refuses, saying why and what
+// to do, since resetting the group's offsets would not move it back.
+func TestProjectionStatusProcessPositions(t *testing.T) {
+	c := kafkatest.New(t)
+	topic := kafkatest.TopicName(t, "events")
+	const nparts = 2
+	c.CreateTopic(t, topic, nparts, kafkatest.EventsTopicConfig())
+	p := newProducer(t, c, "")
+	for _, s := range []string{"a", "b", "c", "d", "e"} {
+		p.send(topic, nparts, streamEvents(s, 2)...)
+	}
+	group := kafkatest.TopicName(t, "pm")
+	if n := catchUp(t, c, topic, group); n != 10 {
+		t.Fatalf("projection handled %d events, want 10", n)
+	}
+	// Three events more, which the manager decided and committed, but
+	// whose offset commit Kafka lost: only its position records say so.
+	p.send(topic, nparts, event("a", 3, "a-3", `{"n":3}`), event("b", 3, "b-3", `{"n":3}`), event("c", 3, "c-3", `{"n":3}`))
+	if off, ev := behind(t, c, group); ev != "3" || off != "3" {
+		t.Fatalf("before positions: offset lag %s, events behind %s; want 3, 3", off, ev)
+	}
+	positions := kafkaprojection.DefaultPositionTopic(topic, group)
+	c.CreateTopic(t, positions, nparts, map[string]*string{"cleanup.policy": strp("compact")})
+	cl := c.Client(t)
+	for part := range int32(nparts) {
+		end, err := cl.GetOffset(topic, part, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.send(positions, nparts, testRecord{partition: wire.PositionPartition(part, nparts),
+			key: wire.PositionKey(group, topic, part), value: wire.PositionValue(end)})
+	}
+	r := kafkaes(t, "projection", "status", "--group", group, brokers(c))
+	if m := totalRE.FindStringSubmatch(r.stdout); r.code != exitOK || m == nil || m[1] != "0" || m[2] != "0" ||
+		!strings.Contains(r.stdout, "POSITION") || !strings.Contains(r.stdout, "process manager: positions in "+positions) {
+		t.Fatalf("status of a process manager whose positions are ahead of its group offsets:\n%s", r)
+	}
+	r = kafkaes(t, "projection", "rebuild", "--group", group, brokers(c), "--yes")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "is a process manager") || !strings.Contains(r.stderr, "--delete --topic "+positions) {
+		t.Fatalf("rebuild of a process manager:\n%s", r)
+	}
+	if off, ev := behind(t, c, group); off != "0" || ev != "0" {
+		t.Fatalf("the refused rebuild changed the offsets: offset lag %s, events behind %s", off, ev)
 	}
 }

@@ -62,6 +62,42 @@ func DefaultPositionTopic(topic, group string) string {
 	return name
 }
 
+// ReadPositions returns the last committed position record of group on
+// each partition of topic that has one, read from the group's positions
+// topic (positionTopic, or [DefaultPositionTopic](topic, group) when it is
+// empty), as [ProcessCommitter.Start] reads them: a process manager
+// resumes a partition from the later of this position and the group's
+// committed offset. found is false, with no error, when the positions
+// topic does not exist (the group is no process manager, or one without
+// positions). It waits, up to a minute, for transactions open on the
+// positions topic to be decided. Tools use it (kafkaes projection
+// status); client is not closed.
+func ReadPositions(ctx context.Context, client sarama.Client, topic, group, positionTopic string) (positions eventstore.Checkpoint, found bool, err error) {
+	if positionTopic == "" {
+		positionTopic = DefaultPositionTopic(topic, group)
+	}
+	if positionTopic == "" {
+		return nil, false, nil
+	}
+	exists, err := kafkafetch.TopicExists(client, positionTopic)
+	if err != nil {
+		if kafkaauth.Fatal(err) {
+			return nil, false, kafkaauth.Wrap(err, client.Config(), "look up the positions topic of group "+group, "Describe", kafkaauth.Topic, positionTopic, false)
+		}
+		return nil, false, fmt.Errorf("kafkaprojection: look up the positions topic %s of group %s: %w", positionTopic, group, err)
+	}
+	if !exists {
+		return nil, false, nil
+	}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return nil, true, fmt.Errorf("kafkaprojection: partitions of %s: %w", topic, err)
+	}
+	c := &ProcessCommitter{client: client, topic: topic, group: group, positions: positionTopic}
+	positions, err = c.lastPositions(ctx, parts)
+	return positions, true, err
+}
+
 // ensurePositionTopic creates the positions topic when it is missing: as
 // many partitions as topic, the same replication factor, compacted, and
 // topic's min.insync.replicas when it can be read.
