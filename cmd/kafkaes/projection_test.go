@@ -81,15 +81,26 @@ func behind(t *testing.T, c *kafkatest.Cluster, group string) (offsetLag, events
 	return m[1], m[2]
 }
 
-func TestProjectionStatusAndRebuild(t *testing.T) {
+// tenEventsParts is the partition count of tenEvents' topic.
+const tenEventsParts = 2
+
+// tenEvents returns a cluster with an events topic of tenEventsParts partitions
+// holding 2 events of each of 5 streams, and the producer that wrote them.
+func tenEvents(t *testing.T) (*kafkatest.Cluster, string, *producer) {
+	t.Helper()
 	c := kafkatest.New(t)
 	topic := kafkatest.TopicName(t, "events")
-	const nparts = 2
-	c.CreateTopic(t, topic, nparts, kafkatest.EventsTopicConfig())
+	c.CreateTopic(t, topic, tenEventsParts, kafkatest.EventsTopicConfig())
 	p := newProducer(t, c, "")
 	for _, s := range []string{"a", "b", "c", "d", "e"} {
-		p.send(topic, nparts, streamEvents(s, 2)...)
+		p.send(topic, tenEventsParts, streamEvents(s, 2)...)
 	}
+	return c, topic, p
+}
+
+func TestProjectionStatusAndRebuild(t *testing.T) {
+	c, topic, p := tenEvents(t)
+	const nparts = tenEventsParts
 	group := kafkatest.TopicName(t, "group")
 
 	r := kafkaes(t, "projection", "status", "--group", group, brokers(c))
@@ -172,14 +183,8 @@ func TestProjectionStatusAndRebuild(t *testing.T) {
 // and counts the lag from it, and rebuild refuses, saying why and what
 // to do, since resetting the group's offsets would not move it back.
 func TestProjectionStatusProcessPositions(t *testing.T) {
-	c := kafkatest.New(t)
-	topic := kafkatest.TopicName(t, "events")
-	const nparts = 2
-	c.CreateTopic(t, topic, nparts, kafkatest.EventsTopicConfig())
-	p := newProducer(t, c, "")
-	for _, s := range []string{"a", "b", "c", "d", "e"} {
-		p.send(topic, nparts, streamEvents(s, 2)...)
-	}
+	c, topic, p := tenEvents(t)
+	const nparts = tenEventsParts
 	group := kafkatest.TopicName(t, "pm")
 	if n := catchUp(t, c, topic, group); n != 10 {
 		t.Fatalf("projection handled %d events, want 10", n)
