@@ -159,12 +159,19 @@ func TestAnyAppendWaitsForOpenTransaction(t *testing.T) {
 // MultiConflictError, when the transaction outlives its append timeout.
 func TestAnyMultiAppendWaitsForOpenTransaction(t *testing.T) {
 	held, other := "held-any-multi", "other-any-multi"
+	var first error
 	anyWaitsForOpenTransaction(t, 2, held, func(ctx context.Context, s *Store, v int) error {
 		_, err := s.AppendMulti(ctx,
-			eventstore.StreamAppend{StreamID: held, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", v)}},
-			eventstore.StreamAppend{StreamID: other, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", v)}})
+			eventstore.StreamAppend{StreamID: other, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", v)}},
+			eventstore.StreamAppend{StreamID: held, Expected: eventstore.Any, Events: []eventstore.Event{ev("T", v)}})
+		if first == nil {
+			first = err
+		}
 		return err
 	})
+	// The timeout's error names the multi-stream append, not only its
+	// first stream.
+	require.ErrorContains(t, first, fmt.Sprintf("multi-stream append to streams %q, %q", other, held))
 }
 
 // anyWaitsForOpenTransaction runs the scenario of

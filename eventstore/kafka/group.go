@@ -422,15 +422,20 @@ func (s *Store) doAppend(ctx context.Context, streamID string, expected eventsto
 
 // await queues the append r and waits for its outcome.
 func (s *Store) await(ctx context.Context, r *appendReq) (eventstore.AppendResult, error) {
-	streamID := r.stream
+	// what names the append in errors: the stream, or every stream of a
+	// multi-stream append (r is its lead entry).
+	what := fmt.Sprintf("append to stream %q", r.stream)
+	if r.multi != nil {
+		what = "multi-stream append to streams " + r.multi.streams()
+	}
 	if s.opts.readOnly {
-		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q (nothing was written)", ErrReadOnly, streamID)
+		return eventstore.AppendResult{}, fmt.Errorf("%w: %s (nothing was written)", ErrReadOnly, what)
 	}
 	if s.isClosed() {
-		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q", eventstore.ErrClosed, streamID)
+		return eventstore.AppendResult{}, fmt.Errorf("%w: %s", eventstore.ErrClosed, what)
 	}
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, err)
+		return eventstore.AppendResult{}, fmt.Errorf("kafka: %s: %w (nothing was written)", what, err)
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.opts.appendTimeout)
@@ -448,9 +453,9 @@ func (s *Store) await(ctx context.Context, r *appendReq) (eventstore.AppendResul
 	select {
 	case s.gc.queue <- r:
 	case <-ctx.Done():
-		return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, ctxErr())
+		return eventstore.AppendResult{}, fmt.Errorf("kafka: %s: %w (nothing was written)", what, ctxErr())
 	case <-s.closed:
-		return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q", eventstore.ErrClosed, streamID)
+		return eventstore.AppendResult{}, fmt.Errorf("%w: %s", eventstore.ErrClosed, what)
 	}
 	select {
 	case out := <-r.done:
@@ -465,7 +470,7 @@ func (s *Store) await(ctx context.Context, r *appendReq) (eventstore.AppendResul
 		return out.res, out.err
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(stateQueued, stateCancelled) || r.state.CompareAndSwap(stateClaimed, stateCancelled) {
-			return eventstore.AppendResult{}, fmt.Errorf("kafka: append to stream %q: %w (nothing was written)", streamID, ctxErr())
+			return eventstore.AppendResult{}, fmt.Errorf("kafka: %s: %w (nothing was written)", what, ctxErr())
 		}
 		// Being committing: the outcome is known shortly, unless the
 		// broker stopped answering; then say that the outcome is unknown.
@@ -475,7 +480,7 @@ func (s *Store) await(ctx context.Context, r *appendReq) (eventstore.AppendResul
 		case out := <-r.done:
 			return out.res, out.err
 		case <-t.C:
-			return eventstore.AppendResult{}, fmt.Errorf("%w: append to stream %q: %w", ErrUnknownOutcome, streamID, ctx.Err())
+			return eventstore.AppendResult{}, fmt.Errorf("%w: %s: %w", ErrUnknownOutcome, what, ctx.Err())
 		}
 	}
 }
