@@ -49,16 +49,25 @@ func TestReaderManyRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	end, err := rd.offsets(ctx, []int32{0}, sarama.OffsetNewest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hw, err := cl.GetOffset(topic, 0, sarama.OffsetNewest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if end[0] != hw {
-		t.Fatalf("last stable offset %d != high watermark %d with no open transaction", end[0], hw)
+	// The last abort's marker is written after AbortTxn returned (on a
+	// replicated cluster it reaches the high watermark a moment later):
+	// wait until the last stable offset and the high watermark agree.
+	var end map[int32]int64
+	var hw int64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if end, err = rd.offsets(ctx, []int32{0}, sarama.OffsetNewest); err != nil {
+			t.Fatal(err)
+		}
+		if hw, err = cl.GetOffset(topic, 0, sarama.OffsetNewest); err != nil {
+			t.Fatal(err)
+		}
+		if end[0] == hw {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last stable offset %d != high watermark %d 10s after the last transaction ended", end[0], hw)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var got []string
 	lastOffset := int64(-1)
