@@ -150,7 +150,7 @@ func (ix *partIndex) fold(topic string, p int32, window int) error {
 	t := ix.disk
 	t.bulkWrite()
 	bulkDB := t.bulkDB
-	t.bulk, t.bulkDB, t.bulkKeys, t.bulkValues = false, nil, nil, nil
+	t.bulkDB, t.bulkKeys, t.bulkValues = nil, nil, nil
 	if t.err != nil {
 		return t.failed()
 	}
@@ -230,7 +230,7 @@ func (s *Store) finishBulk() error {
 	bulk := false
 	for p, ix := range s.idx {
 		pi, ok := ix.(*partIndex)
-		if !ok || pi.disk == nil || !pi.disk.bulk {
+		if !ok || pi.disk == nil || pi.disk.bulkDB == nil {
 			continue
 		}
 		bulk = true

@@ -98,10 +98,9 @@ type diskTable struct {
 	capacity     int
 	// flushAt is the number of dirty streams at which the index flushes.
 	flushAt int
-	// bulk is set during a fresh build: its records become build
-	// entries, pending in bulkKeys and bulkValues, in the build database
-	// bulkDB (diskbulk.go).
-	bulk                 bool
+	// bulkDB is set during a fresh build: its records become build
+	// entries, pending in bulkKeys and bulkValues, in this build database
+	// (diskbulk.go).
 	bulkDB               IndexDB
 	bulkKeys, bulkValues [][]byte
 	// err is the first error of the database (or errIndexClosed): from
@@ -378,7 +377,7 @@ func (s *Store) openDiskIndex(ctx context.Context) (why string, err error) {
 		ix := newPartIndex()
 		ix.streams = nil
 		ix.disk = newDiskTable(s.db, s.topic, int32(p), s.opts.idWindow, capacity)
-		ix.disk.bulk, ix.disk.bulkDB = bulk, s.bulkDB
+		ix.disk.bulkDB = s.bulkDB // nil unless bulk
 		ix.next, ix.foreign = nexts[p], foreign[p]
 		s.idx[p] = ix
 	}

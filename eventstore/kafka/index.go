@@ -397,7 +397,7 @@ func (ix *partIndex) indexOne(topic string, p int32, key []byte, offset int64, p
 	if offset < ix.next {
 		return // a conflict scan got there first
 	}
-	if ix.disk == nil || !ix.disk.bulk {
+	if ix.disk == nil || ix.disk.bulkDB == nil {
 		ix.applyKeyed(topic, p, key, offset, pre, r, window)
 		return
 	}
