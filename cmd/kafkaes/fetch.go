@@ -40,12 +40,19 @@ func newReader(client sarama.Client, topic string) *reader {
 	return &reader{client: client, topic: topic, maxBytes: 1 << 20, maxWait: 500 * time.Millisecond}
 }
 
+// missing returns the error of a topic that does not exist; it wraps
+// sarama.ErrUnknownTopicOrPartition, so that a caller looking at many
+// topics can tell a topic deleted since it was listed from a failure.
+func (r *reader) missing(err error) error {
+	return fmt.Errorf("topic %q does not exist (use --topic; 'kafkaes topics' lists the topics): %w", r.topic, err)
+}
+
 // partitions returns the topic's partitions, or an error that says the
 // topic does not exist.
 func (r *reader) partitions() ([]int32, error) {
 	if err := r.client.RefreshMetadata(r.topic); err != nil {
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-			return nil, fmt.Errorf("topic %q does not exist (use --topic; 'kafkaes topics' lists the topics)", r.topic)
+			return nil, r.missing(err)
 		}
 		if kafkaauth.Fatal(err) {
 			// Describe is enough to see the topic, but every command that
@@ -57,7 +64,7 @@ func (r *reader) partitions() ([]int32, error) {
 	ps, err := r.client.Partitions(r.topic)
 	if err != nil {
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-			return nil, fmt.Errorf("topic %q does not exist (use --topic; 'kafkaes topics' lists the topics)", r.topic)
+			return nil, r.missing(err)
 		}
 		if kafkaauth.Fatal(err) {
 			return nil, r.denied(err, "list the partitions of", "Read")
