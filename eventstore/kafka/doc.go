@@ -566,7 +566,19 @@
 // aborted with it if it failed), and settles the
 // records of its own producer ID that no marker follows, with an empty
 // transaction (AddPartitionsToTxn, EndTxn, no data) whose marker is a
-// commit for its last acknowledged commit and an abort for anything else
+// commit for its last acknowledged commit and an abort for anything else.
+// Once its partitions may be in such a transaction, a commit must not turn
+// into an abort (the abort marker would drop the acknowledged records it
+// settles): it is sent even when AddPartitionsToTxn failed, an EndTxn
+// whose answer was lost is sent again with the same producer epoch (a
+// repeated commit is answered with success), and a producer left with the
+// commit pending commits it before InitProducerId, whose new epoch would
+// abort it, also across a replacement and at Close
+// (TestSettleCommitEndTxnFails, TestSettleCommitPendingAcrossInit; before,
+// a lost EndTxn re-initialised the producer and that aborted the
+// acknowledged records: a gap in a stream on CI's broker-restart test).
+// Only the coordinator's own abort after the transaction timeout can still
+// drop them, which is logged as an error
 // (a worker with no appends to write does the same check within about a
 // second of such an error, for the partitions it wrote to, so that an idle
 // store does not leave a partition's last stable offset held, and every

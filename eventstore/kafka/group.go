@@ -180,7 +180,7 @@ func newGroupCommit(ctx context.Context, s *Store) (*groupCommit, error) {
 		g.workerWG.Add(1)
 		go func() {
 			defer g.workerWG.Done()
-			defer w.closeProducer()
+			defer w.shutdown()
 			tick := time.NewTicker(idleSettleEvery)
 			defer tick.Stop()
 			for {

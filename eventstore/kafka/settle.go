@@ -3,6 +3,7 @@ package kafka
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -176,16 +177,51 @@ func (w *worker) settleOnce(ctx context.Context, parts []topicPart) (done bool, 
 		if err := w.prod.begin(ctx); err != nil {
 			return false, err
 		}
+		if set.commit {
+			if err := w.commitSettle(ctx, set.parts); err != nil {
+				return false, err
+			}
+			continue
+		}
 		if err := w.prod.addTopicPartitions(ctx, set.parts); err != nil {
 			w.recover(err)
 			return false, err
 		}
-		if err := w.prod.end(ctx, set.commit); err != nil {
+		if err := w.prod.end(ctx, false); err != nil {
 			w.closeProducer()
 			return false, err
 		}
 	}
 	return false, nil
+}
+
+// settleEnded logs that the coordinator ended a settling transaction of
+// parts before its commit arrived (errSettleEnded).
+func (w *worker) settleEnded(parts []topicPart, err error) {
+	w.s.opts.logger.Error("kafkaes: a settling transaction was ended by the coordinator before its commit arrived; acknowledged appends whose markers Kafka skipped may be lost", "topic", w.s.topic, "partitions", parts, "transactional_id", w.id, "error", err)
+}
+
+// commitSettle writes commit markers to parts, where the worker's last
+// acknowledged commit lacks them, with the transaction begun for it. Once
+// the partitions may be in the transaction, it must end with a commit
+// whatever happens: its abort marker would abort the acknowledged records
+// too. So a failed AddPartitionsToTxn still gets the commit (the
+// partitions may have been added), and a commit whose outcome is unknown
+// is sent again, with the same producer epoch, until it is answered; a
+// producer left with the commit pending commits it before it takes a new
+// epoch (txnProducer.pendingCommit), even across a replacement
+// (worker.pending). Only the coordinator's own abort (after the
+// transaction timeout) can still lose the records; that is logged as an
+// error.
+func (w *worker) commitSettle(ctx context.Context, parts []topicPart) error {
+	aerr := w.prod.addTopicPartitions(ctx, parts)
+	if err := w.prod.commitSettle(ctx); err != nil {
+		if errors.Is(err, errSettleEnded) {
+			w.settleEnded(parts, err)
+		}
+		return err
+	}
+	return aerr
 }
 
 // settleOpen ends the open transaction, which holds no records yet (send
@@ -207,6 +243,16 @@ func (w *worker) settleOpen(ctx context.Context, parts []topicPart) error {
 		if w.s.opts.tracer != nil {
 			w.tracef("settle open transaction: commit %v abort %v: commit=%v", commit, abort, outcome)
 		}
+	}
+	if outcome {
+		// As in commitSettle: this commit must not turn into an abort.
+		if err := w.prod.commitSettle(ctx); err != nil {
+			if errors.Is(err, errSettleEnded) {
+				w.settleEnded(commit, err)
+			}
+			return err
+		}
+		return nil
 	}
 	if err := w.prod.end(ctx, outcome); err != nil {
 		w.closeProducer()

@@ -227,3 +227,129 @@ func idsAt(log []eventstore.RecordedEvent, stream string, v int64) []string {
 	}
 	return ids
 }
+
+// TestSettleCommitEndTxnFails: the settle check found an acknowledged
+// commit without its markers (a restarted coordinator skipped them; the
+// test answers the commit's EndTxn itself) and ends an empty transaction
+// over its partition with a commit, but that EndTxn is lost (its
+// connection breaks). The settling transaction is then open at the
+// coordinator with the partition added; re-initialising the producer
+// (InitProducerId) makes the coordinator abort it, and that abort marker
+// decides the acknowledged records too: they are lost. The worker must
+// keep ending the settling transaction with a commit (EndTxn is
+// idempotent for the same producer epoch) before anything re-initialises
+// its producer, so the acknowledged events stay in the log whatever
+// happens next.
+func TestSettleCommitEndTxnFails(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to withhold a commit marker")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	s, trace := openTracedSingleWorker(t, c, topic)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
+	secondIDs := appendWithheld(ctx, t, c, s, a)
+
+	kafka.MarkSuspect(s)
+	broke := breakNextEndTxn(c)
+	third, _ := newEvents(1, "test")
+	_, err := s.Append(ctx, b, eventstore.NoStream, third...)
+	t.Logf("append after the broken settle EndTxn: %v", err)
+	require.True(t, broke.Load(), "no EndTxn was broken")
+	// Whatever that append returned, more appends (and with them, if the
+	// worker re-initialises its producer, an InitProducerId) follow.
+	for range 3 {
+		more, _ := newEvents(1, "test")
+		_, err := s.Append(ctx, streamOnPartition(s, 0, "settle-more"+more[0].ID[:8]), eventstore.NoStream, more...)
+		t.Logf("later append: %v", err)
+	}
+
+	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
+	require.NoError(t, err)
+	require.Equal(t, secondIDs, idsAt(log, a, 2), "the acknowledged append of version 2 is in the log")
+	require.Positive(t, trace.count("commit=true"), "the worker settled with a commit")
+}
+
+// TestSettleCommitPendingAcrossInit is TestSettleCommitEndTxnFails with
+// the coordinator unreachable for longer than the append timeout: every
+// committing EndTxn breaks for a while, so the settling transaction's
+// commit is still pending when the append gives up, and later appends
+// (which would re-initialise the producer, aborting the settling
+// transaction) fail too. Once the coordinator answers again, the pending
+// commit must go first, and the acknowledged events stay in the log.
+func TestSettleCommitPendingAcrossInit(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to withhold a commit marker")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	trace := &traceLog{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			trace.dump(t)
+		}
+	})
+	s := openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithAppendTimeout(time.Second),
+		kafka.WithTestTrace(trace.add(time.Now(), "store")))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
+	secondIDs := appendWithheld(ctx, t, c, s, a)
+
+	kafka.MarkSuspect(s)
+	var down atomic.Bool
+	down.Store(true)
+	broke := breakEndTxnWhile(c, &down)
+	for i := range 3 {
+		evs, _ := newEvents(1, "test")
+		_, err := s.Append(ctx, b, eventstore.NoStream, evs...)
+		t.Logf("append %d while every committing EndTxn breaks: %v", i, err)
+		require.Error(t, err, "an append while the settling commit cannot be sent")
+	}
+	require.Positive(t, broke.Load(), "no EndTxn was broken")
+	down.Store(false)
+	evs, _ := newEvents(1, "test")
+	_, err := s.Append(ctx, b, eventstore.NoStream, evs...)
+	require.NoError(t, err, "an append once the coordinator answers again")
+
+	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
+	require.NoError(t, err)
+	require.Equal(t, secondIDs, idsAt(log, a, 2), "the acknowledged append of version 2 is in the log")
+}
+
+// breakNextEndTxn makes the embedded broker close the connection of the
+// next EndTxn that commits, without acting on it. The flag reports that
+// it happened.
+func breakNextEndTxn(c *kafkatest.Cluster) *atomic.Bool {
+	var broke atomic.Bool
+	c.Fake().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		r := req.(*kmsg.EndTxnRequest)
+		if !r.Commit || !broke.CompareAndSwap(false, true) {
+			return nil, nil, false
+		}
+		return nil, errors.New("test: break the connection of an EndTxn"), true
+	})
+	return &broke
+}
+
+// breakEndTxnWhile makes the embedded broker close the connection of
+// every EndTxn that commits while down is set, without acting on it. The
+// counter reports how many it broke.
+func breakEndTxnWhile(c *kafkatest.Cluster, down *atomic.Bool) *atomic.Int64 {
+	var broke atomic.Int64
+	c.Fake().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		r := req.(*kmsg.EndTxnRequest)
+		if !r.Commit || !down.Load() {
+			return nil, nil, false
+		}
+		broke.Add(1)
+		return nil, errors.New("test: break the connection of an EndTxn"), true
+	})
+	return &broke
+}

@@ -44,6 +44,10 @@ type worker struct {
 	// wrote holds every partition the worker's producers sent records to
 	// (txnProducer.wrote).
 	wrote map[topicPart]bool
+	// pending is the epoch of a closed producer whose settling
+	// transaction's commit is pending (txnProducer.pendingCommit): the
+	// next producer commits it before it takes a new epoch.
+	pending *producerEpoch
 }
 
 func (w *worker) ensureProducer() error {
@@ -52,10 +56,12 @@ func (w *worker) ensureProducer() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
 	defer cancel()
-	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout, w.s.opts.tracer)
+	settleEnded := func(err error) { w.settleEnded(nil, err) }
+	p, err := newTxnProducer(ctx, w.s.addrs, w.s.cfg, w.id, w.s.topic, w.s.opts.txnTimeout, w.s.opts.tracer, w.pending, settleEnded)
 	if err != nil {
 		return fmt.Errorf("kafka: create the transactional producer %q: %w", w.id, err)
 	}
+	w.pending = nil
 	p.onNetErr = w.s.markSuspect
 	if w.wrote == nil {
 		w.wrote, w.committed = map[topicPart]bool{}, map[topicPart][2]int64{}
@@ -90,9 +96,30 @@ func (w *worker) tracef(format string, args ...any) {
 func (w *worker) closeProducer() {
 	w.s.markSuspect()
 	if w.prod != nil {
+		if w.prod.pendingCommit {
+			// The next producer commits it before its InitProducerId.
+			w.pending = &producerEpoch{w.prod.pid, w.prod.epoch}
+		}
 		w.prod.close()
 		w.prod = nil
 	}
+}
+
+// shutdown closes the worker's producer when the store closes. A
+// settling transaction whose commit is still pending is committed first
+// (within the append timeout): left open, the coordinator would abort it
+// after the transaction timeout, and the acknowledged records it settles
+// with it.
+func (w *worker) shutdown() {
+	if w.prod != nil && w.prod.pendingCommit {
+		ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
+		err := w.prod.commitSettle(ctx)
+		cancel()
+		if err != nil {
+			w.s.opts.logger.Error("kafkaes: closing with a settling transaction whose commit did not arrive; acknowledged appends whose markers Kafka skipped may be lost when the coordinator aborts it", "topic", w.s.topic, "transactional_id", w.id, "error", err)
+		}
+	}
+	w.closeProducer()
 }
 
 // recover brings the producer back to a usable state after err: it aborts

@@ -63,6 +63,17 @@ type txnProducer struct {
 	offsets  bool
 	inTxn    bool
 	needInit bool
+	// pendingCommit is set while a settling transaction's commit
+	// (commitSettle) may not have reached the coordinator: the
+	// transaction may hold partitions whose acknowledged records wait for
+	// their commit marker, and an abort of it, such as the one
+	// InitProducerId makes of a transaction left open, would decide those
+	// records as aborted. init ends it with a commit before anything else.
+	pendingCommit bool
+	// settleEnded, when set, is told when init found the pending commit
+	// refused because the coordinator had ended the transaction itself
+	// (errSettleEnded).
+	settleEnded func(error)
 
 	// hooks, when set (tests only), receives a line per request and
 	// injects EndTxn failures (see tracer).
@@ -88,7 +99,17 @@ var errRecheck = errors.New("kafka: a broker connection broke; checking for reco
 // they take about 2.5s.
 const txnRetries = 60
 
-func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id, topic string, timeout time.Duration, hooks tracer) (*txnProducer, error) {
+// producerEpoch is a producer ID and epoch.
+type producerEpoch struct {
+	pid   int64
+	epoch int16
+}
+
+// newTxnProducer creates the transactional producer id and initialises
+// it. pending, when set, is the epoch of an earlier producer of id whose
+// settling transaction's commit is pending (see pendingCommit): it is
+// committed first. settleEnded (see txnProducer.settleEnded) may be nil.
+func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id, topic string, timeout time.Duration, hooks tracer, pending *producerEpoch, settleEnded func(error)) (*txnProducer, error) {
 	cfg := *base
 	cfg.MetricRegistry = metrics.NewRegistry()
 	client, err := sarama.NewClient(addrs, &cfg)
@@ -99,7 +120,10 @@ func newTxnProducer(ctx context.Context, addrs []string, base *sarama.Config, id
 		client: client, id: id, topic: topic, timeout: timeout,
 		codec: cfg.Producer.Compression, level: cfg.Producer.CompressionLevel,
 		version: cfg.Version, ackWait: cfg.Producer.Timeout, needInit: true, hooks: hooks,
-		sent: map[topicPart][2]int64{},
+		sent: map[topicPart][2]int64{}, settleEnded: settleEnded,
+	}
+	if pending != nil {
+		p.pid, p.epoch, p.pendingCommit = pending.pid, pending.epoch, true
 	}
 	if err := p.init(ctx); err != nil {
 		_ = client.Close()
@@ -207,6 +231,20 @@ func (p *txnProducer) coordinator(ctx context.Context, what string, retryNetwork
 // fences older producers with the same ID and aborts a transaction they
 // left open.
 func (p *txnProducer) init(ctx context.Context) error {
+	if p.pendingCommit {
+		// A new epoch would abort the settling transaction: commit it
+		// first. A definite refusal (it was ended by the coordinator
+		// already) lets the producer go on; a failure that says nothing
+		// keeps it pending.
+		if err := p.commitSettle(ctx); err != nil {
+			if p.pendingCommit {
+				return err
+			}
+			if p.settleEnded != nil {
+				p.settleEnded(err)
+			}
+		}
+	}
 	initV, _, _ := p.versions()
 	err := p.coordinator(ctx, "initialise the transactional producer", true, func(b *sarama.Broker) (sarama.KError, error) {
 		res, err := b.InitProducerID(&sarama.InitProducerIDRequest{
@@ -551,6 +589,49 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 	if err == nil && commit && p.onCommit != nil && len(p.sent) > 0 {
 		p.onCommit(p.sent)
 	}
+	return err
+}
+
+// errSettleEnded is returned by commitSettle when the coordinator had
+// ended the settling transaction itself.
+var errSettleEnded = errors.New("kafka: the transaction coordinator ended the settling transaction before its commit arrived (it aborts a transaction open longer than the transaction timeout, and a producer with the same transactional ID fences this one): the records it was to commit may have been aborted with it")
+
+// commitSettle ends the open settling transaction, which holds no records
+// of its own, with a commit (settle.go). Unlike end it retries network
+// errors with the same producer epoch, and it sends the EndTxn even when
+// AddPartitionsToTxn failed (the partitions may have been added): a
+// repeated commit is answered with success, and an abort of the
+// transaction would also abort the acknowledged records it settles. Until
+// the commit's outcome is known the producer stays pendingCommit, and
+// init commits again before it takes a new epoch. An EndTxn refused with
+// INVALID_TXN_STATE found no open transaction (no partition was added):
+// nothing was settled, and the caller's next check finds the records
+// again.
+func (p *txnProducer) commitSettle(ctx context.Context) error {
+	p.pendingCommit = true
+	_, txnV, _ := p.versions()
+	err := p.coordinator(ctx, "commit the settling transaction", true, func(b *sarama.Broker) (sarama.KError, error) {
+		res, err := b.EndTxn(&sarama.EndTxnRequest{
+			Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
+			TransactionResult: true,
+		})
+		if err != nil {
+			return 0, err
+		}
+		return res.Err, nil
+	})
+	if p.hooks != nil {
+		p.tracef("commit the settling transaction (producer %d epoch %d, partitions %v): %v", p.pid, p.epoch, p.added, err)
+	}
+	switch {
+	case err == nil || errors.Is(err, sarama.ErrInvalidTxnState):
+		p.pendingCommit, p.inTxn = false, false
+		return nil
+	case errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch):
+		p.pendingCommit, p.inTxn, p.needInit = false, false, true
+		return fmt.Errorf("%w: %w", errSettleEnded, err)
+	}
+	p.needInit = true
 	return err
 }
 
