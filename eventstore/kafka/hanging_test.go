@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,9 +40,18 @@ func TestOwnHanging(t *testing.T) {
 		{"this transaction's own records", mk(10, []record{data(10, me), data(11, me)}), -1},
 		{"non-transactional", mk(10, []record{{offset: 4, producerID: me}}), -1},
 		{"another producer undecided", mk(10, []record{data(4, other)}, marker(6, me, false)), -1},
+		// The last acknowledged commit (offsets 4..5) without its
+		// markers: this transaction's commit decides it; an abort would
+		// drop acknowledged events.
+		{"ours, acknowledged, no marker", mk(10, []record{data(4, me), data(5, me)}), -1},
+		{"ours, acknowledged and a failed one, no marker", mk(10, []record{data(4, me), data(5, me), data(7, me)}), 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ownHanging("events", tc.spans, me)
+			acked := func(int32) [2]int64 { return [2]int64{-1, -1} }
+			if strings.HasPrefix(tc.name, "ours, acknowledged") {
+				acked = func(int32) [2]int64 { return [2]int64{4, 5} }
+			}
+			err := ownHanging("events", tc.spans, me, acked)
 			if tc.want < 0 {
 				require.NoError(t, err)
 				return
@@ -53,7 +63,7 @@ func TestOwnHanging(t *testing.T) {
 			require.Contains(t, err.Error(), "events/3")
 		})
 	}
-	require.NoError(t, ownHanging("events", mk(10, []record{data(4, me)}), -1), "no producer yet")
+	require.NoError(t, ownHanging("events", mk(10, []record{data(4, me)}), -1, func(int32) [2]int64 { return [2]int64{-1, -1} }), "no producer yet")
 }
 
 // TestHangingOutcome checks which marker the settle step writes for records

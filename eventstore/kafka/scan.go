@@ -135,7 +135,12 @@ func (w *worker) scan(ctx context.Context, live []*appendReq, pre map[int32]*par
 	// aborts them too (the appends they belong to returned an error, so
 	// aborting is what their callers were told or may assume), and the
 	// appends are retried in a new transaction.
-	if err := ownHanging(s.topic, spans, w.prod.pid); err != nil {
+	//
+	// Records of the worker's last acknowledged commit in the partition
+	// are the exception: their commit marker was skipped, and this
+	// transaction's commit marker is the one that decides them as Kafka
+	// had (an abort would drop acknowledged events). They do not stop it.
+	if err := ownHanging(s.topic, spans, w.prod.pid, func(p int32) [2]int64 { return w.lastCommit(topicPart{s.topic, p}) }); err != nil {
 		return nil, err
 	}
 
@@ -243,13 +248,18 @@ func inOwn(own [][2]int64, offset int64) bool {
 // ownHanging returns a *hangingError for the first transactional record of
 // producer pid in spans that lies before the span's own records and that
 // no marker of pid follows within the span, nil when there is none.
-func ownHanging(topic string, spans map[int32]*span, pid int64) error {
+// Records within acked(partition), the offsets of the producer's last
+// acknowledged commit there, do not count (see conflictScan).
+func ownHanging(topic string, spans map[int32]*span, pid int64, acked func(int32) [2]int64) error {
 	if pid < 0 {
 		return nil
 	}
 	for p, sp := range spans {
 		for _, rec := range sp.recs {
 			if rec.producerID != pid || !rec.txn || rec.offset >= sp.first || sp.first == math.MaxInt64 {
+				continue
+			}
+			if a := acked(p); rec.offset >= a[0] && rec.offset <= a[1] {
 				continue
 			}
 			if decided, _ := sp.decided(rec); !decided {
