@@ -111,11 +111,14 @@ func (w *worker) closeProducer() {
 // after the transaction timeout, and the acknowledged records it settles
 // with it.
 func (w *worker) shutdown() {
+	lost := func(err error) {
+		w.s.opts.logger.Error("kafkaes: closing with a settling transaction whose commit did not arrive; acknowledged appends whose markers Kafka skipped may be lost when the coordinator aborts it", "topic", w.s.topic, "transactional_id", w.id, "error", err)
+	}
 	if w.prod == nil && w.pending != nil {
 		// The producer was closed with the commit pending and not
 		// replaced yet: a new one commits it before its InitProducerId.
 		if err := w.ensureProducer(); err != nil {
-			w.s.opts.logger.Error("kafkaes: closing with a settling transaction whose commit did not arrive; acknowledged appends whose markers Kafka skipped may be lost when the coordinator aborts it", "topic", w.s.topic, "transactional_id", w.id, "error", err)
+			lost(err)
 		}
 	}
 	if w.prod != nil && w.prod.pendingCommit {
@@ -123,7 +126,7 @@ func (w *worker) shutdown() {
 		err := w.prod.commitSettle(ctx)
 		cancel()
 		if err != nil {
-			w.s.opts.logger.Error("kafkaes: closing with a settling transaction whose commit did not arrive; acknowledged appends whose markers Kafka skipped may be lost when the coordinator aborts it", "topic", w.s.topic, "transactional_id", w.id, "error", err)
+			lost(err)
 		}
 	}
 	w.closeProducer()
