@@ -216,7 +216,11 @@ func TestSampleKindDeletedTopic(t *testing.T) {
 	c := kafkatest.New(t)
 	name := kafkatest.TopicName(t, "events-deleted")
 	c.CreateTopic(t, name, 1, kafkatest.EventsTopicConfig())
-	cl, err := sarama.NewClient(c.Brokers, c.Config())
+	// As the command connects: its metadata requests must not create the
+	// topic again on a broker with auto topic creation on (the default).
+	cfg := c.Config()
+	cfg.Metadata.AllowAutoTopicCreation = false
+	cl, err := sarama.NewClient(c.Brokers, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
