@@ -591,10 +591,15 @@
 // fetch or coordinator request of the store, including network errors that
 // a retry hid; when the transaction's own AddPartitionsToTxn met one, the
 // transaction (still without records) is ended with the marker the check
-// asks for before anything is written. Not covered: a broker restart that
-// no request of the store noticed before the worker's next abort, and a
-// check that cannot read the partitions while its empty transaction is
-// open (the transaction is then left to the coordinator, which aborts it).
+// asks for before anything is written. When that check cannot read the
+// partitions, the empty transaction stays open (neither marker is safe
+// without the check) and the worker's next step, an append or the idle
+// tick, checks again and ends it before the producer does anything else
+// (TestSettleOpenCheckFails; before, the producer was replaced, and its
+// InitProducerId aborted the transaction). Not covered: a broker restart
+// that no request of the store noticed before the worker's next abort,
+// and a check that keeps failing past the transaction timeout (the
+// coordinator then aborts the open transaction).
 // A new producer checks every partition of the topic, so a store that
 // restarts with the same [WithTransactionalIDPrefix] (the same producer
 // IDs) settles what its previous run left in the events topic (not in a

@@ -94,7 +94,7 @@ const idleSettleEvery = 500 * time.Millisecond
 // a Close stops it.
 func (w *worker) settleIdle() {
 	s := w.s
-	if s.suspect.Load() == w.checked || len(w.wrote) == 0 {
+	if w.openParts == nil && (s.suspect.Load() == w.checked || len(w.wrote) == 0) {
 		return
 	}
 	ctx, cancel := s.endOnClose(context.Background(), s.opts.appendTimeout)
@@ -116,6 +116,15 @@ func (w *worker) settleIdle() {
 // every partition of the events topic too.
 func (w *worker) settleIfSuspect(ctx context.Context, parts []topicPart) error {
 	s := w.s
+	if w.openParts != nil {
+		// A transaction left open by a failed check (settleOpen) is
+		// ended first; the check runs on (the store is suspect anyway).
+		if w.prod == nil || !w.prod.inTxn {
+			w.openParts = nil // the producer was replaced: its InitProducerId ended it
+		} else if err := w.settleOpen(ctx, w.openParts); err != nil {
+			return err
+		}
+	}
 	gen := s.suspect.Load()
 	if gen == w.checked {
 		return nil
@@ -229,14 +238,24 @@ func (w *worker) commitSettle(ctx context.Context, parts []topicPart) error {
 // without markers in parts need: commit when its last acknowledged commit
 // there lacks its markers, abort otherwise (an abort of a transaction
 // without records changes nothing else).
+//
+// When the check fails, the transaction stays open, neither committed
+// nor aborted blindly (its partitions may hold an acknowledged commit
+// whose markers were skipped, which an abort would drop, or records of a
+// failed transaction, which a commit would make visible): the worker's
+// next step (an append, or the idle tick) checks again and ends it
+// (openParts) before anything else uses the producer. Only the
+// coordinator's abort after the transaction timeout ends it otherwise.
 func (w *worker) settleOpen(ctx context.Context, parts []topicPart) error {
 	commit, abort, err := w.hanging(ctx, sortedParts(parts))
 	if err != nil {
-		// Leave the transaction open rather than write a marker blindly;
-		// the next producer's InitProducerId ends it (it holds no records).
-		w.closeProducer()
+		w.openParts = parts
+		if w.s.opts.tracer != nil {
+			w.tracef("settle open transaction: check failed, the transaction stays open: %v", err)
+		}
 		return err
 	}
+	w.openParts = nil
 	outcome := len(commit) > 0 && len(abort) == 0
 	if len(commit) > 0 || len(abort) > 0 {
 		w.s.opts.logger.Warn("kafkaes: settling records that Kafka left without a transaction marker", "topic", w.s.topic, "commit_partitions", commit, "abort_partitions", abort, "transactional_id", w.id)

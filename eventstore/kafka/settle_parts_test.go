@@ -353,3 +353,66 @@ func breakEndTxnWhile(c *kafkatest.Cluster, down *atomic.Bool) *atomic.Int64 {
 	})
 	return &broke
 }
+
+// TestSettleOpenCheckFails: an acknowledged commit without its markers
+// (the test answers its EndTxn itself) in partition 1; the next
+// transaction's AddPartitionsToTxn for partition 1 meets a broken
+// connection (a broker may have restarted, so the worker checks for
+// records left without markers before it writes), and the check's
+// fetches fail for longer than the append timeout. The transaction,
+// open with partition 1 added and no records, must not be aborted
+// (blindly, or by the InitProducerId of a new producer): its abort marker
+// would drop the acknowledged records. It stays open until a check
+// succeeds, which commits it.
+func TestSettleOpenCheckFails(t *testing.T) {
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to withhold a commit marker")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	trace := &traceLog{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			trace.dump(t)
+		}
+	})
+	s := openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithAppendTimeout(time.Second),
+		kafka.WithTestTrace(trace.add(time.Now(), "store")))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := streamOnPartition(s, 1, "open-a"), streamOnPartition(s, 1, "open-b")
+	secondIDs := appendWithheld(ctx, t, c, s, a)
+
+	var addBroken, fetchDown atomic.Bool
+	c.Fake().ControlKey(int16(kmsg.AddPartitionsToTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		if !addBroken.CompareAndSwap(false, true) {
+			return nil, nil, false
+		}
+		fetchDown.Store(true)
+		return nil, errors.New("test: break the connection of an AddPartitionsToTxn"), true
+	})
+	c.Fake().ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		if !fetchDown.Load() {
+			return nil, nil, false
+		}
+		return nil, errors.New("test: break the connection of a fetch"), true
+	})
+	third, _ := newEvents(1, "test")
+	_, err := s.Append(ctx, b, eventstore.NoStream, third...)
+	t.Logf("append while the settle check cannot fetch: %v", err)
+	require.True(t, addBroken.Load(), "no AddPartitionsToTxn was broken")
+	require.Positive(t, trace.count("recheck: a coordinator request met a network error"), "the worker did not check before writing")
+	fetchDown.Store(false)
+	for range 2 {
+		evs, _ := newEvents(1, "test")
+		_, err := s.Append(ctx, streamOnPartition(s, 0, "open-more"+evs[0].ID[:8]), eventstore.NoStream, evs...)
+		t.Logf("later append: %v", err)
+	}
+
+	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
+	require.NoError(t, err)
+	require.Equal(t, secondIDs, idsAt(log, a, 2), "the acknowledged append of version 2 is in the log")
+}

@@ -48,6 +48,11 @@ type worker struct {
 	// transaction's commit is pending (txnProducer.pendingCommit): the
 	// next producer commits it before it takes a new epoch.
 	pending *producerEpoch
+	// openParts, when set, are the partitions of a transaction (without
+	// records) left open because the settle check before its writes
+	// failed (settleOpen): it is checked again and ended before the
+	// producer is used for anything else.
+	openParts []topicPart
 }
 
 func (w *worker) ensureProducer() error {
@@ -124,6 +129,17 @@ func (w *worker) shutdown() {
 	if w.prod != nil && w.prod.pendingCommit {
 		ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
 		err := w.prod.commitSettle(ctx)
+		cancel()
+		if err != nil {
+			lost(err)
+		}
+	}
+	if w.openParts != nil && w.prod != nil && w.prod.inTxn {
+		// A transaction left open by a failed settle check: one more
+		// check ends it; otherwise the coordinator aborts it after the
+		// transaction timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.appendTimeout)
+		err := w.settleOpen(ctx, w.openParts)
 		cancel()
 		if err != nil {
 			lost(err)
