@@ -112,7 +112,7 @@ func TestSettleWrittenPositionsPartition(t *testing.T) {
 // openTracedSingleWorker opens a store on topic with one transactional
 // producer (so that every append goes through the same worker) whose
 // transaction trace is dumped if the test fails.
-func openTracedSingleWorker(t *testing.T, c *kafkatest.Cluster, topic string) (*kafka.Store, *traceLog) {
+func openTracedSingleWorker(t *testing.T, c *kafkatest.Cluster, topic string, opts ...kafka.Option) (*kafka.Store, *traceLog) {
 	t.Helper()
 	trace := &traceLog{}
 	t.Cleanup(func() {
@@ -120,7 +120,8 @@ func openTracedSingleWorker(t *testing.T, c *kafkatest.Cluster, topic string) (*
 			trace.dump(t)
 		}
 	})
-	return openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithTestTrace(trace.add(time.Now(), "store"))), trace
+	opts = append([]kafka.Option{kafka.WithConcurrentTransactions(1), kafka.WithTestTrace(trace.add(time.Now(), "store"))}, opts...)
+	return openStressStore(t, c, topic, opts...), trace
 }
 
 // streamOnPartition returns a stream ID with prefix that s puts on
@@ -287,14 +288,7 @@ func TestSettleCommitPendingAcrossInit(t *testing.T) {
 	}
 	topic := kafkatest.TopicName(t, "events")
 	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	trace := &traceLog{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			trace.dump(t)
-		}
-	})
-	s := openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithAppendTimeout(time.Second),
-		kafka.WithTestTrace(trace.add(time.Now(), "store")))
+	s, trace := openTracedSingleWorker(t, c, topic, kafka.WithAppendTimeout(time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
@@ -319,6 +313,7 @@ func TestSettleCommitPendingAcrossInit(t *testing.T) {
 	log, err := logcheck.ReadCommitted(ctx, c.Brokers, c.Config(), topic)
 	require.NoError(t, err)
 	require.Equal(t, secondIDs, idsAt(log, a, 2), "the acknowledged append of version 2 is in the log")
+	require.Greater(t, trace.count("commit the settling transaction"), 1, "the settling commit was sent again")
 }
 
 // breakNextEndTxn makes the embedded broker close the connection of the
@@ -371,14 +366,7 @@ func TestSettleOpenCheckFails(t *testing.T) {
 	}
 	topic := kafkatest.TopicName(t, "events")
 	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	trace := &traceLog{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			trace.dump(t)
-		}
-	})
-	s := openStressStore(t, c, topic, kafka.WithConcurrentTransactions(1), kafka.WithAppendTimeout(time.Second),
-		kafka.WithTestTrace(trace.add(time.Now(), "store")))
+	s, trace := openTracedSingleWorker(t, c, topic, kafka.WithAppendTimeout(time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := streamOnPartition(s, 1, "open-a"), streamOnPartition(s, 1, "open-b")
