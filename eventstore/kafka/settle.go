@@ -224,13 +224,20 @@ func (w *worker) settleEnded(parts []topicPart, err error) {
 // error.
 func (w *worker) commitSettle(ctx context.Context, parts []topicPart) error {
 	aerr := w.prod.addTopicPartitions(ctx, parts)
-	if err := w.prod.commitSettle(ctx); err != nil {
-		if errors.Is(err, errSettleEnded) {
-			w.settleEnded(parts, err)
-		}
+	if err := w.endSettle(ctx, parts); err != nil {
 		return err
 	}
 	return aerr
+}
+
+// endSettle commits the open settling transaction, which settles parts
+// (txnProducer.commitSettle), and logs when the coordinator had ended it.
+func (w *worker) endSettle(ctx context.Context, parts []topicPart) error {
+	err := w.prod.commitSettle(ctx)
+	if errors.Is(err, errSettleEnded) {
+		w.settleEnded(parts, err)
+	}
+	return err
 }
 
 // settleOpen ends the open transaction, which holds no records yet (send
@@ -265,13 +272,7 @@ func (w *worker) settleOpen(ctx context.Context, parts []topicPart) error {
 	}
 	if outcome {
 		// As in commitSettle: this commit must not turn into an abort.
-		if err := w.prod.commitSettle(ctx); err != nil {
-			if errors.Is(err, errSettleEnded) {
-				w.settleEnded(commit, err)
-			}
-			return err
-		}
-		return nil
+		return w.endSettle(ctx, commit)
 	}
 	if err := w.prod.end(ctx, outcome); err != nil {
 		w.closeProducer()

@@ -546,7 +546,6 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 		p.inTxn = false // nothing was sent: nothing to end on the broker
 		return nil
 	}
-	_, txnV, _ := p.versions()
 	what := "commit the transaction"
 	if !commit {
 		what = "abort the transaction"
@@ -563,16 +562,7 @@ func (p *txnProducer) end(ctx context.Context, commit bool) error {
 			return injected
 		}
 	}
-	err := p.coordinator(ctx, what, !commit, func(b *sarama.Broker) (sarama.KError, error) {
-		res, err := b.EndTxn(&sarama.EndTxnRequest{
-			Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
-			TransactionResult: commit,
-		})
-		if err != nil {
-			return 0, err
-		}
-		return res.Err, nil
-	})
+	err := p.coordinator(ctx, what, !commit, p.endTxn(commit))
 	if injected != nil {
 		if p.hooks != nil {
 			p.tracef("%s: the broker answered %v, lost (test)", what, err)
@@ -609,17 +599,7 @@ var errSettleEnded = errors.New("kafka: the transaction coordinator ended the se
 // again.
 func (p *txnProducer) commitSettle(ctx context.Context) error {
 	p.pendingCommit = true
-	_, txnV, _ := p.versions()
-	err := p.coordinator(ctx, "commit the settling transaction", true, func(b *sarama.Broker) (sarama.KError, error) {
-		res, err := b.EndTxn(&sarama.EndTxnRequest{
-			Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
-			TransactionResult: true,
-		})
-		if err != nil {
-			return 0, err
-		}
-		return res.Err, nil
-	})
+	err := p.coordinator(ctx, "commit the settling transaction", true, p.endTxn(true))
 	if p.hooks != nil {
 		p.tracef("commit the settling transaction (producer %d epoch %d, partitions %v): %v", p.pid, p.epoch, p.added, err)
 	}
@@ -633,6 +613,22 @@ func (p *txnProducer) commitSettle(ctx context.Context) error {
 	}
 	p.needInit = true
 	return err
+}
+
+// endTxn returns the EndTxn request of the producer's epoch, for
+// coordinator.
+func (p *txnProducer) endTxn(commit bool) func(*sarama.Broker) (sarama.KError, error) {
+	_, txnV, _ := p.versions()
+	return func(b *sarama.Broker) (sarama.KError, error) {
+		res, err := b.EndTxn(&sarama.EndTxnRequest{
+			Version: txnV, TransactionalID: p.id, ProducerID: p.pid, ProducerEpoch: p.epoch,
+			TransactionResult: commit,
+		})
+		if err != nil {
+			return 0, err
+		}
+		return res.Err, nil
+	}
 }
 
 func (p *txnProducer) tracef(format string, args ...any) {
