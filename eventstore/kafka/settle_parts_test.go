@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -35,15 +34,7 @@ import (
 // markers, until the producer's next marker decides them, as on the
 // restarted broker.
 func TestSettleEveryWrittenPartition(t *testing.T) {
-	c := kafkatest.New(t)
-	if c.Fake() == nil {
-		t.Skip("needs the embedded broker to withhold a commit marker")
-	}
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	s, _ := openTracedSingleWorker(t, c, topic)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, topic, s, _, ctx := withheldSetup(t)
 	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
 	secondIDs := appendWithheld(ctx, t, c, s, a)
 
@@ -73,18 +64,10 @@ func TestSettleEveryWrittenPartition(t *testing.T) {
 // offsets and the position again) is acknowledged without its markers; after the store became suspect, a failed transaction on the
 // events topic must not take the position record down with it.
 func TestSettleWrittenPositionsPartition(t *testing.T) {
-	c := kafkatest.New(t)
-	if c.Fake() == nil {
-		t.Skip("needs the embedded broker to withhold a commit marker")
-	}
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	c, topic, s, trace, ctx := withheldSetup(t)
 	positions := topic + ".positions"
 	c.CreateTopic(t, positions, 1, nil)
 	group := kafkatest.TopicName(t, "group")
-	s, trace := openTracedSingleWorker(t, c, topic)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
 	o := kafka.ConsumerOffsets{Group: group, GenerationID: -1, Topic: topic, Offsets: map[int32]int64{0: 42}, PositionTopic: positions}
 	first, _ := newEvents(1, "test")
@@ -107,6 +90,24 @@ func TestSettleWrittenPositionsPartition(t *testing.T) {
 	require.Equal(t, map[string][]int64{
 		string(wire.PositionKey(group, topic, 0)): {42, 42},
 	}, committedPositions(t, c, positions), "the position records of the append and of its acknowledged repeat")
+}
+
+// withheldSetup is the start of the tests that withhold a commit marker
+// (embedded broker only; others skip): a cluster, an events topic of two
+// partitions, a store on it with one traced worker (opts added), and a
+// context for the test.
+func withheldSetup(t *testing.T, opts ...kafka.Option) (*kafkatest.Cluster, string, *kafka.Store, *traceLog, context.Context) {
+	t.Helper()
+	c := kafkatest.New(t)
+	if c.Fake() == nil {
+		t.Skip("needs the embedded broker to withhold a commit marker")
+	}
+	topic := kafkatest.TopicName(t, "events")
+	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
+	s, trace := openTracedSingleWorker(t, c, topic, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c, topic, s, trace, ctx
 }
 
 // openTracedSingleWorker opens a store on topic with one transactional
@@ -158,13 +159,25 @@ func withholdNextCommit(c *kafkatest.Cluster) *atomic.Bool {
 // or may not be written). The flag reports that it happened.
 func breakNextProduce(c *kafkatest.Cluster, match func(*kmsg.ProduceRequest) bool) *atomic.Bool {
 	var broke atomic.Bool
-	c.Fake().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.Fake().KeepControl()
+	breakRequests(c, kmsg.Produce, func(req kmsg.Request) bool {
 		r := req.(*kmsg.ProduceRequest)
-		if r.TransactionID == nil || len(r.Topics) == 0 || !match(r) || !broke.CompareAndSwap(false, true) {
+		return r.TransactionID != nil && len(r.Topics) > 0 && match(r) && broke.CompareAndSwap(false, true)
+	})
+	return &broke
+}
+
+// breakRequests makes the embedded broker close the connection of every
+// request of key that breaks accepts, without acting on it, for the rest
+// of the test. The counter reports how many it broke.
+func breakRequests(c *kafkatest.Cluster, key kmsg.Key, breaks func(kmsg.Request) bool) *atomic.Int64 {
+	var broke atomic.Int64
+	c.Fake().ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.Fake().KeepControl()
+		if !breaks(req) {
 			return nil, nil, false
 		}
-		return nil, errors.New("test: break the connection of a produce"), true
+		broke.Add(1)
+		return nil, fmt.Errorf("test: break the connection of a %s request", key.Name()), true
 	})
 	return &broke
 }
@@ -179,15 +192,7 @@ func breakNextProduce(c *kafkatest.Cluster, match func(*kmsg.ProduceRequest) boo
 // another append. Before, the records stayed undecided until the store's
 // next append.
 func TestSettleIdleWorker(t *testing.T) {
-	c := kafkatest.New(t)
-	if c.Fake() == nil {
-		t.Skip("needs the embedded broker to withhold a commit marker")
-	}
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	s, trace := openTracedSingleWorker(t, c, topic)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, topic, s, trace, ctx := withheldSetup(t)
 	a := streamOnPartition(s, 1, "settle-idle")
 	secondIDs := appendWithheld(ctx, t, c, s, a)
 	kafka.MarkSuspect(s)
@@ -242,15 +247,7 @@ func idsAt(log []eventstore.RecordedEvent, stream string, v int64) []string {
 // its producer, so the acknowledged events stay in the log whatever
 // happens next.
 func TestSettleCommitEndTxnFails(t *testing.T) {
-	c := kafkatest.New(t)
-	if c.Fake() == nil {
-		t.Skip("needs the embedded broker to withhold a commit marker")
-	}
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	s, trace := openTracedSingleWorker(t, c, topic)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, topic, s, trace, ctx := withheldSetup(t)
 	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
 	secondIDs := appendWithheld(ctx, t, c, s, a)
 
@@ -282,15 +279,7 @@ func TestSettleCommitEndTxnFails(t *testing.T) {
 // transaction) fail too. Once the coordinator answers again, the pending
 // commit must go first, and the acknowledged events stay in the log.
 func TestSettleCommitPendingAcrossInit(t *testing.T) {
-	c := kafkatest.New(t)
-	if c.Fake() == nil {
-		t.Skip("needs the embedded broker to withhold a commit marker")
-	}
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	s, trace := openTracedSingleWorker(t, c, topic, kafka.WithAppendTimeout(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, topic, s, trace, ctx := withheldSetup(t, kafka.WithAppendTimeout(time.Second))
 	a, b := streamOnPartition(s, 1, "settle-a"), streamOnPartition(s, 0, "settle-b")
 	secondIDs := appendWithheld(ctx, t, c, s, a)
 
@@ -321,13 +310,8 @@ func TestSettleCommitPendingAcrossInit(t *testing.T) {
 // it happened.
 func breakNextEndTxn(c *kafkatest.Cluster) *atomic.Bool {
 	var broke atomic.Bool
-	c.Fake().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.Fake().KeepControl()
-		r := req.(*kmsg.EndTxnRequest)
-		if !r.Commit || !broke.CompareAndSwap(false, true) {
-			return nil, nil, false
-		}
-		return nil, errors.New("test: break the connection of an EndTxn"), true
+	breakRequests(c, kmsg.EndTxn, func(req kmsg.Request) bool {
+		return req.(*kmsg.EndTxnRequest).Commit && broke.CompareAndSwap(false, true)
 	})
 	return &broke
 }
@@ -336,17 +320,9 @@ func breakNextEndTxn(c *kafkatest.Cluster) *atomic.Bool {
 // every EndTxn that commits while down is set, without acting on it. The
 // counter reports how many it broke.
 func breakEndTxnWhile(c *kafkatest.Cluster, down *atomic.Bool) *atomic.Int64 {
-	var broke atomic.Int64
-	c.Fake().ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.Fake().KeepControl()
-		r := req.(*kmsg.EndTxnRequest)
-		if !r.Commit || !down.Load() {
-			return nil, nil, false
-		}
-		broke.Add(1)
-		return nil, errors.New("test: break the connection of an EndTxn"), true
+	return breakRequests(c, kmsg.EndTxn, func(req kmsg.Request) bool {
+		return req.(*kmsg.EndTxnRequest).Commit && down.Load()
 	})
-	return &broke
 }
 
 // TestSettleOpenCheckFails: an acknowledged commit without its markers
@@ -360,34 +336,19 @@ func breakEndTxnWhile(c *kafkatest.Cluster, down *atomic.Bool) *atomic.Int64 {
 // would drop the acknowledged records. It stays open until a check
 // succeeds, which commits it.
 func TestSettleOpenCheckFails(t *testing.T) {
-	c := kafkatest.New(t)
-	if c.Fake() == nil {
-		t.Skip("needs the embedded broker to withhold a commit marker")
-	}
-	topic := kafkatest.TopicName(t, "events")
-	c.CreateTopic(t, topic, 2, kafkatest.EventsTopicConfig())
-	s, trace := openTracedSingleWorker(t, c, topic, kafka.WithAppendTimeout(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, topic, s, trace, ctx := withheldSetup(t, kafka.WithAppendTimeout(time.Second))
 	a, b := streamOnPartition(s, 1, "open-a"), streamOnPartition(s, 1, "open-b")
 	secondIDs := appendWithheld(ctx, t, c, s, a)
 
 	var addBroken, fetchDown atomic.Bool
-	c.Fake().ControlKey(int16(kmsg.AddPartitionsToTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.Fake().KeepControl()
+	breakRequests(c, kmsg.AddPartitionsToTxn, func(kmsg.Request) bool {
 		if !addBroken.CompareAndSwap(false, true) {
-			return nil, nil, false
+			return false
 		}
 		fetchDown.Store(true)
-		return nil, errors.New("test: break the connection of an AddPartitionsToTxn"), true
+		return true
 	})
-	c.Fake().ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.Fake().KeepControl()
-		if !fetchDown.Load() {
-			return nil, nil, false
-		}
-		return nil, errors.New("test: break the connection of a fetch"), true
-	})
+	breakRequests(c, kmsg.Fetch, func(kmsg.Request) bool { return fetchDown.Load() })
 	third, _ := newEvents(1, "test")
 	_, err := s.Append(ctx, b, eventstore.NoStream, third...)
 	t.Logf("append while the settle check cannot fetch: %v", err)
